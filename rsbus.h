@@ -1,0 +1,3974 @@
+/* rsbus.h - v0.1.0 - event bus on Redis Streams for C (hiredis) - license at end of file */
+/* (doc block: written last) */
+#ifndef RSBUS_H_INCLUDED
+#define RSBUS_H_INCLUDED
+
+#define RSBUS_VERSION_MAJOR 0
+#define RSBUS_VERSION_MINOR 1
+#define RSBUS_VERSION_PATCH 0
+#define RSBUS_VERSION_STRING "0.1.0"
+
+/* RSBUS_API: how public functions are declared (default: extern).
+   RSBUS_STATIC: every function static, for a private copy in one .c file. */
+#ifndef RSBUS_API
+#  ifdef RSBUS_STATIC
+#    if defined(__GNUC__) || defined(__clang__)
+#      define RSBUS_API static __attribute__((unused))
+#    else
+#      define RSBUS_API static
+#    endif
+#  else
+#    define RSBUS_API extern
+#  endif
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- results and errors ----------------------------------------------------------------- */
+
+typedef enum rsbus_result {
+    RSBUS_OK         =   0,
+    RSBUS_E_ARG      =  -1,  /* invalid argument, configuration or event */
+    RSBUS_E_NOMEM    =  -2,
+    RSBUS_E_IO       =  -3,  /* cannot reach Redis: refused, reset, closed */
+    RSBUS_E_TIMEOUT  =  -4,
+    RSBUS_E_AUTH     =  -5,  /* AUTH/ACL refused (NOAUTH, WRONGPASS, NOPERM) */
+    RSBUS_E_TLS      =  -6,  /* TLS required but unavailable, or handshake failed */
+    RSBUS_E_REDIS    =  -7,  /* Redis answered with another error */
+    RSBUS_E_PROTOCOL =  -8,  /* a reply of unexpected shape */
+    RSBUS_E_JSON     =  -9,  /* malformed JSON */
+    RSBUS_E_NOTFOUND = -10
+} rsbus_result;
+
+typedef struct rsbus_error { rsbus_result code; char msg[256]; } rsbus_error;
+typedef struct rsbus rsbus;     /* opaque; one per thread */
+
+RSBUS_API const char *rsbus_result_str(rsbus_result r);  /* "RSBUS_E_IO", ...; static string */
+RSBUS_API const char *rsbus_errmsg(const rsbus *bus);    /* last error on this bus, "" if none; owned by the bus */
+
+/* ---- opening a bus ---------------------------------------------------------------------- */
+
+typedef struct rsbus_allocator {
+    void *(*alloc_fn)(void *user, size_t size);
+    void *(*realloc_fn)(void *user, void *ptr, size_t old_size, size_t new_size);
+    void  (*free_fn)(void *user, void *ptr, size_t size);
+    void  *user;
+} rsbus_allocator;  /* all NULL: malloc/realloc/free; all three or none */
+
+typedef enum rsbus_log_level { RSBUS_LOG_DEFAULT = 0, RSBUS_LOG_ERROR = 1, RSBUS_LOG_WARN = 2,
+                               RSBUS_LOG_INFO = 3, RSBUS_LOG_DEBUG = 4 } rsbus_log_level;
+
+typedef struct rsbus_config {
+    const char *url;              /* redis://[user:pass@]host[:port][/db], unix:///path[?db=N&user=..&password=..],
+                                     rediss://...[?ca=FILE&capath=DIR&cert=FILE&key=FILE&sni=NAME&verify=0|1]
+                                     default: redis://127.0.0.1:6379 */
+    const char *stream;           /* stream key; default "rsbus:events" */
+    const char *group;            /* consumer group; default "default" */
+    const char *consumer;         /* consumer name; default "<hostname>-<pid>-<random>" */
+    const char *group_start;      /* where a newly created group starts: "$" (default) or "0" or an id */
+    const char *tenant;           /* optional: bind the bus to one tenant (see TENANTS) */
+    int64_t max_len;              /* XADD MAXLEN ~ bound; default 100000; negative: never trim */
+    int64_t dlq_max_len;          /* MAXLEN ~ bound of the dead-letter stream; default 10000; negative: never trim */
+    int     batch_size;           /* XREADGROUP COUNT; default 100 */
+    int     block_ms;             /* XREADGROUP BLOCK used by rsbus_run; default 5000 */
+    int     max_retries;          /* failures retried before the DLQ; default 3 (so at most 4 attempts);
+                                     negative: 0 retries */
+    int     retry_backoff_ms;     /* wait before the first retry, doubling per attempt; default 1000 */
+    int     retry_backoff_max_ms; /* cap of that wait; default 60000 */
+    int     claim_idle_ms;        /* take over another consumer's entry idle this long; default 60000 */
+    int     claim_interval_ms;    /* how often rsbus_run claims; default 5000 */
+    int     connect_timeout_ms;   /* default 5000 */
+    int     io_timeout_ms;        /* default 5000 (BLOCK time is added on reads) */
+    int     require_tls;          /* refuse any url that is not rediss:// */
+    int     publish_only;         /* 1: rsbus_open creates no group; consume calls fail with RSBUS_E_ARG */
+    size_t  max_event_bytes;      /* largest payload accepted; default 1 MiB */
+    rsbus_allocator allocator;
+    void  (*log)(void *user, rsbus_log_level level, const char *msg);  /* default: none */
+    void   *log_user;
+    rsbus_log_level log_level;    /* 0: RSBUS_LOG_WARN */
+    /* beyond delivery (see IDEMPOTENCY, SPOOL) */
+    int64_t     dedupe_ttl_ms;    /* > 0: the group remembers handled event ids this long and skips repeats */
+    const char *spool_path;       /* set: a publish that cannot reach Redis is appended to this file */
+    int64_t     spool_max_bytes;  /* bound of the spool file; default 64 MiB */
+    int         spool_fsync;      /* 0: fsync every record (default); 1: leave it to the OS */
+} rsbus_config;
+
+RSBUS_API rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *prefix, rsbus_error *err);
+             /* prefix NULL: "RSBUS_". Reads PREFIX + FIELD in upper case for each scalar field
+                (RSBUS_URL, RSBUS_STREAM, RSBUS_BATCH_SIZE, ...); unset variables leave the field as it was;
+                a bad value fails with RSBUS_E_ARG naming the variable. Strings point into the environment. */
+RSBUS_API rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err);
+             /* connects, authenticates, selects the db, creates the group (MKSTREAM) if missing;
+                blocks up to connect_timeout_ms + a few io_timeout_ms; NULL on failure (err says why) */
+RSBUS_API void   rsbus_close(rsbus *bus);   /* NULL is a no-op; frees everything the bus owns */
+
+/* ---- publishing ------------------------------------------------------------------------- */
+
+#define RSBUS_ID_SIZE 48          /* fits any stream id "ms-seq" and any event id, with the NUL */
+
+typedef struct rsbus_event {
+    const char *type;             /* required: 1..128 bytes of [A-Za-z0-9._:-] */
+    const char *data;             /* the payload: one JSON value; NULL means {} ; validated before sending */
+    size_t      data_len;         /* 0: strlen(data) */
+    const char *id;               /* event id, for idempotency; NULL: 32 random hex digits are generated */
+    const char *key;              /* ordering key (optional) */
+    const char *source, *tenant, *correlation_id, *traceparent;   /* optional */
+    int         version;          /* payload schema version; 0 means 1 */
+    int64_t     ts_ms;            /* 0: now */
+} rsbus_event;
+
+RSBUS_API rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char stream_id[RSBUS_ID_SIZE]);
+             /* one XADD; blocks up to io_timeout_ms (plus a reconnect within connect_timeout_ms) */
+RSBUS_API rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *evs, size_t n,
+                                           char (*stream_ids)[RSBUS_ID_SIZE]);
+             /* one round trip (MULTI/EXEC); all or none; ids in order */
+
+/* ---- consuming -------------------------------------------------------------------------- */
+
+#define RSBUS_REASON_SIZE 256
+
+typedef struct rsbus_msg {
+    const char *stream, *stream_id;      /* where it came from, "ms-seq" */
+    const char *type, *id, *key, *source, *tenant, *correlation_id, *traceparent, *replay_of;
+    const char *data; size_t data_len;   /* the JSON payload, not copied */
+    int     version;
+    int64_t ts_ms;
+    int64_t deliveries;                  /* 1 on the first delivery */
+    char   *reason;                      /* a handler may write why it failed here (RSBUS_REASON_SIZE bytes);
+                                            it becomes dlq_error */
+} rsbus_msg;                             /* valid only during the handler call */
+
+typedef enum rsbus_verdict { RSBUS_ACK = 0, RSBUS_RETRY = 1, RSBUS_DEAD = 2 } rsbus_verdict;
+typedef rsbus_verdict (*rsbus_handler_fn)(const rsbus_msg *msg, void *user);
+
+RSBUS_API int          rsbus_subscribe(rsbus *bus, const char *pattern, rsbus_handler_fn fn, void *user);
+             /* pattern: an exact type, "*" for every type, or a prefix such as "order.*";
+                returns a token > 0, or a negative rsbus_result */
+RSBUS_API rsbus_result rsbus_unsubscribe(rsbus *bus, int token);
+
+RSBUS_API int          rsbus_poll(rsbus *bus, int timeout_ms);
+             /* one XREADGROUP of up to batch_size new entries (timeout_ms < 0: do not block), dispatch each
+                to every matching handler, XACK those that succeeded; returns how many entries were disposed
+                of (>= 0) or a negative rsbus_result. Blocks up to timeout_ms + io_timeout_ms. */
+RSBUS_API rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop);
+             /* poll, claim every claim_interval_ms, reconnect with backoff on I/O errors, until *stop
+                becomes non-zero or rsbus_stop() is called; returns RSBUS_OK then. stop may be NULL. */
+RSBUS_API void         rsbus_stop(rsbus *bus);   /* safe from a handler and from a signal handler */
+
+typedef struct rsbus_claim_stats { int64_t checked, claimed, handled, dead, deleted; } rsbus_claim_stats;
+RSBUS_API rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t max_count, rsbus_claim_stats *out);
+             /* take over pending entries of this group idle >= min_idle_ms (any consumer, this one too),
+                send to the DLQ those already delivered more than max_retries times, dispatch the rest;
+                'deleted' counts entries trimmed or deleted while pending. max_count 0: batch_size. */
+
+/* ---- dead letters ----------------------------------------------------------------------- */
+
+typedef struct rsbus_dlq_entry {
+    char dlq_id[RSBUS_ID_SIZE];
+    rsbus_msg msg;                        /* the original event; fields NULL where it was malformed */
+    const char *original_stream_id, *group, *consumer, *error;
+    int64_t failed_at_ms, deliveries;
+} rsbus_dlq_entry;
+typedef struct rsbus_dlq_page { rsbus_dlq_entry *entries; size_t count; void *internal; } rsbus_dlq_page;
+
+RSBUS_API rsbus_result rsbus_dlq_list(rsbus *bus, const char *after_id, size_t max, rsbus_dlq_page *page);
+             /* oldest first, after_id NULL: from the oldest; free with rsbus_dlq_page_free */
+RSBUS_API void         rsbus_dlq_page_free(rsbus *bus, rsbus_dlq_page *page);
+RSBUS_API rsbus_result rsbus_dlq_replay(rsbus *bus, const char *dlq_id, char new_stream_id[RSBUS_ID_SIZE]);
+             /* atomically re-add the event (same event id, replay_of, replay_for) and delete it from the DLQ;
+                RSBUS_E_NOTFOUND if absent */
+RSBUS_API rsbus_result rsbus_dlq_purge(rsbus *bus, int64_t before_ms, int64_t *removed);
+             /* delete entries dead-lettered before that time (Redis's clock, epoch ms) */
+
+/* ---- lag, health and numbers ------------------------------------------------------------ */
+
+typedef struct rsbus_stream_info {
+    int64_t length, dlq_length, groups, entries_added;
+    char first_id[RSBUS_ID_SIZE], last_id[RSBUS_ID_SIZE];
+} rsbus_stream_info;
+typedef struct rsbus_group_info {
+    char name[128];
+    int64_t consumers, pending, entries_read;
+    int64_t lag;                          /* entries not yet delivered to the group; -1 when Redis cannot tell */
+    char last_delivered_id[RSBUS_ID_SIZE];
+} rsbus_group_info;
+
+RSBUS_API rsbus_result rsbus_stream_info_get(rsbus *bus, rsbus_stream_info *out);
+RSBUS_API rsbus_result rsbus_group_info_get(rsbus *bus, const char *group, rsbus_group_info *out);
+             /* group NULL: this bus's group */
+RSBUS_API rsbus_result rsbus_groups_list(rsbus *bus, rsbus_group_info *out, size_t max, size_t *count);
+
+typedef enum rsbus_health { RSBUS_HEALTHY = 0, RSBUS_DEGRADED = 1, RSBUS_UNHEALTHY = 2 } rsbus_health;
+RSBUS_API rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char *why, size_t why_size);
+
+typedef struct rsbus_stats {
+    uint64_t published, publish_errors, delivered, acked, retried, dead_lettered,
+             malformed, unhandled, claimed, deleted_while_pending, reconnects, replayed;
+    uint64_t deduped, spooled;
+} rsbus_stats;
+RSBUS_API void   rsbus_stats_get(const rsbus *bus, rsbus_stats *out);
+RSBUS_API size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size);
+             /* Prometheus text exposition; returns bytes needed without the NUL, like snprintf */
+
+/* ---- beyond delivery -------------------------------------------------------------------- */
+
+#define RSBUS_SPOOLED 1           /* a success result: the event is in the local spool, not yet in Redis */
+RSBUS_API rsbus_result rsbus_spool_flush(rsbus *bus, size_t *sent);
+RSBUS_API rsbus_result rsbus_spool_pending(rsbus *bus, size_t *events, size_t *bytes);
+RSBUS_API rsbus_result rsbus_schema_register(rsbus *bus, const char *type, int version, const char *schema_json);
+typedef int (*rsbus_replay_fn)(const rsbus_msg *msg, void *user);   /* return non-zero to stop */
+RSBUS_API rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, const char *to_id,
+                                          rsbus_replay_fn fn, void *user);
+RSBUS_API rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, const char *id);
+
+/* ---- JSON ------------------------------------------------------------------------------- */
+
+typedef enum rsbus_jtype { RSBUS_JNONE, RSBUS_JNULL, RSBUS_JBOOL, RSBUS_JNUMBER,
+                           RSBUS_JSTRING, RSBUS_JARRAY, RSBUS_JOBJECT } rsbus_jtype;
+
+/* The writer lives wherever the caller puts it (usually the stack). Its fields are private: set them
+   only through rsbus_jw_init / rsbus_jw_init_alloc. The layout depends on no macro. */
+typedef struct rsbus_jw {
+    char   *buf;                 /* the text: the caller's buffer, or one owned by the writer */
+    size_t  len;                 /* bytes written so far, without the NUL */
+    size_t  cap;                 /* bytes in buf, the NUL included */
+    rsbus_allocator alloc;       /* growing writer: where buf comes from (all NULL: libc) */
+    int     growing;             /* 1: buf grows through alloc; 0: a fixed buffer that never grows */
+    int     failed;              /* set by any error; never cleared; rsbus_jw_result then returns NULL */
+    unsigned depth;              /* containers open, at most 512 */
+    unsigned char comma;         /* 1: the current container already has an element, the next needs ',' */
+    unsigned char after_key;     /* 1: a key was written, its value comes next */
+    unsigned char done;          /* 1: the top-level value is complete */
+    unsigned char reserved_;
+    unsigned char stack[64];     /* one bit per open container (512 levels): 1 object, 0 array */
+} rsbus_jw;
+
+RSBUS_API void rsbus_jw_init(rsbus_jw *w, char *buf, size_t size);       /* fixed buffer, never grows */
+RSBUS_API void rsbus_jw_init_alloc(rsbus_jw *w, const rsbus_allocator *a); /* growing; NULL: malloc */
+RSBUS_API void rsbus_jw_obj(rsbus_jw *w);
+RSBUS_API void rsbus_jw_obj_end(rsbus_jw *w);
+RSBUS_API void rsbus_jw_arr(rsbus_jw *w);
+RSBUS_API void rsbus_jw_arr_end(rsbus_jw *w);
+RSBUS_API void rsbus_jw_key(rsbus_jw *w, const char *key);
+RSBUS_API void rsbus_jw_str(rsbus_jw *w, const char *s);
+RSBUS_API void rsbus_jw_strn(rsbus_jw *w, const char *s, size_t n);
+RSBUS_API void rsbus_jw_int(rsbus_jw *w, int64_t v);
+RSBUS_API void rsbus_jw_num(rsbus_jw *w, double v);
+RSBUS_API void rsbus_jw_bool(rsbus_jw *w, int v);
+RSBUS_API void rsbus_jw_null(rsbus_jw *w);
+RSBUS_API const char *rsbus_jw_result(rsbus_jw *w, size_t *len);
+             /* NUL-terminated text owned by the writer, or NULL if anything went wrong */
+RSBUS_API void rsbus_jw_free(rsbus_jw *w);
+
+RSBUS_API rsbus_result rsbus_json_validate(const char *s, size_t n, size_t *error_offset);
+typedef struct rsbus_jval { rsbus_jtype type; const char *ptr; size_t len; } rsbus_jval;  /* a slice of the text */
+RSBUS_API rsbus_result rsbus_json_get(const char *s, size_t n, const char *path, rsbus_jval *out);
+RSBUS_API rsbus_result rsbus_jval_str(const rsbus_jval *v, char *out, size_t size, size_t *len);
+RSBUS_API rsbus_result rsbus_jval_int(const rsbus_jval *v, int64_t *out);
+RSBUS_API rsbus_result rsbus_jval_num(const rsbus_jval *v, double *out);
+RSBUS_API rsbus_result rsbus_jval_bool(const rsbus_jval *v, int *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RSBUS_H_INCLUDED */
+
+#if defined(RSBUS_IMPLEMENTATION) && !defined(RSBUS_IMPLEMENTATION_INCLUDED)
+#define RSBUS_IMPLEMENTATION_INCLUDED
+/* ==== implementation ======================================================================== */
+
+/* ---- implementation-only config macros ---- */
+#ifndef RSBUS_ASSERT
+#  include <assert.h>
+#  define RSBUS_ASSERT(c) assert(c)
+#endif
+#ifndef RSBUS_JSON_MAX_DEPTH
+#  define RSBUS_JSON_MAX_DEPTH 512
+#endif
+#if RSBUS_JSON_MAX_DEPTH < 1 || RSBUS_JSON_MAX_DEPTH > 512
+#  error "RSBUS_JSON_MAX_DEPTH must be between 1 and 512 (the writer's nesting stack holds 512 levels)"
+#endif
+
+#if defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && !defined(_GNU_SOURCE) \
+    && !defined(__cplusplus)
+#  error "rsbus needs POSIX: define _POSIX_C_SOURCE 200809L before the first include in the file that defines RSBUS_IMPLEMENTATION"
+#endif
+
+#include <hiredis/hiredis.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <time.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/* >>private macros */
+#if defined(__GNUC__) || defined(__clang__)
+#  define RSBUS__PRIVATE static __attribute__((unused))
+#  define RSBUS__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#  define RSBUS__PRIVATE static
+#  define RSBUS__PRINTF(f, a)
+#endif
+#ifdef RSBUS_STATIC
+#  define RSBUS__PUBLIC static
+#else
+#  define RSBUS__PUBLIC
+#endif
+#define RSBUS__DEF(v, d) ((v) ? (v) : (d))
+#define RSBUS__MIN(a, b) ((a) < (b) ? (a) : (b))
+#define RSBUS__MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* >>memory */
+/* Every allocation rsbus makes goes through these; 'a' may be all-NULL (libc). */
+RSBUS__PRIVATE void *rsbus__alloc(const rsbus_allocator *a, size_t size) {
+    if (size == 0) size = 1;
+    if (a && a->alloc_fn) return a->alloc_fn(a->user, size);
+    return malloc(size);
+}
+RSBUS__PRIVATE void *rsbus__realloc(const rsbus_allocator *a, void *p, size_t old_size, size_t new_size) {
+    if (new_size == 0) new_size = 1;
+    if (a && a->realloc_fn) return a->realloc_fn(a->user, p, old_size, new_size);
+    (void)old_size;
+    return realloc(p, new_size);
+}
+RSBUS__PRIVATE void rsbus__free(const rsbus_allocator *a, void *p, size_t size) {
+    if (!p) return;
+    if (a && a->free_fn) { a->free_fn(a->user, p, size); return; }
+    (void)size;
+    free(p);
+}
+/* 1 when the allocator is usable: all three functions or none */
+RSBUS__PRIVATE int rsbus__allocator_ok(const rsbus_allocator *a) {
+    int n = (a->alloc_fn != NULL) + (a->realloc_fn != NULL) + (a->free_fn != NULL);
+    return n == 0 || n == 3;
+}
+/* >>json writer */
+
+/* Byte classes inside a JSON string, shared by the writer and the reader:
+   0 plain ASCII (copied as is), 1 '"', 2 '\\', 3 control character (< 0x20), 4 never valid in UTF-8
+   (continuation byte where a character starts, C0/C1 overlong leads, F5..FF), 5..11 UTF-8 lead bytes
+   whose second byte range and length are in rsbus__json_u8_len/_lo/_hi (RFC 3629 table 3.9). */
+RSBUS__PRIVATE const unsigned char rsbus__json_class[256] = {
+    3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,  /* 0_ */
+    3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,  /* 1_ */
+    0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0,  /* 2_ */
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,  /* 3_ */
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,  /* 4_ */
+    0,0,0,0,0,0,0,0,0,0,0,0,2,0,0,0,  /* 5_ */
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,  /* 6_ */
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,  /* 7_ */
+    4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,  /* 8_ */
+    4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,  /* 9_ */
+    4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,  /* A_ */
+    4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,  /* B_ */
+    4,4,5,5,5,5,5,5,5,5,5,5,5,5,5,5,  /* C_ */
+    5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,  /* D_ */
+    6,7,7,7,7,7,7,7,7,7,7,7,7,8,7,7,  /* E_ */
+    9,10,10,10,11,4,4,4,4,4,4,4,4,4,4,4,  /* F_ */
+};
+/* indexed by class - 5: C2..DF, E0, E1..EC EE..EF, ED, F0, F1..F3, F4 */
+RSBUS__PRIVATE const unsigned char rsbus__json_u8_len[7] = { 2, 3, 3, 3, 4, 4, 4 };
+RSBUS__PRIVATE const unsigned char rsbus__json_u8_lo[7] = { 0x80, 0xA0, 0x80, 0x80, 0x90, 0x80, 0x80 };
+RSBUS__PRIVATE const unsigned char rsbus__json_u8_hi[7] = { 0xBF, 0xBF, 0xBF, 0x9F, 0xBF, 0xBF, 0x8F };
+
+#define RSBUS__JW_MAX_DEPTH 512u   /* the size of rsbus_jw.stack in bits */
+
+/* One UTF-8 sequence at p (lead byte of class cls >= 5), avail bytes readable. Returns its length, or 0
+   with *bad = offset of the first byte that cannot belong to it (avail when the text ends first). */
+RSBUS__PRIVATE size_t rsbus__json_u8(const unsigned char *p, size_t avail, unsigned cls, size_t *bad) {
+    size_t len = rsbus__json_u8_len[cls - 5], i;
+    if (avail < 2) { *bad = avail; return 0; }
+    if (p[1] < rsbus__json_u8_lo[cls - 5] || p[1] > rsbus__json_u8_hi[cls - 5]) { *bad = 1; return 0; }
+    for (i = 2; i < len; i++) {
+        if (i >= avail) { *bad = avail; return 0; }
+        if ((p[i] & 0xC0) != 0x80) { *bad = i; return 0; }
+    }
+    return len;
+}
+
+/* Room for n more bytes plus the NUL; grows a growing writer, fails a fixed one. */
+RSBUS__PRIVATE int rsbus__jw_reserve(rsbus_jw *w, size_t n) {
+    size_t need, ncap;
+    char *nb;
+    if (w->failed) return 0;
+    if (w->cap > w->len && n < w->cap - w->len) return 1;
+    if (!w->growing || n > SIZE_MAX - 1 - w->len) { w->failed = 1; return 0; }
+    need = w->len + n + 1;
+    ncap = w->cap ? w->cap : 256;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2) { ncap = need; break; }
+        ncap *= 2;
+    }
+    nb = w->buf ? (char *)rsbus__realloc(&w->alloc, w->buf, w->cap, ncap)
+                : (char *)rsbus__alloc(&w->alloc, ncap);
+    if (!nb) { w->failed = 1; return 0; }
+    w->buf = nb;
+    w->cap = ncap;
+    return 1;
+}
+RSBUS__PRIVATE void rsbus__jw_put(rsbus_jw *w, const char *s, size_t n) {
+    if (n == 0 || !rsbus__jw_reserve(w, n)) return;
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+RSBUS__PRIVATE void rsbus__jw_putc(rsbus_jw *w, char c) {
+    if (!rsbus__jw_reserve(w, 1)) return;
+    w->buf[w->len++] = c;
+}
+RSBUS__PRIVATE int rsbus__jw_top_is_obj(const rsbus_jw *w) {
+    unsigned d = w->depth - 1;
+    return (w->stack[d >> 3] >> (d & 7)) & 1;
+}
+/* Before any value: refuses a value where a key belongs or after the top-level value, writes the ','. */
+RSBUS__PRIVATE int rsbus__jw_begin(rsbus_jw *w) {
+    if (!w || w->failed) return 0;
+    if (w->done) { w->failed = 1; return 0; }
+    if (w->depth) {
+        if (rsbus__jw_top_is_obj(w)) {
+            if (!w->after_key) { w->failed = 1; return 0; }
+            w->after_key = 0;
+        } else if (w->comma) {
+            rsbus__jw_putc(w, ',');
+        }
+    }
+    return !w->failed;
+}
+/* After a complete value. */
+RSBUS__PRIVATE void rsbus__jw_end(rsbus_jw *w) {
+    if (w->depth) w->comma = 1;
+    else w->done = 1;
+}
+/* A quoted, escaped string; invalid UTF-8 fails the writer. */
+RSBUS__PRIVATE void rsbus__jw_string(rsbus_jw *w, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s, *e = p + n, *run = p;
+    char esc[6];
+    size_t bad, len;
+    unsigned cls;
+    rsbus__jw_putc(w, '"');
+    while (p < e) {
+        cls = rsbus__json_class[*p];
+        if (cls == 0) { p++; continue; }
+        if (cls >= 5) {
+            len = rsbus__json_u8(p, (size_t)(e - p), cls, &bad);
+            if (!len) { w->failed = 1; return; }
+            p += len;
+            continue;
+        }
+        if (cls == 4) { w->failed = 1; return; }
+        rsbus__jw_put(w, (const char *)run, (size_t)(p - run));
+        esc[0] = '\\';
+        switch (*p) {
+        case '"':  esc[1] = '"';  len = 2; break;
+        case '\\': esc[1] = '\\'; len = 2; break;
+        case '\b': esc[1] = 'b';  len = 2; break;
+        case '\f': esc[1] = 'f';  len = 2; break;
+        case '\n': esc[1] = 'n';  len = 2; break;
+        case '\r': esc[1] = 'r';  len = 2; break;
+        case '\t': esc[1] = 't';  len = 2; break;
+        default:
+            esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
+            esc[4] = hex[*p >> 4]; esc[5] = hex[*p & 15];
+            len = 6;
+            break;
+        }
+        rsbus__jw_put(w, esc, len);
+        run = ++p;
+    }
+    rsbus__jw_put(w, (const char *)run, (size_t)(p - run));
+    rsbus__jw_putc(w, '"');
+}
+
+RSBUS__PUBLIC void rsbus_jw_init(rsbus_jw *w, char *buf, size_t size) {
+    if (!w) return;
+    memset(w, 0, sizeof *w);
+    w->buf = buf;
+    w->cap = buf ? size : 0;
+    if (!buf && size) w->failed = 1;
+}
+
+RSBUS__PUBLIC void rsbus_jw_init_alloc(rsbus_jw *w, const rsbus_allocator *a) {
+    if (!w) return;
+    memset(w, 0, sizeof *w);
+    w->growing = 1;
+    if (a) {
+        if (!rsbus__allocator_ok(a)) { w->failed = 1; return; }
+        w->alloc = *a;
+    }
+}
+
+RSBUS__PRIVATE void rsbus__jw_open(rsbus_jw *w, unsigned obj, char c) {
+    unsigned d;
+    if (!rsbus__jw_begin(w)) return;
+    if (w->depth >= RSBUS__JW_MAX_DEPTH) { w->failed = 1; return; }
+    rsbus__jw_putc(w, c);
+    if (w->failed) return;
+    d = w->depth++;
+    w->stack[d >> 3] = (unsigned char)((w->stack[d >> 3] & ~(1u << (d & 7))) | (obj << (d & 7)));
+    w->comma = 0;
+    w->after_key = 0;
+}
+RSBUS__PRIVATE void rsbus__jw_close(rsbus_jw *w, int obj, char c) {
+    if (!w || w->failed) return;
+    if (!w->depth || rsbus__jw_top_is_obj(w) != obj || w->after_key) { w->failed = 1; return; }
+    rsbus__jw_putc(w, c);
+    if (w->failed) return;
+    w->depth--;
+    rsbus__jw_end(w);
+}
+RSBUS__PUBLIC void rsbus_jw_obj(rsbus_jw *w) { rsbus__jw_open(w, 1, '{'); }
+RSBUS__PUBLIC void rsbus_jw_obj_end(rsbus_jw *w) { rsbus__jw_close(w, 1, '}'); }
+RSBUS__PUBLIC void rsbus_jw_arr(rsbus_jw *w) { rsbus__jw_open(w, 0, '['); }
+RSBUS__PUBLIC void rsbus_jw_arr_end(rsbus_jw *w) { rsbus__jw_close(w, 0, ']'); }
+
+RSBUS__PUBLIC void rsbus_jw_key(rsbus_jw *w, const char *key) {
+    if (!w || w->failed) return;
+    if (!key || !w->depth || !rsbus__jw_top_is_obj(w) || w->after_key) { w->failed = 1; return; }
+    if (w->comma) rsbus__jw_putc(w, ',');
+    rsbus__jw_string(w, key, strlen(key));
+    rsbus__jw_putc(w, ':');
+    w->after_key = 1;
+    w->comma = 0;
+}
+
+RSBUS__PUBLIC void rsbus_jw_strn(rsbus_jw *w, const char *s, size_t n) {
+    if (!w) return;
+    if (!s && n) { w->failed = 1; return; }
+    if (!rsbus__jw_begin(w)) return;
+    rsbus__jw_string(w, s, n);
+    rsbus__jw_end(w);
+}
+RSBUS__PUBLIC void rsbus_jw_str(rsbus_jw *w, const char *s) {
+    if (!w) return;
+    if (!s) { w->failed = 1; return; }
+    rsbus_jw_strn(w, s, strlen(s));
+}
+
+RSBUS__PUBLIC void rsbus_jw_int(rsbus_jw *w, int64_t v) {
+    char tmp[24], *q = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    if (!rsbus__jw_begin(w)) return;
+    do { *--q = (char)('0' + (int)(u % 10)); u /= 10; } while (u);
+    if (v < 0) *--q = '-';
+    rsbus__jw_put(w, q, (size_t)(tmp + sizeof tmp - q));
+    rsbus__jw_end(w);
+}
+
+RSBUS__PRIVATE const unsigned char *rsbus__json_number(const unsigned char *p, const unsigned char *e,
+                                                       const unsigned char **err);
+
+/* Doubles: the shortest of %.15g, %.16g, %.17g that reads back as the same double. snprintf and strtod
+   both use the C locale's LC_NUMERIC, so the round trip is checked on the locale's own text and only then
+   is its decimal separator (whatever bytes are not digits, signs or 'e') replaced by '.'. */
+RSBUS__PUBLIC void rsbus_jw_num(rsbus_jw *w, double v) {
+    char raw[64], txt[64];
+    const unsigned char *end, *err;
+    size_t i, o;
+    int prec, k;
+    if (!w || w->failed) return;
+    if (isnan(v) || isinf(v)) { w->failed = 1; return; }
+    if (!rsbus__jw_begin(w)) return;
+    for (prec = 15; prec <= 17; prec++) {
+        k = snprintf(raw, sizeof raw, "%.*g", prec, v);
+        if (k <= 0 || (size_t)k >= sizeof raw) { w->failed = 1; return; }
+        if (strtod(raw, NULL) == v) break;
+    }
+    for (i = o = 0; raw[i] && o < sizeof txt - 1;) {
+        char c = raw[i];
+        if ((c >= '0' && c <= '9') || c == '-' || c == '+' || c == 'e' || c == 'E') {
+            txt[o++] = c;
+            i++;
+        } else {
+            txt[o++] = '.';
+            while (raw[i] && !((raw[i] >= '0' && raw[i] <= '9') || raw[i] == '-' || raw[i] == '+'
+                               || raw[i] == 'e' || raw[i] == 'E')) i++;
+        }
+    }
+    end = rsbus__json_number((const unsigned char *)txt, (const unsigned char *)txt + o, &err);
+    if (o == 0 || end != (const unsigned char *)txt + o) { w->failed = 1; return; }
+    rsbus__jw_put(w, txt, o);
+    rsbus__jw_end(w);
+}
+
+RSBUS__PUBLIC void rsbus_jw_bool(rsbus_jw *w, int v) {
+    if (!rsbus__jw_begin(w)) return;
+    if (v) rsbus__jw_put(w, "true", 4);
+    else rsbus__jw_put(w, "false", 5);
+    rsbus__jw_end(w);
+}
+
+RSBUS__PUBLIC void rsbus_jw_null(rsbus_jw *w) {
+    if (!rsbus__jw_begin(w)) return;
+    rsbus__jw_put(w, "null", 4);
+    rsbus__jw_end(w);
+}
+
+RSBUS__PUBLIC const char *rsbus_jw_result(rsbus_jw *w, size_t *len) {
+    if (len) *len = 0;
+    if (!w || w->failed || w->depth || !w->done || !w->buf || w->len >= w->cap) return NULL;
+    w->buf[w->len] = '\0';
+    if (len) *len = w->len;
+    return w->buf;
+}
+
+RSBUS__PUBLIC void rsbus_jw_free(rsbus_jw *w) {
+    if (!w || !w->growing) return;
+    rsbus__free(&w->alloc, w->buf, w->cap);
+    w->buf = NULL;
+    w->len = w->cap = 0;
+    w->failed = 1;
+}
+
+/* >>json reader */
+
+/* A single pass over the text with an explicit stack of one bit per open container (1 object, 0 array),
+   no recursion and no allocation. rsbus_json_get runs the same pass with a path matcher attached
+   (rsbus__json_get), so a lookup validates the whole document too. */
+
+#define RSBUS__JSON_WORDS ((RSBUS_JSON_MAX_DEPTH + 63) / 64)
+#define RSBUS__JSON_WS(c) ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
+#define RSBUS__JSON_DIGIT(c) ((unsigned)((c) - '0') < 10u)
+
+RSBUS__PRIVATE int rsbus__json_hex(unsigned c) {
+    if (c - '0' < 10u) return (int)(c - '0');
+    c |= 0x20;
+    if (c - 'a' < 6u) return (int)(c - 'a' + 10);
+    return -1;
+}
+/* 4 hex digits at p (the caller checked they are readable); -1 with *bad = index of a bad one. */
+RSBUS__PRIVATE long rsbus__json_hex4(const unsigned char *p, size_t *bad) {
+    long v = 0;
+    int i, h;
+    for (i = 0; i < 4; i++) {
+        h = rsbus__json_hex(p[i]);
+        if (h < 0) { *bad = (size_t)i; return -1; }
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* An escape at p (a backslash inside a string; e ends the text). Returns the bytes it takes (2, 6 or 12
+   for a surrogate pair) with the code point in *cp, or 0 with *bad = offset from p of the byte where it
+   stopped being valid (e - p when the text ends first). A lone or reversed surrogate is refused. */
+RSBUS__PRIVATE size_t rsbus__json_escape(const unsigned char *p, const unsigned char *e, uint32_t *cp,
+                                         size_t *bad) {
+    size_t avail = (size_t)(e - p), b;
+    long hi, lo;
+    if (avail < 2) { *bad = avail; return 0; }
+    switch (p[1]) {
+    case '"': *cp = '"'; return 2;
+    case '\\': *cp = '\\'; return 2;
+    case '/': *cp = '/'; return 2;
+    case 'b': *cp = '\b'; return 2;
+    case 'f': *cp = '\f'; return 2;
+    case 'n': *cp = '\n'; return 2;
+    case 'r': *cp = '\r'; return 2;
+    case 't': *cp = '\t'; return 2;
+    case 'u': break;
+    default: *bad = 1; return 0;
+    }
+    if (avail < 6) {
+        for (b = 2; b < avail; b++) if (rsbus__json_hex(p[b]) < 0) { *bad = b; return 0; }
+        *bad = avail;
+        return 0;
+    }
+    hi = rsbus__json_hex4(p + 2, &b);
+    if (hi < 0) { *bad = 2 + b; return 0; }
+    if (hi < 0xD800 || hi > 0xDFFF) { *cp = (uint32_t)hi; return 6; }
+    if (hi >= 0xDC00) { *bad = 0; return 0; }           /* a low surrogate first */
+    if (avail < 7) { *bad = avail; return 0; }
+    if (p[6] != '\\') { *bad = 6; return 0; }
+    if (avail < 8) { *bad = avail; return 0; }
+    if (p[7] != 'u') { *bad = 7; return 0; }
+    if (avail < 12) {
+        for (b = 8; b < avail; b++) if (rsbus__json_hex(p[b]) < 0) { *bad = b; return 0; }
+        *bad = avail;
+        return 0;
+    }
+    lo = rsbus__json_hex4(p + 8, &b);
+    if (lo < 0) { *bad = 8 + b; return 0; }
+    if (lo < 0xDC00 || lo > 0xDFFF) { *bad = 6; return 0; }   /* the high surrogate is not followed by a low one */
+    *cp = (uint32_t)(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+    return 12;
+}
+
+/* The rest of a string after its opening quote. Returns the byte after the closing quote, or NULL with
+   *err at the byte where it stopped being valid. *esc is set when the string contains an escape. */
+RSBUS__PRIVATE const unsigned char *rsbus__json_string(const unsigned char *p, const unsigned char *e,
+                                                       const unsigned char **err, int *esc) {
+    const uint64_t ones = UINT64_C(0x0101010101010101), high = UINT64_C(0x8080808080808080);
+    uint64_t x, q, b;
+    unsigned cls = 0;
+    uint32_t cp;
+    size_t len, bad;
+    for (;;) {
+        /* 8 bytes at a time while none is '"', '\\', a control character or non-ASCII */
+        while (e - p >= 8) {
+            memcpy(&x, p, 8);
+            q = x ^ (ones * 0x22);
+            b = x ^ (ones * 0x5C);
+            if ((x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high) break;
+            p += 8;
+        }
+        while (p < e && (cls = rsbus__json_class[*p]) == 0) p++;
+        if (p >= e) { *err = e; return NULL; }
+        if (cls == 1) return p + 1;
+        if (cls == 2) {
+            len = rsbus__json_escape(p, e, &cp, &bad);
+            if (!len) { *err = p + bad; return NULL; }
+            *esc = 1;
+            p += len;
+        } else if (cls >= 5) {
+            len = rsbus__json_u8(p, (size_t)(e - p), cls, &bad);
+            if (!len) { *err = p + bad; return NULL; }
+            p += len;
+        } else {
+            *err = p;                                         /* control character or invalid byte */
+            return NULL;
+        }
+    }
+}
+
+/* A number by the RFC 8259 grammar, starting at p (p < e). Returns the byte after it, or NULL with *err. */
+RSBUS__PRIVATE const unsigned char *rsbus__json_number(const unsigned char *p, const unsigned char *e,
+                                                       const unsigned char **err) {
+    if (p < e && *p == '-') p++;
+    if (p >= e) { *err = e; return NULL; }
+    if (*p == '0') {
+        p++;
+    } else if ((unsigned)(*p - '1') < 9u) {
+        p++;
+        while (p < e && RSBUS__JSON_DIGIT(*p)) p++;
+    } else {
+        *err = p;
+        return NULL;
+    }
+    if (p < e && *p == '.') {
+        p++;
+        if (p >= e) { *err = e; return NULL; }
+        if (!RSBUS__JSON_DIGIT(*p)) { *err = p; return NULL; }
+        while (p < e && RSBUS__JSON_DIGIT(*p)) p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < e && (*p == '+' || *p == '-')) p++;
+        if (p >= e) { *err = e; return NULL; }
+        if (!RSBUS__JSON_DIGIT(*p)) { *err = p; return NULL; }
+        while (p < e && RSBUS__JSON_DIGIT(*p)) p++;
+    }
+    return p;
+}
+
+/* true/false/null at p: the byte after it, or NULL with *err at the first byte that differs. */
+RSBUS__PRIVATE const unsigned char *rsbus__json_literal(const unsigned char *p, const unsigned char *e,
+                                                        const char *lit, size_t n, const unsigned char **err) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (p + i >= e) { *err = e; return NULL; }
+        if (p[i] != (unsigned char)lit[i]) { *err = p + i; return NULL; }
+    }
+    return p + n;
+}
+
+/* Code point to UTF-8 (cp <= 0x10FFFF, no surrogates); returns the length. */
+RSBUS__PRIVATE size_t rsbus__json_utf8_put(uint32_t cp, unsigned char *b) {
+    if (cp < 0x80) { b[0] = (unsigned char)cp; return 1; }
+    if (cp < 0x800) {
+        b[0] = (unsigned char)(0xC0 | (cp >> 6));
+        b[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        b[0] = (unsigned char)(0xE0 | (cp >> 12));
+        b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        b[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    b[0] = (unsigned char)(0xF0 | (cp >> 18));
+    b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+    b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    b[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* ---- path matching for rsbus_json_get ---- */
+
+enum { RSBUS__JG_SEARCH, RSBUS__JG_TARGET, RSBUS__JG_FOUND, RSBUS__JG_MISS };
+
+typedef struct rsbus__json_get {
+    const char *cur;                 /* the path after the current segment */
+    const char *seg;                 /* current segment: key text, or digits of an index */
+    size_t seg_len;
+    int seg_bracket;                 /* [N]: matches array elements only */
+    int seg_isidx;                   /* the segment is a canonical index (matches array elements) */
+    uint64_t seg_index;
+    uint64_t count;                  /* elements seen so far in the array being searched */
+    unsigned pdepth;                 /* depth inside the container being searched */
+    unsigned tdepth;                 /* depth of the target value */
+    int state;                       /* RSBUS__JG_* */
+    const unsigned char *start, *stop;
+} rsbus__json_get;
+
+/* Path syntax: segments joined by '.', a segment being a key (1+ bytes, none of ". [ ]") or an index in
+   brackets ([N], N of 1..18 digits without leading zeros) which may also follow a segment directly
+   ("a[0][1]", "[0].a"). */
+RSBUS__PRIVATE int rsbus__json_path_ok(const char *p) {
+    const char *k;
+    size_t nd;
+    if (*p == '\0') return 1;
+    for (;;) {
+        if (*p == '[') {
+            p++;
+            if (*p == '0' && p[1] != ']') return 0;
+            for (nd = 0; *p >= '0' && *p <= '9'; p++) nd++;
+            if (nd == 0 || nd > 18 || *p != ']') return 0;
+            p++;
+        } else {
+            for (k = p; *p && *p != '.' && *p != '[' && *p != ']'; p++) {}
+            if (p == k || *p == ']') return 0;
+        }
+        if (*p == '\0') return 1;
+        if (*p == '.') {
+            p++;
+            if (*p == '\0' || *p == '.' || *p == '[' || *p == ']') return 0;
+        } else if (*p != '[') {
+            return 0;
+        }
+    }
+}
+
+/* Loads the next segment of a path that passed rsbus__json_path_ok; 0 at its end. */
+RSBUS__PRIVATE int rsbus__json_next_seg(rsbus__json_get *g) {
+    const char *p = g->cur;
+    size_t i;
+    if (*p == '\0') return 0;
+    if (*p == '.') p++;
+    if (*p == '[') {
+        g->seg = ++p;
+        while (*p != ']') p++;
+        g->seg_len = (size_t)(p - g->seg);
+        g->seg_bracket = 1;
+        p++;
+    } else {
+        g->seg = p;
+        while (*p && *p != '.' && *p != '[') p++;
+        g->seg_len = (size_t)(p - g->seg);
+        g->seg_bracket = 0;
+    }
+    g->cur = p;
+    g->seg_isidx = g->seg_len <= 18 && (g->seg_len == 1 || g->seg[0] != '0');
+    g->seg_index = 0;
+    for (i = 0; i < g->seg_len && g->seg_isidx; i++) {
+        if (!RSBUS__JSON_DIGIT(g->seg[i])) g->seg_isidx = 0;
+        else g->seg_index = g->seg_index * 10 + (uint64_t)(g->seg[i] - '0');
+    }
+    return 1;
+}
+
+/* The value at p (at depth) is the one the current segment named. */
+RSBUS__PRIVATE void rsbus__json_get_hit(rsbus__json_get *g, const unsigned char *p, unsigned depth) {
+    if (!rsbus__json_next_seg(g)) {
+        g->state = RSBUS__JG_TARGET;
+        g->start = p;
+        g->tdepth = depth;
+    } else if (*p == '{' || *p == '[') {
+        g->pdepth = depth + 1;
+        g->count = 0;
+    } else {
+        g->state = RSBUS__JG_MISS;                          /* the path goes on into a scalar */
+    }
+}
+
+/* Does the key text k..ke (between the quotes; esc: it has escapes) equal the current segment? */
+RSBUS__PRIVATE int rsbus__json_key_match(const rsbus__json_get *g, const unsigned char *k,
+                                         const unsigned char *ke, int esc) {
+    const unsigned char *s = (const unsigned char *)g->seg;
+    unsigned char u[4];
+    size_t i = 0, len, n, j, bad;
+    uint32_t cp;
+    if (g->seg_bracket) return 0;
+    if (!esc) return (size_t)(ke - k) == g->seg_len && memcmp(k, s, g->seg_len) == 0;
+    while (k < ke) {
+        if (*k != '\\') {
+            if (i >= g->seg_len || s[i] != *k) return 0;
+            i++;
+            k++;
+            continue;
+        }
+        len = rsbus__json_escape(k, ke, &cp, &bad);
+        if (!len) return 0;
+        n = rsbus__json_utf8_put(cp, u);
+        for (j = 0; j < n; j++, i++) if (i >= g->seg_len || s[i] != u[j]) return 0;
+        k += len;
+    }
+    return i == g->seg_len;
+}
+
+RSBUS__PRIVATE rsbus_result rsbus__json_parse(const char *text, size_t n, size_t *error_offset,
+                                              rsbus__json_get *g) {
+    const unsigned char *s = (const unsigned char *)text, *p, *e, *q, *err;
+    uint64_t st[RSBUS__JSON_WORDS];
+    unsigned depth = 0;
+    int esc, hit;
+    unsigned char c;
+
+    if (!s) { err = NULL; goto fail; }                     /* n == 0 here: empty text */
+    p = s;
+    e = s + n;
+    err = e;
+    hit = g != NULL;
+
+value:                                                     /* a value must start here */
+    while (p < e && RSBUS__JSON_WS(*p)) p++;
+    if (p >= e) { err = e; goto fail; }
+    if (hit) { hit = 0; rsbus__json_get_hit(g, p, depth); }
+    c = *p;
+    switch (c) {
+    case '{':
+        if (depth >= RSBUS_JSON_MAX_DEPTH) { err = p; goto fail; }
+        st[depth >> 6] |= (uint64_t)1 << (depth & 63);
+        depth++;
+        p++;
+        while (p < e && RSBUS__JSON_WS(*p)) p++;
+        if (p < e && *p == '}') {
+            if (g && g->state == RSBUS__JG_SEARCH && depth == g->pdepth) g->state = RSBUS__JG_MISS;
+            depth--;
+            p++;
+            goto after;
+        }
+        goto key;
+    case '[':
+        if (depth >= RSBUS_JSON_MAX_DEPTH) { err = p; goto fail; }
+        st[depth >> 6] &= ~((uint64_t)1 << (depth & 63));
+        depth++;
+        p++;
+        while (p < e && RSBUS__JSON_WS(*p)) p++;
+        if (p < e && *p == ']') {
+            if (g && g->state == RSBUS__JG_SEARCH && depth == g->pdepth) g->state = RSBUS__JG_MISS;
+            depth--;
+            p++;
+            goto after;
+        }
+        if (g && g->state == RSBUS__JG_SEARCH && depth == g->pdepth) {
+            hit = g->seg_isidx && g->count == g->seg_index;
+            g->count++;
+        }
+        goto value;
+    case '"':
+        esc = 0;
+        q = rsbus__json_string(p + 1, e, &err, &esc);
+        if (!q) goto fail;
+        p = q;
+        goto after;
+    case 't': q = rsbus__json_literal(p, e, "true", 4, &err); break;
+    case 'f': q = rsbus__json_literal(p, e, "false", 5, &err); break;
+    case 'n': q = rsbus__json_literal(p, e, "null", 4, &err); break;
+    default:
+        if (c != '-' && !RSBUS__JSON_DIGIT(c)) { err = p; goto fail; }
+        q = rsbus__json_number(p, e, &err);
+        break;
+    }
+    if (!q) goto fail;
+    p = q;
+    goto after;
+
+key:                                                       /* p after the whitespace where a key must start */
+    if (p >= e) { err = e; goto fail; }
+    if (*p != '"') { err = p; goto fail; }
+    esc = 0;
+    q = rsbus__json_string(p + 1, e, &err, &esc);
+    if (!q) goto fail;
+    if (g && g->state == RSBUS__JG_SEARCH && depth == g->pdepth) hit = rsbus__json_key_match(g, p + 1, q - 1, esc);
+    p = q;
+    while (p < e && RSBUS__JSON_WS(*p)) p++;
+    if (p >= e) { err = e; goto fail; }
+    if (*p != ':') { err = p; goto fail; }
+    p++;
+    goto value;
+
+after:                                                     /* a value just ended at p */
+    if (g && g->state == RSBUS__JG_TARGET && depth == g->tdepth) { g->stop = p; g->state = RSBUS__JG_FOUND; }
+    if (depth == 0) goto done;
+    while (p < e && RSBUS__JSON_WS(*p)) p++;
+    if (p >= e) { err = e; goto fail; }
+    c = *p;
+    if ((st[(depth - 1) >> 6] >> ((depth - 1) & 63)) & 1) {
+        if (c == ',') {
+            p++;
+            while (p < e && RSBUS__JSON_WS(*p)) p++;
+            goto key;
+        }
+        if (c == '}') goto close;
+    } else {
+        if (c == ',') {
+            p++;
+            if (g && g->state == RSBUS__JG_SEARCH && depth == g->pdepth) {
+                hit = g->seg_isidx && g->count == g->seg_index;
+                g->count++;
+            }
+            goto value;
+        }
+        if (c == ']') goto close;
+    }
+    err = p;
+    goto fail;
+
+close:
+    if (g && g->state == RSBUS__JG_SEARCH && depth == g->pdepth) g->state = RSBUS__JG_MISS;
+    depth--;
+    p++;
+    goto after;
+
+done:
+    while (p < e && RSBUS__JSON_WS(*p)) p++;
+    if (p != e) { err = p; goto fail; }
+    return RSBUS_OK;
+
+fail:
+    if (error_offset) *error_offset = err ? (size_t)(err - s) : 0;
+    return RSBUS_E_JSON;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_json_validate(const char *s, size_t n, size_t *error_offset) {
+    if (!s && n) return RSBUS_E_ARG;
+    return rsbus__json_parse(s, n, error_offset, NULL);
+}
+
+/* The whole document is validated in the same pass (an invalid one is RSBUS_E_JSON even when the value
+   comes before the error). A string's slice includes its quotes. Among duplicate keys the first wins. */
+RSBUS__PUBLIC rsbus_result rsbus_json_get(const char *s, size_t n, const char *path, rsbus_jval *out) {
+    rsbus__json_get g;
+    rsbus_result r;
+    if (out) { out->type = RSBUS_JNONE; out->ptr = NULL; out->len = 0; }
+    if ((!s && n) || !path || !rsbus__json_path_ok(path)) return RSBUS_E_ARG;
+    memset(&g, 0, sizeof g);
+    g.cur = path;
+    g.state = RSBUS__JG_SEARCH;
+    r = rsbus__json_parse(s, n, NULL, &g);
+    if (r != RSBUS_OK) return r;
+    if (g.state != RSBUS__JG_FOUND) return RSBUS_E_NOTFOUND;
+    if (out) {
+        switch (*g.start) {
+        case '{': out->type = RSBUS_JOBJECT; break;
+        case '[': out->type = RSBUS_JARRAY; break;
+        case '"': out->type = RSBUS_JSTRING; break;
+        case 't': case 'f': out->type = RSBUS_JBOOL; break;
+        case 'n': out->type = RSBUS_JNULL; break;
+        default: out->type = RSBUS_JNUMBER; break;
+        }
+        out->ptr = (const char *)g.start;
+        out->len = (size_t)(g.stop - g.start);
+    }
+    return RSBUS_OK;
+}
+
+/* Wrong type: RSBUS_E_ARG. Text that is not a valid JSON string: RSBUS_E_JSON. Too small (out may be NULL
+   with size 0): RSBUS_E_ARG, *len = bytes needed without the NUL and out = "" when size > 0. */
+RSBUS__PUBLIC rsbus_result rsbus_jval_str(const rsbus_jval *v, char *out, size_t size, size_t *len) {
+    const unsigned char *p, *e, *q;
+    unsigned char u[4];
+    size_t need = 0, k, bad, room;
+    uint32_t cp;
+    if (len) *len = 0;
+    if (!v || v->type != RSBUS_JSTRING || !v->ptr || (!out && size)) return RSBUS_E_ARG;
+    if (v->len < 2 || v->ptr[0] != '"' || v->ptr[v->len - 1] != '"') return RSBUS_E_JSON;
+    p = (const unsigned char *)v->ptr + 1;
+    e = (const unsigned char *)v->ptr + v->len - 1;
+    while (p < e) {
+        if (*p != '\\') {
+            q = (const unsigned char *)memchr(p, '\\', (size_t)(e - p));
+            if (!q) q = e;
+            k = (size_t)(q - p);
+            if (need < size) {
+                room = size - need;
+                memcpy(out + need, p, k < room ? k : room);
+            }
+            need += k;
+            p = q;
+            continue;
+        }
+        k = rsbus__json_escape(p, e, &cp, &bad);
+        if (!k) return RSBUS_E_JSON;
+        p += k;
+        k = rsbus__json_utf8_put(cp, u);
+        if (need < size) {
+            room = size - need;
+            memcpy(out + need, u, k < room ? k : room);
+        }
+        need += k;
+    }
+    if (len) *len = need;
+    if (need >= size) {
+        if (size) out[0] = '\0';
+        return RSBUS_E_ARG;
+    }
+    out[need] = '\0';
+    return RSBUS_OK;
+}
+
+/* Integer grammar only: -?(0|[1-9][0-9]*). A fraction or exponent ("1.0", "1e3") or a value outside
+   int64 is RSBUS_E_ARG. */
+RSBUS__PUBLIC rsbus_result rsbus_jval_int(const rsbus_jval *v, int64_t *out) {
+    const unsigned char *p, *e, *q, *err;
+    uint64_t m = 0, lim;
+    unsigned d;
+    int neg = 0;
+    if (!v || v->type != RSBUS_JNUMBER || !v->ptr) return RSBUS_E_ARG;
+    p = (const unsigned char *)v->ptr;
+    e = p + v->len;
+    q = rsbus__json_number(p, e, &err);
+    if (!q || q != e) return RSBUS_E_JSON;
+    if (*p == '-') { neg = 1; p++; }
+    lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; p < e; p++) {
+        if (!RSBUS__JSON_DIGIT(*p)) return RSBUS_E_ARG;      /* '.', 'e' or 'E' */
+        d = (unsigned)(*p - '0');
+        if (m > (lim - d) / 10) return RSBUS_E_ARG;
+        m = m * 10 + d;
+    }
+    if (out) *out = neg ? (m ? -(int64_t)(m - 1) - 1 : 0) : (int64_t)m;
+    return RSBUS_OK;
+}
+
+/* Locale-proof: the digits are rewritten as "[-]DIGITSe[-]N", which has no decimal separator, before
+   strtod. At most RSBUS__JSON_NUM_DIGITS significant digits are kept, then one sticky '1' standing for
+   any nonzero digits dropped, which keeps strtod's rounding exact (a double's halfway points need 768).
+   A magnitude beyond DBL_MAX: RSBUS_E_ARG with *out = +-HUGE_VAL; underflow rounds (to 0 at worst). */
+#define RSBUS__JSON_NUM_DIGITS 800
+RSBUS__PUBLIC rsbus_result rsbus_jval_num(const rsbus_jval *v, double *out) {
+    char buf[RSBUS__JSON_NUM_DIGITS + 32];
+    const unsigned char *p, *e, *q, *err;
+    size_t nd = 0, o;
+    int64_t e10 = 0, ex = 0;
+    int neg = 0, eneg = 0, sticky = 0;
+    double d;
+    if (!v || v->type != RSBUS_JNUMBER || !v->ptr) return RSBUS_E_ARG;
+    p = (const unsigned char *)v->ptr;
+    e = p + v->len;
+    q = rsbus__json_number(p, e, &err);
+    if (!q || q != e) return RSBUS_E_JSON;
+    if (*p == '-') { neg = 1; p++; }
+    o = (size_t)neg;
+    buf[0] = '-';
+    for (; p < e && RSBUS__JSON_DIGIT(*p); p++) {
+        if (nd == 0 && *p == '0') continue;
+        if (nd < RSBUS__JSON_NUM_DIGITS) { buf[o + nd++] = (char)*p; continue; }
+        if (*p != '0') sticky = 1;
+        e10++;
+    }
+    if (p < e && *p == '.') {
+        for (p++; p < e && RSBUS__JSON_DIGIT(*p); p++) {
+            if (nd == 0 && *p == '0') { e10--; continue; }
+            if (nd < RSBUS__JSON_NUM_DIGITS) { buf[o + nd++] = (char)*p; e10--; continue; }
+            if (*p != '0') sticky = 1;
+        }
+    }
+    if (p < e) {                                            /* 'e' or 'E' */
+        p++;
+        if (*p == '-') { eneg = 1; p++; }
+        else if (*p == '+') p++;
+        for (; p < e; p++) if (ex < 1000000000) ex = ex * 10 + (*p - '0');
+    }
+    if (nd == 0) {
+        if (out) *out = neg ? -0.0 : 0.0;
+        return RSBUS_OK;
+    }
+    if (sticky) { buf[o + nd++] = '1'; e10--; }
+    e10 += eneg ? -ex : ex;
+    if (e10 > 99999) e10 = 99999;
+    if (e10 < -99999) e10 = -99999;
+    o += nd;
+    snprintf(buf + o, sizeof buf - o, "e%ld", (long)e10);
+    d = strtod(buf, NULL);
+    if (out) *out = d;
+    return isinf(d) ? RSBUS_E_ARG : RSBUS_OK;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_jval_bool(const rsbus_jval *v, int *out) {
+    if (!v || v->type != RSBUS_JBOOL || !v->ptr) return RSBUS_E_ARG;
+    if (v->len == 4 && memcmp(v->ptr, "true", 4) == 0) { if (out) *out = 1; return RSBUS_OK; }
+    if (v->len == 5 && memcmp(v->ptr, "false", 5) == 0) { if (out) *out = 0; return RSBUS_OK; }
+    return RSBUS_E_JSON;
+}
+/* >>url and environment */
+/* URL forms (API.md, config.url):
+     redis://[user[:password]@]host[:port][/db]
+     rediss://[user[:password]@]host[:port][/db][?ca=FILE&capath=DIR&cert=FILE&key=FILE&sni=NAME&verify=0|1]
+     unix:///abs/path[?db=N&user=U&password=P]
+   NULL means redis://127.0.0.1:6379; "" is an error; at most 4096 bytes. Schemes are case-insensitive.
+   Only printable ASCII without spaces (0x21..0x7e) may appear; anything else must be percent-encoded.
+   %XX is decoded in the user, the password, the unix path and every query value (%00 is refused).
+   The userinfo ends at the LAST '@' before the first '/' or '?', and the user ends at its first ':', so
+   a raw '@' or ':' in a password works; '/', '?' and '&' in a password must be written %2F, %3F, %26.
+   An empty user or password is absent: "redis://:pw@h" is password-only, "redis://u@h" and
+   "redis://u:@h" are user-only (has_user 1, has_password 0; the connect code decides what to do).
+   host: a name or IPv4 of [A-Za-z0-9._-] (up to 255 bytes), or an IPv6 address in brackets
+   ("[::1]", zone as "[fe80::1%25eth0]"). port: 1..65535, digits only. db: 0..INT_MAX, digits only;
+   "/" alone is db 0. unix path: absolute, at most 107 bytes decoded, not ending in '/'; a raw '&' or
+   '=' in it is refused (a missing '?' would otherwise put "password=..." into the path, which messages
+   show), %26 and %3D work.
+   Query parameters: each at most once, each with a non-empty value, any order. redis:// takes none;
+   rediss:// takes ca, capath, cert, key, sni, verify (0 or 1), cert and key only together; unix://
+   takes db, user, password. Anything else is an error (a TLS parameter anywhere but rediss://, db/user/
+   password anywhere but unix://, an unknown name).
+   Errors are RSBUS_E_ARG with msg "url: <why>"; the message never contains the URL, the host, the user
+   or the password (only fixed text and the names of known query parameters). */
+#define RSBUS__URL_MAX 4096         /* longest url accepted, in bytes */
+#define RSBUS__ENV_PREFIX_MAX 64    /* longest prefix rsbus_config_from_env accepts */
+
+typedef enum rsbus__url_kind { RSBUS__URL_TCP = 1, RSBUS__URL_TLS = 2, RSBUS__URL_UNIX = 3 } rsbus__url_kind;
+typedef struct rsbus__url {
+    rsbus__url_kind kind;
+    char host[256];                 /* IPv6 without the brackets */
+    int  port;                      /* default 6379 */
+    char path[108];                 /* unix socket path (sockaddr_un limit, incl. NUL) */
+    char user[128], password[256];  /* percent-decoded; "" when absent */
+    int  has_user, has_password;
+    int  db;                        /* default 0; 0..INT_MAX */
+    char ca[512], capath[512], cert[512], key[512], sni[256];  /* rediss:// query parameters */
+    int  verify;                    /* default 1 */
+    char redacted[400];             /* safe for messages, never a user or a password: "redis://[::1]:6380",
+                                       "redis://" "***@127.0.0.1:6379/2" (a user or password present),
+                                       "unix:///tmp/r.sock?db=1&password=***" */
+} rsbus__url;
+
+/* Strict decimal: an optional leading '-', then 1+ ASCII digits, exactly n bytes, no spaces, no '+',
+   no overflow. Returns 1 and sets *out (if out is not NULL) on success; 0 (and *out untouched) otherwise. */
+RSBUS__PRIVATE int rsbus__parse_i64(const char *s, size_t n, int64_t *out) {
+    size_t i = 0;
+    int neg = 0;
+    int64_t v = 0;                  /* accumulated as a negative number: |INT64_MIN| > INT64_MAX */
+    if (!s || n == 0) return 0;
+    if (s[0] == '-') {
+        neg = 1;
+        i = 1;
+        if (n == 1) return 0;
+    }
+    for (; i < n; i++) {
+        int64_t d;
+        if (s[i] < '0' || s[i] > '9') return 0;
+        d = (int64_t)(s[i] - '0');
+        if (v < (INT64_MIN + d) / 10) return 0;     /* v * 10 - d would go below INT64_MIN */
+        v = v * 10 - d;
+    }
+    if (!neg) {
+        if (v == INT64_MIN) return 0;
+        v = -v;
+    }
+    if (out) *out = v;
+    return 1;
+}
+
+/* 1 when s[0..n) is 1+ digits (no sign) with a value <= max */
+RSBUS__PRIVATE int rsbus__url_num(const char *s, size_t n, int64_t max, int64_t *out) {
+    int64_t v;
+    if (n == 0 || s[0] == '-') return 0;
+    if (!rsbus__parse_i64(s, n, &v) || v > max) return 0;
+    *out = v;
+    return 1;
+}
+
+RSBUS__PRIVATE rsbus_result rsbus__url_fail(char *msg, size_t msg_size, const char *why, const char *name) {
+    if (msg && msg_size) {
+        if (name) snprintf(msg, msg_size, "url: '%s' %s", name, why);
+        else snprintf(msg, msg_size, "url: %s", why);
+    }
+    return RSBUS_E_ARG;
+}
+
+RSBUS__PRIVATE int rsbus__url_hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..n) into out (NUL-terminated, at most size - 1 bytes).
+   Returns 0, -1 for a bad escape or %00, -2 when it does not fit. *len (if not NULL) gets the length. */
+RSBUS__PRIVATE int rsbus__url_decode(const char *s, size_t n, char *out, size_t size, size_t *len) {
+    size_t i = 0, o = 0;
+    while (i < n) {
+        char c = s[i];
+        if (c == '%') {
+            int hi, lo;
+            if (n - i < 3) return -1;
+            hi = rsbus__url_hex(s[i + 1]);
+            lo = rsbus__url_hex(s[i + 2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return -1;
+            c = (char)(unsigned char)(hi * 16 + lo);
+            i += 3;
+        } else {
+            i++;
+        }
+        if (o + 1 >= size) return -2;
+        out[o++] = c;
+    }
+    if (size == 0) return -2;
+    out[o] = '\0';
+    if (len) *len = o;
+    return 0;
+}
+
+/* Decodes a component, or fails with "url: <what> has a bad percent-escape ..." / "url: <what> too long ..."
+   (what in quotes when it is a query parameter's name). */
+RSBUS__PRIVATE rsbus_result rsbus__url_component(const char *s, size_t n, char *out, size_t size, size_t *len,
+                                                 const char *what, int quoted, char *msg, size_t msg_size) {
+    const char *q = quoted ? "'" : "";
+    int rc = rsbus__url_decode(s, n, out, size, len);
+    if (rc == 0) return RSBUS_OK;
+    if (msg && msg_size) {
+        if (rc == -1) snprintf(msg, msg_size, "url: %s%s%s has a bad percent-escape (%%XX, not %%00)", q, what, q);
+        else snprintf(msg, msg_size, "url: %s%s%s too long (at most %u bytes)", q, what, q, (unsigned)(size - 1));
+    }
+    return RSBUS_E_ARG;
+}
+
+/* appends s[0..n) to out at *pos, bounded; 'enc' percent-encodes bytes outside [A-Za-z0-9-._~/] */
+RSBUS__PRIVATE void rsbus__url_put(char *out, size_t size, size_t *pos, const char *s, size_t n, int enc) {
+    static const char hexd[] = "0123456789ABCDEF";
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '.' || c == '_' || c == '~' || c == '/' || (enc == 2 && c == ':');
+        if (!enc || plain) {
+            if (*pos + 1 >= size) return;
+            out[(*pos)++] = (char)c;
+        } else {
+            if (*pos + 3 >= size) return;
+            out[(*pos)++] = '%';
+            out[(*pos)++] = hexd[c >> 4];
+            out[(*pos)++] = hexd[c & 15];
+        }
+        out[*pos] = '\0';
+    }
+}
+
+/* The url for messages and logs: scheme, "***@" when there is a user or a password, host, port, db when
+   not 0, "?verify=0" when a rediss:// url turns verification off; unix: the path and "?db=N" when not 0,
+   "user=***" / "password=***" when present. Never a user name or a password. Truncated to fit. */
+RSBUS__PRIVATE void rsbus__url_redact(const rsbus__url *u, char *out, size_t size) {
+    size_t pos = 0;
+    char num[32];
+    if (!out || size == 0) return;
+    out[0] = '\0';
+    if (u->kind == RSBUS__URL_UNIX) {
+        char sep = '?';
+        rsbus__url_put(out, size, &pos, "unix://", 7, 0);
+        rsbus__url_put(out, size, &pos, u->path, strlen(u->path), 1);
+        if (u->db != 0) {
+            snprintf(num, sizeof num, "%cdb=%d", sep, u->db);
+            rsbus__url_put(out, size, &pos, num, strlen(num), 0);
+            sep = '&';
+        }
+        if (u->has_user) {
+            snprintf(num, sizeof num, "%cuser=***", sep);
+            rsbus__url_put(out, size, &pos, num, strlen(num), 0);
+            sep = '&';
+        }
+        if (u->has_password) {
+            snprintf(num, sizeof num, "%cpassword=***", sep);
+            rsbus__url_put(out, size, &pos, num, strlen(num), 0);
+        }
+        return;
+    }
+    if (u->kind == RSBUS__URL_TLS) rsbus__url_put(out, size, &pos, "rediss://", 9, 0);
+    else rsbus__url_put(out, size, &pos, "redis://", 8, 0);
+    if (u->has_user || u->has_password) rsbus__url_put(out, size, &pos, "***@", 4, 0);
+    if (strchr(u->host, ':')) {
+        rsbus__url_put(out, size, &pos, "[", 1, 0);
+        rsbus__url_put(out, size, &pos, u->host, strlen(u->host), 2);
+        rsbus__url_put(out, size, &pos, "]", 1, 0);
+    } else {
+        rsbus__url_put(out, size, &pos, u->host, strlen(u->host), 1);
+    }
+    snprintf(num, sizeof num, ":%d", u->port);
+    rsbus__url_put(out, size, &pos, num, strlen(num), 0);
+    if (u->db != 0) {
+        snprintf(num, sizeof num, "/%d", u->db);
+        rsbus__url_put(out, size, &pos, num, strlen(num), 0);
+    }
+    if (u->kind == RSBUS__URL_TLS && !u->verify) rsbus__url_put(out, size, &pos, "?verify=0", 9, 0);
+}
+
+RSBUS__PRIVATE int rsbus__url_ieq(const char *a, size_t n, const char *lower) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        char c = a[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+        if (lower[i] == '\0' || c != lower[i]) return 0;
+    }
+    return lower[n] == '\0';
+}
+
+/* host[:port] (or [v6][:port]) in s[0..n) */
+RSBUS__PRIVATE rsbus_result rsbus__url_hostport(const char *s, size_t n, rsbus__url *out, char *msg,
+                                                size_t msg_size) {
+    size_t hl, i, rest;
+    const char *h, *r;
+    if (n == 0) return rsbus__url_fail(msg, msg_size, "empty host", NULL);
+    if (s[0] == '[') {
+        const char *close = (const char *)memchr(s, ']', n);
+        size_t o = 0;
+        int colons = 0;
+        if (!close) return rsbus__url_fail(msg, msg_size, "IPv6 address without ']'", NULL);
+        h = s + 1;
+        hl = (size_t)(close - h);
+        if (hl == 0) return rsbus__url_fail(msg, msg_size, "empty host", NULL);
+        for (i = 0; i < hl; i++) {
+            char c = h[i];
+            if (c == '%') {     /* zone id: %25 then [A-Za-z0-9._~-]+ */
+                size_t j;
+                if (hl - i < 4 || h[i + 1] != '2' || h[i + 2] != '5')
+                    return rsbus__url_fail(msg, msg_size, "bad IPv6 zone (write it as %25zone)", NULL);
+                if (o + 1 >= sizeof out->host) return rsbus__url_fail(msg, msg_size, "host too long", NULL);
+                out->host[o++] = '%';
+                for (j = i + 3; j < hl; j++) {
+                    char z = h[j];
+                    if (!((z >= 'a' && z <= 'z') || (z >= 'A' && z <= 'Z') || (z >= '0' && z <= '9') || z == '.' ||
+                          z == '_' || z == '~' || z == '-'))
+                        return rsbus__url_fail(msg, msg_size, "bad IPv6 zone", NULL);
+                    if (o + 1 >= sizeof out->host) return rsbus__url_fail(msg, msg_size, "host too long", NULL);
+                    out->host[o++] = z;
+                }
+                break;
+            }
+            if (!(rsbus__url_hex(c) >= 0 || c == ':' || c == '.'))
+                return rsbus__url_fail(msg, msg_size, "bad IPv6 address", NULL);
+            if (c == ':') colons++;
+            if (o + 1 >= sizeof out->host) return rsbus__url_fail(msg, msg_size, "host too long", NULL);
+            out->host[o++] = c;
+        }
+        out->host[o] = '\0';
+        if (colons < 2) return rsbus__url_fail(msg, msg_size, "bad IPv6 address", NULL);
+        r = close + 1;
+        rest = n - (size_t)(r - s);
+        if (rest > 0 && r[0] != ':') return rsbus__url_fail(msg, msg_size, "unexpected text after ']'", NULL);
+    } else {
+        const char *colon = (const char *)memchr(s, ':', n);
+        h = s;
+        hl = colon ? (size_t)(colon - s) : n;
+        if (hl == 0) return rsbus__url_fail(msg, msg_size, "empty host", NULL);
+        if (hl >= sizeof out->host) return rsbus__url_fail(msg, msg_size, "host too long (at most 255 bytes)", NULL);
+        for (i = 0; i < hl; i++) {
+            char c = h[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                  c == '-' || c == '_'))
+                return rsbus__url_fail(msg, msg_size, "bad character in host (IPv6 needs [brackets])", NULL);
+        }
+        memcpy(out->host, h, hl);
+        out->host[hl] = '\0';
+        r = h + hl;
+        rest = n - hl;
+    }
+    if (rest > 0) {     /* r[0] == ':' */
+        int64_t port;
+        if (!rsbus__url_num(r + 1, rest - 1, 65535, &port) || port == 0)
+            return rsbus__url_fail(msg, msg_size, "bad port (digits, 1..65535)", NULL);
+        out->port = (int)port;
+    }
+    return RSBUS_OK;
+}
+
+/* query s[0..n) (after the '?') for the kind in out->kind */
+RSBUS__PRIVATE rsbus_result rsbus__url_query(const char *s, size_t n, rsbus__url *out, char *msg,
+                                             size_t msg_size) {
+    static const char *const names[] = { "ca", "capath", "cert", "key", "sni", "verify", "db", "user", "password" };
+    unsigned seen = 0;
+    size_t i = 0;
+    if (n == 0) return rsbus__url_fail(msg, msg_size, "empty query after '?'", NULL);
+    while (i <= n) {
+        const char *p = s + i, *amp, *eq;
+        size_t pl, nl, vl, k;
+        amp = (const char *)memchr(p, '&', n - i);
+        pl = amp ? (size_t)(amp - p) : n - i;
+        if (pl == 0) return rsbus__url_fail(msg, msg_size, "empty query parameter", NULL);
+        eq = (const char *)memchr(p, '=', pl);
+        nl = eq ? (size_t)(eq - p) : pl;
+        for (k = 0; k < sizeof names / sizeof names[0]; k++)
+            if (strlen(names[k]) == nl && memcmp(names[k], p, nl) == 0) break;
+        if (k == sizeof names / sizeof names[0]) {
+            if (out->kind == RSBUS__URL_TLS)
+                return rsbus__url_fail(msg, msg_size,
+                                       "unknown query parameter (rediss:// takes ca, capath, cert, key, sni, verify)",
+                                       NULL);
+            if (out->kind == RSBUS__URL_UNIX)
+                return rsbus__url_fail(msg, msg_size, "unknown query parameter (unix:// takes db, user, password)",
+                                       NULL);
+            return rsbus__url_fail(msg, msg_size, "redis:// takes no query parameters", NULL);
+        }
+        if (k <= 5 && out->kind != RSBUS__URL_TLS) return rsbus__url_fail(msg, msg_size, "needs rediss://", names[k]);
+        if (k >= 6 && out->kind != RSBUS__URL_UNIX)
+            return rsbus__url_fail(msg, msg_size,
+                                   k == 6 ? "is only for unix:// (write the db as /N after the host)"
+                                          : "is only for unix:// (write user:password@ before the host)",
+                                   names[k]);
+        if (seen & (1u << k)) return rsbus__url_fail(msg, msg_size, "given twice", names[k]);
+        seen |= 1u << k;
+        if (!eq || pl - nl - 1 == 0) return rsbus__url_fail(msg, msg_size, "needs a value", names[k]);
+        vl = pl - nl - 1;
+        {
+            const char *v = eq + 1;
+            rsbus_result r = RSBUS_OK;
+            size_t dl = 0;
+            switch (k) {
+            case 0: r = rsbus__url_component(v, vl, out->ca, sizeof out->ca, NULL, "ca", 1, msg, msg_size); break;
+            case 1:
+                r = rsbus__url_component(v, vl, out->capath, sizeof out->capath, NULL, "capath", 1, msg, msg_size);
+                break;
+            case 2: r = rsbus__url_component(v, vl, out->cert, sizeof out->cert, NULL, "cert", 1, msg, msg_size); break;
+            case 3: r = rsbus__url_component(v, vl, out->key, sizeof out->key, NULL, "key", 1, msg, msg_size); break;
+            case 4: r = rsbus__url_component(v, vl, out->sni, sizeof out->sni, NULL, "sni", 1, msg, msg_size); break;
+            case 5:
+                if (vl != 1 || (v[0] != '0' && v[0] != '1'))
+                    return rsbus__url_fail(msg, msg_size, "must be 0 or 1", "verify");
+                out->verify = v[0] - '0';
+                break;
+            case 6: {
+                int64_t db;
+                if (!rsbus__url_num(v, vl, INT_MAX, &db))
+                    return rsbus__url_fail(msg, msg_size, "must be digits, 0..2147483647", "db");
+                out->db = (int)db;
+                break;
+            }
+            case 7:
+                r = rsbus__url_component(v, vl, out->user, sizeof out->user, &dl, "user", 1, msg, msg_size);
+                out->has_user = dl > 0;
+                break;
+            default:
+                r = rsbus__url_component(v, vl, out->password, sizeof out->password, &dl, "password", 1, msg,
+                                         msg_size);
+                out->has_password = dl > 0;
+                break;
+            }
+            if (r != RSBUS_OK) return r;
+        }
+        if (!amp) break;
+        i += pl + 1;
+    }
+    return RSBUS_OK;
+}
+
+/* Parses url (NULL: the default redis://127.0.0.1:6379) into *out (zeroed first, then defaults: port 6379,
+   db 0, verify 1) and fills out->redacted. On failure: RSBUS_E_ARG, msg "url: <why>" (msg may be NULL). */
+RSBUS__PRIVATE rsbus_result rsbus__url_parse(const char *url, rsbus__url *out, char *msg, size_t msg_size) {
+    size_t n = 0, i, sl;
+    const char *sep, *rest, *end;
+    rsbus_result r;
+    if (msg && msg_size) msg[0] = '\0';
+    if (!out) return rsbus__url_fail(msg, msg_size, "no output", NULL);
+    memset(out, 0, sizeof *out);
+    out->port = 6379;
+    out->verify = 1;
+    if (!url) url = "redis://127.0.0.1:6379";
+    while (n <= RSBUS__URL_MAX && url[n]) n++;
+    if (n == 0) return rsbus__url_fail(msg, msg_size, "empty", NULL);
+    if (n > RSBUS__URL_MAX) return rsbus__url_fail(msg, msg_size, "longer than 4096 bytes", NULL);
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)url[i];
+        if (c <= 0x20 || c >= 0x7f)
+            return rsbus__url_fail(msg, msg_size, "space, control or non-ASCII character (percent-encode it)", NULL);
+    }
+    end = url + n;
+    sep = strstr(url, "://");
+    if (!sep) return rsbus__url_fail(msg, msg_size, "no scheme (redis://, rediss:// or unix://)", NULL);
+    sl = (size_t)(sep - url);
+    if (rsbus__url_ieq(url, sl, "redis")) out->kind = RSBUS__URL_TCP;
+    else if (rsbus__url_ieq(url, sl, "rediss")) out->kind = RSBUS__URL_TLS;
+    else if (rsbus__url_ieq(url, sl, "unix")) out->kind = RSBUS__URL_UNIX;
+    else return rsbus__url_fail(msg, msg_size, "unknown scheme (redis://, rediss:// or unix://)", NULL);
+    rest = sep + 3;
+
+    if (out->kind == RSBUS__URL_UNIX) {
+        const char *q = (const char *)memchr(rest, '?', (size_t)(end - rest));
+        size_t pl = q ? (size_t)(q - rest) : (size_t)(end - rest);
+        if (pl == 0 || rest[0] != '/')
+            return rsbus__url_fail(msg, msg_size, "unix:// needs an absolute path and no host (unix:///path)", NULL);
+        /* a raw '&' or '=' is almost surely a query whose '?' went missing: refuse it, or a password would
+           end up in the path, which messages show (%26 and %3D still work) */
+        if (memchr(rest, '&', pl) || memchr(rest, '=', pl))
+            return rsbus__url_fail(msg, msg_size, "'&' or '=' in the unix socket path (query needs '?')", NULL);
+        r = rsbus__url_component(rest, pl, out->path, sizeof out->path, NULL, "unix socket path", 0, msg, msg_size);
+        if (r != RSBUS_OK) return r;
+        if (out->path[strlen(out->path) - 1] == '/')
+            return rsbus__url_fail(msg, msg_size, "unix socket path ends with '/'", NULL);
+        for (i = 0; out->path[i]; i++) {
+            unsigned char c = (unsigned char)out->path[i];
+            if (c < 0x20 || c == 0x7f)
+                return rsbus__url_fail(msg, msg_size, "control character in the unix socket path", NULL);
+        }
+        if (q) {
+            r = rsbus__url_query(q + 1, (size_t)(end - q - 1), out, msg, msg_size);
+            if (r != RSBUS_OK) return r;
+        }
+    } else {
+        const char *auth_end = rest, *at = NULL, *hp;
+        while (auth_end < end && *auth_end != '/' && *auth_end != '?') {
+            if (*auth_end == '@') at = auth_end;
+            auth_end++;
+        }
+        if (at) {
+            const char *colon = (const char *)memchr(rest, ':', (size_t)(at - rest));
+            size_t ul = colon ? (size_t)(colon - rest) : (size_t)(at - rest), dl = 0;
+            r = rsbus__url_component(rest, ul, out->user, sizeof out->user, &dl, "user", 0, msg, msg_size);
+            if (r != RSBUS_OK) return r;
+            out->has_user = dl > 0;
+            if (colon) {
+                r = rsbus__url_component(colon + 1, (size_t)(at - colon - 1), out->password, sizeof out->password,
+                                         &dl, "password", 0, msg, msg_size);
+                if (r != RSBUS_OK) return r;
+                out->has_password = dl > 0;
+            }
+            hp = at + 1;
+        } else {
+            hp = rest;
+        }
+        r = rsbus__url_hostport(hp, (size_t)(auth_end - hp), out, msg, msg_size);
+        if (r != RSBUS_OK) return r;
+        if (auth_end < end && *auth_end == '/') {
+            const char *d = auth_end + 1, *q = (const char *)memchr(d, '?', (size_t)(end - d));
+            size_t dl = q ? (size_t)(q - d) : (size_t)(end - d);
+            if (dl > 0) {
+                int64_t db;
+                if (!rsbus__url_num(d, dl, INT_MAX, &db))
+                    return rsbus__url_fail(msg, msg_size, "bad db (digits, 0..2147483647)", NULL);
+                out->db = (int)db;
+            }
+            auth_end = d + dl;
+        }
+        if (auth_end < end) {   /* '?' */
+            r = rsbus__url_query(auth_end + 1, (size_t)(end - auth_end - 1), out, msg, msg_size);
+            if (r != RSBUS_OK) return r;
+        }
+        if (out->kind == RSBUS__URL_TLS && (out->cert[0] != '\0') != (out->key[0] != '\0'))
+            return rsbus__url_fail(msg, msg_size, "cert and key go together", NULL);
+    }
+    rsbus__url_redact(out, out->redacted, sizeof out->redacted);
+    return RSBUS_OK;
+}
+
+/* ---- rsbus_config_from_env ---- */
+typedef struct rsbus__env {
+    const char *prefix;
+    rsbus_error *err;
+    char name[RSBUS__ENV_PREFIX_MAX + 32];
+} rsbus__env;
+
+/* the value of PREFIX+field, or NULL when unset; env->name holds the variable's name */
+RSBUS__PRIVATE const char *rsbus__env_get(rsbus__env *env, const char *field) {
+    snprintf(env->name, sizeof env->name, "%s%s", env->prefix, field);
+    return getenv(env->name);
+}
+
+RSBUS__PRIVATE rsbus_result rsbus__env_fail(rsbus__env *env, const char *why) {
+    if (env->err) {
+        env->err->code = RSBUS_E_ARG;
+        snprintf(env->err->msg, sizeof env->err->msg, "%s: %s", env->name, why);
+    }
+    return RSBUS_E_ARG;
+}
+
+RSBUS__PRIVATE rsbus_result rsbus__env_str(rsbus__env *env, const char *field, const char **dst) {
+    const char *v = rsbus__env_get(env, field);
+    if (v) *dst = v;
+    return RSBUS_OK;
+}
+
+RSBUS__PRIVATE rsbus_result rsbus__env_url(rsbus__env *env, const char *field, const char **dst) {
+    const char *v = rsbus__env_get(env, field);
+    if (!v) return RSBUS_OK;
+    if (v[0] != '\0') {     /* "" is kept as is: rsbus_open refuses it */
+        rsbus__url u;
+        char why[128];      /* the name (at most 95 bytes) + ": " + this fit in rsbus_error.msg */
+        if (rsbus__url_parse(v, &u, why, sizeof why) != RSBUS_OK)
+            return rsbus__env_fail(env, strncmp(why, "url: ", 5) == 0 ? why + 5 : why);
+    }
+    *dst = v;
+    return RSBUS_OK;
+}
+
+/* strict decimal in [lo, hi]; messages say "not an integer" or "out of range" */
+RSBUS__PRIVATE rsbus_result rsbus__env_num(rsbus__env *env, const char *v, int64_t lo, int64_t hi, int64_t *out,
+                                           const char *range) {
+    size_t n = strlen(v), i;
+    int intlike = n > 0;
+    char why[96];
+    for (i = (n > 0 && v[0] == '-') ? 1 : 0; i < n; i++)
+        if (v[i] < '0' || v[i] > '9') intlike = 0;
+    if (n == 1 && v[0] == '-') intlike = 0;
+    if (!intlike) return rsbus__env_fail(env, "not an integer");
+    if (!rsbus__parse_i64(v, n, out) || *out < lo || *out > hi) {
+        snprintf(why, sizeof why, "out of range (%s)", range);
+        return rsbus__env_fail(env, why);
+    }
+    return RSBUS_OK;
+}
+
+RSBUS__PRIVATE rsbus_result rsbus__env_i64(rsbus__env *env, const char *field, int64_t *dst) {
+    const char *v = rsbus__env_get(env, field);
+    int64_t x;
+    rsbus_result r;
+    if (!v) return RSBUS_OK;
+    r = rsbus__env_num(env, v, INT64_MIN, INT64_MAX, &x, "64-bit integer");
+    if (r == RSBUS_OK) *dst = x;
+    return r;
+}
+
+RSBUS__PRIVATE rsbus_result rsbus__env_int(rsbus__env *env, const char *field, int *dst) {
+    const char *v = rsbus__env_get(env, field);
+    int64_t x;
+    rsbus_result r;
+    if (!v) return RSBUS_OK;
+    r = rsbus__env_num(env, v, INT_MIN, INT_MAX, &x, "int");
+    if (r == RSBUS_OK) *dst = (int)x;
+    return r;
+}
+
+RSBUS__PRIVATE rsbus_result rsbus__env_size(rsbus__env *env, const char *field, size_t *dst) {
+    const char *v = rsbus__env_get(env, field);
+    int64_t x;
+    rsbus_result r;
+    if (!v) return RSBUS_OK;
+    if (v[0] == '-') return rsbus__env_fail(env, "must not be negative");
+    r = rsbus__env_num(env, v, 0, (uint64_t)SIZE_MAX < (uint64_t)INT64_MAX ? (int64_t)SIZE_MAX : INT64_MAX, &x,
+                       "size");
+    if (r == RSBUS_OK) *dst = (size_t)x;
+    return r;
+}
+
+RSBUS__PRIVATE rsbus_result rsbus__env_bool(rsbus__env *env, const char *field, int *dst) {
+    static const char *const yes[] = { "1", "true", "yes", "on" }, *const no[] = { "0", "false", "no", "off" };
+    const char *v = rsbus__env_get(env, field);
+    size_t n, k;
+    if (!v) return RSBUS_OK;
+    n = strlen(v);
+    for (k = 0; k < 4; k++) {
+        if (rsbus__url_ieq(v, n, yes[k])) { *dst = 1; return RSBUS_OK; }
+        if (rsbus__url_ieq(v, n, no[k])) { *dst = 0; return RSBUS_OK; }
+    }
+    return rsbus__env_fail(env, "not a boolean (1/0, true/false, yes/no, on/off)");
+}
+
+RSBUS__PRIVATE rsbus_result rsbus__env_level(rsbus__env *env, const char *field, rsbus_log_level *dst) {
+    static const char *const names[] = { "error", "warn", "info", "debug" };
+    const char *v = rsbus__env_get(env, field);
+    size_t n, k;
+    if (!v) return RSBUS_OK;
+    n = strlen(v);
+    if (n == 1 && v[0] >= '0' && v[0] <= '4') {
+        *dst = (rsbus_log_level)(v[0] - '0');
+        return RSBUS_OK;
+    }
+    for (k = 0; k < 4; k++)
+        if (rsbus__url_ieq(v, n, names[k])) {
+            *dst = (rsbus_log_level)(k + 1);
+            return RSBUS_OK;
+        }
+    return rsbus__env_fail(env, "not a log level (0-4, error, warn, info, debug)");
+}
+
+/* Reads PREFIX+FIELD for every scalar field into a copy of *cfg, and writes *cfg only when all are good:
+   on failure *cfg is unchanged. Strings point into the environment (an empty value sets ""); URL is
+   checked with the url parser; integers are strict decimal ('-' allowed, no '+', no spaces) and
+   range-checked; booleans 1/0/true/false/yes/no/on/off; LOG_LEVEL 0-4 or error/warn/info/debug (any case).
+   The prefix (NULL: "RSBUS_") is at most 64 bytes of [A-Za-z0-9_]. Error messages name the variable
+   ("RSBUS_BATCH_SIZE: not an integer") and never echo a value. */
+RSBUS__PUBLIC rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *prefix, rsbus_error *err) {
+    rsbus__env env;
+    rsbus_config c;
+    rsbus_result r = RSBUS_OK;
+    size_t i;
+    if (err) {
+        err->code = RSBUS_OK;
+        err->msg[0] = '\0';
+    }
+    if (!prefix) prefix = "RSBUS_";
+    for (i = 0; prefix[i]; i++) {
+        char ch = prefix[i];
+        if (i >= RSBUS__ENV_PREFIX_MAX || !((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                                            (ch >= '0' && ch <= '9') || ch == '_')) {
+            if (err) {
+                err->code = RSBUS_E_ARG;
+                snprintf(err->msg, sizeof err->msg, "rsbus_config_from_env: prefix must be at most %d bytes of "
+                         "[A-Za-z0-9_]", RSBUS__ENV_PREFIX_MAX);
+            }
+            return RSBUS_E_ARG;
+        }
+    }
+    if (!cfg) {
+        if (err) {
+            err->code = RSBUS_E_ARG;
+            snprintf(err->msg, sizeof err->msg, "rsbus_config_from_env: cfg is NULL");
+        }
+        return RSBUS_E_ARG;
+    }
+    c = *cfg;
+    env.prefix = prefix;
+    env.err = err;
+    env.name[0] = '\0';
+    if (r == RSBUS_OK) r = rsbus__env_url(&env, "URL", &c.url);
+    if (r == RSBUS_OK) r = rsbus__env_str(&env, "STREAM", &c.stream);
+    if (r == RSBUS_OK) r = rsbus__env_str(&env, "GROUP", &c.group);
+    if (r == RSBUS_OK) r = rsbus__env_str(&env, "CONSUMER", &c.consumer);
+    if (r == RSBUS_OK) r = rsbus__env_str(&env, "GROUP_START", &c.group_start);
+    if (r == RSBUS_OK) r = rsbus__env_str(&env, "TENANT", &c.tenant);
+    if (r == RSBUS_OK) r = rsbus__env_i64(&env, "MAX_LEN", &c.max_len);
+    if (r == RSBUS_OK) r = rsbus__env_i64(&env, "DLQ_MAX_LEN", &c.dlq_max_len);
+    if (r == RSBUS_OK) r = rsbus__env_int(&env, "BATCH_SIZE", &c.batch_size);
+    if (r == RSBUS_OK) r = rsbus__env_int(&env, "BLOCK_MS", &c.block_ms);
+    if (r == RSBUS_OK) r = rsbus__env_int(&env, "MAX_RETRIES", &c.max_retries);
+    if (r == RSBUS_OK) r = rsbus__env_int(&env, "RETRY_BACKOFF_MS", &c.retry_backoff_ms);
+    if (r == RSBUS_OK) r = rsbus__env_int(&env, "RETRY_BACKOFF_MAX_MS", &c.retry_backoff_max_ms);
+    if (r == RSBUS_OK) r = rsbus__env_int(&env, "CLAIM_IDLE_MS", &c.claim_idle_ms);
+    if (r == RSBUS_OK) r = rsbus__env_int(&env, "CLAIM_INTERVAL_MS", &c.claim_interval_ms);
+    if (r == RSBUS_OK) r = rsbus__env_int(&env, "CONNECT_TIMEOUT_MS", &c.connect_timeout_ms);
+    if (r == RSBUS_OK) r = rsbus__env_int(&env, "IO_TIMEOUT_MS", &c.io_timeout_ms);
+    if (r == RSBUS_OK) r = rsbus__env_bool(&env, "REQUIRE_TLS", &c.require_tls);
+    if (r == RSBUS_OK) r = rsbus__env_bool(&env, "PUBLISH_ONLY", &c.publish_only);
+    if (r == RSBUS_OK) r = rsbus__env_size(&env, "MAX_EVENT_BYTES", &c.max_event_bytes);
+    if (r == RSBUS_OK) r = rsbus__env_level(&env, "LOG_LEVEL", &c.log_level);
+    if (r == RSBUS_OK) r = rsbus__env_i64(&env, "DEDUPE_TTL_MS", &c.dedupe_ttl_ms);
+    if (r == RSBUS_OK) r = rsbus__env_str(&env, "SPOOL_PATH", &c.spool_path);
+    if (r == RSBUS_OK) r = rsbus__env_i64(&env, "SPOOL_MAX_BYTES", &c.spool_max_bytes);
+    if (r == RSBUS_OK) r = rsbus__env_int(&env, "SPOOL_FSYNC", &c.spool_fsync);
+    if (r != RSBUS_OK) return r;
+    *cfg = c;
+    return RSBUS_OK;
+}
+/* >>core types */
+
+#if defined(__linux__) && defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 25))
+#  include <sys/random.h>
+#  define RSBUS__HAVE_GETRANDOM 1
+#endif
+
+#define RSBUS__TYPE_MAX 128
+#define RSBUS__NAME_MAX 256        /* stream, group, consumer, tenant-prefixed key */
+#define RSBUS__FIELD_MAX 1024      /* key, source, correlation_id, traceparent */
+#define RSBUS__MAX_FIELDS 64       /* field pairs of one consumed entry */
+#define RSBUS__PENDING_PAGE 1000   /* XPENDING page size of rsbus_claim */
+
+enum { RSBUS__PAT_EXACT = 0, RSBUS__PAT_PREFIX = 1, RSBUS__PAT_ALL = 2 };
+typedef struct rsbus__handler {
+    int token, kind;
+    char pattern[RSBUS__TYPE_MAX + 1];
+    size_t plen;                   /* for a prefix pattern, the prefix length (with the dot) */
+    rsbus_handler_fn fn;
+    void *user;
+} rsbus__handler;
+
+/* What happens to one entry of a batch once its handlers ran. */
+enum { RSBUS__OUT_ACK = 0, RSBUS__OUT_RETRY, RSBUS__OUT_DEAD, RSBUS__OUT_DELETED, RSBUS__OUT_SKIP };
+typedef struct rsbus__item {
+    const redisReply *entry;       /* [id, [field, value, ...] or nil] */
+    int64_t deliveries;            /* including this one */
+    int outcome, malformed;
+} rsbus__item;
+
+typedef struct rsbus__seg { size_t off, len; } rsbus__seg;
+
+struct rsbus {
+    rsbus_config cfg;              /* defaults applied; strings point into strs */
+    rsbus_allocator a;
+    char *strs; size_t strs_size;
+    rsbus__url url;
+    redisContext *c;
+    int was_connected;
+    char err[256];
+    rsbus_stats st;
+    /* handlers */
+    rsbus__handler *handlers; size_t nhandlers, caphandlers; int next_token;
+    /* run state */
+    volatile sig_atomic_t stop_req;
+    volatile sig_atomic_t *run_stop;
+    int in_run, dispatching, nogroup;
+    int reread;                    /* re-read own pending entries before new ones */
+    char reread_from[RSBUS_ID_SIZE];
+    int64_t nogroup_logged_ms;
+    /* keys */
+    char key[RSBUS__NAME_MAX + 1], dlq_key[RSBUS__NAME_MAX + 5];
+    size_t key_len, dlq_key_len, group_len, consumer_len;
+    /* command buffer: RESP of the commands to send, one segment each */
+    char *out; size_t out_len, out_cap;
+    rsbus__seg *segs; size_t nsegs, capsegs;
+    size_t cmd_off; int cmd_argc; int oom;
+    /* per-batch scratch, sized batch_size */
+    rsbus__item *items;
+    char *reasons;                 /* batch_size * RSBUS_REASON_SIZE */
+    char reason[RSBUS_REASON_SIZE];
+    int64_t *counts;               /* delivery counts of a batch */
+    redisReply **reps;             /* replies of a pipelined batch */
+    const redisReply **got;        /* claimed entries of a batch */
+    /* claim candidates, grown as needed */
+    struct rsbus__cand { char id[RSBUS_ID_SIZE]; int64_t idle, count; } *cand; size_t capcand;
+    /* random bytes */
+    unsigned char rnd[256]; size_t rnd_pos;
+};
+
+/* >>time and randomness */
+RSBUS__PRIVATE int64_t rsbus__now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+RSBUS__PRIVATE int64_t rsbus__mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+RSBUS__PRIVATE void rsbus__sleep_ms(int64_t ms) {
+    struct timespec ts;
+    if (ms <= 0) return;
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+/* Fills out with n bytes from the kernel's random source; 0 on success. */
+RSBUS__PRIVATE int rsbus__os_random(unsigned char *out, size_t n) {
+    size_t got = 0;
+#ifdef RSBUS__HAVE_GETRANDOM
+    while (got < n) {
+        ssize_t r = getrandom(out + got, n - got, 0);
+        if (r < 0) { if (errno == EINTR) continue; break; }
+        got += (size_t)r;
+    }
+    if (got == n) return 0;
+#endif
+    {
+        int fd = open("/dev/urandom", O_RDONLY);
+        if (fd < 0) return -1;
+        while (got < n) {
+            ssize_t r = read(fd, out + got, n - got);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) { close(fd); return -1; }
+            got += (size_t)r;
+        }
+        close(fd);
+    }
+    return 0;
+}
+RSBUS__PRIVATE int rsbus__random(rsbus *bus, unsigned char *out, size_t n) {
+    while (n > 0) {
+        size_t take;
+        if (bus->rnd_pos >= sizeof bus->rnd) {
+            if (rsbus__os_random(bus->rnd, sizeof bus->rnd) != 0) return -1;
+            bus->rnd_pos = 0;
+        }
+        take = RSBUS__MIN(n, sizeof bus->rnd - bus->rnd_pos);
+        memcpy(out, bus->rnd + bus->rnd_pos, take);
+        memset(bus->rnd + bus->rnd_pos, 0, take);
+        bus->rnd_pos += take; out += take; n -= take;
+    }
+    return 0;
+}
+/* 32 lower-case hex digits and a NUL. */
+RSBUS__PRIVATE int rsbus__event_id(rsbus *bus, char out[33]) {
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[16];
+    int i;
+    if (rsbus__random(bus, b, sizeof b) != 0) return -1;
+    for (i = 0; i < 16; i++) { out[2 * i] = hex[b[i] >> 4]; out[2 * i + 1] = hex[b[i] & 15]; }
+    out[32] = 0;
+    return 0;
+}
+
+/* >>logging */
+/* Copies at most n bytes of s into out (size > 0), replacing control and non-ASCII bytes by '?',
+   so that text from Redis or a caller cannot forge a log line. */
+RSBUS__PRIVATE void rsbus__clean(const char *s, size_t n, char *out, size_t size) {
+    size_t i, j = 0;
+    for (i = 0; i < n && s[i] && j + 1 < size; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        out[j++] = (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
+    }
+    out[j] = 0;
+}
+
+RSBUS__PRIVATE void rsbus__log(rsbus *bus, rsbus_log_level level, const char *fmt, ...) RSBUS__PRINTF(3, 4);
+RSBUS__PRIVATE void rsbus__log(rsbus *bus, rsbus_log_level level, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    if (!bus->cfg.log || level > bus->cfg.log_level) return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    bus->cfg.log(bus->cfg.log_user, level, msg);
+}
+
+/* >>errors */
+RSBUS__PUBLIC const char *rsbus_result_str(rsbus_result r) {
+    switch (r) {
+    case RSBUS_OK: return "RSBUS_OK";
+    case RSBUS_E_ARG: return "RSBUS_E_ARG";
+    case RSBUS_E_NOMEM: return "RSBUS_E_NOMEM";
+    case RSBUS_E_IO: return "RSBUS_E_IO";
+    case RSBUS_E_TIMEOUT: return "RSBUS_E_TIMEOUT";
+    case RSBUS_E_AUTH: return "RSBUS_E_AUTH";
+    case RSBUS_E_TLS: return "RSBUS_E_TLS";
+    case RSBUS_E_REDIS: return "RSBUS_E_REDIS";
+    case RSBUS_E_PROTOCOL: return "RSBUS_E_PROTOCOL";
+    case RSBUS_E_JSON: return "RSBUS_E_JSON";
+    case RSBUS_E_NOTFOUND: return "RSBUS_E_NOTFOUND";
+    }
+    return (int)r == RSBUS_SPOOLED ? "RSBUS_SPOOLED" : "RSBUS_E_UNKNOWN";
+}
+RSBUS__PUBLIC const char *rsbus_errmsg(const rsbus *bus) { return bus ? bus->err : ""; }
+
+RSBUS__PRIVATE rsbus_result rsbus__fail(rsbus *bus, rsbus_result code, const char *fmt, ...) RSBUS__PRINTF(3, 4);
+RSBUS__PRIVATE rsbus_result rsbus__fail(rsbus *bus, rsbus_result code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(bus->err, sizeof bus->err, fmt, ap);
+    va_end(ap);
+    rsbus__log(bus, RSBUS_LOG_DEBUG, "%s: %s", rsbus_result_str(code), bus->err);
+    return code;
+}
+
+RSBUS__PRIVATE void rsbus__drop(rsbus *bus) {
+    if (bus->c) { redisFree(bus->c); bus->c = NULL; }
+    bus->out_len = 0; bus->nsegs = 0; bus->oom = 0;
+}
+
+/* A failed hiredis call: map the context error, and drop the context (hiredis contexts never recover). */
+RSBUS__PRIVATE rsbus_result rsbus__ctx_fail(rsbus *bus, const char *what) {
+    int e = errno;
+    rsbus_result code = RSBUS_E_IO;
+    char text[128];
+    if (!bus->c) return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what);
+    switch (bus->c->err) {
+    case REDIS_ERR_IO:
+        code = (e == EAGAIN || e == EWOULDBLOCK || e == ETIMEDOUT || e == EINPROGRESS) ? RSBUS_E_TIMEOUT : RSBUS_E_IO;
+        break;
+#ifdef REDIS_ERR_TIMEOUT
+    case REDIS_ERR_TIMEOUT: code = RSBUS_E_TIMEOUT; break;
+#endif
+    case REDIS_ERR_OOM: code = RSBUS_E_NOMEM; break;
+    case REDIS_ERR_PROTOCOL: code = RSBUS_E_PROTOCOL; break;
+    default: code = RSBUS_E_IO; break;
+    }
+    rsbus__clean(bus->c->errstr, sizeof bus->c->errstr, text, sizeof text);
+    if (code == RSBUS_E_TIMEOUT) snprintf(text, sizeof text, "timed out");
+    rsbus__drop(bus);
+    return rsbus__fail(bus, code, "%s %s: %s", what, bus->url.redacted, text);
+}
+
+/* An error reply from Redis. Its text is kept (bounded, cleaned); NOGROUP is remembered. */
+RSBUS__PRIVATE rsbus_result rsbus__reply_fail(rsbus *bus, const redisReply *r, const char *what) {
+    char text[200];
+    rsbus_result code = RSBUS_E_REDIS;
+    size_t n = r->str ? r->len : 0;
+    rsbus__clean(r->str ? r->str : "", n, text, sizeof text);
+    if (!strncmp(text, "NOAUTH", 6) || !strncmp(text, "WRONGPASS", 9) || !strncmp(text, "NOPERM", 6))
+        code = RSBUS_E_AUTH;
+    if (!strncmp(text, "NOGROUP", 7)) bus->nogroup = 1;
+    return rsbus__fail(bus, code, "%s: %s", what, text);
+}
+RSBUS__PRIVATE rsbus_result rsbus__shape_fail(rsbus *bus, const char *what) {
+    rsbus__drop(bus);  /* a reply we do not understand may leave the pipeline out of step */
+    return rsbus__fail(bus, RSBUS_E_PROTOCOL, "%s: unexpected reply from Redis", what);
+}
+
+/* >>command buffer */
+/* Commands are written as RESP into bus->out, one segment per command, and sent with one sendmsg.
+   Each command reserves 16 bytes in front for its "*argc\r\n" header, written when it ends. */
+RSBUS__PRIVATE int rsbus__reserve(rsbus *bus, size_t more) {
+    size_t need, cap;
+    void *p;
+    if (bus->oom) return -1;
+    if (more > SIZE_MAX / 2 - bus->out_len) { bus->oom = 1; return -1; }
+    need = bus->out_len + more;
+    if (need <= bus->out_cap) return 0;
+    cap = bus->out_cap ? bus->out_cap : 4096;
+    while (cap < need) cap *= 2;
+    p = rsbus__realloc(&bus->a, bus->out, bus->out_cap, cap);
+    if (!p) { bus->oom = 1; return -1; }
+    bus->out = (char *)p;
+    bus->out_cap = cap;
+    return 0;
+}
+RSBUS__PRIVATE void rsbus__cmd(rsbus *bus) {
+    bus->cmd_argc = 0;
+    if (rsbus__reserve(bus, 16) != 0) return;
+    bus->cmd_off = bus->out_len;
+    bus->out_len += 16;
+}
+RSBUS__PRIVATE char *rsbus__utoa(char *end, uint64_t v) {   /* writes backwards, returns start */
+    do { *--end = (char)('0' + v % 10); v /= 10; } while (v);
+    return end;
+}
+RSBUS__PRIVATE void rsbus__arg(rsbus *bus, const char *p, size_t n) {
+    char num[24], *s;
+    size_t nl;
+    if (rsbus__reserve(bus, n + 32) != 0) return;
+    s = rsbus__utoa(num + sizeof num, n);
+    nl = (size_t)(num + sizeof num - s);
+    bus->out[bus->out_len++] = '$';
+    memcpy(bus->out + bus->out_len, s, nl); bus->out_len += nl;
+    bus->out[bus->out_len++] = '\r'; bus->out[bus->out_len++] = '\n';
+    if (n) memcpy(bus->out + bus->out_len, p, n);
+    bus->out_len += n;
+    bus->out[bus->out_len++] = '\r'; bus->out[bus->out_len++] = '\n';
+    bus->cmd_argc++;
+}
+RSBUS__PRIVATE void rsbus__argz(rsbus *bus, const char *s) { rsbus__arg(bus, s, strlen(s)); }
+RSBUS__PRIVATE void rsbus__argi(rsbus *bus, int64_t v) {
+    char num[24], *s;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    s = rsbus__utoa(num + sizeof num, u);
+    if (v < 0) *--s = '-';
+    rsbus__arg(bus, s, (size_t)(num + sizeof num - s));
+}
+RSBUS__PRIVATE void rsbus__cmd_end(rsbus *bus) {
+    char num[24], *s, *h;
+    size_t nl, start;
+    void *p;
+    if (bus->oom) return;
+    s = rsbus__utoa(num + sizeof num, (uint64_t)bus->cmd_argc);
+    nl = (size_t)(num + sizeof num - s);
+    start = bus->cmd_off + 16 - (nl + 3);
+    h = bus->out + start;
+    *h++ = '*'; memcpy(h, s, nl); h += nl; *h++ = '\r'; *h = '\n';
+    if (bus->nsegs == bus->capsegs) {
+        size_t cap = bus->capsegs ? bus->capsegs * 2 : 16;
+        p = rsbus__realloc(&bus->a, bus->segs, bus->capsegs * sizeof *bus->segs, cap * sizeof *bus->segs);
+        if (!p) { bus->oom = 1; return; }
+        bus->segs = (rsbus__seg *)p;
+        bus->capsegs = cap;
+    }
+    bus->segs[bus->nsegs].off = start;
+    bus->segs[bus->nsegs].len = bus->out_len - start;
+    bus->nsegs++;
+}
+RSBUS__PRIVATE void rsbus__reset_cmds(rsbus *bus) { bus->out_len = 0; bus->nsegs = 0; bus->oom = 0; }
+
+/* >>redis glue */
+RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus);
+
+/* Sends the queued commands. The socket is written directly with MSG_NOSIGNAL, so a connection the
+   server closed never raises SIGPIPE in the caller's process. */
+RSBUS__PRIVATE rsbus_result rsbus__send(rsbus *bus, const char *what) {
+    struct iovec iov[64];
+    size_t seg = 0, skip = 0;
+    if (bus->oom) { rsbus__reset_cmds(bus); return rsbus__fail(bus, RSBUS_E_NOMEM, "%s: out of memory", what); }
+    if (!bus->c) { rsbus__reset_cmds(bus); return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what); }
+    while (seg < bus->nsegs) {
+        struct msghdr mh;
+        size_t k = 0, s = seg, sent;
+        ssize_t w;
+        for (; s < bus->nsegs && k < 64; s++, k++) {
+            iov[k].iov_base = bus->out + bus->segs[s].off + (k == 0 ? skip : 0);
+            iov[k].iov_len = bus->segs[s].len - (k == 0 ? skip : 0);
+        }
+        memset(&mh, 0, sizeof mh);
+        mh.msg_iov = iov;
+        mh.msg_iovlen = k;
+        w = sendmsg(bus->c->fd, &mh, MSG_NOSIGNAL);
+        if (w < 0) {
+            int e = errno;
+            if (e == EINTR) continue;
+            rsbus__reset_cmds(bus);
+            rsbus__drop(bus);
+            if (e == EAGAIN || e == EWOULDBLOCK)
+                return rsbus__fail(bus, RSBUS_E_TIMEOUT, "%s %s: timed out sending", what, bus->url.redacted);
+            return rsbus__fail(bus, RSBUS_E_IO, "%s %s: %s", what, bus->url.redacted, strerror(e));
+        }
+        sent = (size_t)w;
+        while (sent > 0) {
+            size_t left = bus->segs[seg].len - skip;
+            if (sent >= left) { sent -= left; seg++; skip = 0; }
+            else { skip += sent; sent = 0; }
+        }
+    }
+    rsbus__reset_cmds(bus);
+    return RSBUS_OK;
+}
+
+RSBUS__PRIVATE rsbus_result rsbus__recv(rsbus *bus, redisReply **out, const char *what) {
+    void *p = NULL;
+    *out = NULL;
+    if (!bus->c) return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what);
+    if (redisGetReply(bus->c, &p) != REDIS_OK || !p) {
+        if (p) freeReplyObject(p);
+        return rsbus__ctx_fail(bus, what);
+    }
+    *out = (redisReply *)p;
+    return RSBUS_OK;
+}
+/* Receives n replies into rs (all or none: on failure the ones read are freed). */
+RSBUS__PRIVATE rsbus_result rsbus__recv_n(rsbus *bus, redisReply **rs, size_t n, const char *what) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        rsbus_result r = rsbus__recv(bus, &rs[i], what);
+        if (r != RSBUS_OK) {
+            while (i > 0) freeReplyObject(rs[--i]);
+            return r;
+        }
+    }
+    return RSBUS_OK;
+}
+/* One command queued with rsbus__cmd...rsbus__cmd_end: send, read its reply, turn an error reply into a result. */
+RSBUS__PRIVATE rsbus_result rsbus__roundtrip(rsbus *bus, redisReply **out, const char *what) {
+    rsbus_result r = rsbus__send(bus, what);
+    if (r != RSBUS_OK) return r;
+    r = rsbus__recv(bus, out, what);
+    if (r != RSBUS_OK) return r;
+    if ((*out)->type == REDIS_REPLY_ERROR) {
+        r = rsbus__reply_fail(bus, *out, what);
+        freeReplyObject(*out);
+        *out = NULL;
+    }
+    return r;
+}
+
+/* Waits until a reply can be read, up to timeout_ms; in rsbus_run a stop request ends the wait early.
+   Returns 1 ready, 0 timed out, -1 stopped, -2 poll failed. */
+RSBUS__PRIVATE int rsbus__stop_requested(rsbus *bus) {
+    return bus->stop_req || (bus->run_stop && *bus->run_stop);
+}
+RSBUS__PRIVATE int rsbus__wait_readable(rsbus *bus, int64_t timeout_ms) {
+    int64_t deadline = rsbus__mono_ms() + timeout_ms;
+    redisReader *rd = bus->c->reader;
+    if (rd && rd->len > rd->pos) return 1;
+    for (;;) {
+        struct pollfd pfd;
+        int64_t left = deadline - rsbus__mono_ms();
+        int slice, n;
+        if (bus->in_run && rsbus__stop_requested(bus)) return -1;
+        if (left <= 0) return 0;
+        slice = (int)RSBUS__MIN(left, bus->in_run ? 100 : left);
+        pfd.fd = bus->c->fd; pfd.events = POLLIN; pfd.revents = 0;
+        n = poll(&pfd, 1, slice);
+        if (n > 0) return 1;
+        if (n < 0 && errno != EINTR) return -2;
+    }
+}
+
+RSBUS__PRIVATE int rsbus__is_str(const redisReply *r) {
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+RSBUS__PRIVATE int rsbus__str_eq(const redisReply *r, const char *s) {
+    size_t n = strlen(s);
+    return rsbus__is_str(r) && r->len == n && memcmp(r->str, s, n) == 0;
+}
+/* A stream id "ms-seq" from a reply, copied into out; 0 if it is not one. */
+RSBUS__PRIVATE int rsbus__copy_id(const redisReply *r, char out[RSBUS_ID_SIZE]) {
+    size_t i, dash = 0;
+    if (!rsbus__is_str(r) || r->len == 0 || r->len >= RSBUS_ID_SIZE) return 0;
+    for (i = 0; i < r->len; i++) {
+        char ch = r->str[i];
+        if (ch == '-' && !dash && i > 0) { dash = i; continue; }
+        if (ch < '0' || ch > '9') return 0;
+    }
+    if (!dash || dash == r->len - 1) return 0;
+    memcpy(out, r->str, r->len);
+    out[r->len] = 0;
+    return 1;
+}
+RSBUS__PRIVATE int rsbus__reply_i64(const redisReply *r, int64_t *out) {
+    if (!r) return 0;
+    if (r->type == REDIS_REPLY_INTEGER) { *out = (int64_t)r->integer; return 1; }
+    if (rsbus__is_str(r)) return rsbus__parse_i64(r->str, r->len, out);
+    return 0;
+}
+/* Milliseconds part of a stream id. */
+RSBUS__PRIVATE int64_t rsbus__id_ms(const char *id) {
+    int64_t v = 0;
+    const char *dash = strchr(id, '-');
+    if (!rsbus__parse_i64(id, dash ? (size_t)(dash - id) : strlen(id), &v)) return 0;
+    return v;
+}
+/* Looks a key up in a flat [k, v, k, v, ...] reply. */
+RSBUS__PRIVATE const redisReply *rsbus__map_get(const redisReply *m, const char *key) {
+    size_t i;
+    if (!m || m->type != REDIS_REPLY_ARRAY) return NULL;
+    for (i = 0; i + 1 < m->elements; i += 2)
+        if (rsbus__str_eq(m->element[i], key)) return m->element[i + 1];
+    return NULL;
+}
+
+RSBUS__PRIVATE void rsbus__timeval(struct timeval *tv, int ms) {
+    tv->tv_sec = ms / 1000;
+    tv->tv_usec = (ms % 1000) * 1000;
+}
+
+/* Connects, authenticates and selects the db. One attempt, bounded by connect_timeout_ms + io_timeout_ms. */
+RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus) {
+    struct timeval tv;
+    redisReply *rs[2] = { NULL, NULL };
+    size_t nrep = 0, i;
+    rsbus_result r = RSBUS_OK;
+    rsbus__drop(bus);
+    rsbus__timeval(&tv, bus->cfg.connect_timeout_ms);
+    if (bus->url.kind == RSBUS__URL_TLS)
+        return rsbus__fail(bus, RSBUS_E_TLS, "connect %s: rediss:// needs rsbus built against hiredis 1.x with TLS "
+                                             "(hiredis_ssl); this build has no TLS", bus->url.redacted);
+    if (bus->url.kind == RSBUS__URL_UNIX) bus->c = redisConnectUnixWithTimeout(bus->url.path, tv);
+    else bus->c = redisConnectWithTimeout(bus->url.host, bus->url.port, tv);
+    if (!bus->c) return rsbus__fail(bus, RSBUS_E_NOMEM, "connect %s: out of memory", bus->url.redacted);
+    if (bus->c->err) {
+        int e = errno;
+        char text[128];
+        rsbus_result code = (e == ETIMEDOUT || e == EINPROGRESS || e == EAGAIN) ? RSBUS_E_TIMEOUT : RSBUS_E_IO;
+        rsbus__clean(bus->c->errstr, sizeof bus->c->errstr, text, sizeof text);
+        if (strstr(text, "timed out") || strstr(text, "Timed out")) code = RSBUS_E_TIMEOUT;
+        rsbus__drop(bus);
+        return rsbus__fail(bus, code, "connect %s: %s", bus->url.redacted, text);
+    }
+    rsbus__timeval(&tv, bus->cfg.io_timeout_ms);
+    if (redisSetTimeout(bus->c, tv) != REDIS_OK) return rsbus__ctx_fail(bus, "connect");
+    if (bus->url.has_password || bus->url.has_user) {
+        rsbus__cmd(bus);
+        rsbus__argz(bus, "AUTH");
+        if (bus->url.has_user) rsbus__argz(bus, bus->url.user);
+        rsbus__argz(bus, bus->url.password);
+        rsbus__cmd_end(bus);
+        nrep++;
+    }
+    if (bus->url.db) {
+        rsbus__cmd(bus);
+        rsbus__argz(bus, "SELECT");
+        rsbus__argi(bus, bus->url.db);
+        rsbus__cmd_end(bus);
+        nrep++;
+    }
+    if (!nrep) return RSBUS_OK;
+    r = rsbus__send(bus, "AUTH");
+    if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, nrep, "AUTH");
+    if (r != RSBUS_OK) return r;
+    for (i = 0; i < nrep && r == RSBUS_OK; i++) {
+        if (rs[i]->type != REDIS_REPLY_ERROR) continue;
+        if (i == 0 && (bus->url.has_password || bus->url.has_user)) {
+            /* Never Redis's text here: an error about AUTH may echo its arguments. */
+            char word[16];
+            size_t n = 0;
+            while (n < rs[i]->len && n < sizeof word - 1 && rs[i]->str[n] >= 'A' && rs[i]->str[n] <= 'Z') n++;
+            memcpy(word, rs[i]->str, n); word[n] = 0;
+            r = rsbus__fail(bus, RSBUS_E_AUTH, "AUTH %s: refused (%s)", bus->url.redacted, n ? word : "ERR");
+        } else {
+            r = rsbus__reply_fail(bus, rs[i], "SELECT");
+        }
+    }
+    for (i = 0; i < nrep; i++) freeReplyObject(rs[i]);
+    if (r != RSBUS_OK) rsbus__drop(bus);
+    return r;
+}
+
+/* Creates the group if it does not exist (BUSYGROUP is fine). */
+RSBUS__PRIVATE rsbus_result rsbus__create_group(rsbus *bus, const char *start) {
+    redisReply *rep = NULL;
+    rsbus_result r;
+    rsbus__cmd(bus);
+    rsbus__argz(bus, "XGROUP"); rsbus__argz(bus, "CREATE");
+    rsbus__arg(bus, bus->key, bus->key_len);
+    rsbus__arg(bus, bus->cfg.group, bus->group_len);
+    rsbus__argz(bus, start);
+    rsbus__argz(bus, "MKSTREAM");
+    rsbus__cmd_end(bus);
+    r = rsbus__send(bus, "XGROUP CREATE");
+    if (r == RSBUS_OK) r = rsbus__recv(bus, &rep, "XGROUP CREATE");
+    if (r != RSBUS_OK) return r;
+    if (rep->type == REDIS_REPLY_ERROR && !(rep->len >= 9 && !memcmp(rep->str, "BUSYGROUP", 9)))
+        r = rsbus__reply_fail(bus, rep, "XGROUP CREATE");
+    freeReplyObject(rep);
+    if (r == RSBUS_OK) bus->nogroup = 0;
+    return r;
+}
+
+/* Every public call that talks to Redis starts here: reconnect once if the connection was lost. */
+RSBUS__PRIVATE rsbus_result rsbus__ensure(rsbus *bus) {
+    rsbus_result r;
+    bus->err[0] = 0;
+    if (bus->c) {
+        /* Between commands Redis sends nothing: a readable socket means it closed the connection
+           (CLIENT KILL, timeout, restart). Notice that now rather than fail the next command. */
+        struct pollfd pfd;
+        pfd.fd = bus->c->fd; pfd.events = POLLIN; pfd.revents = 0;
+        if (poll(&pfd, 1, 0) == 0) return RSBUS_OK;
+        rsbus__log(bus, RSBUS_LOG_INFO, "connection to %s was closed; reconnecting", bus->url.redacted);
+        rsbus__drop(bus);
+    }
+    r = rsbus__connect(bus);
+    if (r != RSBUS_OK) return r;
+    if (bus->was_connected) {
+        bus->st.reconnects++;
+        rsbus__log(bus, RSBUS_LOG_INFO, "reconnected to %s", bus->url.redacted);
+    }
+    bus->was_connected = 1;
+    if (!bus->cfg.publish_only) { bus->reread = 1; strcpy(bus->reread_from, "0"); }
+    return RSBUS_OK;
+}
+
+/* >>config defaults */
+RSBUS__PRIVATE int rsbus__name_ok(const char *s, size_t max) {
+    size_t n = 0;
+    for (; s[n]; n++) {
+        unsigned char ch = (unsigned char)s[n];
+        if (n >= max || ch <= 0x20 || ch == 0x7f) return 0;
+    }
+    return n > 0;
+}
+RSBUS__PRIVATE int rsbus__type_ok(const char *s, size_t n) {
+    size_t i;
+    if (n < 1 || n > RSBUS__TYPE_MAX) return 0;
+    for (i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == ':' || ch == '-')) return 0;
+    }
+    return 1;
+}
+RSBUS__PRIVATE int rsbus__tenant_ok(const char *s) {
+    size_t n = strlen(s), i;
+    if (n < 1 || n > 64) return 0;
+    for (i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-')) return 0;
+    }
+    return 1;
+}
+
+/* Copies the caller's config and fills in every default; checks every field. */
+RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus_config *c, char *msg, size_t size) {
+#define RSBUS__CHECK(cond, text) do { if (!(cond)) { snprintf(msg, size, "rsbus_config.%s", text); return RSBUS_E_ARG; } } while (0)
+    *c = *in;
+    RSBUS__CHECK(!c->url || c->url[0], "url: empty (NULL means the default)");
+    c->url = RSBUS__DEF(c->url, "redis://127.0.0.1:6379");
+    c->stream = RSBUS__DEF(c->stream, "rsbus:events");
+    c->group = RSBUS__DEF(c->group, "default");
+    c->group_start = RSBUS__DEF(c->group_start, "$");
+    RSBUS__CHECK(rsbus__name_ok(c->stream, 200), "stream: 1..200 bytes, no spaces or control characters");
+    RSBUS__CHECK(rsbus__name_ok(c->group, 127), "group: 1..127 bytes, no spaces or control characters");
+    RSBUS__CHECK(!c->consumer || rsbus__name_ok(c->consumer, 127), "consumer: 1..127 bytes, no spaces or control characters");
+    RSBUS__CHECK(rsbus__name_ok(c->group_start, RSBUS_ID_SIZE - 1), "group_start: \"$\", \"0\" or a stream id");
+    RSBUS__CHECK(!c->tenant || rsbus__tenant_ok(c->tenant), "tenant: 1..64 bytes of [A-Za-z0-9._-]");
+    if (c->max_len == 0) c->max_len = 100000;
+    if (c->dlq_max_len == 0) c->dlq_max_len = 10000;
+    c->batch_size = RSBUS__DEF(c->batch_size, 100);
+    RSBUS__CHECK(c->batch_size > 0 && c->batch_size <= 10000, "batch_size: must be 1..10000");
+    c->block_ms = RSBUS__DEF(c->block_ms, 5000);
+    RSBUS__CHECK(c->block_ms > 0, "block_ms: must be positive");
+    if (c->max_retries == 0) c->max_retries = 3;
+    else if (c->max_retries < 0) c->max_retries = 0;
+    c->retry_backoff_ms = RSBUS__DEF(c->retry_backoff_ms, 1000);
+    c->retry_backoff_max_ms = RSBUS__DEF(c->retry_backoff_max_ms, 60000);
+    RSBUS__CHECK(c->retry_backoff_ms > 0 && c->retry_backoff_max_ms > 0, "retry_backoff_ms: must be positive");
+    c->claim_idle_ms = RSBUS__DEF(c->claim_idle_ms, 60000);
+    c->claim_interval_ms = RSBUS__DEF(c->claim_interval_ms, 5000);
+    RSBUS__CHECK(c->claim_idle_ms > 0 && c->claim_interval_ms > 0, "claim_idle_ms: must be positive");
+    c->connect_timeout_ms = RSBUS__DEF(c->connect_timeout_ms, 5000);
+    c->io_timeout_ms = RSBUS__DEF(c->io_timeout_ms, 5000);
+    RSBUS__CHECK(c->connect_timeout_ms > 0 && c->io_timeout_ms > 0, "connect_timeout_ms: must be positive");
+    c->max_event_bytes = RSBUS__DEF(c->max_event_bytes, (size_t)1 << 20);
+    RSBUS__CHECK(c->max_event_bytes <= ((size_t)512 << 20), "max_event_bytes: at most 512 MiB (Redis's limit)");
+    RSBUS__CHECK(rsbus__allocator_ok(&c->allocator), "allocator: set all three functions or none");
+    c->log_level = RSBUS__DEF(c->log_level, RSBUS_LOG_WARN);
+    RSBUS__CHECK(c->log_level >= RSBUS_LOG_ERROR && c->log_level <= RSBUS_LOG_DEBUG, "log_level: out of range");
+    c->spool_max_bytes = RSBUS__DEF(c->spool_max_bytes, (int64_t)64 << 20);
+    return RSBUS_OK;
+#undef RSBUS__CHECK
+}
+
+/* >>public api: open and close */
+RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
+    rsbus_config c;
+    rsbus_error dummy;
+    rsbus *bus;
+    const char *strs[6];
+    size_t lens[6], total = 0, i;
+    char consumer[160], *p;
+    rsbus_result r;
+    static const rsbus_config zero_cfg;
+    if (!err) err = &dummy;
+    err->code = RSBUS_OK; err->msg[0] = 0;
+    if (!cfg) cfg = &zero_cfg;
+    r = rsbus__config_defaults(cfg, &c, err->msg, sizeof err->msg);
+    if (r != RSBUS_OK) { err->code = r; return NULL; }
+    bus = (rsbus *)rsbus__alloc(&c.allocator, sizeof *bus);
+    if (!bus) { err->code = RSBUS_E_NOMEM; snprintf(err->msg, sizeof err->msg, "rsbus_open: out of memory"); return NULL; }
+    memset(bus, 0, sizeof *bus);
+    bus->a = c.allocator;
+    bus->rnd_pos = sizeof bus->rnd;
+    bus->next_token = 1;
+    r = rsbus__url_parse(c.url, &bus->url, err->msg, sizeof err->msg);
+    if (r == RSBUS_OK && c.require_tls && bus->url.kind != RSBUS__URL_TLS) {
+        r = RSBUS_E_TLS;
+        snprintf(err->msg, sizeof err->msg, "rsbus_open: require_tls is set but the url is not rediss:// (%.120s)",
+                 bus->url.redacted);
+    }
+    if (r != RSBUS_OK) goto fail_early;
+    if (!c.consumer) {
+        char host[64];
+        unsigned char rb[2];
+        if (gethostname(host, sizeof host) != 0) strcpy(host, "host");
+        host[sizeof host - 1] = 0;
+        for (p = host; *p; p++) if ((unsigned char)*p <= 0x20 || *p == 0x7f) *p = '_';
+        if (rsbus__random(bus, rb, 2) != 0) {
+            r = RSBUS_E_IO; snprintf(err->msg, sizeof err->msg, "rsbus_open: no random source"); goto fail_early;
+        }
+        snprintf(consumer, sizeof consumer, "%.64s-%ld-%02x%02x", host, (long)getpid(), rb[0], rb[1]);
+        c.consumer = consumer;
+    }
+    /* own copies of the strings, in one allocation */
+    strs[0] = c.url; strs[1] = c.stream; strs[2] = c.group; strs[3] = c.consumer; strs[4] = c.group_start;
+    strs[5] = c.tenant ? c.tenant : "";
+    for (i = 0; i < 6; i++) { lens[i] = strlen(strs[i]) + 1; total += lens[i]; }
+    bus->strs = (char *)rsbus__alloc(&bus->a, total);
+    if (!bus->strs) { r = RSBUS_E_NOMEM; snprintf(err->msg, sizeof err->msg, "rsbus_open: out of memory"); goto fail_early; }
+    bus->strs_size = total;
+    for (p = bus->strs, i = 0; i < 6; i++) { memcpy(p, strs[i], lens[i]); strs[i] = p; p += lens[i]; }
+    c.url = strs[0]; c.stream = strs[1]; c.group = strs[2]; c.consumer = strs[3]; c.group_start = strs[4];
+    c.tenant = c.tenant ? strs[5] : NULL;
+    c.spool_path = NULL;   /* not supported yet */
+    bus->cfg = c;
+    if (c.tenant) snprintf(bus->key, sizeof bus->key, "tenant:%s:%s", c.tenant, c.stream);
+    else snprintf(bus->key, sizeof bus->key, "%s", c.stream);
+    bus->key_len = strlen(bus->key);
+    memcpy(bus->dlq_key, bus->key, bus->key_len);
+    memcpy(bus->dlq_key + bus->key_len, ":dlq", 5);
+    bus->dlq_key_len = bus->key_len + 4;
+    bus->group_len = strlen(c.group);
+    bus->consumer_len = strlen(c.consumer);
+    if (!c.publish_only) {
+        bus->items = (rsbus__item *)rsbus__alloc(&bus->a, (size_t)c.batch_size * sizeof *bus->items);
+        bus->reasons = (char *)rsbus__alloc(&bus->a, (size_t)c.batch_size * RSBUS_REASON_SIZE);
+        bus->counts = (int64_t *)rsbus__alloc(&bus->a, (size_t)c.batch_size * sizeof *bus->counts);
+        bus->reps = (redisReply **)rsbus__alloc(&bus->a, (size_t)c.batch_size * sizeof *bus->reps);
+        bus->got = (const redisReply **)rsbus__alloc(&bus->a, (size_t)c.batch_size * sizeof *bus->got);
+        if (!bus->items || !bus->reasons || !bus->counts || !bus->reps || !bus->got) {
+            r = RSBUS_E_NOMEM; snprintf(err->msg, sizeof err->msg, "rsbus_open: out of memory"); goto fail;
+        }
+    }
+    r = rsbus__ensure(bus);
+    if (r == RSBUS_OK && !c.publish_only) {
+        r = rsbus__create_group(bus, c.group_start);
+        if (r == RSBUS_E_AUTH && strstr(bus->err, "NOPERM")) {   /* least privilege: the group must exist */
+            rsbus__log(bus, RSBUS_LOG_WARN, "cannot create group %s of %s (%s); assuming it exists",
+                       bus->cfg.group, bus->key, bus->err);
+            r = RSBUS_OK;
+        }
+    }
+    if (r != RSBUS_OK) { snprintf(err->msg, sizeof err->msg, "%s", bus->err); goto fail; }
+    return bus;
+fail_early:
+fail:
+    err->code = r;
+    rsbus_close(bus);
+    return NULL;
+}
+
+RSBUS__PUBLIC void rsbus_close(rsbus *bus) {
+    rsbus_allocator a;
+    if (!bus) return;
+    a = bus->a;
+    rsbus__drop(bus);
+    rsbus__free(&a, bus->strs, bus->strs_size);
+    rsbus__free(&a, bus->handlers, bus->caphandlers * sizeof *bus->handlers);
+    rsbus__free(&a, bus->out, bus->out_cap);
+    rsbus__free(&a, bus->segs, bus->capsegs * sizeof *bus->segs);
+    if (bus->items) rsbus__free(&a, bus->items, (size_t)bus->cfg.batch_size * sizeof *bus->items);
+    if (bus->reasons) rsbus__free(&a, bus->reasons, (size_t)bus->cfg.batch_size * RSBUS_REASON_SIZE);
+    if (bus->counts) rsbus__free(&a, bus->counts, (size_t)bus->cfg.batch_size * sizeof *bus->counts);
+    if (bus->reps) rsbus__free(&a, (void *)bus->reps, (size_t)bus->cfg.batch_size * sizeof *bus->reps);
+    if (bus->got) rsbus__free(&a, (void *)bus->got, (size_t)bus->cfg.batch_size * sizeof *bus->got);
+    rsbus__free(&a, bus->cand, bus->capcand * sizeof *bus->cand);
+    memset(bus, 0, sizeof *bus);
+    rsbus__free(&a, bus, sizeof *bus);
+}
+
+/* >>public api: publish */
+typedef struct rsbus__ev {
+    const char *data; size_t data_len;
+    const char *tenant;
+    char id[RSBUS_ID_SIZE];
+    int64_t ts; int version;
+} rsbus__ev;
+
+RSBUS__PRIVATE int rsbus__opt_ok(const char *s) {
+    size_t n;
+    if (!s) return 1;
+    n = strlen(s);
+    return n > 0 && n <= RSBUS__FIELD_MAX;
+}
+
+/* Checks an event and resolves its defaults; nothing is sent for an event that fails here. */
+RSBUS__PRIVATE rsbus_result rsbus__check_event(rsbus *bus, const rsbus_event *ev, size_t index, rsbus__ev *out) {
+    size_t off = 0, n;
+    char at[64] = "";
+    if (index != (size_t)-1) snprintf(at, sizeof at, " (event %lu of the batch)", (unsigned long)index);
+    if (!ev) return rsbus__fail(bus, RSBUS_E_ARG, "publish: event is NULL%s", at);
+    if (!ev->type || !rsbus__type_ok(ev->type, strlen(ev->type)))
+        return rsbus__fail(bus, RSBUS_E_ARG, "publish: type must be 1..128 bytes of [A-Za-z0-9._:-]%s", at);
+    out->data = ev->data ? ev->data : "{}";
+    out->data_len = ev->data ? (ev->data_len ? ev->data_len : strlen(ev->data)) : 2;
+    if (out->data_len > bus->cfg.max_event_bytes)
+        return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: data is %lu bytes, more than max_event_bytes (%lu)%s",
+                           ev->type, (unsigned long)out->data_len, (unsigned long)bus->cfg.max_event_bytes, at);
+    if (rsbus_json_validate(out->data, out->data_len, &off) != RSBUS_OK)
+        return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: data is not valid JSON (at byte %lu)%s", ev->type,
+                           (unsigned long)off, at);
+    if (ev->id) {
+        n = strlen(ev->id);
+        if (n >= RSBUS_ID_SIZE || !rsbus__type_ok(ev->id, n))
+            return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: id must be 1..47 bytes of [A-Za-z0-9._:-]%s", ev->type, at);
+        memcpy(out->id, ev->id, n + 1);
+    } else if (rsbus__event_id(bus, out->id) != 0) {
+        return rsbus__fail(bus, RSBUS_E_IO, "publish: no random source for the event id");
+    }
+    if (!rsbus__opt_ok(ev->key) || !rsbus__opt_ok(ev->source) || !rsbus__opt_ok(ev->correlation_id) ||
+        !rsbus__opt_ok(ev->traceparent) || !rsbus__opt_ok(ev->tenant))
+        return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: key, source, tenant, correlation_id and traceparent must be "
+                           "1..1024 bytes when set%s", ev->type, at);
+    out->tenant = ev->tenant;
+    if (bus->cfg.tenant) {
+        if (!ev->tenant) out->tenant = bus->cfg.tenant;
+        else if (strcmp(ev->tenant, bus->cfg.tenant) != 0)
+            return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: event tenant differs from the bus's tenant%s", ev->type, at);
+    }
+    if (ev->version < 0) return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: version must be positive%s", ev->type, at);
+    out->version = ev->version ? ev->version : 1;
+    if (ev->ts_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: ts_ms must not be negative%s", ev->type, at);
+    out->ts = ev->ts_ms ? ev->ts_ms : rsbus__now_ms();
+    return RSBUS_OK;
+}
+
+RSBUS__PRIVATE void rsbus__xadd_head(rsbus *bus, const char *key, size_t key_len, int64_t max_len) {
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "XADD", 4);
+    rsbus__arg(bus, key, key_len);
+    if (max_len > 0) {
+        rsbus__arg(bus, "MAXLEN", 6);
+        rsbus__arg(bus, "~", 1);
+        rsbus__argi(bus, max_len);
+    }
+    rsbus__arg(bus, "*", 1);
+}
+RSBUS__PRIVATE void rsbus__field(rsbus *bus, const char *name, const char *value) {
+    if (!value) return;
+    rsbus__argz(bus, name);
+    rsbus__argz(bus, value);
+}
+/* Queues the XADD of one checked event, in the wire format's field order. */
+RSBUS__PRIVATE void rsbus__queue_xadd(rsbus *bus, const rsbus_event *ev, const rsbus__ev *e) {
+    rsbus__xadd_head(bus, bus->key, bus->key_len, bus->cfg.max_len);
+    rsbus__arg(bus, "type", 4); rsbus__argz(bus, ev->type);
+    rsbus__arg(bus, "id", 2); rsbus__argz(bus, e->id);
+    rsbus__arg(bus, "ts", 2); rsbus__argi(bus, e->ts);
+    rsbus__arg(bus, "v", 1); rsbus__argi(bus, e->version);
+    rsbus__arg(bus, "data", 4); rsbus__arg(bus, e->data, e->data_len);
+    rsbus__field(bus, "key", ev->key);
+    rsbus__field(bus, "src", ev->source);
+    rsbus__field(bus, "tenant", e->tenant);
+    rsbus__field(bus, "corr", ev->correlation_id);
+    rsbus__field(bus, "trace", ev->traceparent);
+    rsbus__cmd_end(bus);
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char stream_id[RSBUS_ID_SIZE]) {
+    rsbus__ev e;
+    redisReply *rep = NULL;
+    rsbus_result r;
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    r = rsbus__check_event(bus, ev, (size_t)-1, &e);
+    if (r != RSBUS_OK) return r;
+    r = rsbus__ensure(bus);
+    if (r == RSBUS_OK) {
+        rsbus__queue_xadd(bus, ev, &e);
+        r = rsbus__roundtrip(bus, &rep, "XADD");
+    }
+    if (r == RSBUS_OK) {
+        char id[RSBUS_ID_SIZE];
+        if (!rsbus__copy_id(rep, id)) r = rsbus__shape_fail(bus, "XADD");
+        else if (stream_id) memcpy(stream_id, id, strlen(id) + 1);
+        freeReplyObject(rep);
+    }
+    if (r == RSBUS_OK) bus->st.published++;
+    else bus->st.publish_errors++;
+    return r;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *evs, size_t n,
+                                               char (*stream_ids)[RSBUS_ID_SIZE]) {
+    rsbus__ev e;
+    redisReply *rep = NULL;
+    rsbus_result r = RSBUS_OK, first = RSBUS_OK;
+    size_t i;
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if (n == 0) return RSBUS_OK;
+    if (!evs) return rsbus__fail(bus, RSBUS_E_ARG, "publish_batch: events is NULL");
+    r = rsbus__ensure(bus);
+    if (r != RSBUS_OK) { bus->st.publish_errors += n; return r; }
+    rsbus__cmd(bus); rsbus__arg(bus, "MULTI", 5); rsbus__cmd_end(bus);
+    for (i = 0; i < n; i++) {
+        r = rsbus__check_event(bus, &evs[i], i, &e);
+        if (r != RSBUS_OK) { rsbus__reset_cmds(bus); bus->st.publish_errors += n; return r; }
+        rsbus__queue_xadd(bus, &evs[i], &e);
+    }
+    rsbus__cmd(bus); rsbus__arg(bus, "EXEC", 4); rsbus__cmd_end(bus);
+    r = rsbus__send(bus, "MULTI/XADD/EXEC");
+    /* Read every reply, whatever happens, so the connection stays in step. */
+    for (i = 0; r == RSBUS_OK && i < n + 2; i++) {
+        r = rsbus__recv(bus, &rep, "MULTI/XADD/EXEC");
+        if (r != RSBUS_OK) break;
+        if (rep->type == REDIS_REPLY_ERROR) {
+            if (first == RSBUS_OK) first = rsbus__reply_fail(bus, rep, "XADD (batch)");
+        } else if (i == n + 1) {
+            size_t k;
+            if (rep->type != REDIS_REPLY_ARRAY || rep->elements != n) {
+                if (first == RSBUS_OK) first = rsbus__fail(bus, RSBUS_E_REDIS, "EXEC: the batch was not applied");
+            } else {
+                for (k = 0; k < n; k++) {
+                    char id[RSBUS_ID_SIZE];
+                    if (rep->element[k]->type == REDIS_REPLY_ERROR) {
+                        if (first == RSBUS_OK) first = rsbus__reply_fail(bus, rep->element[k], "XADD (batch)");
+                    } else if (!rsbus__copy_id(rep->element[k], id)) {
+                        if (first == RSBUS_OK) first = rsbus__fail(bus, RSBUS_E_PROTOCOL, "EXEC: unexpected reply");
+                    } else if (stream_ids) {
+                        memcpy(stream_ids[k], id, strlen(id) + 1);
+                    }
+                }
+            }
+        }
+        freeReplyObject(rep);
+    }
+    if (r == RSBUS_OK) r = first;
+    if (r == RSBUS_OK) bus->st.published += n;
+    else bus->st.publish_errors += n;
+    return r;
+}
+
+/* >>public api: subscribe */
+RSBUS__PUBLIC int rsbus_subscribe(rsbus *bus, const char *pattern, rsbus_handler_fn fn, void *user) {
+    rsbus__handler h;
+    size_t n;
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if (!pattern || !fn) return rsbus__fail(bus, RSBUS_E_ARG, "subscribe: pattern and handler are required");
+    n = strlen(pattern);
+    memset(&h, 0, sizeof h);
+    if (n == 1 && pattern[0] == '*') h.kind = RSBUS__PAT_ALL;
+    else if (n >= 3 && pattern[n - 1] == '*' && pattern[n - 2] == '.' && rsbus__type_ok(pattern, n - 1)) {
+        h.kind = RSBUS__PAT_PREFIX; h.plen = n - 1;
+    } else if (rsbus__type_ok(pattern, n)) h.kind = RSBUS__PAT_EXACT;
+    else return rsbus__fail(bus, RSBUS_E_ARG, "subscribe: pattern must be a type, \"*\" or a prefix such as \"order.*\"");
+    memcpy(h.pattern, pattern, n + 1);
+    if (h.kind == RSBUS__PAT_EXACT) h.plen = n;
+    h.fn = fn; h.user = user;
+    if (bus->next_token == INT_MAX) return rsbus__fail(bus, RSBUS_E_ARG, "subscribe: out of tokens");
+    h.token = bus->next_token;
+    if (bus->nhandlers == bus->caphandlers) {
+        size_t cap = bus->caphandlers ? bus->caphandlers * 2 : 4;
+        void *p = rsbus__realloc(&bus->a, bus->handlers, bus->caphandlers * sizeof h, cap * sizeof h);
+        if (!p) return rsbus__fail(bus, RSBUS_E_NOMEM, "subscribe: out of memory");
+        bus->handlers = (rsbus__handler *)p;
+        bus->caphandlers = cap;
+    }
+    bus->handlers[bus->nhandlers++] = h;
+    bus->next_token++;
+    return h.token;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_unsubscribe(rsbus *bus, int token) {
+    size_t i;
+    if (!bus) return RSBUS_E_ARG;
+    for (i = 0; i < bus->nhandlers; i++) {
+        if (bus->handlers[i].token != token) continue;
+        memmove(&bus->handlers[i], &bus->handlers[i + 1], (bus->nhandlers - i - 1) * sizeof *bus->handlers);
+        bus->nhandlers--;
+        return RSBUS_OK;
+    }
+    return rsbus__fail(bus, RSBUS_E_NOTFOUND, "unsubscribe: no handler with token %d", token);
+}
+
+RSBUS__PRIVATE int rsbus__matches(const rsbus__handler *h, const char *type, size_t n) {
+    if (h->kind == RSBUS__PAT_ALL) return 1;
+    if (h->kind == RSBUS__PAT_EXACT) return n == h->plen && memcmp(type, h->pattern, n) == 0;
+    return n > h->plen && memcmp(type, h->pattern, h->plen) == 0;
+}
+
+/* >>consume: decoding entries */
+/* Decodes the fields of an entry into msg (pointing into the reply). Returns NULL when it is
+   well-formed, else why it is malformed (a fixed text: never field values). */
+RSBUS__PRIVATE const char *rsbus__decode(rsbus *bus, const redisReply *entry, rsbus_msg *m, const char **replay_for) {
+    const redisReply *f = entry->element[1];
+    size_t i;
+    int has_data = 0;
+    memset(m, 0, sizeof *m);
+    *replay_for = NULL;
+    m->stream = bus->key;
+    m->stream_id = entry->element[0]->str;
+    m->version = 1;
+    if (f->type != REDIS_REPLY_ARRAY || f->elements % 2) return "entry fields are not name/value pairs";
+    if (f->elements > 2 * RSBUS__MAX_FIELDS) return "entry has too many fields";
+    for (i = 0; i < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        const char *name;
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) return "entry field is not a string";
+        name = k->str;
+        switch (k->len) {
+        case 1:
+            if (name[0] == 'v') {
+                int64_t ver;
+                if (!rsbus__parse_i64(v->str, v->len, &ver) || ver < 1 || ver > INT_MAX) return "v is not a positive integer";
+                m->version = (int)ver;
+            }
+            break;
+        case 2:
+            if (!memcmp(name, "id", 2)) m->id = v->str;
+            else if (!memcmp(name, "ts", 2)) {
+                if (!rsbus__parse_i64(v->str, v->len, &m->ts_ms) || m->ts_ms < 0) return "ts is not an integer";
+            }
+            break;
+        case 3:
+            if (!memcmp(name, "key", 3)) m->key = v->str;
+            else if (!memcmp(name, "src", 3)) m->source = v->str;
+            break;
+        case 4:
+            if (!memcmp(name, "type", 4)) {
+                if (!rsbus__type_ok(v->str, v->len)) return "type is not 1..128 bytes of [A-Za-z0-9._:-]";
+                m->type = v->str;
+            } else if (!memcmp(name, "data", 4)) { m->data = v->str; m->data_len = v->len; has_data = 1; }
+            else if (!memcmp(name, "corr", 4)) m->correlation_id = v->str;
+            break;
+        case 5:
+            if (!memcmp(name, "trace", 5)) m->traceparent = v->str;
+            break;
+        case 6:
+            if (!memcmp(name, "tenant", 6)) m->tenant = v->str;
+            break;
+        case 9:
+            if (!memcmp(name, "replay_of", 9)) m->replay_of = v->str;
+            break;
+        case 10:
+            if (!memcmp(name, "replay_for", 10)) *replay_for = v->str;
+            break;
+        default: break;
+        }
+    }
+    if (!m->type) return "entry has no type";
+    if (!has_data) return "entry has no data";
+    if (m->data_len > bus->cfg.max_event_bytes) return "data is larger than max_event_bytes";
+    if (rsbus_json_validate(m->data, m->data_len, NULL) != RSBUS_OK) return "data is not valid JSON";
+    if (bus->cfg.tenant && (!m->tenant || strcmp(m->tenant, bus->cfg.tenant) != 0))
+        return "tenant is missing or not this bus's tenant";
+    return NULL;
+}
+/* The entry's shape: [id-string, fields-array-or-nil]. */
+RSBUS__PRIVATE int rsbus__entry_ok(const redisReply *e) {
+    char id[RSBUS_ID_SIZE];
+    return e && e->type == REDIS_REPLY_ARRAY && e->elements == 2 && rsbus__copy_id(e->element[0], id) &&
+           (e->element[1]->type == REDIS_REPLY_ARRAY || e->element[1]->type == REDIS_REPLY_NIL);
+}
+
+/* >>consume: dispatch and settle */
+RSBUS__PRIVATE int64_t rsbus__backoff_ms(const rsbus *bus, int64_t deliveries) {
+    int64_t b = bus->cfg.retry_backoff_ms;
+    int64_t k;
+    for (k = 1; k < deliveries && b < bus->cfg.retry_backoff_max_ms; k++) b *= 2;
+    return RSBUS__MIN(b, (int64_t)bus->cfg.retry_backoff_max_ms);
+}
+
+/* Runs the handlers of one entry and decides what becomes of it. undispatched: dead-letter without
+   calling handlers (delivered too often already). */
+RSBUS__PRIVATE void rsbus__dispatch(rsbus *bus, rsbus__item *it, char *reason, int undispatched) {
+    rsbus_msg m;
+    const char *bad, *replay_for;
+    size_t i, tlen;
+    int matched = 0, verdict = RSBUS_ACK;
+    reason[0] = 0;
+    bus->st.delivered++;
+    if (it->entry->element[1]->type != REDIS_REPLY_ARRAY) {   /* deleted or trimmed while pending */
+        it->outcome = RSBUS__OUT_DELETED;
+        return;
+    }
+    bad = rsbus__decode(bus, it->entry, &m, &replay_for);
+    if (bad) {
+        it->outcome = RSBUS__OUT_DEAD; it->malformed = 1;
+        snprintf(reason, RSBUS_REASON_SIZE, "malformed: %s", bad);
+        return;
+    }
+    if (replay_for && (strlen(replay_for) != bus->group_len || memcmp(replay_for, bus->cfg.group, bus->group_len))) {
+        it->outcome = RSBUS__OUT_SKIP;   /* a replay addressed to another group */
+        return;
+    }
+    if (undispatched) {
+        it->outcome = RSBUS__OUT_DEAD;
+        snprintf(reason, RSBUS_REASON_SIZE, "delivered %lld times without an acknowledgement (max_retries %d): "
+                 "its consumers crashed or timed out on it", (long long)(it->deliveries - 1), bus->cfg.max_retries);
+        return;
+    }
+    m.deliveries = it->deliveries;
+    m.reason = bus->reason;
+    bus->reason[0] = 0;
+    tlen = strlen(m.type);
+    bus->dispatching = 1;
+    for (i = 0; i < bus->nhandlers; i++) {
+        rsbus__handler *h = &bus->handlers[i];
+        rsbus_verdict v;
+        if (!rsbus__matches(h, m.type, tlen)) continue;
+        matched = 1;
+        v = h->fn(&m, h->user);
+        if (v == RSBUS_DEAD) verdict = RSBUS_DEAD;
+        else if (v != RSBUS_ACK && verdict == RSBUS_ACK) verdict = RSBUS_RETRY;
+    }
+    bus->dispatching = 0;
+    bus->reason[RSBUS_REASON_SIZE - 1] = 0;
+    if (!matched) { it->outcome = RSBUS__OUT_SKIP; bus->st.unhandled++; return; }
+    if (verdict == RSBUS_ACK) { it->outcome = RSBUS__OUT_ACK; return; }
+    if (verdict == RSBUS_RETRY && it->deliveries <= bus->cfg.max_retries) {
+        it->outcome = RSBUS__OUT_RETRY;
+        bus->st.retried++;
+        return;
+    }
+    it->outcome = RSBUS__OUT_DEAD;
+    if (bus->reason[0]) memcpy(reason, bus->reason, RSBUS_REASON_SIZE);
+    else if (verdict == RSBUS_DEAD) snprintf(reason, RSBUS_REASON_SIZE, "handler returned RSBUS_DEAD");
+    else snprintf(reason, RSBUS_REASON_SIZE, "handler failed %lld times (max_retries %d)",
+                  (long long)it->deliveries, bus->cfg.max_retries);
+}
+
+/* Queues MULTI, XADD S:dlq (the entry's fields verbatim plus the dlq_* fields), XACK, EXEC. */
+RSBUS__PRIVATE void rsbus__queue_dead(rsbus *bus, const rsbus__item *it, const char *reason) {
+    const redisReply *id = it->entry->element[0], *f = it->entry->element[1];
+    size_t i;
+    rsbus__cmd(bus); rsbus__arg(bus, "MULTI", 5); rsbus__cmd_end(bus);
+    rsbus__xadd_head(bus, bus->dlq_key, bus->dlq_key_len, bus->cfg.dlq_max_len);
+    for (i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
+        if (k->len >= 4 && !memcmp(k->str, "dlq_", 4)) continue;   /* ours are added below */
+        rsbus__arg(bus, k->str, k->len);
+        rsbus__arg(bus, v->str, v->len);
+    }
+    rsbus__arg(bus, "dlq_error", 9); rsbus__argz(bus, reason);
+    rsbus__arg(bus, "dlq_stream_id", 13); rsbus__arg(bus, id->str, id->len);
+    rsbus__arg(bus, "dlq_stream", 10); rsbus__arg(bus, bus->key, bus->key_len);
+    rsbus__arg(bus, "dlq_group", 9); rsbus__arg(bus, bus->cfg.group, bus->group_len);
+    rsbus__arg(bus, "dlq_consumer", 12); rsbus__arg(bus, bus->cfg.consumer, bus->consumer_len);
+    rsbus__arg(bus, "dlq_deliveries", 14); rsbus__argi(bus, it->deliveries);
+    rsbus__arg(bus, "dlq_failed_at", 13); rsbus__argi(bus, rsbus__now_ms());
+    rsbus__cmd_end(bus);
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "XACK", 4); rsbus__arg(bus, bus->key, bus->key_len);
+    rsbus__arg(bus, bus->cfg.group, bus->group_len); rsbus__arg(bus, id->str, id->len);
+    rsbus__cmd_end(bus);
+    rsbus__cmd(bus); rsbus__arg(bus, "EXEC", 4); rsbus__cmd_end(bus);
+}
+
+/* Acknowledges and dead-letters the settled items of a batch in one round trip. */
+RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t n, const char *what) {
+    size_t i, nack = 0, ndead = 0, nrep;
+    rsbus_result r = RSBUS_OK, first = RSBUS_OK;
+    for (i = 0; i < n; i++) {
+        if (items[i].outcome == RSBUS__OUT_DEAD) {
+            rsbus__queue_dead(bus, &items[i], bus->reasons + i * RSBUS_REASON_SIZE);
+            ndead++;
+        } else if (items[i].outcome != RSBUS__OUT_RETRY) nack++;
+    }
+    if (nack) {
+        rsbus__cmd(bus);
+        rsbus__arg(bus, "XACK", 4); rsbus__arg(bus, bus->key, bus->key_len);
+        rsbus__arg(bus, bus->cfg.group, bus->group_len);
+        for (i = 0; i < n; i++) {
+            const redisReply *id = items[i].entry->element[0];
+            if (items[i].outcome != RSBUS__OUT_DEAD && items[i].outcome != RSBUS__OUT_RETRY)
+                rsbus__arg(bus, id->str, id->len);
+        }
+        rsbus__cmd_end(bus);
+    }
+    nrep = ndead * 4 + (nack ? 1 : 0);
+    if (!nrep) return RSBUS_OK;
+    r = rsbus__send(bus, what);
+    for (i = 0; r == RSBUS_OK && i < nrep; i++) {
+        redisReply *rep;
+        r = rsbus__recv(bus, &rep, what);
+        if (r != RSBUS_OK) break;
+        if (rep->type == REDIS_REPLY_ERROR && first == RSBUS_OK) first = rsbus__reply_fail(bus, rep, what);
+        if (i % 4 == 3 && i < ndead * 4 && rep->type != REDIS_REPLY_ARRAY && first == RSBUS_OK)
+            first = rsbus__fail(bus, RSBUS_E_REDIS, "%s: the move to the dead-letter stream was not applied", what);
+        freeReplyObject(rep);
+    }
+    if (r == RSBUS_OK) r = first;
+    if (r != RSBUS_OK) return r;
+    for (i = 0; i < n; i++) {
+        const rsbus__item *it = &items[i];
+        switch (it->outcome) {
+        case RSBUS__OUT_ACK: bus->st.acked++; break;
+        case RSBUS__OUT_DELETED: bus->st.deleted_while_pending++; break;
+        case RSBUS__OUT_DEAD:
+            bus->st.dead_lettered++;
+            if (it->malformed) bus->st.malformed++;
+            rsbus__log(bus, RSBUS_LOG_WARN, "dead-lettered entry %s of %s/%s after %lld deliveries%s",
+                       it->entry->element[0]->str, bus->key, bus->cfg.group, (long long)it->deliveries,
+                       it->malformed ? " (malformed)" : "");
+            break;
+        default: break;
+        }
+    }
+    return RSBUS_OK;
+}
+
+/* Dispatches up to batch_size entries of a reply and settles them. deliveries: per-entry counts
+   (NULL: 1 each); undispatched: per-entry flag (NULL: none). */
+RSBUS__PRIVATE rsbus_result rsbus__handle(rsbus *bus, const redisReply *const *entries, size_t n,
+                                          const int64_t *deliveries, const char *what) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        rsbus__item *it = &bus->items[i];
+        it->entry = entries[i];
+        it->deliveries = deliveries ? deliveries[i] : 1;
+        it->outcome = RSBUS__OUT_ACK;
+        it->malformed = 0;
+        rsbus__dispatch(bus, it, bus->reasons + i * RSBUS_REASON_SIZE,
+                        deliveries && deliveries[i] - 1 > bus->cfg.max_retries);
+    }
+    return rsbus__settle(bus, bus->items, n, what);
+}
+
+/* Checks the shape of an XREADGROUP reply and returns its entries array (NULL: no entries). */
+RSBUS__PRIVATE rsbus_result rsbus__read_entries(rsbus *bus, const redisReply *rep, const redisReply **entries,
+                                                const char *what) {
+    const redisReply *s;
+    size_t i;
+    *entries = NULL;
+    if (rep->type == REDIS_REPLY_NIL) return RSBUS_OK;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 1) return rsbus__shape_fail(bus, what);
+    s = rep->element[0];
+    if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 || s->element[1]->type != REDIS_REPLY_ARRAY)
+        return rsbus__shape_fail(bus, what);
+    if (s->element[1]->elements > (size_t)bus->cfg.batch_size) return rsbus__shape_fail(bus, what);
+    for (i = 0; i < s->element[1]->elements; i++)
+        if (!rsbus__entry_ok(s->element[1]->element[i])) return rsbus__shape_fail(bus, what);
+    *entries = s->element[1];
+    return RSBUS_OK;
+}
+
+RSBUS__PRIVATE void rsbus__queue_xreadgroup(rsbus *bus, int block_ms, const char *from) {
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "XREADGROUP", 10);
+    rsbus__arg(bus, "GROUP", 5);
+    rsbus__arg(bus, bus->cfg.group, bus->group_len);
+    rsbus__arg(bus, bus->cfg.consumer, bus->consumer_len);
+    rsbus__arg(bus, "COUNT", 5);
+    rsbus__argi(bus, bus->cfg.batch_size);
+    if (block_ms >= 0) { rsbus__arg(bus, "BLOCK", 5); rsbus__argi(bus, block_ms); }
+    rsbus__arg(bus, "STREAMS", 7);
+    rsbus__arg(bus, bus->key, bus->key_len);
+    rsbus__argz(bus, from);
+    rsbus__cmd_end(bus);
+}
+
+/* Re-reads this consumer's own pending entries (after open and after a reconnect), a page at a time.
+   Their delivery counts come from XPENDING. Returns entries disposed of, 0 when none are left. */
+RSBUS__PRIVATE int rsbus__reread_pending(rsbus *bus) {
+    redisReply *rep = NULL, *pend = NULL;
+    const redisReply *entries;
+    int64_t *counts = bus->counts;
+    size_t i, j, n;
+    rsbus_result r;
+    const char *what = "XREADGROUP (own pending)";
+    rsbus__queue_xreadgroup(bus, -1, bus->reread_from);
+    r = rsbus__roundtrip(bus, &rep, what);
+    if (r != RSBUS_OK) return r;
+    r = rsbus__read_entries(bus, rep, &entries, what);
+    if (r != RSBUS_OK || !entries || entries->elements == 0) {
+        freeReplyObject(rep);
+        if (r == RSBUS_OK) bus->reread = 0;
+        return r;
+    }
+    n = entries->elements;
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "XPENDING", 8); rsbus__arg(bus, bus->key, bus->key_len);
+    rsbus__arg(bus, bus->cfg.group, bus->group_len);
+    rsbus__arg(bus, entries->element[0]->element[0]->str, entries->element[0]->element[0]->len);
+    rsbus__arg(bus, entries->element[n - 1]->element[0]->str, entries->element[n - 1]->element[0]->len);
+    rsbus__argi(bus, (int64_t)n);
+    rsbus__arg(bus, bus->cfg.consumer, bus->consumer_len);
+    rsbus__cmd_end(bus);
+    r = rsbus__roundtrip(bus, &pend, "XPENDING");
+    if (r != RSBUS_OK) { freeReplyObject(rep); return r; }
+    for (i = 0, j = 0; i < n; i++) {
+        const redisReply *id = entries->element[i]->element[0];
+        counts[i] = 1;
+        for (; pend->type == REDIS_REPLY_ARRAY && j < pend->elements; j++) {
+            const redisReply *p = pend->element[j];
+            if (p->type != REDIS_REPLY_ARRAY || p->elements < 4 || !rsbus__is_str(p->element[0])) continue;
+            if (p->element[0]->len == id->len && !memcmp(p->element[0]->str, id->str, id->len)) {
+                if (!rsbus__reply_i64(p->element[3], &counts[i]) || counts[i] < 1) counts[i] = 1;
+                j++;
+                break;
+            }
+        }
+    }
+    freeReplyObject(pend);
+    memcpy(bus->reread_from, entries->element[n - 1]->element[0]->str, entries->element[n - 1]->element[0]->len + 1);
+    r = rsbus__handle(bus, (const redisReply *const *)entries->element, n, counts, what);
+    freeReplyObject(rep);
+    return r != RSBUS_OK ? (int)r : (int)n;
+}
+
+RSBUS__PRIVATE rsbus_result rsbus__consumer_ok(rsbus *bus, const char *what) {
+    if (bus->cfg.publish_only) return rsbus__fail(bus, RSBUS_E_ARG, "%s: the bus is publish_only", what);
+    if (bus->dispatching) return rsbus__fail(bus, RSBUS_E_ARG, "%s: not allowed from a handler", what);
+    return RSBUS_OK;
+}
+
+RSBUS__PUBLIC int rsbus_poll(rsbus *bus, int timeout_ms) {
+    redisReply *rep = NULL;
+    const redisReply *entries;
+    rsbus_result r;
+    int w;
+    const char *what = "XREADGROUP";
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if ((r = rsbus__consumer_ok(bus, "poll")) != RSBUS_OK) return r;
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    if (bus->reread) {
+        int n = rsbus__reread_pending(bus);
+        if (n != 0) return n;
+    }
+    rsbus__queue_xreadgroup(bus, timeout_ms, ">");
+    if ((r = rsbus__send(bus, what)) != RSBUS_OK) return r;
+    if (timeout_ms >= 0) {
+        w = rsbus__wait_readable(bus, (int64_t)timeout_ms + bus->cfg.io_timeout_ms);
+        if (w == -1) {   /* stop requested while blocked: the connection is dropped, nothing is lost */
+            rsbus__drop(bus);
+            return 0;
+        }
+        if (w == 0) {
+            rsbus__drop(bus);
+            return rsbus__fail(bus, RSBUS_E_TIMEOUT, "%s %s: no reply within BLOCK + io_timeout_ms", what,
+                               bus->url.redacted);
+        }
+    }
+    r = rsbus__recv(bus, &rep, what);
+    if (r != RSBUS_OK) return r;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        char w2[300];
+        snprintf(w2, sizeof w2, "XREADGROUP %s/%s", bus->key, bus->cfg.group);
+        r = rsbus__reply_fail(bus, rep, w2);
+        freeReplyObject(rep);
+        return r;
+    }
+    r = rsbus__read_entries(bus, rep, &entries, what);
+    if (r == RSBUS_OK && entries && entries->elements) {
+        r = rsbus__handle(bus, (const redisReply *const *)entries->element, entries->elements, NULL, "XACK");
+        if (r == RSBUS_OK) {
+            int n = (int)entries->elements;
+            freeReplyObject(rep);
+            return n;
+        }
+    }
+    freeReplyObject(rep);
+    return r;
+}
+
+/* >>consume: claim */
+RSBUS__PRIVATE int rsbus__cand_grow(rsbus *bus, size_t need) {
+    size_t cap = bus->capcand ? bus->capcand : 64;
+    void *p;
+    if (need <= bus->capcand) return 0;
+    while (cap < need) cap *= 2;
+    p = rsbus__realloc(&bus->a, bus->cand, bus->capcand * sizeof *bus->cand, cap * sizeof *bus->cand);
+    if (!p) return -1;
+    bus->cand = (struct rsbus__cand *)p;
+    bus->capcand = cap;
+    return 0;
+}
+
+/* Claims and handles candidates [from, from+n): XCLAIM each with its own min-idle (the guard against two
+   consumers taking one entry), then looks up the ones that did not come back (deleted, or taken by
+   someone else). */
+RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n, rsbus_claim_stats *cs) {
+    redisReply **reps = bus->reps;
+    const redisReply **got = bus->got;
+    int64_t *counts = bus->counts;
+    struct rsbus__cand *cand = bus->cand + from;
+    size_t i, ngot = 0, nmissing = 0;
+    rsbus_result r;
+    for (i = 0; i < n; i++) {
+        rsbus__cmd(bus);
+        rsbus__arg(bus, "XCLAIM", 6); rsbus__arg(bus, bus->key, bus->key_len);
+        rsbus__arg(bus, bus->cfg.group, bus->group_len);
+        rsbus__arg(bus, bus->cfg.consumer, bus->consumer_len);
+        rsbus__argi(bus, cand[i].idle);
+        rsbus__argz(bus, cand[i].id);
+        rsbus__cmd_end(bus);
+    }
+    r = rsbus__send(bus, "XCLAIM");
+    if (r == RSBUS_OK) r = rsbus__recv_n(bus, reps, n, "XCLAIM");
+    if (r != RSBUS_OK) return r;
+    for (i = 0; i < n; i++) {
+        const redisReply *rep = reps[i];
+        if (rep->type == REDIS_REPLY_ERROR) {
+            if (r == RSBUS_OK) r = rsbus__reply_fail(bus, rep, "XCLAIM");
+            continue;
+        }
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements > 1 ||
+            (rep->elements == 1 && rep->element[0]->type != REDIS_REPLY_NIL && !rsbus__entry_ok(rep->element[0]))) {
+            if (r == RSBUS_OK) r = RSBUS_E_PROTOCOL;
+            continue;
+        }
+        if (rep->elements == 0 || rep->element[0]->type == REDIS_REPLY_NIL) {
+            /* not claimed: deleted (Redis 7 drops it from the PEL), or another consumer was quicker */
+            cand[nmissing++] = cand[i];
+            continue;
+        }
+        got[ngot] = rep->element[0];
+        counts[ngot] = cand[i].count + 1;   /* XCLAIM counted one more delivery */
+        ngot++;
+    }
+    if (r == RSBUS_E_PROTOCOL) { for (i = 0; i < n; i++) freeReplyObject(reps[i]); return rsbus__shape_fail(bus, "XCLAIM"); }
+    if (r == RSBUS_OK && ngot) {
+        cs->claimed += (int64_t)ngot;
+        bus->st.claimed += ngot;
+        for (i = 0; i < ngot; i++) if (counts[i] - 1 > bus->cfg.max_retries) cs->dead++;
+        r = rsbus__handle(bus, got, ngot, counts, "XACK (claimed)");
+        if (r == RSBUS_OK) cs->handled += (int64_t)ngot;
+    }
+    for (i = 0; i < n; i++) freeReplyObject(reps[i]);
+    if (r != RSBUS_OK || !nmissing) return r;
+    /* Which of the missing ones are gone from the stream? Those were deleted or trimmed while pending:
+       acknowledge them (a no-op on Redis 7, which already dropped them) and count them. */
+    for (i = 0; i < nmissing; i++) {
+        rsbus__cmd(bus);
+        rsbus__arg(bus, "XRANGE", 6); rsbus__arg(bus, bus->key, bus->key_len);
+        rsbus__argz(bus, cand[i].id); rsbus__argz(bus, cand[i].id);
+        rsbus__cmd_end(bus);
+    }
+    r = rsbus__send(bus, "XRANGE");
+    if (r == RSBUS_OK) r = rsbus__recv_n(bus, reps, nmissing, "XRANGE");
+    if (r != RSBUS_OK) return r;
+    {
+        size_t ngone = 0;
+        for (i = 0; i < nmissing; i++) {
+            if (reps[i]->type == REDIS_REPLY_ARRAY && reps[i]->elements == 0)
+                cand[ngone++] = cand[i];
+            freeReplyObject(reps[i]);
+        }
+        if (ngone) {
+            redisReply *rep = NULL;
+            rsbus__cmd(bus);
+            rsbus__arg(bus, "XACK", 4); rsbus__arg(bus, bus->key, bus->key_len);
+            rsbus__arg(bus, bus->cfg.group, bus->group_len);
+            for (i = 0; i < ngone; i++) rsbus__argz(bus, cand[i].id);
+            rsbus__cmd_end(bus);
+            r = rsbus__roundtrip(bus, &rep, "XACK (deleted)");
+            if (rep) freeReplyObject(rep);
+            if (r == RSBUS_OK) {
+                cs->deleted += (int64_t)ngone;
+                bus->st.deleted_while_pending += ngone;
+            }
+        }
+    }
+    return r;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t max_count, rsbus_claim_stats *out) {
+    rsbus_claim_stats cs;
+    char start[RSBUS_ID_SIZE + 1] = "-";
+    int64_t scan_idle;
+    size_t ncand = 0, i;
+    rsbus_result r;
+    memset(&cs, 0, sizeof cs);
+    if (out) *out = cs;
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if ((r = rsbus__consumer_ok(bus, "claim")) != RSBUS_OK) return r;
+    if (min_idle_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "claim: min_idle_ms must not be negative");
+    if (max_count == 0) max_count = (size_t)bus->cfg.batch_size;
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    if (rsbus__cand_grow(bus, max_count) != 0) return rsbus__fail(bus, RSBUS_E_NOMEM, "claim: out of memory");
+    scan_idle = RSBUS__MIN(min_idle_ms, (int64_t)bus->cfg.retry_backoff_ms);
+    /* 1. find due entries: other consumers' idle >= min_idle_ms, ours idle past their backoff */
+    while (ncand < max_count) {
+        redisReply *rep = NULL;
+        size_t n;
+        rsbus__cmd(bus);
+        rsbus__arg(bus, "XPENDING", 8); rsbus__arg(bus, bus->key, bus->key_len);
+        rsbus__arg(bus, bus->cfg.group, bus->group_len);
+        rsbus__arg(bus, "IDLE", 4); rsbus__argi(bus, scan_idle);
+        rsbus__argz(bus, start); rsbus__arg(bus, "+", 1); rsbus__argi(bus, RSBUS__PENDING_PAGE);
+        rsbus__cmd_end(bus);
+        r = rsbus__roundtrip(bus, &rep, "XPENDING");
+        if (r != RSBUS_OK) break;
+        if (rep->type != REDIS_REPLY_ARRAY) { freeReplyObject(rep); r = rsbus__shape_fail(bus, "XPENDING"); break; }
+        n = rep->elements;
+        for (i = 0; i < n && ncand < max_count; i++) {
+            const redisReply *p = rep->element[i];
+            int64_t idle, count;
+            int own;
+            if (p->type != REDIS_REPLY_ARRAY || p->elements != 4 || !rsbus__copy_id(p->element[0], bus->cand[ncand].id) ||
+                !rsbus__is_str(p->element[1]) || !rsbus__reply_i64(p->element[2], &idle) ||
+                !rsbus__reply_i64(p->element[3], &count)) {
+                r = RSBUS_E_PROTOCOL;
+                break;
+            }
+            cs.checked++;
+            own = p->element[1]->len == bus->consumer_len &&
+                  !memcmp(p->element[1]->str, bus->cfg.consumer, bus->consumer_len);
+            {
+                int64_t need = own ? rsbus__backoff_ms(bus, count) : min_idle_ms;
+                if (idle < need) continue;
+                bus->cand[ncand].idle = need;
+                bus->cand[ncand].count = count;
+                ncand++;
+            }
+        }
+        if (r == RSBUS_OK && n > 0) {
+            const redisReply *last = rep->element[n - 1];
+            start[0] = '(';
+            if (!rsbus__copy_id(last->element[0], start + 1)) r = RSBUS_E_PROTOCOL;
+        }
+        freeReplyObject(rep);
+        if (r == RSBUS_E_PROTOCOL) { r = rsbus__shape_fail(bus, "XPENDING"); break; }
+        if (n < RSBUS__PENDING_PAGE) break;
+    }
+    /* 2. claim and handle them, batch_size at a time */
+    for (i = 0; r == RSBUS_OK && i < ncand; i += (size_t)bus->cfg.batch_size) {
+        size_t n = RSBUS__MIN(ncand - i, (size_t)bus->cfg.batch_size);
+        r = rsbus__claim_chunk(bus, i, n, &cs);
+    }
+    if (out) *out = cs;
+    return r;
+}
+
+/* >>consume: run */
+RSBUS__PRIVATE int rsbus__stopped(rsbus *bus) { return rsbus__stop_requested(bus); }
+/* Sleeps up to ms, waking within 100 ms of a stop request. */
+RSBUS__PRIVATE void rsbus__nap(rsbus *bus, int64_t ms) {
+    int64_t end = rsbus__mono_ms() + ms;
+    while (!rsbus__stopped(bus)) {
+        int64_t left = end - rsbus__mono_ms();
+        if (left <= 0) break;
+        rsbus__sleep_ms(RSBUS__MIN(left, 100));
+    }
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
+    int64_t backoff = 100, last_claim = 0;
+    rsbus_result r;
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if ((r = rsbus__consumer_ok(bus, "run")) != RSBUS_OK) return r;
+    if (bus->in_run) return rsbus__fail(bus, RSBUS_E_ARG, "run: already running");
+    bus->in_run = 1;
+    bus->run_stop = stop;
+    while (!rsbus__stopped(bus)) {
+        int n;
+        if (!bus->c) {
+            unsigned char j[2];
+            r = rsbus__ensure(bus);
+            if (r != RSBUS_OK) {
+                int64_t wait = backoff;
+                if (rsbus__random(bus, j, 2) == 0) wait += (int64_t)(((unsigned)j[0] << 8 | j[1]) % (unsigned)(backoff / 2 + 1));
+                rsbus__log(bus, RSBUS_LOG_WARN, "cannot reach Redis (%s: %s); retrying in %lld ms",
+                           rsbus_result_str(r), bus->err, (long long)wait);
+                rsbus__nap(bus, wait);
+                backoff = RSBUS__MIN(backoff * 2, 5000);
+                continue;
+            }
+        }
+        if (bus->nogroup) {
+            int64_t now = rsbus__mono_ms();
+            if (now - bus->nogroup_logged_ms >= 10000 || !bus->nogroup_logged_ms) {
+                rsbus__log(bus, RSBUS_LOG_WARN, "group %s of %s is missing (stream deleted or server flushed): "
+                           "recreating it from the start of the stream", bus->cfg.group, bus->key);
+                bus->nogroup_logged_ms = now;
+            }
+            r = rsbus__create_group(bus, "0");
+            if (r != RSBUS_OK) { rsbus__nap(bus, backoff); backoff = RSBUS__MIN(backoff * 2, 5000); continue; }
+        }
+        if (rsbus__mono_ms() - last_claim >= bus->cfg.claim_interval_ms) {
+            rsbus_claim_stats cs;
+            last_claim = rsbus__mono_ms();
+            r = rsbus_claim(bus, bus->cfg.claim_idle_ms, (size_t)bus->cfg.batch_size, &cs);
+            if (r != RSBUS_OK && r != RSBUS_E_IO && r != RSBUS_E_TIMEOUT && !bus->nogroup)
+                rsbus__log(bus, RSBUS_LOG_WARN, "claim: %s: %s", rsbus_result_str(r), bus->err);
+            if (!bus->c || bus->nogroup) continue;
+        }
+        n = rsbus_poll(bus, bus->cfg.block_ms);
+        if (n >= 0) { backoff = 100; continue; }
+        if (bus->nogroup) continue;
+        if (bus->c) {   /* an answer, but an error one: do not spin */
+            rsbus__log(bus, RSBUS_LOG_WARN, "poll: %s: %s", rsbus_result_str((rsbus_result)n), bus->err);
+            rsbus__nap(bus, backoff);
+            backoff = RSBUS__MIN(backoff * 2, 5000);
+        }
+    }
+    bus->in_run = 0;
+    bus->run_stop = NULL;
+    bus->stop_req = 0;
+    return RSBUS_OK;
+}
+
+RSBUS__PUBLIC void rsbus_stop(rsbus *bus) { if (bus) bus->stop_req = 1; }
+
+/* >>dead letters */
+/* Fills a DLQ entry from a [id, fields] reply: the original event in msg, the dlq_* fields beside it. */
+RSBUS__PRIVATE void rsbus__dlq_decode(rsbus *bus, const redisReply *e, rsbus_dlq_entry *d) {
+    const redisReply *f = e->element[1];
+    const char *replay_for;
+    size_t i;
+    memset(d, 0, sizeof *d);
+    memcpy(d->dlq_id, e->element[0]->str, e->element[0]->len + 1);
+    if (f->type != REDIS_REPLY_ARRAY) return;
+    (void)rsbus__decode(bus, e, &d->msg, &replay_for);
+    d->msg.stream = NULL; d->msg.stream_id = NULL;
+    if (d->msg.data && rsbus_json_validate(d->msg.data, d->msg.data_len, NULL) != RSBUS_OK) {
+        d->msg.data = NULL; d->msg.data_len = 0;
+    }
+    for (i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
+        if (rsbus__str_eq(k, "dlq_error")) d->error = v->str;
+        else if (rsbus__str_eq(k, "dlq_stream_id")) { d->original_stream_id = v->str; d->msg.stream_id = v->str; }
+        else if (rsbus__str_eq(k, "dlq_stream")) d->msg.stream = v->str;
+        else if (rsbus__str_eq(k, "dlq_group")) d->group = v->str;
+        else if (rsbus__str_eq(k, "dlq_consumer")) d->consumer = v->str;
+        else if (rsbus__str_eq(k, "dlq_deliveries")) (void)rsbus__parse_i64(v->str, v->len, &d->deliveries);
+        else if (rsbus__str_eq(k, "dlq_failed_at")) (void)rsbus__parse_i64(v->str, v->len, &d->failed_at_ms);
+    }
+    d->msg.deliveries = d->deliveries;
+}
+
+RSBUS__PRIVATE int rsbus__id_arg_ok(const char *id) {
+    size_t n;
+    if (!id) return 0;
+    n = strlen(id);
+    return n > 0 && n < RSBUS_ID_SIZE && strspn(id, "0123456789-") == n;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_dlq_list(rsbus *bus, const char *after_id, size_t max, rsbus_dlq_page *page) {
+    redisReply *rep = NULL;
+    rsbus_result r;
+    char start[RSBUS_ID_SIZE + 1];
+    size_t i;
+    if (!bus || !page) return RSBUS_E_ARG;
+    memset(page, 0, sizeof *page);
+    bus->err[0] = 0;
+    if (after_id && !rsbus__id_arg_ok(after_id)) return rsbus__fail(bus, RSBUS_E_ARG, "dlq_list: after_id is not a stream id");
+    if (max == 0 || max > 100000) return rsbus__fail(bus, RSBUS_E_ARG, "dlq_list: max must be 1..100000");
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    if (after_id) snprintf(start, sizeof start, "(%s", after_id);
+    else strcpy(start, "-");
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "XRANGE", 6); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len);
+    rsbus__argz(bus, start); rsbus__arg(bus, "+", 1);
+    rsbus__arg(bus, "COUNT", 5); rsbus__argi(bus, (int64_t)max);
+    rsbus__cmd_end(bus);
+    if ((r = rsbus__roundtrip(bus, &rep, "XRANGE (dlq)")) != RSBUS_OK) return r;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements > max) { freeReplyObject(rep); return rsbus__shape_fail(bus, "XRANGE (dlq)"); }
+    for (i = 0; i < rep->elements; i++)
+        if (!rsbus__entry_ok(rep->element[i])) { freeReplyObject(rep); return rsbus__shape_fail(bus, "XRANGE (dlq)"); }
+    if (rep->elements) {
+        page->entries = (rsbus_dlq_entry *)rsbus__alloc(&bus->a, rep->elements * sizeof *page->entries);
+        if (!page->entries) { freeReplyObject(rep); return rsbus__fail(bus, RSBUS_E_NOMEM, "dlq_list: out of memory"); }
+        for (i = 0; i < rep->elements; i++) rsbus__dlq_decode(bus, rep->element[i], &page->entries[i]);
+    }
+    page->count = rep->elements;
+    page->internal = rep;
+    return RSBUS_OK;
+}
+
+RSBUS__PUBLIC void rsbus_dlq_page_free(rsbus *bus, rsbus_dlq_page *page) {
+    if (!bus || !page) return;
+    if (page->entries) rsbus__free(&bus->a, page->entries, page->count * sizeof *page->entries);
+    if (page->internal) freeReplyObject(page->internal);
+    memset(page, 0, sizeof *page);
+}
+
+/* Queues the XADD that puts a dead-lettered entry back on the stream: its original fields (not the
+   dlq_* ones, nor an earlier replay's), then replay_of and replay_for. */
+RSBUS__PRIVATE void rsbus__queue_replay(rsbus *bus, const redisReply *e, const char **group) {
+    const redisReply *f = e->element[1];
+    size_t i;
+    *group = NULL;
+    rsbus__xadd_head(bus, bus->key, bus->key_len, bus->cfg.max_len);
+    for (i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
+        if (rsbus__str_eq(k, "dlq_group")) *group = v->str;
+        if ((k->len >= 4 && !memcmp(k->str, "dlq_", 4)) || rsbus__str_eq(k, "replay_of") || rsbus__str_eq(k, "replay_for"))
+            continue;
+        rsbus__arg(bus, k->str, k->len);
+        rsbus__arg(bus, v->str, v->len);
+    }
+    rsbus__arg(bus, "replay_of", 9);
+    rsbus__arg(bus, e->element[0]->str, e->element[0]->len);
+    if (*group) { rsbus__arg(bus, "replay_for", 10); rsbus__argz(bus, *group); }
+    rsbus__cmd_end(bus);
+}
+
+/* One replay: WATCH the DLQ, read the entry, then MULTI / XADD / XDEL / EXEC. Returns 1 when EXEC was
+   refused because the DLQ changed in between (the caller tries again). */
+RSBUS__PRIVATE int rsbus__replay_once(rsbus *bus, const char *dlq_id, char new_id[RSBUS_ID_SIZE], rsbus_result *res) {
+    redisReply *rs[5] = { NULL, NULL, NULL, NULL, NULL };
+    const redisReply *e;
+    const char *group;
+    rsbus_result r;
+    size_t i;
+    int again = 0;
+    rsbus__cmd(bus); rsbus__arg(bus, "WATCH", 5); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(bus);
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "XRANGE", 6); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len);
+    rsbus__argz(bus, dlq_id); rsbus__argz(bus, dlq_id);
+    rsbus__cmd_end(bus);
+    r = rsbus__send(bus, "XRANGE (replay)");
+    if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, 2, "XRANGE (replay)");
+    if (r != RSBUS_OK) { *res = r; return 0; }
+    if (rs[0]->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rs[0], "WATCH");
+    else if (rs[1]->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rs[1], "XRANGE (replay)");
+    else if (rs[1]->type != REDIS_REPLY_ARRAY || rs[1]->elements > 1 ||
+             (rs[1]->elements == 1 && !rsbus__entry_ok(rs[1]->element[0]))) r = rsbus__shape_fail(bus, "XRANGE (replay)");
+    else if (rs[1]->elements == 0 || rs[1]->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
+        r = rsbus__fail(bus, RSBUS_E_NOTFOUND, "dlq_replay: no dead letter %s in %s", dlq_id, bus->dlq_key);
+    freeReplyObject(rs[0]);
+    if (r != RSBUS_OK) {
+        redisReply *u = NULL;
+        freeReplyObject(rs[1]);
+        if (bus->c) {
+            rsbus__cmd(bus); rsbus__arg(bus, "UNWATCH", 7); rsbus__cmd_end(bus);
+            if (rsbus__roundtrip(bus, &u, "UNWATCH") == RSBUS_OK) freeReplyObject(u);
+            if (r == RSBUS_E_NOTFOUND) snprintf(bus->err, sizeof bus->err, "dlq_replay: no dead letter %s in %.150s",
+                                                dlq_id, bus->dlq_key);
+        }
+        *res = r;
+        return 0;
+    }
+    e = rs[1]->element[0];
+    rsbus__cmd(bus); rsbus__arg(bus, "MULTI", 5); rsbus__cmd_end(bus);
+    rsbus__queue_replay(bus, e, &group);
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "XDEL", 4); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len); rsbus__argz(bus, dlq_id);
+    rsbus__cmd_end(bus);
+    rsbus__cmd(bus); rsbus__arg(bus, "EXEC", 4); rsbus__cmd_end(bus);
+    r = rsbus__send(bus, "MULTI/XADD/XDEL/EXEC (replay)");
+    freeReplyObject(rs[1]);
+    rs[1] = NULL;
+    if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, 4, "MULTI/XADD/XDEL/EXEC (replay)");
+    if (r != RSBUS_OK) { *res = r; return 0; }
+    for (i = 0; i < 3 && r == RSBUS_OK; i++)
+        if (rs[i]->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rs[i], "replay");
+    if (r == RSBUS_OK) {
+        if (rs[3]->type == REDIS_REPLY_NIL) again = 1;
+        else if (rs[3]->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rs[3], "EXEC (replay)");
+        else if (rs[3]->type != REDIS_REPLY_ARRAY || rs[3]->elements != 2) r = rsbus__shape_fail(bus, "EXEC (replay)");
+        else if (rs[3]->element[0]->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rs[3]->element[0], "XADD (replay)");
+        else if (!rsbus__copy_id(rs[3]->element[0], new_id)) r = rsbus__shape_fail(bus, "XADD (replay)");
+    }
+    for (i = 0; i < 4; i++) if (rs[i]) freeReplyObject(rs[i]);
+    *res = r;
+    return again;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_dlq_replay(rsbus *bus, const char *dlq_id, char new_stream_id[RSBUS_ID_SIZE]) {
+    char id[RSBUS_ID_SIZE];
+    rsbus_result r = RSBUS_OK;
+    int attempt;
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if (!rsbus__id_arg_ok(dlq_id)) return rsbus__fail(bus, RSBUS_E_ARG, "dlq_replay: dlq_id is not a stream id");
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    for (attempt = 0; attempt < 50; attempt++) {
+        if (!rsbus__replay_once(bus, dlq_id, id, &r)) break;
+        rsbus__sleep_ms(attempt);   /* the DLQ changed under us: try again */
+        r = RSBUS_E_REDIS;
+    }
+    if (r == RSBUS_E_REDIS && !bus->err[0])
+        return rsbus__fail(bus, RSBUS_E_REDIS, "dlq_replay: the dead-letter stream kept changing; try again");
+    if (r != RSBUS_OK) return r;
+    bus->st.replayed++;
+    if (new_stream_id) memcpy(new_stream_id, id, strlen(id) + 1);
+    return RSBUS_OK;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_dlq_purge(rsbus *bus, int64_t before_ms, int64_t *removed) {
+    redisReply *rep = NULL;
+    rsbus_result r;
+    char minid[32];
+    if (removed) *removed = 0;
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if (before_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "dlq_purge: before_ms must not be negative");
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    snprintf(minid, sizeof minid, "%lld-0", (long long)before_ms);
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "XTRIM", 5); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len);
+    rsbus__arg(bus, "MINID", 5); rsbus__arg(bus, "=", 1); rsbus__argz(bus, minid);
+    rsbus__cmd_end(bus);
+    if ((r = rsbus__roundtrip(bus, &rep, "XTRIM (dlq)")) != RSBUS_OK) return r;
+    if (rep->type != REDIS_REPLY_INTEGER) { freeReplyObject(rep); return rsbus__shape_fail(bus, "XTRIM (dlq)"); }
+    if (removed) *removed = (int64_t)rep->integer;
+    freeReplyObject(rep);
+    return RSBUS_OK;
+}
+
+/* >>info and health */
+RSBUS__PRIVATE void rsbus__copy_reply_str(const redisReply *r, char *out, size_t size) {
+    out[0] = 0;
+    if (rsbus__is_str(r)) rsbus__clean(r->str, r->len, out, size);
+}
+/* One group of an XINFO GROUPS reply. */
+RSBUS__PRIVATE int rsbus__group_decode(const redisReply *g, rsbus_group_info *out) {
+    const redisReply *v;
+    memset(out, 0, sizeof *out);
+    if (!g || g->type != REDIS_REPLY_ARRAY) return 0;
+    rsbus__copy_reply_str(rsbus__map_get(g, "name"), out->name, sizeof out->name);
+    if (!out->name[0]) return 0;
+    (void)rsbus__reply_i64(rsbus__map_get(g, "consumers"), &out->consumers);
+    (void)rsbus__reply_i64(rsbus__map_get(g, "pending"), &out->pending);
+    rsbus__copy_reply_str(rsbus__map_get(g, "last-delivered-id"), out->last_delivered_id, sizeof out->last_delivered_id);
+    out->entries_read = -1;
+    (void)rsbus__reply_i64(rsbus__map_get(g, "entries-read"), &out->entries_read);
+    v = rsbus__map_get(g, "lag");   /* Redis 7.0+; nil when it cannot tell */
+    out->lag = -1;
+    if (!rsbus__reply_i64(v, &out->lag) || out->lag < 0) out->lag = -1;
+    return 1;
+}
+
+RSBUS__PRIVATE rsbus_result rsbus__xinfo_groups(rsbus *bus, redisReply **rep) {
+    rsbus_result r;
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "GROUPS", 6); rsbus__arg(bus, bus->key, bus->key_len);
+    rsbus__cmd_end(bus);
+    r = rsbus__roundtrip(bus, rep, "XINFO GROUPS");
+    if (r == RSBUS_OK && (*rep)->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(*rep); *rep = NULL;
+        r = rsbus__shape_fail(bus, "XINFO GROUPS");
+    }
+    return r;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_stream_info_get(rsbus *bus, rsbus_stream_info *out) {
+    redisReply *rs[2] = { NULL, NULL };
+    const redisReply *v;
+    rsbus_result r;
+    if (!bus || !out) return RSBUS_E_ARG;
+    memset(out, 0, sizeof *out);
+    bus->err[0] = 0;
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "STREAM", 6); rsbus__arg(bus, bus->key, bus->key_len);
+    rsbus__cmd_end(bus);
+    rsbus__cmd(bus); rsbus__arg(bus, "XLEN", 4); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(bus);
+    r = rsbus__send(bus, "XINFO STREAM");
+    if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, 2, "XINFO STREAM");
+    if (r != RSBUS_OK) return r;
+    if (rs[0]->type == REDIS_REPLY_ERROR) {
+        if (rs[0]->len >= 9 && strstr(rs[0]->str, "no such key")) r = rsbus__fail(bus, RSBUS_E_NOTFOUND, "XINFO STREAM: no stream %s", bus->key);
+        else r = rsbus__reply_fail(bus, rs[0], "XINFO STREAM");
+    } else if (rs[0]->type != REDIS_REPLY_ARRAY || rs[1]->type != REDIS_REPLY_INTEGER) {
+        r = RSBUS_E_PROTOCOL;
+    } else {
+        (void)rsbus__reply_i64(rsbus__map_get(rs[0], "length"), &out->length);
+        (void)rsbus__reply_i64(rsbus__map_get(rs[0], "groups"), &out->groups);
+        out->entries_added = -1;   /* Redis 7.0+ */
+        (void)rsbus__reply_i64(rsbus__map_get(rs[0], "entries-added"), &out->entries_added);
+        rsbus__copy_reply_str(rsbus__map_get(rs[0], "last-generated-id"), out->last_id, sizeof out->last_id);
+        v = rsbus__map_get(rs[0], "first-entry");
+        if (v && v->type == REDIS_REPLY_ARRAY && v->elements == 2)
+            rsbus__copy_reply_str(v->element[0], out->first_id, sizeof out->first_id);
+        out->dlq_length = (int64_t)rs[1]->integer;
+    }
+    freeReplyObject(rs[0]); freeReplyObject(rs[1]);
+    if (r == RSBUS_E_PROTOCOL) return rsbus__shape_fail(bus, "XINFO STREAM");
+    return r;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_groups_list(rsbus *bus, rsbus_group_info *out, size_t max, size_t *count) {
+    redisReply *rep = NULL;
+    rsbus_result r;
+    size_t i, n = 0;
+    if (count) *count = 0;
+    if (!bus || (!out && max)) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    if ((r = rsbus__xinfo_groups(bus, &rep)) != RSBUS_OK) return r;
+    for (i = 0; i < rep->elements; i++) {
+        rsbus_group_info g;
+        if (!rsbus__group_decode(rep->element[i], &g)) continue;
+        if (n < max) out[n] = g;
+        n++;
+    }
+    freeReplyObject(rep);
+    if (count) *count = n;   /* all groups, even beyond max */
+    return RSBUS_OK;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_group_info_get(rsbus *bus, const char *group, rsbus_group_info *out) {
+    redisReply *rep = NULL;
+    rsbus_result r;
+    size_t i;
+    if (!bus || !out) return RSBUS_E_ARG;
+    memset(out, 0, sizeof *out);
+    bus->err[0] = 0;
+    if (!group) group = bus->cfg.group;
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    if ((r = rsbus__xinfo_groups(bus, &rep)) != RSBUS_OK) return r;
+    r = RSBUS_E_NOTFOUND;
+    for (i = 0; i < rep->elements; i++) {
+        const redisReply *name = rsbus__map_get(rep->element[i], "name");
+        if (name && rsbus__str_eq(name, group)) {
+            r = rsbus__group_decode(rep->element[i], out) ? RSBUS_OK : RSBUS_E_PROTOCOL;
+            break;
+        }
+    }
+    freeReplyObject(rep);
+    if (r == RSBUS_E_NOTFOUND) return rsbus__fail(bus, r, "group_info: no group %.100s on %s", group, bus->key);
+    if (r == RSBUS_E_PROTOCOL) return rsbus__shape_fail(bus, "XINFO GROUPS");
+    return r;
+}
+
+/* Appends to a bounded text buffer, counting what it would need (like snprintf). */
+typedef struct rsbus__text { char *buf; size_t size, len; } rsbus__text;
+RSBUS__PRIVATE void rsbus__textf(rsbus__text *t, const char *fmt, ...) RSBUS__PRINTF(2, 3);
+RSBUS__PRIVATE void rsbus__textf(rsbus__text *t, const char *fmt, ...) {
+    va_list ap;
+    int n;
+    char *dst = NULL;
+    size_t room = 0;
+    if (t->buf && t->len < t->size) { dst = t->buf + t->len; room = t->size - t->len; }
+    va_start(ap, fmt);
+    n = vsnprintf(dst, room, fmt, ap);
+    va_end(ap);
+    if (n > 0) t->len += (size_t)n;
+}
+
+RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char *why, size_t why_size) {
+    redisReply *rs[4] = { NULL, NULL, NULL, NULL };
+    rsbus__text t;
+    rsbus_health h = RSBUS_HEALTHY;
+    rsbus_result r;
+    rsbus_group_info g;
+    size_t i;
+    int found = 0;
+    t.buf = why; t.size = why_size; t.len = 0;
+    if (why && why_size) why[0] = 0;
+    if (!bus) return RSBUS_UNHEALTHY;
+    bus->err[0] = 0;
+    r = rsbus__ensure(bus);
+    if (r == RSBUS_OK) {
+        rsbus__cmd(bus); rsbus__arg(bus, "PING", 4); rsbus__cmd_end(bus);
+        rsbus__cmd(bus); rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "GROUPS", 6); rsbus__arg(bus, bus->key, bus->key_len); rsbus__cmd_end(bus);
+        rsbus__cmd(bus); rsbus__arg(bus, "XLEN", 4); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(bus);
+        rsbus__cmd(bus); rsbus__arg(bus, "CONFIG", 6); rsbus__arg(bus, "GET", 3); rsbus__argz(bus, "maxmemory-policy"); rsbus__cmd_end(bus);
+        r = rsbus__send(bus, "health");
+        if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, 4, "health");
+    }
+    if (r != RSBUS_OK) {
+        rsbus__textf(&t, "Redis unreachable: %s", bus->err);
+        return RSBUS_UNHEALTHY;
+    }
+    if (rs[0]->type == REDIS_REPLY_ERROR) {
+        (void)rsbus__reply_fail(bus, rs[0], "PING");
+        rsbus__textf(&t, "Redis refused PING: %s", bus->err);
+        h = RSBUS_UNHEALTHY;
+        goto done;
+    }
+    if (rs[1]->type == REDIS_REPLY_ARRAY && !bus->cfg.publish_only) {
+        for (i = 0; i < rs[1]->elements; i++) {
+            const redisReply *name = rsbus__map_get(rs[1]->element[i], "name");
+            if (name && rsbus__str_eq(name, bus->cfg.group) && rsbus__group_decode(rs[1]->element[i], &g)) { found = 1; break; }
+        }
+        if (!found) { h = RSBUS_DEGRADED; rsbus__textf(&t, "group %s does not exist; ", bus->cfg.group); }
+        else {
+            if (g.lag < 0) rsbus__textf(&t, "lag unknown (judging by pending); ");
+            if (g.lag > max_lag) { h = RSBUS_DEGRADED; rsbus__textf(&t, "lag %lld > %lld; ", (long long)g.lag, (long long)max_lag); }
+            if (g.pending > max_lag) { h = RSBUS_DEGRADED; rsbus__textf(&t, "pending %lld > %lld; ", (long long)g.pending, (long long)max_lag); }
+        }
+    } else if (!bus->cfg.publish_only && rs[1]->type == REDIS_REPLY_ERROR) {
+        h = RSBUS_DEGRADED;
+        rsbus__textf(&t, "stream %s does not exist; ", bus->key);
+    }
+    if (rs[2]->type == REDIS_REPLY_INTEGER && rs[2]->integer > 0) {
+        h = RSBUS_DEGRADED;
+        rsbus__textf(&t, "dead-letter stream holds %lld entries; ", (long long)rs[2]->integer);
+    }
+    if (rs[3]->type == REDIS_REPLY_ARRAY && rs[3]->elements == 2 && rsbus__is_str(rs[3]->element[1]) &&
+        rs[3]->element[1]->len >= 8 && !memcmp(rs[3]->element[1]->str, "allkeys-", 8)) {
+        char pol[32];
+        rsbus__copy_reply_str(rs[3]->element[1], pol, sizeof pol);
+        h = RSBUS_DEGRADED;
+        rsbus__textf(&t, "maxmemory-policy %s can evict the stream (use noeviction or a volatile-* policy); ", pol);
+    }
+    if (h == RSBUS_HEALTHY && t.len == 0) rsbus__textf(&t, "ok");
+    if (why && why_size && t.len >= 2 && t.len < why_size && why[t.len - 2] == ';') why[t.len - 2] = 0;
+done:
+    for (i = 0; i < 4; i++) if (rs[i]) freeReplyObject(rs[i]);
+    return h;
+}
+
+RSBUS__PUBLIC void rsbus_stats_get(const rsbus *bus, rsbus_stats *out) {
+    if (!out) return;
+    if (!bus) { memset(out, 0, sizeof *out); return; }
+    *out = bus->st;
+}
+
+/* Writes s as a Prometheus label value: backslash, quote and newline escaped. */
+RSBUS__PRIVATE void rsbus__text_label(rsbus__text *t, const char *s) {
+    for (; *s; s++) {
+        if (*s == '\\') rsbus__textf(t, "\\\\");
+        else if (*s == '"') rsbus__textf(t, "\\\"");
+        else if (*s == '\n') rsbus__textf(t, "\\n");
+        else rsbus__textf(t, "%c", *s);
+    }
+}
+
+RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
+    static const struct { const char *name, *help; size_t off; } counters[] = {
+        { "published", "Events published.", offsetof(rsbus_stats, published) },
+        { "publish_errors", "Events whose publish failed.", offsetof(rsbus_stats, publish_errors) },
+        { "delivered", "Entries handed to this consumer.", offsetof(rsbus_stats, delivered) },
+        { "acked", "Entries acknowledged after success.", offsetof(rsbus_stats, acked) },
+        { "retried", "Failed attempts left pending for a retry.", offsetof(rsbus_stats, retried) },
+        { "dead_lettered", "Entries moved to the dead-letter stream.", offsetof(rsbus_stats, dead_lettered) },
+        { "malformed", "Dead-lettered entries that could not be decoded.", offsetof(rsbus_stats, malformed) },
+        { "unhandled", "Entries acknowledged with no matching handler.", offsetof(rsbus_stats, unhandled) },
+        { "claimed", "Pending entries claimed from idle consumers.", offsetof(rsbus_stats, claimed) },
+        { "deleted_while_pending", "Entries deleted or trimmed while pending.", offsetof(rsbus_stats, deleted_while_pending) },
+        { "reconnects", "Reconnections to Redis.", offsetof(rsbus_stats, reconnects) },
+        { "replayed", "Dead letters replayed.", offsetof(rsbus_stats, replayed) },
+        { "deduped", "Repeated event ids skipped.", offsetof(rsbus_stats, deduped) },
+        { "spooled", "Events written to the offline spool.", offsetof(rsbus_stats, spooled) }
+    };
+    rsbus__text t;
+    rsbus_stream_info si;
+    redisReply *groups = NULL;
+    size_t i;
+    int up;
+    t.buf = buf; t.size = size; t.len = 0;
+    if (buf && size) buf[0] = 0;
+    if (!bus) return 0;
+    for (i = 0; i < sizeof counters / sizeof counters[0]; i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&bus->st + counters[i].off, sizeof v);
+        rsbus__textf(&t, "# HELP rsbus_%s_total %s\n# TYPE rsbus_%s_total counter\nrsbus_%s_total{stream=\"",
+                     counters[i].name, counters[i].help, counters[i].name, counters[i].name);
+        rsbus__text_label(&t, bus->key);
+        rsbus__textf(&t, "\",group=\"");
+        rsbus__text_label(&t, bus->cfg.group);
+        rsbus__textf(&t, "\"} %llu\n", (unsigned long long)v);
+    }
+    up = rsbus_stream_info_get(bus, &si) == RSBUS_OK;
+    if (up && rsbus__xinfo_groups(bus, &groups) != RSBUS_OK) groups = NULL;
+    rsbus__textf(&t, "# HELP rsbus_up Whether Redis answered this scrape.\n# TYPE rsbus_up gauge\nrsbus_up %d\n", up);
+    if (up) {
+        rsbus__textf(&t, "# HELP rsbus_stream_length Entries in the stream.\n# TYPE rsbus_stream_length gauge\n"
+                         "rsbus_stream_length{stream=\"");
+        rsbus__text_label(&t, bus->key);
+        rsbus__textf(&t, "\"} %lld\n", (long long)si.length);
+        rsbus__textf(&t, "# HELP rsbus_dlq_length Entries in the dead-letter stream.\n# TYPE rsbus_dlq_length gauge\n"
+                         "rsbus_dlq_length{stream=\"");
+        rsbus__text_label(&t, bus->key);
+        rsbus__textf(&t, "\"} %lld\n", (long long)si.dlq_length);
+    }
+    if (groups) {
+        static const char *const gauges[3][2] = {
+            { "lag", "Entries not yet delivered to the group (-1: unknown)." },
+            { "pending", "Entries delivered to the group and not yet acknowledged." },
+            { "consumers", "Consumers of the group." } };
+        size_t k;
+        for (k = 0; k < 3; k++) {
+            rsbus__textf(&t, "# HELP rsbus_group_%s %s\n# TYPE rsbus_group_%s gauge\n", gauges[k][0], gauges[k][1], gauges[k][0]);
+            for (i = 0; i < groups->elements; i++) {
+                rsbus_group_info g;
+                int64_t v;
+                if (!rsbus__group_decode(groups->element[i], &g)) continue;
+                v = k == 0 ? g.lag : k == 1 ? g.pending : g.consumers;
+                rsbus__textf(&t, "rsbus_group_%s{stream=\"", gauges[k][0]);
+                rsbus__text_label(&t, bus->key);
+                rsbus__textf(&t, "\",group=\"");
+                rsbus__text_label(&t, g.name);
+                rsbus__textf(&t, "\"} %lld\n", (long long)v);
+            }
+        }
+        freeReplyObject(groups);
+    }
+    return t.len;
+}
+/* >>not yet implemented (offline spool, schemas, history) */
+RSBUS__PRIVATE rsbus_result rsbus__not_implemented(rsbus *bus, const char *what) {
+    if (!bus) return RSBUS_E_ARG;
+    return rsbus__fail(bus, RSBUS_E_ARG, "%s: not implemented in rsbus " RSBUS_VERSION_STRING, what);
+}
+RSBUS__PUBLIC rsbus_result rsbus_spool_flush(rsbus *bus, size_t *sent) {
+    if (sent) *sent = 0;
+    return rsbus__not_implemented(bus, "spool_flush");
+}
+RSBUS__PUBLIC rsbus_result rsbus_spool_pending(rsbus *bus, size_t *events, size_t *bytes) {
+    if (events) *events = 0;
+    if (bytes) *bytes = 0;
+    return rsbus__not_implemented(bus, "spool_pending");
+}
+RSBUS__PUBLIC rsbus_result rsbus_schema_register(rsbus *bus, const char *type, int version, const char *schema_json) {
+    (void)type; (void)version; (void)schema_json;
+    return rsbus__not_implemented(bus, "schema_register");
+}
+RSBUS__PUBLIC rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, const char *to_id,
+                                              rsbus_replay_fn fn, void *user) {
+    (void)from_id; (void)to_id; (void)fn; (void)user;
+    return rsbus__not_implemented(bus, "replay_range");
+}
+RSBUS__PUBLIC rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, const char *id) {
+    (void)group; (void)id;
+    return rsbus__not_implemented(bus, "group_rewind");
+}
+#endif /* RSBUS_IMPLEMENTATION */
+/* ---- LICENSE ----------------------------------------------------------------------------
+
+   This software is available under 2 licenses -- choose whichever you prefer.
+   ------------------------------------------------------------------------------
+   ALTERNATIVE A - MIT License
+   Copyright (c) 2026 the rsbus authors
+   Permission is hereby granted, free of charge, to any person obtaining a copy of
+   this software and associated documentation files (the "Software"), to deal in
+   the Software without restriction, including without limitation the rights to
+   use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies
+   of the Software, and to permit persons to whom the Software is furnished to do
+   so, subject to the following conditions:
+   The above copyright notice and this permission notice shall be included in all
+   copies or substantial portions of the Software.
+   THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+   IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+   FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+   AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+   LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+   OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+   SOFTWARE.
+   ------------------------------------------------------------------------------
+   ALTERNATIVE B - Public Domain (www.unlicense.org)
+   This is free and unencumbered software released into the public domain.
+   Anyone is free to copy, modify, publish, use, compile, sell, or distribute this
+   software, either in source code form or as a compiled binary, for any purpose,
+   commercial or non-commercial, and by any means.
+   In jurisdictions that recognize copyright laws, the author or authors of this
+   software dedicate any and all copyright interest in the software to the public
+   domain. We make this dedication for the benefit of the public at large and to
+   the detriment of our heirs and successors. We intend this dedication to be an
+   overt act of relinquishment in perpetuity of all present and future rights to
+   this software under copyright law.
+   THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+   IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+   FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+   AUTHORS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN
+   ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION
+   WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+   ------------------------------------------------------------------------------
+*/

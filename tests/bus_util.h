@@ -1,0 +1,161 @@
+/* bus_util.h - helpers shared by the tests that run rsbus against a real redis-server:
+   opening buses on the test server, raw commands, captured log lines, handler logs in files. */
+#ifndef RSBUS_BUS_UTIL_H
+#define RSBUS_BUS_UTIL_H
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static test_redis srv;               /* the server of this test program */
+static char logbuf[1 << 20];         /* every log line of every bus, for redaction checks */
+static size_t loglen;
+
+TEST__UNUSED static void capture_log(void *user, rsbus_log_level level, const char *msg) {
+    size_t n = strlen(msg);
+    (void)user; (void)level;
+    if (loglen + n + 2 < sizeof logbuf) {
+        memcpy(logbuf + loglen, msg, n);
+        loglen += n;
+        logbuf[loglen++] = '\n';
+        logbuf[loglen] = 0;
+    }
+}
+
+/* A config on the test server's unix socket with short, test-friendly timings. */
+TEST__UNUSED static rsbus_config test_cfg(const char *stream, const char *group, const char *consumer) {
+    rsbus_config c;
+    memset(&c, 0, sizeof c);
+    c.url = srv.unix_url;
+    c.stream = stream;
+    c.group = group;
+    c.consumer = consumer;
+    c.group_start = "0";
+    c.retry_backoff_ms = 50;
+    c.claim_interval_ms = 50;
+    c.claim_idle_ms = 300;
+    c.block_ms = 100;
+    c.connect_timeout_ms = 1000;
+    c.io_timeout_ms = 2000;
+    c.log = capture_log;
+    c.log_level = RSBUS_LOG_DEBUG;
+    return c;
+}
+TEST__UNUSED static rsbus *open_cfg(const rsbus_config *c) {
+    rsbus_error err;
+    rsbus *bus = rsbus_open(c, &err);
+    if (!bus) fprintf(stderr, "  rsbus_open: %s: %s\n", rsbus_result_str(err.code), err.msg);
+    return bus;
+}
+TEST__UNUSED static rsbus *open_bus(const char *stream, const char *group, const char *consumer) {
+    rsbus_config c = test_cfg(stream, group, consumer);
+    return open_cfg(&c);
+}
+
+/* A raw command on a fresh connection; the reply is the caller's. */
+static redisContext *raw_ctx;
+TEST__UNUSED static redisReply *raw(const char *fmt, ...) {
+    va_list ap;
+    void *rep;
+    if (!raw_ctx) raw_ctx = test_redis_connect(&srv);
+    if (!raw_ctx) return NULL;
+    va_start(ap, fmt);
+    rep = redisvCommand(raw_ctx, fmt, ap);
+    va_end(ap);
+    if (!rep) { redisFree(raw_ctx); raw_ctx = NULL; }
+    return (redisReply *)rep;
+}
+TEST__UNUSED static void raw_reset(void) { if (raw_ctx) { redisFree(raw_ctx); raw_ctx = NULL; } }
+TEST__UNUSED static long long raw_int(const char *fmt, ...) {
+    va_list ap;
+    redisReply *rep;
+    long long v = -1;
+    if (!raw_ctx) raw_ctx = test_redis_connect(&srv);
+    if (!raw_ctx) return -1;
+    va_start(ap, fmt);
+    rep = (redisReply *)redisvCommand(raw_ctx, fmt, ap);
+    va_end(ap);
+    if (!rep) { redisFree(raw_ctx); raw_ctx = NULL; return -1; }
+    if (rep->type == REDIS_REPLY_INTEGER) v = rep->integer;
+    freeReplyObject(rep);
+    return v;
+}
+/* Pending count of a group, from XPENDING's summary. */
+TEST__UNUSED static long long pending_of(const char *stream, const char *group) {
+    redisReply *rep = raw("XPENDING %s %s", stream, group);
+    long long v = -1;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 && rep->element[0]->type == REDIS_REPLY_INTEGER)
+        v = rep->element[0]->integer;
+    if (rep) freeReplyObject(rep);
+    return v;
+}
+
+/* Handler logs: each handled event id appended as one line to a file (O_APPEND, one write), so that
+   several processes can log to one place and a SIGKILL loses nothing already written. */
+TEST__UNUSED static void log_line(const char *path, const char *line) {
+    char buf[256];
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    size_t n;
+    if (fd < 0) return;
+    n = (size_t)snprintf(buf, sizeof buf, "%s\n", line);
+    if (write(fd, buf, n) < 0) { /* nothing to do */ }
+    close(fd);
+}
+/* Counts lines of a file equal to 'line' (NULL: all lines). */
+TEST__UNUSED static int count_lines(const char *path, const char *line) {
+    FILE *f = fopen(path, "r");
+    char buf[256];
+    int n = 0;
+    if (!f) return 0;
+    while (fgets(buf, sizeof buf, f)) {
+        buf[strcspn(buf, "\n")] = 0;
+        if (!line || strcmp(buf, line) == 0) n++;
+    }
+    fclose(f);
+    return n;
+}
+TEST__UNUSED static void tmp_path(char *out, size_t size, const char *name) {
+    snprintf(out, size, "%s/%s", srv.dir, name);
+    unlink(out);
+}
+
+/* Child processes started by a test, reaped (SIGKILL) at the end whatever happens. */
+static pid_t children[32];
+static int nchildren;
+TEST__UNUSED static void kill_children(void) {
+    int i;
+    for (i = 0; i < nchildren; i++) {
+        if (children[i] > 0) { kill(children[i], SIGKILL); waitpid(children[i], NULL, 0); children[i] = 0; }
+    }
+    nchildren = 0;
+}
+TEST__UNUSED static pid_t spawn(void (*fn)(void *), void *arg) {
+    pid_t pid;
+    fflush(stdout); fflush(stderr);
+    pid = fork();
+    if (pid == 0) {
+        raw_ctx = NULL;   /* the parent's connection is not ours to use */
+        fn(arg);
+        _exit(0);
+    }
+    if (pid > 0 && nchildren < 32) children[nchildren++] = pid;
+    return pid;
+}
+/* Waits for a child to exit (deadline); returns its exit status or -1. */
+TEST__UNUSED static int reap(pid_t pid, int timeout_ms) {
+    int64_t dl = test_now_ms() + timeout_ms;
+    int st = 0, i;
+    for (;;) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid) break;
+        if (test_now_ms() > dl) { kill(pid, SIGKILL); waitpid(pid, &st, 0); return -1; }
+        test_sleep_ms(5);
+    }
+    for (i = 0; i < nchildren; i++) if (children[i] == pid) children[i] = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#endif

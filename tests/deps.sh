@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# deps.sh WHAT... - makes sure what a make target needs is installed; quiet when nothing is missing.
+#
+# WHAT is a target:  build examples  (cc, hiredis)
+#                    test            (cc, gcc, clang, g++, clang++, redis-server, hiredis, sanitizer)
+#                    demo bench      (cc, redis-server, hiredis)
+#                    cxx             (g++, clang++, hiredis)
+#                    sanitize        (sanitizer, redis-server, hiredis)
+#                    valgrind        (cc, valgrind, redis-server, hiredis)
+# or one of those needs itself. "cc" is $CC (default cc); "sanitizer" means $SAN_CC (default $CC) can
+# link -fsanitize=address,undefined.
+#
+# Something missing: as root with apt-get (Debian, Ubuntu), it runs apt-get update once and installs
+# the packages; otherwise (or with DEPS_NO_INSTALL=1) it prints what to install and exits 1.
+set -u
+
+CC=${CC:-cc}
+SAN_CC=${SAN_CC:-$CC}
+
+needs=" "
+need() { local n; for n in "$@"; do case $needs in *" $n "*) ;; *) needs="$needs$n ";; esac; done; }
+for what in "$@"; do
+    case $what in
+        build|examples) need cc hiredis ;;
+        test)           need cc gcc clang g++ clang++ redis-server hiredis sanitizer ;;
+        demo|bench)     need cc redis-server hiredis ;;
+        cxx)            need g++ clang++ hiredis ;;
+        sanitize)       need sanitizer redis-server hiredis ;;
+        valgrind)       need cc valgrind redis-server hiredis ;;
+        cc|gcc|clang|g++|clang++|redis-server|hiredis|sanitizer|valgrind) need "$what" ;;
+        *) echo "deps.sh: unknown requirement '$what'" >&2; exit 2 ;;
+    esac
+done
+
+have() { command -v "$1" >/dev/null 2>&1; }
+join() { local out= s; for s in "$@"; do out="${out:+$out; }$s"; done; echo "$out"; }
+first_word() { set -- $1; echo "${1:-}"; }
+
+# The Debian package that provides a compiler command.
+compiler_pkg() {
+    case $(basename "$(first_word "$1")") in
+        clang*) echo clang ;;
+        g++*|c++) echo g++ ;;
+        *) echo gcc ;;
+    esac
+}
+
+has_hiredis() {
+    [ -f /usr/include/hiredis/hiredis.h ] || [ -f /usr/local/include/hiredis/hiredis.h ] ||
+        { have pkg-config && pkg-config --exists hiredis; }
+}
+
+has_sanitizer() {
+    local dir ok=1
+    have "$(first_word "$SAN_CC")" || return 1
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/rsbus-deps.XXXXXX") || return 1
+    printf 'int main(void) { return 0; }\n' > "$dir/t.c"
+    $SAN_CC -fsanitize=address,undefined "$dir/t.c" -o "$dir/t" >/dev/null 2>&1 && "$dir/t" && ok=0
+    rm -rf "$dir"
+    return $ok
+}
+
+# Fills 'missing' (what, for people) and 'pkgs' (Debian package names).
+check() {
+    local n c
+    missing=()
+    pkgs=()
+    for n in $needs; do
+        case $n in
+            cc)           c=$(first_word "$CC"); have "$c" || { missing+=("C compiler '$c'"); pkgs+=("$(compiler_pkg "$c")"); } ;;
+            gcc|g++)      have "$n" || { missing+=("$n"); pkgs+=("$n"); } ;;
+            clang|clang++) have "$n" || { missing+=("$n"); pkgs+=(clang); } ;;
+            redis-server) have "${REDIS_SERVER:-redis-server}" || { missing+=("redis-server"); pkgs+=(redis-server); } ;;
+            hiredis)      has_hiredis || { missing+=("hiredis headers and library"); pkgs+=(libhiredis-dev pkg-config); } ;;
+            valgrind)     have valgrind || { missing+=("valgrind"); pkgs+=(valgrind); } ;;
+            sanitizer)
+                if ! has_sanitizer; then
+                    c=$(first_word "$SAN_CC")
+                    missing+=("a working '$SAN_CC -fsanitize=address,undefined'")
+                    have "$c" || pkgs+=("$(compiler_pkg "$c")")
+                    case $(compiler_pkg "$c") in clang) pkgs+=(libclang-rt-dev) ;; esac
+                fi ;;
+        esac
+    done
+}
+
+check
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+# unique package list, in order
+uniq_pkgs=()
+for p in "${pkgs[@]}"; do
+    case " ${uniq_pkgs[*]-} " in *" $p "*) ;; *) uniq_pkgs+=("$p") ;; esac
+done
+
+if [ "$(id -u)" = 0 ] && have apt-get && [ "${DEPS_NO_INSTALL:-0}" = 0 ]; then
+    echo "deps.sh: missing: $(join "${missing[@]}")" >&2
+    echo "deps.sh: installing ${uniq_pkgs[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get update -q >&2 || ! apt-get install -y -q --no-install-recommends "${uniq_pkgs[@]}" >&2; then
+        echo "deps.sh: apt-get install ${uniq_pkgs[*]} failed" >&2
+        exit 1
+    fi
+    hash -r
+    check
+    [ ${#missing[@]} -eq 0 ] && exit 0
+    echo "deps.sh: still missing after installing: $(join "${missing[@]}")" >&2
+    exit 1
+fi
+
+fedora=() brew=()
+for p in "${uniq_pkgs[@]}"; do
+    case $p in
+        libhiredis-dev)  fedora+=(hiredis-devel); brew+=(hiredis) ;;
+        pkg-config)      fedora+=(pkgconf-pkg-config); brew+=(pkg-config) ;;
+        redis-server)    fedora+=(redis); brew+=(redis) ;;
+        g++)             fedora+=(gcc-c++) ;;
+        clang)           fedora+=(clang); brew+=(llvm) ;;
+        libclang-rt-dev) fedora+=(compiler-rt) ;;
+        gcc)             fedora+=(gcc libasan libubsan) ;;
+        valgrind)        fedora+=(valgrind); brew+=(valgrind) ;;
+    esac
+done
+{
+    echo "Missing: $(join "${missing[@]}")"
+    echo "Install it, then run make again:"
+    echo "  Debian/Ubuntu:  sudo apt-get install ${uniq_pkgs[*]}"
+    [ ${#fedora[@]} -gt 0 ] && echo "  Fedora:         sudo dnf install ${fedora[*]}"
+    [ ${#brew[@]} -gt 0 ] && echo "  macOS:          brew install ${brew[*]}"
+} >&2
+exit 1

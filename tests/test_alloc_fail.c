@@ -1,0 +1,256 @@
+/* test_alloc_fail.c - every allocation rsbus makes goes through the configured allocator: a counting
+   allocator proves each one is freed with its size, and a failing allocator fails the 1st, 2nd, ...
+   Nth allocation of an operation in turn. Each run ends in RSBUS_E_NOMEM (or success), never a crash
+   or a leak, and no event is lost: what a failed poll or claim did not finish stays pending. */
+#define _POSIX_C_SOURCE 200809L
+#define RSBUS_IMPLEMENTATION
+#include "../rsbus.h"
+#include "test.h"
+#include "redis_server.h"
+#include "bus_util.h"
+
+typedef struct counting {
+    long allocs, frees, outstanding;
+    long long bytes;
+    long fail_at;          /* 0: never; N: the Nth allocation from arming on fails */
+    long seen;             /* allocations since arming */
+    int size_mismatch;
+} counting;
+static counting A;
+
+/* Each block carries its size in front, to check that free and realloc get the size rsbus claims. */
+static void *c_alloc(void *user, size_t size) {
+    counting *c = (counting *)user;
+    size_t *p;
+    if (c->fail_at && ++c->seen == c->fail_at) return NULL;
+    p = (size_t *)malloc(size + sizeof(size_t) * 2);
+    if (!p) return NULL;
+    p[0] = size;
+    c->allocs++; c->outstanding++; c->bytes += (long long)size;
+    return p + 2;
+}
+static void *c_realloc(void *user, void *ptr, size_t old_size, size_t new_size) {
+    counting *c = (counting *)user;
+    size_t *p = ptr ? (size_t *)ptr - 2 : NULL;
+    if (c->fail_at && ++c->seen == c->fail_at) return NULL;
+    if (p && p[0] != old_size) c->size_mismatch = 1;
+    p = (size_t *)realloc(p, new_size + sizeof(size_t) * 2);
+    if (!p) return NULL;
+    if (!ptr) { c->allocs++; c->outstanding++; }
+    c->bytes += (long long)new_size - (long long)old_size;
+    p[0] = new_size;
+    return p + 2;
+}
+static void c_free(void *user, void *ptr, size_t size) {
+    counting *c = (counting *)user;
+    size_t *p = (size_t *)ptr - 2;
+    if (p[0] != size) c->size_mismatch = 1;
+    c->frees++; c->outstanding--; c->bytes -= (long long)size;
+    free(p);
+}
+static rsbus_allocator counting_allocator(void) {
+    rsbus_allocator a;
+    a.alloc_fn = c_alloc; a.realloc_fn = c_realloc; a.free_fn = c_free; a.user = &A;
+    return a;
+}
+static void arm(long n) { A.fail_at = n; A.seen = 0; }
+
+static rsbus *open_counted(const char *stream, const char *group, const char *consumer) {
+    rsbus_config c = test_cfg(stream, group, consumer);
+    c.allocator = counting_allocator();
+    return open_cfg(&c);
+}
+
+static int handled;
+static rsbus_verdict h_count(const rsbus_msg *m, void *user) { (void)m; (void)user; handled++; return RSBUS_ACK; }
+static rsbus_verdict h_dead(const rsbus_msg *m, void *user) { (void)m; (void)user; handled++; return RSBUS_DEAD; }
+
+TEST(counting_allocator_sees_everything_freed) {
+    rsbus *bus;
+    rsbus_dlq_page page;
+    char text[4096];
+    memset(&A, 0, sizeof A);
+    bus = open_counted("a:count", "g", "c");
+    REQUIRE(bus != NULL);
+    CHECK(A.allocs > 0);
+    CHECK(rsbus_subscribe(bus, "*", h_dead, NULL) > 0);
+    CHECK_EQ_INT(rsbus_publish(bus, &(rsbus_event){ .type = "x" }, NULL), RSBUS_OK);
+    CHECK(rsbus_poll(bus, 100) >= 0);
+    CHECK_EQ_INT(rsbus_dlq_list(bus, NULL, 10, &page), RSBUS_OK);
+    rsbus_dlq_page_free(bus, &page);
+    (void)rsbus_metrics_text(bus, text, sizeof text);
+    rsbus_close(bus);
+    CHECK_EQ_INT(A.outstanding, 0);
+    CHECK_EQ_INT(A.bytes, 0);
+    CHECK_EQ_INT(A.size_mismatch, 0);
+    /* a partly-set allocator is refused */
+    {
+        rsbus_config c = test_cfg("a:count", "g", "c");
+        rsbus_error err;
+        c.allocator.alloc_fn = c_alloc;
+        CHECK(rsbus_open(&c, &err) == NULL);
+        CHECK_EQ_INT(err.code, RSBUS_E_ARG);
+        CHECK_CONTAINS(err.msg, "allocator");
+    }
+}
+
+TEST(open_fails_cleanly_at_every_allocation) {
+    long n;
+    int ok = 0;
+    for (n = 1; n < 200 && !ok; n++) {
+        rsbus_config c = test_cfg("a:open", "g", "c");
+        rsbus_error err;
+        rsbus *bus;
+        memset(&A, 0, sizeof A);
+        c.allocator = counting_allocator();
+        arm(n);
+        bus = rsbus_open(&c, &err);
+        arm(0);
+        if (bus) { ok = 1; rsbus_close(bus); }
+        else {
+            CHECK_EQ_INT(err.code, RSBUS_E_NOMEM);
+            CHECK_CONTAINS(err.msg, "out of memory");
+        }
+        CHECK_EQ_INT(A.outstanding, 0);
+        CHECK_EQ_INT(A.size_mismatch, 0);
+    }
+    CHECK(ok);
+    CHECK(n > 2);   /* open made several allocations, and each one failed in turn */
+}
+
+/* Runs op with the Nth allocation failing, N = 1, 2, ... until it succeeds. */
+#define FAIL_EACH(label, setup, op, expect_ok, teardown) do { \
+        long fe__n; int fe__done = 0; \
+        for (fe__n = 1; fe__n < 500 && !fe__done; fe__n++) { \
+            rsbus_result fe__r; \
+            setup; \
+            arm(fe__n); \
+            fe__r = (op); \
+            arm(0); \
+            if (expect_ok) fe__done = 1; \
+            else if (fe__r != RSBUS_E_NOMEM) { \
+                fprintf(stderr, "  %s: allocation %ld failed, got %s\n", label, fe__n, rsbus_result_str(fe__r)); \
+                CHECK(fe__r == RSBUS_E_NOMEM); \
+            } \
+            teardown; \
+        } \
+        CHECK(fe__done); \
+    } while (0)
+
+TEST(publish_and_batch_under_failing_allocations) {
+    rsbus *bus = NULL;
+    rsbus_event evs[20];
+    int i;
+    memset(evs, 0, sizeof evs);
+    for (i = 0; i < 20; i++) { evs[i].type = "b"; evs[i].data = "{\"k\":[1,2,3]}"; }
+    memset(&A, 0, sizeof A);
+    FAIL_EACH("publish", bus = open_counted("a:pub", "g", "c"),
+              rsbus_publish(bus, &evs[0], NULL), fe__r == RSBUS_OK, rsbus_close(bus));
+    CHECK_EQ_INT(A.outstanding, 0);
+    FAIL_EACH("publish_batch", bus = open_counted("a:pub", "g", "c"),
+              rsbus_publish_batch(bus, evs, 20, NULL), fe__r == RSBUS_OK, rsbus_close(bus));
+    CHECK_EQ_INT(A.outstanding, 0);
+    CHECK_EQ_INT(A.size_mismatch, 0);
+    /* a failed publish sent nothing: every event in the stream came from a successful call */
+    CHECK_EQ_INT(raw_int("XLEN a:pub"), 21);
+}
+
+TEST(poll_and_claim_under_failing_allocations_lose_nothing) {
+    rsbus *bus = NULL;
+    int published = 0;
+    memset(&A, 0, sizeof A);
+    handled = 0;
+    /* each round: one new event, then a poll that may fail; what it did not finish stays pending */
+    FAIL_EACH("poll",
+              (bus = open_counted("a:poll", "g", "c"), rsbus_subscribe(bus, "*", h_count, NULL),
+               published += rsbus_publish(bus, &(rsbus_event){ .type = "p" }, NULL) == RSBUS_OK),
+              (rsbus_result)RSBUS__MIN(rsbus_poll(bus, -1), 0), fe__r == RSBUS_OK, rsbus_close(bus));
+    CHECK_EQ_INT(A.outstanding, 0);
+    /* drain: whatever is left pending is still there to be handled */
+    bus = open_bus("a:poll", "g", "c");
+    REQUIRE(bus != NULL);
+    CHECK(rsbus_subscribe(bus, "*", h_count, NULL) > 0);
+    while (rsbus_poll(bus, -1) > 0) {}
+    CHECK_EQ_INT(pending_of("a:poll", "g"), 0);
+    CHECK(handled >= published);
+    rsbus_close(bus);
+    /* claim: another consumer's entries, idle */
+    freeReplyObject(raw("XADD a:claim * type c data {}"));
+    freeReplyObject(raw("XADD a:claim * type c data {}"));
+    freeReplyObject(raw("XGROUP CREATE a:claim g 0"));
+    freeReplyObject(raw("XREADGROUP GROUP g gone COUNT 10 STREAMS a:claim >"));
+    handled = 0;
+    FAIL_EACH("claim",
+              (bus = open_counted("a:claim", "g", "c"), rsbus_subscribe(bus, "*", h_count, NULL)),
+              rsbus_claim(bus, 0, 0, NULL), fe__r == RSBUS_OK, rsbus_close(bus));
+    CHECK_EQ_INT(A.outstanding, 0);
+    CHECK_EQ_INT(pending_of("a:claim", "g"), 0);
+    CHECK(handled >= 2);
+}
+
+TEST(dlq_calls_under_failing_allocations) {
+    rsbus *bus = NULL;
+    rsbus_dlq_page page;
+    char id[RSBUS_ID_SIZE];
+    int64_t removed;
+    memset(&A, 0, sizeof A);
+    freeReplyObject(raw("XADD a:dlq:dlq * type d data {} dlq_group g"));
+    freeReplyObject(raw("XADD a:dlq:dlq * type d data {} dlq_group g"));
+    FAIL_EACH("dlq_list", bus = open_counted("a:dlq", "g", "c"),
+              rsbus_dlq_list(bus, NULL, 10, &page), fe__r == RSBUS_OK,
+              (rsbus_dlq_page_free(bus, &page), rsbus_close(bus)));
+    CHECK_EQ_INT(A.outstanding, 0);
+    {
+        redisReply *rep = raw("XRANGE a:dlq:dlq - + COUNT 1");
+        REQUIRE(rep && rep->elements == 1);
+        snprintf(id, sizeof id, "%s", rep->element[0]->element[0]->str);
+        freeReplyObject(rep);
+    }
+    FAIL_EACH("dlq_replay", bus = open_counted("a:dlq", "g", "c"),
+              rsbus_dlq_replay(bus, id, NULL), fe__r == RSBUS_OK, rsbus_close(bus));
+    CHECK_EQ_INT(A.outstanding, 0);
+    CHECK_EQ_INT(raw_int("XLEN a:dlq:dlq"), 1);
+    FAIL_EACH("dlq_purge", bus = open_counted("a:dlq", "g", "c"),
+              rsbus_dlq_purge(bus, INT64_C(4102444800000), &removed), fe__r == RSBUS_OK, rsbus_close(bus));
+    CHECK_EQ_INT(A.outstanding, 0);
+    CHECK_EQ_INT(raw_int("XLEN a:dlq:dlq"), 0);
+}
+
+TEST(json_writer_under_failing_allocations) {
+    long n;
+    int ok = 0;
+    for (n = 1; n < 200 && !ok; n++) {
+        rsbus_jw w;
+        rsbus_allocator a = counting_allocator();
+        int i;
+        memset(&A, 0, sizeof A);
+        rsbus_jw_init_alloc(&w, &a);
+        arm(n);
+        rsbus_jw_arr(&w);
+        for (i = 0; i < 2000; i++) rsbus_jw_str(&w, "a string long enough to make the buffer grow");
+        rsbus_jw_arr_end(&w);
+        ok = rsbus_jw_result(&w, NULL) != NULL;
+        arm(0);
+        rsbus_jw_free(&w);
+        CHECK_EQ_INT(A.outstanding, 0);
+        CHECK_EQ_INT(A.size_mismatch, 0);
+    }
+    CHECK(ok);
+    CHECK(n > 3);
+}
+
+int main(void) {
+    if (test_redis_start(&srv, NULL) != 0) {
+        printf("test_alloc_fail: 0 passed, 1 failed\n");
+        return 1;
+    }
+    RUN(counting_allocator_sees_everything_freed);
+    RUN(open_fails_cleanly_at_every_allocation);
+    RUN(publish_and_batch_under_failing_allocations);
+    RUN(poll_and_claim_under_failing_allocations_lose_nothing);
+    RUN(dlq_calls_under_failing_allocations);
+    RUN(json_writer_under_failing_allocations);
+    raw_reset();
+    test_redis_stop(&srv);
+    return test_summary("test_alloc_fail");
+}

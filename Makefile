@@ -11,7 +11,8 @@
 # tests/deps.sh when run as root on Debian/Ubuntu; otherwise it says what to install.
 
 CC ?= cc
-SAN_CC ?= $(CC)
+# the compiler of the ASan+UBSan builds (clang's UBSan also flags arithmetic on NULL); SAN_CC=gcc works too
+SAN_CC ?= clang
 BUILD = build
 JSONTESTSUITE ?= ../shared/testdata/JSONTestSuite/test_parsing
 export JSONTESTSUITE
@@ -30,7 +31,7 @@ CXX_CHECK_FLAGS = -std=c++11 -Wall -Wextra -Werror -I.
 LIBS = $(HIREDIS_LIBS) -lm
 
 # Sanitizer errors abort, so the tests' SIGABRT handler stops their redis-servers.
-ASAN_OPTIONS ?= abort_on_error=1:detect_leaks=1
+ASAN_OPTIONS ?= abort_on_error=1
 UBSAN_OPTIONS ?= abort_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS UBSAN_OPTIONS
 
@@ -53,7 +54,7 @@ RUN_TESTS = bash tests/run_tests.sh
 DEPS = CC="$(CC)" SAN_CC="$(SAN_CC)" bash tests/deps.sh
 
 .PHONY: all test demo examples cxx sanitize valgrind bench fuzz clean \
-        build-all build-test build-examples build-cxx build-san build-tests
+        build-all build-test build-tests build-examples build-cxx build-san build-demo build-bench build-snippets
 .DELETE_ON_ERROR:
 
 all:
@@ -80,7 +81,7 @@ valgrind:
 
 demo:
 	@$(DEPS) demo
-	@$(MAKE) --no-print-directory $(BUILD)/demo
+	@$(MAKE) --no-print-directory build-demo
 	@bash examples/run_demo.sh $(BUILD)/demo
 
 examples:
@@ -94,7 +95,7 @@ cxx:
 bench:
 ifneq ($(wildcard tests/bench.c),)
 	@$(DEPS) bench
-	@$(MAKE) --no-print-directory $(BUILD)/bench
+	@$(MAKE) --no-print-directory build-bench
 	$(BUILD)/bench
 else
 	@echo "bench: tests/bench.c does not exist yet"
@@ -106,12 +107,22 @@ fuzz:
 clean:
 	rm -rf $(BUILD)
 
-build-all: build-tests build-examples
-build-tests: $(TEST_BINS)
-build-examples: $(EXAMPLE_BINS)
-build-cxx: $(CXX_CHECKS)
-build-san: $(SAN_BINS)
-build-test: $(C_CHECKS) $(CXX_CHECKS) $(TEST_BINS) $(VARIANT_BINS) $(SAN_BINS) $(EXAMPLE_BINS)
+# what the targets above build (": ;" keeps make from saying "Nothing to be done")
+build-all: build-tests build-examples ; @:
+build-tests: $(TEST_BINS) ; @:
+build-examples: $(EXAMPLE_BINS) ; @:
+build-cxx: $(CXX_CHECKS) ; @:
+build-san: $(SAN_BINS) ; @:
+build-demo: $(BUILD)/demo ; @:
+build-bench: $(BUILD)/bench ; @:
+build-test: $(C_CHECKS) $(CXX_CHECKS) $(TEST_BINS) $(VARIANT_BINS) $(SAN_BINS) $(EXAMPLE_BINS) build-snippets ; @:
+
+# README.md's code blocks and the TL;DR of rsbus.h's manual, compiled with the tests' warnings;
+# tests/test_docs.c runs them against a real redis-server.
+build-snippets: | $(BUILD)
+	@sh tests/extract_snippets.sh $(BUILD)/snippets
+	@for f in $(BUILD)/snippets/*.c; do \
+	    $(CC) $(STD) $(WARN) -Werror -O1 -I. $(HIREDIS_CFLAGS) "$$f" -o "$${f%.c}" $(LIBS) || exit 1; done
 
 $(BUILD) $(BUILD)/san $(BUILD)/compile:
 	mkdir -p $@

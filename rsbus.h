@@ -1,5 +1,226 @@
 /* rsbus.h - v0.1.0 - event bus on Redis Streams for C (hiredis) - license at end of file */
-/* (doc block: written last) */
+/*
+    rsbus: durable, load-balanced, at-least-once events between processes and machines, on Redis Streams.
+    One header, C99, depends on hiredis only (it brings its own JSON reader and writer).
+
+    Do this:
+        #define RSBUS_IMPLEMENTATION
+    before you include this file in *one* C or C++ file to create the implementation; include it
+    without the define everywhere else. Link with -lhiredis (and -lm).
+
+        cc -std=c99 -O2 app.c -lhiredis -lm
+
+    The implementation needs POSIX: under -std=c99/c11 define _POSIX_C_SOURCE 200809L before the first
+    #include of the file that defines RSBUS_IMPLEMENTATION.
+
+    Supported: hiredis 0.14.1 (Debian 12) and 1.x; Redis 6.2 and later (XPENDING IDLE and exclusive
+    ranges need 6.2; lag and entries-added in the numbers need 7.0, they read -1 before). Tested on
+    Redis 7.0 with hiredis 0.14.1. TLS (rediss://) needs hiredis 1.x with hiredis_ssl and is not in
+    this version: a rediss:// URL fails with RSBUS_E_TLS and says so.
+
+    TL;DR
+        #define _POSIX_C_SOURCE 200809L
+        #define RSBUS_IMPLEMENTATION
+        #include "rsbus.h"
+        #include <stdio.h>
+
+        static rsbus_verdict on_order(const rsbus_msg *m, void *user) {
+            (void)user;
+            printf("%s %s delivery %lld: %.*s\n", m->type, m->id, (long long)m->deliveries,
+                   (int)m->data_len, m->data);
+            return RSBUS_ACK;                  // RSBUS_RETRY: again after a backoff; RSBUS_DEAD: to the DLQ
+        }
+
+        int main(void) {
+            rsbus_config cfg = {0};
+            rsbus_error err;
+            rsbus_event ev = {0};
+            rsbus *bus;
+            cfg.url = "redis://127.0.0.1:6379";  // NULL: this default; RSBUS_URL with rsbus_config_from_env
+            cfg.stream = "orders";
+            cfg.group = "billing";
+            bus = rsbus_open(&cfg, &err);
+            if (!bus) { fprintf(stderr, "%s: %s\n", rsbus_result_str(err.code), err.msg); return 1; }
+            ev.type = "order.created";
+            ev.data = "{\"order\":42,\"total\":9.5}";
+            if (rsbus_publish(bus, &ev, NULL) != RSBUS_OK) fprintf(stderr, "%s\n", rsbus_errmsg(bus));
+            rsbus_subscribe(bus, "order.*", on_order, NULL);
+            while (rsbus_poll(bus, 1000) > 0) {}   // or rsbus_run(bus, &stop_flag) in a service
+            rsbus_close(bus);
+            return 0;
+        }
+
+    CONCEPTS
+        stream      an append-only log in one Redis key (config.stream); each event is one entry.
+        group       a consumer group: every group gets every entry; within a group each entry goes to
+                    one consumer. Created by rsbus_open (MKSTREAM) at config.group_start.
+        consumer    a named reader in a group (config.consumer; default "<host>-<pid>-<random>"). Give a
+                    service a stable name to have it re-handle its own unfinished entries after a restart.
+        pending     an entry delivered to a consumer and not yet acknowledged (Redis's PEL), with the
+                    count of its deliveries, kept by Redis: it survives crashes of consumers.
+        DLQ         the dead-letter stream "<stream>:dlq": entries that failed for good, with why.
+
+    SEMANTICS
+        - At-least-once. An entry is acknowledged (XACK) only after every matching handler returned
+          RSBUS_ACK; a consumer that dies before that leaves it pending, and it is delivered again.
+          Handlers must be idempotent (the event id, msg->id, is stable across deliveries and replays).
+        - Order: entries are read in stream order; a retry or a claim handles an entry later than its
+          successors, so per-key order holds only while nothing fails.
+        - RSBUS_RETRY leaves the entry pending; rsbus_claim (called by rsbus_run every
+          claim_interval_ms) hands it to a handler again once it has been idle for
+          retry_backoff_ms * 2^(deliveries-1), capped at retry_backoff_max_ms.
+        - When an entry fails having been delivered more than max_retries times, or a handler returns
+          RSBUS_DEAD, it moves to the DLQ: XADD to <stream>:dlq and XACK in one MULTI/EXEC.
+        - An entry that cannot be decoded (no type, data that is not JSON, data over max_event_bytes,
+          a bad v or ts, the wrong tenant) goes to the DLQ with the reason and reaches no handler.
+          Unknown fields are ignored. An entry with no matching handler is acknowledged and counted.
+        - rsbus_claim takes over other consumers' entries idle at least min_idle_ms (XCLAIM with that
+          min-idle, the guard against two consumers taking one entry) and this consumer's own failed
+          entries once their backoff is due. Entries already delivered more than max_retries times
+          go to the DLQ without reaching a handler: a handler that crashes the process on an entry
+          cannot loop forever ("deliveries" counts crashed deliveries too).
+        - After rsbus_open and after every reconnect, the first rsbus_poll re-reads this consumer's own
+          pending entries (XREADGROUP from 0, page by page) before it reads new ones; their backoff
+          is not waited for then.
+        - Entries deleted or trimmed while pending come back with no fields: they are acknowledged and
+          counted (deleted_while_pending), never retried.
+        - If the group disappears (stream deleted, server flushed), rsbus_run recreates it from the
+          start of the stream ("0": whatever was published meanwhile is handled) and warns, at most
+          once every 10 s; attempts back off.
+        - MAXLEN ~ max_len trims the oldest entries whatever their state: a group that falls more than
+          max_len behind loses entries. Size max_len for the longest outage you want to survive, or
+          set it negative and trim yourself.
+
+    CONFIG MACROS
+        RSBUS_IMPLEMENTATION    define in one file: the implementation goes there
+        RSBUS_STATIC            global: every function static (a private copy in one file)
+        RSBUS_API               global: how public functions are declared (default: extern)
+        RSBUS_ASSERT(c)         implementation: debug checks of caller bugs (default: assert)
+        RSBUS_JSON_MAX_DEPTH    implementation: deepest JSON nesting the reader accepts (default 512,
+                                at most 512)
+
+    CONFIG AND DEFAULTS
+        rsbus_config is zero-initialised by the caller; a zero field means the default (see its
+        declaration). Strings are copied by rsbus_open. rsbus_config_from_env(&cfg, NULL, &err) reads
+        RSBUS_URL, RSBUS_STREAM, RSBUS_GROUP, RSBUS_CONSUMER, RSBUS_GROUP_START, RSBUS_TENANT,
+        RSBUS_MAX_LEN, RSBUS_DLQ_MAX_LEN, RSBUS_BATCH_SIZE, RSBUS_BLOCK_MS, RSBUS_MAX_RETRIES,
+        RSBUS_RETRY_BACKOFF_MS, RSBUS_RETRY_BACKOFF_MAX_MS, RSBUS_CLAIM_IDLE_MS, RSBUS_CLAIM_INTERVAL_MS,
+        RSBUS_CONNECT_TIMEOUT_MS, RSBUS_IO_TIMEOUT_MS, RSBUS_REQUIRE_TLS, RSBUS_PUBLISH_ONLY,
+        RSBUS_MAX_EVENT_BYTES, RSBUS_LOG_LEVEL (0-4 or error/warn/info/debug) and the spool and dedupe
+        fields; booleans are 0/1/true/false/yes/no/on/off. cfg is written only if every variable is valid.
+
+        URLs
+            redis://[user[:password]@]host[:port][/db]      (IPv6: redis://[::1]:6380/0)
+            unix:///path/to/redis.sock[?db=N&user=U&password=P]
+            rediss://...   (TLS, see above)
+        redis://:pw@host authenticates with the password alone, redis://user:pw@host as an ACL user.
+        Percent-escapes are decoded in the user, the password, the path and query values; a raw '@'
+        or ':' in a password works, '/', '?', '&' must be escaped. Error messages and logs show the
+        URL with "***" in place of the user and password, never them.
+
+    ERRORS
+        Fallible calls return rsbus_result: RSBUS_OK (0) or a negative RSBUS_E_*; rsbus_result_str
+        names it and rsbus_errmsg(bus) says what rsbus was doing and why, with Redis's own error text
+        where Redis answered (never a password, never a payload). rsbus_open reports into the caller's
+        rsbus_error. RSBUS_E_IO: Redis unreachable (refused, reset, closed); RSBUS_E_TIMEOUT: no answer
+        within io_timeout_ms (connect_timeout_ms while connecting); RSBUS_E_AUTH: NOAUTH, WRONGPASS,
+        NOPERM; RSBUS_E_REDIS: another error reply; RSBUS_E_PROTOCOL: a reply of unexpected shape.
+        After an I/O error, a timeout or a protocol error the connection is dropped: the next call on
+        the bus reconnects first (one attempt within connect_timeout_ms); so does a call that finds
+        the connection closed by the server. A publisher keeps working once Redis is back, without
+        reopening. rsbus_run reconnects with a backoff from 100 ms doubling to 5 s, with jitter.
+        Blocking reads (rsbus_poll with a timeout, rsbus_run) wait BLOCK + io_timeout_ms for a reply.
+        rsbus never aborts, never exits, and never raises SIGPIPE: it writes with MSG_NOSIGNAL.
+
+    PUBLISHING
+        rsbus_publish validates the event first (type 1..128 bytes of [A-Za-z0-9._:-], data one JSON
+        value of at most max_event_bytes, optional fields 1..1024 bytes, event id 1..47 bytes of the
+        type's charset, the tenant): an invalid event is refused with RSBUS_E_ARG and nothing is sent.
+        It then sends one XADD with MAXLEN ~ max_len. Event ids are 32 hex digits from the kernel's
+        random source (getrandom, else /dev/urandom). rsbus_publish_batch sends MULTI, the XADDs and
+        EXEC in one write and one round trip: all or none.
+
+    CONSUMING
+        rsbus_subscribe(bus, pattern, fn, user): an exact type, "*" for every type, or a prefix
+        "order.*" (order.a and order.a.b, not order). Every matching handler runs for an entry, in
+        subscription order; the entry is acknowledged only if all returned RSBUS_ACK; RSBUS_DEAD from
+        any sends it to the DLQ; otherwise it is retried. msg->reason (RSBUS_REASON_SIZE bytes) is
+        where a handler says why it failed: it becomes dlq_error. The rsbus_msg and its strings are
+        valid only during the call. A handler may publish on the same bus and call rsbus_stop; it must
+        not call rsbus_poll, rsbus_run, rsbus_claim or rsbus_close on it.
+        rsbus_poll reads and settles one batch: acknowledgements of the batch go in one XACK, and
+        dead-letter moves with them, in one round trip. rsbus_run loops: claim every
+        claim_interval_ms, poll with block_ms, reconnect, until *stop or rsbus_stop; a stop request
+        is noticed within 100 ms while it waits, and the batch in hand is finished and acknowledged
+        first (a stop while blocked in XREADGROUP drops the connection: an entry Redis delivered in
+        that instant stays pending and is re-read on the next start under the same name).
+
+    DEAD LETTERS
+        <stream>:dlq holds each dead entry's fields verbatim plus dlq_error, dlq_stream_id,
+        dlq_stream, dlq_group, dlq_consumer, dlq_deliveries, dlq_failed_at (ms), trimmed by
+        MAXLEN ~ dlq_max_len. rsbus_dlq_list pages oldest first; rsbus_dlq_replay re-adds one
+        atomically (WATCH/MULTI/EXEC) with the same event id, replay_of and replay_for (the group that
+        failed it; the other groups acknowledge it without dispatch) and deletes it from the DLQ;
+        rsbus_dlq_purge deletes those dead-lettered before a time by Redis's clock (the entry ids).
+
+    OPERATING
+        rsbus_stream_info_get, rsbus_group_info_get, rsbus_groups_list (XINFO; lag is -1 when Redis
+        cannot tell, e.g. after a restart from the AOF on 7.0), rsbus_health_check (UNHEALTHY: Redis
+        unreachable; DEGRADED: lag or pending of this bus's group above max_lag, a non-empty DLQ, or
+        a maxmemory-policy allkeys-* that can evict the stream), rsbus_stats_get, rsbus_metrics_text
+        (Prometheus text), rsbus_consumers_list / rsbus_consumers_gc (deletes consumers idle longer
+        than a bound that hold nothing pending), rsbus_tail, rsbus_replay_range, rsbus_group_rewind,
+        rsbus_server_time_ms. Ages are computed from Redis's clock, never the device's.
+        examples/rsbusctl.c is a command-line tool built on these.
+
+    TENANTS
+        With config.tenant set (1..64 bytes of [A-Za-z0-9._-]) the bus uses the keys
+        "tenant:<tenant>:<stream>" and "tenant:<tenant>:<stream>:dlq", so an ACL key pattern
+        "~tenant:<tenant>:*" confines a tenant's credentials. An event with no tenant gets the bus's;
+        a different one is refused; a consumed entry whose tenant is missing or different goes to the
+        DLQ. msg->stream is the Redis key.
+
+    ALLOCATOR
+        Every allocation rsbus makes goes through config.allocator (all NULL: malloc/realloc/free;
+        all three or none). free and realloc are told the size. A failed allocation returns
+        RSBUS_E_NOMEM and leaves the bus usable; an entry whose handling was cut short stays pending.
+        In steady state rsbus_publish and rsbus_poll allocate nothing: buffers are kept by the bus.
+        hiredis allocates on its own: 0.14 has no hook, 1.x has a process-wide one
+        (hiredisSetAllocators), which rsbus never changes.
+
+    LOGGING AND REDACTION
+        config.log (default none) receives one line per event worth logging at config.log_level
+        (default RSBUS_LOG_WARN). Lines and error messages carry stream, group and consumer names,
+        entry and event ids, counts and Redis error text; never payloads, field values, passwords or
+        AUTH arguments. Text from Redis is cleaned of control characters.
+
+    THREADING AND SIGNALS
+        A bus is used by one thread at a time; buses share nothing, so one bus per thread. rsbus_stop
+        only sets a flag: it is safe from a handler and from a signal handler. rsbus does not change
+        signal dispositions.
+
+    WIRE FORMAT
+        One entry per event, fields in this order: type, id, ts (ms), v, data (the JSON text), then
+        only those set: key, src, tenant, corr, trace, replay_of, replay_for. Any client can read and
+        write these with plain XADD/XRANGE.
+
+    JSON
+        rsbus_json_validate: strict RFC 8259 (UTF-8 checked, no recursion, depth at most
+        RSBUS_JSON_MAX_DEPTH), reports the byte offset where the text stopped being valid.
+        rsbus_json_get(s, n, "items.0.sku" or "items[0].sku", &v) gives a slice of the text;
+        rsbus_jval_* convert it. The writer (rsbus_jw_*) writes into a fixed buffer or a growing one;
+        once anything goes wrong it stays failed and rsbus_jw_result returns NULL, so check once at
+        the end.
+
+    LIMITS
+        batch_size 1..10000; stream names 1..200 bytes, group and consumer names 1..127, none with
+        spaces or control characters; 64 field pairs per consumed entry; payloads up to
+        max_event_bytes (default 1 MiB, at most 512 MiB).
+
+    NOT YET
+        The offline spool (rsbus_spool_*), schemas (rsbus_schema_register) and deduplication
+        (dedupe_ttl_ms) are declared and return RSBUS_E_ARG "not implemented" in this version.
+*/
 #ifndef RSBUS_H_INCLUDED
 #define RSBUS_H_INCLUDED
 
@@ -153,7 +374,7 @@ RSBUS_API int          rsbus_subscribe(rsbus *bus, const char *pattern, rsbus_ha
 RSBUS_API rsbus_result rsbus_unsubscribe(rsbus *bus, int token);
 
 RSBUS_API int          rsbus_poll(rsbus *bus, int timeout_ms);
-             /* one XREADGROUP of up to batch_size new entries (timeout_ms < 0: do not block), dispatch each
+             /* one XREADGROUP of up to batch_size new entries (timeout_ms <= 0: do not block), dispatch each
                 to every matching handler, XACK those that succeeded; returns how many entries were disposed
                 of (>= 0) or a negative rsbus_result. Blocks up to timeout_ms + io_timeout_ms. */
 RSBUS_API rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop);
@@ -213,8 +434,33 @@ typedef struct rsbus_stats {
     uint64_t deduped, spooled;
 } rsbus_stats;
 RSBUS_API void   rsbus_stats_get(const rsbus *bus, rsbus_stats *out);
+             /* counters of this bus since rsbus_open (API.md "Stats"); a replay addressed to another group
+                is counted in delivered only; deleted_while_pending entries are acknowledged, not acked */
 RSBUS_API size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size);
              /* Prometheus text exposition; returns bytes needed without the NUL, like snprintf */
+
+typedef int (*rsbus_replay_fn)(const rsbus_msg *msg, void *user);   /* return non-zero to stop */
+
+/* ---- operating: consumers, tail, clock (beyond API.md's core; see OPERATING in the manual) --- */
+
+typedef struct rsbus_consumer_info {
+    char name[128];
+    int64_t pending;
+    int64_t idle_ms;       /* since its last attempted read or claim, by Redis's clock */
+    int64_t inactive_ms;   /* since its last successful one; -1 where Redis (before 7.2) does not say */
+} rsbus_consumer_info;
+RSBUS_API rsbus_result rsbus_consumers_list(rsbus *bus, const char *group, rsbus_consumer_info *out, size_t max,
+                                            size_t *count);
+             /* group NULL: this bus's group; *count: all consumers, even beyond max */
+RSBUS_API rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int64_t idle_ms, int64_t *removed);
+             /* deletes consumers idle at least idle_ms (inactive on Redis 7.2+) that hold nothing pending,
+                never this bus's own consumer; the pending check and the delete are one atomic script */
+RSBUS_API int          rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int timeout_ms, rsbus_replay_fn fn,
+                                  void *user);
+             /* reads up to batch_size entries after last_id without a group (XREAD; last_id "" or "$": only
+                entries added from now on), blocking up to timeout_ms (<= 0: not at all); calls fn for each
+                well-formed one; updates last_id; returns entries read (malformed ones too) or a negative result */
+RSBUS_API rsbus_result rsbus_server_time_ms(rsbus *bus, int64_t *ms);   /* Redis's clock (TIME), epoch ms */
 
 /* ---- beyond delivery -------------------------------------------------------------------- */
 
@@ -222,7 +468,6 @@ RSBUS_API size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size);
 RSBUS_API rsbus_result rsbus_spool_flush(rsbus *bus, size_t *sent);
 RSBUS_API rsbus_result rsbus_spool_pending(rsbus *bus, size_t *events, size_t *bytes);
 RSBUS_API rsbus_result rsbus_schema_register(rsbus *bus, const char *type, int version, const char *schema_json);
-typedef int (*rsbus_replay_fn)(const rsbus_msg *msg, void *user);   /* return non-zero to stop */
 RSBUS_API rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, const char *to_id,
                                           rsbus_replay_fn fn, void *user);
 RSBUS_API rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, const char *id);
@@ -245,7 +490,7 @@ typedef struct rsbus_jw {
     unsigned char comma;         /* 1: the current container already has an element, the next needs ',' */
     unsigned char after_key;     /* 1: a key was written, its value comes next */
     unsigned char done;          /* 1: the top-level value is complete */
-    unsigned char reserved_;
+    unsigned char spare;         /* unused, keeps the layout explicit */
     unsigned char stack[64];     /* one bit per open container (512 levels): 1 object, 0 array */
 } rsbus_jw;
 
@@ -549,7 +794,7 @@ RSBUS__PUBLIC void rsbus_jw_strn(rsbus_jw *w, const char *s, size_t n) {
     if (!w) return;
     if (!s && n) { w->failed = 1; return; }
     if (!rsbus__jw_begin(w)) return;
-    rsbus__jw_string(w, s, n);
+    rsbus__jw_string(w, s ? s : "", n);
     rsbus__jw_end(w);
 }
 RSBUS__PUBLIC void rsbus_jw_str(rsbus_jw *w, const char *s) {
@@ -666,7 +911,7 @@ RSBUS__PRIVATE long rsbus__json_hex4(const unsigned char *p, size_t *bad) {
    stopped being valid (e - p when the text ends first). A lone or reversed surrogate is refused. */
 RSBUS__PRIVATE size_t rsbus__json_escape(const unsigned char *p, const unsigned char *e, uint32_t *cp,
                                          size_t *bad) {
-    size_t avail = (size_t)(e - p), b;
+    size_t avail = (size_t)(e - p), b = 0;
     long hi, lo;
     if (avail < 2) { *bad = avail; return 0; }
     switch (p[1]) {
@@ -921,7 +1166,7 @@ RSBUS__PRIVATE int rsbus__json_key_match(const rsbus__json_get *g, const unsigne
 RSBUS__PRIVATE rsbus_result rsbus__json_parse(const char *text, size_t n, size_t *error_offset,
                                               rsbus__json_get *g) {
     const unsigned char *s = (const unsigned char *)text, *p, *e, *q, *err;
-    uint64_t st[RSBUS__JSON_WORDS];
+    uint64_t st[RSBUS__JSON_WORDS] = { 0 };
     unsigned depth = 0;
     int esc, hit;
     unsigned char c;
@@ -1880,6 +2125,7 @@ typedef struct rsbus__item {
 } rsbus__item;
 
 typedef struct rsbus__seg { size_t off, len; } rsbus__seg;
+typedef struct rsbus__cand { char id[RSBUS_ID_SIZE]; int64_t idle, count; } rsbus__cand;   /* a claim candidate */
 
 struct rsbus {
     rsbus_config cfg;              /* defaults applied; strings point into strs */
@@ -1914,7 +2160,7 @@ struct rsbus {
     redisReply **reps;             /* replies of a pipelined batch */
     const redisReply **got;        /* claimed entries of a batch */
     /* claim candidates, grown as needed */
-    struct rsbus__cand { char id[RSBUS_ID_SIZE]; int64_t idle, count; } *cand; size_t capcand;
+    rsbus__cand *cand; size_t capcand;
     /* random bytes */
     unsigned char rnd[256]; size_t rnd_pos;
 };
@@ -2308,7 +2554,7 @@ RSBUS__PRIVATE void rsbus__timeval(struct timeval *tv, int ms) {
 /* Connects, authenticates and selects the db. One attempt, bounded by connect_timeout_ms + io_timeout_ms. */
 RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus) {
     struct timeval tv;
-    redisReply *rs[2] = { NULL, NULL };
+    redisReply *rs[3] = { NULL, NULL, NULL };
     size_t nrep = 0, i;
     rsbus_result r = RSBUS_OK;
     rsbus__drop(bus);
@@ -2345,9 +2591,12 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus) {
         rsbus__cmd_end(bus);
         nrep++;
     }
-    if (!nrep) return RSBUS_OK;
-    r = rsbus__send(bus, "AUTH");
-    if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, nrep, "AUTH");
+    /* a PING too: only a server that answers counts as connected (a dying server's listen backlog
+       can accept a connection it will never serve) */
+    rsbus__cmd(bus); rsbus__arg(bus, "PING", 4); rsbus__cmd_end(bus);
+    nrep++;
+    r = rsbus__send(bus, "connect");
+    if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, nrep, "connect");
     if (r != RSBUS_OK) return r;
     for (i = 0; i < nrep && r == RSBUS_OK; i++) {
         if (rs[i]->type != REDIS_REPLY_ERROR) continue;
@@ -2359,7 +2608,7 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus) {
             memcpy(word, rs[i]->str, n); word[n] = 0;
             r = rsbus__fail(bus, RSBUS_E_AUTH, "AUTH %s: refused (%s)", bus->url.redacted, n ? word : "ERR");
         } else {
-            r = rsbus__reply_fail(bus, rs[i], "SELECT");
+            r = rsbus__reply_fail(bus, rs[i], i == nrep - 1 ? "PING" : "SELECT");
         }
     }
     for (i = 0; i < nrep; i++) freeReplyObject(rs[i]);
@@ -2406,6 +2655,8 @@ RSBUS__PRIVATE rsbus_result rsbus__ensure(rsbus *bus) {
     if (bus->was_connected) {
         bus->st.reconnects++;
         rsbus__log(bus, RSBUS_LOG_INFO, "reconnected to %s", bus->url.redacted);
+    } else {
+        rsbus__log(bus, RSBUS_LOG_INFO, "connected to %s", bus->url.redacted);
     }
     bus->was_connected = 1;
     if (!bus->cfg.publish_only) { bus->reread = 1; strcpy(bus->reread_from, "0"); }
@@ -2492,10 +2743,10 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     size_t lens[6], total = 0, i;
     char consumer[160], *p;
     rsbus_result r;
-    static const rsbus_config zero_cfg;
+    rsbus_config zero_cfg;
     if (!err) err = &dummy;
     err->code = RSBUS_OK; err->msg[0] = 0;
-    if (!cfg) cfg = &zero_cfg;
+    if (!cfg) { memset(&zero_cfg, 0, sizeof zero_cfg); cfg = &zero_cfg; }
     r = rsbus__config_defaults(cfg, &c, err->msg, sizeof err->msg);
     if (r != RSBUS_OK) { err->code = r; return NULL; }
     bus = (rsbus *)rsbus__alloc(&c.allocator, sizeof *bus);
@@ -3143,9 +3394,10 @@ RSBUS__PUBLIC int rsbus_poll(rsbus *bus, int timeout_ms) {
         int n = rsbus__reread_pending(bus);
         if (n != 0) return n;
     }
+    if (timeout_ms <= 0) timeout_ms = -1;   /* BLOCK 0 would mean "forever" to Redis */
     rsbus__queue_xreadgroup(bus, timeout_ms, ">");
     if ((r = rsbus__send(bus, what)) != RSBUS_OK) return r;
-    if (timeout_ms >= 0) {
+    if (timeout_ms > 0) {
         w = rsbus__wait_readable(bus, (int64_t)timeout_ms + bus->cfg.io_timeout_ms);
         if (w == -1) {   /* stop requested while blocked: the connection is dropped, nothing is lost */
             rsbus__drop(bus);
@@ -3187,7 +3439,7 @@ RSBUS__PRIVATE int rsbus__cand_grow(rsbus *bus, size_t need) {
     while (cap < need) cap *= 2;
     p = rsbus__realloc(&bus->a, bus->cand, bus->capcand * sizeof *bus->cand, cap * sizeof *bus->cand);
     if (!p) return -1;
-    bus->cand = (struct rsbus__cand *)p;
+    bus->cand = (rsbus__cand *)p;
     bus->capcand = cap;
     return 0;
 }
@@ -3199,7 +3451,7 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
     redisReply **reps = bus->reps;
     const redisReply **got = bus->got;
     int64_t *counts = bus->counts;
-    struct rsbus__cand *cand = bus->cand + from;
+    rsbus__cand *cand = bus->cand + from;
     size_t i, ngot = 0, nmissing = 0;
     rsbus_result r;
     for (i = 0; i < n; i++) {
@@ -3782,13 +4034,14 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
         h = RSBUS_UNHEALTHY;
         goto done;
     }
-    if (rs[1]->type == REDIS_REPLY_ARRAY && !bus->cfg.publish_only) {
+    if (rs[1]->type == REDIS_REPLY_ARRAY) {
+        /* a publish_only bus (a publisher, an admin tool) judges its group only if it exists */
         for (i = 0; i < rs[1]->elements; i++) {
             const redisReply *name = rsbus__map_get(rs[1]->element[i], "name");
             if (name && rsbus__str_eq(name, bus->cfg.group) && rsbus__group_decode(rs[1]->element[i], &g)) { found = 1; break; }
         }
-        if (!found) { h = RSBUS_DEGRADED; rsbus__textf(&t, "group %s does not exist; ", bus->cfg.group); }
-        else {
+        if (!found && !bus->cfg.publish_only) { h = RSBUS_DEGRADED; rsbus__textf(&t, "group %s does not exist; ", bus->cfg.group); }
+        else if (found) {
             if (g.lag < 0) rsbus__textf(&t, "lag unknown (judging by pending); ");
             if (g.lag > max_lag) { h = RSBUS_DEGRADED; rsbus__textf(&t, "lag %lld > %lld; ", (long long)g.lag, (long long)max_lag); }
             if (g.pending > max_lag) { h = RSBUS_DEGRADED; rsbus__textf(&t, "pending %lld > %lld; ", (long long)g.pending, (long long)max_lag); }
@@ -3799,7 +4052,8 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
     }
     if (rs[2]->type == REDIS_REPLY_INTEGER && rs[2]->integer > 0) {
         h = RSBUS_DEGRADED;
-        rsbus__textf(&t, "dead-letter stream holds %lld entries; ", (long long)rs[2]->integer);
+        rsbus__textf(&t, "dead-letter stream holds %lld entr%s; ", (long long)rs[2]->integer,
+                     rs[2]->integer == 1 ? "y" : "ies");
     }
     if (rs[3]->type == REDIS_REPLY_ARRAY && rs[3]->elements == 2 && rsbus__is_str(rs[3]->element[1]) &&
         rs[3]->element[1]->len >= 8 && !memcmp(rs[3]->element[1]->str, "allkeys-", 8)) {
@@ -3903,7 +4157,232 @@ RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
     }
     return t.len;
 }
-/* >>not yet implemented (offline spool, schemas, history) */
+/* >>operating: consumers, tail, clock, history */
+RSBUS__PUBLIC rsbus_result rsbus_consumers_list(rsbus *bus, const char *group, rsbus_consumer_info *out, size_t max,
+                                                size_t *count) {
+    redisReply *rep = NULL;
+    rsbus_result r;
+    size_t i, n = 0;
+    if (count) *count = 0;
+    if (!bus || (!out && max)) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if (!group) group = bus->cfg.group;
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "CONSUMERS", 9);
+    rsbus__arg(bus, bus->key, bus->key_len); rsbus__argz(bus, group);
+    rsbus__cmd_end(bus);
+    if ((r = rsbus__roundtrip(bus, &rep, "XINFO CONSUMERS")) != RSBUS_OK) {
+        if (strstr(bus->err, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "consumers: no group %.100s on %.100s",
+                                                           group, bus->key);
+        return r;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY) { freeReplyObject(rep); return rsbus__shape_fail(bus, "XINFO CONSUMERS"); }
+    for (i = 0; i < rep->elements; i++) {
+        rsbus_consumer_info ci;
+        const redisReply *c = rep->element[i];
+        memset(&ci, 0, sizeof ci);
+        rsbus__copy_reply_str(rsbus__map_get(c, "name"), ci.name, sizeof ci.name);
+        if (!ci.name[0]) continue;
+        (void)rsbus__reply_i64(rsbus__map_get(c, "pending"), &ci.pending);
+        (void)rsbus__reply_i64(rsbus__map_get(c, "idle"), &ci.idle_ms);
+        if (!rsbus__reply_i64(rsbus__map_get(c, "inactive"), &ci.inactive_ms)) ci.inactive_ms = -1;   /* 7.2+ */
+        if (n < max) out[n] = ci;
+        n++;
+    }
+    freeReplyObject(rep);
+    if (count) *count = n;
+    return RSBUS_OK;
+}
+
+/* Deletes a consumer only if it holds nothing pending, atomically: between a check and a delete sent
+   separately the consumer could read entries, and XGROUP DELCONSUMER would drop them from the PEL. */
+static const char rsbus__gc_script[] =
+    "if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return -1 end "
+    "return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])";
+
+RSBUS__PUBLIC rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int64_t idle_ms, int64_t *removed) {
+    rsbus_consumer_info *list;
+    size_t n = 0, i, k = 0;
+    rsbus_result r;
+    int64_t gone = 0;
+    if (removed) *removed = 0;
+    if (!bus) return RSBUS_E_ARG;
+    if (idle_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "consumers_gc: idle_ms must not be negative");
+    if (!group) group = bus->cfg.group;
+    if ((r = rsbus_consumers_list(bus, group, NULL, 0, &n)) != RSBUS_OK || n == 0) return r;
+    list = (rsbus_consumer_info *)rsbus__alloc(&bus->a, n * sizeof *list);
+    if (!list) return rsbus__fail(bus, RSBUS_E_NOMEM, "consumers_gc: out of memory");
+    r = rsbus_consumers_list(bus, group, list, n, &k);
+    if (k < n) n = k;
+    for (i = 0; r == RSBUS_OK && i < n; i++) {
+        const rsbus_consumer_info *c = &list[i];
+        redisReply *rep = NULL;
+        int64_t age = c->inactive_ms >= 0 ? c->inactive_ms : c->idle_ms;
+        if (c->pending > 0 || age < idle_ms || !strcmp(c->name, bus->cfg.consumer)) continue;
+        rsbus__cmd(bus);
+        rsbus__arg(bus, "EVAL", 4); rsbus__arg(bus, rsbus__gc_script, sizeof rsbus__gc_script - 1);
+        rsbus__arg(bus, "1", 1); rsbus__arg(bus, bus->key, bus->key_len);
+        rsbus__argz(bus, group); rsbus__argz(bus, c->name);
+        rsbus__cmd_end(bus);
+        r = rsbus__roundtrip(bus, &rep, "consumers_gc");
+        if (r != RSBUS_OK) break;
+        if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0) {
+            gone++;
+            rsbus__log(bus, RSBUS_LOG_INFO, "deleted idle consumer %s of %s/%.100s", c->name, bus->key, group);
+        }
+        freeReplyObject(rep);
+    }
+    rsbus__free(&bus->a, list, (k > 0 ? k : n) * sizeof *list);
+    if (removed) *removed = gone;
+    return r;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_server_time_ms(rsbus *bus, int64_t *ms) {
+    redisReply *rep = NULL;
+    rsbus_result r;
+    int64_t s, us;
+    if (ms) *ms = 0;
+    if (!bus || !ms) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    rsbus__cmd(bus); rsbus__arg(bus, "TIME", 4); rsbus__cmd_end(bus);
+    if ((r = rsbus__roundtrip(bus, &rep, "TIME")) != RSBUS_OK) return r;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || !rsbus__reply_i64(rep->element[0], &s) ||
+        !rsbus__reply_i64(rep->element[1], &us) || s < 0 || us < 0) {
+        freeReplyObject(rep);
+        return rsbus__shape_fail(bus, "TIME");
+    }
+    freeReplyObject(rep);
+    *ms = s * 1000 + us / 1000;
+    return RSBUS_OK;
+}
+
+/* Calls fn for each well-formed entry of an XRANGE/XREAD entries array; returns 1 if fn asked to stop. */
+RSBUS__PRIVATE int rsbus__feed(rsbus *bus, const redisReply *entries, rsbus_replay_fn fn, void *user) {
+    size_t i;
+    for (i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        const char *rf;
+        rsbus_msg m;
+        if (e->element[1]->type != REDIS_REPLY_ARRAY) continue;
+        if (rsbus__decode(bus, e, &m, &rf)) continue;
+        m.deliveries = 0;
+        m.reason = NULL;
+        if (fn(&m, user)) return 1;
+    }
+    return 0;
+}
+
+RSBUS__PUBLIC int rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int timeout_ms, rsbus_replay_fn fn, void *user) {
+    redisReply *rep = NULL;
+    const redisReply *entries = NULL;
+    rsbus_result r;
+    const char *from;
+    size_t n;
+    if (!bus || !last_id || !fn) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    from = last_id[0] ? last_id : "$";
+    if (strcmp(from, "$") != 0 && !rsbus__id_arg_ok(from)) return rsbus__fail(bus, RSBUS_E_ARG, "tail: last_id is not a stream id");
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    if (!strcmp(from, "$")) {
+        /* resolve "$" to the newest id now, so that entries added between two calls are not missed */
+        rsbus_stream_info si;
+        r = rsbus_stream_info_get(bus, &si);
+        if (r == RSBUS_E_NOTFOUND) strcpy(si.last_id, "0-0");
+        else if (r != RSBUS_OK) return r;
+        memcpy(last_id, si.last_id, strlen(si.last_id) + 1);
+        from = last_id;
+    }
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "XREAD", 5);
+    rsbus__arg(bus, "COUNT", 5); rsbus__argi(bus, bus->cfg.batch_size);
+    if (timeout_ms > 0) { rsbus__arg(bus, "BLOCK", 5); rsbus__argi(bus, timeout_ms); }
+    rsbus__arg(bus, "STREAMS", 7); rsbus__arg(bus, bus->key, bus->key_len); rsbus__argz(bus, from);
+    rsbus__cmd_end(bus);
+    if ((r = rsbus__send(bus, "XREAD")) != RSBUS_OK) return r;
+    if (timeout_ms > 0) {
+        int w = rsbus__wait_readable(bus, (int64_t)timeout_ms + bus->cfg.io_timeout_ms);
+        if (w != 1) { rsbus__drop(bus); return rsbus__fail(bus, RSBUS_E_TIMEOUT, "XREAD: no reply in time"); }
+    }
+    if ((r = rsbus__recv(bus, &rep, "XREAD")) != RSBUS_OK) return r;
+    if (rep->type == REDIS_REPLY_ERROR) { r = rsbus__reply_fail(bus, rep, "XREAD"); freeReplyObject(rep); return r; }
+    r = rsbus__read_entries(bus, rep, &entries, "XREAD");
+    if (r != RSBUS_OK || !entries) { freeReplyObject(rep); return r; }
+    n = entries->elements;
+    if (n) {
+        const redisReply *last = entries->element[n - 1]->element[0];
+        memcpy(last_id, last->str, last->len + 1);
+        (void)rsbus__feed(bus, entries, fn, user);
+    }
+    freeReplyObject(rep);
+    return (int)n;
+}
+
+/* An end of a range: "-", "+", a stream id, or a bare number of milliseconds. */
+RSBUS__PRIVATE int rsbus__range_end_ok(const char *s) {
+    return s && (!strcmp(s, "-") || !strcmp(s, "+") || rsbus__id_arg_ok(s));
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, const char *to_id,
+                                              rsbus_replay_fn fn, void *user) {
+    char start[RSBUS_ID_SIZE + 1];
+    rsbus_result r;
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if (!fn) return rsbus__fail(bus, RSBUS_E_ARG, "replay_range: fn is required");
+    if (!from_id) from_id = "-";
+    if (!to_id) to_id = "+";
+    if (!rsbus__range_end_ok(from_id) || !rsbus__range_end_ok(to_id))
+        return rsbus__fail(bus, RSBUS_E_ARG, "replay_range: ends are \"-\", \"+\", stream ids or milliseconds");
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    snprintf(start, sizeof start, "%s", from_id);
+    for (;;) {
+        redisReply *rep = NULL;
+        size_t i, n;
+        int stop;
+        rsbus__cmd(bus);
+        rsbus__arg(bus, "XRANGE", 6); rsbus__arg(bus, bus->key, bus->key_len);
+        rsbus__argz(bus, start); rsbus__argz(bus, to_id);
+        rsbus__arg(bus, "COUNT", 5); rsbus__argi(bus, bus->cfg.batch_size);
+        rsbus__cmd_end(bus);
+        if ((r = rsbus__roundtrip(bus, &rep, "XRANGE")) != RSBUS_OK) return r;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements > (size_t)bus->cfg.batch_size) {
+            freeReplyObject(rep);
+            return rsbus__shape_fail(bus, "XRANGE");
+        }
+        n = rep->elements;
+        for (i = 0; i < n; i++)
+            if (!rsbus__entry_ok(rep->element[i])) { freeReplyObject(rep); return rsbus__shape_fail(bus, "XRANGE"); }
+        stop = rsbus__feed(bus, rep, fn, user);
+        if (n) snprintf(start, sizeof start, "(%s", rep->element[n - 1]->element[0]->str);
+        freeReplyObject(rep);
+        if (stop || n < (size_t)bus->cfg.batch_size) return RSBUS_OK;
+    }
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, const char *id) {
+    redisReply *rep = NULL;
+    rsbus_result r;
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if (!group) group = bus->cfg.group;
+    if (!id || (strcmp(id, "$") != 0 && !rsbus__id_arg_ok(id)))
+        return rsbus__fail(bus, RSBUS_E_ARG, "group_rewind: id must be \"$\", \"0\" or a stream id");
+    if (!rsbus__name_ok(group, 127)) return rsbus__fail(bus, RSBUS_E_ARG, "group_rewind: bad group name");
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "XGROUP", 6); rsbus__arg(bus, "SETID", 5);
+    rsbus__arg(bus, bus->key, bus->key_len); rsbus__argz(bus, group); rsbus__argz(bus, id);
+    rsbus__cmd_end(bus);
+    if ((r = rsbus__roundtrip(bus, &rep, "XGROUP SETID")) != RSBUS_OK) {
+        if (strstr(bus->err, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "group_rewind: no group %.100s", group);
+        return r;
+    }
+    freeReplyObject(rep);
+    return RSBUS_OK;
+}
+/* >>not yet implemented (offline spool, schemas) */
 RSBUS__PRIVATE rsbus_result rsbus__not_implemented(rsbus *bus, const char *what) {
     if (!bus) return RSBUS_E_ARG;
     return rsbus__fail(bus, RSBUS_E_ARG, "%s: not implemented in rsbus " RSBUS_VERSION_STRING, what);
@@ -3920,15 +4399,6 @@ RSBUS__PUBLIC rsbus_result rsbus_spool_pending(rsbus *bus, size_t *events, size_
 RSBUS__PUBLIC rsbus_result rsbus_schema_register(rsbus *bus, const char *type, int version, const char *schema_json) {
     (void)type; (void)version; (void)schema_json;
     return rsbus__not_implemented(bus, "schema_register");
-}
-RSBUS__PUBLIC rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, const char *to_id,
-                                              rsbus_replay_fn fn, void *user) {
-    (void)from_id; (void)to_id; (void)fn; (void)user;
-    return rsbus__not_implemented(bus, "replay_range");
-}
-RSBUS__PUBLIC rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, const char *id) {
-    (void)group; (void)id;
-    return rsbus__not_implemented(bus, "group_rewind");
 }
 #endif /* RSBUS_IMPLEMENTATION */
 /* ---- LICENSE ----------------------------------------------------------------------------

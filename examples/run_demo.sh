@@ -63,5 +63,16 @@ if [ -z "$ready" ]; then
     exit 1
 fi
 
-RSBUS_URL="unix://$sock" "$demo" "$@"
-exit $?
+# In the background, so a signal to this script is handled at once: it is passed on to the demo as
+# SIGTERM, and the server stays up until the demo has finished.
+RSBUS_URL="unix://$sock" "$demo" "$@" <&0 &
+dpid=$!
+sig=
+trap 'sig=130; kill -TERM "$dpid" 2>/dev/null' INT
+trap 'sig=143; kill -TERM "$dpid" 2>/dev/null' TERM
+rc=0
+while kill -0 "$dpid" 2>/dev/null; do
+    wait "$dpid"
+    rc=$?
+done
+exit "${sig:-$rc}"

@@ -7,15 +7,15 @@
 #                    cxx             (g++, clang++, hiredis)
 #                    sanitize        (sanitizer, redis-server, hiredis)
 #                    valgrind        (cc, valgrind, redis-server, hiredis)
-# or one of those needs itself. "cc" is $CC (default cc); "sanitizer" means $SAN_CC (default $CC) can
-# link -fsanitize=address,undefined.
+# or one of those needs itself. "cc" is $CC (default cc); "sanitizer" means $SAN_CC (default clang)
+# can build and run a -fsanitize=address,undefined program.
 #
 # Something missing: as root with apt-get (Debian, Ubuntu), it runs apt-get update once and installs
 # the packages; otherwise (or with DEPS_NO_INSTALL=1) it prints what to install and exits 1.
 set -u
 
 CC=${CC:-cc}
-SAN_CC=${SAN_CC:-$CC}
+SAN_CC=${SAN_CC:-clang}
 
 needs=" "
 need() { local n; for n in "$@"; do case $needs in *" $n "*) ;; *) needs="$needs$n ";; esac; done; }
@@ -77,7 +77,7 @@ check() {
                 if ! has_sanitizer; then
                     c=$(first_word "$SAN_CC")
                     missing+=("a working '$SAN_CC -fsanitize=address,undefined'")
-                    have "$c" || pkgs+=("$(compiler_pkg "$c")")
+                    pkgs+=("$(compiler_pkg "$c")")
                     case $(compiler_pkg "$c") in clang) pkgs+=(libclang-rt-dev) ;; esac
                 fi ;;
         esac

@@ -24,6 +24,10 @@
 #ifndef RSBUS_TEST_REDIS_SERVER_H
 #define RSBUS_TEST_REDIS_SERVER_H
 
+#if defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && !defined(_GNU_SOURCE)
+#  error "redis_server.h needs POSIX: #define _POSIX_C_SOURCE 200809L before the first #include"
+#endif
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

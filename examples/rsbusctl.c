@@ -1,0 +1,1080 @@
+/* Demonstrates operating rsbus from a shell: rsbusctl reads its connection from the RSBUS_* environment
+   (rsbus_config_from_env), opens a publish-only bus that creates nothing in Redis, and calls the admin
+   side of the API - stream and group info, consumers and their garbage collection, tail, dead letters
+   (list, show, replay, purge), health, metrics and a live "top" - with tables for people and JSON
+   (written with rsbus_jw_*) for scripts. Ages and rates use Redis's clock, never the local one.
+
+       cc -std=c99 -O2 -I. examples/rsbusctl.c -o rsbusctl -lhiredis -lm
+       RSBUS_URL=redis://127.0.0.1:6379 ./rsbusctl info          (./rsbusctl --help for the rest)
+
+   Exit status: 0 ok, 1 a runtime failure, 2 a usage error; health exits 0/1/2 for
+   HEALTHY/DEGRADED/UNHEALTHY. */
+#define _POSIX_C_SOURCE 200809L
+#define RSBUS_IMPLEMENTATION
+#include "rsbus.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 2
+#define GO_ON (-1)          /* parse_args: no exit status yet, run the command */
+#define PAGE 100            /* dead letters read per rsbus_dlq_list call */
+#define HIST 20             /* rates kept for a sparkline in top */
+
+typedef struct ctl {
+    rsbus_config cfg;       /* from the environment, then the global options */
+    int json;
+    int group_given;        /* --group or RSBUS_GROUP: health judges that group even if it is missing */
+    rsbus *bus;
+} ctl;
+
+typedef struct command {
+    const char *name;
+    int (*fn)(ctl *c, const struct command *cmd, int argc, char **argv);
+    const char *synopsis;   /* after "rsbusctl " */
+    const char *help;
+} command;
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_flag;
+static void on_signal(int sig) { (void)sig; stop_flag = 1; }
+static void catch_signals(void) {   /* no SA_RESTART: a blocking wait returns early */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+static void nap_ms(int64_t ms) {    /* sleeps up to ms, less once a signal asked us to stop */
+    while (ms > 0 && !stop_flag) {
+        int64_t slice = ms < 50 ? ms : 50;
+        struct timespec ts;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)slice * 1000000L;
+        nanosleep(&ts, NULL);
+        ms -= slice;
+    }
+}
+
+static void log_stderr(void *user, rsbus_log_level level, const char *msg) {
+    static const char *const names[] = { "", "error", "warning", "info", "debug" };
+    (void)user;
+    fprintf(stderr, "rsbusctl: rsbus %s: %s\n", names[level >= 1 && level <= 4 ? level : 0], msg);
+}
+
+/* Strict integers: optional '-', digits only, in [lo, hi]. */
+static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out) {
+    char *end;
+    long long v;
+    if (!s || !((s[0] >= '0' && s[0] <= '9') || (s[0] == '-' && s[1] >= '0' && s[1] <= '9'))) return 0;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno == ERANGE || *end || v < lo || v > hi) return 0;
+    *out = (int64_t)v;
+    return 1;
+}
+/* "1500" (plain: *plain = 1), or a duration "250ms", "30s", "15m", "24h", "7d"; in milliseconds. */
+static int parse_duration(const char *s, int64_t *ms, int *plain) {
+    static const struct { const char *unit; int64_t mul; } units[] = {
+        { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 } };
+    char num[32];
+    size_t n = strspn(s, "0123456789"), k;
+    int64_t v;
+    if (n == 0 || n >= sizeof num) return 0;
+    memcpy(num, s, n);
+    num[n] = 0;
+    if (!parse_int(num, 0, INT64_MAX, &v)) return 0;
+    *plain = s[n] == 0;
+    if (*plain) { *ms = v; return 1; }
+    for (k = 0; k < sizeof units / sizeof units[0]; k++)
+        if (!strcmp(s + n, units[k].unit)) {
+            if (v > INT64_MAX / units[k].mul) return 0;
+            *ms = v * units[k].mul;
+            return 1;
+        }
+    return 0;
+}
+static int id_ok(const char *s) {   /* a stream id as the library takes it: "ms" or "ms-seq" */
+    size_t n = strlen(s), d = strspn(s, "0123456789");
+    if (n == 0 || n >= RSBUS_ID_SIZE || d == 0) return 0;
+    return d == n || (s[d] == '-' && s[d + 1] && strspn(s + d + 1, "0123456789") == n - d - 1);
+}
+static int64_t id_ms(const char *id) {   /* the milliseconds part of a stream id (Redis's clock) */
+    int64_t v = 0;
+    const char *p;
+    for (p = id; p && *p >= '0' && *p <= '9' && v < INT64_MAX / 10 - 9; p++) v = v * 10 + (*p - '0');
+    return v;
+}
+
+/* Length of the UTF-8 sequence at p (1..4), or 0 where the bytes are not UTF-8. */
+static size_t utf8_len(const unsigned char *p, size_t avail) {
+    size_t n, i;
+    if (p[0] < 0x80) return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) n = 2;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF) n = 3;
+    else if (p[0] >= 0xF0 && p[0] <= 0xF4) n = 4;
+    else return 0;
+    if (avail < n) return 0;
+    for (i = 1; i < n; i++) if ((p[i] & 0xC0) != 0x80) return 0;
+    if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0) ||
+        (p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90)) return 0;
+    return n;
+}
+
+/* Text for a terminal: at most max bytes of s (then "..."), with control characters (C0, DEL, C1) and
+   bytes that are not UTF-8 written as escapes, so that no field can move the cursor or forge a line.
+   NULL prints as "-". out needs 4 * max + 8 bytes. */
+static const char *esc(const char *s, size_t max, char *out, size_t size) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n, i = 0, j = 0;
+    if (!s) return "-";
+    n = strlen(s);
+    while (i < n && j + 12 < size) {
+        size_t len = utf8_len(p + i, n - i);
+        if (i + (len ? len : 1) > max) break;
+        if (len == 1 && p[i] >= 0x20 && p[i] != 0x7f) out[j++] = (char)p[i];
+        else if (len == 1 && (p[i] == '\n' || p[i] == '\t' || p[i] == '\r'))
+            j += (size_t)snprintf(out + j, size - j, "\\%c", p[i] == '\n' ? 'n' : p[i] == '\t' ? 't' : 'r');
+        else if (len == 2 && p[i] == 0xC2 && p[i + 1] < 0xA0)
+            j += (size_t)snprintf(out + j, size - j, "\\u%04x", (unsigned)p[i + 1]);
+        else if (len > 1) { memcpy(out + j, p + i, len); j += len; }
+        else j += (size_t)snprintf(out + j, size - j, "\\x%02x", (unsigned)p[i]);
+        i += len ? len : 1;
+    }
+    if (i < n) { memcpy(out + j, "...", 3); j += 3; }
+    out[j] = 0;
+    return out;
+}
+
+/* "850ms", "12.3s", "5m03s", "2h05m", "3d04h" */
+static const char *fmt_age(int64_t ms, char *out, size_t size) {
+    long long s;
+    if (ms < 0) ms = 0;
+    s = (long long)(ms / 1000);
+    if (ms < 1000) snprintf(out, size, "%lldms", (long long)ms);
+    else if (ms < 60000) snprintf(out, size, "%.1fs", (double)ms / 1000.0);
+    else if (s < 3600) snprintf(out, size, "%lldm%02llds", s / 60, s % 60);
+    else if (s < 86400) snprintf(out, size, "%lldh%02lldm", s / 3600, s / 60 % 60);
+    else snprintf(out, size, "%lldd%02lldh", s / 86400, s / 3600 % 24);
+    return out;
+}
+static const char *fmt_utc(int64_t ms, char *out, size_t size) {   /* "2024-05-01 12:00:00.123 UTC" */
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char day[32];
+    if (ms < 0 || !gmtime_r(&t, &tm) || !strftime(day, sizeof day, "%Y-%m-%d %H:%M:%S", &tm)) return "?";
+    snprintf(out, size, "%s.%03d UTC", day, (int)(ms % 1000));
+    return out;
+}
+
+/* A string from Redis into JSON: bytes that are not UTF-8 become '?' (the writer refuses them). */
+static void jw_text(rsbus_jw *w, const char *s) {
+    size_t n, i = 0, len;
+    char *copy;
+    if (!s) { rsbus_jw_null(w); return; }
+    n = strlen(s);
+    while (i < n && (len = utf8_len((const unsigned char *)s + i, n - i)) != 0) i += len;
+    if (i == n) { rsbus_jw_strn(w, s, n); return; }
+    if (!(copy = (char *)malloc(n + 1))) { rsbus_jw_null(w); return; }
+    for (i = 0; i < n; i += len) {
+        len = utf8_len((const unsigned char *)s + i, n - i);
+        if (len) memcpy(copy + i, s + i, len);
+        else copy[i] = '?', len = 1;
+    }
+    rsbus_jw_strn(w, copy, n);
+    free(copy);
+}
+static void jw_kstr(rsbus_jw *w, const char *k, const char *v) { rsbus_jw_key(w, k); jw_text(w, v); }
+static void jw_kint(rsbus_jw *w, const char *k, int64_t v) { rsbus_jw_key(w, k); rsbus_jw_int(w, v); }
+static int jw_print(rsbus_jw *w) {
+    size_t n;
+    const char *s = rsbus_jw_result(w, &n);
+    int rc = 0;
+    if (s) { fwrite(s, 1, n, stdout); putchar('\n'); }
+    else { fprintf(stderr, "rsbusctl: could not write the JSON output\n"); rc = 1; }
+    rsbus_jw_free(w);
+    return rc;
+}
+
+/* Prints valid JSON indented, two spaces a level, strings kept as they are (C1 controls and DEL
+   escaped as \u00XX, which leaves the JSON valid). */
+static void print_pretty(const char *s, size_t n, int indent) {
+    size_t i, j;
+    int depth = 0, in_str = 0;
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (in_str) {
+            if (ch == '\\' && i + 1 < n) { putchar('\\'); putchar(s[++i]); }
+            else if (ch == 0x7f) fputs("\\u007f", stdout);
+            else if (ch == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] < 0xA0)
+                printf("\\u%04x", (unsigned)(unsigned char)s[++i]);
+            else { putchar(ch); if (ch == '"') in_str = 0; }
+            continue;
+        }
+        switch (ch) {
+        case ' ': case '\t': case '\n': case '\r': break;
+        case '"': in_str = 1; putchar('"'); break;
+        case '{': case '[':
+            for (j = i + 1; j < n && strchr(" \t\r\n", s[j]); j++) {}
+            if (j < n && s[j] == (ch == '{' ? '}' : ']')) { printf("%c%c", ch, s[j]); i = j; break; }
+            depth++;
+            printf("%c\n%*s", ch, indent + 2 * depth, "");
+            break;
+        case '}': case ']': depth--; printf("\n%*s%c", indent + 2 * depth, "", ch); break;
+        case ',': printf(",\n%*s", indent + 2 * depth, ""); break;
+        case ':': fputs(": ", stdout); break;
+        default: putchar(ch); break;
+        }
+    }
+    putchar('\n');
+}
+
+/* ---- arguments, help, errors ------------------------------------------------------------- */
+
+static const char tool_usage[] =
+    "usage: rsbusctl [--url URL] [--stream S] [--group G] [--json] COMMAND [ARGS]\n"
+    "\n"
+    "Operates an rsbus event bus on Redis Streams. URL, stream and group default to the RSBUS_*\n"
+    "environment (RSBUS_URL, RSBUS_STREAM, RSBUS_GROUP, RSBUS_TENANT, RSBUS_CONNECT_TIMEOUT_MS, ...),\n"
+    "then to redis://127.0.0.1:6379, stream \"rsbus:events\" and group \"default\". rsbusctl creates no\n"
+    "group and no stream (except by publishing), and reads without taking entries from any consumer.\n"
+    "\n"
+    "commands:\n";
+static const char tool_options[] =
+    "\n"
+    "options:\n"
+    "  --url URL      redis://[user:pass@]host[:port][/db], rediss://..., unix:///path[?db=N]\n"
+    "  --stream S     stream key\n"
+    "  --group G      consumer group (consumers, health)\n"
+    "  --json         JSON output (info, consumers, dlq ls, dlq show, health)\n"
+    "  -h, --help     this text; \"rsbusctl COMMAND --help\" for a command\n"
+    "  --version      rsbus version\n"
+    "\n"
+    "exit status: 0 ok, 1 failure, 2 usage error; health: 0 HEALTHY, 1 DEGRADED, 2 UNHEALTHY\n";
+
+static void print_help(const command *cmd) {
+    printf("usage: rsbusctl %s\n\n%s", cmd->synopsis, cmd->help);
+}
+static int usage_error(const command *cmd, const char *what, const char *arg) {
+    char buf[300];
+    fprintf(stderr, "rsbusctl %s: %s%s%s\nusage: rsbusctl %s\n(rsbusctl %s --help for more)\n", cmd->name, what,
+            arg ? " " : "", arg ? esc(arg, 64, buf, sizeof buf) : "", cmd->synopsis, cmd->name);
+    return EXIT_USAGE;
+}
+static int fail(ctl *c, const char *what, rsbus_result r) {
+    fprintf(stderr, "rsbusctl: %s: %s: %s\n", what, rsbus_result_str(r), c->bus ? rsbus_errmsg(c->bus) : "");
+    return 1;
+}
+/* Opens the publish-only bus (after the options: they may name the stream and group). err NULL: a
+   failure is printed. */
+static rsbus *open_bus(ctl *c, rsbus_error *err) {
+    rsbus_error e;
+    if (!c->cfg.stream) c->cfg.stream = "rsbus:events";
+    if (!c->cfg.group) c->cfg.group = "default";
+    c->bus = rsbus_open(&c->cfg, err ? err : &e);
+    if (!c->bus && !err) fprintf(stderr, "rsbusctl: cannot open the bus: %s: %s\n", rsbus_result_str(e.code), e.msg);
+    return c->bus;
+}
+
+/* --url, --stream, --group (also "--url=..."), before or after the command: 1 taken (*i moved past its
+   value), 0 not one of them, -1 its value is missing. */
+static int global_opt(ctl *c, int argc, char **argv, int *i) {
+    const char *a = argv[*i], *eq = strchr(a, '=');
+    size_t len = eq ? (size_t)(eq - a) : strlen(a);
+    const char **dst;
+    if (len == 5 && !strncmp(a, "--url", len)) dst = &c->cfg.url;
+    else if (len == 8 && !strncmp(a, "--stream", len)) dst = &c->cfg.stream;
+    else if (len == 7 && !strncmp(a, "--group", len)) { dst = &c->cfg.group; c->group_given = 1; }
+    else return 0;
+    if (eq) { *dst = eq + 1; return 1; }
+    if (*i + 1 >= argc) return -1;
+    *dst = argv[++*i];
+    return 1;
+}
+
+typedef struct optspec {
+    const char *name;       /* "--count" */
+    const char **value;     /* an option with a value: where it goes */
+    int *flag;              /* a flag: set to 1 */
+} optspec;
+
+/* Parses a command's arguments: the options in specs (up to a NULL name), --json, --help, and
+   min_pos..max_pos positional ones ("--" ends the options). Returns GO_ON, or an exit status. */
+static int parse_args(ctl *c, const command *cmd, int argc, char **argv, const optspec *specs,
+                      const char **pos, int min_pos, int max_pos) {
+    int i, k, n = 0, opts = 1;
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (opts && a[0] == '-' && a[1] && !(a[1] >= '0' && a[1] <= '9')) {
+            if (!strcmp(a, "--")) { opts = 0; continue; }
+            if (!strcmp(a, "--help") || !strcmp(a, "-h")) { print_help(cmd); return 0; }
+            if (!strcmp(a, "--json")) { c->json = 1; continue; }
+            if ((k = global_opt(c, argc, argv, &i)) != 0) {
+                if (k < 0) return usage_error(cmd, "missing value for", a);
+                continue;
+            }
+            for (k = 0; specs && specs[k].name; k++) {
+                size_t len = strlen(specs[k].name);
+                if (strncmp(a, specs[k].name, len) != 0 || (a[len] && a[len] != '=')) continue;
+                if (specs[k].flag) {
+                    if (a[len]) return usage_error(cmd, "this option takes no value:", a);
+                    *specs[k].flag = 1;
+                } else if (a[len] == '=') *specs[k].value = a + len + 1;
+                else if (i + 1 < argc) *specs[k].value = argv[++i];
+                else return usage_error(cmd, "missing value for", a);
+                break;
+            }
+            if (!specs || !specs[k].name) return usage_error(cmd, "unknown option", a);
+            continue;
+        }
+        if (n >= max_pos) return usage_error(cmd, "unexpected argument", a);
+        pos[n++] = a;
+    }
+    if (n < min_pos) return usage_error(cmd, "missing argument", NULL);
+    return GO_ON;
+}
+
+/* ---- pub, tail ----------------------------------------------------------------------------- */
+
+static int cmd_pub(ctl *c, const command *cmd, int argc, char **argv) {
+    const char *pos[2];
+    rsbus_event ev;
+    char sid[RSBUS_ID_SIZE];
+    rsbus_result r;
+    int rc = parse_args(c, cmd, argc, argv, NULL, pos, 2, 2);
+    if (rc != GO_ON) return rc;
+    if (!open_bus(c, NULL)) return 1;
+    memset(&ev, 0, sizeof ev);
+    ev.type = pos[0];
+    ev.data = pos[1];
+    if ((r = rsbus_publish(c->bus, &ev, sid)) < 0) return fail(c, "pub", r);
+    printf("%s\n", sid);
+    return 0;
+}
+
+typedef struct tail_line { char sid[RSBUS_ID_SIZE]; char text[600]; } tail_line;
+typedef struct tail_state { tail_line *lines; size_t n, cap; int64_t want, got; } tail_state;
+
+/* Called by rsbus_tail for each entry: keeps a printable line (the age is added once the batch is in,
+   with one TIME for all of it). Returns 1 to stop once --count entries are there. */
+static int tail_collect(const rsbus_msg *m, void *user) {
+    tail_state *st = (tail_state *)user;
+    tail_line *l;
+    char b1[600], b2[200], b3[600];
+    if (st->want && st->got >= st->want) return 1;
+    if (st->n == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 16;
+        tail_line *p = (tail_line *)realloc(st->lines, cap * sizeof *p);
+        if (!p) return 1;
+        st->lines = p;
+        st->cap = cap;
+    }
+    l = &st->lines[st->n++];
+    snprintf(l->sid, sizeof l->sid, "%s", m->stream_id);
+    snprintf(l->text, sizeof l->text, "%-24s %-32s %s", esc(m->type, 128, b1, sizeof b1), esc(m->id, 40, b2, sizeof b2),
+             esc(m->data, 80, b3, sizeof b3));
+    st->got++;
+    return 0;
+}
+
+static int cmd_tail(ctl *c, const command *cmd, int argc, char **argv) {
+    const char *count = NULL;
+    const optspec specs[] = { { "--count", &count, NULL }, { NULL, NULL, NULL } };
+    tail_state st;
+    rsbus_stream_info si;
+    char last[RSBUS_ID_SIZE], buf[900];
+    rsbus_result r;
+    int down = 0, rc = parse_args(c, cmd, argc, argv, specs, NULL, 0, 0);
+    if (rc != GO_ON) return rc;
+    memset(&st, 0, sizeof st);
+    if (count && !parse_int(count, 1, INT64_MAX, &st.want)) return usage_error(cmd, "--count must be a positive integer, not", count);
+    if (!open_bus(c, NULL)) return 1;
+    /* start after the newest entry now, and say so: whatever is published after this line is shown */
+    r = rsbus_stream_info_get(c->bus, &si);
+    if (r == RSBUS_E_NOTFOUND) strcpy(last, "0-0");
+    else if (r < 0) return fail(c, "tail", r);
+    else snprintf(last, sizeof last, "%s", si.last_id[0] ? si.last_id : "0-0");
+    catch_signals();   /* before the banner: a script may signal us as soon as it sees it */
+    fprintf(stderr, "tailing %s after %s (Ctrl-C to stop)\n", esc(c->cfg.stream, 200, buf, sizeof buf), last);
+    while (!stop_flag && !(st.want && st.got >= st.want)) {
+        int64_t now = 0;
+        size_t i;
+        int n = rsbus_tail(c->bus, last, 1000, tail_collect, &st);
+        if (n < 0) {
+            if (stop_flag) break;
+            if (n != RSBUS_E_IO && n != RSBUS_E_TIMEOUT) { free(st.lines); return fail(c, "tail", (rsbus_result)n); }
+            if (!down) fprintf(stderr, "rsbusctl: tail: %s: %s; retrying every second\n",
+                               rsbus_result_str((rsbus_result)n), rsbus_errmsg(c->bus));
+            down = 1;
+            nap_ms(1000);
+            continue;
+        }
+        if (down) fprintf(stderr, "rsbusctl: tail: connected again\n");
+        down = 0;
+        if (st.n && rsbus_server_time_ms(c->bus, &now) < 0) now = 0;
+        for (i = 0; i < st.n; i++)
+            printf("%-20s %9s  %s\n", st.lines[i].sid, now ? fmt_age(now - id_ms(st.lines[i].sid), buf, sizeof buf) : "?",
+                   st.lines[i].text);
+        st.n = 0;
+        fflush(stdout);
+    }
+    free(st.lines);
+    return 0;
+}
+
+/* ---- info, consumers ------------------------------------------------------------------------ */
+
+/* All groups of the stream, malloc'd (NULL with *n 0 when there are none). */
+static rsbus_result list_groups(ctl *c, rsbus_group_info **out, size_t *n) {
+    size_t count = 0, got = 0;
+    rsbus_result r;
+    *out = NULL;
+    *n = 0;
+    if ((r = rsbus_groups_list(c->bus, NULL, 0, &count)) < 0 || count == 0) return r;
+    if (!(*out = (rsbus_group_info *)calloc(count + 8, sizeof **out))) return RSBUS_E_NOMEM;
+    r = rsbus_groups_list(c->bus, *out, count + 8, &got);   /* room for groups created meanwhile */
+    *n = got < count + 8 ? got : count + 8;
+    return r;
+}
+
+static int cmd_info(ctl *c, const command *cmd, int argc, char **argv) {
+    rsbus_stream_info si;
+    rsbus_group_info *g = NULL;
+    size_t ng = 0, i;
+    rsbus_result r;
+    char b1[900], b2[900];
+    int rc = parse_args(c, cmd, argc, argv, NULL, NULL, 0, 0);
+    if (rc != GO_ON) return rc;
+    if (!open_bus(c, NULL)) return 1;
+    if ((r = rsbus_stream_info_get(c->bus, &si)) < 0) return fail(c, "info", r);
+    if ((r = list_groups(c, &g, &ng)) < 0) { free(g); return fail(c, "info", r); }
+    if (c->json) {
+        rsbus_jw w;
+        rsbus_jw_init_alloc(&w, NULL);
+        rsbus_jw_obj(&w);
+        jw_kstr(&w, "stream", c->cfg.stream);
+        jw_kint(&w, "length", si.length);
+        jw_kstr(&w, "first_id", si.first_id[0] ? si.first_id : NULL);
+        jw_kstr(&w, "last_id", si.last_id);
+        jw_kint(&w, "entries_added", si.entries_added);
+        jw_kint(&w, "dlq_length", si.dlq_length);
+        rsbus_jw_key(&w, "groups");
+        rsbus_jw_arr(&w);
+        for (i = 0; i < ng; i++) {
+            rsbus_jw_obj(&w);
+            jw_kstr(&w, "name", g[i].name);
+            rsbus_jw_key(&w, "lag");
+            if (g[i].lag >= 0) rsbus_jw_int(&w, g[i].lag); else rsbus_jw_null(&w);
+            jw_kint(&w, "pending", g[i].pending);
+            jw_kint(&w, "consumers", g[i].consumers);
+            jw_kint(&w, "entries_read", g[i].entries_read);
+            jw_kstr(&w, "last_delivered_id", g[i].last_delivered_id);
+            rsbus_jw_obj_end(&w);
+        }
+        rsbus_jw_arr_end(&w);
+        rsbus_jw_obj_end(&w);
+        free(g);
+        return jw_print(&w);
+    }
+    printf("stream          %s\n", esc(c->cfg.stream, 200, b1, sizeof b1));
+    printf("length          %lld\n", (long long)si.length);
+    printf("first id        %s\n", si.first_id[0] ? si.first_id : "-");
+    printf("last id         %s\n", si.last_id[0] ? si.last_id : "-");
+    if (si.entries_added >= 0) printf("entries added   %lld\n", (long long)si.entries_added);
+    else printf("entries added   unknown\n");
+    printf("dead letters    %lld\n", (long long)si.dlq_length);
+    printf("groups          %zu\n", ng);
+    if (ng) printf("\n  %-24s %10s %10s %10s  %s\n", "GROUP", "LAG", "PENDING", "CONSUMERS", "LAST DELIVERED");
+    for (i = 0; i < ng; i++) {
+        snprintf(b2, sizeof b2, "%lld", (long long)g[i].lag);
+        printf("  %-24s %10s %10lld %10lld  %s\n", esc(g[i].name, 128, b1, sizeof b1), g[i].lag >= 0 ? b2 : "unknown",
+               (long long)g[i].pending, (long long)g[i].consumers, g[i].last_delivered_id);
+    }
+    free(g);
+    return 0;
+}
+
+static int cmd_consumers(ctl *c, const command *cmd, int argc, char **argv) {
+    const char *gc = NULL;
+    const optspec specs[] = { { "--gc", &gc, NULL }, { NULL, NULL, NULL } };
+    rsbus_consumer_info *list = NULL;
+    size_t n = 0, got = 0, i;
+    int64_t idle = 0, removed = 0;
+    rsbus_result r;
+    char b1[600], b2[32], b3[32];
+    int plain, rc = parse_args(c, cmd, argc, argv, specs, NULL, 0, 0);
+    if (rc != GO_ON) return rc;
+    if (gc && !parse_duration(gc, &idle, &plain)) return usage_error(cmd, "--gc takes milliseconds or a duration (30s, 15m), not", gc);
+    if (!open_bus(c, NULL)) return 1;
+    if (gc) {
+        if ((r = rsbus_consumers_gc(c->bus, c->cfg.group, idle, &removed)) < 0) return fail(c, "consumers --gc", r);
+        if (!c->json) printf("removed %lld consumers idle at least %s with nothing pending\n", (long long)removed,
+                             fmt_age(idle, b2, sizeof b2));
+    }
+    if ((r = rsbus_consumers_list(c->bus, c->cfg.group, NULL, 0, &n)) < 0) return fail(c, "consumers", r);
+    if (n && !(list = (rsbus_consumer_info *)calloc(n + 8, sizeof *list))) return fail(c, "consumers", RSBUS_E_NOMEM);
+    if (n && (r = rsbus_consumers_list(c->bus, c->cfg.group, list, n + 8, &got)) < 0) { free(list); return fail(c, "consumers", r); }
+    n = got < n + 8 ? got : n + 8;
+    if (c->json) {
+        rsbus_jw w;
+        rsbus_jw_init_alloc(&w, NULL);
+        rsbus_jw_obj(&w);
+        jw_kstr(&w, "group", c->cfg.group);
+        if (gc) jw_kint(&w, "removed", removed);
+        rsbus_jw_key(&w, "consumers");
+        rsbus_jw_arr(&w);
+        for (i = 0; i < n; i++) {
+            rsbus_jw_obj(&w);
+            jw_kstr(&w, "name", list[i].name);
+            jw_kint(&w, "pending", list[i].pending);
+            jw_kint(&w, "idle_ms", list[i].idle_ms);
+            rsbus_jw_key(&w, "inactive_ms");
+            if (list[i].inactive_ms >= 0) rsbus_jw_int(&w, list[i].inactive_ms); else rsbus_jw_null(&w);
+            rsbus_jw_obj_end(&w);
+        }
+        rsbus_jw_arr_end(&w);
+        rsbus_jw_obj_end(&w);
+        free(list);
+        return jw_print(&w);
+    }
+    printf("group %s: %zu consumers\n", esc(c->cfg.group, 128, b1, sizeof b1), n);
+    if (n) printf("  %-40s %10s %10s %10s\n", "CONSUMER", "PENDING", "IDLE", "INACTIVE");
+    for (i = 0; i < n; i++)
+        printf("  %-40s %10lld %10s %10s\n", esc(list[i].name, 128, b1, sizeof b1), (long long)list[i].pending,
+               fmt_age(list[i].idle_ms, b2, sizeof b2),
+               list[i].inactive_ms >= 0 ? fmt_age(list[i].inactive_ms, b3, sizeof b3) : "-");
+    free(list);
+    return 0;
+}
+
+/* ---- dlq ------------------------------------------------------------------------------------ */
+
+/* Calls fn for each dead letter, oldest first, a page at a time; fn returns non-zero to stop. */
+static rsbus_result dlq_each(ctl *c, int (*fn)(const rsbus_dlq_entry *e, void *user), void *user) {
+    char after[RSBUS_ID_SIZE] = "";
+    for (;;) {
+        rsbus_dlq_page page;
+        size_t i;
+        int stop = 0;
+        rsbus_result r = rsbus_dlq_list(c->bus, after[0] ? after : NULL, PAGE, &page);
+        if (r < 0) return r;
+        for (i = 0; i < page.count && !stop; i++) stop = fn(&page.entries[i], user);
+        if (page.count) snprintf(after, sizeof after, "%s", page.entries[page.count - 1].dlq_id);
+        i = page.count;
+        rsbus_dlq_page_free(c->bus, &page);
+        if (stop || i < PAGE) return RSBUS_OK;
+    }
+}
+
+static void jw_dlq(rsbus_jw *w, const rsbus_dlq_entry *e, int64_t now, int with_data) {
+    const rsbus_msg *m = &e->msg;
+    rsbus_jw_obj(w);
+    jw_kstr(w, "dlq_id", e->dlq_id);
+    jw_kint(w, "failed_at_ms", e->failed_at_ms);
+    jw_kint(w, "age_ms", now - e->failed_at_ms);
+    jw_kstr(w, "type", m->type);
+    jw_kstr(w, "id", m->id);
+    jw_kstr(w, "group", e->group);
+    jw_kstr(w, "consumer", e->consumer);
+    jw_kint(w, "deliveries", e->deliveries);
+    jw_kstr(w, "error", e->error);
+    jw_kstr(w, "stream", m->stream);
+    jw_kstr(w, "stream_id", e->original_stream_id);
+    if (with_data) {
+        jw_kstr(w, "key", m->key);
+        jw_kstr(w, "source", m->source);
+        jw_kstr(w, "tenant", m->tenant);
+        jw_kstr(w, "correlation_id", m->correlation_id);
+        jw_kstr(w, "traceparent", m->traceparent);
+        jw_kstr(w, "replay_of", m->replay_of);
+        jw_kint(w, "version", m->version);
+        jw_kint(w, "ts_ms", m->ts_ms);
+        rsbus_jw_key(w, "data");   /* the payload as JSON text in a string; null when it was not valid JSON */
+        if (m->data) rsbus_jw_strn(w, m->data, m->data_len); else rsbus_jw_null(w);
+    }
+    rsbus_jw_obj_end(w);
+}
+
+typedef struct dlq_ctx {
+    int64_t now, count, before;
+    rsbus_jw *w;
+    const char *want;           /* show: the dlq id looked for */
+    ctl *c;
+    char (*ids)[RSBUS_ID_SIZE]; /* replay --all: the ids found */
+    size_t nids, capids;
+    int found;
+} dlq_ctx;
+
+static int dlq_ls_one(const rsbus_dlq_entry *e, void *user) {
+    dlq_ctx *x = (dlq_ctx *)user;
+    char b1[600], b2[200], b3[600], b4[300], age[32];
+    x->count++;
+    if (x->w) { jw_dlq(x->w, e, x->now, 0); return 0; }
+    printf("%-20s %9s  %-24s %-32s %-16s %5lld  %s\n", e->dlq_id, fmt_age(x->now - e->failed_at_ms, age, sizeof age),
+           esc(e->msg.type, 128, b1, sizeof b1), esc(e->msg.id, 40, b2, sizeof b2), esc(e->group, 64, b4, sizeof b4),
+           (long long)e->deliveries, esc(e->error, 100, b3, sizeof b3));
+    return 0;
+}
+
+static int dlq_ls(ctl *c) {
+    dlq_ctx x;
+    rsbus_jw w;
+    rsbus_result r;
+    memset(&x, 0, sizeof x);
+    if ((r = rsbus_server_time_ms(c->bus, &x.now)) < 0) return fail(c, "dlq ls", r);
+    if (c->json) {
+        x.w = &w;
+        rsbus_jw_init_alloc(&w, NULL);
+        rsbus_jw_obj(&w);
+        rsbus_jw_key(&w, "dead_letters");
+        rsbus_jw_arr(&w);
+    } else {
+        printf("%-20s %9s  %-24s %-32s %-16s %5s  %s\n", "DLQ ID", "FAILED", "TYPE", "EVENT ID", "GROUP", "DELIV", "ERROR");
+    }
+    r = dlq_each(c, dlq_ls_one, &x);
+    if (c->json) {
+        rsbus_jw_arr_end(&w);
+        jw_kint(&w, "count", x.count);
+        rsbus_jw_obj_end(&w);
+        if (r < 0) { rsbus_jw_free(&w); return fail(c, "dlq ls", r); }
+        return jw_print(&w);
+    }
+    if (r < 0) return fail(c, "dlq ls", r);
+    printf("%lld dead letters\n", (long long)x.count);
+    return 0;
+}
+
+static int dlq_show_one(const rsbus_dlq_entry *e, void *user) {
+    dlq_ctx *x = (dlq_ctx *)user;
+    const rsbus_msg *m = &e->msg;
+    char b[900], t[64], age[32];
+    if (strcmp(e->dlq_id, x->want) != 0) return 0;
+    x->found = 1;
+    if (x->w) { jw_dlq(x->w, e, x->now, 1); return 1; }
+    printf("dlq id          %s\n", e->dlq_id);
+    printf("failed at       %s (%s ago)\n", fmt_utc(e->failed_at_ms, t, sizeof t), fmt_age(x->now - e->failed_at_ms, age, sizeof age));
+    printf("error           %s\n", esc(e->error, 256, b, sizeof b));
+    printf("group           %s\n", esc(e->group, 128, b, sizeof b));
+    printf("consumer        %s\n", esc(e->consumer, 128, b, sizeof b));
+    printf("deliveries      %lld\n", (long long)e->deliveries);
+    printf("stream          %s\n", esc(m->stream, 200, b, sizeof b));
+    printf("stream id       %s\n", esc(e->original_stream_id, 48, b, sizeof b));
+    printf("type            %s\n", esc(m->type, 128, b, sizeof b));
+    printf("event id        %s\n", esc(m->id, 128, b, sizeof b));
+    printf("version         %d\n", m->version);
+    printf("published at    %s\n", m->ts_ms ? fmt_utc(m->ts_ms, t, sizeof t) : "-");
+    if (m->key) printf("key             %s\n", esc(m->key, 200, b, sizeof b));
+    if (m->source) printf("source          %s\n", esc(m->source, 200, b, sizeof b));
+    if (m->tenant) printf("tenant          %s\n", esc(m->tenant, 200, b, sizeof b));
+    if (m->correlation_id) printf("correlation id  %s\n", esc(m->correlation_id, 200, b, sizeof b));
+    if (m->traceparent) printf("traceparent     %s\n", esc(m->traceparent, 200, b, sizeof b));
+    if (m->replay_of) printf("replay of       %s\n", esc(m->replay_of, 48, b, sizeof b));
+    if (m->data) { printf("payload (%zu bytes):\n  ", m->data_len); print_pretty(m->data, m->data_len, 2); }
+    else printf("payload         (missing or not valid JSON)\n");
+    return 1;
+}
+
+static int dlq_collect(const rsbus_dlq_entry *e, void *user) {
+    dlq_ctx *x = (dlq_ctx *)user;
+    if (x->nids == x->capids) {
+        size_t cap = x->capids ? x->capids * 2 : 64;
+        char (*p)[RSBUS_ID_SIZE] = (char (*)[RSBUS_ID_SIZE])realloc(x->ids, cap * sizeof *p);
+        if (!p) { x->found = -1; return 1; }
+        x->ids = p;
+        x->capids = cap;
+    }
+    memcpy(x->ids[x->nids++], e->dlq_id, RSBUS_ID_SIZE);
+    return 0;
+}
+static int dlq_count_before(const rsbus_dlq_entry *e, void *user) {
+    dlq_ctx *x = (dlq_ctx *)user;
+    if (id_ms(e->dlq_id) >= x->before) return 1;   /* ids grow with time: the rest are newer */
+    x->count++;
+    return 0;
+}
+
+static int cmd_dlq(ctl *c, const command *cmd, int argc, char **argv) {
+    const char *pos[1] = { NULL }, *before = NULL, *sub = argc > 0 ? argv[0] : "";
+    int all = 0, yes = 0, rc, plain = 0;
+    const optspec replay_specs[] = { { "--all", NULL, &all }, { NULL, NULL, NULL } };
+    const optspec purge_specs[] = { { "--before", &before, NULL }, { "--yes", NULL, &yes }, { NULL, NULL, NULL } };
+    dlq_ctx x;
+    rsbus_jw w;
+    rsbus_result r;
+    int64_t when = 0;
+    size_t i;
+    char t[64], age[32], nid[RSBUS_ID_SIZE];
+    memset(&x, 0, sizeof x);
+    if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) { print_help(cmd); return 0; }
+    if (!strcmp(sub, "ls")) {
+        if ((rc = parse_args(c, cmd, argc - 1, argv + 1, NULL, NULL, 0, 0)) != GO_ON) return rc;
+        return open_bus(c, NULL) ? dlq_ls(c) : 1;
+    }
+    if (!strcmp(sub, "show")) {
+        if ((rc = parse_args(c, cmd, argc - 1, argv + 1, NULL, pos, 1, 1)) != GO_ON) return rc;
+        if (!id_ok(pos[0])) return usage_error(cmd, "not a dead-letter id (ms-seq):", pos[0]);
+        if (!open_bus(c, NULL)) return 1;
+        if ((r = rsbus_server_time_ms(c->bus, &x.now)) < 0) return fail(c, "dlq show", r);
+        x.want = pos[0];
+        if (c->json) { x.w = &w; rsbus_jw_init_alloc(&w, NULL); }
+        if ((r = dlq_each(c, dlq_show_one, &x)) < 0) { if (x.w) rsbus_jw_free(x.w); return fail(c, "dlq show", r); }
+        if (!x.found) {
+            if (x.w) rsbus_jw_free(x.w);
+            fprintf(stderr, "rsbusctl: dlq show: no dead letter %s\n", pos[0]);
+            return 1;
+        }
+        return x.w ? jw_print(x.w) : 0;
+    }
+    if (!strcmp(sub, "replay")) {
+        if ((rc = parse_args(c, cmd, argc - 1, argv + 1, replay_specs, pos, 0, 1)) != GO_ON) return rc;
+        if (all == !!pos[0]) return usage_error(cmd, "dlq replay takes one ID or --all", NULL);
+        if (pos[0] && !id_ok(pos[0])) return usage_error(cmd, "not a dead-letter id (ms-seq):", pos[0]);
+        if (!open_bus(c, NULL)) return 1;
+        if (pos[0]) {
+            if ((r = rsbus_dlq_replay(c->bus, pos[0], nid)) < 0) return fail(c, "dlq replay", r);
+            printf("%s -> %s\n", pos[0], nid);
+            return 0;
+        }
+        /* the ids first: an entry that fails again while we replay gets a new id and is not replayed twice */
+        r = dlq_each(c, dlq_collect, &x);
+        if (r < 0 || x.found < 0) { free(x.ids); return fail(c, "dlq replay --all", r < 0 ? r : RSBUS_E_NOMEM); }
+        for (i = 0; i < x.nids && !stop_flag; i++) {
+            r = rsbus_dlq_replay(c->bus, x.ids[i], nid);
+            if (r == RSBUS_E_NOTFOUND) { fprintf(stderr, "rsbusctl: dlq replay: %s is gone (replayed or purged meanwhile)\n", x.ids[i]); continue; }
+            if (r < 0) { fprintf(stderr, "rsbusctl: replayed %lld of %zu\n", (long long)x.count, x.nids); free(x.ids); return fail(c, "dlq replay", r); }
+            printf("%s -> %s\n", x.ids[i], nid);
+            x.count++;
+        }
+        fprintf(stderr, "replayed %lld dead letters\n", (long long)x.count);
+        free(x.ids);
+        return 0;
+    }
+    if (!strcmp(sub, "purge")) {
+        if ((rc = parse_args(c, cmd, argc - 1, argv + 1, purge_specs, NULL, 0, 0)) != GO_ON) return rc;
+        if (!before) return usage_error(cmd, "dlq purge needs --before", NULL);
+        if (!parse_duration(before, &when, &plain))
+            return usage_error(cmd, "--before takes epoch milliseconds or a duration (30s, 15m, 24h, 7d), not", before);
+        if (!yes) fprintf(stderr, "rsbusctl: dlq purge: refusing to delete dead letters without --yes (it cannot be undone)\n");
+        if (!open_bus(c, NULL)) return yes ? 1 : EXIT_USAGE;
+        if (!plain) {   /* a duration: that long before now, by Redis's clock */
+            if ((r = rsbus_server_time_ms(c->bus, &x.now)) < 0) return yes ? fail(c, "dlq purge", r) : EXIT_USAGE;
+            when = x.now > when ? x.now - when : 0;
+        }
+        if (!yes) {
+            x.before = when;
+            if (dlq_each(c, dlq_count_before, &x) == RSBUS_OK)
+                fprintf(stderr, "rsbusctl: it would delete %lld dead letters failed before %s\n", (long long)x.count,
+                        fmt_utc(when, t, sizeof t));
+            return EXIT_USAGE;
+        }
+        if ((r = rsbus_dlq_purge(c->bus, when, &x.count)) < 0) return fail(c, "dlq purge", r);
+        if (!x.now) (void)rsbus_server_time_ms(c->bus, &x.now);
+        printf("removed %lld dead letters failed before %s", (long long)x.count, fmt_utc(when, t, sizeof t));
+        if (x.now) printf(" (%s ago)", fmt_age(x.now - when, age, sizeof age));
+        printf("\n");
+        return 0;
+    }
+    return usage_error(cmd, argc ? "unknown dlq command" : "missing dlq command (ls, show, replay, purge)", argc ? sub : NULL);
+}
+
+/* ---- health, metrics ------------------------------------------------------------------------ */
+
+static int cmd_health(ctl *c, const command *cmd, int argc, char **argv) {
+    static const char *const names[] = { "HEALTHY", "DEGRADED", "UNHEALTHY" };
+    const char *max_lag = NULL;
+    const optspec specs[] = { { "--max-lag", &max_lag, NULL }, { NULL, NULL, NULL } };
+    int64_t lag = 1000;
+    rsbus_health h = RSBUS_UNHEALTHY;
+    rsbus_error err;
+    char why[1024] = "", b1[300];
+    size_t len;
+    int rc = parse_args(c, cmd, argc, argv, specs, NULL, 0, 0);
+    if (rc != GO_ON) return rc;
+    if (max_lag && !parse_int(max_lag, 0, INT64_MAX, &lag)) return usage_error(cmd, "--max-lag must be a non-negative integer, not", max_lag);
+    /* publish_only: health must create nothing. The library then judges the group only if it exists,
+       so a group named with --group / RSBUS_GROUP that does not exist is reported here. */
+    if (!open_bus(c, &err)) snprintf(why, sizeof why, "Redis unreachable: %s: %s", rsbus_result_str(err.code), err.msg);
+    else h = rsbus_health_check(c->bus, lag, why, sizeof why);
+    if (c->bus && h != RSBUS_UNHEALTHY && c->group_given) {
+        rsbus_stream_info si;
+        rsbus_group_info g;
+        const char *extra = NULL;
+        if (rsbus_stream_info_get(c->bus, &si) == RSBUS_E_NOTFOUND) extra = "stream";
+        else if (rsbus_group_info_get(c->bus, c->cfg.group, &g) == RSBUS_E_NOTFOUND) extra = "group";
+        if (extra) {
+            if (h == RSBUS_HEALTHY) why[0] = 0;
+            h = RSBUS_DEGRADED;
+            len = strlen(why);
+            snprintf(why + len, sizeof why - len, "%s%s %s does not exist", len ? "; " : "", extra,
+                     esc(extra[0] == 's' ? c->cfg.stream : c->cfg.group, 128, b1, sizeof b1));
+        }
+    }
+    if (c->json) {
+        rsbus_jw w;
+        rsbus_jw_init_alloc(&w, NULL);
+        rsbus_jw_obj(&w);
+        jw_kstr(&w, "status", names[h]);
+        jw_kint(&w, "code", (int64_t)h);
+        jw_kstr(&w, "why", why);
+        jw_kstr(&w, "stream", c->cfg.stream);
+        jw_kstr(&w, "group", c->cfg.group);
+        jw_kint(&w, "max_lag", lag);
+        rsbus_jw_obj_end(&w);
+        if (jw_print(&w)) return 1;
+    } else {
+        printf("%s: %s\n", names[h], why);
+    }
+    return (int)h;
+}
+
+static int cmd_metrics(ctl *c, const command *cmd, int argc, char **argv) {
+    char *buf = NULL;
+    size_t size = 0, need;
+    int rc = parse_args(c, cmd, argc, argv, NULL, NULL, 0, 0);
+    if (rc != GO_ON) return rc;
+    if (!open_bus(c, NULL)) return 1;
+    need = rsbus_metrics_text(c->bus, NULL, 0);
+    while (need >= size) {   /* a group may appear between the two calls: size again */
+        char *p = (char *)realloc(buf, need + 256);
+        if (!p) { free(buf); return fail(c, "metrics", RSBUS_E_NOMEM); }
+        buf = p;
+        size = need + 256;
+        need = rsbus_metrics_text(c->bus, buf, size);
+    }
+    fwrite(buf, 1, need, stdout);
+    free(buf);
+    return 0;
+}
+
+/* ---- top ------------------------------------------------------------------------------------ */
+
+typedef struct top_series { double v[HIST]; int n; } top_series;
+typedef struct top_group {
+    char name[128];
+    int64_t acked;          /* entries_read - pending, -1 unknown */
+    double rate;            /* acks per second, < 0 unknown */
+    top_series hist;
+    int seen;
+} top_group;
+
+static void series_push(top_series *s, double v) {
+    if (s->n == HIST) { memmove(s->v, s->v + 1, (HIST - 1) * sizeof s->v[0]); s->n--; }
+    s->v[s->n++] = v < 0 ? 0 : v;
+}
+static void print_spark(const top_series *s) {
+    static const char *const blocks[8] = { "\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84",
+                                           "\xe2\x96\x85", "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88" };
+    double max = 0;
+    int i;
+    for (i = 0; i < s->n; i++) if (s->v[i] > max) max = s->v[i];
+    for (i = 0; i < s->n; i++) fputs(blocks[max > 0 ? (int)(s->v[i] / max * 7.0 + 0.5) : 0], stdout);
+}
+static const char *fmt_rate(double r, char *out, size_t size) {
+    if (r < 0) return "-";
+    snprintf(out, size, "%.1f", r);
+    return out;
+}
+
+static int cmd_top(ctl *c, const command *cmd, int argc, char **argv) {
+    const char *iters = NULL, *interval = NULL;
+    const optspec specs[] = { { "--iterations", &iters, NULL }, { "--interval", &interval, NULL }, { NULL, NULL, NULL } };
+    int64_t max_frames = 0, every = 1000, frame, prev_t = 0, prev_added = -1;
+    top_group *tg = NULL;
+    top_series pub_hist;
+    size_t ntg = 0, i, k;
+    int tty = isatty(STDOUT_FILENO), plain, rc = parse_args(c, cmd, argc, argv, specs, NULL, 0, 0);
+    char b1[600], b2[32], b3[32];
+    if (rc != GO_ON) return rc;
+    if (iters && !parse_int(iters, 1, INT64_MAX, &max_frames)) return usage_error(cmd, "--iterations must be a positive integer, not", iters);
+    if (interval && (!parse_duration(interval, &every, &plain) || every < 10 || every > 86400000))
+        return usage_error(cmd, "--interval takes milliseconds (10..86400000) or a duration, not", interval);
+    if (!open_bus(c, NULL)) return 1;
+    memset(&pub_hist, 0, sizeof pub_hist);
+    catch_signals();
+    for (frame = 1; !stop_flag && (!max_frames || frame <= max_frames); frame++) {
+        rsbus_stream_info si;
+        rsbus_group_info *g = NULL;
+        size_t ng = 0;
+        int64_t now = 0;
+        double dt, pub_rate = -1;
+        rsbus_result r = rsbus_server_time_ms(c->bus, &now);
+        if (r == RSBUS_OK) r = rsbus_stream_info_get(c->bus, &si);
+        if (r == RSBUS_OK) r = list_groups(c, &g, &ng);
+        if (tty) fputs("\033[H\033[2J", stdout);
+        else if (frame > 1) putchar('\n');
+        printf("rsbusctl top  %s  every %lld ms  frame %lld", esc(c->cfg.stream, 200, b1, sizeof b1), (long long)every,
+               (long long)frame);
+        if (max_frames) printf("/%lld", (long long)max_frames);
+        printf("%s\n", tty ? "  (Ctrl-C to quit)" : "");
+        if (r < 0) {   /* keep going: a live view outlives a blip */
+            printf("error: %s: %s\n", rsbus_result_str(r), rsbus_errmsg(c->bus));
+            prev_t = 0;
+            free(g);
+        } else {
+            dt = prev_t && now > prev_t ? (double)(now - prev_t) / 1000.0 : 0;
+            if (dt > 0 && prev_added >= 0 && si.entries_added >= 0) pub_rate = (double)(si.entries_added - prev_added) / dt;
+            if (dt > 0) series_push(&pub_hist, pub_rate);
+            printf("stream   length %lld   dead letters %lld   publish/s %s  ", (long long)si.length,
+                   (long long)si.dlq_length, fmt_rate(pub_rate, b2, sizeof b2));
+            print_spark(&pub_hist);
+            printf("\n\n%-24s %10s %10s %10s %5s  %s\n", "GROUP", "ACK/S", "LAG", "PENDING", "CONS", "ACK RATE (last 20)");
+            for (k = 0; k < ntg; k++) tg[k].seen = 0;
+            for (i = 0; i < ng; i++) {
+                int64_t acked = g[i].entries_read >= 0 ? g[i].entries_read - g[i].pending : -1;
+                top_group *t = NULL;
+                for (k = 0; k < ntg && !t; k++) if (!strcmp(tg[k].name, g[i].name)) t = &tg[k];
+                if (!t) {
+                    top_group *p = (top_group *)realloc(tg, (ntg + 1) * sizeof *tg);
+                    if (!p) continue;
+                    tg = p;
+                    t = &tg[ntg++];
+                    memset(t, 0, sizeof *t);
+                    snprintf(t->name, sizeof t->name, "%s", g[i].name);
+                    t->acked = -1;
+                }
+                t->seen = 1;
+                t->rate = dt > 0 && acked >= 0 && t->acked >= 0 ? (double)(acked - t->acked) / dt : -1;
+                if (dt > 0) series_push(&t->hist, t->rate);
+                t->acked = acked;
+                snprintf(b3, sizeof b3, "%lld", (long long)g[i].lag);
+                printf("%-24s %10s %10s %10lld %5lld  ", esc(g[i].name, 128, b1, sizeof b1), fmt_rate(t->rate, b2, sizeof b2),
+                       g[i].lag >= 0 ? b3 : "unknown", (long long)g[i].pending, (long long)g[i].consumers);
+                print_spark(&t->hist);
+                putchar('\n');
+            }
+            if (!ng) printf("(no consumer groups)\n");
+            for (k = 0; k < ntg;) {   /* forget deleted groups */
+                if (tg[k].seen) k++;
+                else tg[k] = tg[--ntg];
+            }
+            free(g);
+            prev_t = now;
+            prev_added = si.entries_added;
+        }
+        fflush(stdout);
+        if (!max_frames || frame < max_frames) nap_ms(every);
+    }
+    free(tg);
+    return 0;
+}
+
+/* ---- the table of commands, main -------------------------------------------------------------- */
+
+static int cmd_help(ctl *c, const command *cmd, int argc, char **argv);
+
+static const command commands[] = {
+    { "pub", cmd_pub, "pub TYPE JSON",
+      "Publishes one event of type TYPE ([A-Za-z0-9._:-], 1..128 bytes) whose payload is the JSON text\n"
+      "JSON, with a generated event id, and prints its stream id.\n" },
+    { "tail", cmd_tail, "tail [--count N]",
+      "Follows the stream: one line per entry added from now on, with its stream id, its age by Redis's\n"
+      "clock, type, event id and the first 80 bytes of the payload (control characters escaped). Reads\n"
+      "without a consumer group, so it takes nothing from any consumer. Ctrl-C or SIGTERM ends it.\n"
+      "  --count N     exit after N entries\n" },
+    { "info", cmd_info, "info",
+      "Prints the stream's length, first and last ids, entries added, the dead-letter count, and for\n"
+      "every consumer group its lag (\"unknown\" when Redis cannot tell), pending entries, consumers and\n"
+      "last delivered id. --json prints one JSON object.\n" },
+    { "consumers", cmd_consumers, "consumers [--gc IDLE]",
+      "Lists the consumers of the group (--group): pending entries, idle time, and inactive time where\n"
+      "Redis (7.2+) reports it. --json prints JSON.\n"
+      "  --gc IDLE     first delete the consumers idle at least IDLE (milliseconds, or 30s, 15m, 24h, 7d)\n"
+      "                that hold nothing pending, and say how many\n" },
+    { "dlq", cmd_dlq, "dlq ls | show ID | replay ID|--all | purge --before WHEN --yes",
+      "Dead letters (the stream's :dlq stream):\n"
+      "  dlq ls                  every dead letter: id, age by Redis's clock, type, event id, group,\n"
+      "                          deliveries, error (--json: an object with a dead_letters array)\n"
+      "  dlq show ID             every field of one dead letter, the payload indented (--json too)\n"
+      "  dlq replay ID           put it back on the stream for the group that failed it; prints\n"
+      "                          \"DLQ_ID -> NEW_STREAM_ID\"\n"
+      "  dlq replay --all        the same for every dead letter there now\n"
+      "  dlq purge --before WHEN --yes\n"
+      "                          delete the dead letters that failed before WHEN: epoch milliseconds, or\n"
+      "                          a duration (30s, 15m, 24h, 7d) meaning that long ago by Redis's clock.\n"
+      "                          Without --yes it deletes nothing, says how many it would, and exits 2.\n" },
+    { "health", cmd_health, "health [--max-lag N]",
+      "Prints HEALTHY, DEGRADED or UNHEALTHY and why, and exits 0, 1 or 2. UNHEALTHY: Redis cannot be\n"
+      "reached. DEGRADED: the group's lag or pending above N, dead letters present, an evicting\n"
+      "maxmemory-policy, or a group named with --group / RSBUS_GROUP that does not exist. Creates\n"
+      "nothing. --json prints JSON.\n"
+      "  --max-lag N   lag and pending allowed (default 1000)\n" },
+    { "metrics", cmd_metrics, "metrics",
+      "Prints the Prometheus text exposition of the stream and its groups (rsbus_metrics_text).\n" },
+    { "top", cmd_top, "top [--iterations N] [--interval MS]",
+      "A live view, refreshed every interval: the stream's length, dead letters and publish rate, and\n"
+      "per group the ack rate, lag, pending, consumers and a sparkline of the last 20 ack rates. Rates\n"
+      "use Redis's clock. Clears the screen on a terminal; otherwise prints one frame after another.\n"
+      "  --iterations N   stop after N frames\n"
+      "  --interval MS    time between frames in milliseconds, or a duration (2s); default 1000\n" },
+    { "help", cmd_help, "help [COMMAND]", "Prints the usage of rsbusctl or of one command.\n" },
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const command *find_command(const char *name) {
+    size_t i;
+    for (i = 0; i < NCOMMANDS; i++) if (!strcmp(commands[i].name, name)) return &commands[i];
+    return NULL;
+}
+static void print_usage(void) {
+    size_t i;
+    fputs(tool_usage, stdout);
+    for (i = 0; i < NCOMMANDS; i++) printf("  %s\n", commands[i].synopsis);
+    fputs(tool_options, stdout);
+}
+static int cmd_help(ctl *c, const command *cmd, int argc, char **argv) {
+    const char *pos[1] = { NULL };
+    const command *target;
+    int rc = parse_args(c, cmd, argc, argv, NULL, pos, 0, 1);
+    if (rc != GO_ON) return rc;
+    if (!pos[0]) { print_usage(); return 0; }
+    if (!(target = find_command(pos[0]))) return usage_error(cmd, "unknown command", pos[0]);
+    print_help(target);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    ctl c;
+    rsbus_error err;
+    const command *cmd;
+    char buf[300];
+    int i, rc;
+    memset(&c, 0, sizeof c);
+    /* the environment first, so that the options override it; its errors only matter for a command */
+    if (rsbus_config_from_env(&c.cfg, NULL, &err) != RSBUS_OK) c.cfg.url = NULL;
+    else err.code = RSBUS_OK;
+    c.group_given = c.cfg.group != NULL;
+    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { print_usage(); return 0; }
+        if (!strcmp(a, "--version")) { printf("rsbusctl (rsbus %s)\n", RSBUS_VERSION_STRING); return 0; }
+        if (!strcmp(a, "--json")) { c.json = 1; continue; }
+        if ((rc = global_opt(&c, argc, argv, &i)) < 0) { fprintf(stderr, "rsbusctl: %s needs a value\n", a); return EXIT_USAGE; }
+        if (rc) continue;
+        /* never echo what might be a mistyped --url=... with a password in it */
+        fprintf(stderr, "rsbusctl: unknown option %s\n(rsbusctl --help for usage)\n",
+                strchr(a, '=') ? "(one with '=')" : esc(a, 64, buf, sizeof buf));
+        return EXIT_USAGE;
+    }
+    if (i >= argc) { fprintf(stderr, "rsbusctl: missing command\n(rsbusctl --help for usage)\n"); return EXIT_USAGE; }
+    if (!(cmd = find_command(argv[i]))) {
+        fprintf(stderr, "rsbusctl: unknown command %s\n(rsbusctl --help for usage)\n", esc(argv[i], 64, buf, sizeof buf));
+        return EXIT_USAGE;
+    }
+    if (err.code != RSBUS_OK && cmd->fn != cmd_help) {
+        fprintf(stderr, "rsbusctl: environment: %s: %s\n", rsbus_result_str(err.code), err.msg);
+        return EXIT_USAGE;
+    }
+    c.cfg.publish_only = 1;   /* create no group, ever; the calls that need one are given its name */
+    c.cfg.spool_path = NULL;  /* an admin tool reports failures, it does not spool */
+    c.cfg.log = log_stderr;   /* level: RSBUS_LOG_LEVEL, else warnings */
+    rc = cmd->fn(&c, cmd, argc - i - 1, argv + i + 1);
+    rsbus_close(c.bus);
+    return rc;
+}

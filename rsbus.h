@@ -87,9 +87,22 @@
         - If the group disappears (stream deleted, server flushed), rsbus_run recreates it from the
           start of the stream ("0": whatever was published meanwhile is handled) and warns, at most
           once every 10 s; attempts back off.
-        - MAXLEN ~ max_len trims the oldest entries whatever their state: a group that falls more than
-          max_len behind loses entries. Size max_len for the longest outage you want to survive, or
-          set it negative and trim yourself.
+        - Trimming: see TRIMMING. For no loss, use trim_policy = RSBUS_TRIM_ACKED.
+
+    TRIMMING
+        A stream grows until something trims it. Two policies (config.trim_policy):
+        RSBUS_TRIM_MAXLEN (default)  every XADD carries MAXLEN ~ max_len: a memory bound that drops the
+                                     oldest entries whatever their state, so a group more than max_len
+                                     behind loses entries. rsbus_run notices and says so: a warning,
+                                     stats.trimmed_unread and rsbus_trimmed_unread_total (Redis 7).
+        RSBUS_TRIM_ACKED             the choice for no loss: XADD does not trim; rsbus_run (every
+                                     claim_interval_ms, at least 1 s apart) and rsbus_trim remove only
+                                     entries every group has acknowledged (XTRIM MINID ~ the oldest
+                                     entry a group still needs: its oldest pending entry, else the one
+                                     after its last delivered). The stream is bounded once the groups
+                                     catch up, and grows while one lags or is gone: watch lag (health).
+                                     With no group at all nothing is trimmed. A group created later at
+                                     "0", or rewound, finds only what was still there.
 
     CONFIG MACROS
         RSBUS_IMPLEMENTATION    define in one file: the implementation goes there
@@ -285,6 +298,11 @@ typedef struct rsbus_allocator {
 typedef enum rsbus_log_level { RSBUS_LOG_DEFAULT = 0, RSBUS_LOG_ERROR = 1, RSBUS_LOG_WARN = 2,
                                RSBUS_LOG_INFO = 3, RSBUS_LOG_DEBUG = 4 } rsbus_log_level;
 
+typedef enum rsbus_trim_policy {
+    RSBUS_TRIM_MAXLEN = 0,        /* XADD MAXLEN ~ max_len: a memory bound; can drop entries a slow group has not read */
+    RSBUS_TRIM_ACKED  = 1         /* trim only what every group has acknowledged: no loss (see TRIMMING) */
+} rsbus_trim_policy;
+
 typedef struct rsbus_config {
     const char *url;              /* redis://[user:pass@]host[:port][/db], unix:///path[?db=N&user=..&password=..],
                                      rediss://...[?ca=FILE&capath=DIR&cert=FILE&key=FILE&sni=NAME&verify=0|1]
@@ -318,6 +336,7 @@ typedef struct rsbus_config {
     const char *spool_path;       /* set: a publish that cannot reach Redis is appended to this file */
     int64_t     spool_max_bytes;  /* bound of the spool file; default 64 MiB */
     int         spool_fsync;      /* 0: fsync every record (default); 1: leave it to the OS */
+    rsbus_trim_policy trim_policy;/* RSBUS_TRIM_MAXLEN (default) or RSBUS_TRIM_ACKED, the choice for no loss */
 } rsbus_config;
 
 RSBUS_API rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *prefix, rsbus_error *err);
@@ -432,6 +451,8 @@ typedef struct rsbus_stats {
     uint64_t published, publish_errors, delivered, acked, retried, dead_lettered,
              malformed, unhandled, claimed, deleted_while_pending, reconnects, replayed;
     uint64_t deduped, spooled;
+    uint64_t trimmed_unread;      /* entries MAXLEN trimming removed before this bus's group read them */
+    uint64_t trimmed;             /* entries removed by rsbus_trim and rsbus_run's trimming */
 } rsbus_stats;
 RSBUS_API void   rsbus_stats_get(const rsbus *bus, rsbus_stats *out);
              /* counters of this bus since rsbus_open (API.md "Stats"); a replay addressed to another group
@@ -461,6 +482,10 @@ RSBUS_API int          rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int t
                 entries added from now on), blocking up to timeout_ms (<= 0: not at all); calls fn for each
                 well-formed one; updates last_id; returns entries read (malformed ones too) or a negative result */
 RSBUS_API rsbus_result rsbus_server_time_ms(rsbus *bus, int64_t *ms);   /* Redis's clock (TIME), epoch ms */
+RSBUS_API rsbus_result rsbus_trim(rsbus *bus, int64_t *removed);
+             /* trims the stream by the bus's trim_policy now: RSBUS_TRIM_ACKED removes the entries every
+                group has acknowledged (nothing when there is no group), RSBUS_TRIM_MAXLEN applies
+                MAXLEN ~ max_len. rsbus_run does this every claim_interval_ms (at least 1 s apart). */
 
 /* ---- beyond delivery -------------------------------------------------------------------- */
 
@@ -2090,6 +2115,15 @@ RSBUS__PUBLIC rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *
     if (r == RSBUS_OK) r = rsbus__env_str(&env, "SPOOL_PATH", &c.spool_path);
     if (r == RSBUS_OK) r = rsbus__env_i64(&env, "SPOOL_MAX_BYTES", &c.spool_max_bytes);
     if (r == RSBUS_OK) r = rsbus__env_int(&env, "SPOOL_FSYNC", &c.spool_fsync);
+    if (r == RSBUS_OK) {
+        const char *v = rsbus__env_get(&env, "TRIM_POLICY");
+        if (v) {
+            size_t n = strlen(v);
+            if (rsbus__url_ieq(v, n, "maxlen")) c.trim_policy = RSBUS_TRIM_MAXLEN;
+            else if (rsbus__url_ieq(v, n, "acked")) c.trim_policy = RSBUS_TRIM_ACKED;
+            else r = rsbus__env_fail(&env, "not a trim policy (maxlen, acked)");
+        }
+    }
     if (r != RSBUS_OK) return r;
     *cfg = c;
     return RSBUS_OK;
@@ -2126,6 +2160,9 @@ typedef struct rsbus__item {
 
 typedef struct rsbus__seg { size_t off, len; } rsbus__seg;
 typedef struct rsbus__cand { char id[RSBUS_ID_SIZE]; int64_t idle, count; } rsbus__cand;   /* a claim candidate */
+typedef struct rsbus__chunk { struct rsbus__chunk *next; size_t size, used; } rsbus__chunk;  /* arena memory follows */
+#define RSBUS__CHUNK 65536                 /* arena chunk size; larger replies get a chunk of their own */
+#define RSBUS__MAX_ELEMENTS (1 << 22)      /* largest array a reply may announce */
 
 struct rsbus {
     rsbus_config cfg;              /* defaults applied; strings point into strs */
@@ -2145,6 +2182,7 @@ struct rsbus {
     int reread;                    /* re-read own pending entries before new ones */
     char reread_from[RSBUS_ID_SIZE];
     int64_t nogroup_logged_ms;
+    uint64_t trimmed_unread_seen;  /* MAXLEN drops of our group already counted */
     /* keys */
     char key[RSBUS__NAME_MAX + 1], dlq_key[RSBUS__NAME_MAX + 5];
     size_t key_len, dlq_key_len, group_len, consumer_len;
@@ -2161,6 +2199,8 @@ struct rsbus {
     const redisReply **got;        /* claimed entries of a batch */
     /* claim candidates, grown as needed */
     rsbus__cand *cand; size_t capcand;
+    /* replies are built in this arena (hiredis's reply-object hooks), reset at each public call */
+    struct rsbus__chunk *arena, *arena_cur;
     /* random bytes */
     unsigned char rnd[256]; size_t rnd_pos;
 };
@@ -2308,6 +2348,7 @@ RSBUS__PRIVATE rsbus_result rsbus__ctx_fail(rsbus *bus, const char *what) {
     }
     rsbus__clean(bus->c->errstr, sizeof bus->c->errstr, text, sizeof text);
     if (code == RSBUS_E_TIMEOUT) snprintf(text, sizeof text, "timed out");
+    if (code == RSBUS_E_NOMEM) snprintf(text, sizeof text, "out of memory");
     rsbus__drop(bus);
     return rsbus__fail(bus, code, "%s %s: %s", what, bus->url.redacted, text);
 }
@@ -2401,6 +2442,166 @@ RSBUS__PRIVATE void rsbus__cmd_end(rsbus *bus) {
 }
 RSBUS__PRIVATE void rsbus__reset_cmds(rsbus *bus) { bus->out_len = 0; bus->nsegs = 0; bus->oom = 0; }
 
+/* >>reply arena */
+/* hiredis builds each reply through these hooks: every object and string of a reply lands in the bus's
+   arena instead of one malloc each. The arena is reset when a public call starts (never during a
+   handler, whose publish may need the batch still in hand), so steady state allocates nothing.
+   rsbus never calls freeReplyObject: a reply lives until the next reset. */
+RSBUS__PRIVATE char *rsbus__chunk_base(rsbus__chunk *ch) {   /* 16-byte aligned start of its memory */
+    uintptr_t p = (uintptr_t)(ch + 1);
+    return (char *)(ch + 1) + ((16 - (p & 15)) & 15);
+}
+RSBUS__PRIVATE void *rsbus__arena_alloc(rsbus *bus, size_t n) {
+    rsbus__chunk *ch = bus->arena_cur;
+    void *p;
+    n = (n + 15) & ~(size_t)15;
+    while (ch && ch->size - ch->used < n && ch->next) ch = bus->arena_cur = ch->next;
+    if (!ch || ch->size - ch->used < n) {
+        size_t size = RSBUS__MAX(n, (size_t)RSBUS__CHUNK);
+        rsbus__chunk *nc;
+        if (size > SIZE_MAX - sizeof(rsbus__chunk) - 16) return NULL;
+        nc = (rsbus__chunk *)rsbus__alloc(&bus->a, sizeof(rsbus__chunk) + 16 + size);
+        if (!nc) return NULL;
+        nc->next = ch ? ch->next : NULL;
+        nc->size = size;
+        nc->used = 0;
+        if (ch) ch->next = nc; else bus->arena = nc;
+        bus->arena_cur = ch = nc;
+    }
+    p = rsbus__chunk_base(ch) + ch->used;
+    ch->used += n;
+    return p;
+}
+/* Forgets every reply; keeps the chunks of ordinary size for the next call, frees the outsized ones. */
+RSBUS__PRIVATE void rsbus__arena_reset(rsbus *bus) {
+    rsbus__chunk **link = &bus->arena;
+    while (*link) {
+        rsbus__chunk *ch = *link;
+        if (ch->size > RSBUS__CHUNK) {
+            *link = ch->next;
+            rsbus__free(&bus->a, ch, sizeof(rsbus__chunk) + 16 + ch->size);
+            continue;
+        }
+        ch->used = 0;
+        link = &ch->next;
+    }
+    bus->arena_cur = bus->arena;
+}
+RSBUS__PRIVATE void rsbus__arena_free(rsbus *bus) {
+    while (bus->arena) {
+        rsbus__chunk *ch = bus->arena;
+        bus->arena = ch->next;
+        rsbus__free(&bus->a, ch, sizeof(rsbus__chunk) + 16 + ch->size);
+    }
+    bus->arena_cur = NULL;
+}
+RSBUS__PRIVATE redisReply *rsbus__reply_new(const redisReadTask *task, size_t extra) {
+    rsbus *bus = (rsbus *)task->privdata;
+    redisReply *r = (redisReply *)rsbus__arena_alloc(bus, sizeof(redisReply) + extra);
+    if (!r) return NULL;
+    memset(r, 0, sizeof *r);
+    r->type = task->type;
+    if (task->parent) {
+        redisReply *parent = (redisReply *)task->parent->obj;
+        parent->element[task->idx] = r;
+    }
+    return r;
+}
+RSBUS__PRIVATE void *rsbus__reply_string(const redisReadTask *task, char *str, size_t len) {
+    redisReply *r;
+    if (len > SIZE_MAX / 2) return NULL;
+    r = rsbus__reply_new(task, len + 1);
+    if (!r) return NULL;
+    r->str = (char *)(r + 1);
+    memcpy(r->str, str, len);
+    r->str[len] = 0;
+    r->len = len;
+    return r;
+}
+#if HIREDIS_MAJOR >= 1
+RSBUS__PRIVATE void *rsbus__reply_array(const redisReadTask *task, size_t elements) {
+#else
+RSBUS__PRIVATE void *rsbus__reply_array(const redisReadTask *task, int elements) {
+#endif
+    redisReply *r;
+    size_t n = (size_t)elements;
+    if (n > RSBUS__MAX_ELEMENTS) return NULL;   /* a hostile length: refused, not allocated */
+    r = rsbus__reply_new(task, n * sizeof(redisReply *));
+    if (!r) return NULL;
+    r->elements = n;
+    if (n) {
+        r->element = (redisReply **)(void *)(r + 1);
+        memset(r->element, 0, n * sizeof(redisReply *));
+    }
+    return r;
+}
+RSBUS__PRIVATE void *rsbus__reply_integer(const redisReadTask *task, long long value) {
+    redisReply *r = rsbus__reply_new(task, 0);
+    if (r) r->integer = value;
+    return r;
+}
+RSBUS__PRIVATE void *rsbus__reply_nil(const redisReadTask *task) {
+    redisReply *r = rsbus__reply_new(task, 0);
+    if (r) r->type = REDIS_REPLY_NIL;   /* the task says ARRAY or STRING for "*-1" and "$-1" */
+    return r;
+}
+#if HIREDIS_MAJOR >= 1
+RSBUS__PRIVATE void *rsbus__reply_double(const redisReadTask *task, double value, char *str, size_t len) {
+    redisReply *r = (redisReply *)rsbus__reply_string(task, str, len);
+    if (r) r->dval = value;
+    return r;
+}
+RSBUS__PRIVATE void *rsbus__reply_bool(const redisReadTask *task, int value) {
+    redisReply *r = rsbus__reply_new(task, 0);
+    if (r) r->integer = value != 0;
+    return r;
+}
+#endif
+RSBUS__PRIVATE void rsbus__reply_done(void *reply) { (void)reply; }   /* the arena owns every reply */
+RSBUS__PRIVATE redisReplyObjectFunctions *rsbus__reply_functions(void) {
+    static redisReplyObjectFunctions fns;
+    if (!fns.createString) {
+        fns.createArray = rsbus__reply_array;
+        fns.createInteger = rsbus__reply_integer;
+        fns.createNil = rsbus__reply_nil;
+#if HIREDIS_MAJOR >= 1
+        fns.createDouble = rsbus__reply_double;
+        fns.createBool = rsbus__reply_bool;
+#endif
+        fns.freeObject = rsbus__reply_done;
+        fns.createString = rsbus__reply_string;
+    }
+    return &fns;
+}
+/* A reply the caller keeps after the call (a DLQ page): copied out of the arena into one block. */
+RSBUS__PRIVATE size_t rsbus__reply_size(const redisReply *r) {
+    size_t n = sizeof(redisReply) + 32, i;
+    if (r->str) n += r->len + 1;
+    if (r->type == REDIS_REPLY_ARRAY) {
+        n += r->elements * sizeof(redisReply *);
+        for (i = 0; i < r->elements; i++) n += rsbus__reply_size(r->element[i]);
+    }
+    return n;
+}
+RSBUS__PRIVATE redisReply *rsbus__reply_copy(const redisReply *r, char **mem) {
+    redisReply *c = (redisReply *)(void *)*mem;
+    size_t i;
+    *mem += (sizeof(redisReply) + 15) & ~(size_t)15;
+    *c = *r;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
+        c->element = (redisReply **)(void *)*mem;
+        *mem += r->elements * sizeof(redisReply *);
+        for (i = 0; i < r->elements; i++) c->element[i] = rsbus__reply_copy(r->element[i], mem);
+    }
+    if (r->str) {
+        c->str = *mem;
+        memcpy(c->str, r->str, r->len + 1);
+        *mem += r->len + 1;
+    }
+    *mem += (16 - ((uintptr_t)*mem & 15)) & 15;
+    return c;
+}
+
 /* >>redis glue */
 RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus);
 
@@ -2443,24 +2644,41 @@ RSBUS__PRIVATE rsbus_result rsbus__send(rsbus *bus, const char *what) {
     return RSBUS_OK;
 }
 
+/* Reads one reply. io_timeout_ms bounds the whole reply, not each read: a server that trickles bytes
+   forever is cut off, and so is one that announces more than a reply can hold. */
 RSBUS__PRIVATE rsbus_result rsbus__recv(rsbus *bus, redisReply **out, const char *what) {
     void *p = NULL;
+    int64_t deadline = 0;
+    size_t bound = bus->cfg.max_event_bytes * (size_t)bus->cfg.batch_size * 2 + ((size_t)16 << 20);
     *out = NULL;
     if (!bus->c) return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what);
-    if (redisGetReply(bus->c, &p) != REDIS_OK || !p) {
-        if (p) freeReplyObject(p);
-        return rsbus__ctx_fail(bus, what);
+    for (;;) {
+        if (redisGetReplyFromReader(bus->c, &p) != REDIS_OK) return rsbus__ctx_fail(bus, what);
+        if (p) break;
+        if (!deadline) deadline = rsbus__mono_ms() + bus->cfg.io_timeout_ms;
+        else if (rsbus__mono_ms() > deadline) {
+            rsbus__drop(bus);
+            return rsbus__fail(bus, RSBUS_E_TIMEOUT, "%s %s: reply not complete within io_timeout_ms", what,
+                               bus->url.redacted);
+        }
+        if (bus->c->reader->len - bus->c->reader->pos > bound) {
+            rsbus__drop(bus);
+            return rsbus__fail(bus, RSBUS_E_PROTOCOL, "%s %s: reply larger than any rsbus expects", what,
+                               bus->url.redacted);
+        }
+        if (redisBufferRead(bus->c) != REDIS_OK) return rsbus__ctx_fail(bus, what);
     }
     *out = (redisReply *)p;
     return RSBUS_OK;
 }
+
 /* Receives n replies into rs (all or none: on failure the ones read are freed). */
 RSBUS__PRIVATE rsbus_result rsbus__recv_n(rsbus *bus, redisReply **rs, size_t n, const char *what) {
     size_t i;
     for (i = 0; i < n; i++) {
         rsbus_result r = rsbus__recv(bus, &rs[i], what);
         if (r != RSBUS_OK) {
-            while (i > 0) freeReplyObject(rs[--i]);
+            while (i > 0) rsbus__reply_done(rs[--i]);
             return r;
         }
     }
@@ -2474,7 +2692,7 @@ RSBUS__PRIVATE rsbus_result rsbus__roundtrip(rsbus *bus, redisReply **out, const
     if (r != RSBUS_OK) return r;
     if ((*out)->type == REDIS_REPLY_ERROR) {
         r = rsbus__reply_fail(bus, *out, what);
-        freeReplyObject(*out);
+        rsbus__reply_done(*out);
         *out = NULL;
     }
     return r;
@@ -2576,6 +2794,8 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus) {
     }
     rsbus__timeval(&tv, bus->cfg.io_timeout_ms);
     if (redisSetTimeout(bus->c, tv) != REDIS_OK) return rsbus__ctx_fail(bus, "connect");
+    bus->c->reader->fn = rsbus__reply_functions();
+    bus->c->reader->privdata = bus;
     if (bus->url.has_password || bus->url.has_user) {
         rsbus__cmd(bus);
         rsbus__argz(bus, "AUTH");
@@ -2611,7 +2831,7 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus) {
             r = rsbus__reply_fail(bus, rs[i], i == nrep - 1 ? "PING" : "SELECT");
         }
     }
-    for (i = 0; i < nrep; i++) freeReplyObject(rs[i]);
+    for (i = 0; i < nrep; i++) rsbus__reply_done(rs[i]);
     if (r != RSBUS_OK) rsbus__drop(bus);
     return r;
 }
@@ -2632,7 +2852,7 @@ RSBUS__PRIVATE rsbus_result rsbus__create_group(rsbus *bus, const char *start) {
     if (r != RSBUS_OK) return r;
     if (rep->type == REDIS_REPLY_ERROR && !(rep->len >= 9 && !memcmp(rep->str, "BUSYGROUP", 9)))
         r = rsbus__reply_fail(bus, rep, "XGROUP CREATE");
-    freeReplyObject(rep);
+    rsbus__reply_done(rep);
     if (r == RSBUS_OK) bus->nogroup = 0;
     return r;
 }
@@ -2641,6 +2861,7 @@ RSBUS__PRIVATE rsbus_result rsbus__create_group(rsbus *bus, const char *start) {
 RSBUS__PRIVATE rsbus_result rsbus__ensure(rsbus *bus) {
     rsbus_result r;
     bus->err[0] = 0;
+    if (!bus->dispatching) rsbus__arena_reset(bus);   /* no reply of an earlier call is in use */
     if (bus->c) {
         /* Between commands Redis sends nothing: a readable socket means it closed the connection
            (CLIENT KILL, timeout, restart). Notice that now rather than fail the next command. */
@@ -2729,6 +2950,8 @@ RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus
     RSBUS__CHECK(rsbus__allocator_ok(&c->allocator), "allocator: set all three functions or none");
     c->log_level = RSBUS__DEF(c->log_level, RSBUS_LOG_WARN);
     RSBUS__CHECK(c->log_level >= RSBUS_LOG_ERROR && c->log_level <= RSBUS_LOG_DEBUG, "log_level: out of range");
+    RSBUS__CHECK(c->trim_policy == RSBUS_TRIM_MAXLEN || c->trim_policy == RSBUS_TRIM_ACKED,
+                 "trim_policy: RSBUS_TRIM_MAXLEN or RSBUS_TRIM_ACKED");
     c->spool_max_bytes = RSBUS__DEF(c->spool_max_bytes, (int64_t)64 << 20);
     return RSBUS_OK;
 #undef RSBUS__CHECK
@@ -2827,6 +3050,7 @@ RSBUS__PUBLIC void rsbus_close(rsbus *bus) {
     if (!bus) return;
     a = bus->a;
     rsbus__drop(bus);
+    rsbus__arena_free(bus);
     rsbus__free(&a, bus->strs, bus->strs_size);
     rsbus__free(&a, bus->handlers, bus->caphandlers * sizeof *bus->handlers);
     rsbus__free(&a, bus->out, bus->out_cap);
@@ -2914,8 +3138,11 @@ RSBUS__PRIVATE void rsbus__field(rsbus *bus, const char *name, const char *value
     rsbus__argz(bus, value);
 }
 /* Queues the XADD of one checked event, in the wire format's field order. */
+RSBUS__PRIVATE int64_t rsbus__xadd_maxlen(const rsbus *bus) {
+    return bus->cfg.trim_policy == RSBUS_TRIM_ACKED ? -1 : bus->cfg.max_len;
+}
 RSBUS__PRIVATE void rsbus__queue_xadd(rsbus *bus, const rsbus_event *ev, const rsbus__ev *e) {
-    rsbus__xadd_head(bus, bus->key, bus->key_len, bus->cfg.max_len);
+    rsbus__xadd_head(bus, bus->key, bus->key_len, rsbus__xadd_maxlen(bus));
     rsbus__arg(bus, "type", 4); rsbus__argz(bus, ev->type);
     rsbus__arg(bus, "id", 2); rsbus__argz(bus, e->id);
     rsbus__arg(bus, "ts", 2); rsbus__argi(bus, e->ts);
@@ -2946,7 +3173,7 @@ RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char
         char id[RSBUS_ID_SIZE];
         if (!rsbus__copy_id(rep, id)) r = rsbus__shape_fail(bus, "XADD");
         else if (stream_id) memcpy(stream_id, id, strlen(id) + 1);
-        freeReplyObject(rep);
+        rsbus__reply_done(rep);
     }
     if (r == RSBUS_OK) bus->st.published++;
     else bus->st.publish_errors++;
@@ -2996,7 +3223,7 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *ev
                 }
             }
         }
-        freeReplyObject(rep);
+        rsbus__reply_done(rep);
     }
     if (r == RSBUS_OK) r = first;
     if (r == RSBUS_OK) bus->st.published += n;
@@ -3253,7 +3480,7 @@ RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t
         if (rep->type == REDIS_REPLY_ERROR && first == RSBUS_OK) first = rsbus__reply_fail(bus, rep, what);
         if (i % 4 == 3 && i < ndead * 4 && rep->type != REDIS_REPLY_ARRAY && first == RSBUS_OK)
             first = rsbus__fail(bus, RSBUS_E_REDIS, "%s: the move to the dead-letter stream was not applied", what);
-        freeReplyObject(rep);
+        rsbus__reply_done(rep);
     }
     if (r == RSBUS_OK) r = first;
     if (r != RSBUS_OK) return r;
@@ -3339,7 +3566,7 @@ RSBUS__PRIVATE int rsbus__reread_pending(rsbus *bus) {
     if (r != RSBUS_OK) return r;
     r = rsbus__read_entries(bus, rep, &entries, what);
     if (r != RSBUS_OK || !entries || entries->elements == 0) {
-        freeReplyObject(rep);
+        rsbus__reply_done(rep);
         if (r == RSBUS_OK) bus->reread = 0;
         return r;
     }
@@ -3353,7 +3580,7 @@ RSBUS__PRIVATE int rsbus__reread_pending(rsbus *bus) {
     rsbus__arg(bus, bus->cfg.consumer, bus->consumer_len);
     rsbus__cmd_end(bus);
     r = rsbus__roundtrip(bus, &pend, "XPENDING");
-    if (r != RSBUS_OK) { freeReplyObject(rep); return r; }
+    if (r != RSBUS_OK) { rsbus__reply_done(rep); return r; }
     for (i = 0, j = 0; i < n; i++) {
         const redisReply *id = entries->element[i]->element[0];
         counts[i] = 1;
@@ -3367,10 +3594,10 @@ RSBUS__PRIVATE int rsbus__reread_pending(rsbus *bus) {
             }
         }
     }
-    freeReplyObject(pend);
+    rsbus__reply_done(pend);
     memcpy(bus->reread_from, entries->element[n - 1]->element[0]->str, entries->element[n - 1]->element[0]->len + 1);
     r = rsbus__handle(bus, (const redisReply *const *)entries->element, n, counts, what);
-    freeReplyObject(rep);
+    rsbus__reply_done(rep);
     return r != RSBUS_OK ? (int)r : (int)n;
 }
 
@@ -3415,7 +3642,7 @@ RSBUS__PUBLIC int rsbus_poll(rsbus *bus, int timeout_ms) {
         char w2[300];
         snprintf(w2, sizeof w2, "XREADGROUP %s/%s", bus->key, bus->cfg.group);
         r = rsbus__reply_fail(bus, rep, w2);
-        freeReplyObject(rep);
+        rsbus__reply_done(rep);
         return r;
     }
     r = rsbus__read_entries(bus, rep, &entries, what);
@@ -3423,11 +3650,11 @@ RSBUS__PUBLIC int rsbus_poll(rsbus *bus, int timeout_ms) {
         r = rsbus__handle(bus, (const redisReply *const *)entries->element, entries->elements, NULL, "XACK");
         if (r == RSBUS_OK) {
             int n = (int)entries->elements;
-            freeReplyObject(rep);
+            rsbus__reply_done(rep);
             return n;
         }
     }
-    freeReplyObject(rep);
+    rsbus__reply_done(rep);
     return r;
 }
 
@@ -3486,7 +3713,7 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
         counts[ngot] = cand[i].count + 1;   /* XCLAIM counted one more delivery */
         ngot++;
     }
-    if (r == RSBUS_E_PROTOCOL) { for (i = 0; i < n; i++) freeReplyObject(reps[i]); return rsbus__shape_fail(bus, "XCLAIM"); }
+    if (r == RSBUS_E_PROTOCOL) { for (i = 0; i < n; i++) rsbus__reply_done(reps[i]); return rsbus__shape_fail(bus, "XCLAIM"); }
     if (r == RSBUS_OK && ngot) {
         cs->claimed += (int64_t)ngot;
         bus->st.claimed += ngot;
@@ -3494,7 +3721,7 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
         r = rsbus__handle(bus, got, ngot, counts, "XACK (claimed)");
         if (r == RSBUS_OK) cs->handled += (int64_t)ngot;
     }
-    for (i = 0; i < n; i++) freeReplyObject(reps[i]);
+    for (i = 0; i < n; i++) rsbus__reply_done(reps[i]);
     if (r != RSBUS_OK || !nmissing) return r;
     /* Which of the missing ones are gone from the stream? Those were deleted or trimmed while pending:
        acknowledge them (a no-op on Redis 7, which already dropped them) and count them. */
@@ -3512,7 +3739,7 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
         for (i = 0; i < nmissing; i++) {
             if (reps[i]->type == REDIS_REPLY_ARRAY && reps[i]->elements == 0)
                 cand[ngone++] = cand[i];
-            freeReplyObject(reps[i]);
+            rsbus__reply_done(reps[i]);
         }
         if (ngone) {
             redisReply *rep = NULL;
@@ -3522,7 +3749,7 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
             for (i = 0; i < ngone; i++) rsbus__argz(bus, cand[i].id);
             rsbus__cmd_end(bus);
             r = rsbus__roundtrip(bus, &rep, "XACK (deleted)");
-            if (rep) freeReplyObject(rep);
+            if (rep) rsbus__reply_done(rep);
             if (r == RSBUS_OK) {
                 cs->deleted += (int64_t)ngone;
                 bus->st.deleted_while_pending += ngone;
@@ -3560,7 +3787,7 @@ RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t m
         rsbus__cmd_end(bus);
         r = rsbus__roundtrip(bus, &rep, "XPENDING");
         if (r != RSBUS_OK) break;
-        if (rep->type != REDIS_REPLY_ARRAY) { freeReplyObject(rep); r = rsbus__shape_fail(bus, "XPENDING"); break; }
+        if (rep->type != REDIS_REPLY_ARRAY) { rsbus__reply_done(rep); r = rsbus__shape_fail(bus, "XPENDING"); break; }
         n = rep->elements;
         for (i = 0; i < n && ncand < max_count; i++) {
             const redisReply *p = rep->element[i];
@@ -3588,7 +3815,7 @@ RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t m
             start[0] = '(';
             if (!rsbus__copy_id(last->element[0], start + 1)) r = RSBUS_E_PROTOCOL;
         }
-        freeReplyObject(rep);
+        rsbus__reply_done(rep);
         if (r == RSBUS_E_PROTOCOL) { r = rsbus__shape_fail(bus, "XPENDING"); break; }
         if (n < RSBUS__PENDING_PAGE) break;
     }
@@ -3600,6 +3827,9 @@ RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t m
     if (out) *out = cs;
     return r;
 }
+
+/* in >>trimming, after the info helpers */
+RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed);
 
 /* >>consume: run */
 RSBUS__PRIVATE int rsbus__stopped(rsbus *bus) { return rsbus__stop_requested(bus); }
@@ -3614,7 +3844,7 @@ RSBUS__PRIVATE void rsbus__nap(rsbus *bus, int64_t ms) {
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
-    int64_t backoff = 100, last_claim = 0;
+    int64_t backoff = 100, last_claim = 0, last_trim = 0;
     rsbus_result r;
     if (!bus) return RSBUS_E_ARG;
     bus->err[0] = 0;
@@ -3654,6 +3884,13 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
             if (r != RSBUS_OK && r != RSBUS_E_IO && r != RSBUS_E_TIMEOUT && !bus->nogroup)
                 rsbus__log(bus, RSBUS_LOG_WARN, "claim: %s: %s", rsbus_result_str(r), bus->err);
             if (!bus->c || bus->nogroup) continue;
+            if (last_claim - last_trim >= RSBUS__MAX(1000, bus->cfg.claim_interval_ms)) {
+                last_trim = last_claim;
+                r = rsbus__maintain(bus, NULL);
+                if (r != RSBUS_OK && r != RSBUS_E_IO && r != RSBUS_E_TIMEOUT)
+                    rsbus__log(bus, RSBUS_LOG_WARN, "trim: %s: %s", rsbus_result_str(r), bus->err);
+                if (!bus->c) continue;
+            }
         }
         n = rsbus_poll(bus, bus->cfg.block_ms);
         if (n >= 0) { backoff = 100; continue; }
@@ -3726,23 +3963,40 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_list(rsbus *bus, const char *after_id, size
     rsbus__arg(bus, "COUNT", 5); rsbus__argi(bus, (int64_t)max);
     rsbus__cmd_end(bus);
     if ((r = rsbus__roundtrip(bus, &rep, "XRANGE (dlq)")) != RSBUS_OK) return r;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements > max) { freeReplyObject(rep); return rsbus__shape_fail(bus, "XRANGE (dlq)"); }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements > max) { rsbus__reply_done(rep); return rsbus__shape_fail(bus, "XRANGE (dlq)"); }
     for (i = 0; i < rep->elements; i++)
-        if (!rsbus__entry_ok(rep->element[i])) { freeReplyObject(rep); return rsbus__shape_fail(bus, "XRANGE (dlq)"); }
+        if (!rsbus__entry_ok(rep->element[i])) { rsbus__reply_done(rep); return rsbus__shape_fail(bus, "XRANGE (dlq)"); }
     if (rep->elements) {
+        /* the page outlives this call: its reply leaves the arena for a block of its own */
+        size_t size = rsbus__reply_size(rep) + 32;
+        char *block = (char *)rsbus__alloc(&bus->a, size), *mem;
+        redisReply *copy;
         page->entries = (rsbus_dlq_entry *)rsbus__alloc(&bus->a, rep->elements * sizeof *page->entries);
-        if (!page->entries) { freeReplyObject(rep); return rsbus__fail(bus, RSBUS_E_NOMEM, "dlq_list: out of memory"); }
-        for (i = 0; i < rep->elements; i++) rsbus__dlq_decode(bus, rep->element[i], &page->entries[i]);
+        if (!block || !page->entries) {
+            if (block) rsbus__free(&bus->a, block, size);
+            if (page->entries) rsbus__free(&bus->a, page->entries, rep->elements * sizeof *page->entries);
+            page->entries = NULL;
+            return rsbus__fail(bus, RSBUS_E_NOMEM, "dlq_list: out of memory");
+        }
+        memcpy(block, &size, sizeof size);
+        mem = block + 16;
+        mem += (16 - ((uintptr_t)mem & 15)) & 15;
+        copy = rsbus__reply_copy(rep, &mem);
+        for (i = 0; i < copy->elements; i++) rsbus__dlq_decode(bus, copy->element[i], &page->entries[i]);
+        page->internal = block;
     }
     page->count = rep->elements;
-    page->internal = rep;
     return RSBUS_OK;
 }
 
 RSBUS__PUBLIC void rsbus_dlq_page_free(rsbus *bus, rsbus_dlq_page *page) {
     if (!bus || !page) return;
     if (page->entries) rsbus__free(&bus->a, page->entries, page->count * sizeof *page->entries);
-    if (page->internal) freeReplyObject(page->internal);
+    if (page->internal) {
+        size_t size;
+        memcpy(&size, page->internal, sizeof size);
+        rsbus__free(&bus->a, page->internal, size);
+    }
     memset(page, 0, sizeof *page);
 }
 
@@ -3791,13 +4045,13 @@ RSBUS__PRIVATE int rsbus__replay_once(rsbus *bus, const char *dlq_id, char new_i
              (rs[1]->elements == 1 && !rsbus__entry_ok(rs[1]->element[0]))) r = rsbus__shape_fail(bus, "XRANGE (replay)");
     else if (rs[1]->elements == 0 || rs[1]->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
         r = rsbus__fail(bus, RSBUS_E_NOTFOUND, "dlq_replay: no dead letter %s in %s", dlq_id, bus->dlq_key);
-    freeReplyObject(rs[0]);
+    rsbus__reply_done(rs[0]);
     if (r != RSBUS_OK) {
         redisReply *u = NULL;
-        freeReplyObject(rs[1]);
+        rsbus__reply_done(rs[1]);
         if (bus->c) {
             rsbus__cmd(bus); rsbus__arg(bus, "UNWATCH", 7); rsbus__cmd_end(bus);
-            if (rsbus__roundtrip(bus, &u, "UNWATCH") == RSBUS_OK) freeReplyObject(u);
+            if (rsbus__roundtrip(bus, &u, "UNWATCH") == RSBUS_OK) rsbus__reply_done(u);
             if (r == RSBUS_E_NOTFOUND) snprintf(bus->err, sizeof bus->err, "dlq_replay: no dead letter %s in %.150s",
                                                 dlq_id, bus->dlq_key);
         }
@@ -3812,7 +4066,7 @@ RSBUS__PRIVATE int rsbus__replay_once(rsbus *bus, const char *dlq_id, char new_i
     rsbus__cmd_end(bus);
     rsbus__cmd(bus); rsbus__arg(bus, "EXEC", 4); rsbus__cmd_end(bus);
     r = rsbus__send(bus, "MULTI/XADD/XDEL/EXEC (replay)");
-    freeReplyObject(rs[1]);
+    rsbus__reply_done(rs[1]);
     rs[1] = NULL;
     if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, 4, "MULTI/XADD/XDEL/EXEC (replay)");
     if (r != RSBUS_OK) { *res = r; return 0; }
@@ -3825,7 +4079,7 @@ RSBUS__PRIVATE int rsbus__replay_once(rsbus *bus, const char *dlq_id, char new_i
         else if (rs[3]->element[0]->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rs[3]->element[0], "XADD (replay)");
         else if (!rsbus__copy_id(rs[3]->element[0], new_id)) r = rsbus__shape_fail(bus, "XADD (replay)");
     }
-    for (i = 0; i < 4; i++) if (rs[i]) freeReplyObject(rs[i]);
+    for (i = 0; i < 4; i++) if (rs[i]) rsbus__reply_done(rs[i]);
     *res = r;
     return again;
 }
@@ -3866,9 +4120,9 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_purge(rsbus *bus, int64_t before_ms, int64_
     rsbus__arg(bus, "MINID", 5); rsbus__arg(bus, "=", 1); rsbus__argz(bus, minid);
     rsbus__cmd_end(bus);
     if ((r = rsbus__roundtrip(bus, &rep, "XTRIM (dlq)")) != RSBUS_OK) return r;
-    if (rep->type != REDIS_REPLY_INTEGER) { freeReplyObject(rep); return rsbus__shape_fail(bus, "XTRIM (dlq)"); }
+    if (rep->type != REDIS_REPLY_INTEGER) { rsbus__reply_done(rep); return rsbus__shape_fail(bus, "XTRIM (dlq)"); }
     if (removed) *removed = (int64_t)rep->integer;
-    freeReplyObject(rep);
+    rsbus__reply_done(rep);
     return RSBUS_OK;
 }
 
@@ -3902,7 +4156,7 @@ RSBUS__PRIVATE rsbus_result rsbus__xinfo_groups(rsbus *bus, redisReply **rep) {
     rsbus__cmd_end(bus);
     r = rsbus__roundtrip(bus, rep, "XINFO GROUPS");
     if (r == RSBUS_OK && (*rep)->type != REDIS_REPLY_ARRAY) {
-        freeReplyObject(*rep); *rep = NULL;
+        rsbus__reply_done(*rep); *rep = NULL;
         r = rsbus__shape_fail(bus, "XINFO GROUPS");
     }
     return r;
@@ -3939,7 +4193,7 @@ RSBUS__PUBLIC rsbus_result rsbus_stream_info_get(rsbus *bus, rsbus_stream_info *
             rsbus__copy_reply_str(v->element[0], out->first_id, sizeof out->first_id);
         out->dlq_length = (int64_t)rs[1]->integer;
     }
-    freeReplyObject(rs[0]); freeReplyObject(rs[1]);
+    rsbus__reply_done(rs[0]); rsbus__reply_done(rs[1]);
     if (r == RSBUS_E_PROTOCOL) return rsbus__shape_fail(bus, "XINFO STREAM");
     return r;
 }
@@ -3959,7 +4213,7 @@ RSBUS__PUBLIC rsbus_result rsbus_groups_list(rsbus *bus, rsbus_group_info *out, 
         if (n < max) out[n] = g;
         n++;
     }
-    freeReplyObject(rep);
+    rsbus__reply_done(rep);
     if (count) *count = n;   /* all groups, even beyond max */
     return RSBUS_OK;
 }
@@ -3982,7 +4236,7 @@ RSBUS__PUBLIC rsbus_result rsbus_group_info_get(rsbus *bus, const char *group, r
             break;
         }
     }
-    freeReplyObject(rep);
+    rsbus__reply_done(rep);
     if (r == RSBUS_E_NOTFOUND) return rsbus__fail(bus, r, "group_info: no group %.100s on %s", group, bus->key);
     if (r == RSBUS_E_PROTOCOL) return rsbus__shape_fail(bus, "XINFO GROUPS");
     return r;
@@ -4065,7 +4319,7 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
     if (h == RSBUS_HEALTHY && t.len == 0) rsbus__textf(&t, "ok");
     if (why && why_size && t.len >= 2 && t.len < why_size && why[t.len - 2] == ';') why[t.len - 2] = 0;
 done:
-    for (i = 0; i < 4; i++) if (rs[i]) freeReplyObject(rs[i]);
+    for (i = 0; i < 4; i++) if (rs[i]) rsbus__reply_done(rs[i]);
     return h;
 }
 
@@ -4100,7 +4354,9 @@ RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
         { "reconnects", "Reconnections to Redis.", offsetof(rsbus_stats, reconnects) },
         { "replayed", "Dead letters replayed.", offsetof(rsbus_stats, replayed) },
         { "deduped", "Repeated event ids skipped.", offsetof(rsbus_stats, deduped) },
-        { "spooled", "Events written to the offline spool.", offsetof(rsbus_stats, spooled) }
+        { "spooled", "Events written to the offline spool.", offsetof(rsbus_stats, spooled) },
+        { "trimmed_unread", "Entries MAXLEN trimming removed before the group read them.", offsetof(rsbus_stats, trimmed_unread) },
+        { "trimmed", "Entries removed by trimming to what every group acknowledged.", offsetof(rsbus_stats, trimmed) }
     };
     rsbus__text t;
     rsbus_stream_info si;
@@ -4153,7 +4409,7 @@ RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
                 rsbus__textf(&t, "\"} %lld\n", (long long)v);
             }
         }
-        freeReplyObject(groups);
+        rsbus__reply_done(groups);
     }
     return t.len;
 }
@@ -4177,7 +4433,7 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_list(rsbus *bus, const char *group, r
                                                            group, bus->key);
         return r;
     }
-    if (rep->type != REDIS_REPLY_ARRAY) { freeReplyObject(rep); return rsbus__shape_fail(bus, "XINFO CONSUMERS"); }
+    if (rep->type != REDIS_REPLY_ARRAY) { rsbus__reply_done(rep); return rsbus__shape_fail(bus, "XINFO CONSUMERS"); }
     for (i = 0; i < rep->elements; i++) {
         rsbus_consumer_info ci;
         const redisReply *c = rep->element[i];
@@ -4190,7 +4446,7 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_list(rsbus *bus, const char *group, r
         if (n < max) out[n] = ci;
         n++;
     }
-    freeReplyObject(rep);
+    rsbus__reply_done(rep);
     if (count) *count = n;
     return RSBUS_OK;
 }
@@ -4231,7 +4487,7 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int
             gone++;
             rsbus__log(bus, RSBUS_LOG_INFO, "deleted idle consumer %s of %s/%.100s", c->name, bus->key, group);
         }
-        freeReplyObject(rep);
+        rsbus__reply_done(rep);
     }
     rsbus__free(&bus->a, list, (k > 0 ? k : n) * sizeof *list);
     if (removed) *removed = gone;
@@ -4250,10 +4506,10 @@ RSBUS__PUBLIC rsbus_result rsbus_server_time_ms(rsbus *bus, int64_t *ms) {
     if ((r = rsbus__roundtrip(bus, &rep, "TIME")) != RSBUS_OK) return r;
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || !rsbus__reply_i64(rep->element[0], &s) ||
         !rsbus__reply_i64(rep->element[1], &us) || s < 0 || us < 0) {
-        freeReplyObject(rep);
+        rsbus__reply_done(rep);
         return rsbus__shape_fail(bus, "TIME");
     }
-    freeReplyObject(rep);
+    rsbus__reply_done(rep);
     *ms = s * 1000 + us / 1000;
     return RSBUS_OK;
 }
@@ -4306,16 +4562,16 @@ RSBUS__PUBLIC int rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int timeou
         if (w != 1) { rsbus__drop(bus); return rsbus__fail(bus, RSBUS_E_TIMEOUT, "XREAD: no reply in time"); }
     }
     if ((r = rsbus__recv(bus, &rep, "XREAD")) != RSBUS_OK) return r;
-    if (rep->type == REDIS_REPLY_ERROR) { r = rsbus__reply_fail(bus, rep, "XREAD"); freeReplyObject(rep); return r; }
+    if (rep->type == REDIS_REPLY_ERROR) { r = rsbus__reply_fail(bus, rep, "XREAD"); rsbus__reply_done(rep); return r; }
     r = rsbus__read_entries(bus, rep, &entries, "XREAD");
-    if (r != RSBUS_OK || !entries) { freeReplyObject(rep); return r; }
+    if (r != RSBUS_OK || !entries) { rsbus__reply_done(rep); return r; }
     n = entries->elements;
     if (n) {
         const redisReply *last = entries->element[n - 1]->element[0];
         memcpy(last_id, last->str, last->len + 1);
         (void)rsbus__feed(bus, entries, fn, user);
     }
-    freeReplyObject(rep);
+    rsbus__reply_done(rep);
     return (int)n;
 }
 
@@ -4348,15 +4604,15 @@ RSBUS__PUBLIC rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, c
         rsbus__cmd_end(bus);
         if ((r = rsbus__roundtrip(bus, &rep, "XRANGE")) != RSBUS_OK) return r;
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements > (size_t)bus->cfg.batch_size) {
-            freeReplyObject(rep);
+            rsbus__reply_done(rep);
             return rsbus__shape_fail(bus, "XRANGE");
         }
         n = rep->elements;
         for (i = 0; i < n; i++)
-            if (!rsbus__entry_ok(rep->element[i])) { freeReplyObject(rep); return rsbus__shape_fail(bus, "XRANGE"); }
+            if (!rsbus__entry_ok(rep->element[i])) { rsbus__reply_done(rep); return rsbus__shape_fail(bus, "XRANGE"); }
         stop = rsbus__feed(bus, rep, fn, user);
         if (n) snprintf(start, sizeof start, "(%s", rep->element[n - 1]->element[0]->str);
-        freeReplyObject(rep);
+        rsbus__reply_done(rep);
         if (stop || n < (size_t)bus->cfg.batch_size) return RSBUS_OK;
     }
 }
@@ -4379,9 +4635,154 @@ RSBUS__PUBLIC rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, con
         if (strstr(bus->err, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "group_rewind: no group %.100s", group);
         return r;
     }
-    freeReplyObject(rep);
+    rsbus__reply_done(rep);
     return RSBUS_OK;
 }
+
+/* >>trimming */
+/* A stream id as two numbers; 0 if it is not one. */
+RSBUS__PRIVATE int rsbus__id_parse(const char *s, size_t n, uint64_t *ms, uint64_t *seq) {
+    const char *dash = (const char *)memchr(s, '-', n);
+    size_t i;
+    uint64_t v[2] = { 0, 0 };
+    int part = 0;
+    if (!dash || dash == s || dash == s + n - 1) return 0;
+    for (i = 0; i < n; i++) {
+        unsigned d;
+        if (s + i == dash) { part = 1; continue; }
+        d = (unsigned)(s[i] - '0');
+        if (d > 9 || v[part] > (UINT64_MAX - d) / 10) return 0;
+        v[part] = v[part] * 10 + d;
+    }
+    *ms = v[0]; *seq = v[1];
+    return 1;
+}
+RSBUS__PRIVATE int rsbus__id_less(uint64_t am, uint64_t as, uint64_t bm, uint64_t bs) {
+    return am < bm || (am == bm && as < bs);
+}
+
+/* What rsbus_run does every claim_interval_ms (at least 1 s apart), and rsbus_trim on demand:
+   - RSBUS_TRIM_ACKED: XTRIM MINID ~ to the oldest entry some group still needs: the oldest pending entry
+     of a group with pending entries, else the entry after its last delivered one. Both only move forward
+     while this runs, so a floor read a moment ago is never past what a group needs now.
+   - RSBUS_TRIM_MAXLEN: notices entries that trimming removed before this bus's group read them:
+     (entries added - length) removed from the head, of which the group had read entries_read
+     (Redis 7; on 6.2 this cannot be told). trim != NULL: also apply MAXLEN ~ now. */
+RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
+    redisReply *rs[2] = { NULL, NULL }, *rep = NULL;
+    rsbus_stream_info si;
+    rsbus_result r;
+    size_t i, n;
+    uint64_t fm = 0, fs = 0;
+    int have_floor = 0;
+    char minid[64];
+    if (trimmed) *trimmed = 0;
+    rsbus__cmd(bus); rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "STREAM", 6); rsbus__arg(bus, bus->key, bus->key_len); rsbus__cmd_end(bus);
+    rsbus__cmd(bus); rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "GROUPS", 6); rsbus__arg(bus, bus->key, bus->key_len); rsbus__cmd_end(bus);
+    r = rsbus__send(bus, "XINFO (trim)");
+    if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, 2, "XINFO (trim)");
+    if (r != RSBUS_OK) return r;
+    if (rs[0]->type != REDIS_REPLY_ARRAY || rs[1]->type != REDIS_REPLY_ARRAY) {   /* no stream yet */
+        r = rs[0]->type == REDIS_REPLY_ERROR ? RSBUS_OK : rsbus__shape_fail(bus, "XINFO (trim)");
+        rsbus__reply_done(rs[0]); rsbus__reply_done(rs[1]);
+        return r;
+    }
+    memset(&si, 0, sizeof si);
+    si.entries_added = -1;
+    (void)rsbus__reply_i64(rsbus__map_get(rs[0], "length"), &si.length);
+    (void)rsbus__reply_i64(rsbus__map_get(rs[0], "entries-added"), &si.entries_added);
+    n = rs[1]->elements;
+    /* 1. the groups' floors: pending ones need XPENDING's oldest id, pipelined */
+    for (i = 0; i < n; i++) {
+        rsbus_group_info g;
+        if (!rsbus__group_decode(rs[1]->element[i], &g)) continue;
+        if (g.entries_read < 0 && !strcmp(g.last_delivered_id, "0-0")) g.entries_read = 0;   /* read nothing yet */
+        if (!bus->cfg.publish_only && !strcmp(g.name, bus->cfg.group) && si.entries_added >= 0 && g.entries_read >= 0) {
+            int64_t gone = si.entries_added - si.length - g.entries_read;
+            if (gone > 0 && (uint64_t)gone > bus->trimmed_unread_seen) {
+                uint64_t fresh = (uint64_t)gone - bus->trimmed_unread_seen;
+                bus->st.trimmed_unread += fresh;
+                bus->trimmed_unread_seen = (uint64_t)gone;
+                rsbus__log(bus, RSBUS_LOG_WARN, "%llu entries of %s were trimmed before group %s read them "
+                           "(MAXLEN ~ %lld): raise max_len or use RSBUS_TRIM_ACKED",
+                           (unsigned long long)fresh, bus->key, bus->cfg.group, (long long)bus->cfg.max_len);
+            }
+        }
+        if (bus->cfg.trim_policy != RSBUS_TRIM_ACKED) continue;
+        if (g.pending > 0) {
+            rsbus__cmd(bus);
+            rsbus__arg(bus, "XPENDING", 8); rsbus__arg(bus, bus->key, bus->key_len); rsbus__argz(bus, g.name);
+            rsbus__cmd_end(bus);
+        } else {
+            uint64_t m, s;
+            if (!rsbus__id_parse(g.last_delivered_id, strlen(g.last_delivered_id), &m, &s)) {
+                rsbus__reply_done(rs[0]); rsbus__reply_done(rs[1]);
+                rsbus__reset_cmds(bus);
+                return rsbus__shape_fail(bus, "XINFO GROUPS (trim)");
+            }
+            if (s == UINT64_MAX) { m++; s = 0; } else s++;
+            if (!have_floor || rsbus__id_less(m, s, fm, fs)) { fm = m; fs = s; have_floor = 1; }
+        }
+    }
+    rsbus__reply_done(rs[0]); rsbus__reply_done(rs[1]);
+    if (bus->cfg.trim_policy == RSBUS_TRIM_MAXLEN) {
+        rsbus__reset_cmds(bus);
+        if (!trimmed || bus->cfg.max_len <= 0) return RSBUS_OK;
+        rsbus__cmd(bus);
+        rsbus__arg(bus, "XTRIM", 5); rsbus__arg(bus, bus->key, bus->key_len);
+        rsbus__arg(bus, "MAXLEN", 6); rsbus__arg(bus, "~", 1); rsbus__argi(bus, bus->cfg.max_len);
+        rsbus__cmd_end(bus);
+    } else {
+        size_t np = bus->nsegs;
+        if (np) {
+            r = rsbus__send(bus, "XPENDING (trim)");
+            for (i = 0; r == RSBUS_OK && i < np; i++) {
+                uint64_t m, s;
+                r = rsbus__recv(bus, &rep, "XPENDING (trim)");
+                if (r != RSBUS_OK) break;
+                /* summary: [count, oldest id, newest id, consumers] */
+                if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 && rsbus__is_str(rep->element[1]) &&
+                    rsbus__id_parse(rep->element[1]->str, rep->element[1]->len, &m, &s)) {
+                    if (!have_floor || rsbus__id_less(m, s, fm, fs)) { fm = m; fs = s; have_floor = 1; }
+                } else if (!(rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 && rep->element[1]->type == REDIS_REPLY_NIL)) {
+                    /* a group we cannot judge: trim nothing this time */
+                    have_floor = 0; np = 0;
+                    if (rep->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rep, "XPENDING (trim)");
+                    else r = RSBUS_E_PROTOCOL;
+                }
+                rsbus__reply_done(rep);
+            }
+            if (r == RSBUS_E_PROTOCOL) return rsbus__shape_fail(bus, "XPENDING (trim)");
+            if (r != RSBUS_OK) return r;
+        }
+        if (!have_floor) return RSBUS_OK;   /* no group: nobody has acknowledged anything yet */
+        snprintf(minid, sizeof minid, "%llu-%llu", (unsigned long long)fm, (unsigned long long)fs);
+        rsbus__cmd(bus);
+        rsbus__arg(bus, "XTRIM", 5); rsbus__arg(bus, bus->key, bus->key_len);
+        rsbus__arg(bus, "MINID", 5); rsbus__arg(bus, "~", 1); rsbus__argz(bus, minid);
+        rsbus__cmd_end(bus);
+    }
+    if ((r = rsbus__roundtrip(bus, &rep, "XTRIM")) != RSBUS_OK) return r;
+    if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) {
+        bus->st.trimmed += (uint64_t)rep->integer;
+        if (trimmed) *trimmed = (int64_t)rep->integer;
+    }
+    rsbus__reply_done(rep);
+    return RSBUS_OK;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_trim(rsbus *bus, int64_t *removed) {
+    int64_t n = 0;
+    rsbus_result r;
+    if (removed) *removed = 0;
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    r = rsbus__maintain(bus, &n);
+    if (removed) *removed = n;
+    return r;
+}
+
 /* >>not yet implemented (offline spool, schemas) */
 RSBUS__PRIVATE rsbus_result rsbus__not_implemented(rsbus *bus, const char *what) {
     if (!bus) return RSBUS_E_ARG;

@@ -37,6 +37,7 @@ typedef struct command {
     const char *name;
     int (*fn)(ctl *c, const struct command *cmd, int argc, char **argv);
     const char *synopsis;   /* after "rsbusctl " */
+    const char *summary;    /* one line for the tool's --help */
     const char *help;
 } command;
 
@@ -186,7 +187,7 @@ static void jw_text(rsbus_jw *w, const char *s) {
     for (i = 0; i < n; i += len) {
         len = utf8_len((const unsigned char *)s + i, n - i);
         if (len) memcpy(copy + i, s + i, len);
-        else copy[i] = '?', len = 1;
+        else { copy[i] = '?'; len = 1; }
     }
     rsbus_jw_strn(w, copy, n);
     free(copy);
@@ -331,7 +332,8 @@ static int parse_args(ctl *c, const command *cmd, int argc, char **argv, const o
                 else return usage_error(cmd, "missing value for", a);
                 break;
             }
-            if (!specs || !specs[k].name) return usage_error(cmd, "unknown option", a);
+            if (!specs || !specs[k].name)   /* the name only: a mistyped --url=... may hold a password */
+                return usage_error(cmd, "unknown option", strchr(a, '=') ? "(one with '=')" : a);
             continue;
         }
         if (n >= max_pos) return usage_error(cmd, "unexpected argument", a);
@@ -416,6 +418,8 @@ static int cmd_tail(ctl *c, const command *cmd, int argc, char **argv) {
             nap_ms(1000);
             continue;
         }
+        if (n > (int)st.n && !(st.want && st.got >= st.want))
+            fprintf(stderr, "rsbusctl: tail: skipped %d malformed entries\n", n - (int)st.n);
         if (down) fprintf(stderr, "rsbusctl: tail: connected again\n");
         down = 0;
         if (st.n && rsbus_server_time_ms(c->bus, &now) < 0) now = 0;
@@ -463,7 +467,8 @@ static int cmd_info(ctl *c, const command *cmd, int argc, char **argv) {
         jw_kint(&w, "length", si.length);
         jw_kstr(&w, "first_id", si.first_id[0] ? si.first_id : NULL);
         jw_kstr(&w, "last_id", si.last_id);
-        jw_kint(&w, "entries_added", si.entries_added);
+        rsbus_jw_key(&w, "entries_added");   /* null before Redis 7.0 */
+        if (si.entries_added >= 0) rsbus_jw_int(&w, si.entries_added); else rsbus_jw_null(&w);
         jw_kint(&w, "dlq_length", si.dlq_length);
         rsbus_jw_key(&w, "groups");
         rsbus_jw_arr(&w);
@@ -577,8 +582,9 @@ static void jw_dlq(rsbus_jw *w, const rsbus_dlq_entry *e, int64_t now, int with_
     const rsbus_msg *m = &e->msg;
     rsbus_jw_obj(w);
     jw_kstr(w, "dlq_id", e->dlq_id);
-    jw_kint(w, "failed_at_ms", e->failed_at_ms);
-    jw_kint(w, "age_ms", now - e->failed_at_ms);
+    jw_kint(w, "dead_lettered_ms", id_ms(e->dlq_id));   /* Redis's clock (the dlq id) */
+    jw_kint(w, "age_ms", now - id_ms(e->dlq_id));
+    jw_kint(w, "failed_at_ms", e->failed_at_ms);         /* the consumer's clock (dlq_failed_at) */
     jw_kstr(w, "type", m->type);
     jw_kstr(w, "id", m->id);
     jw_kstr(w, "group", e->group);
@@ -597,7 +603,7 @@ static void jw_dlq(rsbus_jw *w, const rsbus_dlq_entry *e, int64_t now, int with_
         jw_kint(w, "version", m->version);
         jw_kint(w, "ts_ms", m->ts_ms);
         rsbus_jw_key(w, "data");   /* the payload as JSON text in a string; null when it was not valid JSON */
-        if (m->data) rsbus_jw_strn(w, m->data, m->data_len); else rsbus_jw_null(w);
+        jw_text(w, m->data);
     }
     rsbus_jw_obj_end(w);
 }
@@ -617,16 +623,19 @@ static int dlq_ls_one(const rsbus_dlq_entry *e, void *user) {
     char b1[600], b2[200], b3[600], b4[300], age[32];
     x->count++;
     if (x->w) { jw_dlq(x->w, e, x->now, 0); return 0; }
-    printf("%-20s %9s  %-24s %-32s %-16s %5lld  %s\n", e->dlq_id, fmt_age(x->now - e->failed_at_ms, age, sizeof age),
+    printf("%-20s %9s  %-24s %-32s %-16s %5lld  %s\n", e->dlq_id, fmt_age(x->now - id_ms(e->dlq_id), age, sizeof age),
            esc(e->msg.type, 128, b1, sizeof b1), esc(e->msg.id, 40, b2, sizeof b2), esc(e->group, 64, b4, sizeof b4),
            (long long)e->deliveries, esc(e->error, 100, b3, sizeof b3));
     return 0;
 }
 
-static int dlq_ls(ctl *c) {
+static int dlq_ls(ctl *c, const command *cmd, int argc, char **argv) {
     dlq_ctx x;
     rsbus_jw w;
     rsbus_result r;
+    int rc = parse_args(c, cmd, argc, argv, NULL, NULL, 0, 0);
+    if (rc != GO_ON) return rc;
+    if (!open_bus(c, NULL)) return 1;
     memset(&x, 0, sizeof x);
     if ((r = rsbus_server_time_ms(c->bus, &x.now)) < 0) return fail(c, "dlq ls", r);
     if (c->json) {
@@ -636,7 +645,7 @@ static int dlq_ls(ctl *c) {
         rsbus_jw_key(&w, "dead_letters");
         rsbus_jw_arr(&w);
     } else {
-        printf("%-20s %9s  %-24s %-32s %-16s %5s  %s\n", "DLQ ID", "FAILED", "TYPE", "EVENT ID", "GROUP", "DELIV", "ERROR");
+        printf("%-20s %9s  %-24s %-32s %-16s %5s  %s\n", "DLQ ID", "AGE", "TYPE", "EVENT ID", "GROUP", "DELIV", "ERROR");
     }
     r = dlq_each(c, dlq_ls_one, &x);
     if (c->json) {
@@ -659,7 +668,8 @@ static int dlq_show_one(const rsbus_dlq_entry *e, void *user) {
     x->found = 1;
     if (x->w) { jw_dlq(x->w, e, x->now, 1); return 1; }
     printf("dlq id          %s\n", e->dlq_id);
-    printf("failed at       %s (%s ago)\n", fmt_utc(e->failed_at_ms, t, sizeof t), fmt_age(x->now - e->failed_at_ms, age, sizeof age));
+    printf("dead-lettered   %s (%s ago)\n", fmt_utc(id_ms(e->dlq_id), t, sizeof t), fmt_age(x->now - id_ms(e->dlq_id), age, sizeof age));
+    printf("failed at       %s (the consumer's clock)\n", e->failed_at_ms > 0 ? fmt_utc(e->failed_at_ms, t, sizeof t) : "-");
     printf("error           %s\n", esc(e->error, 256, b, sizeof b));
     printf("group           %s\n", esc(e->group, 128, b, sizeof b));
     printf("consumer        %s\n", esc(e->consumer, 128, b, sizeof b));
@@ -700,88 +710,106 @@ static int dlq_count_before(const rsbus_dlq_entry *e, void *user) {
     return 0;
 }
 
-static int cmd_dlq(ctl *c, const command *cmd, int argc, char **argv) {
-    const char *pos[1] = { NULL }, *before = NULL, *sub = argc > 0 ? argv[0] : "";
-    int all = 0, yes = 0, rc, plain = 0;
-    const optspec replay_specs[] = { { "--all", NULL, &all }, { NULL, NULL, NULL } };
-    const optspec purge_specs[] = { { "--before", &before, NULL }, { "--yes", NULL, &yes }, { NULL, NULL, NULL } };
+static int dlq_show(ctl *c, const command *cmd, int argc, char **argv) {
+    const char *pos[1] = { NULL };
     dlq_ctx x;
     rsbus_jw w;
     rsbus_result r;
-    int64_t when = 0;
-    size_t i;
-    char t[64], age[32], nid[RSBUS_ID_SIZE];
+    int rc = parse_args(c, cmd, argc, argv, NULL, pos, 1, 1);
+    if (rc != GO_ON) return rc;
+    if (!id_ok(pos[0])) return usage_error(cmd, "not a dead-letter id (ms-seq):", pos[0]);
+    if (!open_bus(c, NULL)) return 1;
     memset(&x, 0, sizeof x);
-    if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) { print_help(cmd); return 0; }
-    if (!strcmp(sub, "ls")) {
-        if ((rc = parse_args(c, cmd, argc - 1, argv + 1, NULL, NULL, 0, 0)) != GO_ON) return rc;
-        return open_bus(c, NULL) ? dlq_ls(c) : 1;
-    }
-    if (!strcmp(sub, "show")) {
-        if ((rc = parse_args(c, cmd, argc - 1, argv + 1, NULL, pos, 1, 1)) != GO_ON) return rc;
-        if (!id_ok(pos[0])) return usage_error(cmd, "not a dead-letter id (ms-seq):", pos[0]);
-        if (!open_bus(c, NULL)) return 1;
-        if ((r = rsbus_server_time_ms(c->bus, &x.now)) < 0) return fail(c, "dlq show", r);
-        x.want = pos[0];
-        if (c->json) { x.w = &w; rsbus_jw_init_alloc(&w, NULL); }
-        if ((r = dlq_each(c, dlq_show_one, &x)) < 0) { if (x.w) rsbus_jw_free(x.w); return fail(c, "dlq show", r); }
-        if (!x.found) {
-            if (x.w) rsbus_jw_free(x.w);
-            fprintf(stderr, "rsbusctl: dlq show: no dead letter %s\n", pos[0]);
-            return 1;
-        }
-        return x.w ? jw_print(x.w) : 0;
-    }
-    if (!strcmp(sub, "replay")) {
-        if ((rc = parse_args(c, cmd, argc - 1, argv + 1, replay_specs, pos, 0, 1)) != GO_ON) return rc;
-        if (all == !!pos[0]) return usage_error(cmd, "dlq replay takes one ID or --all", NULL);
-        if (pos[0] && !id_ok(pos[0])) return usage_error(cmd, "not a dead-letter id (ms-seq):", pos[0]);
-        if (!open_bus(c, NULL)) return 1;
-        if (pos[0]) {
-            if ((r = rsbus_dlq_replay(c->bus, pos[0], nid)) < 0) return fail(c, "dlq replay", r);
-            printf("%s -> %s\n", pos[0], nid);
-            return 0;
-        }
-        /* the ids first: an entry that fails again while we replay gets a new id and is not replayed twice */
-        r = dlq_each(c, dlq_collect, &x);
-        if (r < 0 || x.found < 0) { free(x.ids); return fail(c, "dlq replay --all", r < 0 ? r : RSBUS_E_NOMEM); }
-        for (i = 0; i < x.nids && !stop_flag; i++) {
-            r = rsbus_dlq_replay(c->bus, x.ids[i], nid);
-            if (r == RSBUS_E_NOTFOUND) { fprintf(stderr, "rsbusctl: dlq replay: %s is gone (replayed or purged meanwhile)\n", x.ids[i]); continue; }
-            if (r < 0) { fprintf(stderr, "rsbusctl: replayed %lld of %zu\n", (long long)x.count, x.nids); free(x.ids); return fail(c, "dlq replay", r); }
-            printf("%s -> %s\n", x.ids[i], nid);
-            x.count++;
-        }
-        fprintf(stderr, "replayed %lld dead letters\n", (long long)x.count);
-        free(x.ids);
+    if ((r = rsbus_server_time_ms(c->bus, &x.now)) < 0) return fail(c, "dlq show", r);
+    x.want = pos[0];
+    if (c->json) { x.w = &w; rsbus_jw_init_alloc(&w, NULL); }
+    r = dlq_each(c, dlq_show_one, &x);
+    if (r == RSBUS_OK && x.found) return x.w ? jw_print(x.w) : 0;
+    if (x.w) rsbus_jw_free(x.w);
+    if (r < 0) return fail(c, "dlq show", r);
+    fprintf(stderr, "rsbusctl: dlq show: no dead letter %s\n", pos[0]);
+    return 1;
+}
+
+static int dlq_replay(ctl *c, const command *cmd, int argc, char **argv) {
+    const char *pos[1] = { NULL };
+    int all = 0;
+    const optspec specs[] = { { "--all", NULL, &all }, { NULL, NULL, NULL } };
+    char nid[RSBUS_ID_SIZE];
+    dlq_ctx x;
+    rsbus_result r;
+    size_t i;
+    int rc = parse_args(c, cmd, argc, argv, specs, pos, 0, 1);
+    if (rc != GO_ON) return rc;
+    if (all == !!pos[0]) return usage_error(cmd, "dlq replay takes one ID or --all", NULL);
+    if (pos[0] && !id_ok(pos[0])) return usage_error(cmd, "not a dead-letter id (ms-seq):", pos[0]);
+    if (!open_bus(c, NULL)) return 1;
+    if (pos[0]) {
+        if ((r = rsbus_dlq_replay(c->bus, pos[0], nid)) < 0) return fail(c, "dlq replay", r);
+        printf("%s -> %s\n", pos[0], nid);
         return 0;
     }
-    if (!strcmp(sub, "purge")) {
-        if ((rc = parse_args(c, cmd, argc - 1, argv + 1, purge_specs, NULL, 0, 0)) != GO_ON) return rc;
-        if (!before) return usage_error(cmd, "dlq purge needs --before", NULL);
-        if (!parse_duration(before, &when, &plain))
-            return usage_error(cmd, "--before takes epoch milliseconds or a duration (30s, 15m, 24h, 7d), not", before);
-        if (!yes) fprintf(stderr, "rsbusctl: dlq purge: refusing to delete dead letters without --yes (it cannot be undone)\n");
-        if (!open_bus(c, NULL)) return yes ? 1 : EXIT_USAGE;
-        if (!plain) {   /* a duration: that long before now, by Redis's clock */
-            if ((r = rsbus_server_time_ms(c->bus, &x.now)) < 0) return yes ? fail(c, "dlq purge", r) : EXIT_USAGE;
-            when = x.now > when ? x.now - when : 0;
-        }
-        if (!yes) {
-            x.before = when;
-            if (dlq_each(c, dlq_count_before, &x) == RSBUS_OK)
-                fprintf(stderr, "rsbusctl: it would delete %lld dead letters failed before %s\n", (long long)x.count,
-                        fmt_utc(when, t, sizeof t));
-            return EXIT_USAGE;
-        }
-        if ((r = rsbus_dlq_purge(c->bus, when, &x.count)) < 0) return fail(c, "dlq purge", r);
-        if (!x.now) (void)rsbus_server_time_ms(c->bus, &x.now);
-        printf("removed %lld dead letters failed before %s", (long long)x.count, fmt_utc(when, t, sizeof t));
-        if (x.now) printf(" (%s ago)", fmt_age(x.now - when, age, sizeof age));
-        printf("\n");
-        return 0;
+    /* the ids first: an entry that fails again while we replay gets a new id and is not replayed twice */
+    memset(&x, 0, sizeof x);
+    r = dlq_each(c, dlq_collect, &x);
+    if (r < 0 || x.found < 0) { free(x.ids); return fail(c, "dlq replay --all", r < 0 ? r : RSBUS_E_NOMEM); }
+    for (i = 0; i < x.nids; i++) {
+        r = rsbus_dlq_replay(c->bus, x.ids[i], nid);
+        if (r == RSBUS_E_NOTFOUND) { fprintf(stderr, "rsbusctl: dlq replay: %s is gone (replayed or purged meanwhile)\n", x.ids[i]); continue; }
+        if (r < 0) break;
+        printf("%s -> %s\n", x.ids[i], nid);
+        x.count++;
     }
-    return usage_error(cmd, argc ? "unknown dlq command" : "missing dlq command (ls, show, replay, purge)", argc ? sub : NULL);
+    fprintf(stderr, "replayed %lld of %zu dead letters\n", (long long)x.count, x.nids);
+    free(x.ids);
+    return r < 0 && r != RSBUS_E_NOTFOUND ? fail(c, "dlq replay", r) : 0;
+}
+
+static int dlq_purge(ctl *c, const command *cmd, int argc, char **argv) {
+    const char *before = NULL;
+    int yes = 0, plain = 0;
+    const optspec specs[] = { { "--before", &before, NULL }, { "--yes", NULL, &yes }, { NULL, NULL, NULL } };
+    dlq_ctx x;
+    rsbus_result r;
+    int64_t when = 0;
+    char t[64], age[32];
+    int rc = parse_args(c, cmd, argc, argv, specs, NULL, 0, 0);
+    if (rc != GO_ON) return rc;
+    if (!before) return usage_error(cmd, "dlq purge needs --before", NULL);
+    if (!parse_duration(before, &when, &plain))
+        return usage_error(cmd, "--before takes epoch milliseconds or a duration (30s, 15m, 24h, 7d), not", before);
+    if (!yes) fprintf(stderr, "rsbusctl: dlq purge: refusing to delete dead letters without --yes (it cannot be undone)\n");
+    /* without --yes the answer is exit 2 whatever happens; with Redis at hand it says how many would go */
+    if (!open_bus(c, NULL)) return yes ? 1 : EXIT_USAGE;
+    memset(&x, 0, sizeof x);
+    if (!plain) {   /* a duration: that long before now, by Redis's clock */
+        if ((r = rsbus_server_time_ms(c->bus, &x.now)) < 0) return yes ? fail(c, "dlq purge", r) : EXIT_USAGE;
+        when = x.now > when ? x.now - when : 0;
+    }
+    if (!yes) {
+        x.before = when;
+        if (dlq_each(c, dlq_count_before, &x) == RSBUS_OK)
+            fprintf(stderr, "rsbusctl: it would delete %lld dead letters failed before %s\n", (long long)x.count,
+                    fmt_utc(when, t, sizeof t));
+        return EXIT_USAGE;
+    }
+    if ((r = rsbus_dlq_purge(c->bus, when, &x.count)) < 0) return fail(c, "dlq purge", r);
+    if (!x.now) (void)rsbus_server_time_ms(c->bus, &x.now);
+    printf("removed %lld dead letters failed before %s", (long long)x.count, fmt_utc(when, t, sizeof t));
+    if (x.now) printf(" (%s ago)", fmt_age(x.now - when, age, sizeof age));
+    printf("\n");
+    return 0;
+}
+
+static int cmd_dlq(ctl *c, const command *cmd, int argc, char **argv) {
+    static const struct { const char *name; int (*fn)(ctl *, const command *, int, char **); } subs[] = {
+        { "ls", dlq_ls }, { "show", dlq_show }, { "replay", dlq_replay }, { "purge", dlq_purge } };
+    size_t i;
+    if (argc == 0) return usage_error(cmd, "missing dlq command (ls, show, replay, purge)", NULL);
+    if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) { print_help(cmd); return 0; }
+    for (i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        if (!strcmp(argv[0], subs[i].name)) return subs[i].fn(c, cmd, argc - 1, argv + 1);
+    return usage_error(cmd, "unknown dlq command", argv[0]);
 }
 
 /* ---- health, metrics ------------------------------------------------------------------------ */
@@ -970,24 +998,24 @@ static int cmd_top(ctl *c, const command *cmd, int argc, char **argv) {
 static int cmd_help(ctl *c, const command *cmd, int argc, char **argv);
 
 static const command commands[] = {
-    { "pub", cmd_pub, "pub TYPE JSON",
+    { "pub", cmd_pub, "pub TYPE JSON", "publish one event; prints its stream id",
       "Publishes one event of type TYPE ([A-Za-z0-9._:-], 1..128 bytes) whose payload is the JSON text\n"
       "JSON, with a generated event id, and prints its stream id.\n" },
-    { "tail", cmd_tail, "tail [--count N]",
+    { "tail", cmd_tail, "tail [--count N]", "follow new entries as they arrive",
       "Follows the stream: one line per entry added from now on, with its stream id, its age by Redis's\n"
       "clock, type, event id and the first 80 bytes of the payload (control characters escaped). Reads\n"
       "without a consumer group, so it takes nothing from any consumer. Ctrl-C or SIGTERM ends it.\n"
       "  --count N     exit after N entries\n" },
-    { "info", cmd_info, "info",
+    { "info", cmd_info, "info", "length, ids, dead letters, each group's lag and pending",
       "Prints the stream's length, first and last ids, entries added, the dead-letter count, and for\n"
       "every consumer group its lag (\"unknown\" when Redis cannot tell), pending entries, consumers and\n"
       "last delivered id. --json prints one JSON object.\n" },
-    { "consumers", cmd_consumers, "consumers [--gc IDLE]",
+    { "consumers", cmd_consumers, "consumers [--gc IDLE]", "the group's consumers; --gc deletes idle ones holding nothing",
       "Lists the consumers of the group (--group): pending entries, idle time, and inactive time where\n"
       "Redis (7.2+) reports it. --json prints JSON.\n"
       "  --gc IDLE     first delete the consumers idle at least IDLE (milliseconds, or 30s, 15m, 24h, 7d)\n"
       "                that hold nothing pending, and say how many\n" },
-    { "dlq", cmd_dlq, "dlq ls | show ID | replay ID|--all | purge --before WHEN --yes",
+    { "dlq", cmd_dlq, "dlq ls | show ID | replay ID|--all | purge --before WHEN --yes", "inspect, replay and purge dead letters",
       "Dead letters (the stream's :dlq stream):\n"
       "  dlq ls                  every dead letter: id, age by Redis's clock, type, event id, group,\n"
       "                          deliveries, error (--json: an object with a dead_letters array)\n"
@@ -999,21 +1027,21 @@ static const command commands[] = {
       "                          delete the dead letters that failed before WHEN: epoch milliseconds, or\n"
       "                          a duration (30s, 15m, 24h, 7d) meaning that long ago by Redis's clock.\n"
       "                          Without --yes it deletes nothing, says how many it would, and exits 2.\n" },
-    { "health", cmd_health, "health [--max-lag N]",
+    { "health", cmd_health, "health [--max-lag N]", "HEALTHY / DEGRADED / UNHEALTHY, exit 0 / 1 / 2",
       "Prints HEALTHY, DEGRADED or UNHEALTHY and why, and exits 0, 1 or 2. UNHEALTHY: Redis cannot be\n"
       "reached. DEGRADED: the group's lag or pending above N, dead letters present, an evicting\n"
       "maxmemory-policy, or a group named with --group / RSBUS_GROUP that does not exist. Creates\n"
       "nothing. --json prints JSON.\n"
       "  --max-lag N   lag and pending allowed (default 1000)\n" },
-    { "metrics", cmd_metrics, "metrics",
+    { "metrics", cmd_metrics, "metrics", "Prometheus text exposition",
       "Prints the Prometheus text exposition of the stream and its groups (rsbus_metrics_text).\n" },
-    { "top", cmd_top, "top [--iterations N] [--interval MS]",
+    { "top", cmd_top, "top [--iterations N] [--interval MS]", "live publish and ack rates, lag and pending per group",
       "A live view, refreshed every interval: the stream's length, dead letters and publish rate, and\n"
       "per group the ack rate, lag, pending, consumers and a sparkline of the last 20 ack rates. Rates\n"
       "use Redis's clock. Clears the screen on a terminal; otherwise prints one frame after another.\n"
       "  --iterations N   stop after N frames\n"
       "  --interval MS    time between frames in milliseconds, or a duration (2s); default 1000\n" },
-    { "help", cmd_help, "help [COMMAND]", "Prints the usage of rsbusctl or of one command.\n" },
+    { "help", cmd_help, "help [COMMAND]", "this text, or a command's", "Prints the usage of rsbusctl or of one command.\n" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -1025,7 +1053,10 @@ static const command *find_command(const char *name) {
 static void print_usage(void) {
     size_t i;
     fputs(tool_usage, stdout);
-    for (i = 0; i < NCOMMANDS; i++) printf("  %s\n", commands[i].synopsis);
+    for (i = 0; i < NCOMMANDS; i++) {
+        if (strlen(commands[i].synopsis) < 38) printf("  %-38s %s\n", commands[i].synopsis, commands[i].summary);
+        else printf("  %s\n  %-38s %s\n", commands[i].synopsis, "", commands[i].summary);
+    }
     fputs(tool_options, stdout);
 }
 static int cmd_help(ctl *c, const command *cmd, int argc, char **argv) {

@@ -1092,6 +1092,118 @@ TEST(tail_replay_range_rewind_and_clock) {
     rsbus_close(bus);
 }
 
+/* ---- trimming ---- */
+static rsbus_verdict ack_all(const rsbus_msg *m, void *user) { (void)m; ++*(int *)user; return RSBUS_ACK; }
+static rsbus_verdict retry_all(const rsbus_msg *m, void *user) { (void)m; ++*(int *)user; return RSBUS_RETRY; }
+
+static void publish_many(rsbus *bus, int n) {
+    rsbus_event evs[100];
+    int i;
+    memset(evs, 0, sizeof evs);
+    for (i = 0; i < 100; i++) evs[i].type = "t";
+    for (i = 0; i < n; i += 100) CHECK_EQ_INT(rsbus_publish_batch(bus, evs, 100, NULL), RSBUS_OK);
+}
+
+TEST(maxlen_trimming_reports_what_it_dropped) {
+    rsbus_config c = test_cfg("t:trim1", "slow", "c");
+    rsbus *bus;
+    rsbus_stats st;
+    long long len;
+    size_t before = loglen;
+    c.max_len = 100;
+    bus = open_cfg(&c);
+    REQUIRE(bus != NULL);
+    publish_many(bus, 1000);
+    len = raw_int("XLEN t:trim1");
+    CHECK(len < 1000);
+    CHECK_EQ_INT(rsbus_trim(bus, NULL), RSBUS_OK);
+    rsbus_stats_get(bus, &st);
+    CHECK_EQ_INT(st.trimmed_unread, 1000 - len);     /* the group had read nothing */
+    CHECK(strstr(logbuf + before, "trimmed before group slow read them") != NULL);
+    CHECK_EQ_INT(rsbus_trim(bus, NULL), RSBUS_OK);   /* counted once, not again */
+    rsbus_stats_get(bus, &st);
+    CHECK_EQ_INT(st.trimmed_unread, 1000 - len);
+    rsbus_close(bus);
+}
+
+TEST(acked_trimming_never_drops_unread) {
+    rsbus_config c1 = test_cfg("t:trim2", "fast", "c1"), c2 = test_cfg("t:trim2", "slow", "c2");
+    rsbus *fast, *slow;
+    int nf = 0, ns = 0, retried = 0, k, tok;
+    int64_t removed = -1;
+    rsbus_stats st;
+    c1.trim_policy = c2.trim_policy = RSBUS_TRIM_ACKED;
+    c1.max_len = c2.max_len = 100;                    /* not used by this policy */
+    fast = open_cfg(&c1);
+    slow = open_cfg(&c2);
+    REQUIRE(fast && slow);
+    publish_many(fast, 1000);
+    CHECK_EQ_INT(raw_int("XLEN t:trim2"), 1000);      /* no MAXLEN on XADD */
+    CHECK_EQ_INT(rsbus_trim(fast, &removed), RSBUS_OK);
+    CHECK_EQ_INT(removed, 0);                          /* nobody acknowledged anything */
+    CHECK(rsbus_subscribe(fast, "*", ack_all, &nf) > 0);
+    while (rsbus_poll(fast, -1) > 0) {}
+    CHECK_EQ_INT(nf, 1000);
+    tok = rsbus_subscribe(slow, "*", ack_all, &ns);
+    for (k = 0; k < 3; k++) CHECK_EQ_INT(rsbus_poll(slow, -1), 100);
+    CHECK_EQ_INT(rsbus_trim(fast, &removed), RSBUS_OK);
+    CHECK(removed >= 0 && removed <= 300);             /* never past what "slow" still needs */
+    CHECK(raw_int("XLEN t:trim2") >= 700);
+    /* one entry stays pending in "slow": trimming keeps it */
+    CHECK_EQ_INT(rsbus_unsubscribe(slow, tok), RSBUS_OK);
+    CHECK(rsbus_subscribe(slow, "*", retry_all, &retried) > 0);
+    {
+        rsbus_config one = c2;
+        rsbus *s1;
+        one.batch_size = 1;
+        one.consumer = "c3";
+        s1 = open_cfg(&one);
+        REQUIRE(s1 != NULL);
+        CHECK(rsbus_subscribe(s1, "*", retry_all, &retried) > 0);
+        CHECK_EQ_INT(rsbus_poll(s1, -1), 1);
+        rsbus_close(s1);
+    }
+    rsbus_close(slow);
+    c2.consumer = "c2b";
+    slow = open_cfg(&c2);
+    REQUIRE(slow != NULL);
+    CHECK(rsbus_subscribe(slow, "*", ack_all, &ns) > 0);
+    while (rsbus_poll(slow, -1) > 0) {}
+    CHECK_EQ_INT(ns, 300 + 699);                       /* every entry but the pending one: nothing lost */
+    CHECK_EQ_INT(pending_of("t:trim2", "slow"), 1);
+    CHECK_EQ_INT(rsbus_trim(fast, &removed), RSBUS_OK);
+    {
+        redisReply *p = raw("XPENDING t:trim2 slow - + 1");
+        REQUIRE(p && p->elements == 1);
+        {
+            redisReply *e = raw("XRANGE t:trim2 %s %s", p->element[0]->element[0]->str, p->element[0]->element[0]->str);
+            CHECK(e && e->elements == 1);              /* the pending entry is still in the stream */
+            if (e) freeReplyObject(e);
+        }
+        freeReplyObject(p);
+    }
+    /* once everything is acknowledged, the stream is bounded again */
+    {
+        rsbus_claim_stats cs;
+        int acked = 0;
+        rsbus_close(slow);
+        c2.consumer = "c4";
+        slow = open_cfg(&c2);
+        REQUIRE(slow != NULL);
+        CHECK(rsbus_subscribe(slow, "*", ack_all, &acked) > 0);
+        CHECK_EQ_INT(rsbus_claim(slow, 0, 0, &cs), RSBUS_OK);
+        CHECK_EQ_INT(acked, 1);
+    }
+    CHECK_EQ_INT(pending_of("t:trim2", "slow"), 0);
+    CHECK_EQ_INT(rsbus_trim(fast, &removed), RSBUS_OK);
+    CHECK(raw_int("XLEN t:trim2") <= 100);             /* "~": whole nodes of 100 entries at most remain */
+    rsbus_stats_get(fast, &st);
+    CHECK_EQ_INT(st.trimmed + (uint64_t)raw_int("XLEN t:trim2"), 1000);
+    CHECK_EQ_INT(st.trimmed_unread, 0);
+    rsbus_close(fast);
+    rsbus_close(slow);
+}
+
 TEST(nothing_secret_in_logs) {
     CHECK_NOT_CONTAINS(logbuf, "s3cr3t-Pw");
     CHECK_NOT_CONTAINS(logbuf, "secret-payload");
@@ -1131,6 +1243,8 @@ int main(void) {
     RUN(tenant_bound_bus);
     RUN(consumers_list_and_gc);
     RUN(tail_replay_range_rewind_and_clock);
+    RUN(maxlen_trimming_reports_what_it_dropped);
+    RUN(acked_trimming_never_drops_unread);
     RUN(nothing_secret_in_logs);
     kill_children();
     raw_reset();

@@ -2,7 +2,8 @@
    redis-server (RSBUS_URL set to its unix socket): each command's output and exit status, with the state
    set up through rsbus itself (publishing, consumer groups, handlers that dead-letter).
 
-   The tool is argv[1], else $RSBUSCTL, else build/rsbusctl (make builds it with the examples). */
+   The tool is argv[1], else $RSBUSCTL, else the rsbusctl in this program's directory (so that
+   build/san/test_rsbusctl runs build/san/rsbusctl when there is one), else build/rsbusctl. */
 #define _POSIX_C_SOURCE 200809L
 #define RSBUS_IMPLEMENTATION
 #include "../rsbus.h"
@@ -491,12 +492,15 @@ TEST(dlq_ls_show_replay_purge) {
     CHECK_EQ_STR(jstr("dead_letters.1.error"), "poison pill");
     CHECK_EQ_INT(jint("dead_letters.1.deliveries"), 1);
     CHECK(jint("dead_letters.0.age_ms") >= 0);
+    CHECK_EQ_INT(jint("dead_letters.1.dead_lettered_ms"), strtoll(id2, NULL, 10));   /* Redis's clock: the id */
 
     CHECK_EQ_INT(ctl("--stream", "t:dlq", "dlq", "show", id1, NULL), 0);
     CHECK_CONTAINS(out, id1);
     CHECK_CONTAINS(out, ev1);
     CHECK_CONTAINS(out, "poison pill");
     CHECK_CONTAINS(out, "b1");                   /* the consumer */
+    CHECK_CONTAINS(out, "dead-lettered");
+    CHECK_CONTAINS(out, " ago)");
     CHECK_CONTAINS(out, "\"order\": {");         /* indented payload */
     CHECK_CONTAINS(out, "\"empty\": {}");
     CHECK_EQ_INT(ctl("--stream", "t:dlq", "dlq", "show", id1, "--json", NULL), 0);
@@ -692,7 +696,14 @@ TEST(redis_down) {
 }
 
 int main(int argc, char **argv) {
-    tool = argc > 1 ? argv[1] : getenv("RSBUSCTL") ? getenv("RSBUSCTL") : "build/rsbusctl";
+    static char sibling[1024];
+    const char *slash = strrchr(argv[0], '/');
+    /* argv[1], $RSBUSCTL, the rsbusctl beside this program (build/san/rsbusctl for build/san/test_rsbusctl),
+       build/rsbusctl */
+    snprintf(sibling, sizeof sibling, "%.*srsbusctl", slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
+    tool = argc > 1 ? argv[1] : getenv("RSBUSCTL") ? getenv("RSBUSCTL")
+         : access(sibling, X_OK) == 0 ? sibling : "build/rsbusctl";
+    fprintf(stderr, "test_rsbusctl: running %s\n", tool);
     if (access(tool, X_OK) != 0) {
         fprintf(stderr, "test_rsbusctl: the tool %s is missing or not executable: build it first (make examples),\n"
                         "or give its path as the first argument or in RSBUSCTL\n", tool);

@@ -2190,6 +2190,11 @@ struct rsbus {
     char *out; size_t out_len, out_cap;
     rsbus__seg *segs; size_t nsegs, capsegs;
     size_t cmd_off; int cmd_argc; int oom;
+    /* in rsbus_run, a batch's XACK waits in the buffer and goes out with the next command */
+    int defer_acks;
+    size_t keep_len, keep_segs;    /* queued commands that a reset keeps (the deferred XACK) */
+    int owed;                      /* replies of deferred commands sent and not yet read */
+    uint64_t owed_acked, owed_deleted;
     /* per-batch scratch, sized batch_size */
     rsbus__item *items;
     char *reasons;                 /* batch_size * RSBUS_REASON_SIZE */
@@ -2327,6 +2332,10 @@ RSBUS__PRIVATE rsbus_result rsbus__fail(rsbus *bus, rsbus_result code, const cha
 RSBUS__PRIVATE void rsbus__drop(rsbus *bus) {
     if (bus->c) { redisFree(bus->c); bus->c = NULL; }
     bus->out_len = 0; bus->nsegs = 0; bus->oom = 0;
+    /* a deferred XACK dies with the connection: its entries stay pending and come back (at-least-once) */
+    bus->keep_len = bus->keep_segs = 0;
+    bus->owed = 0;
+    bus->owed_acked = bus->owed_deleted = 0;
 }
 
 /* A failed hiredis call: map the context error, and drop the context (hiredis contexts never recover). */
@@ -2440,7 +2449,7 @@ RSBUS__PRIVATE void rsbus__cmd_end(rsbus *bus) {
     bus->segs[bus->nsegs].len = bus->out_len - start;
     bus->nsegs++;
 }
-RSBUS__PRIVATE void rsbus__reset_cmds(rsbus *bus) { bus->out_len = 0; bus->nsegs = 0; bus->oom = 0; }
+RSBUS__PRIVATE void rsbus__reset_cmds(rsbus *bus) { bus->out_len = bus->keep_len; bus->nsegs = bus->keep_segs; bus->oom = 0; }
 
 /* >>reply arena */
 /* hiredis builds each reply through these hooks: every object and string of a reply lands in the bus's
@@ -2640,13 +2649,15 @@ RSBUS__PRIVATE rsbus_result rsbus__send(rsbus *bus, const char *what) {
             else { skip += sent; sent = 0; }
         }
     }
+    bus->owed += (int)bus->keep_segs;
+    bus->keep_len = bus->keep_segs = 0;
     rsbus__reset_cmds(bus);
     return RSBUS_OK;
 }
 
 /* Reads one reply. io_timeout_ms bounds the whole reply, not each read: a server that trickles bytes
    forever is cut off, and so is one that announces more than a reply can hold. */
-RSBUS__PRIVATE rsbus_result rsbus__recv(rsbus *bus, redisReply **out, const char *what) {
+RSBUS__PRIVATE rsbus_result rsbus__recv_raw(rsbus *bus, redisReply **out, const char *what) {
     void *p = NULL;
     int64_t deadline = 0;
     size_t bound = bus->cfg.max_event_bytes * (size_t)bus->cfg.batch_size * 2 + ((size_t)16 << 20);
@@ -2670,6 +2681,47 @@ RSBUS__PRIVATE rsbus_result rsbus__recv(rsbus *bus, redisReply **out, const char
     }
     *out = (redisReply *)p;
     return RSBUS_OK;
+}
+
+/* Reads the reply of a deferred XACK; counts its entries once the last one is in. */
+RSBUS__PRIVATE rsbus_result rsbus__recv_owed(rsbus *bus) {
+    redisReply *rep;
+    rsbus_result r = rsbus__recv_raw(bus, &rep, "XACK");
+    if (r != RSBUS_OK) return r;
+    bus->owed--;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        char text[160];
+        rsbus__clean(rep->str, rep->len, text, sizeof text);
+        rsbus__log(bus, RSBUS_LOG_WARN, "XACK %s/%s: %s (the entries stay pending)", bus->key, bus->cfg.group, text);
+        bus->owed_acked = bus->owed_deleted = 0;
+    } else if (bus->owed == 0) {
+        bus->st.acked += bus->owed_acked;
+        bus->st.deleted_while_pending += bus->owed_deleted;
+        bus->owed_acked = bus->owed_deleted = 0;
+    }
+    return RSBUS_OK;
+}
+RSBUS__PRIVATE rsbus_result rsbus__recv_owed_all(rsbus *bus) {
+    rsbus_result r = RSBUS_OK;
+    while (bus->owed > 0 && r == RSBUS_OK) r = rsbus__recv_owed(bus);
+    return r;
+}
+RSBUS__PRIVATE rsbus_result rsbus__recv(rsbus *bus, redisReply **out, const char *what) {
+    rsbus_result r = rsbus__recv_owed_all(bus);
+    if (r != RSBUS_OK) { *out = NULL; return r; }
+    return rsbus__recv_raw(bus, out, what);
+}
+/* Sends a deferred XACK now and reads its reply (rsbus_run returning, rsbus_close). */
+RSBUS__PRIVATE rsbus_result rsbus__flush_deferred(rsbus *bus) {
+    rsbus_result r = RSBUS_OK;
+    if (!bus->c) return RSBUS_OK;
+    if (bus->keep_segs) {
+        bus->out_len = bus->keep_len;
+        bus->nsegs = bus->keep_segs;
+        r = rsbus__send(bus, "XACK");
+    }
+    if (r == RSBUS_OK) r = rsbus__recv_owed_all(bus);
+    return r;
 }
 
 /* Receives n replies into rs (all or none: on failure the ones read are freed). */
@@ -2862,6 +2914,7 @@ RSBUS__PRIVATE rsbus_result rsbus__ensure(rsbus *bus) {
     rsbus_result r;
     bus->err[0] = 0;
     if (!bus->dispatching) rsbus__arena_reset(bus);   /* no reply of an earlier call is in use */
+    if (bus->c && bus->owed > 0 && rsbus__recv_owed_all(bus) != RSBUS_OK) bus->err[0] = 0;   /* dropped: reconnect below */
     if (bus->c) {
         /* Between commands Redis sends nothing: a readable socket means it closed the connection
            (CLIENT KILL, timeout, restart). Notice that now rather than fail the next command. */
@@ -3049,6 +3102,7 @@ RSBUS__PUBLIC void rsbus_close(rsbus *bus) {
     rsbus_allocator a;
     if (!bus) return;
     a = bus->a;
+    (void)rsbus__flush_deferred(bus);
     rsbus__drop(bus);
     rsbus__arena_free(bus);
     rsbus__free(&a, bus->strs, bus->strs_size);
@@ -3472,6 +3526,16 @@ RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t
     }
     nrep = ndead * 4 + (nack ? 1 : 0);
     if (!nrep) return RSBUS_OK;
+    if (bus->defer_acks && ndead == 0 && !bus->oom) {
+        /* in rsbus_run: the XACK goes out with the next command, so a batch costs one round trip */
+        bus->keep_len = bus->out_len;
+        bus->keep_segs = bus->nsegs;
+        for (i = 0; i < n; i++) {
+            if (items[i].outcome == RSBUS__OUT_ACK) bus->owed_acked++;
+            else if (items[i].outcome == RSBUS__OUT_DELETED) bus->owed_deleted++;
+        }
+        return RSBUS_OK;
+    }
     r = rsbus__send(bus, what);
     for (i = 0; r == RSBUS_OK && i < nrep; i++) {
         redisReply *rep;
@@ -3624,6 +3688,7 @@ RSBUS__PUBLIC int rsbus_poll(rsbus *bus, int timeout_ms) {
     if (timeout_ms <= 0) timeout_ms = -1;   /* BLOCK 0 would mean "forever" to Redis */
     rsbus__queue_xreadgroup(bus, timeout_ms, ">");
     if ((r = rsbus__send(bus, what)) != RSBUS_OK) return r;
+    if ((r = rsbus__recv_owed_all(bus)) != RSBUS_OK) return r;   /* the XACK sent with it answers first */
     if (timeout_ms > 0) {
         w = rsbus__wait_readable(bus, (int64_t)timeout_ms + bus->cfg.io_timeout_ms);
         if (w == -1) {   /* stop requested while blocked: the connection is dropped, nothing is lost */
@@ -3852,6 +3917,7 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
     if (bus->in_run) return rsbus__fail(bus, RSBUS_E_ARG, "run: already running");
     bus->in_run = 1;
     bus->run_stop = stop;
+    bus->defer_acks = 1;
     while (!rsbus__stopped(bus)) {
         int n;
         if (!bus->c) {
@@ -3901,6 +3967,9 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
             backoff = RSBUS__MIN(backoff * 2, 5000);
         }
     }
+    bus->defer_acks = 0;
+    if (rsbus__flush_deferred(bus) != RSBUS_OK)   /* the batch in hand is acknowledged before returning */
+        rsbus__log(bus, RSBUS_LOG_WARN, "run: last XACK: %s (the entries stay pending)", bus->err);
     bus->in_run = 0;
     bus->run_stop = NULL;
     bus->stop_req = 0;
@@ -4557,6 +4626,7 @@ RSBUS__PUBLIC int rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int timeou
     rsbus__arg(bus, "STREAMS", 7); rsbus__arg(bus, bus->key, bus->key_len); rsbus__argz(bus, from);
     rsbus__cmd_end(bus);
     if ((r = rsbus__send(bus, "XREAD")) != RSBUS_OK) return r;
+    if ((r = rsbus__recv_owed_all(bus)) != RSBUS_OK) return r;
     if (timeout_ms > 0) {
         int w = rsbus__wait_readable(bus, (int64_t)timeout_ms + bus->cfg.io_timeout_ms);
         if (w != 1) { rsbus__drop(bus); return rsbus__fail(bus, RSBUS_E_TIMEOUT, "XREAD: no reply in time"); }

@@ -186,3 +186,1068 @@ static int64_t doc_sent_ns(const char *s, size_t n) {
 
 /* ---- plain hiredis: the event and the admin helpers ---------------------------------------- */
 
+
+/* XADD key MAXLEN ~ 100000 * type T id <32 hex> ts <ms> v 1 data <json>. The argv is kept between
+   events and only id, ts (and data) change: what a careful hand-written publisher does. */
+#define PLAIN_ARGC 16
+typedef struct plain_ev {
+    const char *argv[PLAIN_ARGC];
+    size_t len[PLAIN_ARGC];
+    char id[33], ts[24];
+    uint64_t s0, s1;                   /* xorshift128+ state for the event ids */
+} plain_ev;
+
+static void plain_ev_init(plain_ev *p, const char *key, const char *data, size_t data_len) {
+    static const char *const head[PLAIN_ARGC] = { "XADD", NULL, "MAXLEN", "~", MAX_LEN, "*", "type", TYPE,
+                                                  "id", NULL, "ts", NULL, "v", "1", "data", NULL };
+    int i;
+    memset(p, 0, sizeof *p);
+    for (i = 0; i < PLAIN_ARGC; i++) {
+        p->argv[i] = head[i];
+        p->len[i] = head[i] ? strlen(head[i]) : 0;
+    }
+    p->argv[1] = key; p->len[1] = strlen(key);
+    p->argv[9] = p->id; p->len[9] = 32;
+    p->argv[15] = data; p->len[15] = data_len;
+    p->s0 = (uint64_t)now_ns() | 1;
+    p->s1 = UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)getpid();
+}
+/* a new event id (32 hex digits) and ts (wall clock ms) */
+static void plain_ev_next(plain_ev *p) {
+    static const char hex[] = "0123456789abcdef";
+    struct timespec ts;
+    char *s;
+    int k, i;
+    for (k = 0; k < 2; k++) {
+        uint64_t x = p->s0, y = p->s1, r;
+        p->s0 = y;
+        x ^= x << 23;
+        p->s1 = x ^ y ^ (x >> 17) ^ (y >> 26);
+        r = p->s1 + y;
+        for (i = 0; i < 16; i++) { p->id[k * 16 + i] = hex[r & 15]; r >>= 4; }
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s = utoa_end(p->ts + sizeof p->ts, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+    p->argv[11] = s;
+    p->len[11] = (size_t)(p->ts + sizeof p->ts - s);
+}
+
+static int admin_ok(redisReply *rep, const char *what) {
+    if (!rep) return fail("%s: %s", what, g_admin->errstr);
+    if (rep->type == REDIS_REPLY_ERROR) {
+        fail("%s: %s", what, rep->str);
+        freeReplyObject(rep);
+        return -1;
+    }
+    freeReplyObject(rep);
+    return 0;
+}
+static int del_key(const char *key) {
+    return admin_ok((redisReply *)redisCommand(g_admin, "DEL %s", key), "DEL");
+}
+static int create_group(const char *key) {
+    return admin_ok((redisReply *)redisCommand(g_admin, "XGROUP CREATE %s %s 0 MKSTREAM", key, GROUP), "XGROUP CREATE");
+}
+static long long admin_int(redisReply *rep) {
+    long long v = rep && rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+    if (rep) freeReplyObject(rep);
+    return v;
+}
+static long long xlen(const char *key) { return admin_int((redisReply *)redisCommand(g_admin, "XLEN %s", key)); }
+/* the group's pending count (XPENDING summary), -1 on error */
+static long long pending_count(const char *key) {
+    redisReply *rep = (redisReply *)redisCommand(g_admin, "XPENDING %s %s", key, GROUP);
+    long long v = -1;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 && rep->element[0]->type == REDIS_REPLY_INTEGER)
+        v = rep->element[0]->integer;
+    if (rep) freeReplyObject(rep);
+    return v;
+}
+static int check_len(const char *key, long n, const char *who) {
+    long long got = xlen(key);
+    if (got != n) return fail("%s: stream %s has %lld entries, expected %ld", who, key, got, n);
+    return 0;
+}
+static int check_done(const char *key, long handled, long n, const char *who) {
+    long long p = pending_count(key);
+    if (handled != n) return fail("%s: handled %ld entries, expected %ld", who, handled, n);
+    if (p != 0) return fail("%s: %lld entries still pending", who, p);
+    return 0;
+}
+
+/* Fills key with n entries in the wire format (pipelined, 1000 at a time; untimed setup). */
+static int fill_stream(const char *key, long n) {
+    plain_ev pe;
+    long done = 0;
+    plain_ev_init(&pe, key, g_payload, g_payload_len);
+    while (done < n) {
+        long k = n - done < 1000 ? n - done : 1000, i;
+        for (i = 0; i < k; i++) {
+            plain_ev_next(&pe);
+            if (redisAppendCommandArgv(g_admin, PLAIN_ARGC, pe.argv, pe.len) != REDIS_OK)
+                return fail("fill: %s", g_admin->errstr);
+        }
+        for (i = 0; i < k; i++) {
+            void *v = NULL;
+            int bad;
+            if (redisGetReply(g_admin, &v) != REDIS_OK) return fail("fill: %s", g_admin->errstr);
+            bad = ((redisReply *)v)->type != REDIS_REPLY_STRING;
+            freeReplyObject(v);
+            if (bad) return fail("fill: XADD failed");
+        }
+        done += k;
+    }
+    return check_len(key, n, "fill");
+}
+
+/* The entries of an XREADGROUP reply; NULL when there are none; *bad for a reply of another shape. */
+static const redisReply *xread_entries(const redisReply *rep, int *bad) {
+    const redisReply *s;
+    *bad = 0;
+    if (rep->type == REDIS_REPLY_NIL) return NULL;
+    if (rep->type != REDIS_REPLY_ARRAY) { *bad = 1; return NULL; }
+    if (rep->elements == 0) return NULL;
+    s = rep->element[0];
+    if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 || s->element[1]->type != REDIS_REPLY_ARRAY) {
+        *bad = 1;
+        return NULL;
+    }
+    return s->element[1]->elements ? s->element[1] : NULL;
+}
+
+/* Reads every entry of key into consumer "dead" without acknowledging them (W5's setup). */
+static int read_into_dead(const char *key, long n) {
+    long got = 0;
+    for (;;) {
+        redisReply *rep = (redisReply *)redisCommand(g_admin, "XREADGROUP GROUP %s dead COUNT 10000 STREAMS %s >",
+                                                     GROUP, key);
+        const redisReply *e;
+        int bad;
+        if (!rep) return fail("XREADGROUP (dead): %s", g_admin->errstr);
+        e = xread_entries(rep, &bad);
+        if (bad) { freeReplyObject(rep); return fail("XREADGROUP (dead): unexpected reply"); }
+        if (!e) { freeReplyObject(rep); break; }
+        got += (long)e->elements;
+        freeReplyObject(rep);
+    }
+    if (got != n || pending_count(key) != n) return fail("dead consumer read %ld of %ld entries", got, n);
+    return 0;
+}
+
+/* The handlers: they only count. The plain side finds type and data first, as a dispatcher would. */
+static rsbus_verdict count_handler(const rsbus_msg *m, void *user) {
+    (void)m;
+    (*(long *)user)++;
+    return RSBUS_ACK;
+}
+static void plain_dispatch(const redisReply *entry, long *count) {
+    const redisReply *f;
+    const char *type = NULL, *data = NULL;
+    size_t i;
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 || entry->element[1]->type != REDIS_REPLY_ARRAY)
+        return;
+    f = entry->element[1];
+    for (i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i];
+        if (k->len == 4 && memcmp(k->str, "type", 4) == 0) type = f->element[i + 1]->str;
+        else if (k->len == 4 && memcmp(k->str, "data", 4) == 0) data = f->element[i + 1]->str;
+    }
+    if (type && data) (*count)++;
+}
+
+/* XACK key g <the ids of entries>: returns argc (3 when there is nothing to acknowledge). */
+#define ACK_MAX 10000
+static const char *g_ackv[3 + ACK_MAX];
+static size_t g_ackl[3 + ACK_MAX];
+static int ack_argv(const char *key, const redisReply *entries) {
+    size_t i, k = 3;
+    g_ackv[0] = "XACK"; g_ackl[0] = 4;
+    g_ackv[1] = key; g_ackl[1] = strlen(key);
+    g_ackv[2] = GROUP; g_ackl[2] = sizeof GROUP - 1;
+    for (i = 0; i < entries->elements && k < 3 + ACK_MAX; i++) {
+        const redisReply *e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;   /* nil: trimmed */
+        g_ackv[k] = e->element[0]->str;
+        g_ackl[k] = e->element[0]->len;
+        k++;
+    }
+    return (int)k;
+}
+static int ack_reply_ok(redisReply *rep, long long expect, const char *who) {
+    int ok = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == expect;
+    if (!ok) fail("%s: XACK: %s", who, !rep ? "no reply" : rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+    if (rep) freeReplyObject(rep);
+    return ok ? 0 : -1;
+}
+
+static rsbus *open_bus(const char *key, int publish_only, const char *consumer, int block_ms,
+                       const rsbus_allocator *a) {
+    rsbus_config cfg;
+    rsbus_error err;
+    rsbus *bus;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.url = g_redis.unix_url;
+    cfg.stream = key;
+    cfg.group = GROUP;
+    cfg.consumer = consumer ? consumer : "c1";
+    cfg.group_start = "0";
+    cfg.publish_only = publish_only;
+    cfg.block_ms = block_ms;
+    if (a) cfg.allocator = *a;
+    bus = rsbus_open(&cfg, &err);
+    if (!bus) fail("rsbus_open: %s: %s", rsbus_result_str(err.code), err.msg);
+    return bus;
+}
+static redisContext *plain_connect(void) {
+    redisContext *c = test_redis_connect(&g_redis);
+    if (!c) fail("cannot connect with hiredis");
+    return c;
+}
+static void event_init(rsbus_event *ev) {
+    memset(ev, 0, sizeof *ev);
+    ev->type = TYPE;
+    ev->data = g_payload;
+    ev->data_len = g_payload_len;
+}
+
+/* ---- W1: single publish ---------------------------------------------------------------------- */
+
+/* n publishes, one round trip each; lat (NULL: not kept) gets each call's time in us */
+static int w1_rsbus(rsbus *bus, long n, double *lat, double *eps) {
+    rsbus_event ev;
+    int64_t t0 = now_ns();
+    long i;
+    event_init(&ev);
+    for (i = 0; i < n; i++) {
+        int64_t t = now_ns();
+        rsbus_result r = rsbus_publish(bus, &ev, NULL);
+        if (lat) lat[i] = (double)(now_ns() - t) / 1e3;
+        if (r != RSBUS_OK) return fail("W1 rsbus_publish: %s: %s", rsbus_result_str(r), rsbus_errmsg(bus));
+    }
+    *eps = (double)n / secs_since(t0);
+    return 0;
+}
+static int w1_plain(redisContext *c, plain_ev *pe, long n, double *lat, double *eps) {
+    int64_t t0 = now_ns();
+    long i;
+    for (i = 0; i < n; i++) {
+        int64_t t = now_ns();
+        redisReply *rep;
+        int ok;
+        plain_ev_next(pe);
+        rep = (redisReply *)redisCommandArgv(c, PLAIN_ARGC, pe->argv, pe->len);
+        if (lat) lat[i] = (double)(now_ns() - t) / 1e3;
+        ok = rep && rep->type == REDIS_REPLY_STRING;
+        if (rep) freeReplyObject(rep);
+        if (!ok) return fail("W1 hiredis XADD: %s", c->errstr[0] ? c->errstr : "error reply");
+    }
+    *eps = (double)n / secs_since(t0);
+    return 0;
+}
+
+static int w1(void) {
+    const char *key = "bench:w1";
+    long n = scaled(20000, 2000), warm = scaled(2000, 200);
+    double eps[2][MAX_ROUNDS], p50[2][MAX_ROUNDS], p99[2][MAX_ROUNDS], d;
+    double *lat = (double *)malloc((size_t)n * sizeof *lat);
+    rsbus *bus = open_bus(key, 1, NULL, 0, NULL);
+    redisContext *c = plain_connect();
+    plain_ev pe;
+    int r, side, rc = -1;
+    size_t nr = (size_t)g_rounds;
+    printf("\nW1 single publish: %ld events per round, one XADD per round trip, %d rounds\n", n, g_rounds);
+    if (!lat || !bus || !c) goto out;
+    plain_ev_init(&pe, key, g_payload, g_payload_len);
+    if (w1_rsbus(bus, warm, NULL, &d) || w1_plain(c, &pe, warm, NULL, &d)) goto out;
+    for (r = 0; r < g_rounds; r++) {
+        for (side = 0; side < 2; side++) {
+            if (del_key(key)) goto out;
+            if (side == 0 ? w1_rsbus(bus, n, lat, &eps[0][r]) : w1_plain(c, &pe, n, lat, &eps[1][r])) goto out;
+            if (check_len(key, n, side == 0 ? "W1 rsbus" : "W1 hiredis")) goto out;
+            qsort(lat, (size_t)n, sizeof *lat, cmp_double);
+            p50[side][r] = pct_sorted(lat, (size_t)n, 50);
+            p99[side][r] = pct_sorted(lat, (size_t)n, 99);
+        }
+    }
+    print_head();
+    print_row("rsbus   events/s", eps[0], nr);
+    print_row("hiredis events/s", eps[1], nr);
+    print_row("rsbus   p50 latency (us)", p50[0], nr);
+    print_row("hiredis p50 latency (us)", p50[1], nr);
+    print_row("rsbus   p99 latency (us)", p99[0], nr);
+    print_row("hiredis p99 latency (us)", p99[1], nr);
+    print_ratio("ratio events/s rsbus/hiredis", eps[0], eps[1], nr, HIGHER_BETTER);
+    print_ratio("ratio p50 rsbus/hiredis", p50[0], p50[1], nr, LOWER_BETTER);
+    print_ratio("ratio p99 rsbus/hiredis", p99[0], p99[1], nr, LOWER_BETTER);
+    g_table[T_W1].have = 1;
+    g_table[T_W1].rsbus = stats_of(eps[0], nr).med;
+    g_table[T_W1].plain = stats_of(eps[1], nr).med;
+    rc = 0;
+out:
+    free(lat);
+    rsbus_close(bus);
+    if (c) redisFree(c);
+    return rc;
+}
+
+/* ---- W2: batch publish ----------------------------------------------------------------------- */
+
+static int w2_rsbus(rsbus *bus, const rsbus_event *evs, size_t batch, long calls, double *eps) {
+    int64_t t0 = now_ns();
+    long i;
+    for (i = 0; i < calls; i++) {
+        rsbus_result r = rsbus_publish_batch(bus, evs, batch, NULL);
+        if (r != RSBUS_OK) return fail("W2 rsbus_publish_batch: %s: %s", rsbus_result_str(r), rsbus_errmsg(bus));
+    }
+    *eps = (double)calls * (double)batch / secs_since(t0);
+    return 0;
+}
+/* MULTI, batch x XADD, EXEC appended, then the batch + 2 replies read and checked */
+static int w2_plain(redisContext *c, plain_ev *pe, size_t batch, long calls, double *eps) {
+    static const char *multi = "MULTI", *exec = "EXEC";
+    static const size_t multi_len = 5, exec_len = 4;
+    int64_t t0 = now_ns();
+    long k;
+    for (k = 0; k < calls; k++) {
+        size_t i;
+        if (redisAppendCommandArgv(c, 1, &multi, &multi_len) != REDIS_OK) return fail("W2 hiredis: %s", c->errstr);
+        for (i = 0; i < batch; i++) {
+            plain_ev_next(pe);
+            if (redisAppendCommandArgv(c, PLAIN_ARGC, pe->argv, pe->len) != REDIS_OK)
+                return fail("W2 hiredis: %s", c->errstr);
+        }
+        if (redisAppendCommandArgv(c, 1, &exec, &exec_len) != REDIS_OK) return fail("W2 hiredis: %s", c->errstr);
+        for (i = 0; i < batch + 2; i++) {
+            void *v = NULL;
+            const redisReply *rep;
+            int ok;
+            if (redisGetReply(c, &v) != REDIS_OK) return fail("W2 hiredis: %s", c->errstr);
+            rep = (const redisReply *)v;
+            if (i == 0 || i <= batch) ok = rep->type == REDIS_REPLY_STATUS;   /* OK, then QUEUED */
+            else ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == batch &&
+                      rep->element[0]->type == REDIS_REPLY_STRING;
+            freeReplyObject(v);
+            if (!ok) return fail("W2 hiredis: unexpected reply %lu of the MULTI/EXEC", (unsigned long)i);
+        }
+    }
+    *eps = (double)calls * (double)batch / secs_since(t0);
+    return 0;
+}
+
+static int w2(size_t batch, int table) {
+    const char *key = "bench:w2";
+    long n = scaled(100000, 10000), calls = n / (long)batch;
+    double eps[2][MAX_ROUNDS], d;
+    rsbus_event *evs = (rsbus_event *)malloc(batch * sizeof *evs);
+    rsbus *bus = open_bus(key, 1, NULL, 0, NULL);
+    redisContext *c = plain_connect();
+    plain_ev pe;
+    size_t i, nr = (size_t)g_rounds;
+    int r, side, rc = -1;
+    char label[64];
+    printf("\nW2 batch publish, %lu events per call (MULTI/XADD.../EXEC): %ld events per round, %d rounds\n",
+           (unsigned long)batch, calls * (long)batch, g_rounds);
+    if (!evs || !bus || !c) goto out;
+    for (i = 0; i < batch; i++) event_init(&evs[i]);
+    plain_ev_init(&pe, key, g_payload, g_payload_len);
+    if (w2_rsbus(bus, evs, batch, 5, &d) || w2_plain(c, &pe, batch, 5, &d)) goto out;   /* warm-up */
+    for (r = 0; r < g_rounds; r++) {
+        for (side = 0; side < 2; side++) {
+            if (del_key(key)) goto out;
+            if (side == 0 ? w2_rsbus(bus, evs, batch, calls, &eps[0][r]) : w2_plain(c, &pe, batch, calls, &eps[1][r]))
+                goto out;
+            if (check_len(key, calls * (long)batch, side == 0 ? "W2 rsbus" : "W2 hiredis")) goto out;
+        }
+    }
+    print_head();
+    print_row("rsbus   events/s", eps[0], nr);
+    print_row("hiredis events/s", eps[1], nr);
+    snprintf(label, sizeof label, "ratio events/s rsbus/hiredis");
+    print_ratio(label, eps[0], eps[1], nr, HIGHER_BETTER);
+    g_table[table].have = 1;
+    g_table[table].rsbus = stats_of(eps[0], nr).med;
+    g_table[table].plain = stats_of(eps[1], nr).med;
+    rc = 0;
+out:
+    free(evs);
+    rsbus_close(bus);
+    if (c) redisFree(c);
+    return rc;
+}
+
+/* ---- W3: consume, dispatch, ack ------------------------------------------------------------ */
+
+static int w3_prepare(const char *key, long n) {
+    if (del_key(key) || fill_stream(key, n) || create_group(key)) return -1;
+    return 0;
+}
+static int w3_rsbus(const char *key, long n, double *eps) {
+    long count = 0, total = 0;
+    int k;
+    int64_t t0;
+    rsbus *bus = open_bus(key, 0, "c1", 0, NULL);
+    if (!bus) return -1;
+    if (rsbus_subscribe(bus, "*", count_handler, &count) <= 0) { rsbus_close(bus); return fail("rsbus_subscribe"); }
+    t0 = now_ns();
+    while ((k = rsbus_poll(bus, -1)) > 0) total += k;
+    *eps = (double)n / secs_since(t0);
+    if (k < 0) {
+        fail("W3 rsbus_poll: %s: %s", rsbus_result_str((rsbus_result)k), rsbus_errmsg(bus));
+        rsbus_close(bus);
+        return -1;
+    }
+    rsbus_close(bus);
+    if (total != n) return fail("W3 rsbus: rsbus_poll returned %ld entries in all, expected %ld", total, n);
+    return check_done(key, count, n, "W3 rsbus");
+}
+
+#define XRG_ARGV(key, block) { "XREADGROUP", "GROUP", GROUP, "c1", "COUNT", "100", "BLOCK", block, "STREAMS", key, ">" }
+/* naive: XREADGROUP COUNT 100, dispatch, XACK: two round trips per batch */
+static int w3_naive(redisContext *c, const char *key, long n, double *eps) {
+    const char *xv[] = XRG_ARGV(key, "");
+    size_t xl[11];
+    long count = 0;
+    int i;
+    int64_t t0;
+    /* without BLOCK: drop slots 6 and 7 */
+    memmove(&xv[6], &xv[8], 3 * sizeof *xv);
+    for (i = 0; i < 9; i++) xl[i] = strlen(xv[i]);
+    t0 = now_ns();
+    for (;;) {
+        redisReply *rep = (redisReply *)redisCommandArgv(c, 9, xv, xl);
+        const redisReply *entries;
+        size_t j;
+        int bad;
+        if (!rep) return fail("W3 hiredis: %s", c->errstr);
+        entries = xread_entries(rep, &bad);
+        if (bad) { freeReplyObject(rep); return fail("W3 hiredis: unexpected XREADGROUP reply"); }
+        if (!entries) { freeReplyObject(rep); break; }
+        for (j = 0; j < entries->elements; j++) plain_dispatch(entries->element[j], &count);
+        i = ack_argv(key, entries);
+        if (ack_reply_ok((redisReply *)redisCommandArgv(c, i, g_ackv, g_ackl), i - 3, "W3 hiredis")) {
+            freeReplyObject(rep);
+            return -1;
+        }
+        freeReplyObject(rep);
+    }
+    *eps = (double)n / secs_since(t0);
+    return check_done(key, count, n, "W3 hiredis");
+}
+/* pipelined: the XACK of batch k goes out with the XREADGROUP of batch k+1 (one round trip per batch) */
+static int w3_pipelined(redisContext *c, const char *key, long n, double *eps) {
+    const char *xv[] = XRG_ARGV(key, "");
+    size_t xl[11];
+    long count = 0;
+    int i;
+    void *v = NULL;
+    redisReply *rep;
+    int64_t t0;
+    memmove(&xv[6], &xv[8], 3 * sizeof *xv);
+    for (i = 0; i < 9; i++) xl[i] = strlen(xv[i]);
+    t0 = now_ns();
+    if (redisAppendCommandArgv(c, 9, xv, xl) != REDIS_OK || redisGetReply(c, &v) != REDIS_OK)
+        return fail("W3 hiredis pipelined: %s", c->errstr);
+    rep = (redisReply *)v;
+    for (;;) {
+        const redisReply *entries;
+        size_t j;
+        int bad;
+        long long nack;
+        entries = xread_entries(rep, &bad);
+        if (bad) { freeReplyObject(rep); return fail("W3 hiredis pipelined: unexpected XREADGROUP reply"); }
+        if (!entries) break;
+        for (j = 0; j < entries->elements; j++) plain_dispatch(entries->element[j], &count);
+        i = ack_argv(key, entries);
+        nack = i - 3;
+        if (redisAppendCommandArgv(c, i, g_ackv, g_ackl) != REDIS_OK || redisAppendCommandArgv(c, 9, xv, xl) != REDIS_OK) {
+            freeReplyObject(rep);
+            return fail("W3 hiredis pipelined: %s", c->errstr);
+        }
+        freeReplyObject(rep);
+        if (redisGetReply(c, &v) != REDIS_OK) return fail("W3 hiredis pipelined: %s", c->errstr);
+        if (ack_reply_ok((redisReply *)v, nack, "W3 hiredis pipelined")) return -1;
+        if (redisGetReply(c, &v) != REDIS_OK) return fail("W3 hiredis pipelined: %s", c->errstr);
+        rep = (redisReply *)v;
+    }
+    freeReplyObject(rep);
+    *eps = (double)n / secs_since(t0);
+    return check_done(key, count, n, "W3 hiredis pipelined");
+}
+
+static int w3(void) {
+    const char *key = "bench:w3";
+    long n = scaled(100000, 10000);
+    double eps[3][MAX_ROUNDS], d;
+    redisContext *c = plain_connect();
+    size_t nr = (size_t)g_rounds;
+    int r, side, rc = -1;
+    printf("\nW3 consume + dispatch + ack, COUNT 100, handler only counts: %ld pre-filled entries per round, %d rounds\n"
+           "    (rsbus_poll(bus, -1) loop; hiredis naive: XREADGROUP then XACK, a round trip each; hiredis pipelined:\n"
+           "    XACK of batch k sent with the XREADGROUP of batch k+1)\n", n, g_rounds);
+    if (!c) goto out;
+    /* warm-up, a tenth of a round each */
+    if (w3_prepare(key, n / 10) || w3_rsbus(key, n / 10, &d) || w3_prepare(key, n / 10) || w3_naive(c, key, n / 10, &d))
+        goto out;
+    for (r = 0; r < g_rounds; r++) {
+        for (side = 0; side < 3; side++) {
+            if (w3_prepare(key, n)) goto out;
+            if (side == 0 ? w3_rsbus(key, n, &eps[0][r])
+                : side == 1 ? w3_naive(c, key, n, &eps[1][r]) : w3_pipelined(c, key, n, &eps[2][r]))
+                goto out;
+        }
+    }
+    print_head();
+    print_row("rsbus             events/s", eps[0], nr);
+    print_row("hiredis naive     events/s", eps[1], nr);
+    print_row("hiredis pipelined events/s", eps[2], nr);
+    print_ratio("ratio rsbus/naive", eps[0], eps[1], nr, HIGHER_BETTER);
+    print_ratio("ratio rsbus/pipelined", eps[0], eps[2], nr, HIGHER_BETTER);
+    g_table[T_W3_NAIVE].have = g_table[T_W3_PIPE].have = 1;
+    g_table[T_W3_NAIVE].rsbus = g_table[T_W3_PIPE].rsbus = stats_of(eps[0], nr).med;
+    g_table[T_W3_NAIVE].plain = stats_of(eps[1], nr).med;
+    g_table[T_W3_PIPE].plain = stats_of(eps[2], nr).med;
+    rc = 0;
+out:
+    if (c) redisFree(c);
+    del_key(key);
+    return rc;
+}
+
+/* ---- W4: end-to-end latency at a steady rate ------------------------------------------------ */
+
+static volatile sig_atomic_t g_w4_stop;
+static void w4_on_alarm(int sig) { (void)sig; g_w4_stop = 1; }
+
+typedef struct w4_sink {
+    long expected, got, bad;
+    double *lat;                 /* us, expected of them */
+    int64_t first_sent, last_sent;
+    rsbus *bus;
+} w4_sink;
+
+static void w4_record(w4_sink *s, const char *data, size_t len) {
+    int64_t now = now_ns(), sent = doc_sent_ns(data, len);
+    if (sent <= 0) { s->bad++; return; }
+    if (s->got < s->expected) s->lat[s->got] = (double)(now - sent) / 1e3;
+    if (s->got == 0 || sent < s->first_sent) s->first_sent = sent;
+    if (sent > s->last_sent) s->last_sent = sent;
+    s->got++;
+}
+static rsbus_verdict w4_handler(const rsbus_msg *m, void *user) {
+    w4_sink *s = (w4_sink *)user;
+    w4_record(s, m->data, m->data_len);
+    if (s->got >= s->expected) rsbus_stop(s->bus);
+    return RSBUS_ACK;
+}
+
+/* The forked publisher: n events at rate/s, each carrying its send time (CLOCK_MONOTONIC ns). */
+static void w4_publisher(int use_rsbus, const char *key, long n, long rate) {
+    char buf[512];
+    int64_t t0, interval = 1000000000 / rate;
+    long i;
+    int ok = 1;
+    rsbus *bus = NULL;
+    redisContext *c = NULL;
+    plain_ev pe;
+    rsbus_event ev;
+    if (use_rsbus) bus = open_bus(key, 1, NULL, 0, NULL);
+    else c = test_redis_connect(&g_redis);
+    if (!bus && !c) _exit(2);
+    plain_ev_init(&pe, key, buf, 0);
+    event_init(&ev);
+    ev.data = buf;
+    t0 = now_ns() + 2000000;
+    for (i = 0; i < n && ok; i++) {
+        size_t len;
+        sleep_until_ns(t0 + i * interval);
+        len = make_doc(buf, sizeof buf, now_ns(), 1);
+        if (use_rsbus) {
+            ev.data_len = len;
+            ok = rsbus_publish(bus, &ev, NULL) == RSBUS_OK;
+        } else {
+            redisReply *rep;
+            plain_ev_next(&pe);
+            pe.len[15] = len;
+            rep = (redisReply *)redisCommandArgv(c, PLAIN_ARGC, pe.argv, pe.len);
+            ok = rep && rep->type == REDIS_REPLY_STRING;
+            if (rep) freeReplyObject(rep);
+        }
+    }
+    if (!ok) fprintf(stderr, "bench: W4 publisher: publish failed\n");
+    _exit(ok ? 0 : 1);
+}
+static pid_t w4_fork_publisher(int use_rsbus, const char *key, long n, long rate) {
+    pid_t pid;
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) w4_publisher(use_rsbus, key, n, rate);
+    if (pid < 0) fail("fork: %s", strerror(errno));
+    return pid;
+}
+static int w4_reap(pid_t pid, const char *who) {
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return fail("%s: the publisher process failed", who);
+    return 0;
+}
+
+static int w4_rsbus(const char *key, long n, long rate, int seconds, w4_sink *s) {
+    rsbus *bus;
+    pid_t pid;
+    rsbus_result r;
+    int rc;
+    if (del_key(key) || !(bus = open_bus(key, 0, "w", 100, NULL))) return -1;
+    s->bus = bus;
+    if (rsbus_subscribe(bus, "*", w4_handler, s) <= 0) { rsbus_close(bus); return fail("rsbus_subscribe"); }
+    if ((pid = w4_fork_publisher(1, key, n, rate)) < 0) { rsbus_close(bus); return -1; }
+    g_w4_stop = 0;
+    alarm((unsigned)seconds + 20);
+    r = rsbus_run(bus, &g_w4_stop);
+    alarm(0);
+    rc = w4_reap(pid, "W4 rsbus");
+    if (r != RSBUS_OK) rc = fail("W4 rsbus_run: %s: %s", rsbus_result_str(r), rsbus_errmsg(bus));
+    rsbus_close(bus);
+    if (rc == 0 && (s->got != n || s->bad)) rc = fail("W4 rsbus: received %ld of %ld events (%ld bad)", s->got, n, s->bad);
+    return rc;
+}
+static int w4_plain(const char *key, long n, long rate, int seconds, w4_sink *s) {
+    const char *xv[] = XRG_ARGV(key, "100");
+    size_t xl[11];
+    redisContext *c;
+    pid_t pid;
+    int64_t deadline;
+    int i, rc = 0;
+    xv[3] = "w";
+    for (i = 0; i < 11; i++) xl[i] = strlen(xv[i]);
+    if (del_key(key) || create_group(key) || !(c = plain_connect())) return -1;
+    if ((pid = w4_fork_publisher(0, key, n, rate)) < 0) { redisFree(c); return -1; }
+    deadline = now_ns() + ((int64_t)seconds + 20) * 1000000000;
+    while (s->got < n && now_ns() < deadline) {
+        redisReply *rep = (redisReply *)redisCommandArgv(c, 11, xv, xl);
+        const redisReply *entries;
+        size_t j, k;
+        int bad;
+        if (!rep) { rc = fail("W4 hiredis: %s", c->errstr); break; }
+        entries = xread_entries(rep, &bad);
+        if (bad) { freeReplyObject(rep); rc = fail("W4 hiredis: unexpected XREADGROUP reply"); break; }
+        if (!entries) { freeReplyObject(rep); continue; }
+        for (j = 0; j < entries->elements; j++) {
+            const redisReply *f = entries->element[j]->element[1];
+            for (k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2)
+                if (f->element[k]->len == 4 && memcmp(f->element[k]->str, "data", 4) == 0)
+                    w4_record(s, f->element[k + 1]->str, f->element[k + 1]->len);
+        }
+        i = ack_argv(key, entries);
+        if (ack_reply_ok((redisReply *)redisCommandArgv(c, i, g_ackv, g_ackl), i - 3, "W4 hiredis")) rc = -1;
+        freeReplyObject(rep);
+        if (rc) break;
+    }
+    redisFree(c);
+    if (w4_reap(pid, "W4 hiredis")) rc = -1;
+    if (rc == 0 && (s->got != n || s->bad)) rc = fail("W4 hiredis: received %ld of %ld events (%ld bad)", s->got, n, s->bad);
+    return rc;
+}
+
+static int w4(void) {
+    const char *key = "bench:w4";
+    const long rate = 5000;
+    int seconds = g_quick ? 1 : 3;
+    long n = g_quick ? rate / 2 : rate * seconds;
+    double p50[2][MAX_ROUNDS], p99[2][MAX_ROUNDS], mx[2][MAX_ROUNDS], got_rate[2][MAX_ROUNDS];
+    double *lat = (double *)malloc((size_t)n * sizeof *lat);
+    size_t nr = (size_t)g_rounds;
+    struct sigaction sa;
+    int r, side, rc = -1;
+    printf("\nW4 end-to-end latency: a forked publisher at %ld events/s for %ld events, the worker records\n"
+           "    receive - send per event (rsbus: rsbus_publish -> rsbus_run with block_ms 100;\n"
+           "    hiredis: XADD -> XREADGROUP COUNT 100 BLOCK 100 loop + XACK), %d rounds\n", rate, n, g_rounds);
+    if (!lat) return fail("out of memory");
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = w4_on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    for (r = 0; r < g_rounds; r++) {
+        for (side = 0; side < 2; side++) {
+            w4_sink s;
+            memset(&s, 0, sizeof s);
+            s.expected = n;
+            s.lat = lat;
+            if (side == 0 ? w4_rsbus(key, n, rate, seconds, &s) : w4_plain(key, n, rate, seconds, &s)) goto out;
+            qsort(lat, (size_t)n, sizeof *lat, cmp_double);
+            p50[side][r] = pct_sorted(lat, (size_t)n, 50);
+            p99[side][r] = pct_sorted(lat, (size_t)n, 99);
+            mx[side][r] = lat[n - 1];
+            got_rate[side][r] = s.last_sent > s.first_sent ? (double)(n - 1) * 1e9 / (double)(s.last_sent - s.first_sent) : 0;
+        }
+    }
+    print_head();
+    print_row("rsbus   p50 latency (us)", p50[0], nr);
+    print_row("hiredis p50 latency (us)", p50[1], nr);
+    print_row("rsbus   p99 latency (us)", p99[0], nr);
+    print_row("hiredis p99 latency (us)", p99[1], nr);
+    print_row("rsbus   max latency (us)", mx[0], nr);
+    print_row("hiredis max latency (us)", mx[1], nr);
+    print_row("rsbus   publish rate reached (/s)", got_rate[0], nr);
+    print_row("hiredis publish rate reached (/s)", got_rate[1], nr);
+    print_ratio("ratio p50 rsbus/hiredis", p50[0], p50[1], nr, LOWER_BETTER);
+    print_ratio("ratio p99 rsbus/hiredis", p99[0], p99[1], nr, LOWER_BETTER);
+    rc = 0;
+out:
+    signal(SIGALRM, SIG_DFL);
+    free(lat);
+    del_key(key);
+    return rc;
+}
+
+/* ---- W5: claiming the pending entries of a dead consumer ----------------------------------- */
+
+static int w5_prepare(const char *key, long n) {
+    if (del_key(key) || fill_stream(key, n) || create_group(key) || read_into_dead(key, n)) return -1;
+    return 0;
+}
+static int w5_rsbus(const char *key, long n, double *eps) {
+    long count = 0;
+    int64_t t0, handled = 0;
+    rsbus *bus = open_bus(key, 0, "claimer", 0, NULL);
+    if (!bus) return -1;
+    if (rsbus_subscribe(bus, "*", count_handler, &count) <= 0) { rsbus_close(bus); return fail("rsbus_subscribe"); }
+    t0 = now_ns();
+    for (;;) {
+        rsbus_claim_stats cs;
+        rsbus_result r = rsbus_claim(bus, 0, 1000, &cs);
+        if (r != RSBUS_OK) {
+            fail("W5 rsbus_claim: %s: %s", rsbus_result_str(r), rsbus_errmsg(bus));
+            rsbus_close(bus);
+            return -1;
+        }
+        handled += cs.handled;
+        if (cs.checked == 0 || (cs.claimed == 0 && cs.deleted == 0)) break;
+    }
+    *eps = (double)n / secs_since(t0);
+    rsbus_close(bus);
+    if (handled != n) return fail("W5 rsbus: rsbus_claim handled %lld entries, expected %ld", (long long)handled, n);
+    return check_done(key, count, n, "W5 rsbus");
+}
+/* XAUTOCLAIM key g claimer 0 <cursor> COUNT 1000, dispatch, XACK the page; until the cursor is 0-0 */
+static int w5_plain(redisContext *c, const char *key, long n, double *eps) {
+    char cursor[64] = "0-0";
+    const char *xv[8];
+    size_t xl[8];
+    long count = 0;
+    int i;
+    int64_t t0;
+    xv[0] = "XAUTOCLAIM"; xv[1] = key; xv[2] = GROUP; xv[3] = "claimer"; xv[4] = "0";
+    xv[5] = cursor; xv[6] = "COUNT"; xv[7] = "1000";
+    for (i = 0; i < 8; i++) xl[i] = strlen(xv[i]);
+    t0 = now_ns();
+    for (;;) {
+        redisReply *rep = (redisReply *)redisCommandArgv(c, 8, xv, xl);
+        const redisReply *entries;
+        size_t j;
+        if (!rep) return fail("W5 hiredis: %s", c->errstr);
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
+            rep->element[0]->len >= sizeof cursor || rep->element[1]->type != REDIS_REPLY_ARRAY) {
+            fail("W5 hiredis: unexpected XAUTOCLAIM reply%s%s", rep->type == REDIS_REPLY_ERROR ? ": " : "",
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+            freeReplyObject(rep);
+            return -1;
+        }
+        entries = rep->element[1];
+        for (j = 0; j < entries->elements; j++) plain_dispatch(entries->element[j], &count);
+        i = ack_argv(key, entries);
+        if (i > 3 && ack_reply_ok((redisReply *)redisCommandArgv(c, i, g_ackv, g_ackl), i - 3, "W5 hiredis")) {
+            freeReplyObject(rep);
+            return -1;
+        }
+        memcpy(cursor, rep->element[0]->str, rep->element[0]->len + 1);
+        xl[5] = rep->element[0]->len;
+        freeReplyObject(rep);
+        if (strcmp(cursor, "0-0") == 0) break;
+    }
+    *eps = (double)n / secs_since(t0);
+    return check_done(key, count, n, "W5 hiredis");
+}
+
+static int w5(void) {
+    const char *key = "bench:w5";
+    long n = scaled(100000, 10000);
+    double eps[2][MAX_ROUNDS], d;
+    redisContext *c = plain_connect();
+    size_t nr = (size_t)g_rounds;
+    int r, side, rc = -1;
+    printf("\nW5 claim %ld pending entries of a dead consumer, %d rounds\n"
+           "    (rsbus_claim(bus, 0, 1000, &cs) until nothing is pending, default batch_size 100;\n"
+           "    hiredis: XAUTOCLAIM ... 0 <cursor> COUNT 1000 + XACK of each page)\n", n, g_rounds);
+    if (!c) goto out;
+    if (w5_prepare(key, n / 10) || w5_rsbus(key, n / 10, &d) || w5_prepare(key, n / 10) || w5_plain(c, key, n / 10, &d))
+        goto out;
+    for (r = 0; r < g_rounds; r++) {
+        for (side = 0; side < 2; side++) {
+            if (w5_prepare(key, n)) goto out;
+            if (side == 0 ? w5_rsbus(key, n, &eps[0][r]) : w5_plain(c, key, n, &eps[1][r])) goto out;
+        }
+    }
+    print_head();
+    print_row("rsbus   events/s", eps[0], nr);
+    print_row("hiredis events/s", eps[1], nr);
+    print_ratio("ratio events/s rsbus/hiredis", eps[0], eps[1], nr, HIGHER_BETTER);
+    g_table[T_W5].have = 1;
+    g_table[T_W5].rsbus = stats_of(eps[0], nr).med;
+    g_table[T_W5].plain = stats_of(eps[1], nr).med;
+    rc = 0;
+out:
+    if (c) redisFree(c);
+    del_key(key);
+    return rc;
+}
+
+/* ---- W6: JSON -------------------------------------------------------------------------------- */
+
+static volatile size_t g_sink;
+
+/* builds make_doc(.., 1)'s document with the writer */
+static size_t w6_write(char *buf, size_t size, int64_t sent) {
+    rsbus_jw w;
+    size_t len = 0;
+    rsbus_jw_init(&w, buf, size);
+    rsbus_jw_obj(&w);
+    rsbus_jw_key(&w, "sent_ns"); rsbus_jw_int(&w, sent);
+    rsbus_jw_key(&w, "order_id"); rsbus_jw_int(&w, 48213);
+    rsbus_jw_key(&w, "items");
+    rsbus_jw_arr(&w);
+    rsbus_jw_obj(&w);
+    rsbus_jw_key(&w, "sku"); rsbus_jw_str(&w, "SKU-00001");
+    rsbus_jw_key(&w, "qty"); rsbus_jw_int(&w, 1);
+    rsbus_jw_key(&w, "price"); rsbus_jw_num(&w, 9.99);
+    rsbus_jw_obj_end(&w);
+    rsbus_jw_arr_end(&w);
+    rsbus_jw_key(&w, "customer");
+    rsbus_jw_obj(&w);
+    rsbus_jw_key(&w, "id"); rsbus_jw_str(&w, "c-000123");
+    rsbus_jw_key(&w, "name"); rsbus_jw_str(&w, "Ada Lovelace");
+    rsbus_jw_key(&w, "address");
+    rsbus_jw_obj(&w);
+    rsbus_jw_key(&w, "city"); rsbus_jw_str(&w, "London");
+    rsbus_jw_key(&w, "zip"); rsbus_jw_str(&w, "NW1 2DB");
+    rsbus_jw_obj_end(&w);
+    rsbus_jw_obj_end(&w);
+    rsbus_jw_key(&w, "total"); rsbus_jw_num(&w, 44.48);
+    rsbus_jw_key(&w, "currency"); rsbus_jw_str(&w, "EUR");
+    rsbus_jw_obj_end(&w);
+    return rsbus_jw_result(&w, &len) ? len : 0;
+}
+
+/* operations per second of one JSON operation over at least min_s seconds; what: 0 validate, 1 get, 2 write */
+static double w6_rate(int what, const char *doc, size_t len, double min_s) {
+    char out[512];
+    long iters = 0;
+    int64_t t0 = now_ns();
+    double el;
+    size_t acc = 0;
+    do {
+        int i;
+        for (i = 0; i < 64; i++) {
+            rsbus_jval v;
+            if (what == 0) acc += (size_t)(rsbus_json_validate(doc, len, NULL) == RSBUS_OK);
+            else if (what == 1) acc += rsbus_json_get(doc, len, "customer.address.zip", &v) == RSBUS_OK ? v.len : 0;
+            else acc += w6_write(out, sizeof out, (int64_t)iters + i);
+        }
+        iters += 64;
+        el = secs_since(t0);
+    } while (el < min_s);
+    g_sink += acc;
+    return (double)iters / el;
+}
+
+static int w6(void) {
+    static char big[70000];
+    char small[512], wrote[512];
+    size_t small_len = make_doc(small, sizeof small, now_ns(), 1), big_len, wlen;
+    double vs[MAX_ROUNDS], gs[MAX_ROUNDS], vb[MAX_ROUNDS], gb[MAX_ROUNDS], wr[MAX_ROUNDS];
+    double min_s = g_quick ? 0.05 : 0.25;
+    size_t nr = (size_t)g_rounds;
+    int items = 1, r;
+    rsbus_jval v;
+    while ((big_len = make_doc(big, sizeof big, now_ns(), items + 1)) != 0 && big_len <= 65536) items++;
+    big_len = make_doc(big, sizeof big, now_ns(), items);
+    wlen = w6_write(wrote, sizeof wrote, now_ns());
+    printf("\nW6 JSON (rsbus only): validate and get(\"customer.address.zip\", after the items) on a %lu-byte and a\n"
+           "    %lu-byte document; the writer building the %lu-byte document (fixed buffer), %d rounds\n",
+           (unsigned long)small_len, (unsigned long)big_len, (unsigned long)wlen, g_rounds);
+    if (rsbus_json_validate(small, small_len, NULL) != RSBUS_OK || rsbus_json_validate(big, big_len, NULL) != RSBUS_OK)
+        return fail("W6: the test documents are not valid JSON");
+    if (rsbus_json_get(big, big_len, "customer.address.zip", &v) != RSBUS_OK || v.type != RSBUS_JSTRING ||
+        v.len != 9 || memcmp(v.ptr, "\"NW1 2DB\"", 9) != 0)
+        return fail("W6: rsbus_json_get did not find customer.address.zip");
+    if (!wlen || rsbus_json_validate(wrote, wlen, NULL) != RSBUS_OK) return fail("W6: the writer failed");
+    for (r = 0; r < g_rounds; r++) {
+        vs[r] = w6_rate(0, small, small_len, min_s) * (double)small_len / 1e6;
+        gs[r] = w6_rate(1, small, small_len, min_s) * (double)small_len / 1e6;
+        vb[r] = w6_rate(0, big, big_len, min_s) * (double)big_len / 1e6;
+        gb[r] = w6_rate(1, big, big_len, min_s) * (double)big_len / 1e6;
+        wr[r] = w6_rate(2, NULL, 0, min_s);
+    }
+    print_head();
+    print_row("validate 200 B      (MB/s)", vs, nr);
+    print_row("get      200 B      (MB/s)", gs, nr);
+    print_row("validate 64 KiB     (MB/s)", vb, nr);
+    print_row("get      64 KiB     (MB/s)", gb, nr);
+    print_row("writer   200 B doc  (docs/s)", wr, nr);
+    printf("    %-34s %12.0f   (validate 200 B)\n", "docs/s", stats_of(vs, nr).med * 1e6 / (double)small_len);
+    return 0;
+}
+
+/* ---- W7: allocations ------------------------------------------------------------------------- */
+
+typedef struct count_alloc { unsigned long allocs, reallocs, frees; } count_alloc;
+static void *ca_alloc(void *user, size_t size) { ((count_alloc *)user)->allocs++; return malloc(size); }
+static void *ca_realloc(void *user, void *p, size_t old_size, size_t new_size) {
+    (void)old_size;
+    ((count_alloc *)user)->reallocs++;
+    return realloc(p, new_size);
+}
+static void ca_free(void *user, void *p, size_t size) { (void)size; ((count_alloc *)user)->frees++; free(p); }
+
+static void w7_print(const char *what, const count_alloc *ca, long events) {
+    printf("    %-34s %10.2f %10.2f %10.2f   %s\n", what, (double)ca->allocs * 1000.0 / (double)events,
+           (double)ca->reallocs * 1000.0 / (double)events, (double)ca->frees * 1000.0 / (double)events,
+           ca->allocs + ca->reallocs == 0 ? "ok (0)" : "ABOVE TARGET (0)");
+}
+
+static int w7(void) {
+    const char *key = "bench:w7";
+    long n = scaled(10000, 2000), i, count = 0, got = 0;
+    count_alloc ca;
+    rsbus_allocator a;
+    rsbus_event evs[100];
+    rsbus *bus;
+    int k;
+    memset(&ca, 0, sizeof ca);
+    a.alloc_fn = ca_alloc; a.realloc_fn = ca_realloc; a.free_fn = ca_free; a.user = &ca;
+    printf("\nW7 allocator calls per 1,000 events in steady state (after a warm-up), %ld events each (target: 0)\n",
+           n);
+    if (del_key(key) || !(bus = open_bus(key, 0, "c1", 0, &a))) return -1;
+    printf("    (rsbus_open: %lu allocs, %lu reallocs)\n", ca.allocs, ca.reallocs);
+    printf("    %-34s %10s %10s %10s\n", "", "alloc", "realloc", "free");
+    for (i = 0; i < 100; i++) event_init(&evs[i]);
+    /* publish */
+    for (i = 0; i < 1000; i++) if (rsbus_publish(bus, &evs[0], NULL) != RSBUS_OK) goto failed;
+    memset(&ca, 0, sizeof ca);
+    for (i = 0; i < n; i++) if (rsbus_publish(bus, &evs[0], NULL) != RSBUS_OK) goto failed;
+    w7_print("rsbus_publish", &ca, n);
+    /* batch of 100 */
+    for (i = 0; i < 10; i++) if (rsbus_publish_batch(bus, evs, 100, NULL) != RSBUS_OK) goto failed;
+    memset(&ca, 0, sizeof ca);
+    for (i = 0; i < n / 100; i++) if (rsbus_publish_batch(bus, evs, 100, NULL) != RSBUS_OK) goto failed;
+    w7_print("rsbus_publish_batch (100)", &ca, n / 100 * 100);
+    /* poll: the stream now holds 2000 + 2n entries, all new to the group */
+    if (rsbus_subscribe(bus, "*", count_handler, &count) <= 0) goto failed;
+    for (i = 0; i < 20; i++) if ((k = rsbus_poll(bus, -1)) <= 0) goto failed;
+    memset(&ca, 0, sizeof ca);
+    while (got < n) {
+        if ((k = rsbus_poll(bus, -1)) <= 0) goto failed;
+        got += k;
+    }
+    w7_print("rsbus_poll (COUNT 100)", &ca, got);
+    rsbus_close(bus);
+    del_key(key);
+    return 0;
+failed:
+    fail("W7: an rsbus call failed: %s", rsbus_errmsg(bus));
+    rsbus_close(bus);
+    return -1;
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
+
+static void print_machine(void) {
+    char line[512], model[256] = "unknown";
+    struct utsname u;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    redisReply *rep;
+    const char *ver = "unknown";
+    size_t vlen = 7;
+    if (f) {
+        while (fgets(line, sizeof line, f)) {
+            char *p = strchr(line, ':');
+            if (strncmp(line, "model name", 10) != 0 || !p) continue;
+            for (p++; *p == ' ' || *p == '\t'; p++) {}
+            p[strcspn(p, "\n")] = '\0';
+            snprintf(model, sizeof model, "%s", p);
+            break;
+        }
+        fclose(f);
+    }
+    if (uname(&u) != 0) memset(&u, 0, sizeof u);
+    printf("rsbus bench: rsbus %s vs plain hiredis\n", RSBUS_VERSION_STRING);
+    printf("machine: %ld cpus online, %s, %s %s %s\n", sysconf(_SC_NPROCESSORS_ONLN), model, u.sysname, u.release,
+           u.machine);
+    rep = (redisReply *)redisCommand(g_admin, "INFO server");
+    if (rep && rep->type == REDIS_REPLY_STRING) {
+        const char *p = strstr(rep->str, "redis_version:");
+        if (p) { ver = p + 14; vlen = strcspn(ver, "\r\n"); }
+    }
+    printf("redis-server %.*s (unix socket, no persistence), hiredis %d.%d.%d\n", (int)vlen, ver, HIREDIS_MAJOR,
+           HIREDIS_MINOR, HIREDIS_PATCH);
+    if (rep) freeReplyObject(rep);
+    printf("payload: %lu bytes of JSON, type %s, %d rounds%s\n", (unsigned long)g_payload_len, TYPE, g_rounds,
+           g_quick ? " (--quick)" : "");
+}
+
+static void print_table(void) {
+    int i;
+    printf("\nsummary (medians; ratio = rsbus / hiredis: > 1 means rsbus is faster)\n");
+    printf("%-36s | %14s | %14s | %7s\n", "workload", "rsbus median", "hiredis median", "ratio");
+    for (i = 0; i < T_COUNT; i++) {
+        if (!g_table[i].have) { printf("%-36s | %14s | %14s | %7s\n", g_table[i].name, "-", "-", "-"); continue; }
+        printf("%-36s | %14.0f | %14.0f | %7.3f\n", g_table[i].name, g_table[i].rsbus, g_table[i].plain,
+               g_table[i].plain > 0 ? g_table[i].rsbus / g_table[i].plain : 0);
+    }
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: bench [--quick] [--rounds N] [--only W1|W2|W3|W4|W5|W6|W7[,...]]...\n");
+}
+
+int main(int argc, char **argv) {
+    int i, rounds_set = 0;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) g_quick = 1;
+        else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
+            g_rounds = atoi(argv[++i]);
+            rounds_set = 1;
+            if (g_rounds < 1 || g_rounds > MAX_ROUNDS) { fprintf(stderr, "--rounds: 1..%d\n", MAX_ROUNDS); return 1; }
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            char *s = argv[++i], *tok;
+            for (tok = strtok(s, ","); tok && g_nonly < 32; tok = strtok(NULL, ",")) g_only[g_nonly++] = tok;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 1;
+        }
+    }
+    (void)test_summary;                  /* test.h's harness is not used here: a bench has no checks that pass */
+    (void)test__fail;
+    if (g_quick && !rounds_set) g_rounds = 2;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (test_redis_start(&g_redis, "appendonly no\nsave \"\"\n") != 0) return 1;
+    if (!(g_admin = test_redis_connect(&g_redis))) { test_redis_stop(&g_redis); return 1; }
+    g_payload_len = make_doc(g_payload, sizeof g_payload, now_ns(), 1);
+    print_machine();
+
+    if (selected("W1")) w1();
+    if (selected("W2")) { w2(100, T_W2_100); w2(1000, T_W2_1000); }
+    if (selected("W3")) w3();
+    if (selected("W4")) w4();
+    if (selected("W5")) w5();
+    if (selected("W6")) w6();
+    if (selected("W7")) w7();
+    print_table();
+
+    redisFree(g_admin);
+    test_redis_stop(&g_redis);
+    if (g_failed) fprintf(stderr, "bench: the run failed (see above)\n");
+    return g_failed ? 1 : 0;
+}

@@ -1,6 +1,6 @@
 /* chaos.c - the chaos run: prove that no event is lost.
 
-       chaos [--seconds N] [--publishers P] [--consumers C] [--seed S] [--rate R] [--keep]
+       chaos [--seconds N] [--publishers P] [--consumers C] [--seed S] [--rate R] [--handler-us U] [--keep]
 
    One redis-server with appendonly yes / appendfsync always; two consumer groups (g1, g2) created at
    "0" on the stream "chaos" before anything is published. P publisher processes publish events with
@@ -8,7 +8,7 @@
    of every publish that returned RSBUS_OK (and, apart, of every one that failed). About 1% of the
    events are poison (type "poison.x", a function of seed, publisher and seq): every handler fails them,
    so they must end in the DLQ of each group. Other events fail transiently on their first delivery
-   with a probability of 10%. C consumer processes (split over g1 and g2) run rsbus_run with short
+   with a probability of 10%; handling an event takes U us (default 500). C consumer processes (split over g1 and g2) run rsbus_run with short
    timings; each handler appends "<event id> <deliveries>" to its process's log with one write(2)
    before it returns RSBUS_ACK, so a consumer killed between handling and acknowledging shows up as a
    duplicate, never as a loss.
@@ -47,9 +47,9 @@ static const char *const group_names[2] = { "g1", "g2" };
 /* ---- options ------------------------------------------------------------------------------ */
 
 static struct {
-    int seconds, publishers, consumers, rate, fail_pct, keep;
+    int seconds, publishers, consumers, rate, fail_pct, handler_us, keep;
     uint64_t seed;
-} opt = { 60, 3, 4, 300, 10, 0, 0 };
+} opt = { 60, 3, 4, 300, 10, 500, 0, 0 };
 
 static char logdir[256];
 
@@ -217,6 +217,12 @@ static rsbus_verdict chaos_handler(const rsbus_msg *m, void *user) {
         if (n > 0) write_all(h->failfd, line, (size_t)n);
         if (m->reason) snprintf(m->reason, RSBUS_REASON_SIZE, "transient");
         return RSBUS_RETRY;
+    }
+    if (opt.handler_us > 0) {      /* some work: entries are in hand long enough for the faults to catch them */
+        struct timespec ts;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)opt.handler_us * 1000L;
+        nanosleep(&ts, NULL);
     }
     n = snprintf(line, sizeof line, "%s %lld\n", m->id ? m->id : "-", (long long)m->deliveries);
     if (n > 0 && write(h->fd, line, (size_t)n) != n) return RSBUS_RETRY;   /* one write(2) per line */
@@ -704,9 +710,11 @@ static int arg_int(const char *s, int lo, int hi, int *out) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: chaos [--seconds N] [--publishers P] [--consumers C] [--seed S] [--rate R] [--keep]\n"
+    fprintf(stderr, "usage: chaos [--seconds N] [--publishers P] [--consumers C] [--seed S] [--rate R]\n"
+                    "             [--handler-us U] [--keep]\n"
                     "  defaults: 60 s, 3 publishers, 4 consumers (at least 2: split over g1 and g2),\n"
-                    "  R = 300 events/s per publisher, seed from the clock; --keep keeps the logs\n");
+                    "  R = 300 events/s per publisher, U = 500 us of work per handled event,\n"
+                    "  seed from the clock; --keep keeps the logs\n");
 }
 
 static void rm_logdir(void) {
@@ -747,6 +755,7 @@ int main(int argc, char **argv) {
         else if (i + 1 < argc && strcmp(argv[i], "--publishers") == 0) bad = arg_int(argv[++i], 1, 64, &opt.publishers);
         else if (i + 1 < argc && strcmp(argv[i], "--consumers") == 0) bad = arg_int(argv[++i], 2, 64, &opt.consumers);
         else if (i + 1 < argc && strcmp(argv[i], "--rate") == 0) bad = arg_int(argv[++i], 1, 100000, &opt.rate);
+        else if (i + 1 < argc && strcmp(argv[i], "--handler-us") == 0) bad = arg_int(argv[++i], 0, 999999, &opt.handler_us);
         else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0) {
             char *end;
             errno = 0;

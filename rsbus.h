@@ -15,8 +15,9 @@
 
     Supported: hiredis 0.14.1 (Debian 12) and 1.x; Redis 6.2 and later (XPENDING IDLE and exclusive
     ranges need 6.2; lag and entries-added in the numbers need 7.0, they read -1 before). Tested on
-    Redis 7.0 with hiredis 0.14.1. TLS (rediss://) needs hiredis 1.x with hiredis_ssl and is not in
-    this version: a rediss:// URL fails with RSBUS_E_TLS and says so.
+    Redis 7.0 with hiredis 0.14.1 and 1.2.0. TLS (rediss://) needs hiredis 1.x built with TLS: define
+    RSBUS_TLS and link -lhiredis_ssl -lhiredis -lssl -lcrypto (see TLS); without it a rediss:// URL
+    fails with RSBUS_E_TLS and says how to get TLS.
 
     TL;DR
         #define _POSIX_C_SOURCE 200809L
@@ -130,6 +131,17 @@
         Percent-escapes are decoded in the user, the password, the path and query values; a raw '@'
         or ':' in a password works, '/', '?', '&' must be escaped. Error messages and logs show the
         URL with "***" in place of the user and password, never them.
+
+    TLS
+        Build with -DRSBUS_TLS against hiredis 1.x with hiredis_ssl (OpenSSL 1.1 or later) and use
+            rediss://host:port[/db]?ca=FILE&capath=DIR&cert=FILE&key=FILE&sni=NAME&verify=0|1
+        The server's certificate is verified against ca/capath (else the system's CAs) and its name
+        against sni= (else the host; an IP address is checked as one): hiredis only sends SNI, so rsbus
+        has OpenSSL check the name. verify=0 turns both checks off (tests only). cert= and key= give a
+        client certificate. A refused handshake is RSBUS_E_TLS with the reason ("certificate
+        verification failed: hostname mismatch"). With require_tls, redis:// and unix:// URLs are
+        refused by rsbus_open before anything is sent. TLS writes cannot use MSG_NOSIGNAL: rsbus blocks
+        SIGPIPE in the writing thread for the write and discards one it raised (pthread_sigmask).
 
     ERRORS
         Fallible calls return rsbus_result: RSBUS_OK (0) or a negative RSBUS_E_*; rsbus_result_str
@@ -570,7 +582,28 @@ RSBUS_API rsbus_result rsbus_jval_bool(const rsbus_jval *v, int *out);
 #  error "rsbus needs POSIX: define _POSIX_C_SOURCE 200809L before the first include in the file that defines RSBUS_IMPLEMENTATION"
 #endif
 
+/* hiredis 1.x's own headers (sds.h) do not pass -Wconversion: their warnings are not ours */
+#if defined(__GNUC__) || defined(__clang__)
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wconversion"
+#  pragma GCC diagnostic ignored "-Wsign-conversion"
+#endif
 #include <hiredis/hiredis.h>
+#ifdef RSBUS_TLS
+#  if HIREDIS_MAJOR < 1
+#    error "RSBUS_TLS needs hiredis 1.x built with TLS (hiredis_ssl); this hiredis is older"
+#  endif
+#  include <hiredis/hiredis_ssl.h>
+#  include <openssl/ssl.h>
+#  include <openssl/err.h>
+#  include <openssl/x509v3.h>
+#  include <signal.h>
+#  include <arpa/inet.h>
+#  include <netinet/in.h>
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#  pragma GCC diagnostic pop
+#endif
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -2170,6 +2203,7 @@ struct rsbus {
     char *strs; size_t strs_size;
     rsbus__url url;
     redisContext *c;
+    void *ssl_ctx, *ssl;           /* RSBUS_TLS: SSL_CTX of the bus, SSL of the connection (owned by hiredis) */
     int was_connected;
     char err[256];
     rsbus_stats st;
@@ -2330,7 +2364,8 @@ RSBUS__PRIVATE rsbus_result rsbus__fail(rsbus *bus, rsbus_result code, const cha
 }
 
 RSBUS__PRIVATE void rsbus__drop(rsbus *bus) {
-    if (bus->c) { redisFree(bus->c); bus->c = NULL; }
+    if (bus->c) { redisFree(bus->c); bus->c = NULL; }   /* frees the connection's SSL too */
+    bus->ssl = NULL;
     bus->out_len = 0; bus->nsegs = 0; bus->oom = 0;
     /* a deferred XACK dies with the connection: its entries stay pending and come back (at-least-once) */
     bus->keep_len = bus->keep_segs = 0;
@@ -2614,6 +2649,102 @@ RSBUS__PRIVATE redisReply *rsbus__reply_copy(const redisReply *r, char **mem) {
 /* >>redis glue */
 RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus);
 
+#ifdef RSBUS_TLS
+/* >>tls (RSBUS_TLS, hiredis 1.x) */
+/* The bus's SSL_CTX, from the URL's ca, capath, cert, key and verify. */
+RSBUS__PRIVATE rsbus_result rsbus__tls_setup(rsbus *bus, char *msg, size_t size) {
+    const rsbus__url *u = &bus->url;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    const char *bad = NULL;
+    if (!ctx) { snprintf(msg, size, "TLS: cannot create an SSL context"); return RSBUS_E_TLS; }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, u->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    if (u->ca[0] || u->capath[0]) {
+        if (SSL_CTX_load_verify_locations(ctx, u->ca[0] ? u->ca : NULL, u->capath[0] ? u->capath : NULL) != 1)
+            bad = "cannot load the CA file or directory (ca=, capath=)";
+    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        bad = "cannot load the system's CA certificates";
+    }
+    if (!bad && u->cert[0]) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, u->cert) != 1) bad = "cannot load the client certificate (cert=)";
+        else if (SSL_CTX_use_PrivateKey_file(ctx, u->key, SSL_FILETYPE_PEM) != 1) bad = "cannot load the client key (key=)";
+        else if (SSL_CTX_check_private_key(ctx) != 1) bad = "the client key does not match the certificate";
+    }
+    if (bad) {
+        SSL_CTX_free(ctx);
+        snprintf(msg, size, "TLS %s: %s", u->redacted, bad);
+        return RSBUS_E_TLS;
+    }
+    bus->ssl_ctx = ctx;
+    return RSBUS_OK;
+}
+/* The TLS handshake on a fresh connection. Certificates are checked against the CA and the name (sni=,
+   else the host): hiredis sets SNI only, so rsbus asks OpenSSL to check the name too. */
+RSBUS__PRIVATE rsbus_result rsbus__tls_handshake(rsbus *bus) {
+    const rsbus__url *u = &bus->url;
+    const char *name = u->sni[0] ? u->sni : u->host;
+    unsigned char ipbuf[16];
+    int is_ip = inet_pton(AF_INET, name, ipbuf) == 1 || inet_pton(AF_INET6, name, ipbuf) == 1;
+    char sni[256];   /* OpenSSL's SNI macro takes a non-const pointer */
+    SSL *ssl = SSL_new((SSL_CTX *)bus->ssl_ctx);
+    if (!ssl) { rsbus__drop(bus); return rsbus__fail(bus, RSBUS_E_NOMEM, "TLS %s: out of memory", u->redacted); }
+    snprintf(sni, sizeof sni, "%s", name);
+    if (!is_ip) SSL_set_tlsext_host_name(ssl, sni);
+    if (u->verify) {
+        int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) : SSL_set1_host(ssl, name);
+        if (ok != 1) {
+            SSL_free(ssl);
+            rsbus__drop(bus);
+            return rsbus__fail(bus, RSBUS_E_TLS, "TLS %s: cannot check the server name", u->redacted);
+        }
+    }
+    ERR_clear_error();
+    if (redisInitiateSSL(bus->c, ssl) != REDIS_OK) {
+        long vr = SSL_get_verify_result(ssl);
+        char text[160];
+        if (vr != X509_V_OK) snprintf(text, sizeof text, "certificate verification failed: %s",
+                                      X509_verify_cert_error_string(vr));
+        else rsbus__clean(bus->c->errstr, sizeof bus->c->errstr, text, sizeof text);
+        SSL_free(ssl);   /* on failure hiredis leaves it to us */
+        rsbus__drop(bus);
+        return rsbus__fail(bus, RSBUS_E_TLS, "TLS handshake with %s: %s", u->redacted, text);
+    }
+    bus->ssl = ssl;
+    return RSBUS_OK;
+}
+/* TLS writes go through hiredis's SSL layer, so they cannot use MSG_NOSIGNAL: SIGPIPE is blocked in this
+   thread for the write, and one it raised is taken off the pending set before the mask is restored. */
+RSBUS__PRIVATE rsbus_result rsbus__send_tls(rsbus *bus, const char *what) {
+    sigset_t pipe_set, old, pend;
+    size_t i;
+    int done = 0, had_pipe, failed = 0;
+    for (i = 0; i < bus->nsegs; i++)
+        if (redisAppendFormattedCommand(bus->c, bus->out + bus->segs[i].off, bus->segs[i].len) != REDIS_OK) {
+            rsbus__reset_cmds(bus);
+            return rsbus__ctx_fail(bus, what);
+        }
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    sigpending(&pend);
+    had_pipe = sigismember(&pend, SIGPIPE);
+    while (!done && !failed) failed = redisBufferWrite(bus->c, &done) != REDIS_OK;
+    if (!had_pipe) {
+        sigpending(&pend);
+        if (sigismember(&pend, SIGPIPE)) {
+            struct timespec zero = { 0, 0 };
+            (void)sigtimedwait(&pipe_set, NULL, &zero);
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (failed) { rsbus__reset_cmds(bus); return rsbus__ctx_fail(bus, what); }
+    bus->owed += (int)bus->keep_segs;
+    bus->keep_len = bus->keep_segs = 0;
+    rsbus__reset_cmds(bus);
+    return RSBUS_OK;
+}
+#endif
+
 /* Sends the queued commands. The socket is written directly with MSG_NOSIGNAL, so a connection the
    server closed never raises SIGPIPE in the caller's process. */
 RSBUS__PRIVATE rsbus_result rsbus__send(rsbus *bus, const char *what) {
@@ -2621,6 +2752,9 @@ RSBUS__PRIVATE rsbus_result rsbus__send(rsbus *bus, const char *what) {
     size_t seg = 0, skip = 0;
     if (bus->oom) { rsbus__reset_cmds(bus); return rsbus__fail(bus, RSBUS_E_NOMEM, "%s: out of memory", what); }
     if (!bus->c) { rsbus__reset_cmds(bus); return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what); }
+#ifdef RSBUS_TLS
+    if (bus->ssl) return rsbus__send_tls(bus, what);
+#endif
     while (seg < bus->nsegs) {
         struct msghdr mh;
         size_t k = 0, s = seg, sent;
@@ -2759,6 +2893,9 @@ RSBUS__PRIVATE int rsbus__wait_readable(rsbus *bus, int64_t timeout_ms) {
     int64_t deadline = rsbus__mono_ms() + timeout_ms;
     redisReader *rd = bus->c->reader;
     if (rd && rd->len > rd->pos) return 1;
+#ifdef RSBUS_TLS
+    if (bus->ssl && SSL_pending((SSL *)bus->ssl) > 0) return 1;   /* decrypted, not on the socket */
+#endif
     for (;;) {
         struct pollfd pfd;
         int64_t left = deadline - rsbus__mono_ms();
@@ -2829,9 +2966,11 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus) {
     rsbus_result r = RSBUS_OK;
     rsbus__drop(bus);
     rsbus__timeval(&tv, bus->cfg.connect_timeout_ms);
+#ifndef RSBUS_TLS
     if (bus->url.kind == RSBUS__URL_TLS)
-        return rsbus__fail(bus, RSBUS_E_TLS, "connect %s: rediss:// needs rsbus built against hiredis 1.x with TLS "
-                                             "(hiredis_ssl); this build has no TLS", bus->url.redacted);
+        return rsbus__fail(bus, RSBUS_E_TLS, "connect %s: rediss:// needs rsbus built with TLS: hiredis 1.x with "
+                           "hiredis_ssl, -DRSBUS_TLS, and -lhiredis_ssl -lssl -lcrypto", bus->url.redacted);
+#endif
     if (bus->url.kind == RSBUS__URL_UNIX) bus->c = redisConnectUnixWithTimeout(bus->url.path, tv);
     else bus->c = redisConnectWithTimeout(bus->url.host, bus->url.port, tv);
     if (!bus->c) return rsbus__fail(bus, RSBUS_E_NOMEM, "connect %s: out of memory", bus->url.redacted);
@@ -2846,6 +2985,9 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus) {
     }
     rsbus__timeval(&tv, bus->cfg.io_timeout_ms);
     if (redisSetTimeout(bus->c, tv) != REDIS_OK) return rsbus__ctx_fail(bus, "connect");
+#ifdef RSBUS_TLS
+    if (bus->url.kind == RSBUS__URL_TLS && (r = rsbus__tls_handshake(bus)) != RSBUS_OK) return r;
+#endif
     bus->c->reader->fn = rsbus__reply_functions();
     bus->c->reader->privdata = bus;
     if (bus->url.has_password || bus->url.has_user) {
@@ -3038,6 +3180,10 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
                  bus->url.redacted);
     }
     if (r != RSBUS_OK) goto fail_early;
+#ifdef RSBUS_TLS
+    if (bus->url.kind == RSBUS__URL_TLS && (r = rsbus__tls_setup(bus, err->msg, sizeof err->msg)) != RSBUS_OK)
+        goto fail_early;
+#endif
     if (!c.consumer) {
         char host[64];
         unsigned char rb[2];
@@ -3105,6 +3251,9 @@ RSBUS__PUBLIC void rsbus_close(rsbus *bus) {
     (void)rsbus__flush_deferred(bus);
     rsbus__drop(bus);
     rsbus__arena_free(bus);
+#ifdef RSBUS_TLS
+    if (bus->ssl_ctx) SSL_CTX_free((SSL_CTX *)bus->ssl_ctx);
+#endif
     rsbus__free(&a, bus->strs, bus->strs_size);
     rsbus__free(&a, bus->handlers, bus->caphandlers * sizeof *bus->handlers);
     rsbus__free(&a, bus->out, bus->out_cap);

@@ -32,6 +32,14 @@
 #include <sys/utsname.h>
 
 #define MAX_ROUNDS 50
+
+/* each side's timed loop is its own function, kept out of line so that a profiler can select it:
+   valgrind --tool=callgrind --toggle-collect=w1_rsbus build/bench --quick --only W1 */
+#if defined(__GNUC__) || defined(__clang__)
+#  define SIDE_FN static __attribute__((noinline))
+#else
+#  define SIDE_FN static
+#endif
 #define TYPE "order.created"
 #define GROUP "g"
 #define MAX_LEN "100000"
@@ -413,7 +421,7 @@ static void event_init(rsbus_event *ev) {
 /* ---- W1: single publish ---------------------------------------------------------------------- */
 
 /* n publishes, one round trip each; lat (NULL: not kept) gets each call's time in us */
-static int w1_rsbus(rsbus *bus, long n, double *lat, double *eps) {
+SIDE_FN int w1_rsbus(rsbus *bus, long n, double *lat, double *eps) {
     rsbus_event ev;
     int64_t t0 = now_ns();
     long i;
@@ -427,7 +435,7 @@ static int w1_rsbus(rsbus *bus, long n, double *lat, double *eps) {
     *eps = (double)n / secs_since(t0);
     return 0;
 }
-static int w1_plain(redisContext *c, plain_ev *pe, long n, double *lat, double *eps) {
+SIDE_FN int w1_plain(redisContext *c, plain_ev *pe, long n, double *lat, double *eps) {
     int64_t t0 = now_ns();
     long i;
     for (i = 0; i < n; i++) {
@@ -492,7 +500,7 @@ out:
 
 /* ---- W2: batch publish ----------------------------------------------------------------------- */
 
-static int w2_rsbus(rsbus *bus, const rsbus_event *evs, size_t batch, long calls, double *eps) {
+SIDE_FN int w2_rsbus(rsbus *bus, const rsbus_event *evs, size_t batch, long calls, double *eps) {
     int64_t t0 = now_ns();
     long i;
     for (i = 0; i < calls; i++) {
@@ -503,7 +511,7 @@ static int w2_rsbus(rsbus *bus, const rsbus_event *evs, size_t batch, long calls
     return 0;
 }
 /* MULTI, batch x XADD, EXEC appended, then the batch + 2 replies read and checked */
-static int w2_plain(redisContext *c, plain_ev *pe, size_t batch, long calls, double *eps) {
+SIDE_FN int w2_plain(redisContext *c, plain_ev *pe, size_t batch, long calls, double *eps) {
     static const char *multi = "MULTI", *exec = "EXEC";
     static const size_t multi_len = 5, exec_len = 4;
     int64_t t0 = now_ns();
@@ -581,7 +589,7 @@ static int w3_prepare(const char *key, long n) {
     if (del_key(key) || fill_stream(key, n) || create_group(key)) return -1;
     return 0;
 }
-static int w3_rsbus(const char *key, long n, double *eps) {
+SIDE_FN int w3_rsbus(const char *key, long n, double *eps) {
     long count = 0, total = 0;
     int k;
     int64_t t0;
@@ -603,7 +611,7 @@ static int w3_rsbus(const char *key, long n, double *eps) {
 
 #define XRG_ARGV(key, block) { "XREADGROUP", "GROUP", GROUP, "c1", "COUNT", "100", "BLOCK", block, "STREAMS", key, ">" }
 /* naive: XREADGROUP COUNT 100, dispatch, XACK: two round trips per batch */
-static int w3_naive(redisContext *c, const char *key, long n, double *eps) {
+SIDE_FN int w3_naive(redisContext *c, const char *key, long n, double *eps) {
     const char *xv[] = XRG_ARGV(key, "");
     size_t xl[11];
     long count = 0;
@@ -634,7 +642,7 @@ static int w3_naive(redisContext *c, const char *key, long n, double *eps) {
     return check_done(key, count, n, "W3 hiredis");
 }
 /* pipelined: the XACK of batch k goes out with the XREADGROUP of batch k+1 (one round trip per batch) */
-static int w3_pipelined(redisContext *c, const char *key, long n, double *eps) {
+SIDE_FN int w3_pipelined(redisContext *c, const char *key, long n, double *eps) {
     const char *xv[] = XRG_ARGV(key, "");
     size_t xl[11];
     long count = 0;
@@ -905,7 +913,7 @@ static int w5_prepare(const char *key, long n) {
     if (del_key(key) || fill_stream(key, n) || create_group(key) || read_into_dead(key, n)) return -1;
     return 0;
 }
-static int w5_rsbus(const char *key, long n, double *eps) {
+SIDE_FN int w5_rsbus(const char *key, long n, double *eps) {
     long count = 0;
     int64_t t0, handled = 0;
     rsbus *bus = open_bus(key, 0, "claimer", 0, NULL);
@@ -929,7 +937,7 @@ static int w5_rsbus(const char *key, long n, double *eps) {
     return check_done(key, count, n, "W5 rsbus");
 }
 /* XAUTOCLAIM key g claimer 0 <cursor> COUNT 1000, dispatch, XACK the page; until the cursor is 0-0 */
-static int w5_plain(redisContext *c, const char *key, long n, double *eps) {
+SIDE_FN int w5_plain(redisContext *c, const char *key, long n, double *eps) {
     char cursor[64] = "0-0";
     const char *xv[8];
     size_t xl[8];
@@ -1093,7 +1101,7 @@ static int w6(void) {
     print_row("validate 64 KiB     (MB/s)", vb, nr);
     print_row("get      64 KiB     (MB/s)", gb, nr);
     print_row("writer   200 B doc  (docs/s)", wr, nr);
-    printf("    %-34s %12.0f   (validate 200 B)\n", "docs/s", stats_of(vs, nr).med * 1e6 / (double)small_len);
+    printf("    %-34s %12.0f\n", "validate 200 B      (docs/s, median)", stats_of(vs, nr).med * 1e6 / (double)small_len);
     return 0;
 }
 
@@ -1186,6 +1194,13 @@ static void print_machine(void) {
     if (rep && rep->type == REDIS_REPLY_STRING) {
         const char *p = strstr(rep->str, "redis_version:");
         if (p) { ver = p + 14; vlen = strcspn(ver, "\r\n"); }
+    }
+    if ((f = fopen("/proc/loadavg", "r")) != NULL) {
+        double l1 = 0;
+        if (fscanf(f, "%lf", &l1) == 1)
+            printf("load average (1 min) at start: %.2f%s\n", l1, l1 > 0.5 * (double)sysconf(_SC_NPROCESSORS_ONLN) ?
+                   "  -- the machine is busy: expect noisy numbers, compare the per-round ratios" : "");
+        fclose(f);
     }
     printf("redis-server %.*s (unix socket, no persistence), hiredis %d.%d.%d\n", (int)vlen, ver, HIREDIS_MAJOR,
            HIREDIS_MINOR, HIREDIS_PATCH);

@@ -3,6 +3,8 @@
 #   make            build the tests and the examples (build/)
 #   make test       compile checks (gcc, clang x c99, c11, RSBUS_STATIC; g++, clang++), then every test
 #                   program plain, in variants, and under ASan+UBSan: one final line "N passed, N failed"
+#   make test-hiredis1  the same against hiredis 1.2.0 with TLS (-DRSBUS_TLS), built from source in
+#                   build/hiredis1/ (needs npm and libssl-dev): see its section at the end
 #   make demo       run examples/demo.c against a throwaway redis-server
 #   make examples | cxx | sanitize | valgrind | bench | fuzz | clean
 #
@@ -142,6 +144,12 @@ $(BUILD)/test_unit_static: tests/test_unit.c rsbus.h $(TEST_HDRS) | $(BUILD)
 $(BUILD)/%: examples/%.c rsbus.h | $(BUILD)
 	$(CC) $(EXAMPLE_CFLAGS) $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
 
+# test_rsbusctl runs the tool next to it: the sanitized test runs a sanitized tool
+$(BUILD)/san/rsbusctl: examples/rsbusctl.c rsbus.h | $(BUILD)/san
+	$(SAN_CC) $(EXAMPLE_CFLAGS) $(SAN_FLAGS) $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
+$(BUILD)/test_rsbusctl: | $(BUILD)/rsbusctl
+$(BUILD)/san/test_rsbusctl: | $(BUILD)/san/rsbusctl
+
 $(BUILD)/bench: tests/bench.c rsbus.h $(TEST_HDRS) | $(BUILD)
 	$(CC) $(STD) $(WARN) -Werror -O2 -g -I. $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
 
@@ -152,3 +160,62 @@ $(BUILD)/compile/%: tests/compile_c99.c rsbus.h | $(BUILD)/compile
 
 $(BUILD)/compile/g++-c++11 $(BUILD)/compile/clang++-c++11: $(BUILD)/compile/%-c++11: tests/compile_cpp.cpp rsbus.h | $(BUILD)/compile
 	$* $(CXX_CHECK_FLAGS) $(HIREDIS_CFLAGS) $< -o $@ $(LIBS)
+
+# ---- make test-hiredis1: the second lane, hiredis 1.2.0 with TLS ----------------------------------------
+# Debian 12 has hiredis 0.14.1 only. tests/hiredis1.sh builds hiredis 1.2.0 with USE_SSL=1 (static
+# libhiredis.a and libhiredis_ssl.a, headers as <hiredis/...>) from the C sources the npm package
+# redis-fast-driver@2.2.6 carries in deps/hiredis, into build/hiredis1/ (once; never committed). Against
+# it, with -DRSBUS_TLS, into build/h1/: the compile checks (gcc, clang x c99, c11, RSBUS_STATIC; g++,
+# clang++) and README's C blocks, built, not run; every tests/test_*.c and every example, built and run
+# (test_tls.c makes its CA and certificates with openssl and runs redis-servers on TLS ports), and
+# test_tls under ASan+UBSan. One final line "N passed, N failed".
+# test_docs is built but not run here: it runs the snippets and tools of build/, make test's lane.
+H1          = $(BUILD)/h1
+H1_PREFIX   = $(BUILD)/hiredis1/prefix
+H1_STAMP    = $(H1_PREFIX)/.built
+H1_CFLAGS   = -DRSBUS_TLS -I$(H1_PREFIX)/include
+H1_LIBS     = $(H1_PREFIX)/lib/libhiredis_ssl.a $(H1_PREFIX)/lib/libhiredis.a -lssl -lcrypto -lm
+H1_TEST_BINS    := $(TEST_SRCS:tests/%.c=$(H1)/%)
+H1_EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(H1)/%)
+H1_SAN_BINS     := $(if $(wildcard tests/test_tls.c),$(H1)/san/test_tls)
+H1_C_CHECKS     := $(foreach c,gcc clang,$(foreach s,c99 c11,$(H1)/compile/$(c)-$(s) $(H1)/compile/$(c)-$(s)-static))
+H1_CXX_CHECKS   := $(H1)/compile/g++-c++11 $(H1)/compile/clang++-c++11
+H1_RUN          := $(filter-out $(H1)/test_docs,$(H1_TEST_BINS)) $(H1_SAN_BINS)
+
+.PHONY: test-hiredis1 build-hiredis1 build-h1-snippets
+
+test-hiredis1:
+	@$(DEPS) hiredis1
+	@CC="$(CC)" bash tests/hiredis1.sh $(BUILD)
+	@$(MAKE) --no-print-directory build-hiredis1
+	@$(RUN_TESTS) $(H1_RUN)
+
+build-hiredis1: $(H1_C_CHECKS) $(H1_CXX_CHECKS) $(H1_TEST_BINS) $(H1_EXAMPLE_BINS) $(H1_SAN_BINS) build-h1-snippets ; @:
+
+$(H1_STAMP):
+	@CC="$(CC)" bash tests/hiredis1.sh $(BUILD)
+
+$(H1) $(H1)/san $(H1)/compile:
+	mkdir -p $@
+
+build-h1-snippets: $(H1_STAMP) | $(H1)
+	@sh tests/extract_snippets.sh $(H1)/snippets
+	@for f in $(H1)/snippets/*.c; do \
+	    $(CC) $(STD) $(WARN) -Werror -O1 -I. $(H1_CFLAGS) "$$f" -o "$${f%.c}" $(H1_LIBS) || exit 1; done
+
+$(H1_TEST_BINS): $(H1)/%: tests/%.c rsbus.h $(TEST_HDRS) $(H1_STAMP) | $(H1)
+	$(CC) $(TEST_CFLAGS) $(H1_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_LIBS)
+
+$(H1_SAN_BINS): $(H1)/san/%: tests/%.c rsbus.h $(TEST_HDRS) $(H1_STAMP) | $(H1)/san
+	$(SAN_CC) $(TEST_CFLAGS) $(SAN_FLAGS) $(H1_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_LIBS)
+
+$(H1_EXAMPLE_BINS): $(H1)/%: examples/%.c rsbus.h $(H1_STAMP) | $(H1)
+	$(CC) $(EXAMPLE_CFLAGS) $(H1_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_LIBS)
+
+# $(H1)/compile/<compiler>-<std>[-static]
+$(H1_C_CHECKS): $(H1)/compile/%: tests/compile_c99.c rsbus.h $(H1_STAMP) | $(H1)/compile
+	$(word 1,$(subst -, ,$*)) -std=$(word 2,$(subst -, ,$*)) $(WARN) -Werror \
+	    $(if $(filter static,$(subst -, ,$*)),-DRSBUS_STATIC) -I. $(H1_CFLAGS) $< -o $@ $(H1_LIBS)
+
+$(H1_CXX_CHECKS): $(H1)/compile/%-c++11: tests/compile_cpp.cpp rsbus.h $(H1_STAMP) | $(H1)/compile
+	$* $(CXX_CHECK_FLAGS) $(H1_CFLAGS) $< -o $@ $(H1_LIBS)

@@ -2205,6 +2205,7 @@ struct rsbus {
     redisContext *c;
     void *ssl_ctx, *ssl;           /* RSBUS_TLS: SSL_CTX of the bus, SSL of the connection (owned by hiredis) */
     int was_connected;
+    int group_named;               /* config.group was given (not the default): health judges it */
     char err[256];
     rsbus_stats st;
     /* handlers */
@@ -2406,6 +2407,7 @@ RSBUS__PRIVATE rsbus_result rsbus__reply_fail(rsbus *bus, const redisReply *r, c
     if (!strncmp(text, "NOAUTH", 6) || !strncmp(text, "WRONGPASS", 9) || !strncmp(text, "NOPERM", 6))
         code = RSBUS_E_AUTH;
     if (!strncmp(text, "NOGROUP", 7)) bus->nogroup = 1;
+    if (strstr(text, "no such key") || strstr(text, "requires the key to exist")) code = RSBUS_E_NOTFOUND;
     return rsbus__fail(bus, code, "%s: %s", what, text);
 }
 RSBUS__PRIVATE rsbus_result rsbus__shape_fail(rsbus *bus, const char *what) {
@@ -3208,6 +3210,7 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     c.tenant = c.tenant ? strs[5] : NULL;
     c.spool_path = NULL;   /* not supported yet */
     bus->cfg = c;
+    bus->group_named = cfg->group != NULL;
     if (c.tenant) snprintf(bus->key, sizeof bus->key, "tenant:%s:%s", c.tenant, c.stream);
     else snprintf(bus->key, sizeof bus->key, "%s", c.stream);
     bus->key_len = strlen(bus->key);
@@ -4150,8 +4153,8 @@ RSBUS__PRIVATE void rsbus__dlq_decode(rsbus *bus, const redisReply *e, rsbus_dlq
         else if (rsbus__str_eq(k, "dlq_group")) d->group = v->str;
         else if (rsbus__str_eq(k, "dlq_consumer")) d->consumer = v->str;
         else if (rsbus__str_eq(k, "dlq_deliveries")) (void)rsbus__parse_i64(v->str, v->len, &d->deliveries);
-        else if (rsbus__str_eq(k, "dlq_failed_at")) (void)rsbus__parse_i64(v->str, v->len, &d->failed_at_ms);
     }
+    d->failed_at_ms = rsbus__id_ms(d->dlq_id);   /* Redis's clock, as rsbus_dlq_purge cuts by it */
     d->msg.deliveries = d->deliveries;
 }
 
@@ -4345,9 +4348,15 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_purge(rsbus *bus, int64_t before_ms, int64_
 }
 
 /* >>info and health */
+/* Names and ids as Redis sent them, byte for byte (so a name read here can be passed back), truncated
+   to fit; whoever prints them escapes what a terminal should not see. */
 RSBUS__PRIVATE void rsbus__copy_reply_str(const redisReply *r, char *out, size_t size) {
+    size_t n;
     out[0] = 0;
-    if (rsbus__is_str(r)) rsbus__clean(r->str, r->len, out, size);
+    if (!rsbus__is_str(r)) return;
+    n = RSBUS__MIN(r->len, size - 1);
+    memcpy(out, r->str, n);
+    out[n] = 0;
 }
 /* One group of an XINFO GROUPS reply. */
 RSBUS__PRIVATE int rsbus__group_decode(const redisReply *g, rsbus_group_info *out) {
@@ -4512,13 +4521,16 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
             const redisReply *name = rsbus__map_get(rs[1]->element[i], "name");
             if (name && rsbus__str_eq(name, bus->cfg.group) && rsbus__group_decode(rs[1]->element[i], &g)) { found = 1; break; }
         }
-        if (!found && !bus->cfg.publish_only) { h = RSBUS_DEGRADED; rsbus__textf(&t, "group %s does not exist; ", bus->cfg.group); }
+        if (!found && (!bus->cfg.publish_only || bus->group_named)) {
+            h = RSBUS_DEGRADED;
+            rsbus__textf(&t, "group %s does not exist; ", bus->cfg.group);
+        }
         else if (found) {
             if (g.lag < 0) rsbus__textf(&t, "lag unknown (judging by pending); ");
             if (g.lag > max_lag) { h = RSBUS_DEGRADED; rsbus__textf(&t, "lag %lld > %lld; ", (long long)g.lag, (long long)max_lag); }
             if (g.pending > max_lag) { h = RSBUS_DEGRADED; rsbus__textf(&t, "pending %lld > %lld; ", (long long)g.pending, (long long)max_lag); }
         }
-    } else if (!bus->cfg.publish_only && rs[1]->type == REDIS_REPLY_ERROR) {
+    } else if ((!bus->cfg.publish_only || bus->group_named) && rs[1]->type == REDIS_REPLY_ERROR) {
         h = RSBUS_DEGRADED;
         rsbus__textf(&t, "stream %s does not exist; ", bus->key);
     }
@@ -4558,23 +4570,24 @@ RSBUS__PRIVATE void rsbus__text_label(rsbus__text *t, const char *s) {
 }
 
 RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
-    static const struct { const char *name, *help; size_t off; } counters[] = {
-        { "published", "Events published.", offsetof(rsbus_stats, published) },
-        { "publish_errors", "Events whose publish failed.", offsetof(rsbus_stats, publish_errors) },
-        { "delivered", "Entries handed to this consumer.", offsetof(rsbus_stats, delivered) },
-        { "acked", "Entries acknowledged after success.", offsetof(rsbus_stats, acked) },
-        { "retried", "Failed attempts left pending for a retry.", offsetof(rsbus_stats, retried) },
-        { "dead_lettered", "Entries moved to the dead-letter stream.", offsetof(rsbus_stats, dead_lettered) },
-        { "malformed", "Dead-lettered entries that could not be decoded.", offsetof(rsbus_stats, malformed) },
-        { "unhandled", "Entries acknowledged with no matching handler.", offsetof(rsbus_stats, unhandled) },
-        { "claimed", "Pending entries claimed from idle consumers.", offsetof(rsbus_stats, claimed) },
-        { "deleted_while_pending", "Entries deleted or trimmed while pending.", offsetof(rsbus_stats, deleted_while_pending) },
-        { "reconnects", "Reconnections to Redis.", offsetof(rsbus_stats, reconnects) },
-        { "replayed", "Dead letters replayed.", offsetof(rsbus_stats, replayed) },
-        { "deduped", "Repeated event ids skipped.", offsetof(rsbus_stats, deduped) },
-        { "spooled", "Events written to the offline spool.", offsetof(rsbus_stats, spooled) },
-        { "trimmed_unread", "Entries MAXLEN trimming removed before the group read them.", offsetof(rsbus_stats, trimmed_unread) },
-        { "trimmed", "Entries removed by trimming to what every group acknowledged.", offsetof(rsbus_stats, trimmed) }
+    /* consumer: 1 for the counters only a consumer bus moves (left out for a publish_only bus) */
+    static const struct { const char *name, *help; size_t off; int consumer; } counters[] = {
+        { "published", "Events published.", offsetof(rsbus_stats, published), 0 },
+        { "publish_errors", "Events whose publish failed.", offsetof(rsbus_stats, publish_errors), 0 },
+        { "delivered", "Entries handed to this consumer.", offsetof(rsbus_stats, delivered), 1 },
+        { "acked", "Entries acknowledged after success.", offsetof(rsbus_stats, acked), 1 },
+        { "retried", "Failed attempts left pending for a retry.", offsetof(rsbus_stats, retried), 1 },
+        { "dead_lettered", "Entries moved to the dead-letter stream.", offsetof(rsbus_stats, dead_lettered), 1 },
+        { "malformed", "Dead-lettered entries that could not be decoded.", offsetof(rsbus_stats, malformed), 1 },
+        { "unhandled", "Entries acknowledged with no matching handler.", offsetof(rsbus_stats, unhandled), 1 },
+        { "claimed", "Pending entries claimed from idle consumers.", offsetof(rsbus_stats, claimed), 1 },
+        { "deleted_while_pending", "Entries deleted or trimmed while pending.", offsetof(rsbus_stats, deleted_while_pending), 1 },
+        { "reconnects", "Reconnections to Redis.", offsetof(rsbus_stats, reconnects), 0 },
+        { "replayed", "Dead letters replayed.", offsetof(rsbus_stats, replayed), 0 },
+        { "deduped", "Repeated event ids skipped.", offsetof(rsbus_stats, deduped), 1 },
+        { "spooled", "Events written to the offline spool.", offsetof(rsbus_stats, spooled), 0 },
+        { "trimmed_unread", "Entries MAXLEN trimming removed before the group read them.", offsetof(rsbus_stats, trimmed_unread), 1 },
+        { "trimmed", "Entries removed by trimming to what every group acknowledged.", offsetof(rsbus_stats, trimmed), 0 }
     };
     rsbus__text t;
     rsbus_stream_info si;
@@ -4586,6 +4599,7 @@ RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
     if (!bus) return 0;
     for (i = 0; i < sizeof counters / sizeof counters[0]; i++) {
         uint64_t v;
+        if (counters[i].consumer && bus->cfg.publish_only) continue;
         memcpy(&v, (const char *)&bus->st + counters[i].off, sizeof v);
         rsbus__textf(&t, "# HELP rsbus_%s_total %s\n# TYPE rsbus_%s_total counter\nrsbus_%s_total{stream=\"",
                      counters[i].name, counters[i].help, counters[i].name, counters[i].name);
@@ -4669,45 +4683,61 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_list(rsbus *bus, const char *group, r
     return RSBUS_OK;
 }
 
-/* Deletes a consumer only if it holds nothing pending, atomically: between a check and a delete sent
-   separately the consumer could read entries, and XGROUP DELCONSUMER would drop them from the PEL. */
+/* Deletes a consumer only if it still exists and holds nothing pending, atomically: between a check and
+   a delete sent separately the consumer could read entries, and XGROUP DELCONSUMER would drop them from
+   the PEL. Returns 1 deleted, 0 gone already, -1 it holds entries. */
 static const char rsbus__gc_script[] =
+    "local found = false "
+    "for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do "
+    "  for i = 1, #c, 2 do if c[i] == 'name' and c[i + 1] == ARGV[2] then found = true end end "
+    "end "
+    "if not found then return 0 end "
     "if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return -1 end "
-    "return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])";
+    "redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) "
+    "return 1";
 
 RSBUS__PUBLIC rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int64_t idle_ms, int64_t *removed) {
-    rsbus_consumer_info *list;
-    size_t n = 0, i, k = 0;
+    redisReply *list = NULL;
     rsbus_result r;
+    size_t i;
     int64_t gone = 0;
     if (removed) *removed = 0;
     if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
     if (idle_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "consumers_gc: idle_ms must not be negative");
     if (!group) group = bus->cfg.group;
-    if ((r = rsbus_consumers_list(bus, group, NULL, 0, &n)) != RSBUS_OK || n == 0) return r;
-    list = (rsbus_consumer_info *)rsbus__alloc(&bus->a, n * sizeof *list);
-    if (!list) return rsbus__fail(bus, RSBUS_E_NOMEM, "consumers_gc: out of memory");
-    r = rsbus_consumers_list(bus, group, list, n, &k);
-    if (k < n) n = k;
-    for (i = 0; r == RSBUS_OK && i < n; i++) {
-        const rsbus_consumer_info *c = &list[i];
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "CONSUMERS", 9);
+    rsbus__arg(bus, bus->key, bus->key_len); rsbus__argz(bus, group);
+    rsbus__cmd_end(bus);
+    if ((r = rsbus__roundtrip(bus, &list, "XINFO CONSUMERS")) != RSBUS_OK) return r;
+    if (list->type != REDIS_REPLY_ARRAY) return rsbus__shape_fail(bus, "XINFO CONSUMERS");
+    /* names are used as Redis sent them (byte for byte), not as cleaned for display */
+    for (i = 0; r == RSBUS_OK && i < list->elements; i++) {
+        const redisReply *c = list->element[i], *name = rsbus__map_get(c, "name");
         redisReply *rep = NULL;
-        int64_t age = c->inactive_ms >= 0 ? c->inactive_ms : c->idle_ms;
-        if (c->pending > 0 || age < idle_ms || !strcmp(c->name, bus->cfg.consumer)) continue;
+        int64_t pending = 0, idle = 0, inactive = -1;
+        if (!rsbus__is_str(name)) continue;
+        (void)rsbus__reply_i64(rsbus__map_get(c, "pending"), &pending);
+        (void)rsbus__reply_i64(rsbus__map_get(c, "idle"), &idle);
+        if (!rsbus__reply_i64(rsbus__map_get(c, "inactive"), &inactive)) inactive = -1;   /* 7.2+ */
+        if (pending > 0 || (inactive >= 0 ? inactive : idle) < idle_ms) continue;
+        if (name->len == bus->consumer_len && !memcmp(name->str, bus->cfg.consumer, bus->consumer_len)) continue;
         rsbus__cmd(bus);
         rsbus__arg(bus, "EVAL", 4); rsbus__arg(bus, rsbus__gc_script, sizeof rsbus__gc_script - 1);
         rsbus__arg(bus, "1", 1); rsbus__arg(bus, bus->key, bus->key_len);
-        rsbus__argz(bus, group); rsbus__argz(bus, c->name);
+        rsbus__argz(bus, group); rsbus__arg(bus, name->str, name->len);
         rsbus__cmd_end(bus);
         r = rsbus__roundtrip(bus, &rep, "consumers_gc");
         if (r != RSBUS_OK) break;
-        if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0) {
+        if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1) {
+            char shown[128];
+            rsbus__clean(name->str, name->len, shown, sizeof shown);
             gone++;
-            rsbus__log(bus, RSBUS_LOG_INFO, "deleted idle consumer %s of %s/%.100s", c->name, bus->key, group);
+            rsbus__log(bus, RSBUS_LOG_INFO, "deleted idle consumer %s of %s/%.100s", shown, bus->key, group);
         }
-        rsbus__reply_done(rep);
     }
-    rsbus__free(&bus->a, list, (k > 0 ? k : n) * sizeof *list);
     if (removed) *removed = gone;
     return r;
 }

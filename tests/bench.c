@@ -34,11 +34,22 @@
 #define MAX_ROUNDS 50
 
 /* each side's timed loop is its own function, kept out of line so that a profiler can select it:
-   valgrind --tool=callgrind --toggle-collect=w1_rsbus build/bench --quick --only W1 */
+   valgrind --tool=callgrind --toggle-collect='w1_rsbus*' build/bench --quick --only W1 */
 #if defined(__GNUC__) || defined(__clang__)
 #  define SIDE_FN static __attribute__((noinline))
 #else
 #  define SIDE_FN static
+#endif
+/* -DBENCH_CALLGRIND (needs valgrind's headers): each side's timed part is dumped as a callgrind part of
+   its own ("Trigger: Client Request: w3_rsbus"), with exact call counts (malloc, read, ...) for it alone:
+   valgrind --tool=callgrind build/bench-cg --quick --only W3; callgrind_annotate callgrind.out.PID.N */
+#ifdef BENCH_CALLGRIND
+#  include <valgrind/callgrind.h>
+#  define PROF_BEGIN() CALLGRIND_ZERO_STATS
+#  define PROF_END(name) CALLGRIND_DUMP_STATS_AT(name)
+#else
+#  define PROF_BEGIN() ((void)0)
+#  define PROF_END(name) ((void)0)
 #endif
 #define TYPE "order.created"
 #define GROUP "g"
@@ -426,18 +437,21 @@ SIDE_FN int w1_rsbus(rsbus *bus, long n, double *lat, double *eps) {
     int64_t t0 = now_ns();
     long i;
     event_init(&ev);
+    PROF_BEGIN();
     for (i = 0; i < n; i++) {
         int64_t t = now_ns();
         rsbus_result r = rsbus_publish(bus, &ev, NULL);
         if (lat) lat[i] = (double)(now_ns() - t) / 1e3;
         if (r != RSBUS_OK) return fail("W1 rsbus_publish: %s: %s", rsbus_result_str(r), rsbus_errmsg(bus));
     }
+    PROF_END("w1_rsbus");
     *eps = (double)n / secs_since(t0);
     return 0;
 }
 SIDE_FN int w1_plain(redisContext *c, plain_ev *pe, long n, double *lat, double *eps) {
     int64_t t0 = now_ns();
     long i;
+    PROF_BEGIN();
     for (i = 0; i < n; i++) {
         int64_t t = now_ns();
         redisReply *rep;
@@ -449,6 +463,7 @@ SIDE_FN int w1_plain(redisContext *c, plain_ev *pe, long n, double *lat, double 
         if (rep) freeReplyObject(rep);
         if (!ok) return fail("W1 hiredis XADD: %s", c->errstr[0] ? c->errstr : "error reply");
     }
+    PROF_END("w1_plain");
     *eps = (double)n / secs_since(t0);
     return 0;
 }
@@ -503,10 +518,12 @@ out:
 SIDE_FN int w2_rsbus(rsbus *bus, const rsbus_event *evs, size_t batch, long calls, double *eps) {
     int64_t t0 = now_ns();
     long i;
+    PROF_BEGIN();
     for (i = 0; i < calls; i++) {
         rsbus_result r = rsbus_publish_batch(bus, evs, batch, NULL);
         if (r != RSBUS_OK) return fail("W2 rsbus_publish_batch: %s: %s", rsbus_result_str(r), rsbus_errmsg(bus));
     }
+    PROF_END("w2_rsbus");
     *eps = (double)calls * (double)batch / secs_since(t0);
     return 0;
 }
@@ -516,6 +533,7 @@ SIDE_FN int w2_plain(redisContext *c, plain_ev *pe, size_t batch, long calls, do
     static const size_t multi_len = 5, exec_len = 4;
     int64_t t0 = now_ns();
     long k;
+    PROF_BEGIN();
     for (k = 0; k < calls; k++) {
         size_t i;
         if (redisAppendCommandArgv(c, 1, &multi, &multi_len) != REDIS_OK) return fail("W2 hiredis: %s", c->errstr);
@@ -538,6 +556,7 @@ SIDE_FN int w2_plain(redisContext *c, plain_ev *pe, size_t batch, long calls, do
             if (!ok) return fail("W2 hiredis: unexpected reply %lu of the MULTI/EXEC", (unsigned long)i);
         }
     }
+    PROF_END("w2_plain");
     *eps = (double)calls * (double)batch / secs_since(t0);
     return 0;
 }
@@ -597,7 +616,9 @@ SIDE_FN int w3_rsbus(const char *key, long n, double *eps) {
     if (!bus) return -1;
     if (rsbus_subscribe(bus, "*", count_handler, &count) <= 0) { rsbus_close(bus); return fail("rsbus_subscribe"); }
     t0 = now_ns();
+    PROF_BEGIN();
     while ((k = rsbus_poll(bus, -1)) > 0) total += k;
+    PROF_END("w3_rsbus");
     *eps = (double)n / secs_since(t0);
     if (k < 0) {
         fail("W3 rsbus_poll: %s: %s", rsbus_result_str((rsbus_result)k), rsbus_errmsg(bus));
@@ -621,6 +642,7 @@ SIDE_FN int w3_naive(redisContext *c, const char *key, long n, double *eps) {
     memmove(&xv[6], &xv[8], 3 * sizeof *xv);
     for (i = 0; i < 9; i++) xl[i] = strlen(xv[i]);
     t0 = now_ns();
+    PROF_BEGIN();
     for (;;) {
         redisReply *rep = (redisReply *)redisCommandArgv(c, 9, xv, xl);
         const redisReply *entries;
@@ -638,6 +660,7 @@ SIDE_FN int w3_naive(redisContext *c, const char *key, long n, double *eps) {
         }
         freeReplyObject(rep);
     }
+    PROF_END("w3_naive");
     *eps = (double)n / secs_since(t0);
     return check_done(key, count, n, "W3 hiredis");
 }
@@ -653,6 +676,7 @@ SIDE_FN int w3_pipelined(redisContext *c, const char *key, long n, double *eps) 
     memmove(&xv[6], &xv[8], 3 * sizeof *xv);
     for (i = 0; i < 9; i++) xl[i] = strlen(xv[i]);
     t0 = now_ns();
+    PROF_BEGIN();
     if (redisAppendCommandArgv(c, 9, xv, xl) != REDIS_OK || redisGetReply(c, &v) != REDIS_OK)
         return fail("W3 hiredis pipelined: %s", c->errstr);
     rep = (redisReply *)v;
@@ -678,6 +702,7 @@ SIDE_FN int w3_pipelined(redisContext *c, const char *key, long n, double *eps) 
         rep = (redisReply *)v;
     }
     freeReplyObject(rep);
+    PROF_END("w3_pipelined");
     *eps = (double)n / secs_since(t0);
     return check_done(key, count, n, "W3 hiredis pipelined");
 }
@@ -920,6 +945,7 @@ SIDE_FN int w5_rsbus(const char *key, long n, double *eps) {
     if (!bus) return -1;
     if (rsbus_subscribe(bus, "*", count_handler, &count) <= 0) { rsbus_close(bus); return fail("rsbus_subscribe"); }
     t0 = now_ns();
+    PROF_BEGIN();
     for (;;) {
         rsbus_claim_stats cs;
         rsbus_result r = rsbus_claim(bus, 0, 1000, &cs);
@@ -931,6 +957,7 @@ SIDE_FN int w5_rsbus(const char *key, long n, double *eps) {
         handled += cs.handled;
         if (cs.checked == 0 || (cs.claimed == 0 && cs.deleted == 0)) break;
     }
+    PROF_END("w5_rsbus");
     *eps = (double)n / secs_since(t0);
     rsbus_close(bus);
     if (handled != n) return fail("W5 rsbus: rsbus_claim handled %lld entries, expected %ld", (long long)handled, n);
@@ -948,6 +975,7 @@ SIDE_FN int w5_plain(redisContext *c, const char *key, long n, double *eps) {
     xv[5] = cursor; xv[6] = "COUNT"; xv[7] = "1000";
     for (i = 0; i < 8; i++) xl[i] = strlen(xv[i]);
     t0 = now_ns();
+    PROF_BEGIN();
     for (;;) {
         redisReply *rep = (redisReply *)redisCommandArgv(c, 8, xv, xl);
         const redisReply *entries;
@@ -972,6 +1000,7 @@ SIDE_FN int w5_plain(redisContext *c, const char *key, long n, double *eps) {
         freeReplyObject(rep);
         if (strcmp(cursor, "0-0") == 0) break;
     }
+    PROF_END("w5_plain");
     *eps = (double)n / secs_since(t0);
     return check_done(key, count, n, "W5 hiredis");
 }

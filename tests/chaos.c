@@ -1,6 +1,7 @@
 /* chaos.c - the chaos run: prove that no event is lost.
 
-       chaos [--seconds N] [--publishers P] [--consumers C] [--seed S] [--rate R] [--handler-us U] [--keep]
+       chaos [--seconds N] [--publishers P] [--consumers C] [--seed S] [--rate R] [--handler-us U]
+             [--fail-pct F] [--no-freeze] [--trim-acked] [--keep]
 
    One redis-server with appendonly yes / appendfsync always; two consumer groups (g1, g2) created at
    "0" on the stream "chaos" before anything is published. P publisher processes publish events with
@@ -15,13 +16,19 @@
 
    Faults while it runs (none during the drain): a random consumer SIGKILLed every 1-3 s and replaced
    (same group; a fresh name, or one time in three the dead one's name), some client connections
-   killed every second (CLIENT KILL ID), and the server SIGKILLed and restarted from its AOF twice.
+   killed every second (CLIENT KILL ID), the server SIGKILLed and restarted from its AOF twice, and
+   (unless --no-freeze) a random consumer frozen (SIGSTOP) for 1.2-2.5 s every 3-6 s, longer than
+   claim_idle_ms: the others take its entries over while it holds them.
 
    Then: publishers stopped (SIGTERM), consumers left to drain (both groups caught up with nothing
    pending), stopped with SIGTERM (they must exit 0), and for each group every event whose publish
    returned RSBUS_OK must have been handled at least once or be in that group's DLQ, and the DLQ must
    hold exactly the poison events. A global deadline (seconds + 60 s for the drain) bounds the run;
    every child is killed and reaped, and checked gone at the end.
+
+   --trim-acked runs everything with trim_policy RSBUS_TRIM_ACKED: the consumers' rsbus_run trims the
+   stream to what both groups acknowledged, and the same checks must hold (the stream length printed is
+   then what was left).
 
    The last line is "chaos: N passed, N failed"; the exit status is 0 only if nothing failed.
    --keep keeps the log directory (printed) for a look afterwards. */
@@ -47,9 +54,9 @@ static const char *const group_names[2] = { "g1", "g2" };
 /* ---- options ------------------------------------------------------------------------------ */
 
 static struct {
-    int seconds, publishers, consumers, rate, fail_pct, handler_us, keep;
+    int seconds, publishers, consumers, rate, fail_pct, handler_us, freezes, trim_acked, keep;
     uint64_t seed;
-} opt = { 60, 3, 4, 300, 10, 500, 0, 0 };
+} opt = { 60, 3, 4, 300, 10, 500, 1, 0, 0, 0 };
 
 static char logdir[256];
 
@@ -100,6 +107,7 @@ typedef struct kid {
     int killed;            /* SIGKILLed by the fault injector: its exit is expected */
     int stopping;          /* SIGTERM sent at the end */
     int status;            /* waitpid status once reaped */
+    int64_t frozen_until;  /* SIGSTOPped by the fault injector until then (0: not frozen) */
     char name[64];         /* consumer name */
     char log[320];         /* handled ids (consumers) or published ids (publishers) */
     char log2[320];        /* transient failures (consumers) or failed publishes (publishers) */
@@ -142,6 +150,7 @@ static rsbus_config base_cfg(void) {
     c.io_timeout_ms = 1000;
     c.max_len = -1;            /* never trim: the verification reads the whole stream */
     c.dlq_max_len = -1;
+    if (opt.trim_acked) c.trim_policy = RSBUS_TRIM_ACKED;   /* consumers trim what both groups acknowledged */
     return c;
 }
 
@@ -402,7 +411,7 @@ static void on_watchdog(int sig) {
 
 /* ---- faults ------------------------------------------------------------------------------- */
 
-static struct { int consumer_kills, name_reuses, client_kills, restarts; } faults;
+static struct { int consumer_kills, name_reuses, client_kills, restarts, freezes; } faults;
 static int cons_seq;      /* for fresh consumer names */
 
 static int running_consumers(int *which, int max) {
@@ -431,6 +440,28 @@ static void fault_kill_consumer(void) {
     if (reuse) faults.name_reuses++;
     snprintf(name, sizeof name, "%s", k->name);
     start_consumer(k->group, reuse ? name : NULL);
+}
+
+/* SIGSTOP a consumer for longer than claim_idle_ms: the others take over its entries while it still
+   holds them, and it finishes and acknowledges them when it wakes up (a "zombie" consumer). */
+static void fault_freeze_consumer(int64_t now) {
+    int which[MAX_KIDS], m = running_consumers(which, MAX_KIDS), i, cand[MAX_KIDS], n = 0;
+    kid *k;
+    for (i = 0; i < m; i++) if (!kids[which[i]].frozen_until) cand[n++] = which[i];
+    if (n == 0) return;
+    k = &kids[cand[rnd_below(n)]];
+    if (kill(k->pid, SIGSTOP) != 0) return;
+    k->frozen_until = now + 1200 + rnd_below(1301);
+    faults.freezes++;
+}
+static void thaw_consumers(int64_t now, int all) {
+    int i, n = (int)nkids;
+    for (i = 0; i < n; i++) {
+        kid *k = &kids[i];
+        if (!k->frozen_until || (!all && now < k->frozen_until)) continue;
+        if (k->running) kill(k->pid, SIGCONT);
+        k->frozen_until = 0;
+    }
 }
 
 /* CLIENT LIST TYPE normal, and CLIENT KILL ID for about a third of them (at least one): consumers'
@@ -537,6 +568,7 @@ static int drained(gstate gs[2], char *last_id, size_t last_size) {
 typedef struct rec {
     char *id;
     unsigned char ok, err, in_stream, poison;
+    char sid[24];          /* its stream entry id, when in the stream */
     unsigned handled[2], dlq[2], failed[2];
 } rec;
 static rec *tab;
@@ -634,7 +666,11 @@ static long scan_stream(void) {
             const redisReply *e = rep->element[i], *idv;
             if (e->type != REDIS_REPLY_ARRAY || e->elements < 2) continue;
             idv = map_get(e->element[1], "id");
-            if (idv && idv->type == REDIS_REPLY_STRING) ledger(idv->str)->in_stream = 1;
+            if (idv && idv->type == REDIS_REPLY_STRING) {
+                rec *x = ledger(idv->str);
+                x->in_stream = 1;
+                snprintf(x->sid, sizeof x->sid, "%s", e->element[0]->str);
+            }
             snprintf(start, sizeof start, "(%s", e->element[0]->str);
             total++;
         }
@@ -711,9 +747,11 @@ static int arg_int(const char *s, int lo, int hi, int *out) {
 
 static void usage(void) {
     fprintf(stderr, "usage: chaos [--seconds N] [--publishers P] [--consumers C] [--seed S] [--rate R]\n"
-                    "             [--handler-us U] [--keep]\n"
+                    "             [--handler-us U] [--fail-pct F] [--no-freeze] [--trim-acked] [--keep]\n"
                     "  defaults: 60 s, 3 publishers, 4 consumers (at least 2: split over g1 and g2),\n"
                     "  R = 300 events/s per publisher, U = 500 us of work per handled event,\n"
+                    "  F = 10: %% of first deliveries that fail transiently; --trim-acked: trim_policy\n"
+                    "  RSBUS_TRIM_ACKED (the stream is trimmed as the groups acknowledge)\n"
                     "  seed from the clock; --keep keeps the logs\n");
 }
 
@@ -735,7 +773,7 @@ static void rm_logdir(void) {
 
 int main(int argc, char **argv) {
     int i, g, nseed = 0, drain_ok = 0, pubs_bad, cons_bad, leftovers = 0, server_failed = 0;
-    int64_t t0, t_faults_end, t_deadline, next_kill, next_ckill, next_report, restart_at[2];
+    int64_t t0, t_faults_end, t_deadline, next_kill, next_ckill, next_freeze, next_report, restart_at[2];
     const char *base = getenv("TMPDIR");
     char tmpl[256], last_id[64] = "";
     gstate gs[2];
@@ -763,6 +801,9 @@ int main(int argc, char **argv) {
             bad = errno || *end || end == argv[i];
             nseed = 1;
         } else if (strcmp(argv[i], "--keep") == 0) opt.keep = 1;
+        else if (strcmp(argv[i], "--no-freeze") == 0) opt.freezes = 0;
+        else if (strcmp(argv[i], "--trim-acked") == 0) opt.trim_acked = 1;
+        else if (i + 1 < argc && strcmp(argv[i], "--fail-pct") == 0) bad = arg_int(argv[++i], 0, 100, &opt.fail_pct);
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(); return 0; }
         else bad = 1;
         if (bad) { usage(); return 2; }
@@ -770,8 +811,8 @@ int main(int argc, char **argv) {
     if (!nseed) opt.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
     rng = opt.seed;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("chaos: seed %" PRIu64 ", %d s, %d publishers at %d events/s, %d consumers\n", opt.seed, opt.seconds,
-           opt.publishers, opt.rate, opt.consumers);
+    printf("chaos: seed %" PRIu64 ", %d s, %d publishers at %d events/s, %d consumers%s\n", opt.seed, opt.seconds,
+           opt.publishers, opt.rate, opt.consumers, opt.trim_acked ? ", trim_policy RSBUS_TRIM_ACKED" : "");
 
     /* the orchestrator writes to sockets a restart may have closed: EPIPE, not death (children reset it) */
     signal(SIGPIPE, SIG_IGN);
@@ -824,6 +865,7 @@ int main(int argc, char **argv) {
     t_deadline = t_faults_end + DRAIN_MS;
     next_kill = t0 + 1000 + rnd_below(2000);
     next_ckill = t0 + 1000;
+    next_freeze = t0 + 2000 + rnd_below(3000);
     next_report = t0 + 5000;
     restart_at[0] = t0 + (int64_t)opt.seconds * 1000 / 3 + rnd_below(500);
     restart_at[1] = t0 + (int64_t)opt.seconds * 2000 / 3 + rnd_below(500);
@@ -851,15 +893,22 @@ int main(int argc, char **argv) {
             fault_client_kills();
             next_ckill = now + 1000;
         }
+        thaw_consumers(now, 0);
+        if (opt.freezes && now >= next_freeze) {
+            fault_freeze_consumer(now);
+            next_freeze = now + 3000 + rnd_below(3001);
+        }
         if (now >= next_report) {
-            fprintf(stderr, "chaos: %5.1f s: consumer kills %d, client kills %d, server restarts %d\n",
-                    (double)(now - t0) / 1000.0, faults.consumer_kills, faults.client_kills, faults.restarts);
+            fprintf(stderr, "chaos: %5.1f s: consumer kills %d, client kills %d, server restarts %d, freezes %d\n",
+                    (double)(now - t0) / 1000.0, faults.consumer_kills, faults.client_kills, faults.restarts,
+                    faults.freezes);
             next_report = now + 5000;
         }
         test_sleep_ms(20);
     }
 
     /* ---- the drain: no faults from here on ---- */
+    thaw_consumers(test_now_ms(), 1);
     fprintf(stderr, "chaos: %5.1f s: stopping the publishers, draining\n", (double)(test_now_ms() - t0) / 1000.0);
     pubs_bad = stop_kids(KIND_PUB, 10000);
     if (!server_failed) {
@@ -923,9 +972,10 @@ int main(int argc, char **argv) {
                 lost[g]++;
                 if (!x->in_stream) lost_not_in_stream++;
                 if (lost[g] <= 20)
-                    fprintf(stderr, "chaos: LOST in %s: %s (poison %d, in the stream %d, transient failures %u, "
-                            "handled by the other group %u)\n", group_names[g], x->id, x->poison, x->in_stream,
-                            x->failed[g], x->handled[1 - g]);
+                    fprintf(stderr, "chaos: LOST in %s: %s (stream id %s, poison %d, transient failures %u, "
+                            "handled by the other group %u)\n", group_names[g], x->id,
+                            x->in_stream ? x->sid : opt.trim_acked ? "none (trimmed, or never added)" : "none: not in the stream", x->poison, x->failed[g],
+                            x->handled[1 - g]);
             }
             if (x->dlq[g] && !x->poison) nonpoison_dead[g]++;
             if (x->poison && x->ok && !x->dlq[g]) {
@@ -965,8 +1015,9 @@ int main(int argc, char **argv) {
                "(%ld entries; non-poison %ld, twice %ld), lost %ld\n", group_names[g], handled_unique[g],
                handled_lines[g], dups[g], failed_lines[g], dead[g], dlq_per_group[g], nonpoison_dead[g], dead_twice[g],
                lost[g]);
-    printf("faults: consumer kills %d (%d reusing the name), client kills %d, server restarts %d\n",
-           faults.consumer_kills, faults.name_reuses, faults.client_kills, faults.restarts);
+    printf("faults: consumer kills %d (%d reusing the name), client kills %d, server restarts %d, "
+           "consumer freezes %d\n", faults.consumer_kills, faults.name_reuses, faults.client_kills, faults.restarts,
+           faults.freezes);
     if (lost_not_in_stream) printf("lost events that are not in the stream at all: %ld\n", lost_not_in_stream);
     if (dlq_unknown_group || dlq_no_id) printf("DLQ entries with an unknown group %ld, without an event id %ld\n",
                                                dlq_unknown_group, dlq_no_id);

@@ -7,6 +7,9 @@
 #                    cxx             (g++, clang++, hiredis)
 #                    sanitize        (sanitizer, redis-server, hiredis)
 #                    valgrind        (cc, valgrind, redis-server, hiredis)
+#                    hiredis1        (cc, gcc, clang, g++, clang++, redis-server, sanitizer, libssl, openssl,
+#                                     npm): make test-hiredis1, which builds hiredis 1.2.0 itself, so
+#                                     not Debian's hiredis; npm fetches its sources (tests/hiredis1.sh)
 # or one of those needs itself. "cc" is $CC (default cc); "sanitizer" means $SAN_CC (default clang)
 # can build and run a -fsanitize=address,undefined program.
 #
@@ -27,7 +30,8 @@ for what in "$@"; do
         cxx)            need g++ clang++ hiredis ;;
         sanitize)       need sanitizer redis-server hiredis ;;
         valgrind)       need cc valgrind redis-server hiredis ;;
-        cc|gcc|clang|g++|clang++|redis-server|hiredis|sanitizer|valgrind) need "$what" ;;
+        hiredis1)       need cc gcc clang g++ clang++ redis-server sanitizer libssl openssl npm ;;
+        cc|gcc|clang|g++|clang++|redis-server|hiredis|sanitizer|valgrind|libssl|openssl|npm) need "$what" ;;
         *) echo "deps.sh: unknown requirement '$what'" >&2; exit 2 ;;
     esac
 done
@@ -48,6 +52,12 @@ compiler_pkg() {
 has_hiredis() {
     [ -f /usr/include/hiredis/hiredis.h ] || [ -f /usr/local/include/hiredis/hiredis.h ] ||
         { have pkg-config && pkg-config --exists hiredis; }
+}
+
+# OpenSSL's headers and libraries (libssl-dev), for hiredis_ssl and -DRSBUS_TLS
+has_libssl() {
+    { [ -f /usr/include/openssl/ssl.h ] || [ -f /usr/local/include/openssl/ssl.h ]; } ||
+        { have pkg-config && pkg-config --exists openssl; }
 }
 
 has_sanitizer() {
@@ -73,6 +83,11 @@ check() {
             redis-server) have "${REDIS_SERVER:-redis-server}" || { missing+=("redis-server"); pkgs+=(redis-server); } ;;
             hiredis)      has_hiredis || { missing+=("hiredis headers and library"); pkgs+=(libhiredis-dev pkg-config); } ;;
             valgrind)     have valgrind || { missing+=("valgrind"); pkgs+=(valgrind); } ;;
+            libssl)       has_libssl || { missing+=("OpenSSL headers and libraries"); pkgs+=(libssl-dev); } ;;
+            openssl)      have openssl || { missing+=("the openssl command"); pkgs+=(openssl); } ;;
+            # node and npm installed some other way (nodesource, nvm) are fine: only a missing npm
+            # command installs Debian's npm (which brings nodejs)
+            npm)          have npm || { missing+=("npm"); pkgs+=(npm); } ;;
             sanitizer)
                 if ! has_sanitizer; then
                     c=$(first_word "$SAN_CC")
@@ -119,6 +134,9 @@ for p in "${uniq_pkgs[@]}"; do
         libclang-rt-dev) fedora+=(compiler-rt) ;;
         gcc)             fedora+=(gcc libasan libubsan) ;;
         valgrind)        fedora+=(valgrind); brew+=(valgrind) ;;
+        libssl-dev)      fedora+=(openssl-devel); brew+=(openssl@3) ;;
+        openssl)         fedora+=(openssl); brew+=(openssl@3) ;;
+        npm)             fedora+=(npm); brew+=(node) ;;
     esac
 done
 {

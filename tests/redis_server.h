@@ -6,6 +6,9 @@
        redisContext *c = test_redis_connect(&r);                  raw commands; redisFree(c) when done
        test_redis_kill(&r);  test_redis_restart(&r);               crash it, bring it back (from the AOF)
        test_redis_stop(&r);                                        SIGTERM, wait, remove the dir
+       test_redis_start_tls(&r, "tls-cert-file ...\ntls-key-file ...\ntls-ca-cert-file ...\n");
+                                   the loopback port speaks TLS only ("port 0", "tls-port N"): r.tls_url
+                                   ("rediss://127.0.0.1:N"), r.tcp_url ""; the unix socket stays plain
 
    Each server runs in its own temp dir (mkdtemp under $TMPDIR, else /tmp) with a unix socket and a free
    loopback TCP port; no persistence unless extra_conf asks for it (later lines override earlier ones).
@@ -63,6 +66,8 @@ typedef struct test_redis {
     char unix_url[400];   /* "unix://" + sock */
     char tcp_url[64];     /* "redis://127.0.0.1:<port>" */
     char extra[1024];     /* extra config lines given at start, kept for restarts */
+    int  tls;             /* test_redis_start_tls: port is the tls-port, no plain TCP port */
+    char tls_url[64];     /* "rediss://127.0.0.1:<port>" (test_redis_start_tls), else "" */
 } test_redis;
 
 #define TEST_REDIS__SLOTS 64
@@ -346,9 +351,11 @@ static int test_redis__write_conf(const test_redis *r) {
         fprintf(stderr, "test_redis: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
-    fprintf(f, "port %d\nbind 127.0.0.1\nunixsocket \"%s\"\nunixsocketperm 700\ndir \"%s\"\n"
+    if (r->tls) fprintf(f, "port 0\ntls-port %d\n", r->port);
+    else fprintf(f, "port %d\n", r->port);
+    fprintf(f, "bind 127.0.0.1\nunixsocket \"%s\"\nunixsocketperm 700\ndir \"%s\"\n"
                "save \"\"\nappendonly no\ndaemonize no\nlogfile \"%s/redis.log\"\nprotected-mode no\n%s\n",
-            r->port, r->sock, r->dir, r->dir, r->extra);
+            r->sock, r->dir, r->dir, r->extra);
     if (fclose(f) != 0) return -1;
     snprintf(path, sizeof path, "%s/redis.log", r->dir);   /* a fresh log for each start */
     if ((f = fopen(path, "w")) != NULL) fclose(f);
@@ -431,13 +438,13 @@ static int test_redis__launch(test_redis *r, const char *bin, int *bind_failed) 
     return -1;
 }
 
-/* Starts a private redis-server; 0, or -1 with a message on stderr. */
-TEST_REDIS__FN int test_redis_start(test_redis *r, const char *extra_conf) {
+TEST_REDIS__FN int test_redis__start(test_redis *r, const char *extra_conf, int tls) {
     char bin[512], tmpl[sizeof r->dir];
     const char *base = getenv("TMPDIR");
     struct test_redis__slot *slot;
     int attempt;
     memset(r, 0, sizeof *r);
+    r->tls = tls;
     if (extra_conf && strlen(extra_conf) >= sizeof r->extra) {
         fprintf(stderr, "test_redis_start: extra_conf is longer than %u bytes\n", (unsigned)sizeof r->extra - 1);
         return -1;
@@ -467,7 +474,8 @@ TEST_REDIS__FN int test_redis_start(test_redis *r, const char *extra_conf) {
             fprintf(stderr, "test_redis_start: no free TCP port: %s\n", strerror(errno));
             break;
         }
-        snprintf(r->tcp_url, sizeof r->tcp_url, "redis://127.0.0.1:%d", r->port);
+        if (tls) snprintf(r->tls_url, sizeof r->tls_url, "rediss://127.0.0.1:%d", r->port);
+        else snprintf(r->tcp_url, sizeof r->tcp_url, "redis://127.0.0.1:%d", r->port);
         if (test_redis__write_conf(r) != 0) break;
         if (test_redis__launch(r, bin, &bind_failed) == 0) {
             slot->pid = r->pid;
@@ -479,6 +487,20 @@ TEST_REDIS__FN int test_redis_start(test_redis *r, const char *extra_conf) {
     slot->dir[0] = '\0';
     r->pid = 0;
     return -1;
+}
+
+/* Starts a private redis-server; 0, or -1 with a message on stderr. */
+TEST_REDIS__FN int test_redis_start(test_redis *r, const char *extra_conf) {
+    return test_redis__start(r, extra_conf, 0);
+}
+
+/* The same, but the loopback port is a TLS port ("port 0", "tls-port N", bound to 127.0.0.1): extra_conf
+   gives tls-cert-file, tls-key-file, tls-ca-cert-file (or tls-ca-cert-dir) and any other tls-* line
+   (tls-auth-clients). r->port is the TLS port, r->tls_url "rediss://127.0.0.1:N", r->tcp_url "". The
+   unix socket stays plain, so test_redis_connect and the readiness check need no TLS. Needs a
+   redis-server built with TLS (Debian's is); one without fails to start, and its log says why. */
+TEST_REDIS__FN int test_redis_start_tls(test_redis *r, const char *extra_conf) {
+    return test_redis__start(r, extra_conf, 1);
 }
 
 /* SIGTERM by pid, wait up to 5 s, then SIGKILL; removes the dir. */

@@ -168,7 +168,8 @@ $(BUILD)/compile/g++-c++11 $(BUILD)/compile/clang++-c++11: $(BUILD)/compile/%-c+
 # it, with -DRSBUS_TLS, into build/h1/: the compile checks (gcc, clang x c99, c11, RSBUS_STATIC; g++,
 # clang++) and README's C blocks, built, not run; every tests/test_*.c and every example, built and run
 # (test_tls.c makes its CA and certificates with openssl and runs redis-servers on TLS ports), and
-# test_tls under ASan+UBSan. One final line "N passed, N failed".
+# test_tls, test_bus and test_faults under ASan+UBSan, and test_tls without -DRSBUS_TLS (hiredis 1.x
+# without TLS). One final line "N passed, N failed".
 # test_docs is built but not run here: it runs the snippets and tools of build/, make test's lane.
 H1          = $(BUILD)/h1
 H1_PREFIX   = $(BUILD)/hiredis1/prefix
@@ -177,10 +178,13 @@ H1_CFLAGS   = -DRSBUS_TLS -I$(H1_PREFIX)/include
 H1_LIBS     = $(H1_PREFIX)/lib/libhiredis_ssl.a $(H1_PREFIX)/lib/libhiredis.a -lssl -lcrypto -lm
 H1_TEST_BINS    := $(TEST_SRCS:tests/%.c=$(H1)/%)
 H1_EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(H1)/%)
-H1_SAN_BINS     := $(if $(wildcard tests/test_tls.c),$(H1)/san/test_tls)
+# under ASan+UBSan too: the programs whose traffic goes through hiredis 1.2's reader and TLS layer
+H1_SAN_BINS     := $(patsubst tests/%.c,$(H1)/san/%,$(wildcard tests/test_tls.c tests/test_bus.c tests/test_faults.c))
 H1_C_CHECKS     := $(foreach c,gcc clang,$(foreach s,c99 c11,$(H1)/compile/$(c)-$(s) $(H1)/compile/$(c)-$(s)-static))
 H1_CXX_CHECKS   := $(H1)/compile/g++-c++11 $(H1)/compile/clang++-c++11
-H1_RUN          := $(filter-out $(H1)/test_docs,$(H1_TEST_BINS)) $(H1_SAN_BINS)
+# hiredis 1.2 without -DRSBUS_TLS (a user's hiredis 1.x without TLS): rediss:// must say how to get TLS
+H1_NOTLS_BINS   := $(patsubst tests/%.c,$(H1)/notls/%,$(wildcard tests/test_tls.c))
+H1_RUN          := $(filter-out $(H1)/test_docs,$(H1_TEST_BINS)) $(H1_SAN_BINS) $(H1_NOTLS_BINS)
 
 .PHONY: test-hiredis1 build-hiredis1 build-h1-snippets
 
@@ -190,12 +194,13 @@ test-hiredis1:
 	@$(MAKE) --no-print-directory build-hiredis1
 	@$(RUN_TESTS) $(H1_RUN)
 
-build-hiredis1: $(H1_C_CHECKS) $(H1_CXX_CHECKS) $(H1_TEST_BINS) $(H1_EXAMPLE_BINS) $(H1_SAN_BINS) build-h1-snippets ; @:
+build-hiredis1: $(H1_C_CHECKS) $(H1_CXX_CHECKS) $(H1_TEST_BINS) $(H1_EXAMPLE_BINS) $(H1_SAN_BINS) $(H1_NOTLS_BINS) \
+                build-h1-snippets ; @:
 
 $(H1_STAMP):
 	@CC="$(CC)" bash tests/hiredis1.sh $(BUILD)
 
-$(H1) $(H1)/san $(H1)/compile:
+$(H1) $(H1)/san $(H1)/notls $(H1)/compile:
 	mkdir -p $@
 
 build-h1-snippets: $(H1_STAMP) | $(H1)
@@ -208,6 +213,9 @@ $(H1_TEST_BINS): $(H1)/%: tests/%.c rsbus.h $(TEST_HDRS) $(H1_STAMP) | $(H1)
 
 $(H1_SAN_BINS): $(H1)/san/%: tests/%.c rsbus.h $(TEST_HDRS) $(H1_STAMP) | $(H1)/san
 	$(SAN_CC) $(TEST_CFLAGS) $(SAN_FLAGS) $(H1_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_LIBS)
+
+$(H1_NOTLS_BINS): $(H1)/notls/%: tests/%.c rsbus.h $(TEST_HDRS) $(H1_STAMP) | $(H1)/notls
+	$(CC) $(TEST_CFLAGS) -I$(H1_PREFIX)/include $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_PREFIX)/lib/libhiredis.a -lm
 
 $(H1_EXAMPLE_BINS): $(H1)/%: examples/%.c rsbus.h $(H1_STAMP) | $(H1)
 	$(CC) $(EXAMPLE_CFLAGS) $(H1_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_LIBS)

@@ -238,9 +238,12 @@
         the end.
 
     LIMITS
-        batch_size 1..10000; stream names 1..200 bytes, group and consumer names 1..127, none with
-        spaces or control characters; 64 field pairs per consumed entry; payloads up to
-        max_event_bytes (default 1 MiB, at most 512 MiB).
+        batch_size 1..10000; stream names 1..200 bytes, group and consumer names 1..127, printable
+        ASCII without spaces (they appear in log lines); 64 field pairs per consumed entry, id 47
+        bytes, key/src/tenant/corr/trace 1024 bytes each (longer ones are malformed); payloads up to
+        max_event_bytes (default 1 MiB, at most 512 MiB). A reply bigger than 512 MiB (Redis's bulk
+        limit) plus a margin is cut off; the reads after it take one entry at a time, so an entry
+        too large for a batch still reaches the DLQ.
 
     NOT YET
         The offline spool (rsbus_spool_*), schemas (rsbus_schema_register) and deduplication
@@ -2206,6 +2209,8 @@ struct rsbus {
     void *ssl_ctx, *ssl;           /* RSBUS_TLS: SSL_CTX of the bus, SSL of the connection (owned by hiredis) */
     int was_connected;
     int group_named;               /* config.group was given (not the default): health judges it */
+    int small_reads;               /* after a reply too large: this many reads of one entry each */
+    int no_config;                 /* CONFIG GET was refused: health stops asking */
     char err[256];
     rsbus_stats st;
     /* handlers */
@@ -2796,7 +2801,10 @@ RSBUS__PRIVATE rsbus_result rsbus__send(rsbus *bus, const char *what) {
 RSBUS__PRIVATE rsbus_result rsbus__recv_raw(rsbus *bus, redisReply **out, const char *what) {
     void *p = NULL;
     int64_t deadline = 0;
-    size_t bound = bus->cfg.max_event_bytes * (size_t)bus->cfg.batch_size * 2 + ((size_t)16 << 20);
+    /* Redis refuses a bulk over 512 MiB (proto-max-bulk-len): a reply of one entry fits in a bit more; a
+       batch may be bigger, and is read again one entry at a time (see small_reads) */
+    size_t bound = RSBUS__MAX(bus->cfg.max_event_bytes * (size_t)bus->cfg.batch_size * 2, (size_t)512 << 20)
+                   + ((size_t)64 << 20);
     *out = NULL;
     if (!bus->c) return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what);
     for (;;) {
@@ -2810,6 +2818,7 @@ RSBUS__PRIVATE rsbus_result rsbus__recv_raw(rsbus *bus, redisReply **out, const 
         }
         if (bus->c->reader->len - bus->c->reader->pos > bound) {
             rsbus__drop(bus);
+            bus->small_reads = 100;   /* the next reads take one entry at a time */
             return rsbus__fail(bus, RSBUS_E_PROTOCOL, "%s %s: reply larger than any rsbus expects", what,
                                bus->url.redacted);
         }
@@ -3082,11 +3091,12 @@ RSBUS__PRIVATE rsbus_result rsbus__ensure(rsbus *bus) {
 }
 
 /* >>config defaults */
+/* Stream, group and consumer names: printable ASCII, no spaces (they appear in log lines). */
 RSBUS__PRIVATE int rsbus__name_ok(const char *s, size_t max) {
     size_t n = 0;
     for (; s[n]; n++) {
         unsigned char ch = (unsigned char)s[n];
-        if (n >= max || ch <= 0x20 || ch == 0x7f) return 0;
+        if (n >= max || ch <= 0x20 || ch >= 0x7f) return 0;
     }
     return n > 0;
 }
@@ -3120,9 +3130,9 @@ RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus
     c->stream = RSBUS__DEF(c->stream, "rsbus:events");
     c->group = RSBUS__DEF(c->group, "default");
     c->group_start = RSBUS__DEF(c->group_start, "$");
-    RSBUS__CHECK(rsbus__name_ok(c->stream, 200), "stream: 1..200 bytes, no spaces or control characters");
-    RSBUS__CHECK(rsbus__name_ok(c->group, 127), "group: 1..127 bytes, no spaces or control characters");
-    RSBUS__CHECK(!c->consumer || rsbus__name_ok(c->consumer, 127), "consumer: 1..127 bytes, no spaces or control characters");
+    RSBUS__CHECK(rsbus__name_ok(c->stream, 200), "stream: 1..200 bytes of printable ASCII, no spaces");
+    RSBUS__CHECK(rsbus__name_ok(c->group, 127), "group: 1..127 bytes of printable ASCII, no spaces");
+    RSBUS__CHECK(!c->consumer || rsbus__name_ok(c->consumer, 127), "consumer: 1..127 bytes of printable ASCII, no spaces");
     RSBUS__CHECK(rsbus__name_ok(c->group_start, RSBUS_ID_SIZE - 1), "group_start: \"$\", \"0\" or a stream id");
     RSBUS__CHECK(!c->tenant || rsbus__tenant_ok(c->tenant), "tenant: 1..64 bytes of [A-Za-z0-9._-]");
     if (c->max_len == 0) c->max_len = 100000;
@@ -3233,7 +3243,7 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     if (r == RSBUS_OK && !c.publish_only) {
         r = rsbus__create_group(bus, c.group_start);
         if (r == RSBUS_E_AUTH && strstr(bus->err, "NOPERM")) {   /* least privilege: the group must exist */
-            rsbus__log(bus, RSBUS_LOG_WARN, "cannot create group %s of %s (%s); assuming it exists",
+            rsbus__log(bus, RSBUS_LOG_INFO, "cannot create group %s of %s (%s); assuming it exists",
                        bus->cfg.group, bus->key, bus->err);
             r = RSBUS_OK;
         }
@@ -3546,6 +3556,12 @@ RSBUS__PRIVATE const char *rsbus__decode(rsbus *bus, const redisReply *entry, rs
         }
     }
     if (!m->type) return "entry has no type";
+    if ((m->id && strlen(m->id) >= RSBUS_ID_SIZE) || (m->key && strlen(m->key) > RSBUS__FIELD_MAX) ||
+        (m->source && strlen(m->source) > RSBUS__FIELD_MAX) || (m->tenant && strlen(m->tenant) > RSBUS__FIELD_MAX) ||
+        (m->correlation_id && strlen(m->correlation_id) > RSBUS__FIELD_MAX) ||
+        (m->traceparent && strlen(m->traceparent) > RSBUS__FIELD_MAX) ||
+        (m->replay_of && strlen(m->replay_of) >= RSBUS_ID_SIZE))
+        return "a field is longer than rsbus allows (id 47 bytes, key/src/tenant/corr/trace 1024)";
     if (!has_data) return "entry has no data";
     if (m->data_len > bus->cfg.max_event_bytes) return "data is larger than max_event_bytes";
     if (rsbus_json_validate(m->data, m->data_len, NULL) != RSBUS_OK) return "data is not valid JSON";
@@ -3760,7 +3776,8 @@ RSBUS__PRIVATE void rsbus__queue_xreadgroup(rsbus *bus, int block_ms, const char
     rsbus__arg(bus, bus->cfg.group, bus->group_len);
     rsbus__arg(bus, bus->cfg.consumer, bus->consumer_len);
     rsbus__arg(bus, "COUNT", 5);
-    rsbus__argi(bus, bus->cfg.batch_size);
+    if (bus->small_reads > 0) { bus->small_reads--; rsbus__argi(bus, 1); }
+    else rsbus__argi(bus, bus->cfg.batch_size);
     if (block_ms >= 0) { rsbus__arg(bus, "BLOCK", 5); rsbus__argi(bus, block_ms); }
     rsbus__arg(bus, "STREAMS", 7);
     rsbus__arg(bus, bus->key, bus->key_len);
@@ -4062,6 +4079,7 @@ RSBUS__PRIVATE void rsbus__nap(rsbus *bus, int64_t ms) {
 
 RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
     int64_t backoff = 100, last_claim = 0, last_trim = 0;
+    int maintain = 1;
     rsbus_result r;
     if (!bus) return RSBUS_E_ARG;
     bus->err[0] = 0;
@@ -4102,22 +4120,26 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
             if (r != RSBUS_OK && r != RSBUS_E_IO && r != RSBUS_E_TIMEOUT && !bus->nogroup)
                 rsbus__log(bus, RSBUS_LOG_WARN, "claim: %s: %s", rsbus_result_str(r), bus->err);
             if (!bus->c || bus->nogroup) continue;
-            if (last_claim - last_trim >= RSBUS__MAX(1000, bus->cfg.claim_interval_ms)) {
+            if (maintain && last_claim - last_trim >= RSBUS__MAX(1000, bus->cfg.claim_interval_ms)) {
                 last_trim = last_claim;
                 r = rsbus__maintain(bus, NULL);
-                if (r != RSBUS_OK && r != RSBUS_E_IO && r != RSBUS_E_TIMEOUT)
+                if (r == RSBUS_E_AUTH) {   /* a least-privilege worker without XINFO/XTRIM: say so once */
+                    rsbus__log(bus, RSBUS_LOG_WARN, "trimming and trim checks are off for this consumer: %s", bus->err);
+                    maintain = 0;
+                } else if (r != RSBUS_OK && r != RSBUS_E_IO && r != RSBUS_E_TIMEOUT) {
                     rsbus__log(bus, RSBUS_LOG_WARN, "trim: %s: %s", rsbus_result_str(r), bus->err);
+                }
                 if (!bus->c) continue;
             }
         }
         n = rsbus_poll(bus, bus->cfg.block_ms);
         if (n >= 0) { backoff = 100; continue; }
         if (bus->nogroup) continue;
-        if (bus->c) {   /* an answer, but an error one: do not spin */
+        /* whatever failed, the next try waits: a failure that repeats must not spin */
+        if (n != RSBUS_E_IO && n != RSBUS_E_TIMEOUT)
             rsbus__log(bus, RSBUS_LOG_WARN, "poll: %s: %s", rsbus_result_str((rsbus_result)n), bus->err);
-            rsbus__nap(bus, backoff);
-            backoff = RSBUS__MIN(backoff * 2, 5000);
-        }
+        rsbus__nap(bus, backoff);
+        backoff = RSBUS__MIN(backoff * 2, 5000);
     }
     bus->defer_acks = 0;
     if (rsbus__flush_deferred(bus) != RSBUS_OK)   /* the batch in hand is acknowledged before returning */
@@ -4407,6 +4429,8 @@ RSBUS__PUBLIC rsbus_result rsbus_stream_info_get(rsbus *bus, rsbus_stream_info *
     if (rs[0]->type == REDIS_REPLY_ERROR) {
         if (rs[0]->len >= 9 && strstr(rs[0]->str, "no such key")) r = rsbus__fail(bus, RSBUS_E_NOTFOUND, "XINFO STREAM: no stream %s", bus->key);
         else r = rsbus__reply_fail(bus, rs[0], "XINFO STREAM");
+    } else if (rs[1]->type == REDIS_REPLY_ERROR) {
+        r = rsbus__reply_fail(bus, rs[1], "XLEN (dlq)");
     } else if (rs[0]->type != REDIS_REPLY_ARRAY || rs[1]->type != REDIS_REPLY_INTEGER) {
         r = RSBUS_E_PROTOCOL;
     } else {
@@ -4496,14 +4520,23 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
     if (why && why_size) why[0] = 0;
     if (!bus) return RSBUS_UNHEALTHY;
     bus->err[0] = 0;
+    /* a publisher that names no group asks only whether Redis answers (and its eviction policy) */
+    int groups = !bus->cfg.publish_only || bus->group_named;
     r = rsbus__ensure(bus);
     if (r == RSBUS_OK) {
         rsbus__cmd(bus); rsbus__arg(bus, "PING", 4); rsbus__cmd_end(bus);
-        rsbus__cmd(bus); rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "GROUPS", 6); rsbus__arg(bus, bus->key, bus->key_len); rsbus__cmd_end(bus);
-        rsbus__cmd(bus); rsbus__arg(bus, "XLEN", 4); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(bus);
-        rsbus__cmd(bus); rsbus__arg(bus, "CONFIG", 6); rsbus__arg(bus, "GET", 3); rsbus__argz(bus, "maxmemory-policy"); rsbus__cmd_end(bus);
+        if (groups) {
+            rsbus__cmd(bus); rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "GROUPS", 6); rsbus__arg(bus, bus->key, bus->key_len); rsbus__cmd_end(bus);
+            rsbus__cmd(bus); rsbus__arg(bus, "XLEN", 4); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(bus);
+        }
+        if (!bus->no_config) {
+            rsbus__cmd(bus); rsbus__arg(bus, "CONFIG", 6); rsbus__arg(bus, "GET", 3); rsbus__argz(bus, "maxmemory-policy"); rsbus__cmd_end(bus);
+        }
         r = rsbus__send(bus, "health");
-        if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, 4, "health");
+        if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, (size_t)(1 + 2 * groups + !bus->no_config), "health");
+        if (r == RSBUS_OK && !groups) { rs[3] = rs[1]; rs[1] = rs[2] = NULL; }
+        else if (r == RSBUS_OK && bus->no_config) rs[3] = NULL;
+        if (r == RSBUS_OK && !groups && bus->no_config) rs[3] = NULL;
     }
     if (r != RSBUS_OK) {
         rsbus__textf(&t, "Redis unreachable: %s", bus->err);
@@ -4515,7 +4548,7 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
         h = RSBUS_UNHEALTHY;
         goto done;
     }
-    if (rs[1]->type == REDIS_REPLY_ARRAY) {
+    if (rs[1] && rs[1]->type == REDIS_REPLY_ARRAY) {
         /* a publish_only bus (a publisher, an admin tool) judges its group only if it exists */
         for (i = 0; i < rs[1]->elements; i++) {
             const redisReply *name = rsbus__map_get(rs[1]->element[i], "name");
@@ -4530,19 +4563,25 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
             if (g.lag > max_lag) { h = RSBUS_DEGRADED; rsbus__textf(&t, "lag %lld > %lld; ", (long long)g.lag, (long long)max_lag); }
             if (g.pending > max_lag) { h = RSBUS_DEGRADED; rsbus__textf(&t, "pending %lld > %lld; ", (long long)g.pending, (long long)max_lag); }
         }
-    } else if ((!bus->cfg.publish_only || bus->group_named) && rs[1]->type == REDIS_REPLY_ERROR) {
+    } else if (rs[1] && rs[1]->type == REDIS_REPLY_ERROR) {
+        char text[120];
+        rsbus__clean(rs[1]->str, rs[1]->len, text, sizeof text);
         h = RSBUS_DEGRADED;
-        rsbus__textf(&t, "stream %s does not exist; ", bus->key);
+        if (strstr(text, "no such key")) rsbus__textf(&t, "stream %s does not exist; ", bus->key);
+        else rsbus__textf(&t, "cannot read the groups of %s (%s); ", bus->key, text);
     }
-    if (rs[2]->type == REDIS_REPLY_INTEGER && rs[2]->integer > 0) {
+    if (rs[2] && rs[2]->type == REDIS_REPLY_INTEGER && rs[2]->integer > 0) {
         h = RSBUS_DEGRADED;
         rsbus__textf(&t, "dead-letter stream holds %lld entr%s; ", (long long)rs[2]->integer,
                      rs[2]->integer == 1 ? "y" : "ies");
     }
-    if (rs[3]->type == REDIS_REPLY_ARRAY && rs[3]->elements == 2 && rsbus__is_str(rs[3]->element[1]) &&
+    if (rs[3] && rs[3]->type == REDIS_REPLY_ERROR) {   /* not permitted (a least-privilege user): stop asking */
+        bus->no_config = 1;
+        rsbus__textf(&t, "maxmemory-policy not checked (CONFIG GET refused); ");
+    } else if (rs[3] && rs[3]->type == REDIS_REPLY_ARRAY && rs[3]->elements == 2 && rsbus__is_str(rs[3]->element[1]) &&
         rs[3]->element[1]->len >= 8 && !memcmp(rs[3]->element[1]->str, "allkeys-", 8)) {
         char pol[32];
-        rsbus__copy_reply_str(rs[3]->element[1], pol, sizeof pol);
+        rsbus__clean(rs[3]->element[1]->str, rs[3]->element[1]->len, pol, sizeof pol);
         h = RSBUS_DEGRADED;
         rsbus__textf(&t, "maxmemory-policy %s can evict the stream (use noeviction or a volatile-* policy); ", pol);
     }
@@ -4608,9 +4647,14 @@ RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
         rsbus__text_label(&t, bus->cfg.group);
         rsbus__textf(&t, "\"} %llu\n", (unsigned long long)v);
     }
-    up = rsbus_stream_info_get(bus, &si) == RSBUS_OK;
-    if (up && rsbus__xinfo_groups(bus, &groups) != RSBUS_OK) groups = NULL;
-    rsbus__textf(&t, "# HELP rsbus_up Whether Redis answered this scrape.\n# TYPE rsbus_up gauge\nrsbus_up %d\n", up);
+    {
+        rsbus_result r = rsbus_stream_info_get(bus, &si);
+        int have = r == RSBUS_OK;
+        up = have || r == RSBUS_E_AUTH || r == RSBUS_E_NOTFOUND || r == RSBUS_E_REDIS;   /* it answered */
+        if (have && rsbus__xinfo_groups(bus, &groups) != RSBUS_OK) groups = NULL;
+        rsbus__textf(&t, "# HELP rsbus_up Whether Redis answered this scrape.\n# TYPE rsbus_up gauge\nrsbus_up %d\n", up);
+        up = have;
+    }
     if (up) {
         rsbus__textf(&t, "# HELP rsbus_stream_length Entries in the stream.\n# TYPE rsbus_stream_length gauge\n"
                          "rsbus_stream_length{stream=\"");
@@ -4931,10 +4975,11 @@ RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
     r = rsbus__send(bus, "XINFO (trim)");
     if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, 2, "XINFO (trim)");
     if (r != RSBUS_OK) return r;
-    if (rs[0]->type != REDIS_REPLY_ARRAY || rs[1]->type != REDIS_REPLY_ARRAY) {   /* no stream yet */
-        r = rs[0]->type == REDIS_REPLY_ERROR ? RSBUS_OK : rsbus__shape_fail(bus, "XINFO (trim)");
-        rsbus__reply_done(rs[0]); rsbus__reply_done(rs[1]);
-        return r;
+    if (rs[0]->type != REDIS_REPLY_ARRAY || rs[1]->type != REDIS_REPLY_ARRAY) {
+        const redisReply *e = rs[0]->type == REDIS_REPLY_ERROR ? rs[0] : rs[1];
+        if (e->type != REDIS_REPLY_ERROR) return rsbus__shape_fail(bus, "XINFO (trim)");
+        r = rsbus__reply_fail(bus, e, "XINFO (trim)");
+        return r == RSBUS_E_NOTFOUND ? RSBUS_OK : r;   /* no stream yet: nothing to trim */
     }
     memset(&si, 0, sizeof si);
     si.entries_added = -1;

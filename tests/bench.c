@@ -33,16 +33,20 @@
 
 #define MAX_ROUNDS 50
 
-/* each side's timed loop is its own function, kept out of line so that a profiler can select it:
-   valgrind --tool=callgrind --toggle-collect='w1_rsbus*' build/bench --quick --only W1 */
+/* Profiling one side: each side's timed loop is its own function, kept out of line so that a profiler
+   can select it (gcc may rename it w3_rsbus.constprop.0, hence the '*'):
+       valgrind --tool=callgrind --toggle-collect='w1_rsbus*' build/bench --quick --only W1
+   That gives the side's instruction counts; its call counts (calls=) still cover the whole run. Built
+   with -DBENCH_CALLGRIND (needs valgrind's headers) the timed part of each side is dumped as a part of
+   its own ("desc: Trigger: Client Request: w1_rsbus"), call counts included:
+       cc ... -DBENCH_CALLGRIND tests/bench.c -o build/bench-cg ...
+       valgrind --tool=callgrind --compress-strings=no build/bench-cg --quick --only W1
+       callgrind_annotate --inclusive=yes callgrind.out.PID.N    (self costs of a part: read the file) */
 #if defined(__GNUC__) || defined(__clang__)
 #  define SIDE_FN static __attribute__((noinline))
 #else
 #  define SIDE_FN static
 #endif
-/* -DBENCH_CALLGRIND (needs valgrind's headers): each side's timed part is dumped as a callgrind part of
-   its own ("Trigger: Client Request: w3_rsbus"), with exact call counts (malloc, read, ...) for it alone:
-   valgrind --tool=callgrind build/bench-cg --quick --only W3; callgrind_annotate callgrind.out.PID.N */
 #ifdef BENCH_CALLGRIND
 #  include <valgrind/callgrind.h>
 #  define PROF_BEGIN() CALLGRIND_ZERO_STATS
@@ -51,6 +55,7 @@
 #  define PROF_BEGIN() ((void)0)
 #  define PROF_END(name) ((void)0)
 #endif
+
 #define TYPE "order.created"
 #define GROUP "g"
 #define MAX_LEN "100000"
@@ -69,13 +74,13 @@ static int g_failed;
 
 /* the final table */
 enum { T_W1, T_W2_100, T_W2_1000, T_W3_NAIVE, T_W3_PIPE, T_W5, T_COUNT };
-static struct { const char *name; int have; double rsbus, plain; } g_table[T_COUNT] = {
-    { "W1 publish (events/s)", 0, 0, 0 },
-    { "W2 batch 100 (events/s)", 0, 0, 0 },
-    { "W2 batch 1000 (events/s)", 0, 0, 0 },
-    { "W3 consume vs naive (events/s)", 0, 0, 0 },
-    { "W3 consume vs pipelined (events/s)", 0, 0, 0 },
-    { "W5 claim (events/s)", 0, 0, 0 },
+static struct { const char *name; int have; double rsbus, plain, rsbus_cpu, plain_cpu; } g_table[T_COUNT] = {
+    { "W1 publish (events/s)", 0, 0, 0, 0, 0 },
+    { "W2 batch 100 (events/s)", 0, 0, 0, 0, 0 },
+    { "W2 batch 1000 (events/s)", 0, 0, 0, 0, 0 },
+    { "W3 consume vs naive (events/s)", 0, 0, 0, 0, 0 },
+    { "W3 consume vs pipelined (events/s)", 0, 0, 0, 0, 0 },
+    { "W5 claim (events/s)", 0, 0, 0, 0, 0 },
 };
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -124,6 +129,26 @@ static char *utoa_end(char *end, uint64_t v) {   /* writes backwards, returns th
     do { *--end = (char)('0' + v % 10); v /= 10; } while (v);
     return end;
 }
+static int64_t cpu_ns(void) {             /* this process's CPU time, user + system */
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* One timed run of a side: events/s, and the client's CPU time per event in us (this process, user +
+   system: getrusage's split between the two is tick-sampled, useless at this scale, so only the sum). */
+typedef struct span { int64_t wall, cpu; } span;
+typedef struct meas { double eps, cpu_us; } meas;
+static span span_begin(void) {
+    span s;
+    s.cpu = cpu_ns();
+    s.wall = now_ns();
+    return s;
+}
+static void meas_end(meas *m, const span *s, double events) {
+    m->eps = events / secs_since(s->wall);
+    m->cpu_us = (double)(cpu_ns() - s->cpu) / 1e3 / events;
+}
 
 /* ---- stats ----------------------------------------------------------------------------------- */
 
@@ -153,10 +178,10 @@ static bstats stats_of(const double *v, size_t n) {
     s.med = n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
     return s;
 }
-static void print_head(void) { printf("    %-34s %12s %12s %12s\n", "", "median", "min", "max"); }
+static void print_head(void) { printf("    %-38s %12s %12s %12s\n", "", "median", "min", "max"); }
 static void print_row(const char *label, const double *v, size_t n) {
     bstats s = stats_of(v, n);
-    printf("    %-34s %12.1f %12.1f %12.1f\n", label, s.med, s.min, s.max);
+    printf("    %-38s %12.1f %12.1f %12.1f\n", label, s.med, s.min, s.max);
 }
 /* ratio a/b of the medians, and the median (min..max) of the per-round ratios */
 static double print_ratio(const char *label, const double *a, const double *b, size_t n, const char *meaning) {
@@ -165,12 +190,41 @@ static double print_ratio(const char *label, const double *a, const double *b, s
     bstats sa = stats_of(a, n), sb = stats_of(b, n), sr;
     for (i = 0; i < n; i++) r[i] = b[i] > 0 ? a[i] / b[i] : 0;
     sr = stats_of(r, n);
-    printf("    %-34s %12.3f   per round %.3f (%.3f..%.3f)   %s\n", label, sb.med > 0 ? sa.med / sb.med : 0,
+    printf("    %-38s %12.3f   per round %.3f (%.3f..%.3f)   %s\n", label, sb.med > 0 ? sa.med / sb.med : 0,
            sr.med, sr.min, sr.max, meaning);
     return sb.med > 0 ? sa.med / sb.med : 0;
 }
+/* a column of n measurements: 0 events/s, 1 client CPU us/event */
+static const double *col(const meas *m, size_t n, int which, double *out) {
+    size_t i;
+    for (i = 0; i < n; i++) out[i] = which == 0 ? m[i].eps : m[i].cpu_us;
+    return out;
+}
 #define HIGHER_BETTER "(throughput: > 1 means rsbus is faster)"
 #define LOWER_BETTER "(latency: < 1 means rsbus is faster)"
+#define CHEAPER "(CPU: < 1 means rsbus costs the caller less)"
+
+/* the medians of a workload for the final table */
+static void table_set(int t, const meas *a, const meas *b, size_t n) {
+    double x[MAX_ROUNDS] = { 0 };
+    g_table[t].have = 1;
+    g_table[t].rsbus = stats_of(col(a, n, 0, x), n).med;
+    g_table[t].plain = stats_of(col(b, n, 0, x), n).med;
+    g_table[t].rsbus_cpu = stats_of(col(a, n, 1, x), n).med;
+    g_table[t].plain_cpu = stats_of(col(b, n, 1, x), n).med;
+}
+/* the client's CPU time per event (this process, user + system): what each library costs the caller,
+   less sensitive than events/s to a busy machine or to the server */
+static void print_cpu(const meas *a, const meas *b, size_t n) {
+    double x[MAX_ROUNDS] = { 0 }, y[MAX_ROUNDS] = { 0 };
+    print_row("rsbus   client CPU (us/event)", col(a, n, 1, x), n);
+    print_row("hiredis client CPU (us/event)", col(b, n, 1, y), n);
+    print_ratio("ratio client CPU rsbus/hiredis", x, y, n, CHEAPER);
+}
+static void print_cpu3(const meas *c, size_t n) {
+    double x[MAX_ROUNDS] = { 0 };
+    print_row("hiredis pipelined client CPU (us/event)", col(c, n, 1, x), n);
+}
 
 /* ---- the payload ----------------------------------------------------------------------------- */
 
@@ -432,9 +486,9 @@ static void event_init(rsbus_event *ev) {
 /* ---- W1: single publish ---------------------------------------------------------------------- */
 
 /* n publishes, one round trip each; lat (NULL: not kept) gets each call's time in us */
-SIDE_FN int w1_rsbus(rsbus *bus, long n, double *lat, double *eps) {
+SIDE_FN int w1_rsbus(rsbus *bus, long n, double *lat, meas *m) {
     rsbus_event ev;
-    int64_t t0 = now_ns();
+    span t0 = span_begin();
     long i;
     event_init(&ev);
     PROF_BEGIN();
@@ -445,11 +499,11 @@ SIDE_FN int w1_rsbus(rsbus *bus, long n, double *lat, double *eps) {
         if (r != RSBUS_OK) return fail("W1 rsbus_publish: %s: %s", rsbus_result_str(r), rsbus_errmsg(bus));
     }
     PROF_END("w1_rsbus");
-    *eps = (double)n / secs_since(t0);
+    meas_end(m, &t0, (double)n);
     return 0;
 }
-SIDE_FN int w1_plain(redisContext *c, plain_ev *pe, long n, double *lat, double *eps) {
-    int64_t t0 = now_ns();
+SIDE_FN int w1_plain(redisContext *c, plain_ev *pe, long n, double *lat, meas *m) {
+    span t0 = span_begin();
     long i;
     PROF_BEGIN();
     for (i = 0; i < n; i++) {
@@ -464,14 +518,15 @@ SIDE_FN int w1_plain(redisContext *c, plain_ev *pe, long n, double *lat, double 
         if (!ok) return fail("W1 hiredis XADD: %s", c->errstr[0] ? c->errstr : "error reply");
     }
     PROF_END("w1_plain");
-    *eps = (double)n / secs_since(t0);
+    meas_end(m, &t0, (double)n);
     return 0;
 }
 
 static int w1(void) {
     const char *key = "bench:w1";
     long n = scaled(20000, 2000), warm = scaled(2000, 200);
-    double eps[2][MAX_ROUNDS], p50[2][MAX_ROUNDS], p99[2][MAX_ROUNDS], d;
+    double p50[2][MAX_ROUNDS], p99[2][MAX_ROUNDS], e0[MAX_ROUNDS] = { 0 }, e1[MAX_ROUNDS] = { 0 };
+    meas ms[2][MAX_ROUNDS], d;
     double *lat = (double *)malloc((size_t)n * sizeof *lat);
     rsbus *bus = open_bus(key, 1, NULL, 0, NULL);
     redisContext *c = plain_connect();
@@ -485,7 +540,7 @@ static int w1(void) {
     for (r = 0; r < g_rounds; r++) {
         for (side = 0; side < 2; side++) {
             if (del_key(key)) goto out;
-            if (side == 0 ? w1_rsbus(bus, n, lat, &eps[0][r]) : w1_plain(c, &pe, n, lat, &eps[1][r])) goto out;
+            if (side == 0 ? w1_rsbus(bus, n, lat, &ms[0][r]) : w1_plain(c, &pe, n, lat, &ms[1][r])) goto out;
             if (check_len(key, n, side == 0 ? "W1 rsbus" : "W1 hiredis")) goto out;
             qsort(lat, (size_t)n, sizeof *lat, cmp_double);
             p50[side][r] = pct_sorted(lat, (size_t)n, 50);
@@ -493,18 +548,17 @@ static int w1(void) {
         }
     }
     print_head();
-    print_row("rsbus   events/s", eps[0], nr);
-    print_row("hiredis events/s", eps[1], nr);
+    print_row("rsbus   events/s", col(ms[0], nr, 0, e0), nr);
+    print_row("hiredis events/s", col(ms[1], nr, 0, e1), nr);
     print_row("rsbus   p50 latency (us)", p50[0], nr);
     print_row("hiredis p50 latency (us)", p50[1], nr);
     print_row("rsbus   p99 latency (us)", p99[0], nr);
     print_row("hiredis p99 latency (us)", p99[1], nr);
-    print_ratio("ratio events/s rsbus/hiredis", eps[0], eps[1], nr, HIGHER_BETTER);
+    print_ratio("ratio events/s rsbus/hiredis", e0, e1, nr, HIGHER_BETTER);
     print_ratio("ratio p50 rsbus/hiredis", p50[0], p50[1], nr, LOWER_BETTER);
     print_ratio("ratio p99 rsbus/hiredis", p99[0], p99[1], nr, LOWER_BETTER);
-    g_table[T_W1].have = 1;
-    g_table[T_W1].rsbus = stats_of(eps[0], nr).med;
-    g_table[T_W1].plain = stats_of(eps[1], nr).med;
+    table_set(T_W1, ms[0], ms[1], nr);
+    print_cpu(ms[0], ms[1], nr);
     rc = 0;
 out:
     free(lat);
@@ -515,8 +569,8 @@ out:
 
 /* ---- W2: batch publish ----------------------------------------------------------------------- */
 
-SIDE_FN int w2_rsbus(rsbus *bus, const rsbus_event *evs, size_t batch, long calls, double *eps) {
-    int64_t t0 = now_ns();
+SIDE_FN int w2_rsbus(rsbus *bus, const rsbus_event *evs, size_t batch, long calls, meas *m) {
+    span t0 = span_begin();
     long i;
     PROF_BEGIN();
     for (i = 0; i < calls; i++) {
@@ -524,14 +578,14 @@ SIDE_FN int w2_rsbus(rsbus *bus, const rsbus_event *evs, size_t batch, long call
         if (r != RSBUS_OK) return fail("W2 rsbus_publish_batch: %s: %s", rsbus_result_str(r), rsbus_errmsg(bus));
     }
     PROF_END("w2_rsbus");
-    *eps = (double)calls * (double)batch / secs_since(t0);
+    meas_end(m, &t0, (double)calls * (double)batch);
     return 0;
 }
 /* MULTI, batch x XADD, EXEC appended, then the batch + 2 replies read and checked */
-SIDE_FN int w2_plain(redisContext *c, plain_ev *pe, size_t batch, long calls, double *eps) {
+SIDE_FN int w2_plain(redisContext *c, plain_ev *pe, size_t batch, long calls, meas *m) {
     static const char *multi = "MULTI", *exec = "EXEC";
     static const size_t multi_len = 5, exec_len = 4;
-    int64_t t0 = now_ns();
+    span t0 = span_begin();
     long k;
     PROF_BEGIN();
     for (k = 0; k < calls; k++) {
@@ -557,21 +611,21 @@ SIDE_FN int w2_plain(redisContext *c, plain_ev *pe, size_t batch, long calls, do
         }
     }
     PROF_END("w2_plain");
-    *eps = (double)calls * (double)batch / secs_since(t0);
+    meas_end(m, &t0, (double)calls * (double)batch);
     return 0;
 }
 
 static int w2(size_t batch, int table) {
     const char *key = "bench:w2";
     long n = scaled(100000, 10000), calls = n / (long)batch;
-    double eps[2][MAX_ROUNDS], d;
+    double e0[MAX_ROUNDS] = { 0 }, e1[MAX_ROUNDS] = { 0 };
+    meas ms[2][MAX_ROUNDS], d;
     rsbus_event *evs = (rsbus_event *)malloc(batch * sizeof *evs);
     rsbus *bus = open_bus(key, 1, NULL, 0, NULL);
     redisContext *c = plain_connect();
     plain_ev pe;
     size_t i, nr = (size_t)g_rounds;
     int r, side, rc = -1;
-    char label[64];
     printf("\nW2 batch publish, %lu events per call (MULTI/XADD.../EXEC): %ld events per round, %d rounds\n",
            (unsigned long)batch, calls * (long)batch, g_rounds);
     if (!evs || !bus || !c) goto out;
@@ -581,19 +635,17 @@ static int w2(size_t batch, int table) {
     for (r = 0; r < g_rounds; r++) {
         for (side = 0; side < 2; side++) {
             if (del_key(key)) goto out;
-            if (side == 0 ? w2_rsbus(bus, evs, batch, calls, &eps[0][r]) : w2_plain(c, &pe, batch, calls, &eps[1][r]))
+            if (side == 0 ? w2_rsbus(bus, evs, batch, calls, &ms[0][r]) : w2_plain(c, &pe, batch, calls, &ms[1][r]))
                 goto out;
             if (check_len(key, calls * (long)batch, side == 0 ? "W2 rsbus" : "W2 hiredis")) goto out;
         }
     }
     print_head();
-    print_row("rsbus   events/s", eps[0], nr);
-    print_row("hiredis events/s", eps[1], nr);
-    snprintf(label, sizeof label, "ratio events/s rsbus/hiredis");
-    print_ratio(label, eps[0], eps[1], nr, HIGHER_BETTER);
-    g_table[table].have = 1;
-    g_table[table].rsbus = stats_of(eps[0], nr).med;
-    g_table[table].plain = stats_of(eps[1], nr).med;
+    print_row("rsbus   events/s", col(ms[0], nr, 0, e0), nr);
+    print_row("hiredis events/s", col(ms[1], nr, 0, e1), nr);
+    print_ratio("ratio events/s rsbus/hiredis", e0, e1, nr, HIGHER_BETTER);
+    table_set(table, ms[0], ms[1], nr);
+    print_cpu(ms[0], ms[1], nr);
     rc = 0;
 out:
     free(evs);
@@ -608,18 +660,18 @@ static int w3_prepare(const char *key, long n) {
     if (del_key(key) || fill_stream(key, n) || create_group(key)) return -1;
     return 0;
 }
-SIDE_FN int w3_rsbus(const char *key, long n, double *eps) {
+SIDE_FN int w3_rsbus(const char *key, long n, meas *m) {
     long count = 0, total = 0;
     int k;
-    int64_t t0;
+    span t0;
     rsbus *bus = open_bus(key, 0, "c1", 0, NULL);
     if (!bus) return -1;
     if (rsbus_subscribe(bus, "*", count_handler, &count) <= 0) { rsbus_close(bus); return fail("rsbus_subscribe"); }
-    t0 = now_ns();
+    t0 = span_begin();
     PROF_BEGIN();
     while ((k = rsbus_poll(bus, -1)) > 0) total += k;
     PROF_END("w3_rsbus");
-    *eps = (double)n / secs_since(t0);
+    meas_end(m, &t0, (double)n);
     if (k < 0) {
         fail("W3 rsbus_poll: %s: %s", rsbus_result_str((rsbus_result)k), rsbus_errmsg(bus));
         rsbus_close(bus);
@@ -632,16 +684,16 @@ SIDE_FN int w3_rsbus(const char *key, long n, double *eps) {
 
 #define XRG_ARGV(key, block) { "XREADGROUP", "GROUP", GROUP, "c1", "COUNT", "100", "BLOCK", block, "STREAMS", key, ">" }
 /* naive: XREADGROUP COUNT 100, dispatch, XACK: two round trips per batch */
-SIDE_FN int w3_naive(redisContext *c, const char *key, long n, double *eps) {
+SIDE_FN int w3_naive(redisContext *c, const char *key, long n, meas *m) {
     const char *xv[] = XRG_ARGV(key, "");
     size_t xl[11];
     long count = 0;
     int i;
-    int64_t t0;
+    span t0;
     /* without BLOCK: drop slots 6 and 7 */
     memmove(&xv[6], &xv[8], 3 * sizeof *xv);
     for (i = 0; i < 9; i++) xl[i] = strlen(xv[i]);
-    t0 = now_ns();
+    t0 = span_begin();
     PROF_BEGIN();
     for (;;) {
         redisReply *rep = (redisReply *)redisCommandArgv(c, 9, xv, xl);
@@ -661,21 +713,21 @@ SIDE_FN int w3_naive(redisContext *c, const char *key, long n, double *eps) {
         freeReplyObject(rep);
     }
     PROF_END("w3_naive");
-    *eps = (double)n / secs_since(t0);
+    meas_end(m, &t0, (double)n);
     return check_done(key, count, n, "W3 hiredis");
 }
 /* pipelined: the XACK of batch k goes out with the XREADGROUP of batch k+1 (one round trip per batch) */
-SIDE_FN int w3_pipelined(redisContext *c, const char *key, long n, double *eps) {
+SIDE_FN int w3_pipelined(redisContext *c, const char *key, long n, meas *m) {
     const char *xv[] = XRG_ARGV(key, "");
     size_t xl[11];
     long count = 0;
     int i;
     void *v = NULL;
     redisReply *rep;
-    int64_t t0;
+    span t0;
     memmove(&xv[6], &xv[8], 3 * sizeof *xv);
     for (i = 0; i < 9; i++) xl[i] = strlen(xv[i]);
-    t0 = now_ns();
+    t0 = span_begin();
     PROF_BEGIN();
     if (redisAppendCommandArgv(c, 9, xv, xl) != REDIS_OK || redisGetReply(c, &v) != REDIS_OK)
         return fail("W3 hiredis pipelined: %s", c->errstr);
@@ -703,14 +755,15 @@ SIDE_FN int w3_pipelined(redisContext *c, const char *key, long n, double *eps) 
     }
     freeReplyObject(rep);
     PROF_END("w3_pipelined");
-    *eps = (double)n / secs_since(t0);
+    meas_end(m, &t0, (double)n);
     return check_done(key, count, n, "W3 hiredis pipelined");
 }
 
 static int w3(void) {
     const char *key = "bench:w3";
     long n = scaled(100000, 10000);
-    double eps[3][MAX_ROUNDS], d;
+    double e0[MAX_ROUNDS] = { 0 }, e1[MAX_ROUNDS] = { 0 }, e2[MAX_ROUNDS] = { 0 };
+    meas ms[3][MAX_ROUNDS], d;
     redisContext *c = plain_connect();
     size_t nr = (size_t)g_rounds;
     int r, side, rc = -1;
@@ -724,21 +777,21 @@ static int w3(void) {
     for (r = 0; r < g_rounds; r++) {
         for (side = 0; side < 3; side++) {
             if (w3_prepare(key, n)) goto out;
-            if (side == 0 ? w3_rsbus(key, n, &eps[0][r])
-                : side == 1 ? w3_naive(c, key, n, &eps[1][r]) : w3_pipelined(c, key, n, &eps[2][r]))
+            if (side == 0 ? w3_rsbus(key, n, &ms[0][r])
+                : side == 1 ? w3_naive(c, key, n, &ms[1][r]) : w3_pipelined(c, key, n, &ms[2][r]))
                 goto out;
         }
     }
     print_head();
-    print_row("rsbus             events/s", eps[0], nr);
-    print_row("hiredis naive     events/s", eps[1], nr);
-    print_row("hiredis pipelined events/s", eps[2], nr);
-    print_ratio("ratio rsbus/naive", eps[0], eps[1], nr, HIGHER_BETTER);
-    print_ratio("ratio rsbus/pipelined", eps[0], eps[2], nr, HIGHER_BETTER);
-    g_table[T_W3_NAIVE].have = g_table[T_W3_PIPE].have = 1;
-    g_table[T_W3_NAIVE].rsbus = g_table[T_W3_PIPE].rsbus = stats_of(eps[0], nr).med;
-    g_table[T_W3_NAIVE].plain = stats_of(eps[1], nr).med;
-    g_table[T_W3_PIPE].plain = stats_of(eps[2], nr).med;
+    print_row("rsbus             events/s", col(ms[0], nr, 0, e0), nr);
+    print_row("hiredis naive     events/s", col(ms[1], nr, 0, e1), nr);
+    print_row("hiredis pipelined events/s", col(ms[2], nr, 0, e2), nr);
+    print_ratio("ratio rsbus/naive", e0, e1, nr, HIGHER_BETTER);
+    print_ratio("ratio rsbus/pipelined", e0, e2, nr, HIGHER_BETTER);
+    table_set(T_W3_NAIVE, ms[0], ms[1], nr);
+    table_set(T_W3_PIPE, ms[0], ms[2], nr);
+    print_cpu(ms[0], ms[1], nr);
+    print_cpu3(ms[2], nr);
     rc = 0;
 out:
     if (c) redisFree(c);
@@ -938,13 +991,14 @@ static int w5_prepare(const char *key, long n) {
     if (del_key(key) || fill_stream(key, n) || create_group(key) || read_into_dead(key, n)) return -1;
     return 0;
 }
-SIDE_FN int w5_rsbus(const char *key, long n, double *eps) {
+SIDE_FN int w5_rsbus(const char *key, long n, meas *m) {
     long count = 0;
-    int64_t t0, handled = 0;
+    span t0;
+    int64_t handled = 0;
     rsbus *bus = open_bus(key, 0, "claimer", 0, NULL);
     if (!bus) return -1;
     if (rsbus_subscribe(bus, "*", count_handler, &count) <= 0) { rsbus_close(bus); return fail("rsbus_subscribe"); }
-    t0 = now_ns();
+    t0 = span_begin();
     PROF_BEGIN();
     for (;;) {
         rsbus_claim_stats cs;
@@ -958,23 +1012,23 @@ SIDE_FN int w5_rsbus(const char *key, long n, double *eps) {
         if (cs.checked == 0 || (cs.claimed == 0 && cs.deleted == 0)) break;
     }
     PROF_END("w5_rsbus");
-    *eps = (double)n / secs_since(t0);
+    meas_end(m, &t0, (double)n);
     rsbus_close(bus);
     if (handled != n) return fail("W5 rsbus: rsbus_claim handled %lld entries, expected %ld", (long long)handled, n);
     return check_done(key, count, n, "W5 rsbus");
 }
 /* XAUTOCLAIM key g claimer 0 <cursor> COUNT 1000, dispatch, XACK the page; until the cursor is 0-0 */
-SIDE_FN int w5_plain(redisContext *c, const char *key, long n, double *eps) {
+SIDE_FN int w5_plain(redisContext *c, const char *key, long n, meas *m) {
     char cursor[64] = "0-0";
     const char *xv[8];
     size_t xl[8];
     long count = 0;
     int i;
-    int64_t t0;
+    span t0;
     xv[0] = "XAUTOCLAIM"; xv[1] = key; xv[2] = GROUP; xv[3] = "claimer"; xv[4] = "0";
     xv[5] = cursor; xv[6] = "COUNT"; xv[7] = "1000";
     for (i = 0; i < 8; i++) xl[i] = strlen(xv[i]);
-    t0 = now_ns();
+    t0 = span_begin();
     PROF_BEGIN();
     for (;;) {
         redisReply *rep = (redisReply *)redisCommandArgv(c, 8, xv, xl);
@@ -1001,14 +1055,15 @@ SIDE_FN int w5_plain(redisContext *c, const char *key, long n, double *eps) {
         if (strcmp(cursor, "0-0") == 0) break;
     }
     PROF_END("w5_plain");
-    *eps = (double)n / secs_since(t0);
+    meas_end(m, &t0, (double)n);
     return check_done(key, count, n, "W5 hiredis");
 }
 
 static int w5(void) {
     const char *key = "bench:w5";
     long n = scaled(100000, 10000);
-    double eps[2][MAX_ROUNDS], d;
+    double e0[MAX_ROUNDS] = { 0 }, e1[MAX_ROUNDS] = { 0 };
+    meas ms[2][MAX_ROUNDS], d;
     redisContext *c = plain_connect();
     size_t nr = (size_t)g_rounds;
     int r, side, rc = -1;
@@ -1021,16 +1076,15 @@ static int w5(void) {
     for (r = 0; r < g_rounds; r++) {
         for (side = 0; side < 2; side++) {
             if (w5_prepare(key, n)) goto out;
-            if (side == 0 ? w5_rsbus(key, n, &eps[0][r]) : w5_plain(c, key, n, &eps[1][r])) goto out;
+            if (side == 0 ? w5_rsbus(key, n, &ms[0][r]) : w5_plain(c, key, n, &ms[1][r])) goto out;
         }
     }
     print_head();
-    print_row("rsbus   events/s", eps[0], nr);
-    print_row("hiredis events/s", eps[1], nr);
-    print_ratio("ratio events/s rsbus/hiredis", eps[0], eps[1], nr, HIGHER_BETTER);
-    g_table[T_W5].have = 1;
-    g_table[T_W5].rsbus = stats_of(eps[0], nr).med;
-    g_table[T_W5].plain = stats_of(eps[1], nr).med;
+    print_row("rsbus   events/s", col(ms[0], nr, 0, e0), nr);
+    print_row("hiredis events/s", col(ms[1], nr, 0, e1), nr);
+    print_ratio("ratio events/s rsbus/hiredis", e0, e1, nr, HIGHER_BETTER);
+    table_set(T_W5, ms[0], ms[1], nr);
+    print_cpu(ms[0], ms[1], nr);
     rc = 0;
 out:
     if (c) redisFree(c);
@@ -1130,7 +1184,7 @@ static int w6(void) {
     print_row("validate 64 KiB     (MB/s)", vb, nr);
     print_row("get      64 KiB     (MB/s)", gb, nr);
     print_row("writer   200 B doc  (docs/s)", wr, nr);
-    printf("    %-34s %12.0f\n", "validate 200 B      (docs/s, median)", stats_of(vs, nr).med * 1e6 / (double)small_len);
+    printf("    %-38s %12.0f\n", "validate 200 B      (docs/s, median)", stats_of(vs, nr).med * 1e6 / (double)small_len);
     return 0;
 }
 
@@ -1146,7 +1200,7 @@ static void *ca_realloc(void *user, void *p, size_t old_size, size_t new_size) {
 static void ca_free(void *user, void *p, size_t size) { (void)size; ((count_alloc *)user)->frees++; free(p); }
 
 static void w7_print(const char *what, const count_alloc *ca, long events) {
-    printf("    %-34s %10.2f %10.2f %10.2f   %s\n", what, (double)ca->allocs * 1000.0 / (double)events,
+    printf("    %-38s %10.2f %10.2f %10.2f   %s\n", what, (double)ca->allocs * 1000.0 / (double)events,
            (double)ca->reallocs * 1000.0 / (double)events, (double)ca->frees * 1000.0 / (double)events,
            ca->allocs + ca->reallocs == 0 ? "ok (0)" : "ABOVE TARGET (0)");
 }
@@ -1165,7 +1219,7 @@ static int w7(void) {
            n);
     if (del_key(key) || !(bus = open_bus(key, 0, "c1", 0, &a))) return -1;
     printf("    (rsbus_open: %lu allocs, %lu reallocs)\n", ca.allocs, ca.reallocs);
-    printf("    %-34s %10s %10s %10s\n", "", "alloc", "realloc", "free");
+    printf("    %-38s %10s %10s %10s\n", "", "alloc", "realloc", "free");
     for (i = 0; i < 100; i++) event_init(&evs[i]);
     /* publish */
     for (i = 0; i < 1000; i++) if (rsbus_publish(bus, &evs[0], NULL) != RSBUS_OK) goto failed;
@@ -1247,6 +1301,14 @@ static void print_table(void) {
         printf("%-36s | %14.0f | %14.0f | %7.3f\n", g_table[i].name, g_table[i].rsbus, g_table[i].plain,
                g_table[i].plain > 0 ? g_table[i].rsbus / g_table[i].plain : 0);
     }
+    printf("\nclient CPU per event, user + system (medians, us; ratio < 1 means rsbus costs the caller less)\n");
+    printf("%-36s | %14s | %14s | %7s\n", "workload", "rsbus", "hiredis", "ratio");
+    for (i = 0; i < T_COUNT; i++) {
+        if (!g_table[i].have) continue;
+        printf("%-36.*s | %14.2f | %14.2f | %7.3f\n", (int)strcspn(g_table[i].name, "("), g_table[i].name,
+               g_table[i].rsbus_cpu, g_table[i].plain_cpu,
+               g_table[i].plain_cpu > 0 ? g_table[i].rsbus_cpu / g_table[i].plain_cpu : 0);
+    }
 }
 
 static void usage(FILE *f) {
@@ -1263,7 +1325,13 @@ int main(int argc, char **argv) {
             if (g_rounds < 1 || g_rounds > MAX_ROUNDS) { fprintf(stderr, "--rounds: 1..%d\n", MAX_ROUNDS); return 1; }
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             char *s = argv[++i], *tok;
-            for (tok = strtok(s, ","); tok && g_nonly < 32; tok = strtok(NULL, ",")) g_only[g_nonly++] = tok;
+            for (tok = strtok(s, ","); tok && g_nonly < 32; tok = strtok(NULL, ",")) {
+                if (strlen(tok) != 2 || (tok[0] | 0x20) != 'w' || tok[1] < '1' || tok[1] > '7') {
+                    fprintf(stderr, "--only: %s is not one of W1..W7\n", tok);
+                    return 1;
+                }
+                g_only[g_nonly++] = tok;
+            }
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;

@@ -3,22 +3,28 @@
        chaos [--seconds N] [--publishers P] [--consumers C] [--seed S] [--rate R] [--handler-us U]
              [--fail-pct F] [--no-freeze] [--trim-acked] [--keep]
 
+   (The default of N is 60, or CHAOS_DEFAULT_SECONDS when compiled with -DCHAOS_DEFAULT_SECONDS=15.)
+
    One redis-server with appendonly yes / appendfsync always; two consumer groups (g1, g2) created at
    "0" on the stream "chaos" before anything is published. P publisher processes publish events with
    ids "p<idx>-<seq>" (single XADDs and batches of 10) at R events/s each (default 300), and log the id
    of every publish that returned RSBUS_OK (and, apart, of every one that failed). About 1% of the
    events are poison (type "poison.x", a function of seed, publisher and seq): every handler fails them,
-   so they must end in the DLQ of each group. Other events fail transiently on their first delivery
-   with a probability of 10%; handling an event takes U us (default 500). C consumer processes (split over g1 and g2) run rsbus_run with short
-   timings; each handler appends "<event id> <deliveries>" to its process's log with one write(2)
-   before it returns RSBUS_ACK, so a consumer killed between handling and acknowledging shows up as a
-   duplicate, never as a loss.
+   so they must end in the DLQ of each group. Other events fail transiently (RSBUS_RETRY) on their
+   first delivery with a probability of F% (default 10): only on the first, so that such an event can
+   reach the DLQ only if three more of its deliveries are cut short by faults (API.md: deliveries count
+   crashed ones), which would be reported with its details. Handling an event takes U us (default
+   500), so that faults catch entries in hand. C consumer processes (split over g1 and g2) run
+   rsbus_run with short timings; each handler appends "<event id> <deliveries>" to its process's log
+   with one write(2) before it returns RSBUS_ACK, so a consumer killed between handling and
+   acknowledging shows up as a duplicate, never as a loss.
 
    Faults while it runs (none during the drain): a random consumer SIGKILLed every 1-3 s and replaced
    (same group; a fresh name, or one time in three the dead one's name), some client connections
    killed every second (CLIENT KILL ID), the server SIGKILLed and restarted from its AOF twice, and
    (unless --no-freeze) a random consumer frozen (SIGSTOP) for 1.2-2.5 s every 3-6 s, longer than
-   claim_idle_ms: the others take its entries over while it holds them.
+   claim_idle_ms: the others take its entries over while it holds them; and every 4-7 s a consumer
+   stopped with SIGTERM, whatever it is doing, which must exit 0 within 5 s (then replaced).
 
    Then: publishers stopped (SIGTERM), consumers left to drain (both groups caught up with nothing
    pending), stopped with SIGTERM (they must exit 0), and for each group every event whose publish
@@ -42,6 +48,9 @@
 #include <errno.h>
 #include <inttypes.h>
 
+#ifndef CHAOS_DEFAULT_SECONDS
+#define CHAOS_DEFAULT_SECONDS 60   /* the Makefile builds a short form for make test with 15 */
+#endif
 #define CHAOS_STREAM "chaos"
 #define CHAOS_DLQ "chaos:dlq"
 #define MAX_KIDS 4096
@@ -56,7 +65,7 @@ static const char *const group_names[2] = { "g1", "g2" };
 static struct {
     int seconds, publishers, consumers, rate, fail_pct, handler_us, freezes, trim_acked, keep;
     uint64_t seed;
-} opt = { 60, 3, 4, 300, 10, 500, 1, 0, 0, 0 };
+} opt = { CHAOS_DEFAULT_SECONDS, 3, 4, 300, 10, 500, 1, 0, 0, 0 };
 
 static char logdir[256];
 
@@ -191,8 +200,9 @@ static void publisher_main(const kid *k) {
         r = n == 1 ? rsbus_publish(bus, &evs[0], NULL) : rsbus_publish_batch(bus, evs, n, NULL);
         for (i = 0; i < n; i++) {
             int w = r == RSBUS_OK ? snprintf(lines + len, sizeof lines - len, "%s\n", ids[i])
-                                  : snprintf(lines + len, sizeof lines - len, "%s %s %.120s\n", ids[i],
-                                             rsbus_result_str(r), rsbus_errmsg(bus));
+                                  : snprintf(lines + len, sizeof lines - len, "%s %s b%" PRIu64 "/%u %.120s\n",
+                                             ids[i], rsbus_result_str(r), seq - n + 1, (unsigned)n,
+                                             rsbus_errmsg(bus));
             if (w > 0) len += (size_t)w < sizeof lines - len ? (size_t)w : sizeof lines - len - 1;
         }
         write_all(r == RSBUS_OK ? okfd : errfd, lines, len);   /* one write: the lines are never torn */
@@ -263,7 +273,8 @@ static void consumer_main(const kid *k) {
         char line[400];
         int n = snprintf(line, sizeof line, "%lld open: %s: %s\n", (long long)test_now_ms(),
                          rsbus_result_str(err.code), err.msg);
-        if (n > 0 && lib_log_fd >= 0) write_all(lib_log_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        if (n > 0 && lib_log_fd >= 0)
+            write_all(lib_log_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
         test_sleep_ms(100);
     }
     if (!bus) _exit(0);
@@ -279,6 +290,7 @@ static pid_t spawn_kid(int kind, int idx, int group, const char *name) {
     kid *k;
     pid_t pid, parent = getpid();
     int n = (int)nkids;
+    sigset_t term, old;
     if (n >= MAX_KIDS) return -1;
     k = &kids[n];
     memset(k, 0, sizeof *k);
@@ -294,7 +306,13 @@ static pid_t spawn_kid(int kind, int idx, int group, const char *name) {
         snprintf(k->log3, sizeof k->log3, "%s/%s-k%d-%s.lib", logdir, group_names[group], n, name);
     }
     fflush(NULL);
+    /* SIGTERM stays blocked until the child's own handler is in place: a stop sent right after the
+       fork must end rsbus_run, not the process */
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, &old);
     pid = fork();
+    if (pid != 0) sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) { fprintf(stderr, "chaos: fork: %s\n", strerror(errno)); return -1; }
     if (pid == 0) {
         struct sigaction sa;
@@ -310,6 +328,7 @@ static pid_t spawn_kid(int kind, int idx, int group, const char *name) {
         sigaction(SIGTERM, &sa, NULL);
         signal(SIGPIPE, SIG_DFL);            /* rsbus must not raise it: let it kill us if it does */
         signal(SIGALRM, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
         if (kind == KIND_PUB) publisher_main(k); else consumer_main(k);
         _exit(0);
     }
@@ -404,14 +423,27 @@ static void on_watchdog(int sig) {
             while (waitpid(kids[i].pid, &st, 0) < 0 && errno == EINTR) {}
         }
     }
-    signal(SIGTERM, SIG_DFL);
-    raise(SIGTERM);      /* redis_server.h's handler (if installed) stops the server first */
+    if (!opt.keep) {     /* the logs: unlink and rmdir are async-signal-safe */
+        for (i = 0; i < n; i++) {
+            if (kids[i].log[0]) unlink(kids[i].log);
+            if (kids[i].log2[0]) unlink(kids[i].log2);
+            if (kids[i].log3[0]) unlink(kids[i].log3);
+        }
+        if (logdir[0]) rmdir(logdir);
+    }
+    raise(SIGTERM);      /* redis_server.h's handler stops the server, removes its dir, and ends us */
+    if (srv.pid > 0) {   /* SIGTERM was ignored or someone else's: at least no server left running */
+        int st;
+        kill(srv.pid, SIGKILL);
+        while (waitpid(srv.pid, &st, 0) < 0 && errno == EINTR) {}
+    }
     _exit(1);
 }
 
 /* ---- faults ------------------------------------------------------------------------------- */
 
-static struct { int consumer_kills, name_reuses, client_kills, restarts, freezes; } faults;
+static struct { int consumer_kills, name_reuses, client_kills, restarts, freezes, stops; } faults;
+static int stops_bad;     /* graceful stops that did not exit 0 in time */
 static int cons_seq;      /* for fresh consumer names */
 
 static int running_consumers(int *which, int max) {
@@ -440,6 +472,42 @@ static void fault_kill_consumer(void) {
     if (reuse) faults.name_reuses++;
     snprintf(name, sizeof name, "%s", k->name);
     start_consumer(k->group, reuse ? name : NULL);
+}
+
+/* SIGTERM a consumer mid-run, whatever it is doing (blocked, handling, reconnecting while the server
+   is down): rsbus_run must return and the process exit 0 promptly. Its replacement takes its name
+   one time in two. */
+static void fault_stop_consumer(void) {
+    int which[MAX_KIDS], m = running_consumers(which, MAX_KIDS), i, cand[MAX_KIDS], n = 0, st;
+    int64_t t, dl;
+    kid *k;
+    char name[64];
+    for (i = 0; i < m; i++) if (!kids[which[i]].frozen_until) cand[n++] = which[i];
+    if (n == 0 || (int)nkids >= MAX_KIDS - 1) return;
+    k = &kids[cand[rnd_below(n)]];
+    k->stopping = 1;
+    kill(k->pid, SIGTERM);
+    t = test_now_ms();
+    dl = t + 5000;
+    for (;;) {
+        if (waitpid(k->pid, &st, WNOHANG) == k->pid) {
+            reaped(k, st);
+            if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) stops_bad++;
+            break;
+        }
+        if (test_now_ms() > dl) {
+            fprintf(stderr, "chaos: consumer %s (pid %ld) did not exit within 5 s of SIGTERM: SIGKILL\n", k->name,
+                    (long)k->pid);
+            kill_kid(k);
+            unexpected_exits++;
+            stops_bad++;
+            break;
+        }
+        test_sleep_ms(2);
+    }
+    faults.stops++;
+    snprintf(name, sizeof name, "%s", k->name);
+    start_consumer(k->group, rnd_below(2) == 0 ? name : NULL);
 }
 
 /* SIGSTOP a consumer for longer than claim_idle_ms: the others take over its entries while it still
@@ -553,13 +621,15 @@ static int drained(gstate gs[2], char *last_id, size_t last_size) {
                 v = map_get(m, "lag");
                 gs[g].lag = v && v->type == REDIS_REPLY_INTEGER ? v->integer : -1;
                 v = map_get(m, "last-delivered-id");
-                if (v && v->type == REDIS_REPLY_STRING) snprintf(gs[g].last_delivered, sizeof gs[g].last_delivered, "%s", v->str);
+                if (v && v->type == REDIS_REPLY_STRING)
+                    snprintf(gs[g].last_delivered, sizeof gs[g].last_delivered, "%s", v->str);
             }
         }
     }
     freeReplyObject(gr);
     for (g = 0; g < 2; g++)
-        if (!gs[g].found || gs[g].pending != 0 || !(gs[g].lag == 0 || strcmp(gs[g].last_delivered, last_id) == 0)) ok = 0;
+        if (!gs[g].found || gs[g].pending != 0 || !(gs[g].lag == 0 || strcmp(gs[g].last_delivered, last_id) == 0))
+            ok = 0;
     return ok && last_id[0];
 }
 
@@ -570,6 +640,7 @@ typedef struct rec {
     unsigned char ok, err, in_stream, poison;
     char sid[24];          /* its stream entry id, when in the stream */
     unsigned handled[2], dlq[2], failed[2];
+    unsigned char pending[2];   /* still pending in the group at the end (not drained) */
 } rec;
 static rec *tab;
 static size_t tabcap, tabn;
@@ -634,10 +705,32 @@ static long for_each_line(const char *path, void (*fn)(const char *word, const c
 #define NCODES 11
 static long err_codes[NCODES + 1];
 static void on_published(const char *id, const char *rest, void *u) { (void)rest; (void)u; ledger(id)->ok = 1; }
+/* Failed batches (publish_batch: "all or none"): each must have arrived entirely or not at all. */
+typedef struct fbatch { int pub; uint64_t first; unsigned n; } fbatch;
+static fbatch *fbatches;
+static size_t nfbatches, capfbatches;
+
 static void on_pub_error(const char *id, const char *rest, void *u) {
-    int c;
+    int c, pub;
+    uint64_t seq;
+    const char *b = strstr(rest, " b");
+    unsigned long long first;
+    unsigned n;
     (void)u;
     ledger(id)->err = 1;
+    if (b && sscanf(b, " b%llu/%u", &first, &n) == 2 && n > 1 && parse_event_id(id, &pub, &seq) && seq == first) {
+        if (nfbatches == capfbatches) {
+            size_t ncap = capfbatches ? capfbatches * 2 : 64;
+            fbatch *nb = (fbatch *)realloc(fbatches, ncap * sizeof *nb);
+            if (!nb) { fprintf(stderr, "chaos: out of memory\n"); exit(2); }
+            fbatches = nb;
+            capfbatches = ncap;
+        }
+        fbatches[nfbatches].pub = pub;
+        fbatches[nfbatches].first = (uint64_t)first;
+        fbatches[nfbatches].n = n;
+        nfbatches++;
+    }
     for (c = 1; c <= NCODES - 1; c++)
         if (strncmp(rest, rsbus_result_str((rsbus_result)-c), strlen(rsbus_result_str((rsbus_result)-c))) == 0 &&
             rest[strlen(rsbus_result_str((rsbus_result)-c))] == ' ') { err_codes[c]++; return; }
@@ -679,7 +772,41 @@ static long scan_stream(void) {
     return total;
 }
 
-typedef struct dlq_note { char dlq_id[48], id[48], consumer[64], error[128]; int group; long long deliveries; } dlq_note;
+/* Marks the events still pending in each group (after a drain that did not finish): XPENDING, then
+   each entry's event id with a pipelined XRANGE. Returns how many, or -1. */
+static long scan_pending(int g) {
+    redisReply *rep = raw("XPENDING %s %s - + 1000000", CHAOS_STREAM, group_names[g]);
+    size_t i, n;
+    long marked = 0;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || !raw_ctx) { if (rep) freeReplyObject(rep); return -1; }
+    n = rep->elements;
+    for (i = 0; i < n; i++) {
+        const redisReply *p = rep->element[i];
+        if (p->type == REDIS_REPLY_ARRAY && p->elements >= 1 && p->element[0]->type == REDIS_REPLY_STRING)
+            redisAppendCommand(raw_ctx, "XRANGE %s %s %s", CHAOS_STREAM, p->element[0]->str, p->element[0]->str);
+        else redisAppendCommand(raw_ctx, "PING");
+    }
+    freeReplyObject(rep);
+    for (i = 0; i < n; i++) {
+        void *v = NULL;
+        redisReply *e;
+        if (redisGetReply(raw_ctx, &v) != REDIS_OK) { raw_reset(); return -1; }
+        e = (redisReply *)v;
+        if (e->type == REDIS_REPLY_ARRAY && e->elements == 1 && e->element[0]->type == REDIS_REPLY_ARRAY &&
+            e->element[0]->elements == 2) {
+            const redisReply *idv = map_get(e->element[0]->element[1], "id");
+            if (idv && idv->type == REDIS_REPLY_STRING) { ledger(idv->str)->pending[g] = 1; marked++; }
+        }
+        freeReplyObject(e);
+    }
+    return marked;
+}
+
+typedef struct dlq_note {
+    char dlq_id[48], id[48], consumer[64], error[128];
+    int group;
+    long long deliveries;
+} dlq_note;
 static dlq_note odd_dlq[50];
 static int nodd_dlq;
 static long dlq_total, dlq_per_group[2], dlq_unknown_group, dlq_no_id;
@@ -748,11 +875,11 @@ static int arg_int(const char *s, int lo, int hi, int *out) {
 static void usage(void) {
     fprintf(stderr, "usage: chaos [--seconds N] [--publishers P] [--consumers C] [--seed S] [--rate R]\n"
                     "             [--handler-us U] [--fail-pct F] [--no-freeze] [--trim-acked] [--keep]\n"
-                    "  defaults: 60 s, 3 publishers, 4 consumers (at least 2: split over g1 and g2),\n"
+                    "  defaults: %d s, 3 publishers, 4 consumers (at least 2: split over g1 and g2),\n"
                     "  R = 300 events/s per publisher, U = 500 us of work per handled event,\n"
                     "  F = 10: %% of first deliveries that fail transiently; --trim-acked: trim_policy\n"
                     "  RSBUS_TRIM_ACKED (the stream is trimmed as the groups acknowledge)\n"
-                    "  seed from the clock; --keep keeps the logs\n");
+                    "  seed from the clock; --keep keeps the logs\n", CHAOS_DEFAULT_SECONDS);
 }
 
 static void rm_logdir(void) {
@@ -773,7 +900,7 @@ static void rm_logdir(void) {
 
 int main(int argc, char **argv) {
     int i, g, nseed = 0, drain_ok = 0, pubs_bad, cons_bad, leftovers = 0, server_failed = 0;
-    int64_t t0, t_faults_end, t_deadline, next_kill, next_ckill, next_freeze, next_report, restart_at[2];
+    int64_t t0, t_faults_end, t_deadline, next_kill, next_ckill, next_freeze, next_stop, next_report, restart_at[2];
     const char *base = getenv("TMPDIR");
     char tmpl[256], last_id[64] = "";
     gstate gs[2];
@@ -782,6 +909,7 @@ int main(int argc, char **argv) {
     long handled_unique[2] = { 0, 0 }, dups[2] = { 0, 0 }, lost[2] = { 0, 0 }, dead[2] = { 0, 0 };
     long nonpoison_dead[2] = { 0, 0 }, poison_missing[2] = { 0, 0 }, poison_handled[2] = { 0, 0 };
     long dead_twice[2] = { 0, 0 }, phantoms = 0, lost_not_in_stream = 0;
+    long still_pending[2] = { 0, 0 }, stuck[2] = { 0, 0 }, batches_arrived = 0, batches_torn = 0;
     rsbus *admin;
     rsbus_error err;
     struct sigaction sa;
@@ -793,7 +921,8 @@ int main(int argc, char **argv) {
         else if (i + 1 < argc && strcmp(argv[i], "--publishers") == 0) bad = arg_int(argv[++i], 1, 64, &opt.publishers);
         else if (i + 1 < argc && strcmp(argv[i], "--consumers") == 0) bad = arg_int(argv[++i], 2, 64, &opt.consumers);
         else if (i + 1 < argc && strcmp(argv[i], "--rate") == 0) bad = arg_int(argv[++i], 1, 100000, &opt.rate);
-        else if (i + 1 < argc && strcmp(argv[i], "--handler-us") == 0) bad = arg_int(argv[++i], 0, 999999, &opt.handler_us);
+        else if (i + 1 < argc && strcmp(argv[i], "--handler-us") == 0)
+            bad = arg_int(argv[++i], 0, 999999, &opt.handler_us);
         else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0) {
             char *end;
             errno = 0;
@@ -819,7 +948,11 @@ int main(int argc, char **argv) {
 
     if (!base || !*base || strlen(base) > 200) base = "/tmp";
     snprintf(tmpl, sizeof tmpl, "%s/rsbus-chaos.XXXXXX", base);
-    if (!mkdtemp(tmpl)) { fprintf(stderr, "chaos: mkdtemp %s: %s\n", tmpl, strerror(errno)); printf("chaos: 0 passed, 1 failed\n"); return 1; }
+    if (!mkdtemp(tmpl)) {
+        fprintf(stderr, "chaos: mkdtemp %s: %s\n", tmpl, strerror(errno));
+        printf("chaos: 0 passed, 1 failed\n");
+        return 1;
+    }
     snprintf(logdir, sizeof logdir, "%s", tmpl);
 
     if (test_redis_start(&srv, "appendonly yes\nappendfsync always\n") != 0) {
@@ -866,6 +999,7 @@ int main(int argc, char **argv) {
     next_kill = t0 + 1000 + rnd_below(2000);
     next_ckill = t0 + 1000;
     next_freeze = t0 + 2000 + rnd_below(3000);
+    next_stop = t0 + 4000 + rnd_below(3000);
     next_report = t0 + 5000;
     restart_at[0] = t0 + (int64_t)opt.seconds * 1000 / 3 + rnd_below(500);
     restart_at[1] = t0 + (int64_t)opt.seconds * 2000 / 3 + rnd_below(500);
@@ -893,15 +1027,19 @@ int main(int argc, char **argv) {
             fault_client_kills();
             next_ckill = now + 1000;
         }
+        if (now >= next_stop) {
+            fault_stop_consumer();
+            next_stop = now + 4000 + rnd_below(3001);
+        }
         thaw_consumers(now, 0);
         if (opt.freezes && now >= next_freeze) {
             fault_freeze_consumer(now);
             next_freeze = now + 3000 + rnd_below(3001);
         }
         if (now >= next_report) {
-            fprintf(stderr, "chaos: %5.1f s: consumer kills %d, client kills %d, server restarts %d, freezes %d\n",
-                    (double)(now - t0) / 1000.0, faults.consumer_kills, faults.client_kills, faults.restarts,
-                    faults.freezes);
+            fprintf(stderr, "chaos: %5.1f s: consumer kills %d, client kills %d, server restarts %d, freezes %d, "
+                    "stops %d\n", (double)(now - t0) / 1000.0, faults.consumer_kills, faults.client_kills,
+                    faults.restarts, faults.freezes, faults.stops);
             next_report = now + 5000;
         }
         test_sleep_ms(20);
@@ -940,6 +1078,8 @@ int main(int argc, char **argv) {
         }
     }
     stream_len = server_failed ? -1 : scan_stream();
+    if (!server_failed && !drain_ok)
+        for (g = 0; g < 2; g++) still_pending[g] = scan_pending(g);
     admin = NULL;
     if (!server_failed) {
         rsbus_config c = base_cfg();
@@ -963,28 +1103,53 @@ int main(int argc, char **argv) {
         rec *x = &tab[j];
         if (!x->id) continue;
         if (x->ok && x->poison) poison_published++;
-        if (x->err && !x->ok && (x->in_stream || x->handled[0] || x->handled[1] || x->dlq[0] || x->dlq[1])) errs_arrived++;
-        if (!x->ok && !x->err) { phantoms++; if (phantoms <= 10) fprintf(stderr, "chaos: event %s was never published\n", x->id); }
+        if (x->err && !x->ok && (x->in_stream || x->handled[0] || x->handled[1] || x->dlq[0] || x->dlq[1]))
+            errs_arrived++;
+        if (!x->ok && !x->err && ++phantoms <= 10) fprintf(stderr, "chaos: event %s was never published\n", x->id);
         for (g = 0; g < 2; g++) {
             if (x->handled[g]) { handled_unique[g]++; dups[g] += (long)x->handled[g] - 1; }
             if (x->dlq[g]) { dead[g]++; if (x->dlq[g] > 1) dead_twice[g]++; }
-            if (x->ok && !x->handled[g] && !x->dlq[g]) {
+            if (x->ok && !x->handled[g] && !x->dlq[g] && x->pending[g]) {
+                stuck[g]++;        /* not lost: still pending when the deadline came (the drain check fails) */
+                if (stuck[g] <= 5)
+                    fprintf(stderr, "chaos: still pending in %s at the deadline: %s (stream id %s, poison %d)\n",
+                            group_names[g], x->id, x->sid, x->poison);
+            } else if (x->ok && !x->handled[g] && !x->dlq[g]) {
                 lost[g]++;
                 if (!x->in_stream) lost_not_in_stream++;
                 if (lost[g] <= 20)
                     fprintf(stderr, "chaos: LOST in %s: %s (stream id %s, poison %d, transient failures %u, "
                             "handled by the other group %u)\n", group_names[g], x->id,
-                            x->in_stream ? x->sid : opt.trim_acked ? "none (trimmed, or never added)" : "none: not in the stream", x->poison, x->failed[g],
-                            x->handled[1 - g]);
+                            x->in_stream ? x->sid : opt.trim_acked ? "none (trimmed, or never added)"
+                                                                   : "none: not in the stream",
+                            x->poison, x->failed[g], x->handled[1 - g]);
             }
             if (x->dlq[g] && !x->poison) nonpoison_dead[g]++;
-            if (x->poison && x->ok && !x->dlq[g]) {
+            if (x->poison && x->ok && !x->dlq[g] && !x->pending[g]) {
                 poison_missing[g]++;
-                if (poison_missing[g] <= 10) fprintf(stderr, "chaos: poison %s not in the DLQ of %s\n", x->id, group_names[g]);
+                if (poison_missing[g] <= 10)
+                    fprintf(stderr, "chaos: poison %s not in the DLQ of %s\n", x->id, group_names[g]);
             }
             if (x->poison && x->handled[g]) poison_handled[g]++;
         }
     }
+    for (j = 0; j < nfbatches; j++) {
+        unsigned k, arrived = 0;
+        for (k = 0; k < fbatches[j].n; k++) {
+            char id[48];
+            rec *x;
+            snprintf(id, sizeof id, "p%d-%" PRIu64, fbatches[j].pub, fbatches[j].first + k);
+            x = ledger(id);
+            if (x->in_stream || x->handled[0] || x->handled[1] || x->dlq[0] || x->dlq[1]) arrived++;
+        }
+        if (arrived) batches_arrived++;
+        if (arrived && arrived < fbatches[j].n) {
+            batches_torn++;
+            fprintf(stderr, "chaos: failed batch p%d-%" PRIu64 " (+%u): %u of its events arrived\n", fbatches[j].pub,
+                    fbatches[j].first, fbatches[j].n, arrived);
+        }
+    }
+    free(fbatches);
     for (i = 0; i < nodd_dlq; i++) {
         rec *x = ledger(odd_dlq[i].id);
         fprintf(stderr, "chaos: not poison, yet in the DLQ of %s: %s (dlq id %s, consumer %s, deliveries %lld, "
@@ -1010,14 +1175,20 @@ int main(int argc, char **argv) {
     for (i = 1; i < NCODES; i++)
         if (err_codes[i]) printf("%s %ld, ", rsbus_result_str((rsbus_result)-i), err_codes[i]);
     printf("other %ld), of which arrived anyway %ld; stream length %ld\n", err_codes[NCODES], errs_arrived, stream_len);
-    for (g = 0; g < 2; g++)
+    printf("failed batches %zu, of which arrived anyway %ld (entirely), torn %ld\n", nfbatches,
+           batches_arrived - batches_torn, batches_torn);
+    for (g = 0; g < 2; g++) {
         printf("%s: handled %ld (%ld handler calls acked, %ld duplicates), transient failures %ld, dead-lettered %ld "
-               "(%ld entries; non-poison %ld, twice %ld), lost %ld\n", group_names[g], handled_unique[g],
+               "(%ld entries; non-poison %ld, twice %ld), lost %ld", group_names[g], handled_unique[g],
                handled_lines[g], dups[g], failed_lines[g], dead[g], dlq_per_group[g], nonpoison_dead[g], dead_twice[g],
                lost[g]);
+        if (!drain_ok)
+            printf("; still pending at the deadline %ld, of them never handled %ld", still_pending[g], stuck[g]);
+        printf("\n");
+    }
     printf("faults: consumer kills %d (%d reusing the name), client kills %d, server restarts %d, "
-           "consumer freezes %d\n", faults.consumer_kills, faults.name_reuses, faults.client_kills, faults.restarts,
-           faults.freezes);
+           "consumer freezes %d, graceful consumer stops %d\n", faults.consumer_kills, faults.name_reuses,
+           faults.client_kills, faults.restarts, faults.freezes, faults.stops);
     if (lost_not_in_stream) printf("lost events that are not in the stream at all: %ld\n", lost_not_in_stream);
     if (dlq_unknown_group || dlq_no_id) printf("DLQ entries with an unknown group %ld, without an event id %ld\n",
                                                dlq_unknown_group, dlq_no_id);
@@ -1027,7 +1198,7 @@ int main(int argc, char **argv) {
           "faults injected");
     check(pubs_bad == 0, "publishers exit 0 on SIGTERM");
     check(drain_ok, "drained before the deadline");
-    check(cons_bad == 0, "consumers exit 0 on SIGTERM");
+    check(cons_bad == 0 && stops_bad == 0, "consumers exit 0 on SIGTERM");
     check(unexpected_exits == 0, "no child died by itself");
     check(published > 0 && handled_unique[0] > 0 && handled_unique[1] > 0, "events flowed");
     for (g = 0; g < 2; g++) {
@@ -1038,6 +1209,7 @@ int main(int argc, char **argv) {
         check(!server_failed && nonpoison_dead[g] == 0 && poison_missing[g] == 0 && poison_handled[g] == 0, what);
     }
     check(phantoms == 0 && dlq_unknown_group == 0 && dlq_no_id == 0, "no unknown events");
+    check(batches_torn == 0, "failed batches all or none");
     check(leftovers == 0, "no leftover processes");
 
     ledger_free();

@@ -142,6 +142,41 @@ static redisReply *parse_one(const char *text, size_t len) {
     return (redisReply *)rep;
 }
 
+/* The same text through rsbus's own reply builders (the reader hooks that put every reply in the bus's
+   arena), as rsbus receives it. *err: the reader's error flag. */
+static redisReply *parse_one_arena(rsbus *bus, const char *text, size_t len, int *err) {
+    redisReader *r = redisReaderCreate();
+    void *rep = NULL;
+    FUZZ_CHECK(r != NULL);
+    r->fn = rsbus__reply_functions();
+    r->privdata = bus;
+    if (redisReaderFeed(r, text, len) != REDIS_OK || redisReaderGetReply(r, &rep) != REDIS_OK) rep = NULL;
+    *err = r->err;
+    redisReaderFree(r);
+    return (redisReply *)rep;
+}
+
+/* Two replies of the same text are the same tree. */
+static void same_reply(const redisReply *a, const redisReply *b, int depth) {
+    size_t i;
+    FUZZ_CHECK(depth < 64);
+    FUZZ_CHECK(a->type == b->type);
+    switch (a->type) {
+    case REDIS_REPLY_STRING: case REDIS_REPLY_STATUS: case REDIS_REPLY_ERROR:
+        FUZZ_CHECK(a->len == b->len && memcmp(a->str, b->str, a->len) == 0 && b->str[b->len] == 0);
+        break;
+    case REDIS_REPLY_INTEGER:
+        FUZZ_CHECK(a->integer == b->integer);
+        break;
+    case REDIS_REPLY_ARRAY:
+        FUZZ_CHECK(a->elements == b->elements);
+        for (i = 0; i < a->elements; i++) same_reply(a->element[i], b->element[i], depth + 1);
+        break;
+    default:
+        break;
+    }
+}
+
 /* ---- the structured generator ---- */
 
 typedef struct prog { const unsigned char *p, *e; } prog;
@@ -389,15 +424,15 @@ static void any_reply(rsbus *bus, const redisReply *rep, const unsigned char *co
 
 /* hiredis allocates an array's element pointers from its header alone (0.14: up to INT_MAX elements,
    16 GiB; 1.x: up to 2^32 - 1): that is hiredis's business and tests/test_hostile.c covers what rsbus does
-   about it. Here, raw inputs with a header above 65536 are skipped so the fuzzer looks at rsbus. */
+   about it. Here, raw inputs with a header above 4096 are skipped so the fuzzer looks at rsbus. */
 static int huge_header(const unsigned char *p, size_t n) {
     size_t i;
     for (i = 0; i + 1 < n; i++) {
         unsigned long long v = 0;
         size_t j = i + 1;
         if (p[i] != '*' && p[i] != '$' && p[i] != '%' && p[i] != '~' && p[i] != '>') continue;
-        while (j < n && p[j] >= '0' && p[j] <= '9' && v <= 65536) v = v * 10 + (unsigned)(p[j++] - '0');
-        if (v > 65536) return 1;
+        while (j < n && p[j] >= '0' && p[j] <= '9' && v <= 4096) v = v * 10 + (unsigned)(p[j++] - '0');
+        if (v > 4096) return 1;
     }
     return 0;
 }
@@ -416,11 +451,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     g.p = data + 2;
     g.e = data + size;
     if (mode <= 1) {
+        redisReply *arep;
+        int aerr = 0;
         structured(&g, &b);
         rep = parse_one(b.p, b.len);
         FUZZ_CHECK(rep != NULL);            /* the generator writes complete, well-formed RESP */
-        any_reply(bus, rep, g.p, (size_t)(g.e - g.p) < BATCH ? (size_t)(g.e - g.p) : BATCH);
+        arep = parse_one_arena(bus, b.p, b.len, &aerr);
+        FUZZ_CHECK(arep != NULL);
+        same_reply(rep, arep, 0);
+        /* what rsbus does with it, on the arena's copy (the one rsbus really has) */
+        any_reply(bus, mode == 0 ? arep : rep, g.p, (size_t)(g.e - g.p) < BATCH ? (size_t)(g.e - g.p) : BATCH);
         freeReplyObject(rep);
+        rsbus__arena_reset(bus);
     } else {
         if (huge_header(data + 2, size - 2)) return 0;
         if (mode == 3) {   /* the bytes as the entries of an XREADGROUP reply */
@@ -429,10 +471,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         put(&b, data + 2, size - 2);
         rep = parse_one(b.p, b.len);
-        if (rep) {
-            any_reply(bus, rep, NULL, 0);
-            freeReplyObject(rep);
+        {
+            int aerr = 0;
+            redisReply *arep = parse_one_arena(bus, b.p, b.len, &aerr);
+            /* rsbus's builders accept what hiredis's accept (up to RSBUS__MAX_ELEMENTS, far above the
+               4096 of huge_header) and build the same tree */
+            FUZZ_CHECK((arep != NULL) == (rep != NULL));
+            if (rep && arep) same_reply(rep, arep, 0);
+            if (arep) {
+                /* a DLQ page keeps its reply: copied out of the arena into one block of the computed size */
+                size_t need = rsbus__reply_size(arep) + 32;
+                char *block = (char *)malloc(need), *mem;
+                redisReply *copy;
+                FUZZ_CHECK(block != NULL);
+                mem = block + ((16 - ((uintptr_t)block & 15)) & 15);
+                copy = rsbus__reply_copy(arep, &mem);
+                FUZZ_CHECK(mem <= block + need);
+                same_reply(arep, copy, 0);
+                free(block);
+                any_reply(bus, arep, NULL, 0);
+            }
+            rsbus__arena_reset(bus);
         }
+        if (rep) freeReplyObject(rep);
     }
     free(b.p);
     return 0;

@@ -1535,12 +1535,27 @@ TEST(entry_beyond_the_reply_bound_does_not_stall_the_group) {
     freeReplyObject(raw("DEL t:huge"));
 }
 
+/* The README's recipe is this one: every line of acl_recipe stands in README.md verbatim. */
+TEST(readme_shows_the_tested_recipe) {
+    FILE *f = fopen("README.md", "r");
+    static char readme[1 << 17];
+    size_t n, i;
+    REQUIRE(f != NULL);
+    n = fread(readme, 1, sizeof readme - 1, f);
+    fclose(f);
+    readme[n] = 0;
+    for (i = 0; i < sizeof acl_recipe / sizeof acl_recipe[0]; i++) CHECK_CONTAINS(readme, acl_recipe[i]);
+    CHECK_CONTAINS(readme, acl_worker_trim_acked);
+    CHECK_CONTAINS(readme, acl_worker_create_group);
+}
+
 int main(void) {
     if (test_redis_start(&srv, NULL) != 0) {
         fprintf(stderr, "cannot start redis-server\n");
         printf("test_security: 0 passed, 1 failed\n");
         return 1;
     }
+    RUN(readme_shows_the_tested_recipe);
     RUN(acl_recipe_applies);
     RUN(publisher_publishes_and_nothing_else);
     RUN(worker_runs_end_to_end);

@@ -1568,7 +1568,8 @@ RSBUS__PRIVATE int rsbus__parse_i64(const char *s, size_t n, int64_t *out) {
         int64_t d;
         if (s[i] < '0' || s[i] > '9') return 0;
         d = (int64_t)(s[i] - '0');
-        if (v < (INT64_MIN + d) / 10) return 0;     /* v * 10 - d would go below INT64_MIN */
+        /* 18 digits cannot overflow; past them, check before each step */
+        if (i >= 18 && v < (INT64_MIN + d) / 10) return 0;   /* v * 10 - d would go below INT64_MIN */
         v = v * 10 - d;
     }
     if (!neg) {
@@ -2176,6 +2177,7 @@ RSBUS__PUBLIC rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *
 #define RSBUS__FIELD_MAX 1024      /* key, source, correlation_id, traceparent */
 #define RSBUS__MAX_FIELDS 64       /* field pairs of one consumed entry */
 #define RSBUS__PENDING_PAGE 1000   /* XPENDING page size of rsbus_claim */
+#define RSBUS__QUIET_MS 200        /* a connection quiet this long is checked before it is used */
 
 enum { RSBUS__PAT_EXACT = 0, RSBUS__PAT_PREFIX = 1, RSBUS__PAT_ALL = 2 };
 typedef struct rsbus__handler {
@@ -2210,6 +2212,7 @@ struct rsbus {
     int was_connected;
     int group_named;               /* config.group was given (not the default): health judges it */
     int small_reads;               /* after a reply too large: this many reads of one entry each */
+    int64_t last_io_ms;            /* when the last reply arrived (monotonic) */
     int no_config;                 /* CONFIG GET was refused: health stops asking */
     char err[256];
     rsbus_stats st;
@@ -2754,9 +2757,33 @@ RSBUS__PRIVATE rsbus_result rsbus__send_tls(rsbus *bus, const char *what) {
 
 /* Sends the queued commands. The socket is written directly with MSG_NOSIGNAL, so a connection the
    server closed never raises SIGPIPE in the caller's process. */
+/* The connection was found closed when nothing of the queued commands had gone out yet: reconnect
+   and keep them, to be sent on the new connection (they cannot have reached Redis twice). */
+RSBUS__PRIVATE rsbus_result rsbus__reconnect_keeping(rsbus *bus) {
+    char *out = bus->out;
+    rsbus__seg *segs = bus->segs;
+    size_t out_len = bus->out_len, out_cap = bus->out_cap, nsegs = bus->nsegs, capsegs = bus->capsegs;
+    size_t keep_len = bus->keep_len, keep_segs = bus->keep_segs;
+    rsbus_result r;
+    rsbus__drop(bus);
+    bus->out = NULL; bus->out_cap = 0; bus->segs = NULL; bus->capsegs = 0;
+    r = rsbus__connect(bus);   /* its handshake uses buffers of its own */
+    rsbus__free(&bus->a, bus->out, bus->out_cap);
+    rsbus__free(&bus->a, bus->segs, bus->capsegs * sizeof *bus->segs);
+    bus->out = out; bus->out_cap = out_cap; bus->segs = segs; bus->capsegs = capsegs;
+    bus->out_len = out_len; bus->nsegs = nsegs; bus->oom = 0;
+    if (r != RSBUS_OK) return r;
+    bus->keep_len = keep_len; bus->keep_segs = keep_segs;
+    bus->st.reconnects++;
+    if (!bus->cfg.publish_only) { bus->reread = 1; strcpy(bus->reread_from, "0"); }
+    rsbus__log(bus, RSBUS_LOG_INFO, "reconnected to %s", bus->url.redacted);
+    return RSBUS_OK;
+}
+
 RSBUS__PRIVATE rsbus_result rsbus__send(rsbus *bus, const char *what) {
-    struct iovec iov[64];
+    struct iovec iov[256];
     size_t seg = 0, skip = 0;
+    int resent = 0;
     if (bus->oom) { rsbus__reset_cmds(bus); return rsbus__fail(bus, RSBUS_E_NOMEM, "%s: out of memory", what); }
     if (!bus->c) { rsbus__reset_cmds(bus); return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what); }
 #ifdef RSBUS_TLS
@@ -2766,7 +2793,7 @@ RSBUS__PRIVATE rsbus_result rsbus__send(rsbus *bus, const char *what) {
         struct msghdr mh;
         size_t k = 0, s = seg, sent;
         ssize_t w;
-        for (; s < bus->nsegs && k < 64; s++, k++) {
+        for (; s < bus->nsegs && k < 256; s++, k++) {
             iov[k].iov_base = bus->out + bus->segs[s].off + (k == 0 ? skip : 0);
             iov[k].iov_len = bus->segs[s].len - (k == 0 ? skip : 0);
         }
@@ -2777,6 +2804,14 @@ RSBUS__PRIVATE rsbus_result rsbus__send(rsbus *bus, const char *what) {
         if (w < 0) {
             int e = errno;
             if (e == EINTR) continue;
+            if ((e == EPIPE || e == ECONNRESET || e == ENOTCONN) && seg == 0 && skip == 0 && !resent) {
+                rsbus_result rr;
+                resent = 1;
+                if ((rr = rsbus__reconnect_keeping(bus)) == RSBUS_OK) continue;
+                rsbus__reset_cmds(bus);
+                rsbus__drop(bus);
+                return rr;   /* the reconnect's own error and message */
+            }
             rsbus__reset_cmds(bus);
             rsbus__drop(bus);
             if (e == EAGAIN || e == EWOULDBLOCK)
@@ -2825,6 +2860,7 @@ RSBUS__PRIVATE rsbus_result rsbus__recv_raw(rsbus *bus, redisReply **out, const 
         if (redisBufferRead(bus->c) != REDIS_OK) return rsbus__ctx_fail(bus, what);
     }
     *out = (redisReply *)p;
+    bus->last_io_ms = rsbus__mono_ms();
     return RSBUS_OK;
 }
 
@@ -3070,8 +3106,11 @@ RSBUS__PRIVATE rsbus_result rsbus__ensure(rsbus *bus) {
     if (bus->c && bus->owed > 0 && rsbus__recv_owed_all(bus) != RSBUS_OK) bus->err[0] = 0;   /* dropped: reconnect below */
     if (bus->c) {
         /* Between commands Redis sends nothing: a readable socket means it closed the connection
-           (CLIENT KILL, timeout, restart). Notice that now rather than fail the next command. */
+           (CLIENT KILL, timeout, restart). Notice that now rather than fail the next command; checked
+           only after a quiet spell, since a busy connection would have shown it already. */
         struct pollfd pfd;
+        int64_t now = rsbus__mono_ms();
+        if (now - bus->last_io_ms < RSBUS__QUIET_MS) return RSBUS_OK;
         pfd.fd = bus->c->fd; pfd.events = POLLIN; pfd.revents = 0;
         if (poll(&pfd, 1, 0) == 0) return RSBUS_OK;
         rsbus__log(bus, RSBUS_LOG_INFO, "connection to %s was closed; reconnecting", bus->url.redacted);
@@ -3297,10 +3336,16 @@ RSBUS__PRIVATE int rsbus__opt_ok(const char *s) {
 }
 
 /* Checks an event and resolves its defaults; nothing is sent for an event that fails here. */
+/* " (event N of the batch)", for messages about one event of a batch (index -1: a single publish) */
+RSBUS__PRIVATE const char *rsbus__at(size_t index, char at[64]) {
+    at[0] = 0;
+    if (index != (size_t)-1) snprintf(at, 64, " (event %lu of the batch)", (unsigned long)index);
+    return at;
+}
 RSBUS__PRIVATE rsbus_result rsbus__check_event(rsbus *bus, const rsbus_event *ev, size_t index, rsbus__ev *out) {
     size_t off = 0, n;
-    char at[64] = "";
-    if (index != (size_t)-1) snprintf(at, sizeof at, " (event %lu of the batch)", (unsigned long)index);
+    char atbuf[64];
+#define at rsbus__at(index, atbuf)   /* formatted only when a message needs it */
     if (!ev) return rsbus__fail(bus, RSBUS_E_ARG, "publish: event is NULL%s", at);
     if (!ev->type || !rsbus__type_ok(ev->type, strlen(ev->type)))
         return rsbus__fail(bus, RSBUS_E_ARG, "publish: type must be 1..128 bytes of [A-Za-z0-9._:-]%s", at);
@@ -3335,6 +3380,7 @@ RSBUS__PRIVATE rsbus_result rsbus__check_event(rsbus *bus, const rsbus_event *ev
     if (ev->ts_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: ts_ms must not be negative%s", ev->type, at);
     out->ts = ev->ts_ms ? ev->ts_ms : rsbus__now_ms();
     return RSBUS_OK;
+#undef at
 }
 
 RSBUS__PRIVATE void rsbus__xadd_head(rsbus *bus, const char *key, size_t key_len, int64_t max_len) {

@@ -36,8 +36,8 @@
 #define BATCH 4
 #define MAX_EVENT_BYTES (64 * 1024)
 /* A legitimate reply for this configuration is well under 1 MiB; what the process may grow by while a
-   server floods it. */
-#define MEM_GROWTH_LIMIT_KB (48 * 1024)
+   server floods it (hiredis's read buffer doubles, and a realloc holds old and new at once). */
+#define MEM_GROWTH_LIMIT_KB (96 * 1024)
 
 /* ---- the script ------------------------------------------------------------------------------- */
 
@@ -386,6 +386,8 @@ static void on_alarm(int sig) {
     _exit(3);
 }
 
+static int io_timeout_ms = IO_TIMEOUT_MS;   /* of the buses opened now */
+
 static rsbus_config hostile_cfg(void) {
     rsbus_config c;
     memset(&c, 0, sizeof c);
@@ -397,7 +399,7 @@ static rsbus_config hostile_cfg(void) {
     c.batch_size = BATCH;
     c.block_ms = 100;
     c.connect_timeout_ms = CONNECT_TIMEOUT_MS;
-    c.io_timeout_ms = IO_TIMEOUT_MS;
+    c.io_timeout_ms = io_timeout_ms;
     c.max_event_bytes = MAX_EVENT_BYTES;
     c.retry_backoff_ms = 10;
     return c;
@@ -500,6 +502,7 @@ typedef struct expect {
     int64_t max_ms;                 /* 0: IO_TIMEOUT_MS + MARGIN_MS */
     int64_t min_ms;                 /* it really waited */
     int memcheck;
+    int io_ms;                      /* io_timeout_ms of the bus (0: IO_TIMEOUT_MS) */
 } expect;
 
 static int failing_call(rsbus **busp, int op, int poll_ms, const expect *x, int line) {
@@ -507,7 +510,7 @@ static int failing_call(rsbus **busp, int op, int poll_ms, const expect *x, int 
     long rss0 = -1, peak;
     int peak_ok = 0, r;
     char m[512];
-    int64_t max_ms = x->max_ms ? x->max_ms : IO_TIMEOUT_MS + MARGIN_MS;
+    int64_t max_ms = x->max_ms ? x->max_ms : io_timeout_ms + MARGIN_MS;
     if (x->memcheck) { rss0 = status_kb("VmRSS:"); peak_ok = reset_peak(); }
     t0 = test_now_ms();
     r = do_op(busp, op, poll_ms);
@@ -566,6 +569,7 @@ static void run_case(const char *name, int op, script s, const expect *x) {
     const char *only = getenv("HOSTILE_ONLY");   /* while debugging: only the cases whose name has this */
     if (only && !strstr(name, only)) return;
     cur_case = name;
+    io_timeout_ms = x->io_ms ? x->io_ms : IO_TIMEOUT_MS;
     if (!s.target) s.target = target_of[op];
     if (s.times == 0) s.times = 1;
     if (start_server(&s) != 0) { test__fail(__FILE__, __LINE__, "cannot start the fake server"); return; }
@@ -588,6 +592,7 @@ static void run_case(const char *name, int op, script s, const expect *x) {
     }
     alarm(0);
     stop_server();
+    io_timeout_ms = IO_TIMEOUT_MS;
 }
 
 /* ---- the behaviours every call meets ------------------------------------------------------------- */
@@ -605,35 +610,37 @@ typedef struct behaviour {
 
 static void every_behaviour(int op) {
     static const behaviour bs[] = {
-        { "half a bulk string, then close", "$10\r\nhello", 0, NULL, AFTER_CLOSE, NULL, 2, { A_IO, 0, 0, 0 } },
+        { "half a bulk string, then close", "$10\r\nhello", 0, NULL, AFTER_CLOSE, NULL, 2, { A_IO, 0, 0, 0, 0 } },
         { "half a bulk string, then silence", "$10\r\nhello", 0, NULL, AFTER_SILENCE, NULL, 2,
-          { A_TIMEOUT, 0, IO_TIMEOUT_MS - 50, 0 } },
-        { "half an array, then close", "*3\r\n$1\r\na\r\n", 0, NULL, AFTER_CLOSE, NULL, 2, { A_IO, 0, 0, 0 } },
+          { A_TIMEOUT, 0, IO_TIMEOUT_MS - 50, 0, 0 } },
+        { "half an array, then close", "*3\r\n$1\r\na\r\n", 0, NULL, AFTER_CLOSE, NULL, 2, { A_IO, 0, 0, 0, 0 } },
         { "half an array, then silence", "*3\r\n$1\r\na\r\n:1", 0, NULL, AFTER_SILENCE, NULL, 1,
-          { A_TIMEOUT, 0, IO_TIMEOUT_MS - 50, 0 } },
+          { A_TIMEOUT, 0, IO_TIMEOUT_MS - 50, 0, 0 } },
         { "bulk length $999999999999, then close", "$999999999999\r\n", 0, NULL, AFTER_CLOSE, NULL, 2,
-          { A_IO | A_PROTO, 0, 0, 1 } },
+          { A_IO | A_PROTO, 0, 0, 1, 0 } },
         { "bulk length $999999999999, then silence", "$999999999999\r\n", 0, NULL, AFTER_SILENCE, NULL, 1,
-          { A_TIMEOUT | A_PROTO, 0, 0, 1 } },
+          { A_TIMEOUT | A_PROTO, 0, 0, 1, 0 } },
         { "array length *2147483648", "*2147483648\r\n", 0, NULL, AFTER_SILENCE, NULL, 1,
-          { A_PROTO | A_TIMEOUT, 0, 0, 1 } },
+          { A_PROTO | A_TIMEOUT, 0, 0, 1, 0 } },
         { "array length *100000000 (800 MB of element pointers)", "*100000000\r\n", 0, NULL, AFTER_SILENCE, NULL, 1,
-          { A_PROTO | A_TIMEOUT, 0, 0, 1 } },
-        { "negative lengths", "$-2\r\n", 0, NULL, AFTER_CONTINUE, NULL, 1, { A_PROTO, 0, 0, 0 } },
-        { "negative array length", "*-2\r\n", 0, NULL, AFTER_CONTINUE, NULL, 1, { A_PROTO, 0, 0, 0 } },
-        { "bad integer", ":12x\r\n", 0, NULL, AFTER_CONTINUE, NULL, 1, { A_PROTO, 0, 0, 0 } },
-        { "5000 levels of *1", "*1\r\n", 5000, ":1\r\n", AFTER_CONTINUE, NULL, 2, { A_PROTO, 0, 0, 0 } },
-        { "garbage (not RESP)", "HELLO\r\n", 0, NULL, AFTER_CONTINUE, NULL, 2, { A_PROTO, 0, 0, 0 } },
+          { A_PROTO | A_TIMEOUT, 0, 0, 1, 0 } },
+        { "negative lengths", "$-2\r\n", 0, NULL, AFTER_CONTINUE, NULL, 1, { A_PROTO, 0, 0, 0, 0 } },
+        { "negative array length", "*-2\r\n", 0, NULL, AFTER_CONTINUE, NULL, 1, { A_PROTO, 0, 0, 0, 0 } },
+        { "bad integer", ":12x\r\n", 0, NULL, AFTER_CONTINUE, NULL, 1, { A_PROTO, 0, 0, 0, 0 } },
+        { "5000 levels of *1", "*1\r\n", 5000, ":1\r\n", AFTER_CONTINUE, NULL, 2, { A_PROTO, 0, 0, 0, 0 } },
+        { "garbage (not RESP)", "HELLO\r\n", 0, NULL, AFTER_CONTINUE, NULL, 2, { A_PROTO, 0, 0, 0, 0 } },
         { "an endless bulk string, flooded", "$999999999999\r\n", 0, NULL, AFTER_FLOOD, NULL, 1,
-          { A_TIMEOUT | A_PROTO, 0, 0, 1 } },
+          { A_TIMEOUT | A_PROTO, 0, 0, 1, 0 } },
         { "7 nested arrays of 4194304 elements, then silence", "*4194304\r\n", 7, NULL, AFTER_SILENCE, NULL, 1,
-          { A_TIMEOUT | A_PROTO, 0, 0, 1 } },
-        { "an array of 4194304 integers, flooded", "*4194304\r\n", 0, NULL, AFTER_FLOOD, ":1\r\n", 1,
-          { A_TIMEOUT | A_PROTO, 0, 0, 1 } },
+          { A_TIMEOUT | A_PROTO, 0, 0, 1, 0 } },
+        /* the memory rsbus builds per byte received, for 2 s: a reply's size must be bounded, not just its
+           unparsed bytes */
+        { "an array of 4194304 integers, flooded for io_timeout_ms 2000", "*4194304\r\n", 0, NULL, AFTER_FLOOD,
+          ":1\r\n", 1, { A_TIMEOUT | A_PROTO, 0, 0, 1, 2000 } },
         { "an endless bulk string, trickled (a byte every 50 ms)", "$1000\r\n", 0, NULL, AFTER_TRICKLE, NULL, 1,
-          { A_TIMEOUT, 0, 0, 0 } },
-        { "no reply at all", NULL, 0, NULL, AFTER_SILENCE, NULL, 2, { A_TIMEOUT, 0, IO_TIMEOUT_MS - 50, 0 } },
-        { "close instead of a reply", NULL, 0, NULL, AFTER_CLOSE, NULL, 2, { A_IO, 0, 0, 0 } },
+          { A_TIMEOUT, 0, 0, 0, 0 } },
+        { "no reply at all", NULL, 0, NULL, AFTER_SILENCE, NULL, 2, { A_TIMEOUT, 0, IO_TIMEOUT_MS - 50, 0, 0 } },
+        { "close instead of a reply", NULL, 0, NULL, AFTER_CLOSE, NULL, 2, { A_IO, 0, 0, 0, 0 } },
     };
     size_t i;
     char name[200];
@@ -662,7 +669,7 @@ TEST(stream_info_xinfo_hostile) { every_behaviour(OP_INFO); }
 
 /* ---- shapes: replies of the wrong type or shape for each command ---------------------------------- */
 
-static const expect proto = { A_PROTO, 0, 0, 0 };
+static const expect proto = { A_PROTO, 0, 0, 0, 0 };
 
 static void shape_case(const char *name, int op, const char *target, const char *reply, const expect *x) {
     script s;
@@ -675,17 +682,17 @@ static void shape_case(const char *name, int op, const char *target, const char 
 }
 
 TEST(open_xgroup_hostile) {
-    static const expect redis = { A_REDIS, 0, 0, 0 };
+    static const expect redis = { A_REDIS, 0, 0, 0, 0 };
     script s;
     rsbus *bus;
     memset(&s, 0, sizeof s);
     s.target = "XGROUP"; s.reply = "+O"; s.after = AFTER_CLOSE; s.times = 1;
-    run_case("open XGROUP: half a reply, then close", OP_OPEN, s, &(expect){ A_IO, 0, 0, 0 });
+    run_case("open XGROUP: half a reply, then close", OP_OPEN, s, &(expect){ A_IO, 0, 0, 0, 0 });
     shape_case("open XGROUP: garbage", OP_OPEN, "XGROUP", "HELLO\r\n", &proto);
     shape_case("open XGROUP: an error", OP_OPEN, "XGROUP", "-ERR no\r\n", &redis);
     memset(&s, 0, sizeof s);
     s.target = "XGROUP"; s.after = AFTER_SILENCE; s.times = 1;
-    run_case("open XGROUP: no reply", OP_OPEN, s, &(expect){ A_TIMEOUT, 0, IO_TIMEOUT_MS - 50, 0 });
+    run_case("open XGROUP: no reply", OP_OPEN, s, &(expect){ A_TIMEOUT, 0, IO_TIMEOUT_MS - 50, 0, 0 });
     /* BUSYGROUP is fine: the group exists */
     memset(&s, 0, sizeof s);
     s.target = "XGROUP"; s.reply = "-BUSYGROUP Consumer Group name already exists\r\n"; s.times = 1;
@@ -698,7 +705,7 @@ TEST(open_xgroup_hostile) {
 }
 
 TEST(publish_xadd_shapes) {
-    static const expect redis = { A_REDIS, 0, 0, 0 }, auth = { A_AUTH, 0, 0, 0 };
+    static const expect redis = { A_REDIS, 0, 0, 0, 0 }, auth = { A_AUTH, 0, 0, 0, 0 };
     shape_case("publish XADD: an integer", OP_PUBLISH, "XADD", ":42\r\n", &proto);
     shape_case("publish XADD: a status", OP_PUBLISH, "XADD", "+OK\r\n", &proto);
     shape_case("publish XADD: an array", OP_PUBLISH, "XADD", "*1\r\n$3\r\n1-1\r\n", &proto);
@@ -762,7 +769,7 @@ TEST(poll_xreadgroup_shapes) {
     shape_case("poll XREADGROUP: more entries than COUNT", OP_POLL, NULL,
                XR_HEAD "*5\r\n" ENTRY_OK("3\r\n1-1") ENTRY_OK("3\r\n1-2") ENTRY_OK("3\r\n1-3") ENTRY_OK("3\r\n1-4")
                ENTRY_OK("3\r\n1-5"), &proto);
-    shape_case("poll XREADGROUP: an error", OP_POLL, NULL, "-ERR boom\r\n", &(expect){ A_REDIS, 0, 0, 0 });
+    shape_case("poll XREADGROUP: an error", OP_POLL, NULL, "-ERR boom\r\n", &(expect){ A_REDIS, 0, 0, 0, 0 });
 }
 
 /* Well-shaped entries with fields no publisher writes go to the dead-letter stream, never to a
@@ -859,7 +866,7 @@ TEST(poll_dead_letter_exec_hostile) {
         REQUIRE(start_server(&s) == 0);
         bus = open_hostile();
         REQUIRE(bus != NULL);
-        r = FAILING(&bus, OP_POLL, 0, (&(expect){ A_PROTO | A_REDIS, 0, 0, 0 }));
+        r = FAILING(&bus, OP_POLL, 0, (&(expect){ A_PROTO | A_REDIS, 0, 0, 0, 0 }));
         (void)r;
         rsbus_stats_get(bus, &st);
         CHECK_EQ_INT(st.dead_lettered, 0);
@@ -882,7 +889,8 @@ TEST(poll_block_silence) {
     REQUIRE(start_server(&s) == 0);
     bus = open_hostile();
     REQUIRE(bus != NULL);
-    (void)FAILING(&bus, OP_POLL, 200, (&(expect){ A_TIMEOUT, 200 + IO_TIMEOUT_MS + MARGIN_MS, 200 + IO_TIMEOUT_MS - 50, 0 }));
+    (void)FAILING(&bus, OP_POLL, 200,
+                  (&(expect){ A_TIMEOUT, 200 + IO_TIMEOUT_MS + MARGIN_MS, 200 + IO_TIMEOUT_MS - 50, 0, 0 }));
     WORKING(&bus, OP_POLL);
     rsbus_close(bus);
     stop_server();
@@ -907,15 +915,15 @@ TEST(claim_xpending_shapes) {
 /* XPENDING offers an entry of another consumer, idle long enough; XCLAIM's reply is hostile. */
 TEST(claim_xclaim_shapes) {
     static const struct { const char *name, *reply; int after; expect x; } cs[] = {
-        { "claim XCLAIM: a status", "+OK\r\n", AFTER_CONTINUE, { A_PROTO, 0, 0, 0 } },
+        { "claim XCLAIM: a status", "+OK\r\n", AFTER_CONTINUE, { A_PROTO, 0, 0, 0, 0 } },
         { "claim XCLAIM: two entries for one id", "*2\r\n" ENTRY_OK("3\r\n1-1") ENTRY_OK("3\r\n1-1"), AFTER_CONTINUE,
-          { A_PROTO, 0, 0, 0 } },
+          { A_PROTO, 0, 0, 0, 0 } },
         { "claim XCLAIM: an entry of 3 elements", "*1\r\n*3\r\n$3\r\n1-1\r\n*0\r\n*0\r\n", AFTER_CONTINUE,
-          { A_PROTO, 0, 0, 0 } },
-        { "claim XCLAIM: an integer entry", "*1\r\n:1\r\n", AFTER_CONTINUE, { A_PROTO, 0, 0, 0 } },
-        { "claim XCLAIM: half a reply, then close", "*1\r\n*2\r\n$3\r\n1-", AFTER_CLOSE, { A_IO, 0, 0, 0 } },
-        { "claim XCLAIM: no reply", NULL, AFTER_SILENCE, { A_TIMEOUT, 0, IO_TIMEOUT_MS - 50, 0 } },
-        { "claim XCLAIM: garbage", "HELLO\r\n", AFTER_CONTINUE, { A_PROTO, 0, 0, 0 } },
+          { A_PROTO, 0, 0, 0, 0 } },
+        { "claim XCLAIM: an integer entry", "*1\r\n:1\r\n", AFTER_CONTINUE, { A_PROTO, 0, 0, 0, 0 } },
+        { "claim XCLAIM: half a reply, then close", "*1\r\n*2\r\n$3\r\n1-", AFTER_CLOSE, { A_IO, 0, 0, 0, 0 } },
+        { "claim XCLAIM: no reply", NULL, AFTER_SILENCE, { A_TIMEOUT, 0, IO_TIMEOUT_MS - 50, 0, 0 } },
+        { "claim XCLAIM: garbage", "HELLO\r\n", AFTER_CONTINUE, { A_PROTO, 0, 0, 0, 0 } },
     };
     size_t i;
     for (i = 0; i < sizeof cs / sizeof cs[0]; i++) {

@@ -3951,57 +3951,68 @@ RSBUS__PRIVATE int rsbus__cand_grow(rsbus *bus, size_t need) {
     return 0;
 }
 
-/* Claims and handles candidates [from, from+n): XCLAIM each with its own min-idle (the guard against two
-   consumers taking one entry), then looks up the ones that did not come back (deleted, or taken by
-   someone else). */
+/* Claims and handles candidates [from, from+n): one XCLAIM per distinct min-idle (other consumers'
+   entries share claim_idle_ms, this consumer's share a backoff per delivery count), the min-idle being
+   the guard against two consumers taking one entry. XCLAIM answers with the entries it claimed, in the
+   order asked; the ones that did not come back were deleted, or taken by someone else. */
 RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n, rsbus_claim_stats *cs) {
     redisReply **reps = bus->reps;
     const redisReply **got = bus->got;
     int64_t *counts = bus->counts;
     rsbus__cand *cand = bus->cand + from;
-    size_t i, ngot = 0, nmissing = 0;
-    rsbus_result r;
+    int64_t idles[16];
+    size_t i, j, nidle = 0, ngot = 0, nmissing = 0, ncmd = 0;
+    rsbus_result r = RSBUS_OK;
+    /* the distinct min-idle values, at most 16 per command round (the rest wait for the next claim) */
     for (i = 0; i < n; i++) {
+        for (j = 0; j < nidle && idles[j] != cand[i].idle; j++) {}
+        if (j == nidle && nidle < 16) idles[nidle++] = cand[i].idle;
+    }
+    for (j = 0; j < nidle; j++) {
         rsbus__cmd(bus);
         rsbus__arg(bus, "XCLAIM", 6); rsbus__arg(bus, bus->key, bus->key_len);
         rsbus__arg(bus, bus->cfg.group, bus->group_len);
         rsbus__arg(bus, bus->cfg.consumer, bus->consumer_len);
-        rsbus__argi(bus, cand[i].idle);
-        rsbus__argz(bus, cand[i].id);
+        rsbus__argi(bus, idles[j]);
+        for (i = 0; i < n; i++) if (cand[i].idle == idles[j]) rsbus__argz(bus, cand[i].id);
         rsbus__cmd_end(bus);
+        ncmd++;
     }
     r = rsbus__send(bus, "XCLAIM");
-    if (r == RSBUS_OK) r = rsbus__recv_n(bus, reps, n, "XCLAIM");
+    if (r == RSBUS_OK) r = rsbus__recv_n(bus, reps, ncmd, "XCLAIM");
     if (r != RSBUS_OK) return r;
-    for (i = 0; i < n; i++) {
-        const redisReply *rep = reps[i];
-        if (rep->type == REDIS_REPLY_ERROR) {
-            if (r == RSBUS_OK) r = rsbus__reply_fail(bus, rep, "XCLAIM");
-            continue;
+    for (j = 0; j < ncmd && r == RSBUS_OK; j++) {
+        const redisReply *rep = reps[j];
+        size_t k = 0;
+        if (rep->type == REDIS_REPLY_ERROR) { r = rsbus__reply_fail(bus, rep, "XCLAIM"); break; }
+        if (rep->type != REDIS_REPLY_ARRAY) { r = rsbus__shape_fail(bus, "XCLAIM"); break; }
+        for (i = 0; i < n; i++) {
+            const redisReply *e;
+            if (cand[i].idle != idles[j]) continue;
+            e = k < rep->elements ? rep->element[k] : NULL;
+            if (e && e->type == REDIS_REPLY_NIL) { k++; e = NULL; cand[i].count = -1; continue; }   /* Redis 6.2: deleted */
+            if (e && !rsbus__entry_ok(e)) { r = rsbus__shape_fail(bus, "XCLAIM"); break; }
+            if (e && e->element[0]->len == strlen(cand[i].id) && !memcmp(e->element[0]->str, cand[i].id, e->element[0]->len)) {
+                got[ngot] = e;
+                counts[ngot] = cand[i].count + 1;   /* XCLAIM counted one more delivery */
+                ngot++;
+                k++;
+            } else {
+                cand[i].count = -1;                 /* not claimed: see below */
+            }
         }
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements > 1 ||
-            (rep->elements == 1 && rep->element[0]->type != REDIS_REPLY_NIL && !rsbus__entry_ok(rep->element[0]))) {
-            if (r == RSBUS_OK) r = RSBUS_E_PROTOCOL;
-            continue;
-        }
-        if (rep->elements == 0 || rep->element[0]->type == REDIS_REPLY_NIL) {
-            /* not claimed: deleted (Redis 7 drops it from the PEL), or another consumer was quicker */
-            cand[nmissing++] = cand[i];
-            continue;
-        }
-        got[ngot] = rep->element[0];
-        counts[ngot] = cand[i].count + 1;   /* XCLAIM counted one more delivery */
-        ngot++;
     }
-    if (r == RSBUS_E_PROTOCOL) { for (i = 0; i < n; i++) rsbus__reply_done(reps[i]); return rsbus__shape_fail(bus, "XCLAIM"); }
-    if (r == RSBUS_OK && ngot) {
+    for (i = 0; i < n; i++) {   /* unclaimed ones first in the chunk; claimed ones are in got[] */
+        if (cand[i].count == -1) cand[nmissing++] = cand[i];
+    }
+    if (r != RSBUS_OK) return r;
+    if (ngot) {
         cs->claimed += (int64_t)ngot;
         bus->st.claimed += ngot;
         for (i = 0; i < ngot; i++) if (counts[i] - 1 > bus->cfg.max_retries) cs->dead++;
         r = rsbus__handle(bus, got, ngot, counts, "XACK (claimed)");
         if (r == RSBUS_OK) cs->handled += (int64_t)ngot;
     }
-    for (i = 0; i < n; i++) rsbus__reply_done(reps[i]);
     if (r != RSBUS_OK || !nmissing) return r;
     /* Which of the missing ones are gone from the stream? Those were deleted or trimmed while pending:
        acknowledge them (a no-op on Redis 7, which already dropped them) and count them. */

@@ -637,7 +637,8 @@ static int drained(gstate gs[2], char *last_id, size_t last_size) {
 
 typedef struct rec {
     char *id;
-    unsigned char ok, err, in_stream, poison;
+    unsigned char ok, err, poison;
+    unsigned in_stream;    /* entries of the stream that carry this event id */
     char sid[24];          /* its stream entry id, when in the stream */
     unsigned handled[2], dlq[2], failed[2];
     unsigned char pending[2];   /* still pending in the group at the end (not drained) */
@@ -761,7 +762,7 @@ static long scan_stream(void) {
             idv = map_get(e->element[1], "id");
             if (idv && idv->type == REDIS_REPLY_STRING) {
                 rec *x = ledger(idv->str);
-                x->in_stream = 1;
+                x->in_stream++;
                 snprintf(x->sid, sizeof x->sid, "%s", e->element[0]->str);
             }
             snprintf(start, sizeof start, "(%s", e->element[0]->str);
@@ -909,7 +910,7 @@ int main(int argc, char **argv) {
     long handled_unique[2] = { 0, 0 }, dups[2] = { 0, 0 }, lost[2] = { 0, 0 }, dead[2] = { 0, 0 };
     long nonpoison_dead[2] = { 0, 0 }, poison_missing[2] = { 0, 0 }, poison_handled[2] = { 0, 0 };
     long dead_twice[2] = { 0, 0 }, phantoms = 0, lost_not_in_stream = 0;
-    long still_pending[2] = { 0, 0 }, stuck[2] = { 0, 0 }, batches_arrived = 0, batches_torn = 0;
+    long still_pending[2] = { 0, 0 }, stuck[2] = { 0, 0 }, batches_arrived = 0, batches_torn = 0, in_stream_twice = 0;
     rsbus *admin;
     rsbus_error err;
     struct sigaction sa;
@@ -1103,6 +1104,8 @@ int main(int argc, char **argv) {
         rec *x = &tab[j];
         if (!x->id) continue;
         if (x->ok && x->poison) poison_published++;
+        if (x->in_stream > 1 && ++in_stream_twice <= 5)
+            fprintf(stderr, "chaos: event %s is %u times in the stream (published once)\n", x->id, x->in_stream);
         if (x->err && !x->ok && (x->in_stream || x->handled[0] || x->handled[1] || x->dlq[0] || x->dlq[1]))
             errs_arrived++;
         if (!x->ok && !x->err && ++phantoms <= 10) fprintf(stderr, "chaos: event %s was never published\n", x->id);
@@ -1175,8 +1178,8 @@ int main(int argc, char **argv) {
     for (i = 1; i < NCODES; i++)
         if (err_codes[i]) printf("%s %ld, ", rsbus_result_str((rsbus_result)-i), err_codes[i]);
     printf("other %ld), of which arrived anyway %ld; stream length %ld\n", err_codes[NCODES], errs_arrived, stream_len);
-    printf("failed batches %zu, of which arrived anyway %ld (entirely), torn %ld\n", nfbatches,
-           batches_arrived - batches_torn, batches_torn);
+    printf("failed batches %zu, of which arrived anyway %ld (entirely), torn %ld; events in the stream more than "
+           "once %ld\n", nfbatches, batches_arrived - batches_torn, batches_torn, in_stream_twice);
     for (g = 0; g < 2; g++) {
         printf("%s: handled %ld (%ld handler calls acked, %ld duplicates), transient failures %ld, dead-lettered %ld "
                "(%ld entries; non-poison %ld, twice %ld), lost %ld", group_names[g], handled_unique[g],

@@ -147,9 +147,9 @@
         Fallible calls return rsbus_result: RSBUS_OK (0) or a negative RSBUS_E_*; rsbus_result_str
         names it and rsbus_errmsg(bus) says what rsbus was doing and why, with Redis's own error text
         where Redis answered (never a password, never a payload). rsbus_open reports into the caller's
-        rsbus_error. RSBUS_E_IO: Redis unreachable (refused, reset, closed); RSBUS_E_TIMEOUT: no answer
-        within io_timeout_ms (connect_timeout_ms while connecting); RSBUS_E_AUTH: NOAUTH, WRONGPASS,
-        NOPERM; RSBUS_E_REDIS: another error reply; RSBUS_E_PROTOCOL: a reply of unexpected shape.
+        rsbus_error. RSBUS_E_IO: Redis unreachable (refused, reset, closed), or answering that it is not
+        ready (LOADING after a restart, MASTERDOWN): retry later; RSBUS_E_TIMEOUT: no answer within
+        io_timeout_ms (connect_timeout_ms while connecting); RSBUS_E_AUTH: NOAUTH, WRONGPASS, NOPERM; RSBUS_E_REDIS: another error reply; RSBUS_E_PROTOCOL: a reply of unexpected shape.
         After an I/O error, a timeout or a protocol error the connection is dropped: the next call on
         the bus reconnects first (one attempt within connect_timeout_ms); so does a call that finds
         the connection closed by the server. A publisher keeps working once Redis is back, without
@@ -2416,6 +2416,9 @@ RSBUS__PRIVATE rsbus_result rsbus__reply_fail(rsbus *bus, const redisReply *r, c
         code = RSBUS_E_AUTH;
     if (!strncmp(text, "NOGROUP", 7)) bus->nogroup = 1;
     if (strstr(text, "no such key") || strstr(text, "requires the key to exist")) code = RSBUS_E_NOTFOUND;
+    /* not ready to serve (loading its data set after a restart, a replica without its master): as good as
+       unreachable for now, and as transient */
+    if (!strncmp(text, "LOADING", 7) || !strncmp(text, "MASTERDOWN", 10)) code = RSBUS_E_IO;
     return rsbus__fail(bus, code, "%s: %s", what, text);
 }
 RSBUS__PRIVATE rsbus_result rsbus__shape_fail(rsbus *bus, const char *what) {
@@ -4136,7 +4139,7 @@ RSBUS__PRIVATE void rsbus__nap(rsbus *bus, int64_t ms) {
 
 RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
     int64_t backoff = 100, last_claim = 0, last_trim = 0;
-    int maintain = 1;
+    int maintain = 1, rounds;
     rsbus_result r;
     if (!bus) return RSBUS_E_ARG;
     bus->err[0] = 0;
@@ -4173,7 +4176,11 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
         if (rsbus__mono_ms() - last_claim >= bus->cfg.claim_interval_ms) {
             rsbus_claim_stats cs;
             last_claim = rsbus__mono_ms();
-            r = rsbus_claim(bus, bus->cfg.claim_idle_ms, (size_t)bus->cfg.batch_size, &cs);
+            /* a claim that came back full may have more due: claim again (a few rounds) before reading */
+            for (rounds = 0; rounds < 16 && !rsbus__stopped(bus); rounds++) {
+                r = rsbus_claim(bus, bus->cfg.claim_idle_ms, (size_t)bus->cfg.batch_size, &cs);
+                if (r != RSBUS_OK || cs.claimed + cs.deleted < bus->cfg.batch_size) break;
+            }
             if (r != RSBUS_OK && r != RSBUS_E_IO && r != RSBUS_E_TIMEOUT && !bus->nogroup)
                 rsbus__log(bus, RSBUS_LOG_WARN, "claim: %s: %s", rsbus_result_str(r), bus->err);
             if (!bus->c || bus->nogroup) continue;
@@ -5060,19 +5067,19 @@ RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
             }
         }
         if (bus->cfg.trim_policy != RSBUS_TRIM_ACKED) continue;
-        if (g.pending > 0) {
-            rsbus__cmd(bus);
-            rsbus__arg(bus, "XPENDING", 8); rsbus__arg(bus, bus->key, bus->key_len); rsbus__argz(bus, g.name);
-            rsbus__cmd_end(bus);
-        } else {
+        {   /* every group needs what it has not read: the entry after its last delivered one ... */
             uint64_t m, s;
             if (!rsbus__id_parse(g.last_delivered_id, strlen(g.last_delivered_id), &m, &s)) {
-                rsbus__reply_done(rs[0]); rsbus__reply_done(rs[1]);
                 rsbus__reset_cmds(bus);
                 return rsbus__shape_fail(bus, "XINFO GROUPS (trim)");
             }
             if (s == UINT64_MAX) { m++; s = 0; } else s++;
             if (!have_floor || rsbus__id_less(m, s, fm, fs)) { fm = m; fs = s; have_floor = 1; }
+        }
+        if (g.pending > 0) {   /* ... and its oldest pending entry, if it still has one when asked */
+            rsbus__cmd(bus);
+            rsbus__arg(bus, "XPENDING", 8); rsbus__arg(bus, bus->key, bus->key_len); rsbus__argz(bus, g.name);
+            rsbus__cmd_end(bus);
         }
     }
     rsbus__reply_done(rs[0]); rsbus__reply_done(rs[1]);

@@ -1204,6 +1204,57 @@ TEST(acked_trimming_never_drops_unread) {
     rsbus_close(slow);
 }
 
+static const char *flip_id;
+static void flip_main(void *arg) {   /* g1's pending count: 1, 0, 1, 0, ... one round trip each */
+    redisContext *x = test_redis_connect(&srv);
+    (void)arg;
+    if (!x) _exit(1);
+    for (;;) {
+        void *r;
+        if (!(r = redisCommand(x, "XACK t:trimrace g1 %s", flip_id))) _exit(0);
+        freeReplyObject(r);
+        if (!(r = redisCommand(x, "XCLAIM t:trimrace g1 c 0 %s FORCE JUSTID", flip_id))) _exit(0);
+        freeReplyObject(r);
+    }
+}
+static pid_t spawn_flipper(const char *id) { flip_id = id; return spawn(flip_main, NULL); }
+
+/* A group whose pending count drops to 0 between the two round trips of a trim keeps its floor:
+   a second process flips g1's only pending entry between acked and pending while trims run. */
+TEST(acked_trimming_race_with_a_lagging_group) {
+    rsbus_config c = test_cfg("t:trimrace", "g1", "c");
+    rsbus *tr;
+    redisReply *rep;
+    char e1[64];
+    int i, lost = 0;
+    pid_t flipper;
+    freeReplyObject(raw("XGROUP CREATE t:trimrace g1 0 MKSTREAM"));
+    freeReplyObject(raw("XGROUP CREATE t:trimrace g2 0"));
+    for (i = 0; i < 1000; i++) freeReplyObject(raw("XADD t:trimrace * type t id e%d data {}", i));
+    rep = raw("XREADGROUP GROUP g2 c COUNT 1000 STREAMS t:trimrace >");          /* g2 read everything */
+    REQUIRE(rep && rep->elements == 1);
+    for (i = 0; i < 1000; i++)
+        freeReplyObject(raw("XACK t:trimrace g2 %s", rep->element[0]->element[1]->element[i]->element[0]->str));
+    freeReplyObject(rep);
+    rep = raw("XREADGROUP GROUP g1 c COUNT 1 STREAMS t:trimrace >");             /* g1 read one */
+    REQUIRE(rep && rep->elements == 1);
+    snprintf(e1, sizeof e1, "%s", rep->element[0]->element[1]->element[0]->element[0]->str);
+    freeReplyObject(rep);
+    flipper = spawn_flipper(e1);
+    c.publish_only = 1;
+    c.trim_policy = RSBUS_TRIM_ACKED;
+    tr = open_cfg(&c);
+    REQUIRE(tr != NULL);
+    for (i = 0; i < 500 && !lost; i++) {
+        CHECK_EQ_INT(rsbus_trim(tr, NULL), RSBUS_OK);
+        if (raw_int("XLEN t:trimrace") < 999) lost = 1;   /* g1 has not read entries 2..1000 */
+    }
+    kill(flipper, SIGKILL);
+    reap(flipper, 2000);
+    CHECK_EQ_INT(lost, 0);
+    rsbus_close(tr);
+}
+
 TEST(nothing_secret_in_logs) {
     CHECK_NOT_CONTAINS(logbuf, "s3cr3t-Pw");
     CHECK_NOT_CONTAINS(logbuf, "secret-payload");
@@ -1245,6 +1296,7 @@ int main(void) {
     RUN(tail_replay_range_rewind_and_clock);
     RUN(maxlen_trimming_reports_what_it_dropped);
     RUN(acked_trimming_never_drops_unread);
+    RUN(acked_trimming_race_with_a_lagging_group);
     RUN(nothing_secret_in_logs);
     kill_children();
     raw_reset();

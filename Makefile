@@ -17,6 +17,10 @@ CC ?= cc
 SAN_CC ?= clang
 BUILD = build
 JSONTESTSUITE ?= ../shared/testdata/JSONTestSuite/test_parsing
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES := $(sort $(patsubst tests/fuzz_%.c,%,$(wildcard tests/fuzz_*.c)))
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 export JSONTESTSUITE
 
 # Evaluated once, when first used (after tests/deps.sh may have installed hiredis and pkg-config).
@@ -57,7 +61,7 @@ RUN_TESTS = bash tests/run_tests.sh
 DEPS = CC="$(CC)" SAN_CC="$(SAN_CC)" bash tests/deps.sh
 
 .PHONY: all test demo examples cxx sanitize valgrind bench fuzz chaos clean \
-        build-all build-test build-tests build-examples build-cxx build-san build-demo build-bench build-snippets
+        build-all build-test build-tests build-examples build-cxx build-san build-demo build-bench build-snippets build-fuzz
 .DELETE_ON_ERROR:
 
 all:
@@ -117,8 +121,36 @@ $(BUILD)/chaos: tests/chaos.c rsbus.h $(TEST_HDRS) | $(BUILD)
 $(BUILD)/chaos_short: tests/chaos.c rsbus.h $(TEST_HDRS) | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -DCHAOS_DEFAULT_SECONDS=15 $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
 
+# libFuzzer targets tests/fuzz_NAME.c (clang -fsanitize=fuzzer: Debian/Ubuntu libclang-rt-NN-dev, Debian 12:
+# libclang-rt-14-dev). Each runs FUZZ_SECONDS over a fresh copy of tests/corpus/NAME in $(BUILD)/corpus/NAME; a
+# crash, leak, timeout, OOM or failed invariant fails make fuzz and leaves the input in $(BUILD)/fuzz-NAME-crash-*.
 fuzz:
-	@echo "fuzz: no fuzz targets yet"
+	@$(DEPS) test
+	@mkdir -p $(BUILD)
+	@printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n);\nint LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { return d && n > 1 && !d[0]; }\n' \
+	    > $(BUILD)/fuzz-check.c
+	@$(FUZZ_CC) -fsanitize=fuzzer $(BUILD)/fuzz-check.c -o $(BUILD)/fuzz-check >/dev/null 2>&1 || { \
+	    echo "fuzz: '$(FUZZ_CC) -fsanitize=fuzzer' cannot link libFuzzer: install libclang-rt-NN-dev for your clang-NN" \
+	         "(Debian 12: libclang-rt-14-dev; elsewhere LLVM's compiler-rt)"; exit 1; }
+	@$(MAKE) --no-print-directory build-fuzz
+	@for t in $(FUZZ_NAMES); do \
+	    rm -rf $(BUILD)/corpus/$$t && mkdir -p $(BUILD)/corpus/$$t && cp tests/corpus/$$t/* $(BUILD)/corpus/$$t/ || exit 1; \
+	    echo "== fuzz_$$t: $(FUZZ_SECONDS) s over $(BUILD)/corpus/$$t"; \
+	    if $(BUILD)/fuzz_$$t -max_len=4096 -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	           -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz-$$t- $(BUILD)/corpus/$$t > $(BUILD)/fuzz-$$t.log 2>&1; then \
+	        grep -E '(DONE|stat::number_of_executed_units|stat::peak_rss_mb)' $(BUILD)/fuzz-$$t.log; \
+	    else \
+	        tail -n 40 $(BUILD)/fuzz-$$t.log; \
+	        echo "fuzz_$$t: FAILED (log $(BUILD)/fuzz-$$t.log; input $$(ls $(BUILD)/fuzz-$$t-* 2>/dev/null | head -n 1))"; \
+	        exit 1; \
+	    fi; \
+	done; \
+	echo "fuzz: $(FUZZ_NAMES): no failure in $(FUZZ_SECONDS) s each"
+
+build-fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz_%) ; @:
+
+$(BUILD)/fuzz_%: tests/fuzz_%.c rsbus.h | $(BUILD)
+	$(FUZZ_CC) $(STD) $(WARN) -Werror $(FUZZ_FLAGS) -I. $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
 
 clean:
 	rm -rf $(BUILD)

@@ -2200,7 +2200,8 @@ typedef struct rsbus__seg { size_t off, len; } rsbus__seg;
 typedef struct rsbus__cand { char id[RSBUS_ID_SIZE]; int64_t idle, count; } rsbus__cand;   /* a claim candidate */
 typedef struct rsbus__chunk { struct rsbus__chunk *next; size_t size, used; } rsbus__chunk;  /* arena memory follows */
 #define RSBUS__CHUNK 65536                 /* arena chunk size; larger replies get a chunk of their own */
-#define RSBUS__MAX_ELEMENTS (1 << 22)      /* largest array a reply may announce */
+#define RSBUS__MAX_ELEMENTS (1 << 18)      /* largest array a reply may announce (dlq_list asks 100000 at most) */
+#define RSBUS__MAX_NESTING 8               /* deepest reply rsbus reads (an XREADGROUP reply is 5 deep) */
 
 struct rsbus {
     rsbus_config cfg;              /* defaults applied; strings point into strs */
@@ -2213,6 +2214,8 @@ struct rsbus {
     int group_named;               /* config.group was given (not the default): health judges it */
     int small_reads;               /* after a reply too large: this many reads of one entry each */
     int64_t last_io_ms;            /* when the last reply arrived (monotonic) */
+    size_t reply_bytes, reply_bound;  /* arena bytes of the reply being read, and their limit */
+    int reply_refused;             /* the reply builder refused a hostile length, depth or size */
     int no_config;                 /* CONFIG GET was refused: health stops asking */
     char err[256];
     rsbus_stats st;
@@ -2395,13 +2398,23 @@ RSBUS__PRIVATE rsbus_result rsbus__ctx_fail(rsbus *bus, const char *what) {
 #ifdef REDIS_ERR_TIMEOUT
     case REDIS_ERR_TIMEOUT: code = RSBUS_E_TIMEOUT; break;
 #endif
-    case REDIS_ERR_OOM: code = RSBUS_E_NOMEM; break;
+    case REDIS_ERR_OOM: code = bus->reply_refused ? RSBUS_E_PROTOCOL : RSBUS_E_NOMEM; break;
     case REDIS_ERR_PROTOCOL: code = RSBUS_E_PROTOCOL; break;
     default: code = RSBUS_E_IO; break;
     }
     rsbus__clean(bus->c->errstr, sizeof bus->c->errstr, text, sizeof text);
     if (code == RSBUS_E_TIMEOUT) snprintf(text, sizeof text, "timed out");
     if (code == RSBUS_E_NOMEM) snprintf(text, sizeof text, "out of memory");
+    if (bus->reply_refused) snprintf(text, sizeof text, "reply too large or too deep for rsbus");
+#ifdef RSBUS_TLS
+    if (bus->ssl && code == RSBUS_E_IO) {   /* a TLS alert (a refused client certificate) says more */
+        unsigned long ssl_err = ERR_peek_last_error();
+        if (ssl_err && ERR_reason_error_string(ssl_err)) {
+            code = RSBUS_E_TLS;
+            snprintf(text, sizeof text, "TLS: %s", ERR_reason_error_string(ssl_err));
+        }
+    }
+#endif
     rsbus__drop(bus);
     return rsbus__fail(bus, code, "%s %s: %s", what, bus->url.redacted, text);
 }
@@ -2554,7 +2567,14 @@ RSBUS__PRIVATE void rsbus__arena_free(rsbus *bus) {
 }
 RSBUS__PRIVATE redisReply *rsbus__reply_new(const redisReadTask *task, size_t extra) {
     rsbus *bus = (rsbus *)task->privdata;
-    redisReply *r = (redisReply *)rsbus__arena_alloc(bus, sizeof(redisReply) + extra);
+    const redisReadTask *t = task;
+    redisReply *r;
+    int depth = 0;
+    while ((t = t->parent) != NULL)
+        if (++depth >= RSBUS__MAX_NESTING) { bus->reply_refused = 1; return NULL; }
+    bus->reply_bytes += sizeof(redisReply) + extra;
+    if (bus->reply_bytes > bus->reply_bound) { bus->reply_refused = 1; return NULL; }
+    r = (redisReply *)rsbus__arena_alloc(bus, sizeof(redisReply) + extra);
     if (!r) return NULL;
     memset(r, 0, sizeof *r);
     r->type = task->type;
@@ -2582,7 +2602,10 @@ RSBUS__PRIVATE void *rsbus__reply_array(const redisReadTask *task, int elements)
 #endif
     redisReply *r;
     size_t n = (size_t)elements;
-    if (n > RSBUS__MAX_ELEMENTS) return NULL;   /* a hostile length: refused, not allocated */
+    if (n > RSBUS__MAX_ELEMENTS) {   /* a hostile length: refused, not allocated */
+        ((rsbus *)task->privdata)->reply_refused = 1;
+        return NULL;
+    }
     r = rsbus__reply_new(task, n * sizeof(redisReply *));
     if (!r) return NULL;
     r->elements = n;
@@ -2664,6 +2687,29 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus);
 
 #ifdef RSBUS_TLS
 /* >>tls (RSBUS_TLS, hiredis 1.x) */
+/* TLS goes through OpenSSL, which writes with write(2) (also from inside SSL_read, for alerts), so it
+   cannot use MSG_NOSIGNAL: around each TLS call SIGPIPE is blocked in this thread, and one it raised is
+   taken off the pending set before the mask is restored. */
+typedef struct rsbus__pipe_guard { sigset_t set, old; int had; } rsbus__pipe_guard;
+RSBUS__PRIVATE void rsbus__pipe_block(rsbus__pipe_guard *g) {
+    sigset_t pend;
+    sigemptyset(&g->set);
+    sigaddset(&g->set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &g->set, &g->old);
+    sigpending(&pend);
+    g->had = sigismember(&pend, SIGPIPE);
+}
+RSBUS__PRIVATE void rsbus__pipe_restore(rsbus__pipe_guard *g) {
+    if (!g->had) {
+        sigset_t pend;
+        sigpending(&pend);
+        if (sigismember(&pend, SIGPIPE)) {
+            struct timespec zero = { 0, 0 };
+            (void)sigtimedwait(&g->set, NULL, &zero);
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
 /* The bus's SSL_CTX, from the URL's ca, capath, cert, key and verify. */
 RSBUS__PRIVATE rsbus_result rsbus__tls_setup(rsbus *bus, char *msg, size_t size) {
     const rsbus__url *u = &bus->url;
@@ -2685,7 +2731,7 @@ RSBUS__PRIVATE rsbus_result rsbus__tls_setup(rsbus *bus, char *msg, size_t size)
     }
     if (bad) {
         SSL_CTX_free(ctx);
-        snprintf(msg, size, "TLS %s: %s", u->redacted, bad);
+        snprintf(msg, size, "TLS %.150s: %s", u->redacted, bad);
         return RSBUS_E_TLS;
     }
     bus->ssl_ctx = ctx;
@@ -2712,7 +2758,15 @@ RSBUS__PRIVATE rsbus_result rsbus__tls_handshake(rsbus *bus) {
         }
     }
     ERR_clear_error();
-    if (redisInitiateSSL(bus->c, ssl) != REDIS_OK) {
+    {
+        rsbus__pipe_guard g;
+        int ok;
+        rsbus__pipe_block(&g);
+        ok = redisInitiateSSL(bus->c, ssl) == REDIS_OK;
+        rsbus__pipe_restore(&g);
+        if (ok) { bus->ssl = ssl; return RSBUS_OK; }
+    }
+    {
         long vr = SSL_get_verify_result(ssl);
         char text[160];
         if (vr != X509_V_OK) snprintf(text, sizeof text, "certificate verification failed: %s",
@@ -2720,36 +2774,25 @@ RSBUS__PRIVATE rsbus_result rsbus__tls_handshake(rsbus *bus) {
         else rsbus__clean(bus->c->errstr, sizeof bus->c->errstr, text, sizeof text);
         SSL_free(ssl);   /* on failure hiredis leaves it to us */
         rsbus__drop(bus);
+        if (vr == X509_V_OK && strstr(text, "(null)"))   /* no answer: hiredis had no reason to give */
+            return rsbus__fail(bus, RSBUS_E_TIMEOUT, "TLS handshake with %s: no TLS answer within io_timeout_ms "
+                               "(is it a TLS port?)", u->redacted);
         return rsbus__fail(bus, RSBUS_E_TLS, "TLS handshake with %s: %s", u->redacted, text);
     }
-    bus->ssl = ssl;
-    return RSBUS_OK;
 }
-/* TLS writes go through hiredis's SSL layer, so they cannot use MSG_NOSIGNAL: SIGPIPE is blocked in this
-   thread for the write, and one it raised is taken off the pending set before the mask is restored. */
 RSBUS__PRIVATE rsbus_result rsbus__send_tls(rsbus *bus, const char *what) {
-    sigset_t pipe_set, old, pend;
+    rsbus__pipe_guard g;
     size_t i;
-    int done = 0, had_pipe, failed = 0;
+    int done = 0, failed = 0;
     for (i = 0; i < bus->nsegs; i++)
         if (redisAppendFormattedCommand(bus->c, bus->out + bus->segs[i].off, bus->segs[i].len) != REDIS_OK) {
             rsbus__reset_cmds(bus);
             return rsbus__ctx_fail(bus, what);
         }
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    sigpending(&pend);
-    had_pipe = sigismember(&pend, SIGPIPE);
+    ERR_clear_error();
+    rsbus__pipe_block(&g);
     while (!done && !failed) failed = redisBufferWrite(bus->c, &done) != REDIS_OK;
-    if (!had_pipe) {
-        sigpending(&pend);
-        if (sigismember(&pend, SIGPIPE)) {
-            struct timespec zero = { 0, 0 };
-            (void)sigtimedwait(&pipe_set, NULL, &zero);
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    rsbus__pipe_restore(&g);
     if (failed) { rsbus__reset_cmds(bus); return rsbus__ctx_fail(bus, what); }
     bus->owed += (int)bus->keep_segs;
     bus->keep_len = bus->keep_segs = 0;
@@ -2845,6 +2888,9 @@ RSBUS__PRIVATE rsbus_result rsbus__recv_raw(rsbus *bus, redisReply **out, const 
                    + ((size_t)64 << 20);
     *out = NULL;
     if (!bus->c) return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what);
+    bus->reply_bytes = 0;
+    bus->reply_bound = bound;
+    bus->reply_refused = 0;
     for (;;) {
         if (redisGetReplyFromReader(bus->c, &p) != REDIS_OK) return rsbus__ctx_fail(bus, what);
         if (p) break;
@@ -2860,6 +2906,17 @@ RSBUS__PRIVATE rsbus_result rsbus__recv_raw(rsbus *bus, redisReply **out, const 
             return rsbus__fail(bus, RSBUS_E_PROTOCOL, "%s %s: reply larger than any rsbus expects", what,
                                bus->url.redacted);
         }
+#ifdef RSBUS_TLS
+        if (bus->ssl) {
+            rsbus__pipe_guard g;
+            int ok;
+            rsbus__pipe_block(&g);
+            ok = redisBufferRead(bus->c) == REDIS_OK;
+            rsbus__pipe_restore(&g);
+            if (!ok) return rsbus__ctx_fail(bus, what);
+            continue;
+        }
+#endif
         if (redisBufferRead(bus->c) != REDIS_OK) return rsbus__ctx_fail(bus, what);
     }
     *out = (redisReply *)p;
@@ -2981,6 +3038,27 @@ RSBUS__PRIVATE int rsbus__copy_id(const redisReply *r, char out[RSBUS_ID_SIZE]) 
     out[r->len] = 0;
     return 1;
 }
+/* A stream id as two numbers; 0 if it is not one. */
+RSBUS__PRIVATE int rsbus__id_parse(const char *s, size_t n, uint64_t *ms, uint64_t *seq) {
+    const char *dash = (const char *)memchr(s, '-', n);
+    size_t i;
+    uint64_t v[2] = { 0, 0 };
+    int part = 0;
+    if (!dash || dash == s || dash == s + n - 1) return 0;
+    for (i = 0; i < n; i++) {
+        unsigned d;
+        if (s + i == dash) { part = 1; continue; }
+        d = (unsigned)(s[i] - '0');
+        if (d > 9 || v[part] > (UINT64_MAX - d) / 10) return 0;
+        v[part] = v[part] * 10 + d;
+    }
+    *ms = v[0]; *seq = v[1];
+    return 1;
+}
+RSBUS__PRIVATE int rsbus__id_less(uint64_t am, uint64_t as, uint64_t bm, uint64_t bs) {
+    return am < bm || (am == bm && as < bs);
+}
+
 RSBUS__PRIVATE int rsbus__reply_i64(const redisReply *r, int64_t *out) {
     if (!r) return 0;
     if (r->type == REDIS_REPLY_INTEGER) { *out = (int64_t)r->integer; return 1; }
@@ -3075,6 +3153,10 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus) {
             r = rsbus__reply_fail(bus, rs[i], i == nrep - 1 ? "PING" : "SELECT");
         }
     }
+    if (r == RSBUS_OK && !rsbus__str_eq(rs[nrep - 1], "PONG")) {
+        for (i = 0; i < nrep; i++) rsbus__reply_done(rs[i]);
+        return rsbus__shape_fail(bus, "PING");
+    }
     for (i = 0; i < nrep; i++) rsbus__reply_done(rs[i]);
     if (r != RSBUS_OK) rsbus__drop(bus);
     return r;
@@ -3107,6 +3189,11 @@ RSBUS__PRIVATE rsbus_result rsbus__ensure(rsbus *bus) {
     bus->err[0] = 0;
     if (!bus->dispatching) rsbus__arena_reset(bus);   /* no reply of an earlier call is in use */
     if (bus->c && bus->owed > 0 && rsbus__recv_owed_all(bus) != RSBUS_OK) bus->err[0] = 0;   /* dropped: reconnect below */
+    if (bus->c && bus->c->reader->len > bus->c->reader->pos) {
+        /* bytes no command asked for: the connection is out of step, start a fresh one */
+        rsbus__log(bus, RSBUS_LOG_WARN, "unexpected data from %s; reconnecting", bus->url.redacted);
+        rsbus__drop(bus);
+    }
     if (bus->c) {
         /* Between commands Redis sends nothing: a readable socket means it closed the connection
            (CLIENT KILL, timeout, restart). Notice that now rather than fail the next command; checked
@@ -4004,6 +4091,7 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
                 cand[i].count = -1;                 /* not claimed: see below */
             }
         }
+        if (r == RSBUS_OK && k < rep->elements) r = rsbus__shape_fail(bus, "XCLAIM");   /* entries not asked for */
     }
     for (i = 0; i < n; i++) {   /* unclaimed ones first in the chunk; claimed ones are in got[] */
         if (cand[i].count == -1) cand[nmissing++] = cand[i];
@@ -4106,8 +4194,15 @@ RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t m
         }
         if (r == RSBUS_OK && n > 0) {
             const redisReply *last = rep->element[n - 1];
+            char prev[RSBUS_ID_SIZE + 1];
+            uint64_t pm, ps, lm, ls;
+            memcpy(prev, start, sizeof prev);
             start[0] = '(';
             if (!rsbus__copy_id(last->element[0], start + 1)) r = RSBUS_E_PROTOCOL;
+            /* each page must start after the last: a server that repeats a page would loop forever */
+            else if (prev[0] == '(' && rsbus__id_parse(prev + 1, strlen(prev + 1), &pm, &ps) &&
+                     rsbus__id_parse(start + 1, strlen(start + 1), &lm, &ls) && !rsbus__id_less(pm, ps, lm, ls))
+                r = RSBUS_E_PROTOCOL;
         }
         rsbus__reply_done(rep);
         if (r == RSBUS_E_PROTOCOL) { r = rsbus__shape_fail(bus, "XPENDING"); break; }
@@ -4997,27 +5092,6 @@ RSBUS__PUBLIC rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, con
 }
 
 /* >>trimming */
-/* A stream id as two numbers; 0 if it is not one. */
-RSBUS__PRIVATE int rsbus__id_parse(const char *s, size_t n, uint64_t *ms, uint64_t *seq) {
-    const char *dash = (const char *)memchr(s, '-', n);
-    size_t i;
-    uint64_t v[2] = { 0, 0 };
-    int part = 0;
-    if (!dash || dash == s || dash == s + n - 1) return 0;
-    for (i = 0; i < n; i++) {
-        unsigned d;
-        if (s + i == dash) { part = 1; continue; }
-        d = (unsigned)(s[i] - '0');
-        if (d > 9 || v[part] > (UINT64_MAX - d) / 10) return 0;
-        v[part] = v[part] * 10 + d;
-    }
-    *ms = v[0]; *seq = v[1];
-    return 1;
-}
-RSBUS__PRIVATE int rsbus__id_less(uint64_t am, uint64_t as, uint64_t bm, uint64_t bs) {
-    return am < bm || (am == bm && as < bs);
-}
-
 /* What rsbus_run does every claim_interval_ms (at least 1 s apart), and rsbus_trim on demand:
    - RSBUS_TRIM_ACKED: XTRIM MINID ~ to the oldest entry some group still needs: the oldest pending entry
      of a group with pending entries, else the entry after its last delivered one. Both only move forward

@@ -1287,7 +1287,10 @@ TEST(control_characters_cannot_forge_a_log_line) {
             note_err(err.msg);
         }
     }
-    /* 2. error texts from the server: kept, but cleaned; and never an AUTH reply's text */
+    /* 2. error texts from the server: kept, but cleaned; and never an AUTH reply's text. (hiredis 1.x
+       refuses a status or error line holding a bare newline itself: there it is RSBUS_E_PROTOCOL, and
+       the texts never reach rsbus; tests/test_hostile.c covers protocol errors.) */
+#if HIREDIS_MAJOR < 1
     {
         int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1, port;
         struct sockaddr_in a;
@@ -1340,6 +1343,7 @@ TEST(control_characters_cannot_forge_a_log_line) {
         kill(fake, SIGKILL);
         reap(fake, 5000);
     }
+#endif
     /* 3. names a real Redis hands back (anyone may create them): in logs cleaned, in metrics escaped */
     {
         char text[16384], *line, *nl;

@@ -1198,7 +1198,7 @@ TEST(nothing_secret_in_a_whole_run) {
 
 /* A fake Redis that answers rsbus's commands with error texts no real Redis sends (hiredis passes a lone
    "\n" or "\r" inside an error line through), so that cleaning can be tested. */
-static const char *fake_reply(const char *cmd, const char *sub, char *buf, size_t size) {
+TEST__UNUSED static const char *fake_reply(const char *cmd, const char *sub, char *buf, size_t size) {
     static const char policy[] = "allkeys-\033[2J\nFORGED LINE\r\n";
     if (!strcmp(cmd, "PING")) return "+PONG\r\n";
     if (!strcmp(cmd, "AUTH")) return "-WRONGPASS " PW_MARK " echoed\nFORGED\033[31m\r\n";
@@ -1213,7 +1213,7 @@ static const char *fake_reply(const char *cmd, const char *sub, char *buf, size_
     }
     return "-ERR no such thing\r\tFORGED\r\n";
 }
-static void fake_serve(int fd) {
+TEST__UNUSED static void fake_serve(int fd) {
     static char in[1 << 16];
     size_t len = 0;
     for (;;) {
@@ -1252,7 +1252,7 @@ static void fake_serve(int fd) {
         if (len == sizeof in) return;
     }
 }
-static void fake_main(void *arg) {
+TEST__UNUSED static void fake_main(void *arg) {
     int lfd = *(int *)arg;
     for (;;) {
         int fd = accept(lfd, NULL, NULL);

@@ -241,9 +241,10 @@
         batch_size 1..10000; stream names 1..200 bytes, group and consumer names 1..127, printable
         ASCII without spaces (they appear in log lines); 64 field pairs per consumed entry, id 47
         bytes, key/src/tenant/corr/trace 1024 bytes each (longer ones are malformed); payloads up to
-        max_event_bytes (default 1 MiB, at most 512 MiB). A reply bigger than 512 MiB (Redis's bulk
-        limit) plus a margin is cut off; the reads after it take one entry at a time, so an entry
-        too large for a batch still reaches the DLQ.
+        max_event_bytes (default 1 MiB, at most 512 MiB). A reply bigger than max(2 * max_event_bytes *
+        batch_size, 16 MiB) + 8 MiB is cut off (RSBUS_E_PROTOCOL) and the reads after it take one
+        entry at a time, so an oversized entry within that bound still reaches the DLQ; one beyond it
+        cannot be read by this bus (raise max_event_bytes).
 
     NOT YET
         The offline spool (rsbus_spool_*), schemas (rsbus_schema_register) and deduplication
@@ -2882,10 +2883,11 @@ RSBUS__PRIVATE rsbus_result rsbus__send(rsbus *bus, const char *what) {
 RSBUS__PRIVATE rsbus_result rsbus__recv_raw(rsbus *bus, redisReply **out, const char *what) {
     void *p = NULL;
     int64_t deadline = 0;
-    /* Redis refuses a bulk over 512 MiB (proto-max-bulk-len): a reply of one entry fits in a bit more; a
-       batch may be bigger, and is read again one entry at a time (see small_reads) */
-    size_t bound = RSBUS__MAX(bus->cfg.max_event_bytes * (size_t)bus->cfg.batch_size * 2, (size_t)512 << 20)
-                   + ((size_t)64 << 20);
+    /* what a batch of this bus can hold, at least 16 MiB (so an entry far over max_event_bytes can still be
+       read, and dead-lettered), plus room for the rest of the reply; a batch over it is read again one
+       entry at a time (see small_reads) */
+    size_t bound = RSBUS__MAX(bus->cfg.max_event_bytes * (size_t)bus->cfg.batch_size * 2, (size_t)16 << 20)
+                   + ((size_t)8 << 20);
     *out = NULL;
     if (!bus->c) return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what);
     bus->reply_bytes = 0;

@@ -53,6 +53,11 @@ VARIANT_BINS := $(if $(wildcard tests/test_json.c),$(BUILD)/test_json_depth8) \
                 $(if $(wildcard tests/test_unit.c),$(BUILD)/test_unit_static) \
                 $(if $(wildcard tests/chaos.c),$(BUILD)/chaos_short)
 
+# Under valgrind memcheck too (no errors, no definite leaks): the allocation-failure, hostile-server and
+# unit tests. build/vg/NAME is a two-line script that runs build/NAME under valgrind.
+VG_BINS := $(foreach t,test_alloc_fail test_hostile test_unit,$(if $(wildcard tests/$(t).c),$(BUILD)/vg/$(t)))
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --child-silent-after-fork=yes
+
 # Compile checks: built (and linked), not run; a failure stops make test.
 C_CHECKS   := $(foreach c,gcc clang,$(foreach s,c99 c11,$(BUILD)/compile/$(c)-$(s) $(BUILD)/compile/$(c)-$(s)-static))
 CXX_CHECKS := $(BUILD)/compile/g++-c++11 $(BUILD)/compile/clang++-c++11
@@ -73,7 +78,7 @@ all:
 test:
 	@$(DEPS) test
 	@$(MAKE) --no-print-directory build-test
-	@$(RUN_TESTS) $(TEST_BINS) $(VARIANT_BINS) $(SAN_BINS)
+	@$(RUN_TESTS) $(TEST_BINS) $(VARIANT_BINS) $(SAN_BINS) $(VG_BINS)
 
 sanitize:
 	@$(DEPS) sanitize
@@ -163,7 +168,12 @@ build-cxx: $(CXX_CHECKS) ; @:
 build-san: $(SAN_BINS) ; @:
 build-demo: $(BUILD)/demo ; @:
 build-bench: $(BUILD)/bench ; @:
-build-test: $(C_CHECKS) $(CXX_CHECKS) $(TEST_BINS) $(VARIANT_BINS) $(SAN_BINS) $(EXAMPLE_BINS) build-snippets ; @:
+build-test: $(C_CHECKS) $(CXX_CHECKS) $(TEST_BINS) $(VARIANT_BINS) $(SAN_BINS) $(VG_BINS) $(EXAMPLE_BINS) build-snippets ; @:
+
+$(BUILD)/vg/%: $(BUILD)/% | $(BUILD)
+	@mkdir -p $(BUILD)/vg
+	@printf '#!/bin/sh\nexec $(VALGRIND) $(CURDIR)/$(BUILD)/$* "$$@"\n' > $@
+	@chmod +x $@
 
 # README.md's code blocks and the TL;DR of rsbus.h's manual, compiled with the tests' warnings;
 # tests/test_docs.c runs them against a real redis-server.

@@ -25,7 +25,7 @@ need() { local n; for n in "$@"; do case $needs in *" $n "*) ;; *) needs="$needs
 for what in "$@"; do
     case $what in
         build|examples) need cc hiredis ;;
-        test)           need cc gcc clang g++ clang++ redis-server hiredis sanitizer ;;
+        test)           need cc gcc clang g++ clang++ redis-server hiredis sanitizer valgrind ;;
         demo|bench)     need cc redis-server hiredis ;;
         cxx)            need g++ clang++ hiredis ;;
         sanitize)       need sanitizer redis-server hiredis ;;

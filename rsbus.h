@@ -10,8 +10,9 @@
 
         cc -std=c99 -O2 app.c -lhiredis -lm
 
-    The implementation needs POSIX: under -std=c99/c11 define _POSIX_C_SOURCE 200809L before the first
-    #include of the file that defines RSBUS_IMPLEMENTATION.
+    The implementation needs POSIX. Under -std=c99/c11 it defines _POSIX_C_SOURCE 200809L itself when
+    rsbus.h is the first #include of the file that defines RSBUS_IMPLEMENTATION; otherwise define it
+    before the first #include there (an #error says so).
 
     Supported: hiredis 0.14.1 (Debian 12) and 1.x; Redis 6.2 and later (XPENDING IDLE and exclusive
     ranges need 6.2; lag and entries-added in the numbers need 7.0, they read -1 before). Tested on
@@ -252,6 +253,13 @@
 */
 #ifndef RSBUS_H_INCLUDED
 #define RSBUS_H_INCLUDED
+
+/* The implementation needs POSIX (clock_gettime, poll, sendmsg). Under -std=c99/c11 it asks for it here
+   when rsbus.h comes before any libc header; after one, it is too late and >>implementation says so. */
+#if defined(RSBUS_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && \
+    !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) && !defined(_FEATURES_H) && !defined(__cplusplus)
+#  define _POSIX_C_SOURCE 200809L
+#endif
 
 #define RSBUS_VERSION_MAJOR 0
 #define RSBUS_VERSION_MINOR 1
@@ -582,7 +590,7 @@ RSBUS_API rsbus_result rsbus_jval_bool(const rsbus_jval *v, int *out);
 #endif
 
 #if defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE) && !defined(_GNU_SOURCE) \
-    && !defined(__cplusplus)
+    && !defined(_DEFAULT_SOURCE) && !defined(__cplusplus)
 #  error "rsbus needs POSIX: define _POSIX_C_SOURCE 200809L before the first include in the file that defines RSBUS_IMPLEMENTATION"
 #endif
 

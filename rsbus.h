@@ -2520,6 +2520,12 @@ RSBUS__PRIVATE void rsbus__cmd_end(rsbus *bus) {
     bus->nsegs++;
 }
 RSBUS__PRIVATE void rsbus__reset_cmds(rsbus *bus) { bus->out_len = bus->keep_len; bus->nsegs = bus->keep_segs; bus->oom = 0; }
+/* After a successful write: the deferred commands that went with it now owe their replies. */
+RSBUS__PRIVATE void rsbus__sent(rsbus *bus) {
+    bus->owed += (int)bus->keep_segs;
+    bus->keep_len = bus->keep_segs = 0;
+    rsbus__reset_cmds(bus);
+}
 
 /* >>reply arena */
 /* hiredis builds each reply through these hooks: every object and string of a reply lands in the bus's
@@ -2646,7 +2652,7 @@ RSBUS__PRIVATE void *rsbus__reply_bool(const redisReadTask *task, int value) {
     return r;
 }
 #endif
-RSBUS__PRIVATE void rsbus__reply_done(void *reply) { (void)reply; }   /* the arena owns every reply */
+RSBUS__PRIVATE void rsbus__reply_forget(void *reply) { (void)reply; }   /* hiredis's freeObject: the arena owns every reply */
 RSBUS__PRIVATE redisReplyObjectFunctions *rsbus__reply_functions(void) {
     static redisReplyObjectFunctions fns;
     if (!fns.createString) {
@@ -2657,7 +2663,7 @@ RSBUS__PRIVATE redisReplyObjectFunctions *rsbus__reply_functions(void) {
         fns.createDouble = rsbus__reply_double;
         fns.createBool = rsbus__reply_bool;
 #endif
-        fns.freeObject = rsbus__reply_done;
+        fns.freeObject = rsbus__reply_forget;
         fns.createString = rsbus__reply_string;
     }
     return &fns;
@@ -2803,9 +2809,7 @@ RSBUS__PRIVATE rsbus_result rsbus__send_tls(rsbus *bus, const char *what) {
     while (!done && !failed) failed = redisBufferWrite(bus->c, &done) != REDIS_OK;
     rsbus__pipe_restore(&g);
     if (failed) { rsbus__reset_cmds(bus); return rsbus__ctx_fail(bus, what); }
-    bus->owed += (int)bus->keep_segs;
-    bus->keep_len = bus->keep_segs = 0;
-    rsbus__reset_cmds(bus);
+    rsbus__sent(bus);
     return RSBUS_OK;
 }
 #endif
@@ -2880,9 +2884,7 @@ RSBUS__PRIVATE rsbus_result rsbus__send(rsbus *bus, const char *what) {
             else { skip += sent; sent = 0; }
         }
     }
-    bus->owed += (int)bus->keep_segs;
-    bus->keep_len = bus->keep_segs = 0;
-    rsbus__reset_cmds(bus);
+    rsbus__sent(bus);
     return RSBUS_OK;
 }
 
@@ -2981,7 +2983,6 @@ RSBUS__PRIVATE rsbus_result rsbus__recv_n(rsbus *bus, redisReply **rs, size_t n,
     for (i = 0; i < n; i++) {
         rsbus_result r = rsbus__recv(bus, &rs[i], what);
         if (r != RSBUS_OK) {
-            while (i > 0) rsbus__reply_done(rs[--i]);
             return r;
         }
     }
@@ -2995,7 +2996,6 @@ RSBUS__PRIVATE rsbus_result rsbus__roundtrip(rsbus *bus, redisReply **out, const
     if (r != RSBUS_OK) return r;
     if ((*out)->type == REDIS_REPLY_ERROR) {
         r = rsbus__reply_fail(bus, *out, what);
-        rsbus__reply_done(*out);
         *out = NULL;
     }
     return r;
@@ -3025,6 +3025,28 @@ RSBUS__PRIVATE int rsbus__wait_readable(rsbus *bus, int64_t timeout_ms) {
         if (n > 0) return 1;
         if (n < 0 && errno != EINTR) return -2;
     }
+}
+
+/* Sends the queued read (BLOCK timeout_ms when > 0) and reads its reply, waiting BLOCK + io_timeout_ms
+   for it. *stopped: a stop request ended the wait (in rsbus_run); the connection was dropped (an entry
+   Redis handed out meanwhile stays pending, nothing is lost) and *out is NULL. */
+RSBUS__PRIVATE rsbus_result rsbus__send_and_read(rsbus *bus, const char *what, int timeout_ms, redisReply **out,
+                                                 int *stopped) {
+    rsbus_result r;
+    *out = NULL;
+    *stopped = 0;
+    if ((r = rsbus__send(bus, what)) != RSBUS_OK) return r;
+    if ((r = rsbus__recv_owed_all(bus)) != RSBUS_OK) return r;   /* a deferred XACK sent with it answers first */
+    if (timeout_ms > 0) {
+        int w = rsbus__wait_readable(bus, (int64_t)timeout_ms + bus->cfg.io_timeout_ms);
+        if (w == -1) { rsbus__drop(bus); *stopped = 1; return RSBUS_OK; }
+        if (w != 1) {
+            rsbus__drop(bus);
+            return rsbus__fail(bus, RSBUS_E_TIMEOUT, "%s %s: no reply within BLOCK + io_timeout_ms", what,
+                               bus->url.redacted);
+        }
+    }
+    return rsbus__recv(bus, out, what);
 }
 
 RSBUS__PRIVATE int rsbus__is_str(const redisReply *r) {
@@ -3164,10 +3186,8 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus) {
         }
     }
     if (r == RSBUS_OK && !rsbus__str_eq(rs[nrep - 1], "PONG")) {
-        for (i = 0; i < nrep; i++) rsbus__reply_done(rs[i]);
         return rsbus__shape_fail(bus, "PING");
     }
-    for (i = 0; i < nrep; i++) rsbus__reply_done(rs[i]);
     if (r != RSBUS_OK) rsbus__drop(bus);
     return r;
 }
@@ -3188,7 +3208,6 @@ RSBUS__PRIVATE rsbus_result rsbus__create_group(rsbus *bus, const char *start) {
     if (r != RSBUS_OK) return r;
     if (rep->type == REDIS_REPLY_ERROR && !(rep->len >= 9 && !memcmp(rep->str, "BUSYGROUP", 9)))
         r = rsbus__reply_fail(bus, rep, "XGROUP CREATE");
-    rsbus__reply_done(rep);
     if (r == RSBUS_OK) bus->nogroup = 0;
     return r;
 }
@@ -3330,10 +3349,10 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
         snprintf(err->msg, sizeof err->msg, "rsbus_open: require_tls is set but the url is not rediss:// (%.120s)",
                  bus->url.redacted);
     }
-    if (r != RSBUS_OK) goto fail_early;
+    if (r != RSBUS_OK) goto fail;
 #ifdef RSBUS_TLS
     if (bus->url.kind == RSBUS__URL_TLS && (r = rsbus__tls_setup(bus, err->msg, sizeof err->msg)) != RSBUS_OK)
-        goto fail_early;
+        goto fail;
 #endif
     if (!c.consumer) {
         char host[64];
@@ -3342,7 +3361,7 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
         host[sizeof host - 1] = 0;
         for (p = host; *p; p++) if ((unsigned char)*p <= 0x20 || *p == 0x7f) *p = '_';
         if (rsbus__random(bus, rb, 2) != 0) {
-            r = RSBUS_E_IO; snprintf(err->msg, sizeof err->msg, "rsbus_open: no random source"); goto fail_early;
+            r = RSBUS_E_IO; snprintf(err->msg, sizeof err->msg, "rsbus_open: no random source"); goto fail;
         }
         snprintf(consumer, sizeof consumer, "%.64s-%ld-%02x%02x", host, (long)getpid(), rb[0], rb[1]);
         c.consumer = consumer;
@@ -3352,7 +3371,7 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     strs[5] = c.tenant ? c.tenant : "";
     for (i = 0; i < 6; i++) { lens[i] = strlen(strs[i]) + 1; total += lens[i]; }
     bus->strs = (char *)rsbus__alloc(&bus->a, total);
-    if (!bus->strs) { r = RSBUS_E_NOMEM; snprintf(err->msg, sizeof err->msg, "rsbus_open: out of memory"); goto fail_early; }
+    if (!bus->strs) { r = RSBUS_E_NOMEM; snprintf(err->msg, sizeof err->msg, "rsbus_open: out of memory"); goto fail; }
     bus->strs_size = total;
     for (p = bus->strs, i = 0; i < 6; i++) { memcpy(p, strs[i], lens[i]); strs[i] = p; p += lens[i]; }
     c.url = strs[0]; c.stream = strs[1]; c.group = strs[2]; c.consumer = strs[3]; c.group_start = strs[4];
@@ -3389,7 +3408,6 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     }
     if (r != RSBUS_OK) { snprintf(err->msg, sizeof err->msg, "%s", bus->err); goto fail; }
     return bus;
-fail_early:
 fail:
     err->code = r;
     rsbus_close(bus);
@@ -3535,7 +3553,6 @@ RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char
         char id[RSBUS_ID_SIZE];
         if (!rsbus__copy_id(rep, id)) r = rsbus__shape_fail(bus, "XADD");
         else if (stream_id) memcpy(stream_id, id, strlen(id) + 1);
-        rsbus__reply_done(rep);
     }
     if (r == RSBUS_OK) bus->st.published++;
     else bus->st.publish_errors++;
@@ -3585,7 +3602,6 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *ev
                 }
             }
         }
-        rsbus__reply_done(rep);
     }
     if (r == RSBUS_OK) r = first;
     if (r == RSBUS_OK) bus->st.published += n;
@@ -3858,7 +3874,6 @@ RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t
         if (rep->type == REDIS_REPLY_ERROR && first == RSBUS_OK) first = rsbus__reply_fail(bus, rep, what);
         if (i % 4 == 3 && i < ndead * 4 && rep->type != REDIS_REPLY_ARRAY && first == RSBUS_OK)
             first = rsbus__fail(bus, RSBUS_E_REDIS, "%s: the move to the dead-letter stream was not applied", what);
-        rsbus__reply_done(rep);
     }
     if (r == RSBUS_OK) r = first;
     if (r != RSBUS_OK) return r;
@@ -3945,7 +3960,6 @@ RSBUS__PRIVATE int rsbus__reread_pending(rsbus *bus) {
     if (r != RSBUS_OK) return r;
     r = rsbus__read_entries(bus, rep, &entries, what);
     if (r != RSBUS_OK || !entries || entries->elements == 0) {
-        rsbus__reply_done(rep);
         if (r == RSBUS_OK) bus->reread = 0;
         return r;
     }
@@ -3959,7 +3973,7 @@ RSBUS__PRIVATE int rsbus__reread_pending(rsbus *bus) {
     rsbus__arg(bus, bus->cfg.consumer, bus->consumer_len);
     rsbus__cmd_end(bus);
     r = rsbus__roundtrip(bus, &pend, "XPENDING");
-    if (r != RSBUS_OK) { rsbus__reply_done(rep); return r; }
+    if (r != RSBUS_OK) return r;
     for (i = 0, j = 0; i < n; i++) {
         const redisReply *id = entries->element[i]->element[0];
         counts[i] = 1;
@@ -3973,10 +3987,8 @@ RSBUS__PRIVATE int rsbus__reread_pending(rsbus *bus) {
             }
         }
     }
-    rsbus__reply_done(pend);
     memcpy(bus->reread_from, entries->element[n - 1]->element[0]->str, entries->element[n - 1]->element[0]->len + 1);
     r = rsbus__handle(bus, (const redisReply *const *)entries->element, n, counts, what);
-    rsbus__reply_done(rep);
     return r != RSBUS_OK ? (int)r : (int)n;
 }
 
@@ -3990,7 +4002,7 @@ RSBUS__PUBLIC int rsbus_poll(rsbus *bus, int timeout_ms) {
     redisReply *rep = NULL;
     const redisReply *entries;
     rsbus_result r;
-    int w;
+    int stopped;
     const char *what = "XREADGROUP";
     if (!bus) return RSBUS_E_ARG;
     bus->err[0] = 0;
@@ -4002,27 +4014,13 @@ RSBUS__PUBLIC int rsbus_poll(rsbus *bus, int timeout_ms) {
     }
     if (timeout_ms <= 0) timeout_ms = -1;   /* BLOCK 0 would mean "forever" to Redis */
     rsbus__queue_xreadgroup(bus, timeout_ms, ">");
-    if ((r = rsbus__send(bus, what)) != RSBUS_OK) return r;
-    if ((r = rsbus__recv_owed_all(bus)) != RSBUS_OK) return r;   /* the XACK sent with it answers first */
-    if (timeout_ms > 0) {
-        w = rsbus__wait_readable(bus, (int64_t)timeout_ms + bus->cfg.io_timeout_ms);
-        if (w == -1) {   /* stop requested while blocked: the connection is dropped, nothing is lost */
-            rsbus__drop(bus);
-            return 0;
-        }
-        if (w == 0) {
-            rsbus__drop(bus);
-            return rsbus__fail(bus, RSBUS_E_TIMEOUT, "%s %s: no reply within BLOCK + io_timeout_ms", what,
-                               bus->url.redacted);
-        }
-    }
-    r = rsbus__recv(bus, &rep, what);
+    r = rsbus__send_and_read(bus, what, timeout_ms, &rep, &stopped);
+    if (stopped) return 0;
     if (r != RSBUS_OK) return r;
     if (rep->type == REDIS_REPLY_ERROR) {
         char w2[300];
         snprintf(w2, sizeof w2, "XREADGROUP %s/%s", bus->key, bus->cfg.group);
         r = rsbus__reply_fail(bus, rep, w2);
-        rsbus__reply_done(rep);
         return r;
     }
     r = rsbus__read_entries(bus, rep, &entries, what);
@@ -4030,11 +4028,9 @@ RSBUS__PUBLIC int rsbus_poll(rsbus *bus, int timeout_ms) {
         r = rsbus__handle(bus, (const redisReply *const *)entries->element, entries->elements, NULL, "XACK");
         if (r == RSBUS_OK) {
             int n = (int)entries->elements;
-            rsbus__reply_done(rep);
             return n;
         }
     }
-    rsbus__reply_done(rep);
     return r;
 }
 
@@ -4131,7 +4127,6 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
         for (i = 0; i < nmissing; i++) {
             if (reps[i]->type == REDIS_REPLY_ARRAY && reps[i]->elements == 0)
                 cand[ngone++] = cand[i];
-            rsbus__reply_done(reps[i]);
         }
         if (ngone) {
             redisReply *rep = NULL;
@@ -4141,7 +4136,6 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
             for (i = 0; i < ngone; i++) rsbus__argz(bus, cand[i].id);
             rsbus__cmd_end(bus);
             r = rsbus__roundtrip(bus, &rep, "XACK (deleted)");
-            if (rep) rsbus__reply_done(rep);
             if (r == RSBUS_OK) {
                 cs->deleted += (int64_t)ngone;
                 bus->st.deleted_while_pending += ngone;
@@ -4179,7 +4173,7 @@ RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t m
         rsbus__cmd_end(bus);
         r = rsbus__roundtrip(bus, &rep, "XPENDING");
         if (r != RSBUS_OK) break;
-        if (rep->type != REDIS_REPLY_ARRAY) { rsbus__reply_done(rep); r = rsbus__shape_fail(bus, "XPENDING"); break; }
+        if (rep->type != REDIS_REPLY_ARRAY) { r = rsbus__shape_fail(bus, "XPENDING"); break; }
         n = rep->elements;
         for (i = 0; i < n && ncand < max_count; i++) {
             const redisReply *p = rep->element[i];
@@ -4214,7 +4208,6 @@ RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t m
                      rsbus__id_parse(start + 1, strlen(start + 1), &lm, &ls) && !rsbus__id_less(pm, ps, lm, ls))
                 r = RSBUS_E_PROTOCOL;
         }
-        rsbus__reply_done(rep);
         if (r == RSBUS_E_PROTOCOL) { r = rsbus__shape_fail(bus, "XPENDING"); break; }
         if (n < RSBUS__PENDING_PAGE) break;
     }
@@ -4231,11 +4224,10 @@ RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t m
 RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed);
 
 /* >>consume: run */
-RSBUS__PRIVATE int rsbus__stopped(rsbus *bus) { return rsbus__stop_requested(bus); }
 /* Sleeps up to ms, waking within 100 ms of a stop request. */
 RSBUS__PRIVATE void rsbus__nap(rsbus *bus, int64_t ms) {
     int64_t end = rsbus__mono_ms() + ms;
-    while (!rsbus__stopped(bus)) {
+    while (!rsbus__stop_requested(bus)) {
         int64_t left = end - rsbus__mono_ms();
         if (left <= 0) break;
         rsbus__sleep_ms(RSBUS__MIN(left, 100));
@@ -4253,7 +4245,7 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
     bus->in_run = 1;
     bus->run_stop = stop;
     bus->defer_acks = 1;
-    while (!rsbus__stopped(bus)) {
+    while (!rsbus__stop_requested(bus)) {
         int n;
         if (!bus->c) {
             unsigned char j[2];
@@ -4282,7 +4274,7 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
             rsbus_claim_stats cs;
             last_claim = rsbus__mono_ms();
             /* a claim that came back full may have more due: claim again (a few rounds) before reading */
-            for (rounds = 0; rounds < 16 && !rsbus__stopped(bus); rounds++) {
+            for (rounds = 0; rounds < 16 && !rsbus__stop_requested(bus); rounds++) {
                 r = rsbus_claim(bus, bus->cfg.claim_idle_ms, (size_t)bus->cfg.batch_size, &cs);
                 if (r != RSBUS_OK || cs.claimed + cs.deleted < bus->cfg.batch_size) break;
             }
@@ -4375,9 +4367,9 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_list(rsbus *bus, const char *after_id, size
     rsbus__arg(bus, "COUNT", 5); rsbus__argi(bus, (int64_t)max);
     rsbus__cmd_end(bus);
     if ((r = rsbus__roundtrip(bus, &rep, "XRANGE (dlq)")) != RSBUS_OK) return r;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements > max) { rsbus__reply_done(rep); return rsbus__shape_fail(bus, "XRANGE (dlq)"); }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements > max) return rsbus__shape_fail(bus, "XRANGE (dlq)");
     for (i = 0; i < rep->elements; i++)
-        if (!rsbus__entry_ok(rep->element[i])) { rsbus__reply_done(rep); return rsbus__shape_fail(bus, "XRANGE (dlq)"); }
+        if (!rsbus__entry_ok(rep->element[i])) return rsbus__shape_fail(bus, "XRANGE (dlq)");
     if (rep->elements) {
         /* the page outlives this call: its reply leaves the arena for a block of its own */
         size_t size = rsbus__reply_size(rep) + 32;
@@ -4457,13 +4449,11 @@ RSBUS__PRIVATE int rsbus__replay_once(rsbus *bus, const char *dlq_id, char new_i
              (rs[1]->elements == 1 && !rsbus__entry_ok(rs[1]->element[0]))) r = rsbus__shape_fail(bus, "XRANGE (replay)");
     else if (rs[1]->elements == 0 || rs[1]->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
         r = rsbus__fail(bus, RSBUS_E_NOTFOUND, "dlq_replay: no dead letter %s in %s", dlq_id, bus->dlq_key);
-    rsbus__reply_done(rs[0]);
     if (r != RSBUS_OK) {
         redisReply *u = NULL;
-        rsbus__reply_done(rs[1]);
         if (bus->c) {
             rsbus__cmd(bus); rsbus__arg(bus, "UNWATCH", 7); rsbus__cmd_end(bus);
-            if (rsbus__roundtrip(bus, &u, "UNWATCH") == RSBUS_OK) rsbus__reply_done(u);
+            (void)rsbus__roundtrip(bus, &u, "UNWATCH");
             if (r == RSBUS_E_NOTFOUND) snprintf(bus->err, sizeof bus->err, "dlq_replay: no dead letter %s in %.150s",
                                                 dlq_id, bus->dlq_key);
         }
@@ -4478,7 +4468,6 @@ RSBUS__PRIVATE int rsbus__replay_once(rsbus *bus, const char *dlq_id, char new_i
     rsbus__cmd_end(bus);
     rsbus__cmd(bus); rsbus__arg(bus, "EXEC", 4); rsbus__cmd_end(bus);
     r = rsbus__send(bus, "MULTI/XADD/XDEL/EXEC (replay)");
-    rsbus__reply_done(rs[1]);
     rs[1] = NULL;
     if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, 4, "MULTI/XADD/XDEL/EXEC (replay)");
     if (r != RSBUS_OK) { *res = r; return 0; }
@@ -4491,7 +4480,6 @@ RSBUS__PRIVATE int rsbus__replay_once(rsbus *bus, const char *dlq_id, char new_i
         else if (rs[3]->element[0]->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rs[3]->element[0], "XADD (replay)");
         else if (!rsbus__copy_id(rs[3]->element[0], new_id)) r = rsbus__shape_fail(bus, "XADD (replay)");
     }
-    for (i = 0; i < 4; i++) if (rs[i]) rsbus__reply_done(rs[i]);
     *res = r;
     return again;
 }
@@ -4532,9 +4520,8 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_purge(rsbus *bus, int64_t before_ms, int64_
     rsbus__arg(bus, "MINID", 5); rsbus__arg(bus, "=", 1); rsbus__argz(bus, minid);
     rsbus__cmd_end(bus);
     if ((r = rsbus__roundtrip(bus, &rep, "XTRIM (dlq)")) != RSBUS_OK) return r;
-    if (rep->type != REDIS_REPLY_INTEGER) { rsbus__reply_done(rep); return rsbus__shape_fail(bus, "XTRIM (dlq)"); }
+    if (rep->type != REDIS_REPLY_INTEGER) return rsbus__shape_fail(bus, "XTRIM (dlq)");
     if (removed) *removed = (int64_t)rep->integer;
-    rsbus__reply_done(rep);
     return RSBUS_OK;
 }
 
@@ -4574,7 +4561,7 @@ RSBUS__PRIVATE rsbus_result rsbus__xinfo_groups(rsbus *bus, redisReply **rep) {
     rsbus__cmd_end(bus);
     r = rsbus__roundtrip(bus, rep, "XINFO GROUPS");
     if (r == RSBUS_OK && (*rep)->type != REDIS_REPLY_ARRAY) {
-        rsbus__reply_done(*rep); *rep = NULL;
+        *rep = NULL;
         r = rsbus__shape_fail(bus, "XINFO GROUPS");
     }
     return r;
@@ -4613,7 +4600,6 @@ RSBUS__PUBLIC rsbus_result rsbus_stream_info_get(rsbus *bus, rsbus_stream_info *
             rsbus__copy_reply_str(v->element[0], out->first_id, sizeof out->first_id);
         out->dlq_length = (int64_t)rs[1]->integer;
     }
-    rsbus__reply_done(rs[0]); rsbus__reply_done(rs[1]);
     if (r == RSBUS_E_PROTOCOL) return rsbus__shape_fail(bus, "XINFO STREAM");
     return r;
 }
@@ -4633,33 +4619,34 @@ RSBUS__PUBLIC rsbus_result rsbus_groups_list(rsbus *bus, rsbus_group_info *out, 
         if (n < max) out[n] = g;
         n++;
     }
-    rsbus__reply_done(rep);
     if (count) *count = n;   /* all groups, even beyond max */
     return RSBUS_OK;
+}
+
+/* The group named 'group' in an XINFO GROUPS reply: 1 found (decoded into out), 0 absent, -1 malformed. */
+RSBUS__PRIVATE int rsbus__find_group(const redisReply *groups, const char *group, rsbus_group_info *out) {
+    size_t i;
+    for (i = 0; i < groups->elements; i++) {
+        const redisReply *name = rsbus__map_get(groups->element[i], "name");
+        if (name && rsbus__str_eq(name, group)) return rsbus__group_decode(groups->element[i], out) ? 1 : -1;
+    }
+    return 0;
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_group_info_get(rsbus *bus, const char *group, rsbus_group_info *out) {
     redisReply *rep = NULL;
     rsbus_result r;
-    size_t i;
+    int found;
     if (!bus || !out) return RSBUS_E_ARG;
     memset(out, 0, sizeof *out);
     bus->err[0] = 0;
     if (!group) group = bus->cfg.group;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
     if ((r = rsbus__xinfo_groups(bus, &rep)) != RSBUS_OK) return r;
-    r = RSBUS_E_NOTFOUND;
-    for (i = 0; i < rep->elements; i++) {
-        const redisReply *name = rsbus__map_get(rep->element[i], "name");
-        if (name && rsbus__str_eq(name, group)) {
-            r = rsbus__group_decode(rep->element[i], out) ? RSBUS_OK : RSBUS_E_PROTOCOL;
-            break;
-        }
-    }
-    rsbus__reply_done(rep);
-    if (r == RSBUS_E_NOTFOUND) return rsbus__fail(bus, r, "group_info: no group %.100s on %s", group, bus->key);
-    if (r == RSBUS_E_PROTOCOL) return rsbus__shape_fail(bus, "XINFO GROUPS");
-    return r;
+    found = rsbus__find_group(rep, group, out);
+    if (found == 0) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "group_info: no group %.100s on %s", group, bus->key);
+    if (found < 0) return rsbus__shape_fail(bus, "XINFO GROUPS");
+    return RSBUS_OK;
 }
 
 /* Appends to a bounded text buffer, counting what it would need (like snprintf). */
@@ -4678,51 +4665,47 @@ RSBUS__PRIVATE void rsbus__textf(rsbus__text *t, const char *fmt, ...) {
 }
 
 RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char *why, size_t why_size) {
-    redisReply *rs[4] = { NULL, NULL, NULL, NULL };
+    redisReply *ping = NULL, *groups = NULL, *dlq = NULL, *policy = NULL;
     rsbus__text t;
     rsbus_health h = RSBUS_HEALTHY;
     rsbus_result r;
     rsbus_group_info g;
-    size_t i;
-    int found = 0;
+    int found = 0, ask_groups, ask_policy;
     t.buf = why; t.size = why_size; t.len = 0;
     if (why && why_size) why[0] = 0;
     if (!bus) return RSBUS_UNHEALTHY;
     bus->err[0] = 0;
     /* a publisher that names no group asks only whether Redis answers (and its eviction policy) */
-    int groups = !bus->cfg.publish_only || bus->group_named;
+    ask_groups = !bus->cfg.publish_only || bus->group_named;
+    ask_policy = !bus->no_config;
     r = rsbus__ensure(bus);
     if (r == RSBUS_OK) {
         rsbus__cmd(bus); rsbus__arg(bus, "PING", 4); rsbus__cmd_end(bus);
-        if (groups) {
+        if (ask_groups) {
             rsbus__cmd(bus); rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "GROUPS", 6); rsbus__arg(bus, bus->key, bus->key_len); rsbus__cmd_end(bus);
             rsbus__cmd(bus); rsbus__arg(bus, "XLEN", 4); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(bus);
         }
-        if (!bus->no_config) {
+        if (ask_policy) {
             rsbus__cmd(bus); rsbus__arg(bus, "CONFIG", 6); rsbus__arg(bus, "GET", 3); rsbus__argz(bus, "maxmemory-policy"); rsbus__cmd_end(bus);
         }
         r = rsbus__send(bus, "health");
-        if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, (size_t)(1 + 2 * groups + !bus->no_config), "health");
-        if (r == RSBUS_OK && !groups) { rs[3] = rs[1]; rs[1] = rs[2] = NULL; }
-        else if (r == RSBUS_OK && bus->no_config) rs[3] = NULL;
-        if (r == RSBUS_OK && !groups && bus->no_config) rs[3] = NULL;
+        if (r == RSBUS_OK) r = rsbus__recv(bus, &ping, "health");
+        if (r == RSBUS_OK && ask_groups) r = rsbus__recv(bus, &groups, "health");
+        if (r == RSBUS_OK && ask_groups) r = rsbus__recv(bus, &dlq, "health");
+        if (r == RSBUS_OK && ask_policy) r = rsbus__recv(bus, &policy, "health");
     }
     if (r != RSBUS_OK) {
         rsbus__textf(&t, "Redis unreachable: %s", bus->err);
         return RSBUS_UNHEALTHY;
     }
-    if (rs[0]->type == REDIS_REPLY_ERROR) {
-        (void)rsbus__reply_fail(bus, rs[0], "PING");
+    if (ping->type == REDIS_REPLY_ERROR) {
+        (void)rsbus__reply_fail(bus, ping, "PING");
         rsbus__textf(&t, "Redis refused PING: %s", bus->err);
-        h = RSBUS_UNHEALTHY;
-        goto done;
+        return RSBUS_UNHEALTHY;
     }
-    if (rs[1] && rs[1]->type == REDIS_REPLY_ARRAY) {
+    if (groups && groups->type == REDIS_REPLY_ARRAY) {
         /* a publish_only bus (a publisher, an admin tool) judges its group only if it exists */
-        for (i = 0; i < rs[1]->elements; i++) {
-            const redisReply *name = rsbus__map_get(rs[1]->element[i], "name");
-            if (name && rsbus__str_eq(name, bus->cfg.group) && rsbus__group_decode(rs[1]->element[i], &g)) { found = 1; break; }
-        }
+        found = rsbus__find_group(groups, bus->cfg.group, &g) == 1;
         if (!found && (!bus->cfg.publish_only || bus->group_named)) {
             h = RSBUS_DEGRADED;
             rsbus__textf(&t, "group %s does not exist; ", bus->cfg.group);
@@ -4732,32 +4715,29 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
             if (g.lag > max_lag) { h = RSBUS_DEGRADED; rsbus__textf(&t, "lag %lld > %lld; ", (long long)g.lag, (long long)max_lag); }
             if (g.pending > max_lag) { h = RSBUS_DEGRADED; rsbus__textf(&t, "pending %lld > %lld; ", (long long)g.pending, (long long)max_lag); }
         }
-    } else if (rs[1] && rs[1]->type == REDIS_REPLY_ERROR) {
+    } else if (groups && groups->type == REDIS_REPLY_ERROR) {
         char text[120];
-        rsbus__clean(rs[1]->str, rs[1]->len, text, sizeof text);
+        rsbus__clean(groups->str, groups->len, text, sizeof text);
         h = RSBUS_DEGRADED;
         if (strstr(text, "no such key")) rsbus__textf(&t, "stream %s does not exist; ", bus->key);
         else rsbus__textf(&t, "cannot read the groups of %s (%s); ", bus->key, text);
     }
-    if (rs[2] && rs[2]->type == REDIS_REPLY_INTEGER && rs[2]->integer > 0) {
+    if (dlq && dlq->type == REDIS_REPLY_INTEGER && dlq->integer > 0) {
         h = RSBUS_DEGRADED;
-        rsbus__textf(&t, "dead-letter stream holds %lld entr%s; ", (long long)rs[2]->integer,
-                     rs[2]->integer == 1 ? "y" : "ies");
+        rsbus__textf(&t, "dead-letter stream holds %lld entr%s; ", (long long)dlq->integer, dlq->integer == 1 ? "y" : "ies");
     }
-    if (rs[3] && rs[3]->type == REDIS_REPLY_ERROR) {   /* not permitted (a least-privilege user): stop asking */
+    if (policy && policy->type == REDIS_REPLY_ERROR) {   /* not permitted (a least-privilege user): stop asking */
         bus->no_config = 1;
         rsbus__textf(&t, "maxmemory-policy not checked (CONFIG GET refused); ");
-    } else if (rs[3] && rs[3]->type == REDIS_REPLY_ARRAY && rs[3]->elements == 2 && rsbus__is_str(rs[3]->element[1]) &&
-        rs[3]->element[1]->len >= 8 && !memcmp(rs[3]->element[1]->str, "allkeys-", 8)) {
+    } else if (policy && policy->type == REDIS_REPLY_ARRAY && policy->elements == 2 && rsbus__is_str(policy->element[1]) &&
+               policy->element[1]->len >= 8 && !memcmp(policy->element[1]->str, "allkeys-", 8)) {
         char pol[32];
-        rsbus__clean(rs[3]->element[1]->str, rs[3]->element[1]->len, pol, sizeof pol);
+        rsbus__clean(policy->element[1]->str, policy->element[1]->len, pol, sizeof pol);
         h = RSBUS_DEGRADED;
         rsbus__textf(&t, "maxmemory-policy %s can evict the stream (use noeviction or a volatile-* policy); ", pol);
     }
     if (h == RSBUS_HEALTHY && t.len == 0) rsbus__textf(&t, "ok");
     if (why && why_size && t.len >= 2 && t.len < why_size && why[t.len - 2] == ';') why[t.len - 2] = 0;
-done:
-    for (i = 0; i < 4; i++) if (rs[i]) rsbus__reply_done(rs[i]);
     return h;
 }
 
@@ -4854,7 +4834,6 @@ RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
                 rsbus__textf(&t, "\"} %lld\n", (long long)v);
             }
         }
-        rsbus__reply_done(groups);
     }
     return t.len;
 }
@@ -4878,7 +4857,7 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_list(rsbus *bus, const char *group, r
                                                            group, bus->key);
         return r;
     }
-    if (rep->type != REDIS_REPLY_ARRAY) { rsbus__reply_done(rep); return rsbus__shape_fail(bus, "XINFO CONSUMERS"); }
+    if (rep->type != REDIS_REPLY_ARRAY) return rsbus__shape_fail(bus, "XINFO CONSUMERS");
     for (i = 0; i < rep->elements; i++) {
         rsbus_consumer_info ci;
         const redisReply *c = rep->element[i];
@@ -4891,7 +4870,6 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_list(rsbus *bus, const char *group, r
         if (n < max) out[n] = ci;
         n++;
     }
-    rsbus__reply_done(rep);
     if (count) *count = n;
     return RSBUS_OK;
 }
@@ -4967,10 +4945,8 @@ RSBUS__PUBLIC rsbus_result rsbus_server_time_ms(rsbus *bus, int64_t *ms) {
     if ((r = rsbus__roundtrip(bus, &rep, "TIME")) != RSBUS_OK) return r;
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || !rsbus__reply_i64(rep->element[0], &s) ||
         !rsbus__reply_i64(rep->element[1], &us) || s < 0 || us < 0) {
-        rsbus__reply_done(rep);
         return rsbus__shape_fail(bus, "TIME");
     }
-    rsbus__reply_done(rep);
     *ms = s * 1000 + us / 1000;
     return RSBUS_OK;
 }
@@ -4997,6 +4973,7 @@ RSBUS__PUBLIC int rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int timeou
     rsbus_result r;
     const char *from;
     size_t n;
+    int stopped;
     if (!bus || !last_id || !fn) return RSBUS_E_ARG;
     bus->err[0] = 0;
     from = last_id[0] ? last_id : "$";
@@ -5017,23 +4994,17 @@ RSBUS__PUBLIC int rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int timeou
     if (timeout_ms > 0) { rsbus__arg(bus, "BLOCK", 5); rsbus__argi(bus, timeout_ms); }
     rsbus__arg(bus, "STREAMS", 7); rsbus__arg(bus, bus->key, bus->key_len); rsbus__argz(bus, from);
     rsbus__cmd_end(bus);
-    if ((r = rsbus__send(bus, "XREAD")) != RSBUS_OK) return r;
-    if ((r = rsbus__recv_owed_all(bus)) != RSBUS_OK) return r;
-    if (timeout_ms > 0) {
-        int w = rsbus__wait_readable(bus, (int64_t)timeout_ms + bus->cfg.io_timeout_ms);
-        if (w != 1) { rsbus__drop(bus); return rsbus__fail(bus, RSBUS_E_TIMEOUT, "XREAD: no reply in time"); }
-    }
-    if ((r = rsbus__recv(bus, &rep, "XREAD")) != RSBUS_OK) return r;
-    if (rep->type == REDIS_REPLY_ERROR) { r = rsbus__reply_fail(bus, rep, "XREAD"); rsbus__reply_done(rep); return r; }
+    if ((r = rsbus__send_and_read(bus, "XREAD", timeout_ms, &rep, &stopped)) != RSBUS_OK) return r;
+    if (stopped) return 0;
+    if (rep->type == REDIS_REPLY_ERROR) { r = rsbus__reply_fail(bus, rep, "XREAD"); return r; }
     r = rsbus__read_entries(bus, rep, &entries, "XREAD");
-    if (r != RSBUS_OK || !entries) { rsbus__reply_done(rep); return r; }
+    if (r != RSBUS_OK || !entries) return r;
     n = entries->elements;
     if (n) {
         const redisReply *last = entries->element[n - 1]->element[0];
         memcpy(last_id, last->str, last->len + 1);
         (void)rsbus__feed(bus, entries, fn, user);
     }
-    rsbus__reply_done(rep);
     return (int)n;
 }
 
@@ -5066,15 +5037,13 @@ RSBUS__PUBLIC rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, c
         rsbus__cmd_end(bus);
         if ((r = rsbus__roundtrip(bus, &rep, "XRANGE")) != RSBUS_OK) return r;
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements > (size_t)bus->cfg.batch_size) {
-            rsbus__reply_done(rep);
             return rsbus__shape_fail(bus, "XRANGE");
         }
         n = rep->elements;
         for (i = 0; i < n; i++)
-            if (!rsbus__entry_ok(rep->element[i])) { rsbus__reply_done(rep); return rsbus__shape_fail(bus, "XRANGE"); }
+            if (!rsbus__entry_ok(rep->element[i])) return rsbus__shape_fail(bus, "XRANGE");
         stop = rsbus__feed(bus, rep, fn, user);
         if (n) snprintf(start, sizeof start, "(%s", rep->element[n - 1]->element[0]->str);
-        rsbus__reply_done(rep);
         if (stop || n < (size_t)bus->cfg.batch_size) return RSBUS_OK;
     }
 }
@@ -5097,7 +5066,6 @@ RSBUS__PUBLIC rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, con
         if (strstr(bus->err, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "group_rewind: no group %.100s", group);
         return r;
     }
-    rsbus__reply_done(rep);
     return RSBUS_OK;
 }
 
@@ -5166,7 +5134,6 @@ RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
             rsbus__cmd_end(bus);
         }
     }
-    rsbus__reply_done(rs[0]); rsbus__reply_done(rs[1]);
     if (bus->cfg.trim_policy == RSBUS_TRIM_MAXLEN) {
         rsbus__reset_cmds(bus);
         if (!trimmed || bus->cfg.max_len <= 0) return RSBUS_OK;
@@ -5192,7 +5159,6 @@ RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
                     if (rep->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rep, "XPENDING (trim)");
                     else r = RSBUS_E_PROTOCOL;
                 }
-                rsbus__reply_done(rep);
             }
             if (r == RSBUS_E_PROTOCOL) return rsbus__shape_fail(bus, "XPENDING (trim)");
             if (r != RSBUS_OK) return r;
@@ -5209,7 +5175,6 @@ RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
         bus->st.trimmed += (uint64_t)rep->integer;
         if (trimmed) *trimmed = (int64_t)rep->integer;
     }
-    rsbus__reply_done(rep);
     return RSBUS_OK;
 }
 

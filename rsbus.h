@@ -148,7 +148,8 @@
         Fallible calls return rsbus_result: RSBUS_OK (0) or a negative RSBUS_E_*; rsbus_result_str
         names it and rsbus_errmsg(bus) says what rsbus was doing and why, with Redis's own error text
         where Redis answered (never a password, never a payload). rsbus_open reports into the caller's
-        rsbus_error. RSBUS_E_IO: Redis unreachable (refused, reset, closed), or answering that it is not
+        rsbus_error. RSBUS_SPOOLED (1) is the one other success (see OFFLINE SPOOL).
+        RSBUS_E_IO: Redis unreachable (refused, reset, closed), or answering that it is not
         ready (LOADING after a restart, MASTERDOWN): retry later; RSBUS_E_TIMEOUT: no answer within
         io_timeout_ms (connect_timeout_ms while connecting); RSBUS_E_AUTH: NOAUTH, WRONGPASS, NOPERM; RSBUS_E_REDIS: another error reply; RSBUS_E_PROTOCOL: a reply of unexpected shape.
         After an I/O error, a timeout or a protocol error the connection is dropped: the next call on
@@ -188,6 +189,46 @@
         atomically (WATCH/MULTI/EXEC) with the same event id, replay_of and replay_for (the group that
         failed it; the other groups acknowledge it without dispatch) and deletes it from the DLQ;
         rsbus_dlq_purge deletes those dead-lettered before a time by Redis's clock (the entry ids).
+
+    IDEMPOTENT CONSUMERS (dedupe_ttl_ms)
+        With dedupe_ttl_ms > 0 a group remembers the event ids it handled, as keys
+        "<stream key>:dedupe:<group>:<event id>" expiring after dedupe_ttl_ms, and acknowledges an
+        entry whose event id it handled already without calling a handler (stats.deduped). That
+        absorbs a publisher's retries of one id (an outbox sending again, a spool chunk sent twice)
+        and an entry delivered again after its consumer died between handling and XACK. The ids of a
+        batch are checked with one MGET before its handlers run. An id is marked only once every
+        matching handler returned RSBUS_ACK (not after a failed attempt, nor for an unhandled entry);
+        the mark (SET PX) is written as soon as that is known and its reply is read with the batch's
+        XACK, so a consumer killed later in the batch has marked what it finished, at no extra round
+        trip. A DLQ replay addressed to the group (replay_for) is handled even if its id is marked.
+        Trade-offs: one key per handled event and group for the window (about 100 bytes each); a
+        repeat after the window is handled again; check and mark are not one transaction, so copies
+        of one id handled at the same moment by two consumers both run, and a consumer that dies
+        between a handler's return and the mark's write repeats that one event. Entries without an
+        id are not deduplicated, nor is publishing. An ACL user needs MGET and SET on
+        "<stream key>:dedupe:*".
+
+    OFFLINE SPOOL (spool_path)
+        With spool_path set, a publish that cannot reach Redis (RSBUS_E_IO, RSBUS_E_TIMEOUT) appends
+        its events to that file and returns RSBUS_SPOOLED (1: a success, so test failures with r < 0);
+        their stream ids are "". Spooled events keep their event id and ts and are sent in order,
+        before any later publish of the bus reaches Redis: by the next publish, by rsbus_run (at most
+        once a second) or by rsbus_spool_flush; rsbus_spool_pending counts them. With a spool,
+        rsbus_open succeeds while Redis is down, so a gateway can start offline. Invalid events and
+        errors Redis answered (OOM, NOPERM, WRONGTYPE) are returned, never spooled. A timeout is
+        ambiguous: the XADD may have reached Redis, and then the spooled copy arrives a second time
+        with the same event id (dedupe on the consumers absorbs it).
+        Each publish writes its records with one write(): length, CRC-32 and the event's fields;
+        spool_fsync 0 (the default) fdatasyncs before the publish returns, 1 leaves it to the OS (a
+        power cut may lose the last seconds). Opening checks every record and cuts off a torn or
+        damaged last record and whatever follows it, saying so in the log. Sending goes in MULTI/EXEC
+        chunks of up to 1000 events; the file's header records how far it got and the file is
+        truncated once all is sent. A crash between a chunk reaching Redis and that header write
+        sends the chunk again (the same ids). The file is bounded by spool_max_bytes (default 64 MiB;
+        sent records count until the spool is empty): past it a publish fails with RSBUS_E_IO "spool
+        ... is full". One bus per spool file (flock). While Redis is down every publish first tries
+        to connect (connect_timeout_ms): on links where connecting hangs rather than fails, keep
+        that short. The file format is described at ">>offline spool" in the implementation.
 
     OPERATING
         rsbus_stream_info_get, rsbus_group_info_get, rsbus_groups_list (XINFO; lag is -1 when Redis
@@ -248,8 +289,8 @@
         cannot be read by this bus (raise max_event_bytes).
 
     NOT YET
-        The offline spool (rsbus_spool_*), schemas (rsbus_schema_register) and deduplication
-        (dedupe_ttl_ms) are declared and return RSBUS_E_ARG "not implemented" in this version.
+        Schemas (rsbus_schema_register) are declared and return RSBUS_E_ARG "not implemented" in
+        this version.
 */
 #ifndef RSBUS_H_INCLUDED
 #define RSBUS_H_INCLUDED
@@ -356,9 +397,11 @@ typedef struct rsbus_config {
     void   *log_user;
     rsbus_log_level log_level;    /* 0: RSBUS_LOG_WARN */
     /* beyond delivery (see IDEMPOTENCY, SPOOL) */
-    int64_t     dedupe_ttl_ms;    /* > 0: the group remembers handled event ids this long and skips repeats */
-    const char *spool_path;       /* set: a publish that cannot reach Redis is appended to this file */
-    int64_t     spool_max_bytes;  /* bound of the spool file; default 64 MiB */
+    int64_t     dedupe_ttl_ms;    /* > 0: the group remembers handled event ids this long and skips repeats
+                                     (IDEMPOTENT CONSUMERS) */
+    const char *spool_path;       /* set: a publish that cannot reach Redis is appended to this file
+                                     (OFFLINE SPOOL); created 0600, one bus per file */
+    int64_t     spool_max_bytes;  /* bound of the spool file; default 64 MiB, at least 4096 */
     int         spool_fsync;      /* 0: fsync every record (default); 1: leave it to the OS */
     rsbus_trim_policy trim_policy;/* RSBUS_TRIM_MAXLEN (default) or RSBUS_TRIM_ACKED, the choice for no loss */
 } rsbus_config;
@@ -514,8 +557,14 @@ RSBUS_API rsbus_result rsbus_trim(rsbus *bus, int64_t *removed);
 /* ---- beyond delivery -------------------------------------------------------------------- */
 
 #define RSBUS_SPOOLED 1           /* a success result: the event is in the local spool, not yet in Redis */
+             /* rsbus_publish and rsbus_publish_batch return it on a bus with spool_path when Redis could
+                not be reached; the stream ids are "" then. It is >= 0: test failures with r < 0. */
 RSBUS_API rsbus_result rsbus_spool_flush(rsbus *bus, size_t *sent);
+             /* sends the spooled events in order (MULTI/EXEC chunks of up to 1000); blocks while it sends;
+                RSBUS_OK with *sent 0 when nothing is spooled or the bus has no spool; on failure what was
+                sent stays sent and the rest stays spooled. rsbus_publish and rsbus_run also do this. */
 RSBUS_API rsbus_result rsbus_spool_pending(rsbus *bus, size_t *events, size_t *bytes);
+             /* events in the spool not yet sent, and their bytes in the file; no I/O */
 RSBUS_API rsbus_result rsbus_schema_register(rsbus *bus, const char *type, int version, const char *schema_json);
 RSBUS_API rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, const char *to_id,
                                           rsbus_replay_fn fn, void *user);
@@ -629,6 +678,8 @@ RSBUS_API rsbus_result rsbus_jval_bool(const rsbus_jval *v, int *out);
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 
 /* >>private macros */
 #if defined(__GNUC__) || defined(__clang__)
@@ -2203,6 +2254,10 @@ typedef struct rsbus__item {
     const redisReply *entry;       /* [id, [field, value, ...] or nil] */
     int64_t deliveries;            /* including this one */
     int outcome, malformed;
+    /* dedupe (dedupe_ttl_ms > 0): the entry's event id, whether the group handled it already, whether it
+       is a DLQ replay addressed to this group (handled even so), whether it was marked now */
+    const char *eid; size_t eid_len;
+    int seen, replay_mine, marked;
 } rsbus__item;
 
 typedef struct rsbus__seg { size_t off, len; } rsbus__seg;
@@ -2249,6 +2304,7 @@ struct rsbus {
     int defer_acks;
     size_t keep_len, keep_segs;    /* queued commands that a reset keeps (the deferred XACK) */
     int owed;                      /* replies of deferred commands sent and not yet read */
+    int marks_owed;                /* replies of dedupe marks sent and not yet read (they precede owed ones) */
     uint64_t owed_acked, owed_deleted;
     /* per-batch scratch, sized batch_size */
     rsbus__item *items;
@@ -2263,7 +2319,21 @@ struct rsbus {
     struct rsbus__chunk *arena, *arena_cur;
     /* random bytes */
     unsigned char rnd[256]; size_t rnd_pos;
+    /* offline spool (spool_path): the file, its first unsent record and its end, the events from there */
+    int spool_fd;                  /* -1: no spool */
+    uint64_t spool_start, spool_end;
+    size_t spool_events;
+    char *spool_stage; size_t spool_stage_len, spool_stage_cap;   /* records of the publish in hand */
+    char *spool_rd; size_t spool_rd_cap;                          /* records read back from the file */
+    int64_t spool_tried_ms;        /* rsbus_run: when it last tried to send the spool */
+    size_t xadd_fields;            /* where the fields of the XADD just queued start in out */
 };
+
+/* in >>offline spool */
+RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus_event *evs, size_t n,
+                                                   char (*ids)[RSBUS_ID_SIZE], int single);
+RSBUS__PRIVATE rsbus_result rsbus__spool_open(rsbus *bus);
+RSBUS__PRIVATE rsbus_result rsbus__spool_drain(rsbus *bus, size_t *sent);
 
 /* >>time and randomness */
 RSBUS__PRIVATE int64_t rsbus__now_ms(void) {
@@ -2391,6 +2461,7 @@ RSBUS__PRIVATE void rsbus__drop(rsbus *bus) {
     /* a deferred XACK dies with the connection: its entries stay pending and come back (at-least-once) */
     bus->keep_len = bus->keep_segs = 0;
     bus->owed = 0;
+    bus->marks_owed = 0;
     bus->owed_acked = bus->owed_deleted = 0;
 }
 
@@ -2954,8 +3025,24 @@ RSBUS__PRIVATE rsbus_result rsbus__recv_owed(rsbus *bus) {
     }
     return RSBUS_OK;
 }
+/* Reads the reply of a dedupe mark (SET ... PX). A refused mark is not an error of the batch: the entry
+   was handled and is acknowledged; only its protection from a repeat is missing, which the log says. */
+RSBUS__PRIVATE rsbus_result rsbus__recv_mark(rsbus *bus) {
+    redisReply *rep;
+    rsbus_result r = rsbus__recv_raw(bus, &rep, "SET (dedupe mark)");
+    if (r != RSBUS_OK) return r;
+    bus->marks_owed--;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        char text[160];
+        rsbus__clean(rep->str, rep->len, text, sizeof text);
+        rsbus__log(bus, RSBUS_LOG_WARN, "dedupe mark in %s/%s: %s (a repeat of that event would be handled again)",
+                   bus->key, bus->cfg.group, text);
+    }
+    return RSBUS_OK;
+}
 RSBUS__PRIVATE rsbus_result rsbus__recv_owed_all(rsbus *bus) {
     rsbus_result r = RSBUS_OK;
+    while (bus->marks_owed > 0 && r == RSBUS_OK) r = rsbus__recv_mark(bus);
     while (bus->owed > 0 && r == RSBUS_OK) r = rsbus__recv_owed(bus);
     return r;
 }
@@ -3217,7 +3304,7 @@ RSBUS__PRIVATE rsbus_result rsbus__ensure(rsbus *bus) {
     rsbus_result r;
     bus->err[0] = 0;
     if (!bus->dispatching) rsbus__arena_reset(bus);   /* no reply of an earlier call is in use */
-    if (bus->c && bus->owed > 0 && rsbus__recv_owed_all(bus) != RSBUS_OK) bus->err[0] = 0;   /* dropped: reconnect below */
+    if (bus->c && (bus->owed > 0 || bus->marks_owed > 0) && rsbus__recv_owed_all(bus) != RSBUS_OK) bus->err[0] = 0;   /* dropped: reconnect below */
     if (bus->c && bus->c->reader->len > bus->c->reader->pos) {
         /* bytes no command asked for: the connection is out of step, start a fresh one */
         rsbus__log(bus, RSBUS_LOG_WARN, "unexpected data from %s; reconnecting", bus->url.redacted);
@@ -3317,7 +3404,12 @@ RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus
     RSBUS__CHECK(c->log_level >= RSBUS_LOG_ERROR && c->log_level <= RSBUS_LOG_DEBUG, "log_level: out of range");
     RSBUS__CHECK(c->trim_policy == RSBUS_TRIM_MAXLEN || c->trim_policy == RSBUS_TRIM_ACKED,
                  "trim_policy: RSBUS_TRIM_MAXLEN or RSBUS_TRIM_ACKED");
+    RSBUS__CHECK(c->dedupe_ttl_ms >= 0, "dedupe_ttl_ms: must not be negative (0 turns dedupe off)");
+    RSBUS__CHECK(!c->spool_path || (c->spool_path[0] && strlen(c->spool_path) < 4096),
+                 "spool_path: empty or longer than 4095 bytes (NULL turns the spool off)");
     c->spool_max_bytes = RSBUS__DEF(c->spool_max_bytes, (int64_t)64 << 20);
+    RSBUS__CHECK(c->spool_max_bytes >= 4096, "spool_max_bytes: at least 4096");
+    RSBUS__CHECK(c->spool_fsync == 0 || c->spool_fsync == 1, "spool_fsync: 0 (fsync every record) or 1 (leave it to the OS)");
     return RSBUS_OK;
 #undef RSBUS__CHECK
 }
@@ -3327,8 +3419,8 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     rsbus_config c;
     rsbus_error dummy;
     rsbus *bus;
-    const char *strs[6];
-    size_t lens[6], total = 0, i;
+    const char *strs[7];
+    size_t lens[7], total = 0, i;
     char consumer[160], *p;
     rsbus_result r;
     rsbus_config zero_cfg;
@@ -3340,6 +3432,7 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     bus = (rsbus *)rsbus__alloc(&c.allocator, sizeof *bus);
     if (!bus) { err->code = RSBUS_E_NOMEM; snprintf(err->msg, sizeof err->msg, "rsbus_open: out of memory"); return NULL; }
     memset(bus, 0, sizeof *bus);
+    bus->spool_fd = -1;
     bus->a = c.allocator;
     bus->rnd_pos = sizeof bus->rnd;
     bus->next_token = 1;
@@ -3369,14 +3462,15 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     /* own copies of the strings, in one allocation */
     strs[0] = c.url; strs[1] = c.stream; strs[2] = c.group; strs[3] = c.consumer; strs[4] = c.group_start;
     strs[5] = c.tenant ? c.tenant : "";
-    for (i = 0; i < 6; i++) { lens[i] = strlen(strs[i]) + 1; total += lens[i]; }
+    strs[6] = c.spool_path ? c.spool_path : "";
+    for (i = 0; i < 7; i++) { lens[i] = strlen(strs[i]) + 1; total += lens[i]; }
     bus->strs = (char *)rsbus__alloc(&bus->a, total);
     if (!bus->strs) { r = RSBUS_E_NOMEM; snprintf(err->msg, sizeof err->msg, "rsbus_open: out of memory"); goto fail; }
     bus->strs_size = total;
-    for (p = bus->strs, i = 0; i < 6; i++) { memcpy(p, strs[i], lens[i]); strs[i] = p; p += lens[i]; }
+    for (p = bus->strs, i = 0; i < 7; i++) { memcpy(p, strs[i], lens[i]); strs[i] = p; p += lens[i]; }
     c.url = strs[0]; c.stream = strs[1]; c.group = strs[2]; c.consumer = strs[3]; c.group_start = strs[4];
     c.tenant = c.tenant ? strs[5] : NULL;
-    c.spool_path = NULL;   /* not supported yet */
+    c.spool_path = c.spool_path ? strs[6] : NULL;
     bus->cfg = c;
     bus->group_named = cfg->group != NULL;
     if (c.tenant) snprintf(bus->key, sizeof bus->key, "tenant:%s:%s", c.tenant, c.stream);
@@ -3397,7 +3491,15 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
             r = RSBUS_E_NOMEM; snprintf(err->msg, sizeof err->msg, "rsbus_open: out of memory"); goto fail;
         }
     }
+    if (c.spool_path && (r = rsbus__spool_open(bus)) != RSBUS_OK) {
+        snprintf(err->msg, sizeof err->msg, "%s", bus->err);
+        goto fail;
+    }
     r = rsbus__ensure(bus);
+    if ((r == RSBUS_E_IO || r == RSBUS_E_TIMEOUT) && c.spool_path) {   /* a gateway starts offline: it spools */
+        rsbus__log(bus, RSBUS_LOG_WARN, "cannot reach Redis yet (%s); publishing to the spool until it can", bus->err);
+        return bus;
+    }
     if (r == RSBUS_OK && !c.publish_only) {
         r = rsbus__create_group(bus, c.group_start);
         if (r == RSBUS_E_AUTH && strstr(bus->err, "NOPERM")) {   /* least privilege: the group must exist */
@@ -3434,11 +3536,15 @@ RSBUS__PUBLIC void rsbus_close(rsbus *bus) {
     if (bus->reps) rsbus__free(&a, (void *)bus->reps, (size_t)bus->cfg.batch_size * sizeof *bus->reps);
     if (bus->got) rsbus__free(&a, (void *)bus->got, (size_t)bus->cfg.batch_size * sizeof *bus->got);
     rsbus__free(&a, bus->cand, bus->capcand * sizeof *bus->cand);
+    if (bus->spool_fd >= 0) close(bus->spool_fd);   /* and its flock */
+    rsbus__free(&a, bus->spool_stage, bus->spool_stage_cap);
+    rsbus__free(&a, bus->spool_rd, bus->spool_rd_cap);
     memset(bus, 0, sizeof *bus);
     rsbus__free(&a, bus, sizeof *bus);
 }
 
 /* >>public api: publish */
+
 typedef struct rsbus__ev {
     const char *data; size_t data_len;
     const char *tenant;
@@ -3523,6 +3629,7 @@ RSBUS__PRIVATE int64_t rsbus__xadd_maxlen(const rsbus *bus) {
 }
 RSBUS__PRIVATE void rsbus__queue_xadd(rsbus *bus, const rsbus_event *ev, const rsbus__ev *e) {
     rsbus__xadd_head(bus, bus->key, bus->key_len, rsbus__xadd_maxlen(bus));
+    bus->xadd_fields = bus->out_len;
     rsbus__arg(bus, "type", 4); rsbus__argz(bus, ev->type);
     rsbus__arg(bus, "id", 2); rsbus__argz(bus, e->id);
     rsbus__arg(bus, "ts", 2); rsbus__argi(bus, e->ts);
@@ -3542,6 +3649,10 @@ RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char
     rsbus_result r;
     if (!bus) return RSBUS_E_ARG;
     bus->err[0] = 0;
+    if (bus->spool_fd >= 0) {
+        if (!ev) return rsbus__fail(bus, RSBUS_E_ARG, "publish: event is NULL");
+        return rsbus__publish_spooled(bus, ev, 1, (char (*)[RSBUS_ID_SIZE])stream_id, 1);
+    }
     r = rsbus__check_event(bus, ev, (size_t)-1, &e);
     if (r != RSBUS_OK) return r;
     r = rsbus__ensure(bus);
@@ -3559,16 +3670,53 @@ RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char
     return r;
 }
 
+/* Reads the replies of n XADDs, in MULTI/EXEC when atomic; ids (may be NULL) get the stream ids. */
+RSBUS__PRIVATE rsbus_result rsbus__read_xadds(rsbus *bus, size_t n, int atomic, char (*ids)[RSBUS_ID_SIZE],
+                                              const char *what) {
+    redisReply *rep = NULL;
+    rsbus_result r = RSBUS_OK, first = RSBUS_OK;
+    size_t i, total = atomic ? n + 2 : n;
+    /* Read every reply, whatever happens, so the connection stays in step. */
+    for (i = 0; r == RSBUS_OK && i < total; i++) {
+        r = rsbus__recv(bus, &rep, what);
+        if (r != RSBUS_OK) break;
+        if (rep->type == REDIS_REPLY_ERROR) {
+            if (first == RSBUS_OK) first = rsbus__reply_fail(bus, rep, what);
+        } else if (!atomic) {
+            char id[RSBUS_ID_SIZE];
+            if (!rsbus__copy_id(rep, id)) { if (first == RSBUS_OK) first = rsbus__shape_fail(bus, what); }
+            else if (ids) memcpy(ids[i], id, strlen(id) + 1);
+        } else if (i == n + 1) {
+            size_t k;
+            if (rep->type != REDIS_REPLY_ARRAY || rep->elements != n) {
+                if (first == RSBUS_OK) first = rsbus__fail(bus, RSBUS_E_REDIS, "EXEC: the batch was not applied");
+            } else {
+                for (k = 0; k < n; k++) {
+                    char id[RSBUS_ID_SIZE];
+                    if (rep->element[k]->type == REDIS_REPLY_ERROR) {
+                        if (first == RSBUS_OK) first = rsbus__reply_fail(bus, rep->element[k], what);
+                    } else if (!rsbus__copy_id(rep->element[k], id)) {
+                        if (first == RSBUS_OK) first = rsbus__fail(bus, RSBUS_E_PROTOCOL, "EXEC: unexpected reply");
+                    } else if (ids) {
+                        memcpy(ids[k], id, strlen(id) + 1);
+                    }
+                }
+            }
+        }
+    }
+    return r == RSBUS_OK ? first : r;
+}
+
 RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *evs, size_t n,
                                                char (*stream_ids)[RSBUS_ID_SIZE]) {
     rsbus__ev e;
-    redisReply *rep = NULL;
-    rsbus_result r = RSBUS_OK, first = RSBUS_OK;
+    rsbus_result r = RSBUS_OK;
     size_t i;
     if (!bus) return RSBUS_E_ARG;
     bus->err[0] = 0;
     if (n == 0) return RSBUS_OK;
     if (!evs) return rsbus__fail(bus, RSBUS_E_ARG, "publish_batch: events is NULL");
+    if (bus->spool_fd >= 0) return rsbus__publish_spooled(bus, evs, n, stream_ids, 0);
     r = rsbus__ensure(bus);
     if (r != RSBUS_OK) { bus->st.publish_errors += n; return r; }
     rsbus__cmd(bus); rsbus__arg(bus, "MULTI", 5); rsbus__cmd_end(bus);
@@ -3579,31 +3727,7 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *ev
     }
     rsbus__cmd(bus); rsbus__arg(bus, "EXEC", 4); rsbus__cmd_end(bus);
     r = rsbus__send(bus, "MULTI/XADD/EXEC");
-    /* Read every reply, whatever happens, so the connection stays in step. */
-    for (i = 0; r == RSBUS_OK && i < n + 2; i++) {
-        r = rsbus__recv(bus, &rep, "MULTI/XADD/EXEC");
-        if (r != RSBUS_OK) break;
-        if (rep->type == REDIS_REPLY_ERROR) {
-            if (first == RSBUS_OK) first = rsbus__reply_fail(bus, rep, "XADD (batch)");
-        } else if (i == n + 1) {
-            size_t k;
-            if (rep->type != REDIS_REPLY_ARRAY || rep->elements != n) {
-                if (first == RSBUS_OK) first = rsbus__fail(bus, RSBUS_E_REDIS, "EXEC: the batch was not applied");
-            } else {
-                for (k = 0; k < n; k++) {
-                    char id[RSBUS_ID_SIZE];
-                    if (rep->element[k]->type == REDIS_REPLY_ERROR) {
-                        if (first == RSBUS_OK) first = rsbus__reply_fail(bus, rep->element[k], "XADD (batch)");
-                    } else if (!rsbus__copy_id(rep->element[k], id)) {
-                        if (first == RSBUS_OK) first = rsbus__fail(bus, RSBUS_E_PROTOCOL, "EXEC: unexpected reply");
-                    } else if (stream_ids) {
-                        memcpy(stream_ids[k], id, strlen(id) + 1);
-                    }
-                }
-            }
-        }
-    }
-    if (r == RSBUS_OK) r = first;
+    if (r == RSBUS_OK) r = rsbus__read_xadds(bus, n, 1, stream_ids, "XADD (batch)");
     if (r == RSBUS_OK) bus->st.published += n;
     else bus->st.publish_errors += n;
     return r;
@@ -3746,6 +3870,76 @@ RSBUS__PRIVATE int64_t rsbus__backoff_ms(const rsbus *bus, int64_t deliveries) {
     return RSBUS__MIN(b, (int64_t)bus->cfg.retry_backoff_max_ms);
 }
 
+/* >>consume: dedupe (dedupe_ttl_ms > 0)
+   A group remembers the event ids it handled as keys "<stream key>:dedupe:<group>:<event id>" that expire
+   after dedupe_ttl_ms. A batch's ids are checked with one MGET before any handler runs. An id is marked
+   (SET ... PX) the moment every handler acked its entry, written at once but with its reply read with
+   the batch's XACK: no round trip per event, and a consumer killed later in the batch does not leave
+   an event it already handled unmarked. The mark goes out before the XACK on the same connection, so
+   Redis applies it first. */
+RSBUS__PRIVATE void rsbus__arg_dedupe_key(rsbus *bus, const char *id, size_t n) {
+    char k[RSBUS__NAME_MAX + 8 + 128 + 1 + RSBUS_ID_SIZE];   /* key, ":dedupe:", group, ':', id */
+    size_t off;
+    memcpy(k, bus->key, bus->key_len);
+    off = bus->key_len;
+    memcpy(k + off, ":dedupe:", 8); off += 8;
+    memcpy(k + off, bus->cfg.group, bus->group_len); off += bus->group_len;
+    k[off++] = ':';
+    memcpy(k + off, id, n); off += n;
+    rsbus__arg(bus, k, off);
+}
+/* The event id and replay_for of an entry, before it is decoded (the decoder judges the rest). */
+RSBUS__PRIVATE void rsbus__dedupe_scan(rsbus *bus, rsbus__item *it) {
+    const redisReply *f = it->entry->element[1];
+    size_t i;
+    if (f->type != REDIS_REPLY_ARRAY) return;
+    for (i = 0; i + 1 < f->elements && i < 2 * RSBUS__MAX_FIELDS; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) return;
+        if (k->len == 2 && !memcmp(k->str, "id", 2)) {
+            it->eid = v->len > 0 && v->len < RSBUS_ID_SIZE ? v->str : NULL;
+            it->eid_len = v->len;
+        } else if (k->len == 10 && !memcmp(k->str, "replay_for", 10)) {
+            it->replay_mine = v->len == bus->group_len && !memcmp(v->str, bus->cfg.group, bus->group_len);
+        }
+    }
+}
+RSBUS__PRIVATE rsbus_result rsbus__dedupe_check(rsbus *bus, rsbus__item *items, size_t n) {
+    redisReply *rep = NULL;
+    size_t i, k, nk = 0;
+    rsbus_result r;
+    for (i = 0; i < n; i++) {
+        rsbus__dedupe_scan(bus, &items[i]);
+        if (items[i].eid) nk++;
+    }
+    if (!nk) return RSBUS_OK;
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "MGET", 4);
+    for (i = 0; i < n; i++) if (items[i].eid) rsbus__arg_dedupe_key(bus, items[i].eid, items[i].eid_len);
+    rsbus__cmd_end(bus);
+    r = rsbus__roundtrip(bus, &rep, "MGET (dedupe)");
+    if (r != RSBUS_OK) return r;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != nk) return rsbus__shape_fail(bus, "MGET (dedupe)");
+    for (i = 0, k = 0; i < n; i++)
+        if (items[i].eid) items[i].seen = rep->element[k++]->type != REDIS_REPLY_NIL;
+    return RSBUS_OK;
+}
+/* Marks a handled entry's event id now (see above); a mark that cannot be sent is lost with the
+   connection, and so is the batch's XACK, so the entry comes back and is handled again (at-least-once). */
+RSBUS__PRIVATE void rsbus__dedupe_mark(rsbus *bus, rsbus__item *it) {
+    if ((bus->keep_segs || bus->owed) && rsbus__flush_deferred(bus) != RSBUS_OK) return;   /* keep replies in order */
+    rsbus__cmd(bus);
+    rsbus__arg(bus, "SET", 3);
+    rsbus__arg_dedupe_key(bus, it->eid, it->eid_len);
+    rsbus__arg(bus, "1", 1);
+    rsbus__arg(bus, "PX", 2);
+    rsbus__argi(bus, bus->cfg.dedupe_ttl_ms);
+    rsbus__cmd_end(bus);
+    if (rsbus__send(bus, "SET (dedupe mark)") != RSBUS_OK) return;
+    bus->marks_owed++;
+    it->marked = 1;
+}
+
 /* Runs the handlers of one entry and decides what becomes of it. undispatched: dead-letter without
    calling handlers (delivered too often already). */
 RSBUS__PRIVATE void rsbus__dispatch(rsbus *bus, rsbus__item *it, char *reason, int undispatched) {
@@ -3773,6 +3967,11 @@ RSBUS__PRIVATE void rsbus__dispatch(rsbus *bus, rsbus__item *it, char *reason, i
         it->outcome = RSBUS__OUT_DEAD;
         snprintf(reason, RSBUS_REASON_SIZE, "delivered %lld times without an acknowledgement (max_retries %d): "
                  "its consumers crashed or timed out on it", (long long)(it->deliveries - 1), bus->cfg.max_retries);
+        return;
+    }
+    if (it->seen && !it->replay_mine) {   /* handled by this group before (dedupe) */
+        it->outcome = RSBUS__OUT_SKIP;
+        bus->st.deduped++;
         return;
     }
     m.deliveries = it->deliveries;
@@ -3899,15 +4098,31 @@ RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t
    (NULL: 1 each); undispatched: per-entry flag (NULL: none). */
 RSBUS__PRIVATE rsbus_result rsbus__handle(rsbus *bus, const redisReply *const *entries, size_t n,
                                           const int64_t *deliveries, const char *what) {
-    size_t i;
+    size_t i, j;
+    int dedupe = bus->cfg.dedupe_ttl_ms > 0 && bus->nhandlers > 0;
     for (i = 0; i < n; i++) {
         rsbus__item *it = &bus->items[i];
         it->entry = entries[i];
         it->deliveries = deliveries ? deliveries[i] : 1;
         it->outcome = RSBUS__OUT_ACK;
         it->malformed = 0;
+        it->eid = NULL; it->eid_len = 0;
+        it->seen = it->replay_mine = it->marked = 0;
+    }
+    if (dedupe) {
+        rsbus_result r = rsbus__dedupe_check(bus, bus->items, n);
+        if (r != RSBUS_OK) return r;   /* nothing was handled: the entries stay pending and come back */
+    }
+    for (i = 0; i < n; i++) {
+        rsbus__item *it = &bus->items[i];
+        if (dedupe && it->eid && !it->seen) {   /* the same event twice in one batch */
+            for (j = 0; j < i && !it->seen; j++)
+                it->seen = bus->items[j].marked && bus->items[j].eid_len == it->eid_len &&
+                           !memcmp(bus->items[j].eid, it->eid, it->eid_len);
+        }
         rsbus__dispatch(bus, it, bus->reasons + i * RSBUS_REASON_SIZE,
                         deliveries && deliveries[i] - 1 > bus->cfg.max_retries);
+        if (dedupe && it->eid && it->outcome == RSBUS__OUT_ACK) rsbus__dedupe_mark(bus, it);
     }
     return rsbus__settle(bus, bus->items, n, what);
 }
@@ -4259,6 +4474,14 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
                 backoff = RSBUS__MIN(backoff * 2, 5000);
                 continue;
             }
+        }
+        if (bus->spool_events && rsbus__mono_ms() - bus->spool_tried_ms >= 1000) {
+            size_t sent;
+            bus->spool_tried_ms = rsbus__mono_ms();
+            r = rsbus__spool_drain(bus, &sent);
+            if (r != RSBUS_OK)
+                rsbus__log(bus, RSBUS_LOG_WARN, "spool: %s: %s (kept; trying again in a second)", rsbus_result_str(r), bus->err);
+            if (!bus->c) continue;
         }
         if (bus->nogroup) {
             int64_t now = rsbus__mono_ms();
@@ -5190,19 +5413,378 @@ RSBUS__PUBLIC rsbus_result rsbus_trim(rsbus *bus, int64_t *removed) {
     return r;
 }
 
-/* >>not yet implemented (offline spool, schemas) */
-RSBUS__PRIVATE rsbus_result rsbus__not_implemented(rsbus *bus, const char *what) {
-    if (!bus) return RSBUS_E_ARG;
-    return rsbus__fail(bus, RSBUS_E_ARG, "%s: not implemented in rsbus " RSBUS_VERSION_STRING, what);
+/* >>offline spool (spool_path)
+   A bus with spool_path set publishes through the spool: when Redis cannot be reached (RSBUS_E_IO or
+   RSBUS_E_TIMEOUT) the events are appended to the spool file and the publish returns RSBUS_SPOOLED; the
+   spooled events are sent, in order and in MULTI/EXEC chunks, before any later publish of the bus
+   reaches Redis (by the next publish, by rsbus_run about once a second, or by rsbus_spool_flush).
+
+   The file: a 16-byte header, "RSBSPL1\n" and the little-endian 64-bit offset of the first record not
+   yet sent, then records. A record is the little-endian 32-bit length of its payload, the CRC-32 (IEEE,
+   as zlib) of the payload, and the payload: the event's stream fields, name and value in turn, each as
+   a RESP bulk string ("$3\r\nkey\r\n"). A record is written with one write; with spool_fsync 0 it is
+   fdatasync'ed before the publish returns. Opening the bus checks every record: the first whose length
+   or CRC is wrong (a record torn by a crash) is cut off with everything after it, and the log says how
+   many bytes went. A chunk that was sent advances the header's offset; once everything is sent the
+   file is truncated to its header. A crash between a chunk reaching Redis and the offset being written
+   sends that chunk again (the same event ids: at-least-once, like everything else). The bus holds an
+   flock on the file, so two buses or processes cannot share one spool. */
+#define RSBUS__SPOOL_HEAD 16
+#define RSBUS__SPOOL_CHUNK ((size_t)1 << 20)    /* bytes read at a time */
+#define RSBUS__SPOOL_BATCH 1000                 /* events per MULTI/EXEC when sending the spool */
+
+RSBUS__PRIVATE const uint32_t rsbus__crc_table[256] = {
+    0x00000000u, 0x77073096u, 0xEE0E612Cu, 0x990951BAu, 0x076DC419u, 0x706AF48Fu, 0xE963A535u, 0x9E6495A3u,
+    0x0EDB8832u, 0x79DCB8A4u, 0xE0D5E91Eu, 0x97D2D988u, 0x09B64C2Bu, 0x7EB17CBDu, 0xE7B82D07u, 0x90BF1D91u,
+    0x1DB71064u, 0x6AB020F2u, 0xF3B97148u, 0x84BE41DEu, 0x1ADAD47Du, 0x6DDDE4EBu, 0xF4D4B551u, 0x83D385C7u,
+    0x136C9856u, 0x646BA8C0u, 0xFD62F97Au, 0x8A65C9ECu, 0x14015C4Fu, 0x63066CD9u, 0xFA0F3D63u, 0x8D080DF5u,
+    0x3B6E20C8u, 0x4C69105Eu, 0xD56041E4u, 0xA2677172u, 0x3C03E4D1u, 0x4B04D447u, 0xD20D85FDu, 0xA50AB56Bu,
+    0x35B5A8FAu, 0x42B2986Cu, 0xDBBBC9D6u, 0xACBCF940u, 0x32D86CE3u, 0x45DF5C75u, 0xDCD60DCFu, 0xABD13D59u,
+    0x26D930ACu, 0x51DE003Au, 0xC8D75180u, 0xBFD06116u, 0x21B4F4B5u, 0x56B3C423u, 0xCFBA9599u, 0xB8BDA50Fu,
+    0x2802B89Eu, 0x5F058808u, 0xC60CD9B2u, 0xB10BE924u, 0x2F6F7C87u, 0x58684C11u, 0xC1611DABu, 0xB6662D3Du,
+    0x76DC4190u, 0x01DB7106u, 0x98D220BCu, 0xEFD5102Au, 0x71B18589u, 0x06B6B51Fu, 0x9FBFE4A5u, 0xE8B8D433u,
+    0x7807C9A2u, 0x0F00F934u, 0x9609A88Eu, 0xE10E9818u, 0x7F6A0DBBu, 0x086D3D2Du, 0x91646C97u, 0xE6635C01u,
+    0x6B6B51F4u, 0x1C6C6162u, 0x856530D8u, 0xF262004Eu, 0x6C0695EDu, 0x1B01A57Bu, 0x8208F4C1u, 0xF50FC457u,
+    0x65B0D9C6u, 0x12B7E950u, 0x8BBEB8EAu, 0xFCB9887Cu, 0x62DD1DDFu, 0x15DA2D49u, 0x8CD37CF3u, 0xFBD44C65u,
+    0x4DB26158u, 0x3AB551CEu, 0xA3BC0074u, 0xD4BB30E2u, 0x4ADFA541u, 0x3DD895D7u, 0xA4D1C46Du, 0xD3D6F4FBu,
+    0x4369E96Au, 0x346ED9FCu, 0xAD678846u, 0xDA60B8D0u, 0x44042D73u, 0x33031DE5u, 0xAA0A4C5Fu, 0xDD0D7CC9u,
+    0x5005713Cu, 0x270241AAu, 0xBE0B1010u, 0xC90C2086u, 0x5768B525u, 0x206F85B3u, 0xB966D409u, 0xCE61E49Fu,
+    0x5EDEF90Eu, 0x29D9C998u, 0xB0D09822u, 0xC7D7A8B4u, 0x59B33D17u, 0x2EB40D81u, 0xB7BD5C3Bu, 0xC0BA6CADu,
+    0xEDB88320u, 0x9ABFB3B6u, 0x03B6E20Cu, 0x74B1D29Au, 0xEAD54739u, 0x9DD277AFu, 0x04DB2615u, 0x73DC1683u,
+    0xE3630B12u, 0x94643B84u, 0x0D6D6A3Eu, 0x7A6A5AA8u, 0xE40ECF0Bu, 0x9309FF9Du, 0x0A00AE27u, 0x7D079EB1u,
+    0xF00F9344u, 0x8708A3D2u, 0x1E01F268u, 0x6906C2FEu, 0xF762575Du, 0x806567CBu, 0x196C3671u, 0x6E6B06E7u,
+    0xFED41B76u, 0x89D32BE0u, 0x10DA7A5Au, 0x67DD4ACCu, 0xF9B9DF6Fu, 0x8EBEEFF9u, 0x17B7BE43u, 0x60B08ED5u,
+    0xD6D6A3E8u, 0xA1D1937Eu, 0x38D8C2C4u, 0x4FDFF252u, 0xD1BB67F1u, 0xA6BC5767u, 0x3FB506DDu, 0x48B2364Bu,
+    0xD80D2BDAu, 0xAF0A1B4Cu, 0x36034AF6u, 0x41047A60u, 0xDF60EFC3u, 0xA867DF55u, 0x316E8EEFu, 0x4669BE79u,
+    0xCB61B38Cu, 0xBC66831Au, 0x256FD2A0u, 0x5268E236u, 0xCC0C7795u, 0xBB0B4703u, 0x220216B9u, 0x5505262Fu,
+    0xC5BA3BBEu, 0xB2BD0B28u, 0x2BB45A92u, 0x5CB36A04u, 0xC2D7FFA7u, 0xB5D0CF31u, 0x2CD99E8Bu, 0x5BDEAE1Du,
+    0x9B64C2B0u, 0xEC63F226u, 0x756AA39Cu, 0x026D930Au, 0x9C0906A9u, 0xEB0E363Fu, 0x72076785u, 0x05005713u,
+    0x95BF4A82u, 0xE2B87A14u, 0x7BB12BAEu, 0x0CB61B38u, 0x92D28E9Bu, 0xE5D5BE0Du, 0x7CDCEFB7u, 0x0BDBDF21u,
+    0x86D3D2D4u, 0xF1D4E242u, 0x68DDB3F8u, 0x1FDA836Eu, 0x81BE16CDu, 0xF6B9265Bu, 0x6FB077E1u, 0x18B74777u,
+    0x88085AE6u, 0xFF0F6A70u, 0x66063BCAu, 0x11010B5Cu, 0x8F659EFFu, 0xF862AE69u, 0x616BFFD3u, 0x166CCF45u,
+    0xA00AE278u, 0xD70DD2EEu, 0x4E048354u, 0x3903B3C2u, 0xA7672661u, 0xD06016F7u, 0x4969474Du, 0x3E6E77DBu,
+    0xAED16A4Au, 0xD9D65ADCu, 0x40DF0B66u, 0x37D83BF0u, 0xA9BCAE53u, 0xDEBB9EC5u, 0x47B2CF7Fu, 0x30B5FFE9u,
+    0xBDBDF21Cu, 0xCABAC28Au, 0x53B39330u, 0x24B4A3A6u, 0xBAD03605u, 0xCDD70693u, 0x54DE5729u, 0x23D967BFu,
+    0xB3667A2Eu, 0xC4614AB8u, 0x5D681B02u, 0x2A6F2B94u, 0xB40BBE37u, 0xC30C8EA1u, 0x5A05DF1Bu, 0x2D02EF8Du
+};
+RSBUS__PRIVATE uint32_t rsbus__crc32(const unsigned char *p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    while (n--) c = rsbus__crc_table[(c ^ *p++) & 0xFFu] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
 }
+RSBUS__PRIVATE void rsbus__put32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+}
+RSBUS__PRIVATE uint32_t rsbus__get32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+RSBUS__PRIVATE int rsbus__spool_buf(rsbus *bus, char **buf, size_t *cap, size_t need) {
+    size_t c = *cap ? *cap : 4096;
+    void *p;
+    if (need <= *cap) return 0;
+    while (c < need) c *= 2;
+    p = rsbus__realloc(&bus->a, *buf, *cap, c);
+    if (!p) return -1;
+    *buf = (char *)p;
+    *cap = c;
+    return 0;
+}
+/* The largest record payload a spool may hold: the file's bound (not max_event_bytes, which may have
+   changed since the record was written). */
+RSBUS__PRIVATE size_t rsbus__spool_rec_max(const rsbus *bus) {
+    return (size_t)RSBUS__MIN((uint64_t)bus->cfg.spool_max_bytes, (uint64_t)0xFFFFFFFFu);
+}
+/* A payload is name/value pairs of RESP bulk strings; returns how many strings, 0 if it is not that. */
+RSBUS__PRIVATE size_t rsbus__spool_fields(const char *p, size_t n) {
+    size_t i = 0, count = 0;
+    while (i < n) {
+        size_t len = 0, digits = 0;
+        if (p[i++] != '$') return 0;
+        while (i < n && p[i] >= '0' && p[i] <= '9' && digits < 10) { len = len * 10 + (size_t)(p[i++] - '0'); digits++; }
+        if (!digits || n - i < 2 || p[i] != '\r' || p[i + 1] != '\n') return 0;
+        i += 2;
+        if (n - i < len || n - i - len < 2 || p[i + len] != '\r' || p[i + len + 1] != '\n') return 0;
+        i += len + 2;
+        if (++count > 2 * RSBUS__MAX_FIELDS) return 0;
+    }
+    return count % 2 == 0 ? count : 0;
+}
+RSBUS__PRIVATE int rsbus__pwrite_all(int fd, const char *p, size_t n, uint64_t off) {
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0) { if (errno == EINTR) continue; return -1; }
+        p += w; n -= (size_t)w; off += (uint64_t)w;
+    }
+    return 0;
+}
+RSBUS__PRIVATE int rsbus__pread_all(int fd, char *p, size_t n, uint64_t off) {
+    while (n > 0) {
+        ssize_t w = pread(fd, p, n, (off_t)off);
+        if (w < 0) { if (errno == EINTR) continue; return -1; }
+        if (w == 0) { errno = EIO; return -1; }   /* the file is shorter than it was */
+        p += w; n -= (size_t)w; off += (uint64_t)w;
+    }
+    return 0;
+}
+RSBUS__PRIVATE int rsbus__spool_set_start(rsbus *bus, uint64_t start) {
+    unsigned char h[8];
+    rsbus__put32(h, (uint32_t)start);
+    rsbus__put32(h + 4, (uint32_t)(start >> 32));
+    if (rsbus__pwrite_all(bus->spool_fd, (const char *)h, 8, 8) != 0) return -1;
+    if (bus->cfg.spool_fsync == 0 && fdatasync(bus->spool_fd) != 0) return -1;
+    bus->spool_start = start;
+    return 0;
+}
+
+/* Reads the whole records from off (at most RSBUS__SPOOL_BATCH of them, about RSBUS__SPOOL_CHUNK bytes,
+   or one larger record) into spool_rd. *bytes and *nrec say what was read; *bad: what follows them up to
+   limit is not a whole, intact record. */
+RSBUS__PRIVATE rsbus_result rsbus__spool_read(rsbus *bus, uint64_t off, uint64_t limit, size_t *bytes,
+                                              size_t *nrec, int *bad) {
+    size_t want = (size_t)RSBUS__MIN(limit - off, (uint64_t)RSBUS__SPOOL_CHUNK), p = 0, rec_max = rsbus__spool_rec_max(bus);
+    *bytes = *nrec = 0;
+    *bad = 0;
+    if (off >= limit) return RSBUS_OK;
+    for (;;) {
+        if (rsbus__spool_buf(bus, &bus->spool_rd, &bus->spool_rd_cap, want) != 0)
+            return rsbus__fail(bus, RSBUS_E_NOMEM, "spool: out of memory");
+        if (rsbus__pread_all(bus->spool_fd, bus->spool_rd, want, off) != 0)
+            return rsbus__fail(bus, RSBUS_E_IO, "spool %s: read: %s", bus->cfg.spool_path, strerror(errno));
+        while (*nrec < RSBUS__SPOOL_BATCH && want - p >= 8) {
+            const unsigned char *h = (const unsigned char *)bus->spool_rd + p;
+            size_t len = rsbus__get32(h);
+            if (len == 0 || len > rec_max || off + p + 8 + len > limit) { *bad = 1; break; }
+            if (want - p - 8 < len) {
+                if (p == 0) { want = 8 + len; goto again; }   /* one record larger than a chunk */
+                break;
+            }
+            if (rsbus__crc32(h + 8, len) != rsbus__get32(h + 4) || !rsbus__spool_fields((const char *)h + 8, len)) {
+                *bad = 1;
+                break;
+            }
+            p += 8 + len;
+            (*nrec)++;
+        }
+        if (p == 0 && !*bad) *bad = 1;   /* fewer than 8 bytes left: a torn record header */
+        *bytes = p;
+        return RSBUS_OK;
+    again:;
+    }
+}
+
+/* Opens (or creates) the spool file, locks it and checks its records. */
+RSBUS__PRIVATE rsbus_result rsbus__spool_open(rsbus *bus) {
+    const char *path = bus->cfg.spool_path;
+    struct stat st;
+    unsigned char h[RSBUS__SPOOL_HEAD];
+    uint64_t size, off;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return rsbus__fail(bus, RSBUS_E_IO, "spool %s: open: %s", path, strerror(errno));
+    bus->spool_fd = fd;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            return rsbus__fail(bus, RSBUS_E_IO, "spool %s is in use by another bus (one spool per bus)", path);
+        return rsbus__fail(bus, RSBUS_E_IO, "spool %s: flock: %s", path, strerror(errno));
+    }
+    if (fstat(fd, &st) != 0) return rsbus__fail(bus, RSBUS_E_IO, "spool %s: fstat: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return rsbus__fail(bus, RSBUS_E_ARG, "spool %s: not a regular file", path);
+    size = (uint64_t)st.st_size;
+    if (size < RSBUS__SPOOL_HEAD) {   /* new, or its header was torn while it was created */
+        if (size > 0 && (rsbus__pread_all(fd, (char *)h, (size_t)size, 0) != 0 || memcmp(h, "RSBSPL1\n", (size_t)RSBUS__MIN(size, 8))))
+            return rsbus__fail(bus, RSBUS_E_ARG, "spool %s: not an rsbus spool file", path);
+        memcpy(h, "RSBSPL1\n", 8);
+        rsbus__put32(h + 8, RSBUS__SPOOL_HEAD);
+        rsbus__put32(h + 12, 0);
+        if (ftruncate(fd, 0) != 0 || rsbus__pwrite_all(fd, (const char *)h, RSBUS__SPOOL_HEAD, 0) != 0 ||
+            (bus->cfg.spool_fsync == 0 && fdatasync(fd) != 0))
+            return rsbus__fail(bus, RSBUS_E_IO, "spool %s: write: %s", path, strerror(errno));
+        bus->spool_start = bus->spool_end = RSBUS__SPOOL_HEAD;
+        return RSBUS_OK;
+    }
+    if (rsbus__pread_all(fd, (char *)h, RSBUS__SPOOL_HEAD, 0) != 0)
+        return rsbus__fail(bus, RSBUS_E_IO, "spool %s: read: %s", path, strerror(errno));
+    if (memcmp(h, "RSBSPL1\n", 8) != 0) return rsbus__fail(bus, RSBUS_E_ARG, "spool %s: not an rsbus spool file", path);
+    off = (uint64_t)rsbus__get32(h + 8) | (uint64_t)rsbus__get32(h + 12) << 32;
+    if (off < RSBUS__SPOOL_HEAD || off > size)
+        return rsbus__fail(bus, RSBUS_E_IO, "spool %s: damaged header (start offset past the end)", path);
+    bus->spool_start = off;
+    for (;;) {
+        size_t bytes, nrec;
+        int bad;
+        rsbus_result r = rsbus__spool_read(bus, off, size, &bytes, &nrec, &bad);
+        if (r != RSBUS_OK) return r;
+        off += bytes;
+        bus->spool_events += nrec;
+        if (off >= size) break;
+        if (bad) {
+            rsbus__log(bus, RSBUS_LOG_WARN, "spool %s: dropped %llu bytes at offset %llu: a record torn by a crash "
+                       "or damaged (the %lu records before it are kept)", path, (unsigned long long)(size - off),
+                       (unsigned long long)off, (unsigned long)bus->spool_events);
+            if (ftruncate(fd, (off_t)off) != 0)
+                return rsbus__fail(bus, RSBUS_E_IO, "spool %s: truncate: %s", path, strerror(errno));
+            break;
+        }
+    }
+    bus->spool_end = off;
+    if (bus->spool_events == 0 && (bus->spool_start > RSBUS__SPOOL_HEAD || bus->spool_end > RSBUS__SPOOL_HEAD)) {
+        if (ftruncate(fd, RSBUS__SPOOL_HEAD) != 0 || rsbus__spool_set_start(bus, RSBUS__SPOOL_HEAD) != 0)
+            return rsbus__fail(bus, RSBUS_E_IO, "spool %s: truncate: %s", path, strerror(errno));
+        bus->spool_end = RSBUS__SPOOL_HEAD;
+    }
+    if (bus->spool_events)
+        rsbus__log(bus, RSBUS_LOG_INFO, "spool %s holds %lu events not yet sent", path, (unsigned long)bus->spool_events);
+    return RSBUS_OK;
+}
+
+/* Adds the record of the XADD just queued (its fields from fields_off on) to the staged records. */
+RSBUS__PRIVATE int rsbus__spool_stage(rsbus *bus, size_t fields_off) {
+    size_t n = bus->out_len - fields_off;
+    unsigned char *h;
+    if (bus->oom || n > 0xFFFFFFFFu ||
+        rsbus__spool_buf(bus, &bus->spool_stage, &bus->spool_stage_cap, bus->spool_stage_len + 8 + n) != 0)
+        return -1;
+    h = (unsigned char *)bus->spool_stage + bus->spool_stage_len;
+    memcpy(h + 8, bus->out + fields_off, n);
+    rsbus__put32(h, (uint32_t)n);
+    rsbus__put32(h + 4, rsbus__crc32(h + 8, n));
+    bus->spool_stage_len += 8 + n;
+    return 0;
+}
+
+/* Sends n records (checked ones: spool_stage, or read back by spool_read) as XADDs, in MULTI/EXEC when
+   atomic, and reads the replies. */
+RSBUS__PRIVATE rsbus_result rsbus__spool_send(rsbus *bus, const char *recs, size_t len, size_t n, int atomic,
+                                              char (*ids)[RSBUS_ID_SIZE], const char *what) {
+    size_t p = 0;
+    rsbus_result r;
+    if (atomic) { rsbus__cmd(bus); rsbus__arg(bus, "MULTI", 5); rsbus__cmd_end(bus); }
+    while (p + 8 <= len) {
+        size_t plen = rsbus__get32((const unsigned char *)recs + p);
+        const char *payload = recs + p + 8;
+        rsbus__xadd_head(bus, bus->key, bus->key_len, rsbus__xadd_maxlen(bus));
+        if (rsbus__reserve(bus, plen) == 0) {
+            memcpy(bus->out + bus->out_len, payload, plen);
+            bus->out_len += plen;
+            bus->cmd_argc += (int)rsbus__spool_fields(payload, plen);
+        }
+        rsbus__cmd_end(bus);
+        p += 8 + plen;
+    }
+    if (atomic) { rsbus__cmd(bus); rsbus__arg(bus, "EXEC", 4); rsbus__cmd_end(bus); }
+    r = rsbus__send(bus, what);
+    if (r != RSBUS_OK) return r;
+    return rsbus__read_xadds(bus, n, atomic, ids, what);
+}
+
+/* Sends the spool, chunk by chunk; the caller has connected. */
+RSBUS__PRIVATE rsbus_result rsbus__spool_drain(rsbus *bus, size_t *sent) {
+    *sent = 0;
+    while (bus->spool_start < bus->spool_end) {
+        size_t bytes, nrec;
+        int bad;
+        rsbus_result r = rsbus__spool_read(bus, bus->spool_start, bus->spool_end, &bytes, &nrec, &bad);
+        if (r != RSBUS_OK) return r;
+        if (nrec == 0)   /* the file changed under the lock: nothing sane is left to send */
+            return rsbus__fail(bus, RSBUS_E_IO, "spool %s: damaged record at offset %llu", bus->cfg.spool_path,
+                               (unsigned long long)bus->spool_start);
+        r = rsbus__spool_send(bus, bus->spool_rd, bytes, nrec, 1, NULL, "XADD (spool)");
+        if (r != RSBUS_OK) return r;
+        bus->spool_events -= nrec;
+        bus->st.published += nrec;
+        *sent += nrec;
+        if (bus->spool_start + bytes >= bus->spool_end) {   /* all sent: back to an empty file */
+            if (ftruncate(bus->spool_fd, RSBUS__SPOOL_HEAD) != 0 || rsbus__spool_set_start(bus, RSBUS__SPOOL_HEAD) != 0)
+                return rsbus__fail(bus, RSBUS_E_IO, "spool %s: truncate: %s", bus->cfg.spool_path, strerror(errno));
+            bus->spool_end = RSBUS__SPOOL_HEAD;
+            bus->spool_events = 0;
+        } else if (rsbus__spool_set_start(bus, bus->spool_start + bytes) != 0) {
+            return rsbus__fail(bus, RSBUS_E_IO, "spool %s: write: %s", bus->cfg.spool_path, strerror(errno));
+        }
+    }
+    if (*sent) rsbus__log(bus, RSBUS_LOG_INFO, "spool %s: sent %lu events", bus->cfg.spool_path, (unsigned long)*sent);
+    return RSBUS_OK;
+}
+
+/* Appends the staged records with one write. */
+RSBUS__PRIVATE rsbus_result rsbus__spool_append(rsbus *bus, size_t n) {
+    size_t len = bus->spool_stage_len;
+    if (bus->spool_end + len > (uint64_t)bus->cfg.spool_max_bytes)
+        return rsbus__fail(bus, RSBUS_E_IO, "spool %s is full (%llu bytes, spool_max_bytes %lld) and Redis cannot be "
+                           "reached: the event was not published", bus->cfg.spool_path,
+                           (unsigned long long)bus->spool_end, (long long)bus->cfg.spool_max_bytes);
+    if (rsbus__pwrite_all(bus->spool_fd, bus->spool_stage, len, bus->spool_end) != 0 ||
+        (bus->cfg.spool_fsync == 0 && fdatasync(bus->spool_fd) != 0)) {
+        int e = errno;
+        if (ftruncate(bus->spool_fd, (off_t)bus->spool_end) != 0) { /* the next open drops a torn record */ }
+        return rsbus__fail(bus, RSBUS_E_IO, "spool %s: write: %s (the event was not published)", bus->cfg.spool_path,
+                           strerror(e));
+    }
+    bus->spool_end += len;
+    bus->spool_events += n;
+    return RSBUS_OK;
+}
+
+/* Publish on a bus with a spool: stage the records, send what is spooled, then these; spool them when
+   Redis cannot be reached. */
+RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus_event *evs, size_t n,
+                                                   char (*ids)[RSBUS_ID_SIZE], int single) {
+    rsbus__ev e;
+    size_t i, sent;
+    rsbus_result r;
+    bus->spool_stage_len = 0;
+    for (i = 0; i < n; i++) {
+        r = rsbus__check_event(bus, &evs[i], single ? (size_t)-1 : i, &e);
+        if (r != RSBUS_OK) { rsbus__reset_cmds(bus); bus->st.publish_errors += n; return r; }
+        rsbus__queue_xadd(bus, &evs[i], &e);
+        if (rsbus__spool_stage(bus, bus->xadd_fields) != 0) {
+            rsbus__reset_cmds(bus);
+            bus->st.publish_errors += n;
+            return rsbus__fail(bus, RSBUS_E_NOMEM, "publish: out of memory");
+        }
+        rsbus__reset_cmds(bus);
+    }
+    r = rsbus__ensure(bus);
+    if (r == RSBUS_OK && bus->spool_events) r = rsbus__spool_drain(bus, &sent);
+    if (r == RSBUS_OK) r = rsbus__spool_send(bus, bus->spool_stage, bus->spool_stage_len, n, !single, ids,
+                                             single ? "XADD" : "MULTI/XADD/EXEC");
+    if (r == RSBUS_OK) { bus->st.published += n; return RSBUS_OK; }
+    if (r != RSBUS_E_IO && r != RSBUS_E_TIMEOUT) { bus->st.publish_errors += n; return r; }
+    rsbus__log(bus, RSBUS_LOG_DEBUG, "spooling %lu events: %s", (unsigned long)n, bus->err);
+    r = rsbus__spool_append(bus, n);
+    if (r != RSBUS_OK) { bus->st.publish_errors += n; return r; }
+    bus->err[0] = 0;
+    bus->st.spooled += n;
+    if (ids) for (i = 0; i < n; i++) ids[i][0] = 0;
+    return (rsbus_result)RSBUS_SPOOLED;
+}
+
 RSBUS__PUBLIC rsbus_result rsbus_spool_flush(rsbus *bus, size_t *sent) {
+    size_t n = 0;
+    rsbus_result r;
     if (sent) *sent = 0;
-    return rsbus__not_implemented(bus, "spool_flush");
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if (bus->dispatching) return rsbus__fail(bus, RSBUS_E_ARG, "spool_flush: not allowed from a handler");
+    if (bus->spool_fd < 0 || bus->spool_events == 0) return RSBUS_OK;
+    r = rsbus__ensure(bus);
+    if (r == RSBUS_OK) r = rsbus__spool_drain(bus, &n);
+    if (sent) *sent = n;
+    return r;
 }
+
 RSBUS__PUBLIC rsbus_result rsbus_spool_pending(rsbus *bus, size_t *events, size_t *bytes) {
     if (events) *events = 0;
     if (bytes) *bytes = 0;
-    return rsbus__not_implemented(bus, "spool_pending");
+    if (!bus) return RSBUS_E_ARG;
+    if (bus->spool_fd < 0) return RSBUS_OK;
+    if (events) *events = bus->spool_events;
+    if (bytes) *bytes = (size_t)(bus->spool_end - bus->spool_start);
+    return RSBUS_OK;
+}
+/* >>not yet implemented (schemas) */
+RSBUS__PRIVATE rsbus_result rsbus__not_implemented(rsbus *bus, const char *what) {
+    if (!bus) return RSBUS_E_ARG;
+    return rsbus__fail(bus, RSBUS_E_ARG, "%s: not implemented in rsbus " RSBUS_VERSION_STRING, what);
 }
 RSBUS__PUBLIC rsbus_result rsbus_schema_register(rsbus *bus, const char *type, int version, const char *schema_json) {
     (void)type; (void)version; (void)schema_json;

@@ -1,14 +1,17 @@
 /* Demonstrates operating rsbus from a shell: rsbusctl reads its connection from the RSBUS_* environment
    (rsbus_config_from_env), opens a publish-only bus that creates nothing in Redis, and calls the admin
-   side of the API - stream and group info, consumers and their garbage collection, tail, dead letters
-   (list, show, replay, purge), health, metrics and a live "top" - with tables for people and JSON
-   (written with rsbus_jw_*) for scripts. Ages and rates use Redis's clock, never the local one.
+   side of the API - stream and group info, consumers and their garbage collection, tail, replay of a
+   range of history (rsbus_replay_range), rewinding a group (rsbus_group_rewind), dead letters (list,
+   show, replay, purge), a publisher's offline spool (status, flush), health, metrics and a live "top" -
+   with tables for people and JSON (written with rsbus_jw_*) for scripts. Ages and rates use Redis's
+   clock, never the local one. Only "spool" opens its bus with a spool file; every other command has
+   the spool off: an admin tool reports failures, it does not spool.
 
        cc -std=c99 -O2 -I. examples/rsbusctl.c -o rsbusctl -lhiredis -lm
        RSBUS_URL=redis://127.0.0.1:6379 ./rsbusctl info          (./rsbusctl --help for the rest)
 
-   Exit status: 0 ok, 1 a runtime failure, 2 a usage error; health exits 0/1/2 for
-   HEALTHY/DEGRADED/UNHEALTHY. */
+   Exit status: 0 ok, 1 a runtime failure, 2 a usage error (also: dlq purge or rewind without --yes);
+   health exits 0/1/2 for HEALTHY/DEGRADED/UNHEALTHY. */
 #define _POSIX_C_SOURCE 200809L
 #define RSBUS_IMPLEMENTATION
 #include "rsbus.h"

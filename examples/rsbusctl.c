@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +34,7 @@ typedef struct ctl {
     rsbus_config cfg;       /* from the environment, then the global options */
     int json;
     int group_given;        /* --group or RSBUS_GROUP: health judges that group even if it is missing */
+    const char *env_spool;  /* RSBUS_SPOOL_PATH (cfg.spool_path is NULL except for "spool") */
     rsbus *bus;
 } ctl;
 
@@ -115,6 +117,57 @@ static int64_t id_ms(const char *id) {   /* the milliseconds part of a stream id
     const char *p;
     for (p = id; p && *p >= '0' && *p <= '9' && v < INT64_MAX / 10 - 9; p++) v = v * 10 + (*p - '0');
     return v;
+}
+/* A stream id "ms-seq" or "ms" whose parts fit 64 bits: 1 and its parts (seq 0 for "ms"), else 0. */
+static int id_parse(const char *s, uint64_t *ms, uint64_t *seq) {
+    char *end;
+    if (!id_ok(s)) return 0;
+    errno = 0;
+    *ms = (uint64_t)strtoull(s, &end, 10);
+    *seq = 0;
+    if (errno == 0 && *end == '-') *seq = (uint64_t)strtoull(end + 1, &end, 10);
+    return errno == 0 && *end == 0;
+}
+static int id_cmp(uint64_t ms1, uint64_t seq1, uint64_t ms2, uint64_t seq2) {
+    return ms1 != ms2 ? (ms1 < ms2 ? -1 : 1) : seq1 != seq2 ? (seq1 < seq2 ? -1 : 1) : 0;
+}
+
+/* A point of the stream given on the command line: "-" or "+" (the ends, where allowed), a stream id
+   "ms-seq", epoch milliseconds "ms" (that whole millisecond), or a duration ("24h") meaning that long
+   ago by Redis's clock. */
+typedef enum point_kind { POINT_END, POINT_ID, POINT_MS, POINT_AGO } point_kind;
+typedef struct point {
+    point_kind kind;
+    int64_t ms;                     /* POINT_MS: epoch ms; POINT_AGO: the duration */
+    char text[RSBUS_ID_SIZE];       /* POINT_END, POINT_ID: as given; POINT_MS once resolved: the ms */
+} point;
+static int point_parse(const char *s, int ends, point *p) {
+    uint64_t ms, seq;
+    int plain;
+    memset(p, 0, sizeof *p);
+    if (ends && (!strcmp(s, "-") || !strcmp(s, "+"))) p->kind = POINT_END;
+    else if (strchr(s, '-')) {
+        if (!id_parse(s, &ms, &seq)) return 0;
+        p->kind = POINT_ID;
+    } else {
+        if (!parse_duration(s, &p->ms, &plain)) return 0;
+        p->kind = plain ? POINT_MS : POINT_AGO;
+        return 1;
+    }
+    snprintf(p->text, sizeof p->text, "%s", s);
+    return 1;
+}
+/* A duration becomes epoch ms by Redis's clock (now); POINT_MS gets its text. */
+static void point_resolve(point *p, int64_t now) {
+    if (p->kind == POINT_AGO) { p->ms = now > p->ms ? now - p->ms : 0; p->kind = POINT_MS; }
+    if (p->kind == POINT_MS) snprintf(p->text, sizeof p->text, "%lld", (long long)p->ms);
+}
+/* The first (high 0) or last (high 1) id a resolved point covers. */
+static void point_bound(const point *p, int high, uint64_t *ms, uint64_t *seq) {
+    if (p->kind == POINT_END) { *ms = *seq = p->text[0] == '+' ? UINT64_MAX : 0; return; }
+    if (p->kind == POINT_ID) { (void)id_parse(p->text, ms, seq); return; }
+    *ms = (uint64_t)p->ms;
+    *seq = high ? UINT64_MAX : 0;
 }
 
 /* Length of the UTF-8 sequence at p (1..4), or 0 where the bytes are not UTF-8. */
@@ -248,7 +301,8 @@ static const char tool_usage[] =
     "Operates an rsbus event bus on Redis Streams. URL, stream and group default to the RSBUS_*\n"
     "environment (RSBUS_URL, RSBUS_STREAM, RSBUS_GROUP, RSBUS_TENANT, RSBUS_CONNECT_TIMEOUT_MS, ...),\n"
     "then to redis://127.0.0.1:6379, stream \"rsbus:events\" and group \"default\". rsbusctl creates no\n"
-    "group and no stream (except by publishing), and reads without taking entries from any consumer.\n"
+    "group and no stream (except by publishing: pub, spool flush), and reads without taking entries from\n"
+    "any consumer. Only \"spool\" uses a spool file (RSBUS_SPOOL_PATH): the other commands never spool.\n"
     "\n"
     "commands:\n";
 static const char tool_options[] =
@@ -256,12 +310,14 @@ static const char tool_options[] =
     "options:\n"
     "  --url URL      redis://[user:pass@]host[:port][/db], rediss://..., unix:///path[?db=N]\n"
     "  --stream S     stream key\n"
-    "  --group G      consumer group (consumers, health)\n"
-    "  --json         JSON output (info, consumers, dlq ls, dlq show, health)\n"
+    "  --group G      consumer group (consumers, rewind, health)\n"
+    "  --json         JSON output (info, consumers, tail, replay, rewind, dlq ls, dlq show, spool,\n"
+    "                 health)\n"
     "  -h, --help     this text; \"rsbusctl COMMAND --help\" for a command\n"
     "  --version      rsbus version\n"
     "\n"
-    "exit status: 0 ok, 1 failure, 2 usage error; health: 0 HEALTHY, 1 DEGRADED, 2 UNHEALTHY\n";
+    "exit status: 0 ok, 1 failure, 2 usage error (also dlq purge, rewind without --yes);\n"
+    "health: 0 HEALTHY, 1 DEGRADED, 2 UNHEALTHY\n";
 
 static void print_help(const command *cmd) {
     printf("usage: rsbusctl %s\n\n%s", cmd->synopsis, cmd->help);
@@ -364,27 +420,77 @@ static int cmd_pub(ctl *c, const command *cmd, int argc, char **argv) {
     return 0;
 }
 
-typedef struct tail_line { char sid[RSBUS_ID_SIZE]; char text[600]; } tail_line;
-typedef struct tail_state { tail_line *lines; size_t n, cap; int64_t want, got; } tail_state;
+/* ---- events, as tail and replay print them -------------------------------------------------- */
 
-/* Called by rsbus_tail for each entry: keeps a printable line (the age is added once the batch is in,
-   with one TIME for all of it). Returns 1 to stop once --count entries are there. */
+/* One event as a JSON object: its stream id and when it was added (the id's milliseconds: Redis's
+   clock), its fields, and the payload as JSON text in a string (as dlq show prints it). */
+static void jw_event(rsbus_jw *w, const rsbus_msg *m) {
+    rsbus_jw_obj(w);
+    jw_kstr(w, "stream_id", m->stream_id);
+    jw_kint(w, "added_ms", id_ms(m->stream_id));
+    jw_kstr(w, "type", m->type);
+    jw_kstr(w, "id", m->id);
+    jw_kstr(w, "key", m->key);
+    jw_kstr(w, "source", m->source);
+    jw_kstr(w, "tenant", m->tenant);
+    jw_kstr(w, "correlation_id", m->correlation_id);
+    jw_kstr(w, "traceparent", m->traceparent);
+    jw_kstr(w, "replay_of", m->replay_of);
+    jw_kint(w, "version", m->version);
+    jw_kint(w, "ts_ms", m->ts_ms);
+    rsbus_jw_key(w, "data");
+    jw_text(w, m->data);
+    rsbus_jw_obj_end(w);
+}
+
+/* An event as text to print later (the message is only valid during the callback), malloc'd, NULL when
+   out of memory: the table's columns after the stream id and age - type, event id and the first 80
+   bytes of the payload, escaped - or with json the JSON object. */
+static char *event_text(const rsbus_msg *m, int json) {
+    char b1[600], b2[200], b3[600], line[1500], *copy = NULL;
+    const char *s = line;
+    size_t n;
+    rsbus_jw w;
+    if (json) {
+        rsbus_jw_init_alloc(&w, NULL);
+        jw_event(&w, m);
+        s = rsbus_jw_result(&w, &n);
+    } else {
+        n = (size_t)snprintf(line, sizeof line, "%-24s %-32s %s", esc(m->type, 128, b1, sizeof b1),
+                             esc(m->id, 40, b2, sizeof b2), esc(m->data, 80, b3, sizeof b3));
+    }
+    if (s && (copy = (char *)malloc(n + 1)) != NULL) memcpy(copy, s, n + 1);
+    if (json) rsbus_jw_free(&w);
+    return copy;
+}
+/* Prints an event_text: a table row "STREAM-ID AGE COLUMNS" (age by Redis's clock: now; 0 unknown) with
+   its newline, or the JSON object alone (the caller separates them). */
+static void event_print(const char *sid, const char *text, int json, int64_t now) {
+    char age[32];
+    if (json) fputs(text, stdout);
+    else printf("%-20s %9s  %s\n", sid, now ? fmt_age(now - id_ms(sid), age, sizeof age) : "?", text);
+}
+
+typedef struct tail_line { char sid[RSBUS_ID_SIZE]; char *text; } tail_line;
+typedef struct tail_state { tail_line *lines; size_t n, cap; int64_t want, got; int json, oom; } tail_state;
+
+/* Called by rsbus_tail for each entry: keeps its text (the age is added once the batch is in, with one
+   TIME for all of it). Returns 1 to stop once --count entries are there. */
 static int tail_collect(const rsbus_msg *m, void *user) {
     tail_state *st = (tail_state *)user;
     tail_line *l;
-    char b1[600], b2[200], b3[600];
     if (st->want && st->got >= st->want) return 1;
     if (st->n == st->cap) {
         size_t cap = st->cap ? st->cap * 2 : 16;
         tail_line *p = (tail_line *)realloc(st->lines, cap * sizeof *p);
-        if (!p) return 1;
+        if (!p) { st->oom = 1; return 1; }
         st->lines = p;
         st->cap = cap;
     }
-    l = &st->lines[st->n++];
+    l = &st->lines[st->n];
+    if (!(l->text = event_text(m, st->json))) { st->oom = 1; return 1; }
     snprintf(l->sid, sizeof l->sid, "%s", m->stream_id);
-    snprintf(l->text, sizeof l->text, "%-24s %-32s %s", esc(m->type, 128, b1, sizeof b1), esc(m->id, 40, b2, sizeof b2),
-             esc(m->data, 80, b3, sizeof b3));
+    st->n++;
     st->got++;
     return 0;
 }
@@ -399,6 +505,7 @@ static int cmd_tail(ctl *c, const command *cmd, int argc, char **argv) {
     int down = 0, rc = parse_args(c, cmd, argc, argv, specs, NULL, 0, 0);
     if (rc != GO_ON) return rc;
     memset(&st, 0, sizeof st);
+    st.json = c->json;
     if (count && !parse_int(count, 1, INT64_MAX, &st.want)) return usage_error(cmd, "--count must be a positive integer, not", count);
     if (!open_bus(c, NULL)) return 1;
     /* start after the newest entry now, and say so: whatever is published after this line is shown */
@@ -408,7 +515,7 @@ static int cmd_tail(ctl *c, const command *cmd, int argc, char **argv) {
     else snprintf(last, sizeof last, "%s", si.last_id[0] ? si.last_id : "0-0");
     catch_signals();   /* before the banner: a script may signal us as soon as it sees it */
     fprintf(stderr, "tailing %s after %s (Ctrl-C to stop)\n", esc(c->cfg.stream, 200, buf, sizeof buf), last);
-    while (!stop_flag && !(st.want && st.got >= st.want)) {
+    while (!stop_flag && !st.oom && !(st.want && st.got >= st.want)) {
         int64_t now = 0;
         size_t i;
         int n = rsbus_tail(c->bus, last, 1000, tail_collect, &st);
@@ -421,18 +528,146 @@ static int cmd_tail(ctl *c, const command *cmd, int argc, char **argv) {
             nap_ms(1000);
             continue;
         }
-        if (n > (int)st.n && !(st.want && st.got >= st.want))
+        if (n > (int)st.n && !st.oom && !(st.want && st.got >= st.want))
             fprintf(stderr, "rsbusctl: tail: skipped %d malformed entries\n", n - (int)st.n);
         if (down) fprintf(stderr, "rsbusctl: tail: connected again\n");
         down = 0;
-        if (st.n && rsbus_server_time_ms(c->bus, &now) < 0) now = 0;
-        for (i = 0; i < st.n; i++)
-            printf("%-20s %9s  %s\n", st.lines[i].sid, now ? fmt_age(now - id_ms(st.lines[i].sid), buf, sizeof buf) : "?",
-                   st.lines[i].text);
+        if (st.n && !st.json && rsbus_server_time_ms(c->bus, &now) < 0) now = 0;
+        for (i = 0; i < st.n; i++) {   /* --json: one object a line */
+            event_print(st.lines[i].sid, st.lines[i].text, st.json, now);
+            if (st.json) putchar('\n');
+            free(st.lines[i].text);
+        }
         st.n = 0;
         fflush(stdout);
     }
     free(st.lines);
+    if (st.oom) return fail(c, "tail", RSBUS_E_NOMEM);
+    return 0;
+}
+
+/* ---- replay, rewind --------------------------------------------------------------------------- */
+
+typedef struct replay_ctx { int64_t now, want, got; int json, oom; } replay_ctx;
+
+/* Called by rsbus_replay_range for each entry, oldest first: prints it at once. */
+static int replay_one(const rsbus_msg *m, void *user) {
+    replay_ctx *x = (replay_ctx *)user;
+    char *text = event_text(m, x->json);
+    if (!text) { x->oom = 1; return 1; }
+    if (x->json) fputs(x->got ? ",\n" : "[\n", stdout);
+    event_print(m->stream_id, text, x->json, x->now);
+    free(text);
+    x->got++;
+    return x->want && x->got >= x->want;
+}
+
+static int cmd_replay(ctl *c, const command *cmd, int argc, char **argv) {
+    const char *from = "-", *to = "+", *count = NULL;
+    const optspec specs[] = { { "--from", &from, NULL }, { "--to", &to, NULL }, { "--count", &count, NULL },
+                              { NULL, NULL, NULL } };
+    point pf, pt;
+    replay_ctx x;
+    rsbus_stream_info si;
+    rsbus_result r;
+    uint64_t m1, s1, m2, s2;
+    char b1[600];
+    int rc = parse_args(c, cmd, argc, argv, specs, NULL, 0, 0);
+    if (rc != GO_ON) return rc;
+    memset(&x, 0, sizeof x);
+    x.json = c->json;
+    if (!point_parse(from, 1, &pf))
+        return usage_error(cmd, "--from takes -, a stream id, epoch milliseconds or a duration (24h), not", from);
+    if (!point_parse(to, 1, &pt))
+        return usage_error(cmd, "--to takes +, a stream id, epoch milliseconds or a duration (24h), not", to);
+    if (count && !parse_int(count, 1, INT64_MAX, &x.want)) return usage_error(cmd, "--count must be a positive integer, not", count);
+    if (!open_bus(c, NULL)) return 1;
+    if ((r = rsbus_server_time_ms(c->bus, &x.now)) < 0) return fail(c, "replay", r);   /* ages, durations */
+    if ((r = rsbus_stream_info_get(c->bus, &si)) < 0) {
+        if (r != RSBUS_E_NOTFOUND) return fail(c, "replay", r);
+        fprintf(stderr, "rsbusctl: replay: no stream %s\n", esc(c->cfg.stream, 200, b1, sizeof b1));
+        return 1;
+    }
+    point_resolve(&pf, x.now);
+    point_resolve(&pt, x.now);
+    point_bound(&pf, 0, &m1, &s1);
+    point_bound(&pt, 1, &m2, &s2);
+    if (id_cmp(m1, s1, m2, s2) > 0)
+        fprintf(stderr, "rsbusctl: replay: --from %s is after --to %s: the range is empty\n", pf.text, pt.text);
+    r = rsbus_replay_range(c->bus, pf.text, pt.text, replay_one, &x);
+    if (x.json && (x.got || r == RSBUS_OK)) fputs(x.got ? "\n]\n" : "[]\n", stdout);
+    if (r < 0) return fail(c, "replay", r);
+    if (x.oom) return fail(c, "replay", RSBUS_E_NOMEM);
+    fprintf(stderr, "%lld events of %s from %s to %s%s\n", (long long)x.got, esc(c->cfg.stream, 200, b1, sizeof b1),
+            pf.text, pt.text, x.want && x.got >= x.want ? " (--count reached)" : "");
+    return 0;
+}
+
+/* The id to give XGROUP SETID for a rewind target: "$", a stream id as given (the group gets the entries
+   after it), or for milliseconds the id just before that millisecond (it gets the entries from then on). */
+static void rewind_id(const point *p, char out[RSBUS_ID_SIZE]) {
+    if (p->kind == POINT_ID || p->kind == POINT_END) snprintf(out, RSBUS_ID_SIZE, "%s", p->text);
+    else if (p->ms <= 0) strcpy(out, "0");
+    else snprintf(out, RSBUS_ID_SIZE, "%lld-%llu", (long long)(p->ms - 1), (unsigned long long)UINT64_MAX);
+}
+
+static int cmd_rewind(ctl *c, const command *cmd, int argc, char **argv) {
+    const char *pos[1] = { NULL };
+    int yes = 0;
+    const optspec specs[] = { { "--yes", NULL, &yes }, { NULL, NULL, NULL } };
+    point p;
+    rsbus_group_info before, after;
+    rsbus_result r;
+    int64_t now = 0;
+    uint64_t m1, s1, m2, s2;
+    char id[RSBUS_ID_SIZE], b1[300], b2[600];
+    int rc = parse_args(c, cmd, argc, argv, specs, pos, 1, 1);
+    if (rc != GO_ON) return rc;
+    if (!strcmp(pos[0], "$")) { memset(&p, 0, sizeof p); p.kind = POINT_END; strcpy(p.text, "$"); }
+    else if (!point_parse(pos[0], 0, &p))
+        return usage_error(cmd, "rewind takes a stream id, 0, $, epoch milliseconds or a duration (24h), not", pos[0]);
+    esc(c->cfg.group ? c->cfg.group : "default", 128, b1, sizeof b1);
+    if (!yes) fprintf(stderr, "rsbusctl: rewind: refusing to move group %s without --yes (its consumers would get "
+                              "entries again, or skip them)\n", b1);
+    /* without --yes the answer is exit 2 whatever happens; with Redis at hand it says what it would do */
+    if (!open_bus(c, NULL)) return yes ? 1 : EXIT_USAGE;
+    esc(c->cfg.stream, 200, b2, sizeof b2);
+    if (p.kind == POINT_AGO && (r = rsbus_server_time_ms(c->bus, &now)) < 0) return yes ? fail(c, "rewind", r) : EXIT_USAGE;
+    point_resolve(&p, now);
+    rewind_id(&p, id);
+    if ((r = rsbus_group_info_get(c->bus, c->cfg.group, &before)) < 0) {
+        if (r != RSBUS_E_NOTFOUND) return yes ? fail(c, "rewind", r) : EXIT_USAGE;
+        fprintf(stderr, "rsbusctl: rewind: no group %s on stream %s\n", b1, b2);
+        return yes ? 1 : EXIT_USAGE;
+    }
+    if (!yes) {
+        fprintf(stderr, "rsbusctl: it would move group %s of %s from %s to %s\n", b1, b2, before.last_delivered_id, id);
+        return EXIT_USAGE;
+    }
+    if ((r = rsbus_group_rewind(c->bus, c->cfg.group, id)) < 0) return fail(c, "rewind", r);
+    if ((r = rsbus_group_info_get(c->bus, c->cfg.group, &after)) < 0) return fail(c, "rewind (done; reading it back)", r);
+    if (c->json) {
+        rsbus_jw w;
+        rsbus_jw_init_alloc(&w, NULL);
+        rsbus_jw_obj(&w);
+        jw_kstr(&w, "stream", c->cfg.stream);
+        jw_kstr(&w, "group", c->cfg.group);
+        jw_kstr(&w, "from", before.last_delivered_id);
+        jw_kstr(&w, "to", after.last_delivered_id);
+        jw_kint(&w, "pending", after.pending);
+        rsbus_jw_obj_end(&w);
+        return jw_print(&w);
+    }
+    printf("group %s of %s: last delivered id %s -> %s\n", b1, b2, before.last_delivered_id, after.last_delivered_id);
+    if (id_parse(before.last_delivered_id, &m1, &s1) && id_parse(after.last_delivered_id, &m2, &s2) &&
+        id_cmp(m2, s2, m1, s1) > 0)
+        printf("moved forward: the entries in between will not be delivered to this group\n");
+    else if (p.kind == POINT_MS && p.ms > 0)
+        printf("its consumers get the entries from %s (%lld) on next\n", fmt_utc(p.ms, b2, sizeof b2), (long long)p.ms);
+    else
+        printf("its consumers get the entries after %s next\n", after.last_delivered_id);
+    if (after.pending)
+        printf("%lld entries already pending in the group stay pending\n", (long long)after.pending);
     return 0;
 }
 
@@ -815,6 +1050,76 @@ static int cmd_dlq(ctl *c, const command *cmd, int argc, char **argv) {
     return usage_error(cmd, "unknown dlq command", argv[0]);
 }
 
+/* ---- spool ---------------------------------------------------------------------------------- */
+
+/* The library's log for "spool": its note that a bus with a spool starts offline when Redis cannot be
+   reached is not news here (status needs no Redis; flush reports the failure itself). */
+static void log_spool(void *user, rsbus_log_level level, const char *msg) {
+    if (!strncmp(msg, "cannot reach Redis", 18)) return;
+    log_stderr(user, level, msg);
+}
+
+/* Opens the bus with the spool file path (which must exist: rsbusctl creates no spool). */
+static int spool_open(ctl *c, const char *sub, const char *path) {
+    struct stat st;
+    rsbus_error e;
+    char b[600];
+    esc(path, 300, b, sizeof b);
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "rsbusctl: spool %s: %s: %s\n", sub, b, errno == ENOENT ? "no such spool file" : strerror(errno));
+        return 1;
+    }
+    c->cfg.spool_path = path;
+    c->cfg.log = log_spool;
+    if (open_bus(c, &e)) return 0;
+    if (e.code == RSBUS_E_IO && strstr(e.msg, "in use"))
+        fprintf(stderr, "rsbusctl: spool %s: the spool %s is in use by a running publisher; stop it or ask it "
+                        "(it sends its spool itself once Redis can be reached)\n", sub, b);
+    else fprintf(stderr, "rsbusctl: spool %s: cannot open the spool: %s: %s\n", sub, rsbus_result_str(e.code), e.msg);
+    return 1;
+}
+
+static int cmd_spool(ctl *c, const command *cmd, int argc, char **argv) {
+    const char *path = NULL;
+    const optspec specs[] = { { "--spool", &path, NULL }, { NULL, NULL, NULL } };
+    size_t events = 0, bytes = 0, sent = 0;
+    rsbus_result r = RSBUS_OK;
+    int flush, rc;
+    char b1[600], b2[600];
+    if (argc == 0) return usage_error(cmd, "missing spool command (status, flush)", NULL);
+    if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) { print_help(cmd); return 0; }
+    if (strcmp(argv[0], "status") != 0 && strcmp(argv[0], "flush") != 0)
+        return usage_error(cmd, "unknown spool command", argv[0]);
+    flush = argv[0][0] == 'f';
+    if ((rc = parse_args(c, cmd, argc - 1, argv + 1, specs, NULL, 0, 0)) != GO_ON) return rc;
+    if (!path && c->env_spool && c->env_spool[0]) path = c->env_spool;
+    if (!path || !path[0]) return usage_error(cmd, "no spool file: give --spool PATH or set RSBUS_SPOOL_PATH", NULL);
+    if (spool_open(c, argv[0], path)) return 1;
+    esc(path, 300, b1, sizeof b1);
+    if (flush) r = rsbus_spool_flush(c->bus, &sent);
+    (void)rsbus_spool_pending(c->bus, &events, &bytes);
+    if (r < 0) {
+        fail(c, "spool flush", r);
+        fprintf(stderr, "rsbusctl: spool flush: sent %zu events; %zu events (%zu bytes) stay in the spool %s\n", sent,
+                events, bytes, b1);
+        return 1;
+    }
+    if (c->json) {
+        rsbus_jw w;
+        rsbus_jw_init_alloc(&w, NULL);
+        rsbus_jw_obj(&w);
+        jw_kstr(&w, "path", path);
+        if (flush) { jw_kstr(&w, "stream", c->cfg.stream); jw_kint(&w, "sent", (int64_t)sent); }
+        jw_kint(&w, "events", (int64_t)events);
+        jw_kint(&w, "bytes", (int64_t)bytes);
+        rsbus_jw_obj_end(&w);
+        return jw_print(&w);
+    }
+    if (flush) printf("sent %zu events from the spool %s to %s\n", sent, b1, esc(c->cfg.stream, 200, b2, sizeof b2));
+    else printf("spool %s: %zu events, %zu bytes not yet sent\n", b1, events, bytes);
+    return 0;
+}
+
 /* ---- health, metrics ------------------------------------------------------------------------ */
 
 static int cmd_health(ctl *c, const command *cmd, int argc, char **argv) {
@@ -1008,7 +1313,23 @@ static const command commands[] = {
       "Follows the stream: one line per entry added from now on, with its stream id, its age by Redis's\n"
       "clock, type, event id and the first 80 bytes of the payload (control characters escaped). Reads\n"
       "without a consumer group, so it takes nothing from any consumer. Ctrl-C or SIGTERM ends it.\n"
+      "--json prints one JSON object a line: stream_id, added_ms (Redis's clock), type, id, key, source,\n"
+      "tenant, correlation_id, traceparent, replay_of, version, ts_ms, and data (the payload as a string).\n"
       "  --count N     exit after N entries\n" },
+    { "replay", cmd_replay, "replay [--from FROM] [--to TO] [--count N]", "print the events of a range of history, oldest first",
+      "Prints the stream's entries from FROM to TO, both included, oldest first, as tail prints them:\n"
+      "stream id, age by Redis's clock, type, event id and the first 80 bytes of the payload. It only\n"
+      "reads (XRANGE): nothing is acknowledged, published or changed, and no consumer group is involved -\n"
+      "for looking at history, or feeding a projection that is being rebuilt. FROM and TO are each:\n"
+      "  - or +                    the oldest or the newest entry (the defaults)\n"
+      "  1700000000000-0           a stream id\n"
+      "  1700000000000             epoch milliseconds: the whole millisecond, at either end\n"
+      "  30s, 15m, 24h, 7d         that long ago by Redis's clock\n"
+      "Malformed entries (no type, payload not JSON) are skipped. A summary goes to stderr. --json prints\n"
+      "one JSON array of the objects tail --json prints ([] when the range holds nothing).\n"
+      "  --from FROM   the first entry (default -)\n"
+      "  --to TO       the last entry (default +)\n"
+      "  --count N     stop after N events\n" },
     { "info", cmd_info, "info", "length, ids, dead letters, each group's lag and pending",
       "Prints the stream's length, first and last ids, entries added, the dead-letter count, and for\n"
       "every consumer group its lag (\"unknown\" when Redis cannot tell), pending entries, consumers and\n"
@@ -1018,6 +1339,18 @@ static const command commands[] = {
       "Redis (7.2+) reports it. --json prints JSON.\n"
       "  --gc IDLE     first delete the consumers idle at least IDLE (milliseconds, or 30s, 15m, 24h, 7d)\n"
       "                that hold nothing pending, and say how many\n" },
+    { "rewind", cmd_rewind, "rewind ID|WHEN --yes", "move the group's position so it handles entries again",
+      "Moves the position of the consumer group (--group) with XGROUP SETID, so that its consumers get the\n"
+      "entries after it again: to redo work after a fix, or rebuild what a group computes. It changes what\n"
+      "the consumers will read, so without --yes it changes nothing, says what it would do, and exits 2.\n"
+      "  1700000000000-5     a stream id: the group next gets the entries after it\n"
+      "  0                   from the beginning of the stream\n"
+      "  '$'                 the end: the entries there now are not delivered (skips them)\n"
+      "  1700000000000       epoch milliseconds: the entries from that millisecond on\n"
+      "  30s, 15m, 24h, 7d   that long ago by Redis's clock: the entries added since\n"
+      "Prints the old and new last delivered id. Entries pending in the group stay pending (each consumer\n"
+      "re-reads its own when it restarts). --json prints a JSON object.\n"
+      "  --yes         really move it\n" },
     { "dlq", cmd_dlq, "dlq ls | show ID | replay ID|--all | purge --before WHEN --yes", "inspect, replay and purge dead letters",
       "Dead letters (the stream's :dlq stream):\n"
       "  dlq ls                  every dead letter: id, age by Redis's clock, type, event id, group,\n"
@@ -1030,6 +1363,18 @@ static const command commands[] = {
       "                          delete the dead letters that failed before WHEN: epoch milliseconds, or\n"
       "                          a duration (30s, 15m, 24h, 7d) meaning that long ago by Redis's clock.\n"
       "                          Without --yes it deletes nothing, says how many it would, and exits 2.\n" },
+    { "spool", cmd_spool, "spool status|flush [--spool PATH]", "a publisher's offline spool: count it, send it",
+      "The offline spool of a publisher (spool_path): the events it published while Redis could not be\n"
+      "reached, kept in a local file until they are sent. The file is --spool PATH, else RSBUS_SPOOL_PATH;\n"
+      "it must exist. A running bus holds a lock on its spool: while its publisher runs, rsbusctl says the\n"
+      "spool is in use and exits 1 (the publisher sends it itself once Redis can be reached).\n"
+      "  spool status    the events and bytes not yet sent; needs no Redis\n"
+      "  spool flush     send them now, in order, and print how many were sent. They go to the stream of\n"
+      "                  --stream / RSBUS_STREAM (and RSBUS_TENANT): use the publisher's. If Redis cannot\n"
+      "                  be reached it exits 1 and they stay in the spool.\n"
+      "Opening the spool checks it as the publisher's bus does: a record torn by a crash is cut off, with\n"
+      "a warning. --json prints a JSON object.\n"
+      "  --spool PATH  the spool file\n" },
     { "health", cmd_health, "health [--max-lag N]", "HEALTHY / DEGRADED / UNHEALTHY, exit 0 / 1 / 2",
       "Prints HEALTHY, DEGRADED or UNHEALTHY and why, and exits 0, 1 or 2. UNHEALTHY: Redis cannot be\n"
       "reached. DEGRADED: the group's lag or pending above N, dead letters present, an evicting\n"
@@ -1083,6 +1428,7 @@ int main(int argc, char **argv) {
     /* the environment first, so that the options override it; its errors only matter for a command */
     if (rsbus_config_from_env(&c.cfg, NULL, &err) != RSBUS_OK) c.cfg.url = NULL;
     else err.code = RSBUS_OK;
+    c.env_spool = c.cfg.spool_path;
     c.group_given = c.cfg.group != NULL;
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
@@ -1106,7 +1452,7 @@ int main(int argc, char **argv) {
         return EXIT_USAGE;
     }
     c.cfg.publish_only = 1;   /* create no group, ever; the calls that need one are given its name */
-    c.cfg.spool_path = NULL;  /* an admin tool reports failures, it does not spool */
+    c.cfg.spool_path = NULL;  /* an admin tool reports failures, it does not spool ("spool" sets its own) */
     c.cfg.log = log_stderr;   /* level: RSBUS_LOG_LEVEL, else warnings */
     rc = cmd->fn(&c, cmd, argc - i - 1, argv + i + 1);
     rsbus_close(c.bus);

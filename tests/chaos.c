@@ -1,7 +1,7 @@
 /* chaos.c - the chaos run: prove that no event is lost.
 
        chaos [--seconds N] [--publishers P] [--consumers C] [--seed S] [--rate R] [--handler-us U]
-             [--fail-pct F] [--no-freeze] [--trim-acked] [--keep]
+             [--fail-pct F] [--no-freeze] [--trim-acked] [--dedupe] [--spool] [--keep]
 
    (The default of N is 60, or CHAOS_DEFAULT_SECONDS when compiled with -DCHAOS_DEFAULT_SECONDS=15.)
 
@@ -36,6 +36,11 @@
    stream to what both groups acknowledged, and the same checks must hold (the stream length printed is
    then what was left).
 
+   --dedupe gives the consumers dedupe_ttl_ms (10 min): the duplicates reported are then the handler
+   calls dedupe did not prevent. --spool gives each publisher an offline spool: a publish that returns
+   RSBUS_SPOOLED counts as accepted (it is logged with the RSBUS_OK ones) and must arrive like them;
+   a publisher sends what is left in its spool before it exits.
+
    The last line is "chaos: N passed, N failed"; the exit status is 0 only if nothing failed.
    --keep keeps the log directory (printed) for a look afterwards. */
 #define _POSIX_C_SOURCE 200809L
@@ -63,9 +68,9 @@ static const char *const group_names[2] = { "g1", "g2" };
 /* ---- options ------------------------------------------------------------------------------ */
 
 static struct {
-    int seconds, publishers, consumers, rate, fail_pct, handler_us, freezes, trim_acked, keep;
+    int seconds, publishers, consumers, rate, fail_pct, handler_us, freezes, trim_acked, keep, dedupe, spool;
     uint64_t seed;
-} opt = { CHAOS_DEFAULT_SECONDS, 3, 4, 300, 10, 500, 1, 0, 0, 0 };
+} opt = { CHAOS_DEFAULT_SECONDS, 3, 4, 300, 10, 500, 1, 0, 0, 0, 0, 0 };
 
 static char logdir[256];
 
@@ -176,8 +181,13 @@ static void publisher_main(const kid *k) {
     uint64_t rs = opt.seed ^ (0xA5A5ull + (uint64_t)k->idx * 7919u), seq = 0;
     int okfd = open_append(k->log), errfd = open_append(k->log2);
     double next;
+    char spool[600];
     if (okfd < 0 || errfd < 0) _exit(3);
     c.publish_only = 1;
+    if (opt.spool) {
+        snprintf(spool, sizeof spool, "%s.spool", k->log);
+        c.spool_path = spool;
+    }
     while (!child_stop && !(bus = rsbus_open(&c, &err))) test_sleep_ms(100);
     if (!bus) _exit(0);
     next = (double)test_now_ms();
@@ -198,6 +208,7 @@ static void publisher_main(const kid *k) {
             evs[i].key = ids[i] + 1;
         }
         r = n == 1 ? rsbus_publish(bus, &evs[0], NULL) : rsbus_publish_batch(bus, evs, n, NULL);
+        if (r == RSBUS_SPOOLED) r = RSBUS_OK;   /* accepted: it must arrive */
         for (i = 0; i < n; i++) {
             int w = r == RSBUS_OK ? snprintf(lines + len, sizeof lines - len, "%s\n", ids[i])
                                   : snprintf(lines + len, sizeof lines - len, "%s %s b%" PRIu64 "/%u %.120s\n",
@@ -210,6 +221,17 @@ static void publisher_main(const kid *k) {
         now = test_now_ms();
         if (next > (double)now) test_sleep_ms((int)(next - (double)now));
         else if ((double)now - next > 1000.0) next = (double)now;   /* after an outage: no burst */
+    }
+    if (opt.spool) {   /* what is still spooled goes out before the publisher exits */
+        int64_t dl = test_now_ms() + 8000;
+        size_t left = 0;
+        while ((rsbus_spool_pending(bus, &left, NULL), left > 0) && test_now_ms() < dl)
+            if (rsbus_spool_flush(bus, NULL) != RSBUS_OK) test_sleep_ms(100);
+        if (left > 0) {
+            char line[200];
+            int w = snprintf(line, sizeof line, "spool: %zu events still spooled at exit\n", left);
+            if (w > 0) write_all(errfd, line, (size_t)w);
+        }
     }
     rsbus_close(bus);
     close(okfd);
@@ -269,6 +291,7 @@ static void consumer_main(const kid *k) {
     c.max_retries = 3;
     c.log = lib_log;
     c.log_level = RSBUS_LOG_INFO;
+    if (opt.dedupe) c.dedupe_ttl_ms = 600000;
     while (!child_stop && !(bus = rsbus_open(&c, &err))) {
         char line[400];
         int n = snprintf(line, sizeof line, "%lld open: %s: %s\n", (long long)test_now_ms(),
@@ -875,11 +898,13 @@ static int arg_int(const char *s, int lo, int hi, int *out) {
 
 static void usage(void) {
     fprintf(stderr, "usage: chaos [--seconds N] [--publishers P] [--consumers C] [--seed S] [--rate R]\n"
-                    "             [--handler-us U] [--fail-pct F] [--no-freeze] [--trim-acked] [--keep]\n"
+                    "             [--handler-us U] [--fail-pct F] [--no-freeze] [--trim-acked] [--dedupe] [--spool]\n"
+                    "             [--keep]\n"
                     "  defaults: %d s, 3 publishers, 4 consumers (at least 2: split over g1 and g2),\n"
                     "  R = 300 events/s per publisher, U = 500 us of work per handled event,\n"
                     "  F = 10: %% of first deliveries that fail transiently; --trim-acked: trim_policy\n"
-                    "  RSBUS_TRIM_ACKED (the stream is trimmed as the groups acknowledge)\n"
+                    "  RSBUS_TRIM_ACKED (the stream is trimmed as the groups acknowledge); --dedupe: consumers\n"
+                    "  with dedupe_ttl_ms; --spool: publishers with an offline spool\n"
                     "  seed from the clock; --keep keeps the logs\n", CHAOS_DEFAULT_SECONDS);
 }
 
@@ -933,6 +958,8 @@ int main(int argc, char **argv) {
         } else if (strcmp(argv[i], "--keep") == 0) opt.keep = 1;
         else if (strcmp(argv[i], "--no-freeze") == 0) opt.freezes = 0;
         else if (strcmp(argv[i], "--trim-acked") == 0) opt.trim_acked = 1;
+        else if (strcmp(argv[i], "--dedupe") == 0) opt.dedupe = 1;
+        else if (strcmp(argv[i], "--spool") == 0) opt.spool = 1;
         else if (i + 1 < argc && strcmp(argv[i], "--fail-pct") == 0) bad = arg_int(argv[++i], 0, 100, &opt.fail_pct);
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(); return 0; }
         else bad = 1;
@@ -941,8 +968,9 @@ int main(int argc, char **argv) {
     if (!nseed) opt.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
     rng = opt.seed;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("chaos: seed %" PRIu64 ", %d s, %d publishers at %d events/s, %d consumers%s\n", opt.seed, opt.seconds,
-           opt.publishers, opt.rate, opt.consumers, opt.trim_acked ? ", trim_policy RSBUS_TRIM_ACKED" : "");
+    printf("chaos: seed %" PRIu64 ", %d s, %d publishers at %d events/s, %d consumers%s%s%s\n", opt.seed,
+           opt.seconds, opt.publishers, opt.rate, opt.consumers, opt.trim_acked ? ", trim_policy RSBUS_TRIM_ACKED" : "",
+           opt.dedupe ? ", dedupe" : "", opt.spool ? ", offline spool" : "");
 
     /* the orchestrator writes to sockets a restart may have closed: EPIPE, not death (children reset it) */
     signal(SIGPIPE, SIG_IGN);

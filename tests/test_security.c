@@ -44,6 +44,7 @@ static const char *const acl_recipe[] = {
 /* README, the optional additions to the worker (each tested below, then the worker line is run again) */
 static const char *const acl_worker_trim_acked = "ACL SETUSER orders-worker +xtrim";
 static const char *const acl_worker_create_group = "ACL SETUSER orders-worker +xgroup|create";
+static const char *const acl_worker_dedupe = "ACL SETUSER orders-worker (~orders:dedupe:* +mget +set)";
 
 enum { R_PUBLISHER, R_WORKER, R_ADMIN, R_ACME, R_GLOBEX };
 
@@ -654,6 +655,8 @@ TEST(admin_operates_the_dlq_and_the_groups) {
     rsbus_close(adm);
 }
 
+static int dd_handled;
+static rsbus_verdict dd_handler(const rsbus_msg *m, void *user) { (void)m; (void)user; dd_handled++; return RSBUS_ACK; }
 TEST(optional_worker_rules) {
     rsbus *wrk;
     rsbus_config c;
@@ -685,6 +688,26 @@ TEST(optional_worker_rules) {
     CHECK_EQ_INT(rsbus_poll(wrk, -1), 0);
     rsbus_close(wrk);
     freeReplyObject(raw("XGROUP DESTROY orders self-made"));
+    /* dedupe_ttl_ms: without its keys the batch is not handled (and stays pending); with them it works */
+    freeReplyObject(raw("XGROUP SETID orders billing $"));
+    freeReplyObject(raw("XADD orders * type job.dd id dd-1 data {}"));
+    freeReplyObject(raw("XADD orders * type job.dd id dd-1 data {}"));
+    c = role_cfg(R_WORKER, "orders", "billing", "w1");
+    c.dedupe_ttl_ms = 60000;
+    wrk = open_logged(&c);
+    REQUIRE(wrk != NULL);
+    dd_handled = 0;
+    CHECK(rsbus_subscribe(wrk, "job.dd", dd_handler, NULL) > 0);
+    CHECK_EQ_INT(rsbus_poll(wrk, -1), RSBUS_E_AUTH);
+    CHECK_CONTAINS(rsbus_errmsg(wrk), "MGET");
+    CHECK_EQ_INT(dd_handled, 0);
+    CHECK(apply(acl_worker_dedupe));
+    acl_log_reset();
+    WAIT_UNTIL(rsbus_claim(wrk, 0, 0, NULL) == RSBUS_OK && pending_of("orders", "billing") == 0, 3000);
+    CHECK_EQ_INT(dd_handled, 1);
+    CHECK_EQ_INT(raw_int("EXISTS orders:dedupe:billing:dd-1"), 1);
+    CHECK_EQ_INT(acl_denials("orders-worker", what, sizeof what), 0);
+    rsbus_close(wrk);
     /* the worker's line again: back to the base rules */
     CHECK(apply(acl_recipe[R_WORKER]));
     c = role_cfg(R_WORKER, "orders", "billing", "w1");
@@ -1551,6 +1574,7 @@ TEST(readme_shows_the_tested_recipe) {
     for (i = 0; i < sizeof acl_recipe / sizeof acl_recipe[0]; i++) CHECK_CONTAINS(readme, acl_recipe[i]);
     CHECK_CONTAINS(readme, acl_worker_trim_acked);
     CHECK_CONTAINS(readme, acl_worker_create_group);
+    CHECK_CONTAINS(readme, acl_worker_dedupe);
 }
 
 int main(void) {

@@ -208,8 +208,8 @@ $(BUILD)/%: examples/%.c rsbus.h | $(BUILD)
 # test_rsbusctl runs the tool next to it: the sanitized test runs a sanitized tool
 $(BUILD)/san/rsbusctl: examples/rsbusctl.c rsbus.h | $(BUILD)/san
 	$(SAN_CC) $(EXAMPLE_CFLAGS) $(SAN_FLAGS) $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
-$(BUILD)/test_rsbusctl: | $(BUILD)/rsbusctl
-$(BUILD)/san/test_rsbusctl: | $(BUILD)/san/rsbusctl
+$(BUILD)/test_rsbusctl: $(BUILD)/rsbusctl
+$(BUILD)/san/test_rsbusctl: $(BUILD)/san/rsbusctl
 
 $(BUILD)/bench: tests/bench.c rsbus.h $(TEST_HDRS) | $(BUILD)
 	$(CC) $(STD) $(WARN) -Werror -O2 -g -I. $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)

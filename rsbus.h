@@ -517,7 +517,8 @@ RSBUS_API rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char *why
 typedef struct rsbus_stats {
     uint64_t published, publish_errors, delivered, acked, retried, dead_lettered,
              malformed, unhandled, claimed, deleted_while_pending, reconnects, replayed;
-    uint64_t deduped, spooled;
+    uint64_t deduped, spooled;    /* repeats skipped by dedupe; events written to the spool (published
+                                     counts them when they are sent) */
     uint64_t trimmed_unread;      /* entries MAXLEN trimming removed before this bus's group read them */
     uint64_t trimmed;             /* entries removed by rsbus_trim and rsbus_run's trimming */
 } rsbus_stats;

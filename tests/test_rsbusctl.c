@@ -682,6 +682,490 @@ TEST(top_prints_frames) {
     rsbus_close(b);
 }
 
+/* ---- replay, rewind, spool ----------------------------------------------------------------- */
+
+/* A string field of one group in XINFO GROUPS ("" when absent). */
+static const char *xgroup_str(const char *stream, const char *group, const char *field) {
+    static char v[128];
+    redisReply *rep = raw("XINFO GROUPS %s", stream);
+    size_t i, k;
+    v[0] = 0;
+    for (i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        const redisReply *g = rep->element[i];
+        int mine = 0;
+        for (k = 0; k + 1 < g->elements; k += 2)
+            if (!strcmp(g->element[k]->str, "name") && !strcmp(g->element[k + 1]->str, group)) mine = 1;
+        for (k = 0; mine && k + 1 < g->elements; k += 2)
+            if (!strcmp(g->element[k]->str, field) && g->element[k + 1]->type == REDIS_REPLY_STRING)
+                snprintf(v, sizeof v, "%s", g->element[k + 1]->str);
+    }
+    if (rep) freeReplyObject(rep);
+    return v;
+}
+static long long xinfo_groups_count(const char *stream) {
+    redisReply *rep = raw("XINFO GROUPS %s", stream);
+    long long n = rep && rep->type == REDIS_REPLY_ARRAY ? (long long)rep->elements : -1;
+    if (rep) freeReplyObject(rep);
+    return n;
+}
+/* The lines of out that start with a stream id, that id followed by a space (so "1000-1 " is not "1000-10"). */
+static int has_row(const char *id) {
+    char want[64];
+    const char *p = out;
+    snprintf(want, sizeof want, "%s ", id);
+    for (; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, want, strlen(want))) return 1;
+    return 0;
+}
+/* The stream ids of out's rows, in order, joined with ','. */
+static const char *row_ids(void) {
+    static char ids[4096];
+    const char *p = out;
+    size_t n = 0;
+    ids[0] = 0;
+    while (p && *p && n + 64 < sizeof ids) {
+        size_t len = strcspn(p, " \n");
+        n += (size_t)snprintf(ids + n, sizeof ids - n, "%s%.*s", n ? "," : "", (int)len, p);
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    return ids;
+}
+
+TEST(new_commands_help) {
+    CHECK_EQ_INT(ctl("--help", NULL), 0);
+    CHECK_CONTAINS(out, "replay [--from FROM] [--to TO] [--count N]");
+    CHECK_CONTAINS(out, "rewind ID|WHEN --yes");
+    CHECK_CONTAINS(out, "spool status|flush [--spool PATH]");
+    CHECK_EQ_INT(ctl("replay", "--help", NULL), 0);
+    CHECK_CONTAINS(out, "--from FROM");
+    CHECK_CONTAINS(out, "whole millisecond");
+    CHECK_EQ_INT(ctl("help", "rewind", NULL), 0);
+    CHECK_CONTAINS(out, "XGROUP SETID");
+    CHECK_CONTAINS(out, "--yes");
+    CHECK_EQ_INT(ctl("rewind", "-h", NULL), 0);
+    CHECK_CONTAINS(out, "usage: rsbusctl rewind");
+    CHECK_EQ_INT(ctl("spool", "--help", NULL), 0);
+    CHECK_CONTAINS(out, "RSBUS_SPOOL_PATH");
+    CHECK_EQ_INT(ctl("spool", "status", "--help", NULL), 0);
+    CHECK_CONTAINS(out, "--spool PATH");
+    CHECK_EQ_INT(ctl("tail", "--help", NULL), 0);
+    CHECK_CONTAINS(out, "--json prints one JSON object a line");
+}
+
+/* Entries with ids chosen by hand (XADD with an id), so that milliseconds can be tested exactly. */
+static void add_ms_entries(void) {
+    static const char *const adds[][4] = {
+        { "1000-0", "r.a", "e1", "{\"n\":1}" }, { "1000-1", "r.b", "e2", "{\"n\":2}" },
+        { "1001-0", "r.c", "e3", "{\"n\":3}" }, { "1002-5", "r.d", "e4", "[1]" } };
+    size_t i;
+    redisReply *rep;
+    for (i = 0; i < 4; i++) {
+        rep = raw("XADD t:rms %s type %s id %s ts 1000 v 1 data %s", adds[i][0], adds[i][1], adds[i][2], adds[i][3]);
+        CHECK(rep && rep->type == REDIS_REPLY_STRING);
+        if (rep) freeReplyObject(rep);
+        if (i == 2) {            /* a malformed entry (no type): never printed */
+            rep = raw("XADD t:rms 1001-1 foo bar");
+            CHECK(rep && rep->type == REDIS_REPLY_STRING);
+            if (rep) freeReplyObject(rep);
+        }
+    }
+}
+
+TEST(replay_ranges_by_id_and_ms) {
+    redisReply *rep;
+    size_t off;
+    add_ms_entries();
+    REQUIRE(raw_int("XLEN t:rms") == 5);
+    rep = raw("XGROUP CREATE t:rms watcher 0");
+    CHECK(rep && rep->type == REDIS_REPLY_STATUS);
+    if (rep) freeReplyObject(rep);
+    REQUIRE(xinfo_groups_count("t:rms") == 1);
+
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", NULL), 0);    /* - .. +, oldest first */
+    CHECK_EQ_STR(row_ids(), "1000-0,1000-1,1001-0,1002-5");
+    CHECK_CONTAINS(out, "r.b");
+    CHECK_CONTAINS(out, "e2");
+    CHECK_CONTAINS(out, "{\"n\":2}");
+    CHECK_NOT_CONTAINS(out, "1001-1");
+    CHECK_CONTAINS(err, "4 events");
+    /* ids: both ends included */
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--from", "1000-1", "--to", "1001-0", NULL), 0);
+    CHECK_EQ_STR(row_ids(), "1000-1,1001-0");
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--from=1002-5", "--to=1002-5", NULL), 0);
+    CHECK_EQ_STR(row_ids(), "1002-5");
+    /* milliseconds: the whole millisecond at either end */
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--from", "1000", "--to", "1001", NULL), 0);
+    CHECK_EQ_STR(row_ids(), "1000-0,1000-1,1001-0");
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--from", "1001", "--to", "1001", NULL), 0);
+    CHECK_EQ_STR(row_ids(), "1001-0");
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--from", "1001", NULL), 0);
+    CHECK_EQ_STR(row_ids(), "1001-0,1002-5");
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--to", "1000", NULL), 0);
+    CHECK_EQ_STR(row_ids(), "1000-0,1000-1");
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--from", "1000-1", "--to", "1000", NULL), 0);
+    CHECK_EQ_STR(row_ids(), "1000-1");
+    CHECK_NOT_CONTAINS(err, "is after");
+    /* a range with nothing in it: nothing, or [] */
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--from", "1000-2", "--to", "1000-99", NULL), 0);
+    CHECK_EQ_STR(out, "");
+    CHECK_CONTAINS(err, "0 events");
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--from", "1003", NULL), 0);
+    CHECK_EQ_STR(out, "");
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "--json", "replay", "--from", "1003", NULL), 0);
+    CHECK_EQ_STR(out, "[]\n");
+    /* reversed: empty, and said so */
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--from", "1002", "--to", "1000", NULL), 0);
+    CHECK_EQ_STR(out, "");
+    CHECK_CONTAINS(err, "is after --to");
+    /* durations, by Redis's clock: everything here is from 1970 */
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--from", "1h", NULL), 0);
+    CHECK_EQ_STR(out, "");
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--to", "1h", NULL), 0);
+    CHECK_EQ_STR(row_ids(), "1000-0,1000-1,1001-0,1002-5");
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--from", "0", "--to", "0s", NULL), 0);
+    CHECK_EQ_STR(row_ids(), "1000-0,1000-1,1001-0,1002-5");
+    /* --count */
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--count", "2", NULL), 0);
+    CHECK_EQ_STR(row_ids(), "1000-0,1000-1");
+    CHECK_CONTAINS(err, "--count reached");
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--from", "1000-1", "--count", "2", NULL), 0);
+    CHECK_EQ_STR(row_ids(), "1000-1,1001-0");
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--count", "10", NULL), 0);
+    CHECK_EQ_STR(row_ids(), "1000-0,1000-1,1001-0,1002-5");
+    CHECK_NOT_CONTAINS(err, "--count reached");
+    /* JSON: one array of the events */
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "--json", "replay", "--from", "1000-1", "--to", "1002", NULL), 0);
+    CHECK_EQ_INT(rsbus_json_validate(out, strlen(out), &off), RSBUS_OK);
+    CHECK_EQ_INT(out[0], '[');
+    CHECK_EQ_STR(jstr("0.stream_id"), "1000-1");
+    CHECK_EQ_INT(jint("0.added_ms"), 1000);
+    CHECK_EQ_STR(jstr("0.type"), "r.b");
+    CHECK_EQ_STR(jstr("0.id"), "e2");
+    CHECK_EQ_STR(jstr("0.data"), "{\"n\":2}");
+    CHECK_EQ_INT(jint("0.version"), 1);
+    CHECK_EQ_INT(jint("0.ts_ms"), 1000);
+    CHECK_EQ_INT(jtype("0.key"), RSBUS_JNULL);
+    CHECK_EQ_STR(jstr("1.stream_id"), "1001-0");
+    CHECK_EQ_STR(jstr("2.stream_id"), "1002-5");
+    CHECK_EQ_STR(jstr("2.data"), "[1]");
+    CHECK_EQ_INT(jtype("3"), RSBUS_JNONE);
+    CHECK_EQ_INT(ctl("--stream", "t:rms", "replay", "--json", "--count", "1", NULL), 0);
+    CHECK_EQ_INT(rsbus_json_validate(out, strlen(out), &off), RSBUS_OK);
+    CHECK_EQ_STR(jstr("0.stream_id"), "1000-0");
+    CHECK_EQ_INT(jtype("1"), RSBUS_JNONE);
+    /* it changed nothing */
+    CHECK_EQ_INT(raw_int("XLEN t:rms"), 5);
+    CHECK_EQ_INT(xinfo_groups_count("t:rms"), 1);
+    CHECK_EQ_STR(xgroup_str("t:rms", "watcher", "last-delivered-id"), "0-0");
+    CHECK_EQ_INT(pending_of("t:rms", "watcher"), 0);
+    /* no such stream: a runtime failure, and not created */
+    CHECK_EQ_INT(ctl("--stream", "t:rnone", "replay", NULL), 1);
+    CHECK_CONTAINS(err, "no stream t:rnone");
+    CHECK_EQ_INT(raw_int("EXISTS t:rnone"), 0);
+}
+
+TEST(replay_published_events_and_usage_errors) {
+    rsbus *bus = open_bus("t:replay", "rp", NULL);
+    char sid[3][RSBUS_ID_SIZE], want[200];
+    int i;
+    REQUIRE(bus != NULL);
+    for (i = 0; i < 3; i++) CHECK_EQ_INT(pub(bus, i == 1 ? "order.paid" : "order.created", "{\"i\":1}", sid[i]), RSBUS_OK);
+    snprintf(want, sizeof want, "%s,%s,%s", sid[0], sid[1], sid[2]);
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "--from", sid[0], "--to", sid[2], NULL), 0);
+    CHECK_EQ_STR(row_ids(), want);
+    CHECK_CONTAINS(out, "order.paid");
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "--from", "1h", NULL), 0);   /* published just now */
+    CHECK_EQ_STR(row_ids(), want);
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "--to", "1h", NULL), 0);
+    CHECK_EQ_STR(out, "");
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "--from", sid[1], NULL), 0);
+    CHECK(!has_row(sid[0]) && has_row(sid[1]) && has_row(sid[2]));
+    CHECK_EQ_INT(pending_of("t:replay", "rp"), 0);
+    CHECK_EQ_STR(xgroup_str("t:replay", "rp", "last-delivered-id"), "0-0");
+    /* usage errors: exit 2, nothing printed on stdout */
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "--from", "abc", NULL), 2);
+    CHECK_CONTAINS(err, "--from takes");
+    CHECK_EQ_STR(out, "");
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "--to", "12x", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "--from", "1-2-3", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "--from", "5-", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "--from", "99999999999999999999-0", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "--from", "1-99999999999999999999", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "--from", "+x", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "--count", "0", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "--count", "x", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "--from", NULL), 2);
+    CHECK_CONTAINS(err, "missing value");
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "extra", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:replay", "replay", "--bogus", NULL), 2);
+    rsbus_close(bus);
+}
+
+TEST(tail_json_lines) {
+    static proc p;
+    rsbus *bus = open_bus("t:tailj", "g", NULL);
+    char sid1[RSBUS_ID_SIZE], sid2[RSBUS_ID_SIZE];
+    size_t off, n;
+    REQUIRE(bus != NULL);
+    REQUIRE(tool_start(&p, "--stream", "t:tailj", "--json", "tail", "--count", "2", NULL) == 0);
+    WAIT_UNTIL((proc_pump(&p, 10), strstr(p.err, "tailing") != NULL), TOOL_TIMEOUT_MS);
+    CHECK_EQ_INT(pub(bus, "j.one", "{\"a\":[1,2]}", sid1), RSBUS_OK);
+    CHECK_EQ_INT(pub(bus, "j.two", "{}", sid2), RSBUS_OK);
+    CHECK_EQ_INT(proc_finish(&p, TOOL_TIMEOUT_MS), 0);
+    CHECK_EQ_INT(count_of(p.out, "\n"), 2);
+    n = strcspn(p.out, "\n");
+    snprintf(out, sizeof out, "%.*s", (int)n, p.out);      /* the first line: one object */
+    CHECK_EQ_INT(rsbus_json_validate(out, strlen(out), &off), RSBUS_OK);
+    CHECK_EQ_STR(jstr("stream_id"), sid1);
+    CHECK_EQ_STR(jstr("type"), "j.one");
+    CHECK_EQ_STR(jstr("data"), "{\"a\":[1,2]}");
+    CHECK_EQ_INT(jint("added_ms"), strtoll(sid1, NULL, 10));
+    snprintf(out, sizeof out, "%s", p.out + n + 1);
+    CHECK_EQ_INT(rsbus_json_validate(out, strlen(out), &off), RSBUS_OK);
+    CHECK_EQ_STR(jstr("stream_id"), sid2);
+    CHECK_EQ_STR(jstr("type"), "j.two");
+    rsbus_close(bus);
+}
+
+TEST(rewind_needs_yes_and_moves_the_group) {
+    seen s;
+    rsbus *bus = open_bus("t:rewind", "rg", "rc1");
+    char sid[5][RSBUS_ID_SIZE], ms[32], before[RSBUS_ID_SIZE];
+    int i, expect;
+    REQUIRE(bus != NULL);
+    memset(&s, 0, sizeof s);
+    CHECK(rsbus_subscribe(bus, "*", h_seen, &s) > 0);
+    for (i = 0; i < 4; i++) CHECK_EQ_INT(pub(bus, "rw.event", "{}", sid[i]), RSBUS_OK);
+    drain(bus);
+    REQUIRE(s.calls == 4);
+    REQUIRE(!strcmp(xgroup_str("t:rewind", "rg", "last-delivered-id"), sid[3]));
+
+    /* without --yes: refused (2), says what it would do, moves nothing */
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "rg", "rewind", sid[1], NULL), 2);
+    CHECK_CONTAINS(err, "--yes");
+    CHECK_CONTAINS(err, "would move group rg");
+    CHECK_CONTAINS(err, sid[1]);
+    CHECK_EQ_STR(xgroup_str("t:rewind", "rg", "last-delivered-id"), sid[3]);
+    drain(bus);
+    CHECK_EQ_INT(s.calls, 4);
+
+    /* a stream id: the group gets the entries after it again */
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "rg", "rewind", sid[1], "--yes", NULL), 0);
+    CHECK_CONTAINS(out, sid[3]);
+    CHECK_CONTAINS(out, " -> ");
+    CHECK_CONTAINS(out, sid[1]);
+    CHECK_EQ_STR(xgroup_str("t:rewind", "rg", "last-delivered-id"), sid[1]);
+    s.calls = 0;
+    drain(bus);
+    CHECK_EQ_INT(s.calls, 2);
+    CHECK_EQ_STR(xgroup_str("t:rewind", "rg", "last-delivered-id"), sid[3]);
+
+    /* 0: all of it; --json */
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "rg", "--json", "rewind", "0", "--yes", NULL), 0);
+    CHECK_EQ_STR(jstr("from"), sid[3]);
+    CHECK_EQ_STR(jstr("to"), "0-0");
+    CHECK_EQ_STR(jstr("group"), "rg");
+    CHECK_EQ_STR(jstr("stream"), "t:rewind");
+    CHECK_EQ_INT(jint("pending"), 0);
+    s.calls = 0;
+    drain(bus);
+    CHECK_EQ_INT(s.calls, 4);
+
+    /* $: the entries there now are skipped */
+    CHECK_EQ_INT(pub(bus, "rw.event", "{}", sid[4]), RSBUS_OK);
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "rg", "rewind", "$", "--yes", NULL), 0);
+    CHECK_EQ_STR(xgroup_str("t:rewind", "rg", "last-delivered-id"), sid[4]);
+    CHECK_CONTAINS(out, "moved forward");
+    s.calls = 0;
+    drain(bus);
+    CHECK_EQ_INT(s.calls, 0);
+
+    /* a duration: the entries added since then (all five) */
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "rg", "rewind", "1h", "--yes", NULL), 0);
+    CHECK_CONTAINS(xgroup_str("t:rewind", "rg", "last-delivered-id"), "-18446744073709551615");
+    CHECK(strtoll(xgroup_str("t:rewind", "rg", "last-delivered-id"), NULL, 10) < strtoll(sid[0], NULL, 10));
+    CHECK_CONTAINS(out, "on next");
+    s.calls = 0;
+    drain(bus);
+    CHECK_EQ_INT(s.calls, 5);
+
+    /* epoch milliseconds: the entries from that whole millisecond on */
+    snprintf(ms, sizeof ms, "%lld", strtoll(sid[2], NULL, 10));
+    for (expect = 0, i = 0; i < 5; i++) if (strtoll(sid[i], NULL, 10) >= strtoll(ms, NULL, 10)) expect++;
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "rg", "rewind", ms, "--yes", NULL), 0);
+    s.calls = 0;
+    drain(bus);
+    CHECK_EQ_INT(s.calls, expect);
+    CHECK(expect >= 3);
+
+    /* forward over entries not yet read: said so */
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "rg", "rewind", sid[0], "--yes", NULL), 0);
+    snprintf(before, sizeof before, "%s", xgroup_str("t:rewind", "rg", "last-delivered-id"));
+    CHECK_EQ_STR(before, sid[0]);
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "rg", "rewind", sid[3], "--yes", NULL), 0);
+    CHECK_CONTAINS(out, "moved forward");
+    s.calls = 0;
+    drain(bus);
+    CHECK_EQ_INT(s.calls, 1);
+
+    /* errors */
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "rg", "rewind", NULL), 2);
+    CHECK_CONTAINS(err, "missing argument");
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "rg", "rewind", "abc", "--yes", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "rg", "rewind", "1-2-3", "--yes", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "rg", "rewind", "-", "--yes", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "rg", "rewind", "+", "--yes", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "rg", "rewind", "0", "1", "--yes", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "rg", "rewind", "0", "--yes=1", NULL), 2);
+    CHECK_EQ_STR(xgroup_str("t:rewind", "rg", "last-delivered-id"), sid[4]);
+    CHECK_EQ_INT(ctl("--stream", "t:rewind", "--group", "nosuch", "rewind", "0", "--yes", NULL), 1);
+    CHECK_CONTAINS(err, "no group nosuch");
+    CHECK_EQ_INT(xinfo_groups_count("t:rewind"), 1);
+    CHECK_EQ_INT(ctl("--stream", "t:rewind-none", "--group", "rg", "rewind", "0", "--yes", NULL), 1);
+    CHECK_EQ_INT(raw_int("EXISTS t:rewind-none"), 0);
+    rsbus_close(bus);
+}
+
+/* A bus whose Redis is not there (a unix socket that does not exist), with a spool: it starts offline. */
+static char dead_url[600];
+static void set_dead_url(void) { snprintf(dead_url, sizeof dead_url, "unix://%s/nobody-here.sock", srv.dir); }
+static rsbus *open_spooler(const char *stream, const char *path) {
+    rsbus_config c;
+    memset(&c, 0, sizeof c);
+    set_dead_url();
+    c.url = dead_url;
+    c.stream = stream;
+    c.spool_path = path;
+    c.publish_only = 1;
+    c.connect_timeout_ms = 1000;
+    c.io_timeout_ms = 1000;
+    c.log = capture_log;
+    c.log_level = RSBUS_LOG_DEBUG;
+    return open_cfg(&c);
+}
+
+TEST(spool_status_and_flush) {
+    char path[512], type[32], num[32];
+    rsbus *bus;
+    size_t ev = 0, bytes = 0;
+    redisReply *rep;
+    int i;
+    tmp_path(path, sizeof path, "ctl.spool");
+    REQUIRE((bus = open_spooler("t:spool", path)) != NULL);
+    for (i = 1; i <= 3; i++) {
+        snprintf(type, sizeof type, "sp.%d", i);
+        CHECK_EQ_INT(pub(bus, type, "{\"k\":1}", NULL), RSBUS_SPOOLED);
+    }
+    CHECK_EQ_INT(rsbus_spool_pending(bus, &ev, &bytes), RSBUS_OK);
+    REQUIRE(ev == 3 && bytes > 0);
+    rsbus_close(bus);
+    snprintf(num, sizeof num, "%zu bytes", bytes);
+
+    CHECK_EQ_INT(ctl("--stream", "t:spool", "spool", "status", "--spool", path, NULL), 0);
+    CHECK_CONTAINS(out, "3 events");
+    CHECK_CONTAINS(out, num);
+    CHECK_EQ_INT(ctl("--stream", "t:spool", "--json", "spool", "status", NULL), 2);   /* no path at all */
+    {
+        char opt[600];
+        snprintf(opt, sizeof opt, "--spool=%s", path);
+        CHECK_EQ_INT(ctl("--json", "spool", "status", opt, NULL), 0);
+    }
+    CHECK_EQ_INT(jint("events"), 3);
+    CHECK_EQ_INT(jint("bytes"), (long long)bytes);
+    CHECK_EQ_STR(jstr("path"), path);
+    /* RSBUS_SPOOL_PATH */
+    setenv("RSBUS_SPOOL_PATH", path, 1);
+    CHECK_EQ_INT(ctl("spool", "status", NULL), 0);
+    CHECK_CONTAINS(out, "3 events");
+    /* Redis unreachable: status still works (quietly), flush fails and keeps them */
+    CHECK_EQ_INT(ctl("--url", dead_url, "spool", "status", NULL), 0);
+    CHECK_CONTAINS(out, "3 events");
+    CHECK_NOT_CONTAINS(err, "rsbus warning");
+    CHECK_EQ_INT(ctl("--url", dead_url, "--stream", "t:spool", "spool", "flush", NULL), 1);
+    CHECK_CONTAINS(err, "RSBUS_E_IO");
+    CHECK_CONTAINS(err, "3 events");
+    CHECK_EQ_STR(out, "");
+    CHECK_EQ_INT(raw_int("EXISTS t:spool"), 0);
+    CHECK_EQ_INT(ctl("spool", "status", NULL), 0);
+    CHECK_CONTAINS(out, "3 events");
+    unsetenv("RSBUS_SPOOL_PATH");
+    /* flush against the live server: in order, then nothing is left */
+    CHECK_EQ_INT(ctl("--stream", "t:spool", "spool", "flush", "--spool", path, NULL), 0);
+    CHECK_CONTAINS(out, "sent 3 events");
+    CHECK_CONTAINS(out, "t:spool");
+    CHECK_EQ_INT(raw_int("XLEN t:spool"), 3);
+    rep = raw("XRANGE t:spool - +");
+    REQUIRE(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3);
+    for (i = 0; i < 3; i++) {
+        snprintf(type, sizeof type, "sp.%d", i + 1);
+        CHECK_EQ_STR(rep->element[i]->element[1]->element[1]->str, type);
+    }
+    freeReplyObject(rep);
+    CHECK_EQ_INT(ctl("spool", "status", "--spool", path, NULL), 0);
+    CHECK_CONTAINS(out, "0 events");
+    CHECK_EQ_INT(ctl("--stream", "t:spool", "--json", "spool", "flush", "--spool", path, NULL), 0);
+    CHECK_EQ_INT(jint("sent"), 0);
+    CHECK_EQ_INT(jint("events"), 0);
+    CHECK_EQ_STR(jstr("stream"), "t:spool");
+    CHECK_EQ_INT(raw_int("XLEN t:spool"), 3);
+    CHECK_EQ_INT(access(path, F_OK), 0);                   /* the file stays, empty */
+}
+
+TEST(spool_in_use_and_usage_errors) {
+    char path[512], missing[512];
+    rsbus *bus;
+    tmp_path(path, sizeof path, "held.spool");
+    REQUIRE((bus = open_spooler("t:held", path)) != NULL);
+    CHECK_EQ_INT(pub(bus, "held.one", "{}", NULL), RSBUS_SPOOLED);
+    /* a running publisher holds the spool: reported, exit 1, nothing sent */
+    CHECK_EQ_INT(ctl("--stream", "t:held", "spool", "status", "--spool", path, NULL), 1);
+    CHECK_CONTAINS(err, "in use");
+    CHECK_CONTAINS(err, "running publisher");
+    CHECK_EQ_STR(out, "");
+    CHECK_EQ_INT(ctl("--stream", "t:held", "spool", "flush", "--spool", path, NULL), 1);
+    CHECK_CONTAINS(err, "in use");
+    CHECK_EQ_INT(raw_int("EXISTS t:held"), 0);
+    rsbus_close(bus);
+    CHECK_EQ_INT(ctl("--stream", "t:held", "spool", "status", "--spool", path, NULL), 0);
+    CHECK_CONTAINS(out, "1 events");
+    /* usage errors */
+    unsetenv("RSBUS_SPOOL_PATH");
+    CHECK_EQ_INT(ctl("spool", "status", NULL), 2);
+    CHECK_CONTAINS(err, "--spool PATH");
+    CHECK_CONTAINS(err, "RSBUS_SPOOL_PATH");
+    CHECK_EQ_INT(ctl("spool", "flush", NULL), 2);
+    CHECK_EQ_INT(ctl("spool", NULL), 2);
+    CHECK_EQ_INT(ctl("spool", "frob", NULL), 2);
+    CHECK_CONTAINS(err, "unknown spool command");
+    CHECK_EQ_INT(ctl("spool", "status", "--spool", NULL), 2);
+    CHECK_EQ_INT(ctl("spool", "status", "--spool", "", NULL), 2);
+    CHECK_EQ_INT(ctl("spool", "status", "--spool", path, "extra", NULL), 2);
+    setenv("RSBUS_SPOOL_PATH", "", 1);
+    CHECK_EQ_INT(ctl("spool", "status", NULL), 2);
+    unsetenv("RSBUS_SPOOL_PATH");
+    /* a file that does not exist: an error, and rsbusctl does not create it */
+    tmp_path(missing, sizeof missing, "missing.spool");
+    CHECK_EQ_INT(ctl("spool", "status", "--spool", missing, NULL), 1);
+    CHECK_CONTAINS(err, "no such spool file");
+    CHECK_EQ_INT(ctl("spool", "flush", "--spool", missing, NULL), 1);
+    CHECK(access(missing, F_OK) != 0);
+}
+
+TEST(other_commands_never_spool) {
+    char path[512];
+    tmp_path(path, sizeof path, "never.spool");
+    setenv("RSBUS_SPOOL_PATH", path, 1);
+    set_dead_url();
+    CHECK_EQ_INT(ctl("--url", dead_url, "--stream", "t:nospool", "pub", "x.y", "{}", NULL), 1);
+    CHECK_CONTAINS(err, "RSBUS_E_IO");
+    CHECK(access(path, F_OK) != 0);
+    CHECK_EQ_INT(ctl("--stream", "t:nospool", "pub", "x.y", "{}", NULL), 0);
+    CHECK_EQ_INT(raw_int("XLEN t:nospool"), 1);
+    CHECK(access(path, F_OK) != 0);
+    unsetenv("RSBUS_SPOOL_PATH");
+}
+
 /* Last: the server goes away. */
 TEST(redis_down) {
     test_redis_kill(&srv);
@@ -718,6 +1202,7 @@ int main(int argc, char **argv) {
     setenv("RSBUS_URL", srv.unix_url, 1);
     unsetenv("RSBUS_STREAM");
     unsetenv("RSBUS_GROUP");
+    unsetenv("RSBUS_SPOOL_PATH");
     setenv("RSBUS_CONNECT_TIMEOUT_MS", "2000", 1);
     RUN(help_and_usage_errors);
     RUN(passwords_are_never_printed);
@@ -729,6 +1214,14 @@ int main(int argc, char **argv) {
     RUN(health_exit_codes);
     RUN(metrics_lines_parse);
     RUN(top_prints_frames);
+    RUN(new_commands_help);
+    RUN(replay_ranges_by_id_and_ms);
+    RUN(replay_published_events_and_usage_errors);
+    RUN(tail_json_lines);
+    RUN(rewind_needs_yes_and_moves_the_group);
+    RUN(spool_status_and_flush);
+    RUN(spool_in_use_and_usage_errors);
+    RUN(other_commands_never_spool);
     RUN(redis_down);
     kill_children();
     raw_reset();

@@ -3008,43 +3008,33 @@ RSBUS__PRIVATE rsbus_result rsbus__recv_raw(rsbus *bus, redisReply **out, const 
     return RSBUS_OK;
 }
 
-/* Reads the reply of a deferred XACK; counts its entries once the last one is in. */
+/* Reads the reply of a command whose reply nobody waited for: a dedupe mark (sent before any deferred
+   XACK, so read first) or a deferred XACK (its entries are counted once the last one is in). A refused
+   one is logged, not returned: a refused mark leaves a handled entry unprotected from a repeat, a
+   refused XACK leaves its entries pending (they come back). */
 RSBUS__PRIVATE rsbus_result rsbus__recv_owed(rsbus *bus) {
+    int mark = bus->marks_owed > 0;
     redisReply *rep;
-    rsbus_result r = rsbus__recv_raw(bus, &rep, "XACK");
+    rsbus_result r = rsbus__recv_raw(bus, &rep, mark ? "SET (dedupe mark)" : "XACK");
     if (r != RSBUS_OK) return r;
-    bus->owed--;
+    if (mark) bus->marks_owed--;
+    else bus->owed--;
     if (rep->type == REDIS_REPLY_ERROR) {
         char text[160];
         rsbus__clean(rep->str, rep->len, text, sizeof text);
-        rsbus__log(bus, RSBUS_LOG_WARN, "XACK %s/%s: %s (the entries stay pending)", bus->key, bus->cfg.group, text);
-        bus->owed_acked = bus->owed_deleted = 0;
-    } else if (bus->owed == 0) {
+        rsbus__log(bus, RSBUS_LOG_WARN, "%s %s/%s: %s (%s)", mark ? "dedupe mark in" : "XACK", bus->key,
+                   bus->cfg.group, text, mark ? "a repeat of that event would be handled again" : "the entries stay pending");
+        if (!mark) bus->owed_acked = bus->owed_deleted = 0;
+    } else if (!mark && bus->owed == 0) {
         bus->st.acked += bus->owed_acked;
         bus->st.deleted_while_pending += bus->owed_deleted;
         bus->owed_acked = bus->owed_deleted = 0;
     }
     return RSBUS_OK;
 }
-/* Reads the reply of a dedupe mark (SET ... PX). A refused mark is not an error of the batch: the entry
-   was handled and is acknowledged; only its protection from a repeat is missing, which the log says. */
-RSBUS__PRIVATE rsbus_result rsbus__recv_mark(rsbus *bus) {
-    redisReply *rep;
-    rsbus_result r = rsbus__recv_raw(bus, &rep, "SET (dedupe mark)");
-    if (r != RSBUS_OK) return r;
-    bus->marks_owed--;
-    if (rep->type == REDIS_REPLY_ERROR) {
-        char text[160];
-        rsbus__clean(rep->str, rep->len, text, sizeof text);
-        rsbus__log(bus, RSBUS_LOG_WARN, "dedupe mark in %s/%s: %s (a repeat of that event would be handled again)",
-                   bus->key, bus->cfg.group, text);
-    }
-    return RSBUS_OK;
-}
 RSBUS__PRIVATE rsbus_result rsbus__recv_owed_all(rsbus *bus) {
     rsbus_result r = RSBUS_OK;
-    while (bus->marks_owed > 0 && r == RSBUS_OK) r = rsbus__recv_mark(bus);
-    while (bus->owed > 0 && r == RSBUS_OK) r = rsbus__recv_owed(bus);
+    while ((bus->marks_owed > 0 || bus->owed > 0) && r == RSBUS_OK) r = rsbus__recv_owed(bus);
     return r;
 }
 RSBUS__PRIVATE rsbus_result rsbus__recv(rsbus *bus, redisReply **out, const char *what) {

@@ -250,6 +250,19 @@ static void jw_text(rsbus_jw *w, const char *s) {
 }
 static void jw_kstr(rsbus_jw *w, const char *k, const char *v) { rsbus_jw_key(w, k); jw_text(w, v); }
 static void jw_kint(rsbus_jw *w, const char *k, int64_t v) { rsbus_jw_key(w, k); rsbus_jw_int(w, v); }
+/* The fields of an event after its type and id, as tail, replay and dlq show write them. */
+static void jw_event_fields(rsbus_jw *w, const rsbus_msg *m) {
+    jw_kstr(w, "key", m->key);
+    jw_kstr(w, "source", m->source);
+    jw_kstr(w, "tenant", m->tenant);
+    jw_kstr(w, "correlation_id", m->correlation_id);
+    jw_kstr(w, "traceparent", m->traceparent);
+    jw_kstr(w, "replay_of", m->replay_of);
+    jw_kint(w, "version", m->version);
+    jw_kint(w, "ts_ms", m->ts_ms);
+    rsbus_jw_key(w, "data");   /* the payload as JSON text in a string; null when it was not valid JSON */
+    jw_text(w, m->data);
+}
 static int jw_print(rsbus_jw *w) {
     size_t n;
     const char *s = rsbus_jw_result(w, &n);
@@ -430,16 +443,7 @@ static void jw_event(rsbus_jw *w, const rsbus_msg *m) {
     jw_kint(w, "added_ms", id_ms(m->stream_id));
     jw_kstr(w, "type", m->type);
     jw_kstr(w, "id", m->id);
-    jw_kstr(w, "key", m->key);
-    jw_kstr(w, "source", m->source);
-    jw_kstr(w, "tenant", m->tenant);
-    jw_kstr(w, "correlation_id", m->correlation_id);
-    jw_kstr(w, "traceparent", m->traceparent);
-    jw_kstr(w, "replay_of", m->replay_of);
-    jw_kint(w, "version", m->version);
-    jw_kint(w, "ts_ms", m->ts_ms);
-    rsbus_jw_key(w, "data");
-    jw_text(w, m->data);
+    jw_event_fields(w, m);
     rsbus_jw_obj_end(w);
 }
 
@@ -832,16 +836,7 @@ static void jw_dlq(rsbus_jw *w, const rsbus_dlq_entry *e, int64_t now, int with_
     jw_kstr(w, "stream", m->stream);
     jw_kstr(w, "stream_id", e->original_stream_id);
     if (with_data) {
-        jw_kstr(w, "key", m->key);
-        jw_kstr(w, "source", m->source);
-        jw_kstr(w, "tenant", m->tenant);
-        jw_kstr(w, "correlation_id", m->correlation_id);
-        jw_kstr(w, "traceparent", m->traceparent);
-        jw_kstr(w, "replay_of", m->replay_of);
-        jw_kint(w, "version", m->version);
-        jw_kint(w, "ts_ms", m->ts_ms);
-        rsbus_jw_key(w, "data");   /* the payload as JSON text in a string; null when it was not valid JSON */
-        jw_text(w, m->data);
+        jw_event_fields(w, m);
     }
     rsbus_jw_obj_end(w);
 }

@@ -74,7 +74,8 @@
         - When an entry fails having been delivered more than max_retries times, or a handler returns
           RSBUS_DEAD, it moves to the DLQ: XADD to <stream>:dlq and XACK in one MULTI/EXEC.
         - An entry that cannot be decoded (no type, data that is not JSON, data over max_event_bytes,
-          a bad v or ts, the wrong tenant) goes to the DLQ with the reason and reaches no handler.
+          a bad v or ts, the wrong tenant, data that does not match the schema registered for its
+          type and version) goes to the DLQ with the reason and reaches no handler.
           Unknown fields are ignored. An entry with no matching handler is acknowledged and counted.
         - rsbus_claim takes over other consumers' entries idle at least min_idle_ms (XCLAIM with that
           min-idle, the guard against two consumers taking one entry) and this consumer's own failed
@@ -162,7 +163,8 @@
     PUBLISHING
         rsbus_publish validates the event first (type 1..128 bytes of [A-Za-z0-9._:-], data one JSON
         value of at most max_event_bytes, optional fields 1..1024 bytes, event id 1..47 bytes of the
-        type's charset, the tenant): an invalid event is refused with RSBUS_E_ARG and nothing is sent.
+        type's charset, the tenant, and its data against the schema of its type and version if one is
+        registered, see SCHEMAS): an invalid event is refused with RSBUS_E_ARG and nothing is sent.
         It then sends one XADD with MAXLEN ~ max_len. Event ids are 32 hex digits from the kernel's
         random source (getrandom, else /dev/urandom). rsbus_publish_batch sends MULTI, the XADDs and
         EXEC in one write and one round trip: all or none.
@@ -230,6 +232,50 @@
         to connect (connect_timeout_ms): on links where connecting hangs rather than fails, keep
         that short. The file format is described at ">>offline spool" in the implementation.
 
+    SCHEMAS
+        rsbus_schema_register(bus, "order.created", 2, schema_json) gives the events of that type and
+        version a schema. Events of another version, or of a type without a schema, are not checked.
+            {"id": "string",
+             "customer": {"id": "integer", "name?": "string"},   an object with its own schema
+             "items": [{"sku": "string", "qty": "integer"}],     each element matches that schema
+             "tags?": ["string"],                                an array of strings
+             "meta?": "object", "note?": "any"}
+        Types: "string"; "number" (any JSON number); "integer" (a JSON number with no fraction and no
+        exponent: 3, -0, 123456789012345678901 yes; 3.0, 1e3 no); "boolean"; "object" (any object);
+        "array" (any array); "any" (any value, null too); {...} an object matching that schema; [T]
+        an array whose every element is a T, for any of these T ([["number"]] too).
+        A field is required unless its name ends in "?" (not part of the name). An optional field
+        may be absent or null; a required one, or an array element, is never null unless its type is
+        "any". Fields the schema does not name are allowed at every level; a key the payload holds
+        twice is checked each time. The payload must be an object.
+        Publishing: rsbus_publish and rsbus_publish_batch check after the other checks and refuse an
+        event that does not match with RSBUS_E_ARG, sending nothing (in a batch, none of the batch).
+        The message names the field by its path (array elements by index), never a payload value:
+            publish order.created v2: field "customer.address.zip" must be a string
+            publish order.created v2: field "items.3.qty" must be an integer (event 5 of the batch)
+            publish order.created v2: missing required field "customer.id"
+            publish order.created v2: the payload must be a JSON object
+        (Array indexes and batch event numbers count from 0.)
+        Consuming: an entry that does not match (written by another client, or before the schema)
+        is malformed: it goes to the DLQ without reaching a handler, counts in stats.malformed, and
+        its dlq_error reads "malformed: schema: order.created v2: field ...". History is shown as it
+        is: rsbus_tail and rsbus_replay_range do not check schemas (events from before a schema reach
+        a projection's callback too). Handlers see msg->version (1 for an entry without v).
+        Registering: version 0 means 1, as in rsbus_event; the type follows the rules of event types.
+        Registering again for the same (type, version) replaces the schema (there is no unregister).
+        The text is compiled and not kept. A bad schema is RSBUS_E_ARG saying what and where:
+            schema_register order.created v2: unknown type "int" (expected string, number, integer,
+            boolean, object, array, any, {...} or [type]) (field "items[].qty", byte 19)
+        A failed registration, RSBUS_E_NOMEM included, changes nothing. Each bus has its own schemas
+        (in its allocator's memory, until rsbus_close): register them on every bus that publishes or
+        consumes the type. No I/O.
+        Limits: 64 KiB of schema text; 16 levels of nesting (the top object is level 1, each {...} or
+        [...] one more); 256 fields in one object, 1024 fields and [...] in all; field names 1..128
+        bytes without control characters, '.', '[' or ']' (they would make paths ambiguous); 1024
+        (type, version) pairs per bus. A path too long for the message keeps its end, after "...".
+        Cost: none for a bus without schemas; a hash lookup of the type on one with schemas; checking
+        a payload is one pass over its text, without allocation or recursion.
+
     OPERATING
         rsbus_stream_info_get, rsbus_group_info_get, rsbus_groups_list (XINFO; lag is -1 when Redis
         cannot tell, e.g. after a restart from the AOF on 7.0), rsbus_health_check (UNHEALTHY: Redis
@@ -287,10 +333,6 @@
         batch_size, 16 MiB) + 8 MiB is cut off (RSBUS_E_PROTOCOL) and the reads after it take one
         entry at a time, so an oversized entry within that bound still reaches the DLQ; one beyond it
         cannot be read by this bus (raise max_event_bytes).
-
-    NOT YET
-        Schemas (rsbus_schema_register) are declared and return RSBUS_E_ARG "not implemented" in
-        this version.
 */
 #ifndef RSBUS_H_INCLUDED
 #define RSBUS_H_INCLUDED
@@ -567,6 +609,12 @@ RSBUS_API rsbus_result rsbus_spool_flush(rsbus *bus, size_t *sent);
 RSBUS_API rsbus_result rsbus_spool_pending(rsbus *bus, size_t *events, size_t *bytes);
              /* events in the spool not yet sent, and their bytes in the file; no I/O */
 RSBUS_API rsbus_result rsbus_schema_register(rsbus *bus, const char *type, int version, const char *schema_json);
+             /* schema: {"field": "string"|"number"|"integer"|"boolean"|"object"|"array"|"any", ...}
+                with nested objects as nested schemas and ["T"] an array whose elements are all T; a
+                field name ending in "?" is optional (absent or null); other fields are allowed. From
+                now on publish refuses a (type, version) event that does not match (RSBUS_E_ARG naming
+                the field's path) and consume dead-letters one (malformed). version 0 means 1;
+                registering again replaces; the text is compiled, not kept. No I/O. See SCHEMAS. */
 RSBUS_API rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, const char *to_id,
                                           rsbus_replay_fn fn, void *user);
 RSBUS_API rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, const char *id);
@@ -2328,7 +2376,14 @@ struct rsbus {
     char *spool_rd; size_t spool_rd_cap;                          /* records read back from the file */
     int64_t spool_tried_ms;        /* rsbus_run: when it last tried to send the spool */
     size_t xadd_fields;            /* where the fields of the XADD just queued start in out */
+    struct rsbus__schemas *schemas;   /* registered schemas (>>schemas); NULL: none */
 };
+
+/* in >>schemas */
+RSBUS__PRIVATE rsbus_result rsbus__schema_publish(rsbus *bus, const char *type, int version, const char *data,
+                                                  size_t len, size_t index);
+RSBUS__PRIVATE const char *rsbus__schema_decode(rsbus *bus, const rsbus_msg *m);
+RSBUS__PRIVATE void rsbus__schema_free(rsbus *bus);
 
 /* in >>offline spool */
 RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus_event *evs, size_t n,
@@ -3530,6 +3585,7 @@ RSBUS__PUBLIC void rsbus_close(rsbus *bus) {
     if (bus->spool_fd >= 0) close(bus->spool_fd);   /* and its flock */
     rsbus__free(&a, bus->spool_stage, bus->spool_stage_cap);
     rsbus__free(&a, bus->spool_rd, bus->spool_rd_cap);
+    rsbus__schema_free(bus);
     memset(bus, 0, sizeof *bus);
     rsbus__free(&a, bus, sizeof *bus);
 }
@@ -3594,6 +3650,7 @@ RSBUS__PRIVATE rsbus_result rsbus__check_event(rsbus *bus, const rsbus_event *ev
     out->version = ev->version ? ev->version : 1;
     if (ev->ts_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: ts_ms must not be negative%s", ev->type, at);
     out->ts = ev->ts_ms ? ev->ts_ms : rsbus__now_ms();
+    if (bus->schemas) return rsbus__schema_publish(bus, ev->type, out->version, out->data, out->data_len, index);
     return RSBUS_OK;
 #undef at
 }
@@ -3945,9 +4002,10 @@ RSBUS__PRIVATE void rsbus__dispatch(rsbus *bus, rsbus__item *it, char *reason, i
         return;
     }
     bad = rsbus__decode(bus, it->entry, &m, &replay_for);
+    if (!bad && bus->schemas) bad = rsbus__schema_decode(bus, &m);   /* "schema: ..." when it does not match */
     if (bad) {
         it->outcome = RSBUS__OUT_DEAD; it->malformed = 1;
-        snprintf(reason, RSBUS_REASON_SIZE, "malformed: %s", bad);
+        snprintf(reason, RSBUS_REASON_SIZE, "malformed: %.*s", RSBUS_REASON_SIZE - 12, bad);   /* fits: 11 + 244 + NUL */
         return;
     }
     if (replay_for && (strlen(replay_for) != bus->group_len || memcmp(replay_for, bus->cfg.group, bus->group_len))) {
@@ -5772,14 +5830,689 @@ RSBUS__PUBLIC rsbus_result rsbus_spool_pending(rsbus *bus, size_t *events, size_
     if (bytes) *bytes = (size_t)(bus->spool_end - bus->spool_start);
     return RSBUS_OK;
 }
-/* >>not yet implemented (schemas) */
-RSBUS__PRIVATE rsbus_result rsbus__not_implemented(rsbus *bus, const char *what) {
-    if (!bus) return RSBUS_E_ARG;
-    return rsbus__fail(bus, RSBUS_E_ARG, "%s: not implemented in rsbus " RSBUS_VERSION_STRING, what);
+/* >>schemas */
+/* rsbus_schema_register compiles a schema text into one block: an array of nodes (the top object is
+   node 0; the fields of an object are consecutive nodes; an array type has one element node) and the
+   field names, unescaped, after it. The bus keeps the blocks in a small open-addressing table keyed by
+   (type, version). Checking a payload is one pass over its text with a stack of at most
+   RSBUS__SCHEMA_MAX_DEPTH frames, one per object or array the schema describes; anything the schema
+   does not describe (extra fields, "any", "object", "array") is skipped without frames. Nothing is
+   allocated while checking, and messages quote field names from the schema and array indexes, never
+   payload text. Compiling recurses, at most two calls per level of the schema (16 levels). */
+
+#define RSBUS__SCHEMA_MAX_TEXT 65536     /* bytes of schema text */
+#define RSBUS__SCHEMA_MAX_DEPTH 16       /* nesting levels, the top object being level 1 */
+#define RSBUS__SCHEMA_MAX_NODES 1024     /* fields and array element types of one schema, in all */
+#define RSBUS__SCHEMA_MAX_OBJ 256        /* fields of one object */
+#define RSBUS__SCHEMA_MAX_NAME 128       /* bytes of a field name (without the '?') */
+#define RSBUS__SCHEMA_MAX_COUNT 1024     /* (type, version) pairs registered on one bus */
+#define RSBUS__SCHEMA_PATH_MAX ((RSBUS__SCHEMA_MAX_DEPTH + 1) * (RSBUS__SCHEMA_MAX_NAME + 1) + 1)
+
+/* node kinds; the first seven in the order of rsbus__schema_types */
+enum { RSBUS__SK_ANY, RSBUS__SK_STRING, RSBUS__SK_NUMBER, RSBUS__SK_INTEGER, RSBUS__SK_BOOLEAN,
+       RSBUS__SK_OBJECT, RSBUS__SK_ARRAY, RSBUS__SK_FIELDS, RSBUS__SK_ARRAY_OF };
+RSBUS__PRIVATE const char *const rsbus__schema_types[7] = {
+    "any", "string", "number", "integer", "boolean", "object", "array"
+};
+/* what a mismatch message says a value must be, by kind */
+RSBUS__PRIVATE const char *const rsbus__schema_musts[9] = {
+    "anything", "a string", "a number", "an integer", "a boolean", "an object", "an array", "an object",
+    "an array"
+};
+
+typedef struct rsbus__snode {
+    unsigned kind;                 /* RSBUS__SK_* */
+    unsigned optional;             /* a field whose name ended in '?' */
+    uint32_t name_off, name_len;   /* a field's name in the block's names */
+    uint32_t child;                /* FIELDS: the first field's node; ARRAY_OF: the element's node */
+    uint32_t nchild, nreq;         /* FIELDS: fields, and how many of them are required */
+} rsbus__snode;
+
+typedef struct rsbus__schema {
+    size_t size;                   /* bytes of this block */
+    int version;
+    size_t type_len;
+    char type[RSBUS__TYPE_MAX + 1];
+    rsbus__snode *nodes;           /* in this block, after this header */
+    const char *names;             /* in this block, after the nodes */
+} rsbus__schema;
+
+struct rsbus__schemas {
+    rsbus__schema **slot;          /* open addressing on (type, version), at most half full */
+    size_t cap, count;
+    char reason[RSBUS_REASON_SIZE];   /* why the last consumed entry did not match (rsbus__schema_decode) */
+};
+
+RSBUS__PRIVATE const unsigned char *rsbus__schema_ws(const unsigned char *p, const unsigned char *e) {
+    while (p < e && RSBUS__JSON_WS(*p)) p++;
+    return p;
 }
+
+/* The JSON value starting at p (text already validated): the byte after it, or NULL if the text ends or
+   is not what a valid text would hold. No recursion: containers are skipped by counting brackets,
+   strings by the reader's scanner (so a bracket inside a string does not count). */
+RSBUS__PRIVATE const unsigned char *rsbus__schema_skip(const unsigned char *p, const unsigned char *e) {
+    const unsigned char *err;
+    size_t depth = 0;
+    int esc = 0;
+    while (p < e) {
+        unsigned char c = *p;
+        if (c == '"') {
+            p = rsbus__json_string(p + 1, e, &err, &esc);
+            if (!p) return NULL;
+        } else if (c == '{' || c == '[') {
+            depth++;
+            p++;
+            continue;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0) return NULL;
+            depth--;
+            p++;
+        } else if (depth > 0) {
+            p++;                                            /* whitespace, ',', ':', digits, letters */
+            continue;
+        } else if (c == 't') {
+            return rsbus__json_literal(p, e, "true", 4, &err);
+        } else if (c == 'f') {
+            return rsbus__json_literal(p, e, "false", 5, &err);
+        } else if (c == 'n') {
+            return rsbus__json_literal(p, e, "null", 4, &err);
+        } else {
+            return rsbus__json_number(p, e, &err);
+        }
+        if (depth == 0) return p;
+    }
+    return NULL;
+}
+
+/* ---- compiling a schema ---- */
+
+typedef struct rsbus__schema_cc {
+    const unsigned char *s, *e;    /* the schema text */
+    rsbus__snode *nodes;           /* NULL in the counting pass */
+    char *names;
+    uint32_t nnodes;               /* nodes used, the top object's included */
+    size_t nnames;                 /* name bytes used */
+    const unsigned char *at;       /* where the error is */
+    char why[192];                 /* what it is */
+    char path[RSBUS__SCHEMA_PATH_MAX];
+    size_t path_len;
+} rsbus__schema_cc;
+
+RSBUS__PRIVATE const unsigned char *rsbus__schema_bad(rsbus__schema_cc *cc, const unsigned char *at,
+                                                      const char *fmt, ...) RSBUS__PRINTF(3, 4);
+RSBUS__PRIVATE const unsigned char *rsbus__schema_bad(rsbus__schema_cc *cc, const unsigned char *at,
+                                                      const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cc->why, sizeof cc->why, fmt, ap);
+    va_end(ap);
+    cc->at = at;
+    return NULL;
+}
+
+/* Appends ".name" (or "name" first, or "[]" with dot 0) to the path; returns the length to restore. */
+RSBUS__PRIVATE size_t rsbus__schema_path_push(rsbus__schema_cc *cc, const char *name, size_t n, int dot) {
+    size_t old = cc->path_len, room = sizeof cc->path - 1 - old;
+    if (dot && old > 0 && room > 0) { cc->path[cc->path_len++] = '.'; room--; }
+    if (n > room) n = room;
+    memcpy(cc->path + cc->path_len, name, n);
+    cc->path_len += n;
+    cc->path[cc->path_len] = 0;
+    return old;
+}
+RSBUS__PRIVATE void rsbus__schema_path_pop(rsbus__schema_cc *cc, size_t old) {
+    cc->path_len = old;
+    cc->path[old] = 0;
+}
+
+/* The string at p (at its '"'), unescaped into out (cap bytes, not NUL-terminated): the byte after it,
+   with *len its full unescaped length (more than cap when it did not fit), or NULL if it is not one. */
+RSBUS__PRIVATE const unsigned char *rsbus__schema_unescape(const unsigned char *p, const unsigned char *e,
+                                                           char *out, size_t cap, size_t *len) {
+    const unsigned char *q, *k, *err;
+    unsigned char u[4];
+    size_t n = 0, l, j, bad;
+    uint32_t cp;
+    int esc = 0;
+    *len = 0;
+    if (p >= e || *p != '"') return NULL;
+    q = rsbus__json_string(p + 1, e, &err, &esc);
+    if (!q) return NULL;
+    for (k = p + 1; k < q - 1;) {
+        if (*k != '\\') {
+            u[0] = *k++;
+            l = 1;
+        } else {
+            l = rsbus__json_escape(k, q - 1, &cp, &bad);
+            if (!l) return NULL;
+            k += l;
+            l = rsbus__json_utf8_put(cp, u);
+        }
+        for (j = 0; j < l; j++, n++) if (n < cap) out[n] = (char)u[j];
+    }
+    *len = n;
+    return q;
+}
+
+RSBUS__PRIVATE const unsigned char *rsbus__schema_obj(rsbus__schema_cc *cc, const unsigned char *p, uint32_t self,
+                                                      unsigned depth);
+
+/* Counts the members of the object at p (its '{'). */
+RSBUS__PRIVATE size_t rsbus__schema_members(const unsigned char *p, const unsigned char *e) {
+    size_t n = 0;
+    p = rsbus__schema_ws(p + 1, e);
+    if (p < e && *p == '}') return 0;
+    while (p && p < e) {
+        p = rsbus__schema_skip(p, e);                      /* the key */
+        if (!p) break;
+        n++;
+        p = rsbus__schema_ws(p, e);
+        if (p >= e || *p != ':') break;
+        p = rsbus__schema_skip(rsbus__schema_ws(p + 1, e), e);
+        if (!p) break;
+        p = rsbus__schema_ws(p, e);
+        if (p >= e || *p != ',') break;
+        p = rsbus__schema_ws(p + 1, e);
+    }
+    return n;
+}
+
+/* A field's type at p into node self, at nesting level depth (of the object holding the field). */
+RSBUS__PRIVATE const unsigned char *rsbus__schema_spec(rsbus__schema_cc *cc, const unsigned char *p, uint32_t self,
+                                                       unsigned depth) {
+    const unsigned char *e = cc->e, *q;
+    char t[16], shown[24];
+    size_t len, k, mark;
+    uint32_t child;
+    if (p >= e) return rsbus__schema_bad(cc, p, "the schema text ends early");
+    if (*p == '"') {
+        q = rsbus__schema_unescape(p, e, t, sizeof t, &len);
+        if (!q) return rsbus__schema_bad(cc, p, "not a JSON string");
+        for (k = 0; k < 7; k++)
+            if (len == strlen(rsbus__schema_types[k]) && memcmp(t, rsbus__schema_types[k], len) == 0) break;
+        if (k == 7) {
+            rsbus__clean(t, RSBUS__MIN(len, sizeof t), shown, sizeof shown);
+            return rsbus__schema_bad(cc, p, "unknown type \"%s%s\" (expected string, number, integer, boolean, "
+                                     "object, array, any, {...} or [type])", shown, len > sizeof t ? "..." : "");
+        }
+        if (cc->nodes) cc->nodes[self].kind = (unsigned)k;
+        return q;
+    }
+    if (*p != '{' && *p != '[')
+        return rsbus__schema_bad(cc, p, "a type must be a type name, an object or a one-element array");
+    if (depth >= RSBUS__SCHEMA_MAX_DEPTH)
+        return rsbus__schema_bad(cc, p, "nested deeper than %d levels", RSBUS__SCHEMA_MAX_DEPTH);
+    if (*p == '{') return rsbus__schema_obj(cc, p, self, depth + 1);
+    q = rsbus__schema_ws(p + 1, e);
+    if (q >= e || *q == ']') return rsbus__schema_bad(cc, p, "an array type must hold exactly one type, as [\"string\"]");
+    if (cc->nnodes > RSBUS__SCHEMA_MAX_NODES)
+        return rsbus__schema_bad(cc, p, "more than %d fields and array types in all", RSBUS__SCHEMA_MAX_NODES);
+    child = cc->nnodes++;
+    mark = rsbus__schema_path_push(cc, "[]", 2, 0);
+    q = rsbus__schema_spec(cc, q, child, depth + 1);
+    if (!q) return NULL;
+    rsbus__schema_path_pop(cc, mark);
+    q = rsbus__schema_ws(q, e);
+    if (q >= e || *q != ']') return rsbus__schema_bad(cc, p, "an array type must hold exactly one type, as [\"string\"]");
+    if (cc->nodes) {
+        cc->nodes[self].kind = RSBUS__SK_ARRAY_OF;
+        cc->nodes[self].child = child;
+    }
+    return q + 1;
+}
+
+/* The object at p (its '{') into node self (a FIELDS node), at nesting level depth. */
+RSBUS__PRIVATE const unsigned char *rsbus__schema_obj(rsbus__schema_cc *cc, const unsigned char *p, uint32_t self,
+                                                      unsigned depth) {
+    const unsigned char *e = cc->e, *key;
+    char name[RSBUS__SCHEMA_MAX_NAME + 2];
+    size_t n = rsbus__schema_members(p, e), len, i, mark;
+    uint32_t first = cc->nnodes, k = 0, nreq = 0, j;
+    unsigned optional;
+    if (n > RSBUS__SCHEMA_MAX_OBJ) return rsbus__schema_bad(cc, p, "an object has more than %d fields", RSBUS__SCHEMA_MAX_OBJ);
+    if (n > (size_t)RSBUS__SCHEMA_MAX_NODES + 1 - cc->nnodes)
+        return rsbus__schema_bad(cc, p, "more than %d fields and array types in all", RSBUS__SCHEMA_MAX_NODES);
+    cc->nnodes += (uint32_t)n;
+    p = rsbus__schema_ws(p + 1, e);
+    if (p < e && *p == '}') p++;
+    else for (;;) {
+        key = p;
+        p = rsbus__schema_unescape(p, e, name, sizeof name, &len);
+        if (!p) return rsbus__schema_bad(cc, key, "a field name must be a JSON string");
+        optional = len > 0 && len <= sizeof name && name[len - 1] == '?';
+        if (optional) len--;
+        if (len == 0) return rsbus__schema_bad(cc, key, "a field name is empty");
+        if (len > RSBUS__SCHEMA_MAX_NAME)
+            return rsbus__schema_bad(cc, key, "a field name is longer than %d bytes", RSBUS__SCHEMA_MAX_NAME);
+        for (i = 0; i < len; i++) {
+            unsigned char ch = (unsigned char)name[i];
+            if (ch < 0x20 || ch == 0x7f) return rsbus__schema_bad(cc, key, "a field name holds a control character");
+            if (ch == '.' || ch == '[' || ch == ']')
+                return rsbus__schema_bad(cc, key, "a field name must not hold '.', '[' or ']' (they separate paths)");
+        }
+        mark = rsbus__schema_path_push(cc, name, len, 1);
+        if (cc->nodes) {
+            rsbus__snode *f = &cc->nodes[first + k];
+            for (j = 0; j < k; j++) {
+                const rsbus__snode *o = &cc->nodes[first + j];
+                if (o->name_len == len && memcmp(cc->names + o->name_off, name, len) == 0)
+                    return rsbus__schema_bad(cc, key, "the field is named twice");
+            }
+            memcpy(cc->names + cc->nnames, name, len);
+            f->name_off = (uint32_t)cc->nnames;
+            f->name_len = (uint32_t)len;
+            f->optional = optional;
+        }
+        cc->nnames += len;
+        p = rsbus__schema_ws(p, e);
+        if (p >= e || *p != ':') return rsbus__schema_bad(cc, p, "':' expected");
+        p = rsbus__schema_spec(cc, rsbus__schema_ws(p + 1, e), first + k, depth);
+        if (!p) return NULL;
+        rsbus__schema_path_pop(cc, mark);
+        if (!optional) nreq++;
+        k++;
+        p = rsbus__schema_ws(p, e);
+        if (p < e && *p == ',' && k < n) { p = rsbus__schema_ws(p + 1, e); continue; }
+        if (p < e && *p == '}' && k == n) { p++; break; }
+        return rsbus__schema_bad(cc, p, "not the JSON the schema was checked to be");   /* cannot happen */
+    }
+    if (cc->nodes) {
+        cc->nodes[self].kind = RSBUS__SK_FIELDS;
+        cc->nodes[self].child = first;
+        cc->nodes[self].nchild = (uint32_t)n;
+        cc->nodes[self].nreq = nreq;
+    }
+    return p;
+}
+
+/* ---- the registry ---- */
+
+RSBUS__PRIVATE size_t rsbus__schema_hash(const char *type, size_t n, int version) {
+    uint64_t h = UINT64_C(14695981039346656037);
+    size_t i;
+    for (i = 0; i < n; i++) { h ^= (unsigned char)type[i]; h *= UINT64_C(1099511628211); }
+    h ^= (uint64_t)(unsigned)version;
+    h *= UINT64_C(1099511628211);
+    return (size_t)(h ^ (h >> 32));
+}
+/* The slot holding (type, version), or the empty slot where it would go. */
+RSBUS__PRIVATE rsbus__schema **rsbus__schema_slot(struct rsbus__schemas *ss, const char *type, size_t n, int version) {
+    size_t mask = ss->cap - 1, i = rsbus__schema_hash(type, n, version) & mask;
+    for (;; i = (i + 1) & mask) {
+        rsbus__schema *s = ss->slot[i];
+        if (!s || (s->version == version && s->type_len == n && memcmp(s->type, type, n) == 0)) return &ss->slot[i];
+    }
+}
+RSBUS__PRIVATE const rsbus__schema *rsbus__schema_find(const rsbus *bus, const char *type, int version) {
+    rsbus__schema *const *slot;
+    if (!bus->schemas || !bus->schemas->count) return NULL;
+    slot = rsbus__schema_slot(bus->schemas, type, strlen(type), version);
+    return *slot;
+}
+
+RSBUS__PRIVATE void rsbus__schema_free(rsbus *bus) {
+    struct rsbus__schemas *ss = bus->schemas;
+    size_t i;
+    if (!ss) return;
+    for (i = 0; i < ss->cap; i++) if (ss->slot[i]) rsbus__free(&bus->a, ss->slot[i], ss->slot[i]->size);
+    rsbus__free(&bus->a, (void *)ss->slot, ss->cap * sizeof *ss->slot);
+    rsbus__free(&bus->a, ss, sizeof *ss);
+    bus->schemas = NULL;
+}
+
 RSBUS__PUBLIC rsbus_result rsbus_schema_register(rsbus *bus, const char *type, int version, const char *schema_json) {
-    (void)type; (void)version; (void)schema_json;
-    return rsbus__not_implemented(bus, "schema_register");
+    rsbus__schema_cc ccs, *cc = &ccs;
+    rsbus__schema *sc = NULL, **slot;
+    struct rsbus__schemas *ss;
+    const unsigned char *p;
+    size_t tlen, n, off = 0, head, size, i;
+    rsbus_result r = RSBUS_OK;
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if (!type || !rsbus__type_ok(type, tlen = strlen(type)))
+        return rsbus__fail(bus, RSBUS_E_ARG, "schema_register: type must be 1..128 bytes of [A-Za-z0-9._:-]");
+    if (version < 0) return rsbus__fail(bus, RSBUS_E_ARG, "schema_register %s: version must be positive (0 means 1)", type);
+    if (version == 0) version = 1;
+    if (!schema_json) return rsbus__fail(bus, RSBUS_E_ARG, "schema_register %s v%d: schema is NULL", type, version);
+    n = strlen(schema_json);
+    if (n > RSBUS__SCHEMA_MAX_TEXT)
+        return rsbus__fail(bus, RSBUS_E_ARG, "schema_register %s v%d: schema is %lu bytes, more than %d", type, version,
+                           (unsigned long)n, RSBUS__SCHEMA_MAX_TEXT);
+    if (rsbus_json_validate(schema_json, n, &off) != RSBUS_OK)
+        return rsbus__fail(bus, RSBUS_E_ARG, "schema_register %s v%d: schema is not valid JSON (at byte %lu)", type,
+                           version, (unsigned long)off);
+    ss = bus->schemas;
+    if (ss && ss->count >= RSBUS__SCHEMA_MAX_COUNT && !*rsbus__schema_slot(ss, type, tlen, version))
+        return rsbus__fail(bus, RSBUS_E_ARG, "schema_register %s v%d: this bus has %d schemas already, the most it "
+                           "takes", type, version, RSBUS__SCHEMA_MAX_COUNT);
+    memset(cc, 0, sizeof *cc);
+    cc->s = (const unsigned char *)schema_json;
+    cc->e = cc->s + n;
+    p = rsbus__schema_ws(cc->s, cc->e);
+    if (p >= cc->e || *p != '{') {
+        r = rsbus__fail(bus, RSBUS_E_ARG, "schema_register %s v%d: the schema must be a JSON object of fields",
+                        type, version);
+        goto done;
+    }
+    /* pass 1 checks and counts; pass 2 fills the block (and finds fields named twice) */
+    cc->nnodes = 1;
+    if (!rsbus__schema_obj(cc, p, 0, 1)) goto bad;
+    head = sizeof *sc;                                     /* a multiple of its alignment, which suits the nodes */
+    size = head + cc->nnodes * sizeof(rsbus__snode) + cc->nnames;
+    sc = (rsbus__schema *)rsbus__alloc(&bus->a, size);
+    if (!sc) { r = rsbus__fail(bus, RSBUS_E_NOMEM, "schema_register %s v%d: out of memory", type, version); goto done; }
+    memset(sc, 0, size);
+    sc->size = size;
+    sc->version = version;
+    sc->type_len = tlen;
+    memcpy(sc->type, type, tlen + 1);
+    sc->nodes = (rsbus__snode *)(void *)((char *)sc + head);
+    cc->names = (char *)(sc->nodes + cc->nnodes);
+    sc->names = cc->names;
+    cc->nodes = sc->nodes;
+    cc->nnodes = 1;
+    cc->nnames = 0;
+    cc->path_len = 0;
+    cc->path[0] = 0;
+    if (!rsbus__schema_obj(cc, p, 0, 1)) goto bad;
+    /* into the table: a new table, or a bigger one, before anything changes */
+    if (!ss) {
+        ss = (struct rsbus__schemas *)rsbus__alloc(&bus->a, sizeof *ss);
+        if (!ss) { r = rsbus__fail(bus, RSBUS_E_NOMEM, "schema_register %s v%d: out of memory", type, version); goto done; }
+        memset(ss, 0, sizeof *ss);
+        ss->slot = (rsbus__schema **)rsbus__alloc(&bus->a, 16 * sizeof *ss->slot);
+        if (!ss->slot) {
+            rsbus__free(&bus->a, ss, sizeof *ss);
+            r = rsbus__fail(bus, RSBUS_E_NOMEM, "schema_register %s v%d: out of memory", type, version);
+            goto done;
+        }
+        memset((void *)ss->slot, 0, 16 * sizeof *ss->slot);
+        ss->cap = 16;
+        bus->schemas = ss;
+    }
+    slot = rsbus__schema_slot(ss, type, tlen, version);
+    if (*slot) {                                           /* a replacement */
+        rsbus__free(&bus->a, *slot, (*slot)->size);
+        *slot = sc;
+        sc = NULL;
+        goto done;
+    }
+    if ((ss->count + 1) * 2 > ss->cap) {
+        size_t ncap = ss->cap * 2;
+        rsbus__schema **ns = (rsbus__schema **)rsbus__alloc(&bus->a, ncap * sizeof *ns), **old = ss->slot;
+        size_t ocap = ss->cap;
+        if (!ns) { r = rsbus__fail(bus, RSBUS_E_NOMEM, "schema_register %s v%d: out of memory", type, version); goto done; }
+        memset((void *)ns, 0, ncap * sizeof *ns);
+        ss->slot = ns;
+        ss->cap = ncap;
+        for (i = 0; i < ocap; i++)
+            if (old[i]) *rsbus__schema_slot(ss, old[i]->type, old[i]->type_len, old[i]->version) = old[i];
+        rsbus__free(&bus->a, (void *)old, ocap * sizeof *old);
+        slot = rsbus__schema_slot(ss, type, tlen, version);
+    }
+    *slot = sc;
+    sc = NULL;
+    ss->count++;
+    goto done;
+bad:
+    r = rsbus__fail(bus, RSBUS_E_ARG, "schema_register %s v%d: %s (%s%s%sbyte %lu)", type, version, cc->why,
+                    cc->path_len ? "field \"" : "", cc->path, cc->path_len ? "\", " : "",
+                    (unsigned long)(cc->at ? (size_t)(cc->at - cc->s) : 0));
+done:
+    if (sc) rsbus__free(&bus->a, sc, sc->size);
+    return r;
+}
+
+/* ---- checking a payload ---- */
+
+typedef struct rsbus__sframe {
+    const rsbus__snode *node;      /* FIELDS (an object) or ARRAY_OF (an array) */
+    const rsbus__snode *cur;       /* FIELDS: the field whose value is being checked */
+    uint64_t index;                /* ARRAY_OF: the element being checked */
+    uint32_t hint;                 /* FIELDS: where to look first for the next key (fields usually come in order) */
+    uint32_t nreq;                 /* FIELDS: required fields seen */
+    uint64_t seen[RSBUS__SCHEMA_MAX_OBJ / 64];
+} rsbus__sframe;
+
+/* Does the payload key k..ke (between its quotes, with escapes) equal name? */
+RSBUS__PRIVATE int rsbus__schema_key_eq(const char *name, size_t n, const unsigned char *k, const unsigned char *ke) {
+    unsigned char u[4];
+    size_t i = 0, l, j, bad;
+    uint32_t cp;
+    while (k < ke) {
+        if (*k != '\\') {
+            if (i >= n || (unsigned char)name[i] != *k) return 0;
+            i++;
+            k++;
+            continue;
+        }
+        l = rsbus__json_escape(k, ke, &cp, &bad);
+        if (!l) return 0;
+        k += l;
+        l = rsbus__json_utf8_put(cp, u);
+        for (j = 0; j < l; j++, i++) if (i >= n || (unsigned char)name[i] != u[j]) return 0;
+    }
+    return i == n;
+}
+
+/* The field of the object in fr named by the key k..ke, marked seen; NULL for a field the schema does not name. */
+RSBUS__PRIVATE const rsbus__snode *rsbus__schema_field(const rsbus__schema *sc, rsbus__sframe *fr,
+                                                       const unsigned char *k, const unsigned char *ke, int esc) {
+    const rsbus__snode *fl = sc->nodes + fr->node->child;
+    uint32_t n = fr->node->nchild, i = fr->hint, j;
+    size_t klen = (size_t)(ke - k);
+    for (j = 0; j < n; j++, i++) {
+        const rsbus__snode *f;
+        if (i >= n) i = 0;
+        f = &fl[i];
+        if (esc ? !rsbus__schema_key_eq(sc->names + f->name_off, f->name_len, k, ke)
+                : (f->name_len != klen || memcmp(sc->names + f->name_off, k, klen) != 0)) continue;
+        fr->hint = i + 1 < n ? i + 1 : 0;
+        if (!((fr->seen[i >> 6] >> (i & 63)) & 1)) {
+            fr->seen[i >> 6] |= (uint64_t)1 << (i & 63);
+            if (!f->optional) fr->nreq++;
+        }
+        fr->cur = f;
+        return f;
+    }
+    fr->cur = NULL;
+    return NULL;
+}
+
+/* Writes lead "PATH" tail into out: the path of frames 0..depth-1 (field names, array indexes), then
+   last's name if set. A path too long for out keeps its end, after "...". */
+RSBUS__PRIVATE void rsbus__schema_msg(const rsbus__schema *sc, const rsbus__sframe *f, unsigned depth,
+                                      const rsbus__snode *last, const char *lead, const char *tail, char *out,
+                                      size_t size) {
+    char path[RSBUS__SCHEMA_PATH_MAX + 32];
+    size_t len = 0, fixed = strlen(lead) + strlen(tail) + 2, room, skip;
+    unsigned i;
+    for (i = 0; i <= depth; i++) {
+        const char *name = NULL;
+        size_t n = 0;
+        char num[24];
+        if (i < depth && f[i].node->kind == RSBUS__SK_ARRAY_OF) {
+            n = (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)f[i].index);
+            name = num;
+        } else {
+            const rsbus__snode *nd = i < depth ? f[i].cur : last;
+            if (!nd) continue;
+            name = sc->names + nd->name_off;
+            n = nd->name_len;
+        }
+        if (len + n + 2 > sizeof path) break;           /* cannot happen: the path holds the deepest one */
+        if (len) path[len++] = '.';
+        memcpy(path + len, name, n);
+        len += n;
+    }
+    path[len] = 0;
+    if (size == 0) return;
+    room = size > fixed ? size - 1 - fixed : 0;
+    if (len <= room) {
+        snprintf(out, size, "%s\"%s\"%s", lead, path, tail);
+        return;
+    }
+    skip = room > 3 ? len - (room - 3) : len;          /* keep the end of the path */
+    while (skip < len && ((unsigned char)path[skip] & 0xC0) == 0x80) skip++;   /* not inside a UTF-8 character */
+    snprintf(out, size, "%s\"...%s\"%s", lead, path + skip, tail);
+}
+
+/* Checks data against sc: 0 when it matches, else 1 with why in msg (size bytes, truncated to fit).
+   data has passed rsbus_json_validate (the callers check it first): on other text the answer means
+   nothing, but no byte outside data is read either way. */
+RSBUS__PRIVATE int rsbus__schema_validate(const rsbus__schema *sc, const char *data, size_t len, char *msg, size_t size) {
+    rsbus__sframe f[RSBUS__SCHEMA_MAX_DEPTH];
+    rsbus__sframe *fr = NULL;
+    const rsbus__snode *spec = sc->nodes, *fl;
+    const unsigned char *p = (const unsigned char *)data, *e = p + len, *q, *r, *err;
+    char tail[40];
+    unsigned d = 0;
+    uint32_t i;
+    int esc = 0, member = 0;
+    unsigned char c;
+
+    p = rsbus__schema_ws(p, e);
+    if (p >= e || *p != '{') {
+        snprintf(msg, size, "the payload must be a JSON object");
+        return 1;
+    }
+    /* spec: nodes[0], the top object */
+open_obj:                                                  /* p at '{', spec a FIELDS node */
+    if (d >= RSBUS__SCHEMA_MAX_DEPTH) goto bad_json;       /* cannot happen: the schema is no deeper */
+    fr = &f[d++];
+    fr->node = spec;
+    fr->cur = NULL;
+    fr->hint = 0;
+    fr->nreq = 0;
+    memset(fr->seen, 0, sizeof fr->seen);
+    p = rsbus__schema_ws(p + 1, e);
+    if (p < e && *p == '}') goto close_obj;
+member:                                                    /* p at a key of the object in fr */
+    if (p >= e || *p != '"') goto bad_json;
+    esc = 0;
+    q = rsbus__json_string(p + 1, e, &err, &esc);
+    if (!q) goto bad_json;
+    spec = fr->node->nchild ? rsbus__schema_field(sc, fr, p + 1, q - 1, esc) : NULL;
+    if (!spec) fr->cur = NULL;
+    p = rsbus__schema_ws(q, e);
+    if (p >= e || *p != ':') goto bad_json;
+    p = rsbus__schema_ws(p + 1, e);
+    member = 1;
+    goto value;
+element:                                                   /* p at an element of the array in fr */
+    spec = &sc->nodes[fr->node->child];
+    member = 0;
+value:
+    if (p >= e) goto bad_json;
+    c = *p;
+    if (!spec || spec->kind == RSBUS__SK_ANY || (c == 'n' && member && spec->optional)) {
+        q = rsbus__schema_skip(p, e);
+        goto next;
+    }
+    switch (spec->kind) {
+    case RSBUS__SK_STRING:
+        if (c != '"') goto mismatch;
+        q = rsbus__json_string(p + 1, e, &err, &esc);
+        break;
+    case RSBUS__SK_NUMBER:
+    case RSBUS__SK_INTEGER:
+        if (c != '-' && !RSBUS__JSON_DIGIT(c)) goto mismatch;
+        q = rsbus__json_number(p, e, &err);
+        if (q && spec->kind == RSBUS__SK_INTEGER)
+            for (r = p; r < q; r++) if (*r == '.' || *r == 'e' || *r == 'E') goto mismatch;
+        break;
+    case RSBUS__SK_BOOLEAN:
+        if (c != 't' && c != 'f') goto mismatch;
+        q = rsbus__schema_skip(p, e);
+        break;
+    case RSBUS__SK_OBJECT:
+        if (c != '{') goto mismatch;
+        q = rsbus__schema_skip(p, e);
+        break;
+    case RSBUS__SK_ARRAY:
+        if (c != '[') goto mismatch;
+        q = rsbus__schema_skip(p, e);
+        break;
+    case RSBUS__SK_FIELDS:
+        if (c != '{') goto mismatch;
+        goto open_obj;
+    default:                                               /* RSBUS__SK_ARRAY_OF */
+        if (c != '[') goto mismatch;
+        if (d >= RSBUS__SCHEMA_MAX_DEPTH) goto bad_json;   /* cannot happen */
+        fr = &f[d++];
+        fr->node = spec;
+        fr->index = 0;
+        p = rsbus__schema_ws(p + 1, e);
+        if (p < e && *p == ']') { p++; goto closed; }
+        goto element;
+    }
+next:
+    if (!q) goto bad_json;
+    p = q;
+after:                                                     /* a value of the container in fr ended at p */
+    p = rsbus__schema_ws(p, e);
+    if (p >= e) goto bad_json;
+    if (fr->node->kind == RSBUS__SK_FIELDS) {
+        if (*p == ',') { p = rsbus__schema_ws(p + 1, e); goto member; }
+        if (*p == '}') goto close_obj;
+    } else {
+        if (*p == ',') { p = rsbus__schema_ws(p + 1, e); fr->index++; goto element; }
+        if (*p == ']') { p++; goto closed; }
+    }
+    goto bad_json;
+close_obj:                                                 /* p at the '}' of the object in fr */
+    if (fr->nreq < fr->node->nreq) {
+        fl = sc->nodes + fr->node->child;
+        for (i = 0; i < fr->node->nchild; i++)
+            if (!fl[i].optional && !((fr->seen[i >> 6] >> (i & 63)) & 1)) break;
+        if (i == fr->node->nchild) goto bad_json;          /* cannot happen */
+        rsbus__schema_msg(sc, f, d - 1, &fl[i], "missing required field ", "", msg, size);
+        return 1;
+    }
+    p++;
+closed:                                                    /* the container in fr ended before p */
+    d--;
+    if (d == 0) return 0;                                  /* the text after it was validated before */
+    fr = &f[d - 1];
+    goto after;
+mismatch:
+    snprintf(tail, sizeof tail, " must be %s", rsbus__schema_musts[spec->kind]);
+    rsbus__schema_msg(sc, f, d, NULL, "field ", tail, msg, size);
+    return 1;
+bad_json:
+    snprintf(msg, size, "data is not valid JSON");
+    return 1;
+}
+
+/* rsbus__check_event: RSBUS_OK, or RSBUS_E_ARG with the mismatch in bus->err. index: the event's place in
+   a batch ((size_t)-1: a single publish). */
+RSBUS__PRIVATE rsbus_result rsbus__schema_publish(rsbus *bus, const char *type, int version, const char *data,
+                                                  size_t len, size_t index) {
+    const rsbus__schema *sc = rsbus__schema_find(bus, type, version);
+    char lead[RSBUS__TYPE_MAX + 32], at[64], body[256];
+    size_t room;
+    if (!sc) return RSBUS_OK;
+    snprintf(lead, sizeof lead, "publish %s v%d: ", type, version);
+    rsbus__at(index, at);
+    room = sizeof bus->err - strlen(lead) - strlen(at);
+    if (room > sizeof body) room = sizeof body;
+    if (!rsbus__schema_validate(sc, data, len, body, room)) return RSBUS_OK;
+    return rsbus__fail(bus, RSBUS_E_ARG, "%s%s%s", lead, body, at);
+}
+
+/* rsbus__decode: NULL, or why the entry's data does not match the schema of its (type, version):
+   "schema: TYPE vN: ...", in the bus, short enough to follow "malformed: " in RSBUS_REASON_SIZE. */
+RSBUS__PRIVATE const char *rsbus__schema_decode(rsbus *bus, const rsbus_msg *m) {
+    const rsbus__schema *sc = rsbus__schema_find(bus, m->type, m->version);
+    char *out;
+    size_t k, room;
+    if (!sc) return NULL;
+    out = bus->schemas->reason;
+    k = (size_t)snprintf(out, RSBUS_REASON_SIZE, "schema: %s v%d: ", m->type, m->version);
+    room = RSBUS_REASON_SIZE - sizeof "malformed: " + 1 - k;   /* 256 - 11 - k, the NUL included */
+    if (!rsbus__schema_validate(sc, m->data, m->data_len, out + k, room)) return NULL;
+    return out;
 }
 #endif /* RSBUS_IMPLEMENTATION */
 /* ---- LICENSE ----------------------------------------------------------------------------

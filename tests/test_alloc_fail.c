@@ -314,6 +314,56 @@ TEST(json_writer_under_failing_allocations) {
     CHECK(n > 3);
 }
 
+/* rsbus_schema_register: the first schema (the bus's table and the schema), a replacement and the schema
+   that grows the table each fail cleanly at every allocation, leaving the schemas as they were. */
+static void schema_fail_each(const char *type, const char *check_type) {
+    static const char *const schema = "{\"a\": \"integer\", \"o?\": {\"b\": [\"string\"]}}";
+    long n;
+    int done = 0, i;
+    for (n = 1; n < 100 && !done; n++) {
+        rsbus *bus = open_counted("a:schema", "g", "c");
+        rsbus_result r;
+        REQUIRE(bus != NULL);
+        for (i = 0; i < 8; i++) {
+            char t[8];
+            snprintf(t, sizeof t, "t%d", i);
+            REQUIRE(rsbus_schema_register(bus, t, 1, schema) == RSBUS_OK);
+        }
+        arm(n);
+        r = rsbus_schema_register(bus, type, 1, "{\"a\": \"string\"}");
+        arm(0);
+        if (r == RSBUS_OK) {
+            done = 1;
+            CHECK_EQ_INT(rsbus_publish(bus, &(rsbus_event){ .type = type, .data = "{\"a\": \"x\"}" }, NULL), RSBUS_OK);
+            CHECK_EQ_INT(rsbus_publish(bus, &(rsbus_event){ .type = type, .data = "{\"a\": 1}" }, NULL), RSBUS_E_ARG);
+        } else {
+            CHECK_EQ_INT(r, RSBUS_E_NOMEM);
+            CHECK_CONTAINS(rsbus_errmsg(bus), "out of memory");
+            /* as before: t0..t7 take {"a": 1}; a new type has no schema */
+            CHECK_EQ_INT(rsbus_publish(bus, &(rsbus_event){ .type = type, .data = "{\"a\": 1}" }, NULL), RSBUS_OK);
+            CHECK_EQ_INT(rsbus_publish(bus, &(rsbus_event){ .type = type, .data = "{\"a\": \"x\"}" }, NULL),
+                         strcmp(type, "t0") == 0 ? RSBUS_E_ARG : RSBUS_OK);
+        }
+        CHECK_EQ_INT(rsbus_publish(bus, &(rsbus_event){ .type = check_type, .data = "{\"a\": \"x\"}" }, NULL),
+                     RSBUS_E_ARG);
+        rsbus_close(bus);
+        CHECK_EQ_INT(A.outstanding, 0);
+        CHECK_EQ_INT(A.size_mismatch, 0);
+    }
+    CHECK(done);
+    CHECK(n > 2);       /* at least one allocation failed before the one that succeeded */
+}
+
+TEST(schema_register_under_failing_allocations) {
+    rsbus *bus = NULL;
+    memset(&A, 0, sizeof A);
+    FAIL_EACH("schema_register", bus = open_counted("a:schema", "g", "c"),
+              rsbus_schema_register(bus, "t", 1, "{\"a\": \"integer\"}"), fe__r == RSBUS_OK, rsbus_close(bus));
+    CHECK_EQ_INT(A.outstanding, 0);
+    schema_fail_each("t0", "t1");       /* a replacement */
+    schema_fail_each("t8", "t7");       /* the 9th schema: the table grows */
+}
+
 int main(void) {
     if (test_redis_start(&srv, NULL) != 0) {
         printf("test_alloc_fail: 0 passed, 1 failed\n");
@@ -326,6 +376,7 @@ int main(void) {
     RUN(spool_under_failing_allocations_loses_nothing);
     RUN(dlq_calls_under_failing_allocations);
     RUN(json_writer_under_failing_allocations);
+    RUN(schema_register_under_failing_allocations);
     raw_reset();
     test_redis_stop(&srv);
     return test_summary("test_alloc_fail");

@@ -6502,7 +6502,8 @@ RSBUS__PRIVATE rsbus_result rsbus__schema_publish(rsbus *bus, const char *type, 
 }
 
 /* rsbus__dispatch, once rsbus__decode found the entry well-formed: NULL, or why the entry's data does
-   not match the schema of its (type, version): "schema: TYPE vN: ...", in the bus, short enough to follow "malformed: " in RSBUS_REASON_SIZE. */
+   not match the schema of its (type, version): "schema: TYPE vN: ...", in the bus, short enough to
+   follow "malformed: " in RSBUS_REASON_SIZE. */
 RSBUS__PRIVATE const char *rsbus__schema_decode(rsbus *bus, const rsbus_msg *m) {
     const rsbus__schema *sc = rsbus__schema_find(bus, m->type, m->version);
     char *out;

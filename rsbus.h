@@ -150,9 +150,10 @@
         names it and rsbus_errmsg(bus) says what rsbus was doing and why, with Redis's own error text
         where Redis answered (never a password, never a payload). rsbus_open reports into the caller's
         rsbus_error. RSBUS_SPOOLED (1) is the one other success (see OFFLINE SPOOL).
-        RSBUS_E_IO: Redis unreachable (refused, reset, closed), or answering that it is not
-        ready (LOADING after a restart, MASTERDOWN): retry later; RSBUS_E_TIMEOUT: no answer within
-        io_timeout_ms (connect_timeout_ms while connecting); RSBUS_E_AUTH: NOAUTH, WRONGPASS, NOPERM; RSBUS_E_REDIS: another error reply; RSBUS_E_PROTOCOL: a reply of unexpected shape.
+        RSBUS_E_IO: Redis unreachable (refused, reset, closed), or answering that it is not ready
+        (LOADING after a restart, MASTERDOWN): retry later; RSBUS_E_TIMEOUT: no answer within
+        io_timeout_ms (connect_timeout_ms while connecting); RSBUS_E_AUTH: NOAUTH, WRONGPASS, NOPERM;
+        RSBUS_E_REDIS: another error reply; RSBUS_E_PROTOCOL: a reply of unexpected shape.
         After an I/O error, a timeout or a protocol error the connection is dropped: the next call on
         the bus reconnects first (one attempt within connect_timeout_ms); so does a call that finds
         the connection closed by the server. A publisher keeps working once Redis is back, without

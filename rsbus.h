@@ -2324,6 +2324,8 @@ struct rsbus {
     rsbus__url url;
     redisContext *c;
     void *ssl_ctx, *ssl;           /* RSBUS_TLS: SSL_CTX of the bus, SSL of the connection (owned by hiredis) */
+    int tls_cert_asked, tls_alert; /* RSBUS_TLS, this handshake: the server asked for a client certificate;
+                                      the TLS alert it sent (-1: none) */
     int was_connected;
     int group_named;               /* config.group was given (not the default): health judges it */
     int small_reads;               /* after a reply too large: this many reads of one entry each */
@@ -2880,6 +2882,30 @@ RSBUS__PRIVATE rsbus_result rsbus__tls_setup(rsbus *bus, char *msg, size_t size)
     bus->ssl_ctx = ctx;
     return RSBUS_OK;
 }
+/* Watches the handshake for what explains a connection the server drops right after it: with TLS 1.3 the
+   client's handshake is done before the server has judged the client's certificate, so a refusal
+   arrives as an alert with the first reply, or, when the server's close beats it, as a reset. */
+RSBUS__PRIVATE void rsbus__tls_watch(int write_p, int version, int content_type, const void *buf, size_t len,
+                                     SSL *ssl, void *arg) {
+    rsbus *bus = (rsbus *)arg;
+    const unsigned char *b = (const unsigned char *)buf;
+    (void)version; (void)ssl;
+    if (write_p || len < 1) return;
+    if (content_type == SSL3_RT_HANDSHAKE && b[0] == SSL3_MT_CERTIFICATE_REQUEST) bus->tls_cert_asked = 1;
+    else if (content_type == SSL3_RT_ALERT && len >= 2 && b[0] == SSL3_AL_FATAL) bus->tls_alert = b[1];
+}
+/* A connection lost in its first round trip after a handshake in which the server asked for a client
+   certificate, or sent an alert: that is a TLS refusal, not a network error. */
+RSBUS__PRIVATE rsbus_result rsbus__tls_refusal(rsbus *bus, rsbus_result r) {
+    if (bus->url.kind != RSBUS__URL_TLS || (r != RSBUS_E_IO && r != RSBUS_E_PROTOCOL) ||
+        (!bus->tls_cert_asked && bus->tls_alert < 0))
+        return r;
+    if (bus->tls_alert >= 0)
+        return rsbus__fail(bus, RSBUS_E_TLS, "TLS %s: the server ended the session: %s", bus->url.redacted,
+                           SSL_alert_desc_string_long(bus->tls_alert));
+    return rsbus__fail(bus, RSBUS_E_TLS, "TLS %s: the server closed the connection after asking for a client "
+                       "certificate: it needs one (cert=, key=) or refused this one", bus->url.redacted);
+}
 /* The TLS handshake on a fresh connection. Certificates are checked against the CA and the name (sni=,
    else the host): hiredis sets SNI only, so rsbus asks OpenSSL to check the name too. */
 RSBUS__PRIVATE rsbus_result rsbus__tls_handshake(rsbus *bus) {
@@ -2892,6 +2918,10 @@ RSBUS__PRIVATE rsbus_result rsbus__tls_handshake(rsbus *bus) {
     if (!ssl) { rsbus__drop(bus); return rsbus__fail(bus, RSBUS_E_NOMEM, "TLS %s: out of memory", u->redacted); }
     snprintf(sni, sizeof sni, "%s", name);
     if (!is_ip) SSL_set_tlsext_host_name(ssl, sni);
+    bus->tls_cert_asked = 0;
+    bus->tls_alert = -1;
+    SSL_set_msg_callback(ssl, rsbus__tls_watch);
+    SSL_set_msg_callback_arg(ssl, bus);
     if (u->verify) {
         int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) : SSL_set1_host(ssl, name);
         if (ok != 1) {
@@ -3305,6 +3335,9 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus) {
     nrep++;
     r = rsbus__send(bus, "connect");
     if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, nrep, "connect");
+#ifdef RSBUS_TLS
+    if (r != RSBUS_OK) r = rsbus__tls_refusal(bus, r);
+#endif
     if (r != RSBUS_OK) return r;
     for (i = 0; i < nrep && r == RSBUS_OK; i++) {
         if (rs[i]->type != REDIS_REPLY_ERROR) continue;

@@ -2352,6 +2352,10 @@ struct rsbus {
     char *out; size_t out_len, out_cap;
     rsbus__seg *segs; size_t nsegs, capsegs;
     size_t cmd_off; int cmd_argc; int oom;
+    /* XADD's constant start for this bus: "XADD key [MAXLEN ~ n] * type" as RESP, built on first use;
+       and the last ts as a RESP bulk string (events published within a millisecond share it) */
+    char xadd_pre[RSBUS__NAME_MAX + 96]; size_t xadd_pre_len; int xadd_pre_argc;
+    char ts_bulk[32]; size_t ts_bulk_len; int64_t ts_last;
     /* in rsbus_run, a batch's XACK waits in the buffer and goes out with the next command */
     int defer_acks;
     size_t keep_len, keep_segs;    /* queued commands that a reset keeps (the deferred XACK) */
@@ -3709,14 +3713,81 @@ RSBUS__PRIVATE void rsbus__field(rsbus *bus, const char *name, const char *value
 RSBUS__PRIVATE int64_t rsbus__xadd_maxlen(const rsbus *bus) {
     return bus->cfg.trim_policy == RSBUS_TRIM_ACKED ? -1 : bus->cfg.max_len;
 }
+/* RESP written in place at o (the caller reserved room: n + 32 bytes for a bulk string); each returns the
+   end. "$<n>\r\n", then "<p>\r\n" for a bulk string; an integer as a bulk string of its decimal digits. */
+RSBUS__PRIVATE char *rsbus__put_dec(char *o, uint64_t v, size_t digits) {   /* v has exactly 'digits' digits */
+    char *end = o + digits;
+    do { *--end = (char)('0' + v % 10); v /= 10; } while (v);
+    return o + digits;
+}
+RSBUS__PRIVATE size_t rsbus__ndigits(uint64_t v) {
+    size_t k = 1;
+    while (v >= 10) { v /= 10; k++; }
+    return k;
+}
+RSBUS__PRIVATE char *rsbus__bulk(char *o, const char *p, size_t n) {
+    *o++ = '$';
+    o = rsbus__put_dec(o, n, rsbus__ndigits(n));
+    *o++ = '\r'; *o++ = '\n';
+    if (n) memcpy(o, p, n);
+    o += n;
+    *o++ = '\r'; *o++ = '\n';
+    return o;
+}
+RSBUS__PRIVATE char *rsbus__bulk_int(char *o, int64_t v) {
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t k = rsbus__ndigits(u);
+    *o++ = '$';
+    o = rsbus__put_dec(o, k + (v < 0), rsbus__ndigits(k + (v < 0)));
+    *o++ = '\r'; *o++ = '\n';
+    if (v < 0) *o++ = '-';
+    o = rsbus__put_dec(o, u, k);
+    *o++ = '\r'; *o++ = '\n';
+    return o;
+}
+/* Everything before the event's type (the same for every event of the bus), written once. */
+RSBUS__PRIVATE void rsbus__xadd_pre_build(rsbus *bus) {
+    char *o = bus->xadd_pre;
+    int64_t max_len = rsbus__xadd_maxlen(bus);
+    o = rsbus__bulk(o, "XADD", 4);
+    o = rsbus__bulk(o, bus->key, bus->key_len);
+    bus->xadd_pre_argc = 4;
+    if (max_len > 0) {
+        o = rsbus__bulk(o, "MAXLEN", 6);
+        o = rsbus__bulk(o, "~", 1);
+        o = rsbus__bulk_int(o, max_len);
+        bus->xadd_pre_argc += 3;
+    }
+    o = rsbus__bulk(o, "*", 1);
+    o = rsbus__bulk(o, "type", 4);
+    bus->xadd_pre_len = (size_t)(o - bus->xadd_pre);
+}
+/* XADD key [MAXLEN ~ n] * type T id I ts TS v V data D [key K] [src S] [tenant T] [corr C] [trace T]:
+   the constant start copied, the five fields every event has written in place with one reserve. */
 RSBUS__PRIVATE void rsbus__queue_xadd(rsbus *bus, const rsbus_event *ev, const rsbus__ev *e) {
-    rsbus__xadd_head(bus, bus->key, bus->key_len, rsbus__xadd_maxlen(bus));
-    bus->xadd_fields = bus->out_len;
-    rsbus__arg(bus, "type", 4); rsbus__argz(bus, ev->type);
-    rsbus__arg(bus, "id", 2); rsbus__argz(bus, e->id);
-    rsbus__arg(bus, "ts", 2); rsbus__argi(bus, e->ts);
-    rsbus__arg(bus, "v", 1); rsbus__argi(bus, e->version);
-    rsbus__arg(bus, "data", 4); rsbus__arg(bus, e->data, e->data_len);
+    size_t tl = strlen(ev->type), il = strlen(e->id);
+    char *o;
+    if (!bus->xadd_pre_len) rsbus__xadd_pre_build(bus);
+    rsbus__cmd(bus);
+    if (rsbus__reserve(bus, bus->xadd_pre_len + tl + il + e->data_len + 160) != 0) return;
+    o = bus->out + bus->out_len;
+    memcpy(o, bus->xadd_pre, bus->xadd_pre_len); o += bus->xadd_pre_len;
+    bus->xadd_fields = (size_t)(o - bus->out) - 10;   /* the fields start at "$4\r\ntype\r\n" (a spool record) */
+    o = rsbus__bulk(o, ev->type, tl);
+    memcpy(o, "$2\r\nid\r\n", 8); o += 8;
+    o = rsbus__bulk(o, e->id, il);
+    memcpy(o, "$2\r\nts\r\n", 8); o += 8;
+    if (!bus->ts_bulk_len || e->ts != bus->ts_last) {
+        bus->ts_bulk_len = (size_t)(rsbus__bulk_int(bus->ts_bulk, e->ts) - bus->ts_bulk);
+        bus->ts_last = e->ts;
+    }
+    memcpy(o, bus->ts_bulk, bus->ts_bulk_len); o += bus->ts_bulk_len;
+    memcpy(o, "$1\r\nv\r\n", 7); o += 7;
+    o = rsbus__bulk_int(o, e->version);
+    memcpy(o, "$4\r\ndata\r\n", 10); o += 10;
+    o = rsbus__bulk(o, e->data, e->data_len);
+    bus->out_len = (size_t)(o - bus->out);
+    bus->cmd_argc += bus->xadd_pre_argc + 9;
     rsbus__field(bus, "key", ev->key);
     rsbus__field(bus, "src", ev->source);
     rsbus__field(bus, "tenant", e->tenant);

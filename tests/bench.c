@@ -19,7 +19,8 @@
 
    W1  single publish (rsbus_publish vs redisCommandArgv): events/s, per-call latency p50/p99
    W2  batch publish of 100 and 1000 (rsbus_publish_batch vs MULTI + n x XADD + EXEC pipelined)
-   W3  consume + ack, COUNT 100 (rsbus_poll vs a naive XREADGROUP/XACK loop and a pipelined one)
+   W3  consume + ack, COUNT 100 (rsbus_run, and an rsbus_poll loop, vs a naive XREADGROUP/XACK loop and
+       a pipelined one)
    W4  end to end latency at 5,000 events/s (a forked publisher; rsbus_run vs an XREADGROUP BLOCK loop)
    W5  claiming 100,000 pending entries of a dead consumer (rsbus_claim vs XAUTOCLAIM + XACK)
    W6  JSON reader and writer (rsbus only)
@@ -34,7 +35,7 @@
 #define MAX_ROUNDS 50
 
 /* Profiling one side: each side's timed loop is its own function, kept out of line so that a profiler
-   can select it (gcc may rename it w3_rsbus.constprop.0, hence the '*'):
+   can select it (gcc may rename it w3_rsbus_poll.constprop.0, hence the '*'):
        valgrind --tool=callgrind --toggle-collect='w1_rsbus*' build/bench --quick --only W1
    That gives the side's instruction counts; its call counts (calls=) still cover the whole run. Built
    with -DBENCH_CALLGRIND (needs valgrind's headers) the timed part of each side is dumped as a part of
@@ -73,13 +74,15 @@ static size_t g_payload_len;
 static int g_failed;
 
 /* the final table */
-enum { T_W1, T_W2_100, T_W2_1000, T_W3_NAIVE, T_W3_PIPE, T_W5, T_COUNT };
+enum { T_W1, T_W2_100, T_W2_1000, T_W3_NAIVE, T_W3_PIPE, T_W3_POLL_NAIVE, T_W3_POLL_PIPE, T_W5, T_COUNT };
 static struct { const char *name; int have; double rsbus, plain, rsbus_cpu, plain_cpu; } g_table[T_COUNT] = {
     { "W1 publish (events/s)", 0, 0, 0, 0, 0 },
     { "W2 batch 100 (events/s)", 0, 0, 0, 0, 0 },
     { "W2 batch 1000 (events/s)", 0, 0, 0, 0, 0 },
-    { "W3 consume vs naive (events/s)", 0, 0, 0, 0, 0 },
-    { "W3 consume vs pipelined (events/s)", 0, 0, 0, 0, 0 },
+    { "W3 run vs naive (events/s)", 0, 0, 0, 0, 0 },
+    { "W3 run vs pipelined (events/s)", 0, 0, 0, 0, 0 },
+    { "W3 poll vs naive (events/s)", 0, 0, 0, 0, 0 },
+    { "W3 poll vs pipelined (events/s)", 0, 0, 0, 0, 0 },
     { "W5 claim (events/s)", 0, 0, 0, 0, 0 },
 };
 
@@ -220,10 +223,6 @@ static void print_cpu(const meas *a, const meas *b, size_t n) {
     print_row("rsbus   client CPU (us/event)", col(a, n, 1, x), n);
     print_row("hiredis client CPU (us/event)", col(b, n, 1, y), n);
     print_ratio("ratio client CPU rsbus/hiredis", x, y, n, CHEAPER);
-}
-static void print_cpu3(const meas *c, size_t n) {
-    double x[MAX_ROUNDS] = { 0 };
-    print_row("hiredis pipelined client CPU (us/event)", col(c, n, 1, x), n);
 }
 
 /* ---- the payload ----------------------------------------------------------------------------- */
@@ -660,7 +659,71 @@ static int w3_prepare(const char *key, long n) {
     if (del_key(key) || fill_stream(key, n) || create_group(key)) return -1;
     return 0;
 }
-SIDE_FN int w3_rsbus(const char *key, long n, meas *m) {
+/* rsbus_run: the XACK of batch k goes out with the XREADGROUP of batch k+1, one round trip per batch.
+   The handler counts and calls rsbus_stop (allowed from a handler) once it has seen the n pre-filled
+   entries; rsbus_run then returns after sending the last batch's XACK and reading its reply, so the
+   timed span includes it. A SIGALRM sets the stop flag if the entries never all arrive. */
+static volatile sig_atomic_t g_run_stop;
+static void on_alarm_stop(int sig) { (void)sig; g_run_stop = 1; }
+typedef struct w3_run_ctx { rsbus *bus; long count, n; } w3_run_ctx;
+static rsbus_verdict w3_run_handler(const rsbus_msg *m, void *user) {
+    w3_run_ctx *x = (w3_run_ctx *)user;
+    (void)m;
+    if (++x->count >= x->n) rsbus_stop(x->bus);
+    return RSBUS_ACK;
+}
+/* rsbus_run with the safety alarm (seconds) armed; restores SIGALRM's default action after */
+static rsbus_result run_with_alarm(rsbus *bus, unsigned seconds) {
+    struct sigaction sa;
+    rsbus_result r;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    g_run_stop = 0;
+    alarm(seconds);
+    r = rsbus_run(bus, &g_run_stop);
+    alarm(0);
+    signal(SIGALRM, SIG_DFL);
+    return r;
+}
+SIDE_FN int w3_rsbus_run(const char *key, long n, meas *m) {
+    w3_run_ctx x;
+    rsbus_stats st;
+    rsbus_result r;
+    span t0;
+    rsbus *bus = open_bus(key, 0, "c1", 1000, NULL);
+    if (!bus) return -1;
+    x.bus = bus; x.count = 0; x.n = n;
+    if (rsbus_subscribe(bus, "*", w3_run_handler, &x) <= 0) { rsbus_close(bus); return fail("rsbus_subscribe"); }
+    t0 = span_begin();
+    PROF_BEGIN();
+    r = run_with_alarm(bus, 120);
+    PROF_END("w3_rsbus_run");
+    meas_end(m, &t0, (double)n);
+    rsbus_stats_get(bus, &st);
+    if (r != RSBUS_OK) {
+        fail("W3 rsbus_run: %s: %s", rsbus_result_str(r), rsbus_errmsg(bus));
+        rsbus_close(bus);
+        return -1;
+    }
+    if (g_run_stop) { rsbus_close(bus); return fail("W3 rsbus_run: stopped by the safety alarm after %ld of %ld entries", x.count, n); }
+    /* the last batch's XACK was sent and its reply read before rsbus_run returned (before rsbus_close) */
+    if (st.delivered != (uint64_t)n || st.acked != (uint64_t)n) {
+        fail("W3 rsbus_run: delivered %llu and acked %llu when rsbus_run returned, expected %ld",
+             (unsigned long long)st.delivered, (unsigned long long)st.acked, n);
+        rsbus_close(bus);
+        return -1;
+    }
+    if (pending_count(key) != 0) {   /* checked before rsbus_close, which would flush a deferred XACK too */
+        rsbus_close(bus);
+        return fail("W3 rsbus_run: entries still pending when rsbus_run returned");
+    }
+    rsbus_close(bus);
+    return check_done(key, x.count, n, "W3 rsbus_run");
+}
+/* an rsbus_poll loop: rsbus_poll acknowledges each batch before it returns, two round trips per batch */
+SIDE_FN int w3_rsbus_poll(const char *key, long n, meas *m) {
     long count = 0, total = 0;
     int k;
     span t0;
@@ -670,7 +733,7 @@ SIDE_FN int w3_rsbus(const char *key, long n, meas *m) {
     t0 = span_begin();
     PROF_BEGIN();
     while ((k = rsbus_poll(bus, -1)) > 0) total += k;
-    PROF_END("w3_rsbus");
+    PROF_END("w3_rsbus_poll");
     meas_end(m, &t0, (double)n);
     if (k < 0) {
         fail("W3 rsbus_poll: %s: %s", rsbus_result_str((rsbus_result)k), rsbus_errmsg(bus));
@@ -678,8 +741,8 @@ SIDE_FN int w3_rsbus(const char *key, long n, meas *m) {
         return -1;
     }
     rsbus_close(bus);
-    if (total != n) return fail("W3 rsbus: rsbus_poll returned %ld entries in all, expected %ld", total, n);
-    return check_done(key, count, n, "W3 rsbus");
+    if (total != n) return fail("W3 rsbus_poll: rsbus_poll returned %ld entries in all, expected %ld", total, n);
+    return check_done(key, count, n, "W3 rsbus_poll");
 }
 
 #define XRG_ARGV(key, block) { "XREADGROUP", "GROUP", GROUP, "c1", "COUNT", "100", "BLOCK", block, "STREAMS", key, ">" }
@@ -762,36 +825,52 @@ SIDE_FN int w3_pipelined(redisContext *c, const char *key, long n, meas *m) {
 static int w3(void) {
     const char *key = "bench:w3";
     long n = scaled(100000, 10000);
-    double e0[MAX_ROUNDS] = { 0 }, e1[MAX_ROUNDS] = { 0 }, e2[MAX_ROUNDS] = { 0 };
-    meas ms[3][MAX_ROUNDS], d;
+    double ev[4][MAX_ROUNDS], cpu[4][MAX_ROUNDS];
+    meas ms[4][MAX_ROUNDS], d;
     redisContext *c = plain_connect();
     size_t nr = (size_t)g_rounds;
     int r, side, rc = -1;
     printf("\nW3 consume + dispatch + ack, COUNT 100, handler only counts: %ld pre-filled entries per round, %d rounds\n"
-           "    (rsbus_poll(bus, -1) loop; hiredis naive: XREADGROUP then XACK, a round trip each; hiredis pipelined:\n"
-           "    XACK of batch k sent with the XREADGROUP of batch k+1)\n", n, g_rounds);
+           "    (rsbus_run: the XACK of batch k goes with the XREADGROUP of batch k+1, the handler calls rsbus_stop\n"
+           "    after the last entry, the last XACK is sent and read before rsbus_run returns; rsbus_poll(bus, -1)\n"
+           "    loop: XREADGROUP then XACK, a round trip each; hiredis naive: XREADGROUP then XACK; hiredis\n"
+           "    pipelined: XACK of batch k sent with the XREADGROUP of batch k+1)\n", n, g_rounds);
     if (!c) goto out;
     /* warm-up, a tenth of a round each */
-    if (w3_prepare(key, n / 10) || w3_rsbus(key, n / 10, &d) || w3_prepare(key, n / 10) || w3_naive(c, key, n / 10, &d))
+    if (w3_prepare(key, n / 10) || w3_rsbus_run(key, n / 10, &d) || w3_prepare(key, n / 10) || w3_naive(c, key, n / 10, &d) ||
+        w3_prepare(key, n / 10) || w3_rsbus_poll(key, n / 10, &d) || w3_prepare(key, n / 10) ||
+        w3_pipelined(c, key, n / 10, &d))
         goto out;
     for (r = 0; r < g_rounds; r++) {
-        for (side = 0; side < 3; side++) {
+        for (side = 0; side < 4; side++) {   /* rsbus_run, naive, rsbus_poll, pipelined */
             if (w3_prepare(key, n)) goto out;
-            if (side == 0 ? w3_rsbus(key, n, &ms[0][r])
-                : side == 1 ? w3_naive(c, key, n, &ms[1][r]) : w3_pipelined(c, key, n, &ms[2][r]))
+            if (side == 0 ? w3_rsbus_run(key, n, &ms[0][r])
+                : side == 1 ? w3_naive(c, key, n, &ms[1][r])
+                : side == 2 ? w3_rsbus_poll(key, n, &ms[2][r]) : w3_pipelined(c, key, n, &ms[3][r]))
                 goto out;
         }
     }
+    for (side = 0; side < 4; side++) { col(ms[side], nr, 0, ev[side]); col(ms[side], nr, 1, cpu[side]); }
     print_head();
-    print_row("rsbus             events/s", col(ms[0], nr, 0, e0), nr);
-    print_row("hiredis naive     events/s", col(ms[1], nr, 0, e1), nr);
-    print_row("hiredis pipelined events/s", col(ms[2], nr, 0, e2), nr);
-    print_ratio("ratio rsbus/naive", e0, e1, nr, HIGHER_BETTER);
-    print_ratio("ratio rsbus/pipelined", e0, e2, nr, HIGHER_BETTER);
+    print_row("rsbus_run         events/s", ev[0], nr);
+    print_row("rsbus_poll        events/s", ev[2], nr);
+    print_row("hiredis naive     events/s", ev[1], nr);
+    print_row("hiredis pipelined events/s", ev[3], nr);
+    print_ratio("ratio rsbus_run/naive", ev[0], ev[1], nr, HIGHER_BETTER);
+    print_ratio("ratio rsbus_run/pipelined", ev[0], ev[3], nr, HIGHER_BETTER);
+    print_ratio("ratio rsbus_poll/naive", ev[2], ev[1], nr, HIGHER_BETTER);
+    print_ratio("ratio rsbus_poll/pipelined", ev[2], ev[3], nr, HIGHER_BETTER);
     table_set(T_W3_NAIVE, ms[0], ms[1], nr);
-    table_set(T_W3_PIPE, ms[0], ms[2], nr);
-    print_cpu(ms[0], ms[1], nr);
-    print_cpu3(ms[2], nr);
+    table_set(T_W3_PIPE, ms[0], ms[3], nr);
+    table_set(T_W3_POLL_NAIVE, ms[2], ms[1], nr);
+    table_set(T_W3_POLL_PIPE, ms[2], ms[3], nr);
+    print_row("rsbus_run         client CPU (us/event)", cpu[0], nr);
+    print_row("rsbus_poll        client CPU (us/event)", cpu[2], nr);
+    print_row("hiredis naive     client CPU (us/event)", cpu[1], nr);
+    print_row("hiredis pipelined client CPU (us/event)", cpu[3], nr);
+    print_ratio("ratio client CPU rsbus_run/naive", cpu[0], cpu[1], nr, CHEAPER);
+    print_ratio("ratio client CPU rsbus_run/pipelined", cpu[0], cpu[3], nr, CHEAPER);
+    print_ratio("ratio client CPU rsbus_poll/naive", cpu[2], cpu[1], nr, CHEAPER);
     rc = 0;
 out:
     if (c) redisFree(c);
@@ -1199,6 +1278,17 @@ static void *ca_realloc(void *user, void *p, size_t old_size, size_t new_size) {
 }
 static void ca_free(void *user, void *p, size_t size) { (void)size; ((count_alloc *)user)->frees++; free(p); }
 
+/* rsbus_run's handler in W7: the counters are zeroed at entry start and copied at entry end (then it stops) */
+typedef struct w7_run_ctx { rsbus *bus; count_alloc *ca, window; long count, start, end; } w7_run_ctx;
+static rsbus_verdict w7_run_handler(const rsbus_msg *m, void *user) {
+    w7_run_ctx *x = (w7_run_ctx *)user;
+    (void)m;
+    x->count++;
+    if (x->count == x->start) memset(x->ca, 0, sizeof *x->ca);
+    if (x->count == x->end) { x->window = *x->ca; rsbus_stop(x->bus); }
+    return RSBUS_ACK;
+}
+
 static void w7_print(const char *what, const count_alloc *ca, long events) {
     printf("    %-38s %10.2f %10.2f %10.2f   %s\n", what, (double)ca->allocs * 1000.0 / (double)events,
            (double)ca->reallocs * 1000.0 / (double)events, (double)ca->frees * 1000.0 / (double)events,
@@ -1240,6 +1330,20 @@ static int w7(void) {
         got += k;
     }
     w7_print("rsbus_poll (COUNT 100)", &ca, got);
+    rsbus_close(bus);
+    /* rsbus_run: another consumer of the group reads the n entries left; the window is its entries after
+       the first fifth (after its first claim and trim check, and the first batches) */
+    {
+        w7_run_ctx x;
+        rsbus_result r;
+        memset(&x, 0, sizeof x);
+        if (!(bus = open_bus(key, 0, "c2", 1000, &a))) return -1;
+        x.bus = bus; x.ca = &ca; x.start = n / 5; x.end = n;
+        if (rsbus_subscribe(bus, "*", w7_run_handler, &x) <= 0) goto failed;
+        r = run_with_alarm(bus, 120);
+        if (r != RSBUS_OK || g_run_stop || x.count != n) goto failed;
+        w7_print("rsbus_run (COUNT 100)", &x.window, n - x.start);
+    }
     rsbus_close(bus);
     del_key(key);
     return 0;

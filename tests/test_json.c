@@ -689,6 +689,206 @@ TEST(reader_depth) {
     free(deep);
 }
 
+/* ---- reader fast paths: 8-byte runs of string bytes and digits, lazy whitespace ------------- */
+
+/* Validates (and get "" on) an exactly sized copy of doc, so a sanitizer sees any read past its end.
+   want_off is the expected error offset (ignored when want is RSBUS_OK: the offset is then untouched).
+   Returns 1 when both agree with want; prints the first few mismatches. */
+static int fast_shown;
+static int fast_case(const char *doc, size_t n, rsbus_result want, size_t want_off) {
+    char *b = (char *)malloc(n ? n : 1);
+    size_t off = 777, i;
+    rsbus_result r, rg;
+    int ok;
+    if (!b) return 0;
+    memcpy(b, doc, n);
+    r = rsbus_json_validate(b, n, &off);
+    rg = rsbus_json_get(b, n, "", NULL);
+    ok = r == want && rg == want && (want == RSBUS_OK ? off == 777 : off == want_off);
+    if (!ok && fast_shown++ < 10) {
+        fprintf(stderr, "  validate -> %d at %zu, get -> %d; want %d at %zu: ", (int)r, off, (int)rg, (int)want, want_off);
+        for (i = 0; i < n; i++) fprintf(stderr, (unsigned char)b[i] >= 0x20 && (unsigned char)b[i] < 0x7f ? "%c" : "\\x%02x",
+                                        (unsigned char)b[i]);
+        fputc('\n', stderr);
+    }
+    free(b);
+    return ok;
+}
+
+/* strings of 0..40 bytes (8-byte runs and their tails) with one special sequence at every position, in
+   every place a string can be: the first bad byte is found at the same offset whatever the alignment */
+TEST(reader_string_runs) {
+    static const struct { const char *s; size_t n; int ok; size_t bad; } ins[] = {
+        { "\"", 1, 0, 1 },               /* ends the string early: the byte after it is unexpected */
+        { "\\\\", 2, 1, 0 }, { "\\\"", 2, 1, 0 }, { "\\/", 2, 1, 0 }, { "\\n", 2, 1, 0 }, { "\\u00e9", 6, 1, 0 },
+        { "\\uD83D\\uDE00", 12, 1, 0 }, { "\\x", 2, 0, 1 }, { "\\u12G4", 6, 0, 4 }, { "\\uDC00", 6, 0, 0 },
+        { "\0", 1, 0, 0 }, { "\x01", 1, 0, 0 }, { "\t", 1, 0, 0 }, { "\n", 1, 0, 0 }, { "\x1f", 1, 0, 0 },
+        { " ", 1, 1, 0 }, { "!", 1, 1, 0 }, { "#", 1, 1, 0 }, { "[", 1, 1, 0 }, { "]", 1, 1, 0 }, { "\x7f", 1, 1, 0 },
+        { "\x80", 1, 0, 0 }, { "\xa2", 1, 0, 0 }, { "\xdc", 1, 0, 1 }, { "\xff", 1, 0, 0 }, { "\xc0\xaf", 2, 0, 0 },
+        { "\xc3\xa9", 2, 1, 0 }, { "\xc3(", 2, 0, 1 }, { "\xdf\xbf", 2, 1, 0 }, { "\xe2\x82\xac", 3, 1, 0 },
+        { "\xe2\x82(", 3, 0, 2 }, { "\xe2(\xac", 3, 0, 1 }, { "\xed\x9f\xbf", 3, 1, 0 }, { "\xed\xa0\x80", 3, 0, 1 },
+        { "\xe0\x9f\xbf", 3, 0, 1 }, { "\xef\xbf\xbf", 3, 1, 0 }, { "\xf0\x9f\x98\x80", 4, 1, 0 },
+        { "\xf4\x90\x80\x80", 4, 0, 1 }, { "\xf0\x9f\x98(", 4, 0, 3 }, { "\xc3\xa9\xc3\xa9\xe2\x82\xac\xc3", 8, 0, 8 } };
+    static const struct { const char *pre, *post; } ctx[] = {
+        { "\"", "\"" }, { "{\"", "\":1}" }, { "{\"k\":\"", "\"}" }, { "[1,\"", "\"]" }, { "[\"", "\",2]" },
+        { "{\"a\":1,\"", "\":2}" }, { " [ \"", "\" ] " } };
+    char doc[128];
+    size_t len, pos, i, c, bad = 0, cases = 0;
+    for (c = 0; c < sizeof ctx / sizeof ctx[0]; c++) {
+        size_t pl = strlen(ctx[c].pre), sl = strlen(ctx[c].post);
+        for (len = 0; len <= 40; len++) {
+            for (pos = 0; pos <= len; pos++) {
+                for (i = 0; i < sizeof ins / sizeof ins[0]; i++) {
+                    size_t n = 0, k;
+                    if (pos == len && i > 0) break;                    /* pos == len: no insertion (once) */
+                    memcpy(doc, ctx[c].pre, pl); n = pl;
+                    for (k = 0; k < pos; k++) doc[n++] = (char)('a' + k % 26);
+                    if (pos < len) { memcpy(doc + n, ins[i].s, ins[i].n); n += ins[i].n; }
+                    for (k = pos + 1; k < len; k++) doc[n++] = (char)('A' + k % 26);
+                    memcpy(doc + n, ctx[c].post, sl); n += sl;
+                    cases++;
+                    if (pos == len) bad += !fast_case(doc, n, RSBUS_OK, 0);
+                    else bad += !fast_case(doc, n, ins[i].ok ? RSBUS_OK : RSBUS_E_JSON, pl + pos + ins[i].bad);
+                    /* cut inside the string (or right after its opening quote): refused at the end */
+                    if (pos == len || ins[i].ok) {
+                        size_t end = pl + pos + (pos < len ? ins[i].n : 0), t;
+                        for (t = pl; t <= end && t < n; t++) { bad += !fast_case(doc, t, RSBUS_E_JSON, t); cases++; }
+                    }
+                }
+            }
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(cases > 10000);
+}
+
+/* keys of 0..24 bytes with an escape at every position: rsbus_json_get compares them decoded */
+TEST(reader_key_runs) {
+    char doc[160], path[64];
+    size_t len, pos, k, bad = 0;
+    for (len = 1; len <= 24; len++) {
+        for (pos = 0; pos < len; pos++) {
+            size_t n = 0, pn = 0;
+            rsbus_jval v;
+            memcpy(doc, "{\"x\":0,\"", 8); n = 8;
+            for (k = 0; k < len; k++) {
+                char ch = (char)('a' + (k * 7) % 26);
+                if (k == pos) { memcpy(doc + n, "\\u0062", 6); n += 6; ch = 'b'; }
+                else doc[n++] = ch;
+                path[pn++] = ch;
+            }
+            path[pn] = 0;
+            memcpy(doc + n, "\":5,\"", 5); n += 5;
+            memcpy(doc + n, path, pn); n += pn;                        /* the same key, unescaped: a duplicate */
+            memcpy(doc + n, "\":6}", 4); n += 4;
+            if (rsbus_json_get(doc, n, path, &v) != RSBUS_OK || v.len != 1 || v.ptr[0] != '5') bad++;
+            path[pos] = 'c';                                           /* a near miss */
+            if (rsbus_json_get(doc, n, path, &v) != RSBUS_E_NOTFOUND) bad++;
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
+/* digit runs of 1..40 in the integer, fraction and exponent, ended by every kind of byte */
+TEST(reader_number_runs) {
+    static const char *const stop_bad = "a/:x-+\"tn \xb0\xb5\xb9\x80\xff";   /* a space is fine only before ']' */
+    char doc[160], digits[48];
+    size_t len, k, i, bad = 0;
+    for (len = 1; len <= 40; len++) {
+        static const char *const forms[] = { "%s", "-%s", "0.%s", "%s.%s", "%se%s", "%sE-%s", "-%s.%se+%s" };
+        static const struct { const char *pre, *post; } ctx[] = { { "", "" }, { "[", "]" }, { "{\"a\":", "}" },
+                                                                  { "[", ",1]" }, { "[ ", " ]" }, { "{\"a\":", " }" } };
+        char num[140];
+        size_t f, c;
+        for (k = 0; k < len; k++) digits[k] = (char)('1' + k % 9);
+        digits[len] = 0;
+        for (f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+            snprintf(num, sizeof num, forms[f], digits, digits, digits);
+            for (c = 0; c < sizeof ctx / sizeof ctx[0]; c++) {
+                int n = snprintf(doc, sizeof doc, "%s%s%s", ctx[c].pre, num, ctx[c].post);
+                bad += !fast_case(doc, (size_t)n, RSBUS_OK, 0);
+            }
+        }
+        /* a bad byte in place of each digit after the first: the number ends there and the byte is refused */
+        for (k = 1; k < len; k++) {
+            for (i = 0; stop_bad[i]; i++) {
+                int n;
+                if (stop_bad[i] == ' ') continue;
+                n = snprintf(doc, sizeof doc, "[%s]", digits);
+                doc[1 + k] = stop_bad[i];
+                bad += !fast_case(doc, (size_t)n, RSBUS_E_JSON, 1 + k);
+                n = snprintf(doc, sizeof doc, "[0.%s]", digits);            /* in the fraction */
+                doc[3 + k] = stop_bad[i];
+                bad += !fast_case(doc, (size_t)n, RSBUS_E_JSON, 3 + k);
+                n = snprintf(doc, sizeof doc, "[1e%s]", digits);            /* in the exponent */
+                doc[3 + k] = stop_bad[i];
+                bad += !fast_case(doc, (size_t)n, RSBUS_E_JSON, 3 + k);
+            }
+            doc[0] = '['; memcpy(doc + 1, digits, len); doc[1 + k] = ' '; doc[1 + len] = ']';
+            if (k + 1 < len) bad += !fast_case(doc, len + 2, RSBUS_E_JSON, 2 + k);   /* "[12 34]": refused at the 3 */
+            else bad += !fast_case(doc, len + 2, RSBUS_OK, 0);                         /* "[123 ]" */
+        }
+        /* a leading zero, and numbers cut before a digit that must follow */
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "[0%s]", digits), RSBUS_E_JSON, 2);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "[-0%s]", digits), RSBUS_E_JSON, 3);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "%s.", digits), RSBUS_E_JSON, len + 1);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "%se", digits), RSBUS_E_JSON, len + 1);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "%s.%sE+", digits, digits), RSBUS_E_JSON, 2 * len + 3);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "[%s.]", digits), RSBUS_E_JSON, len + 2);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "[%s.e1]", digits), RSBUS_E_JSON, len + 2);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "[%se]", digits), RSBUS_E_JSON, len + 2);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "[%s.%s.1]", digits, digits), RSBUS_E_JSON, 2 * len + 2);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "[%se1.5]", digits), RSBUS_E_JSON, len + 3);
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
+/* true/false/null whole, cut at every length, and with each byte changed; whitespace around every token */
+TEST(reader_literals_and_whitespace) {
+    static const char *const lits[] = { "true", "false", "null" };
+    static const char *const ws[] = { "", " ", "\t", "\r\n", "  \n\t \r " };
+    char doc[256];
+    size_t i, k, w, bad = 0;
+    for (i = 0; i < 3; i++) {
+        size_t ln = strlen(lits[i]);
+        bad += !fast_case(lits[i], ln, RSBUS_OK, 0);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "[%s]", lits[i]), RSBUS_OK, 0);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "{\"a\":%s}", lits[i]), RSBUS_OK, 0);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "[%sx]", lits[i]), RSBUS_E_JSON, ln + 1);
+        for (k = 0; k < ln; k++) {
+            bad += !fast_case(lits[i], k, RSBUS_E_JSON, k == 0 ? 0 : k);          /* cut: refused at the end */
+            snprintf(doc, sizeof doc, "[%s]", lits[i]);
+            bad += !fast_case(doc, 1 + k, RSBUS_E_JSON, 1 + k);
+            doc[1 + k] = (char)(doc[1 + k] ^ 0x20);                               /* "[tRue]": refused there */
+            bad += !fast_case(doc, ln + 2, RSBUS_E_JSON, 1 + k);
+            snprintf(doc, sizeof doc, "[%.*s]", (int)k, lits[i]);                 /* "[tru]": at the ']' */
+            if (k > 0) bad += !fast_case(doc, k + 2, RSBUS_E_JSON, 1 + k);
+        }
+    }
+    for (w = 0; w < sizeof ws / sizeof ws[0]; w++) {
+        const char *s = ws[w];
+        int n = snprintf(doc, sizeof doc, "%s{%s\"a\"%s:%s[%s1%s,%s\"b\"%s,%strue%s,%s{%s}%s,%s[%s]%s,%s-0.5e1%s]%s,%s\"c\"%s:%snull%s}%s",
+                         s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s);
+        size_t wl = strlen(s);
+        rsbus_jval v;
+        bad += !fast_case(doc, (size_t)n, RSBUS_OK, 0);
+        if (rsbus_json_get(doc, (size_t)n, "a[1]", &v) != RSBUS_OK || v.len != 3) bad++;
+        if (rsbus_json_get(doc, (size_t)n, "c", &v) != RSBUS_OK || v.type != RSBUS_JNULL) bad++;
+        /* the byte after whitespace is judged where it is */
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "{%s\"a\"%sx", s, s), RSBUS_E_JSON, 4 + 2 * wl);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "{%s\"a\"%s:%sx", s, s, s), RSBUS_E_JSON, 5 + 3 * wl);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "[1%sx", s), RSBUS_E_JSON, 2 + wl);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "[1%s,%s]", s, s), RSBUS_E_JSON, 3 + 2 * wl);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "{\"a\":1%s,%s}", s, s), RSBUS_E_JSON, 7 + 2 * wl);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "{%s,", s), RSBUS_E_JSON, 1 + wl);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "[1%s", s), RSBUS_E_JSON, 2 + wl);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "{\"a\"%s", s), RSBUS_E_JSON, 4 + wl);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "%s1%s", s, s), RSBUS_OK, 0);
+        bad += !fast_case(doc, (size_t)snprintf(doc, sizeof doc, "%s1%s]", s, s), RSBUS_E_JSON, 1 + 2 * wl);
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 /* ---- rsbus_json_get ------------------------------------------------------------------------- */
 
 static const char get_doc[] =
@@ -1275,6 +1475,10 @@ int main(void) {
     RUN(reader_error_offsets);
     RUN(reader_control_chars);
     RUN(reader_depth);
+    RUN(reader_string_runs);
+    RUN(reader_key_runs);
+    RUN(reader_number_runs);
+    RUN(reader_literals_and_whitespace);
     RUN(get_paths);
     RUN(get_other_roots);
     RUN(jval_str_cases);

@@ -2535,7 +2535,6 @@ struct rsbus {
     char *spool_stage; size_t spool_stage_len, spool_stage_cap;   /* records of the publish in hand */
     char *spool_rd; size_t spool_rd_cap;                          /* records read back from the file */
     int64_t spool_tried_ms;        /* rsbus_run: when it last tried to send the spool */
-    size_t xadd_fields;            /* where the fields of the XADD just queued start in out */
     struct rsbus__schemas *schemas;   /* registered schemas (>>schemas); NULL: none */
 };
 
@@ -2759,42 +2758,60 @@ RSBUS__PRIVATE void rsbus__cmd(rsbus *bus) {
     bus->cmd_off = bus->out_len;
     bus->out_len += 16;
 }
-RSBUS__PRIVATE char *rsbus__utoa(char *end, uint64_t v) {   /* writes backwards, returns start */
+/* RESP written in place at o (the caller reserved room: n + 32 bytes for a bulk string); each returns the
+   end. "$<n>\r\n", then "<p>\r\n" for a bulk string; an integer as a bulk string of its decimal digits. */
+RSBUS__PRIVATE char *rsbus__put_dec(char *o, uint64_t v, size_t digits) {   /* v has exactly 'digits' digits */
+    char *end = o + digits;
     do { *--end = (char)('0' + v % 10); v /= 10; } while (v);
-    return end;
+    return o + digits;
+}
+RSBUS__PRIVATE size_t rsbus__ndigits(uint64_t v) {
+    size_t k = 1;
+    while (v >= 10) { v /= 10; k++; }
+    return k;
+}
+RSBUS__PRIVATE char *rsbus__bulk(char *o, const char *p, size_t n) {
+    *o++ = '$';
+    o = rsbus__put_dec(o, n, rsbus__ndigits(n));
+    *o++ = '\r'; *o++ = '\n';
+    if (n) memcpy(o, p, n);
+    o += n;
+    *o++ = '\r'; *o++ = '\n';
+    return o;
+}
+RSBUS__PRIVATE char *rsbus__bulk_int(char *o, int64_t v) {
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t k = rsbus__ndigits(u);
+    *o++ = '$';
+    o = rsbus__put_dec(o, k + (v < 0), rsbus__ndigits(k + (v < 0)));
+    *o++ = '\r'; *o++ = '\n';
+    if (v < 0) *o++ = '-';
+    o = rsbus__put_dec(o, u, k);
+    *o++ = '\r'; *o++ = '\n';
+    return o;
 }
 RSBUS__PRIVATE void rsbus__arg(rsbus *bus, const char *p, size_t n) {
-    char num[24], *s;
-    size_t nl;
     if (rsbus__reserve(bus, n + 32) != 0) return;
-    s = rsbus__utoa(num + sizeof num, n);
-    nl = (size_t)(num + sizeof num - s);
-    bus->out[bus->out_len++] = '$';
-    memcpy(bus->out + bus->out_len, s, nl); bus->out_len += nl;
-    bus->out[bus->out_len++] = '\r'; bus->out[bus->out_len++] = '\n';
-    if (n) memcpy(bus->out + bus->out_len, p, n);
-    bus->out_len += n;
-    bus->out[bus->out_len++] = '\r'; bus->out[bus->out_len++] = '\n';
+    bus->out_len = (size_t)(rsbus__bulk(bus->out + bus->out_len, p, n) - bus->out);
     bus->cmd_argc++;
 }
 RSBUS__PRIVATE void rsbus__argz(rsbus *bus, const char *s) { rsbus__arg(bus, s, strlen(s)); }
 RSBUS__PRIVATE void rsbus__argi(rsbus *bus, int64_t v) {
-    char num[24], *s;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    s = rsbus__utoa(num + sizeof num, u);
-    if (v < 0) *--s = '-';
-    rsbus__arg(bus, s, (size_t)(num + sizeof num - s));
+    if (rsbus__reserve(bus, 48) != 0) return;
+    bus->out_len = (size_t)(rsbus__bulk_int(bus->out + bus->out_len, v) - bus->out);
+    bus->cmd_argc++;
 }
 RSBUS__PRIVATE void rsbus__cmd_end(rsbus *bus) {
-    char num[24], *s, *h;
     size_t nl, start;
+    char *h;
     void *p;
     if (bus->oom) return;
-    s = rsbus__utoa(num + sizeof num, (uint64_t)bus->cmd_argc);
-    nl = (size_t)(num + sizeof num - s);
+    nl = rsbus__ndigits((uint64_t)bus->cmd_argc);
     start = bus->cmd_off + 16 - (nl + 3);
     h = bus->out + start;
-    *h++ = '*'; memcpy(h, s, nl); h += nl; *h++ = '\r'; *h = '\n';
+    *h++ = '*';
+    h = rsbus__put_dec(h, (uint64_t)bus->cmd_argc, nl);
+    *h++ = '\r'; *h = '\n';
     if (bus->nsegs == bus->capsegs) {
         size_t cap = bus->capsegs ? bus->capsegs * 2 : 16;
         p = rsbus__realloc(&bus->a, bus->segs, bus->capsegs * sizeof *bus->segs, cap * sizeof *bus->segs);
@@ -3866,38 +3883,6 @@ RSBUS__PRIVATE void rsbus__field(rsbus *bus, const char *name, const char *value
 RSBUS__PRIVATE int64_t rsbus__xadd_maxlen(const rsbus *bus) {
     return bus->cfg.trim_policy == RSBUS_TRIM_ACKED ? -1 : bus->cfg.max_len;
 }
-/* RESP written in place at o (the caller reserved room: n + 32 bytes for a bulk string); each returns the
-   end. "$<n>\r\n", then "<p>\r\n" for a bulk string; an integer as a bulk string of its decimal digits. */
-RSBUS__PRIVATE char *rsbus__put_dec(char *o, uint64_t v, size_t digits) {   /* v has exactly 'digits' digits */
-    char *end = o + digits;
-    do { *--end = (char)('0' + v % 10); v /= 10; } while (v);
-    return o + digits;
-}
-RSBUS__PRIVATE size_t rsbus__ndigits(uint64_t v) {
-    size_t k = 1;
-    while (v >= 10) { v /= 10; k++; }
-    return k;
-}
-RSBUS__PRIVATE char *rsbus__bulk(char *o, const char *p, size_t n) {
-    *o++ = '$';
-    o = rsbus__put_dec(o, n, rsbus__ndigits(n));
-    *o++ = '\r'; *o++ = '\n';
-    if (n) memcpy(o, p, n);
-    o += n;
-    *o++ = '\r'; *o++ = '\n';
-    return o;
-}
-RSBUS__PRIVATE char *rsbus__bulk_int(char *o, int64_t v) {
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    size_t k = rsbus__ndigits(u);
-    *o++ = '$';
-    o = rsbus__put_dec(o, k + (v < 0), rsbus__ndigits(k + (v < 0)));
-    *o++ = '\r'; *o++ = '\n';
-    if (v < 0) *o++ = '-';
-    o = rsbus__put_dec(o, u, k);
-    *o++ = '\r'; *o++ = '\n';
-    return o;
-}
 /* Everything before the event's type (the same for every event of the bus), written once. */
 RSBUS__PRIVATE void rsbus__xadd_pre_build(rsbus *bus) {
     char *o = bus->xadd_pre;
@@ -3917,15 +3902,16 @@ RSBUS__PRIVATE void rsbus__xadd_pre_build(rsbus *bus) {
 }
 /* XADD key [MAXLEN ~ n] * type T id I ts TS v V data D [key K] [src S] [tenant T] [corr C] [trace T]:
    the constant start copied, the five fields every event has written in place with one reserve. */
-RSBUS__PRIVATE void rsbus__queue_xadd(rsbus *bus, const rsbus_event *ev, const rsbus__ev *e) {
-    size_t tl = strlen(ev->type), il = strlen(e->id);
+/* Returns where the fields start in out (at "type": a spool record), 0 when out of memory. */
+RSBUS__PRIVATE size_t rsbus__queue_xadd(rsbus *bus, const rsbus_event *ev, const rsbus__ev *e) {
+    size_t tl = strlen(ev->type), il = strlen(e->id), fields;
     char *o;
     if (!bus->xadd_pre_len) rsbus__xadd_pre_build(bus);
     rsbus__cmd(bus);
-    if (rsbus__reserve(bus, bus->xadd_pre_len + tl + il + e->data_len + 160) != 0) return;
+    if (rsbus__reserve(bus, bus->xadd_pre_len + tl + il + e->data_len + 160) != 0) return 0;
     o = bus->out + bus->out_len;
     memcpy(o, bus->xadd_pre, bus->xadd_pre_len); o += bus->xadd_pre_len;
-    bus->xadd_fields = (size_t)(o - bus->out) - 10;   /* the fields start at "$4\r\ntype\r\n" (a spool record) */
+    fields = (size_t)(o - bus->out) - 10;   /* "$4\r\ntype\r\n" */
     o = rsbus__bulk(o, ev->type, tl);
     memcpy(o, "$2\r\nid\r\n", 8); o += 8;
     o = rsbus__bulk(o, e->id, il);
@@ -3947,6 +3933,7 @@ RSBUS__PRIVATE void rsbus__queue_xadd(rsbus *bus, const rsbus_event *ev, const r
     rsbus__field(bus, "corr", ev->correlation_id);
     rsbus__field(bus, "trace", ev->traceparent);
     rsbus__cmd_end(bus);
+    return bus->oom ? 0 : fields;
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char stream_id[RSBUS_ID_SIZE]) {
@@ -5947,7 +5934,7 @@ RSBUS__PRIVATE rsbus_result rsbus__spool_open(rsbus *bus) {
 RSBUS__PRIVATE int rsbus__spool_stage(rsbus *bus, size_t fields_off) {
     size_t n = bus->out_len - fields_off;
     unsigned char *h;
-    if (bus->oom || n > 0xFFFFFFFFu ||
+    if (bus->oom || !fields_off || n > 0xFFFFFFFFu ||
         rsbus__spool_buf(bus, &bus->spool_stage, &bus->spool_stage_cap, bus->spool_stage_len + 8 + n) != 0)
         return -1;
     h = (unsigned char *)bus->spool_stage + bus->spool_stage_len;
@@ -6042,8 +6029,7 @@ RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus_event
     for (i = 0; i < n; i++) {
         r = rsbus__check_event(bus, &evs[i], single ? (size_t)-1 : i, &e);
         if (r != RSBUS_OK) { rsbus__reset_cmds(bus); bus->st.publish_errors += n; return r; }
-        rsbus__queue_xadd(bus, &evs[i], &e);
-        if (rsbus__spool_stage(bus, bus->xadd_fields) != 0) {
+        if (rsbus__spool_stage(bus, rsbus__queue_xadd(bus, &evs[i], &e)) != 0) {
             rsbus__reset_cmds(bus);
             bus->st.publish_errors += n;
             return rsbus__fail(bus, RSBUS_E_NOMEM, "publish: out of memory");

@@ -2470,23 +2470,38 @@ typedef struct rsbus__chunk { struct rsbus__chunk *next; size_t size, used; } rs
 #define RSBUS__MAX_ELEMENTS (1 << 18)      /* largest array a reply may announce (dlq_list asks 100000 at most) */
 #define RSBUS__MAX_NESTING 8               /* deepest reply rsbus reads (an XREADGROUP reply is 5 deep) */
 
+/* A reply a connection owes, and what becomes of it (RSBUS__OWE_*, see >>connection). */
+typedef struct rsbus__owe { int kind; size_t acked, deleted; } rsbus__owe;
+/* One connection to Redis (see >>connection). */
+typedef struct rsbus__conn {
+    rsbus *bus;                    /* its owner: allocator, log, error message */
+    redisContext *c;               /* NULL: not connected */
+    void *ssl;                     /* RSBUS_TLS: the connection's SSL (owned by hiredis) */
+    int tls_cert_asked, tls_alert; /* RSBUS_TLS, this handshake: the server asked for a client certificate;
+                                      the TLS alert it sent (-1: none) */
+    redisReplyObjectFunctions fns; /* hiredis builds this connection's replies in the bus's arena */
+    int64_t last_io_ms;            /* when the last reply arrived (monotonic) */
+    size_t reply_bytes, reply_bound;  /* arena bytes of the reply being read, and their limit */
+    int reply_refused;             /* the reply builder refused a hostile length, depth or size */
+    char *out; size_t out_len, out_cap;          /* RESP of the commands not yet sent ... */
+    rsbus__seg *segs; size_t nsegs, capsegs;     /* ... one segment each */
+    size_t cmd_off; int cmd_argc, oom;           /* the command being written; a failed allocation */
+    rsbus__owe *owe; size_t owe_head, owe_len, owe_cap, owe_sent;   /* replies owed: a ring, oldest first */
+} rsbus__conn;
+
 struct rsbus {
     rsbus_config cfg;              /* defaults applied; strings point into strs */
     rsbus_allocator a;
     char *strs; size_t strs_size;
     rsbus__url url;
-    redisContext *c;
-    void *ssl_ctx, *ssl;           /* RSBUS_TLS: SSL_CTX of the bus, SSL of the connection (owned by hiredis) */
-    int tls_cert_asked, tls_alert; /* RSBUS_TLS, this handshake: the server asked for a client certificate;
-                                      the TLS alert it sent (-1: none) */
+    rsbus__conn conn;
+    void *ssl_ctx;                 /* RSBUS_TLS: the SSL_CTX of the bus */
     int was_connected;
     int group_named;               /* config.group was given (not the default): health judges it */
     int small_reads;               /* after a reply too large: this many reads of one entry each */
-    int64_t last_io_ms;            /* when the last reply arrived (monotonic) */
-    size_t reply_bytes, reply_bound;  /* arena bytes of the reply being read, and their limit */
-    int reply_refused;             /* the reply builder refused a hostile length, depth or size */
     int no_config;                 /* CONFIG GET was refused: health stops asking */
     char err[256];
+    char rcode[16];                /* the code of the last error reply ("NOGROUP"), "" if none */
     rsbus_stats st;
     /* handlers */
     rsbus__handler *handlers; size_t nhandlers, caphandlers; int next_token;
@@ -2496,25 +2511,16 @@ struct rsbus {
     int in_run, dispatching, nogroup;
     int reread;                    /* re-read own pending entries before new ones */
     char reread_from[RSBUS_ID_SIZE];
+    redisReply *held;              /* rsbus_run: the prefetched batch's reply, read before its turn */
     int64_t nogroup_logged_ms;
     uint64_t trimmed_unread_seen;  /* MAXLEN drops of our group already counted */
     /* keys */
     char key[RSBUS__NAME_MAX + 1], dlq_key[RSBUS__NAME_MAX + 5];
     size_t key_len, dlq_key_len, group_len, consumer_len;
-    /* command buffer: RESP of the commands to send, one segment each */
-    char *out; size_t out_len, out_cap;
-    rsbus__seg *segs; size_t nsegs, capsegs;
-    size_t cmd_off; int cmd_argc; int oom;
     /* XADD's constant start for this bus: "XADD key [MAXLEN ~ n] * type" as RESP, built on first use;
        and the last ts as a RESP bulk string (events published within a millisecond share it) */
     char xadd_pre[RSBUS__NAME_MAX + 96]; size_t xadd_pre_len; int xadd_pre_argc;
     char ts_bulk[32]; size_t ts_bulk_len; int64_t ts_last;
-    /* in rsbus_run, a batch's XACK waits in the buffer and goes out with the next command */
-    int defer_acks;
-    size_t keep_len, keep_segs;    /* queued commands that a reset keeps (the deferred XACK) */
-    int owed;                      /* replies of deferred commands sent and not yet read */
-    int marks_owed;                /* replies of dedupe marks sent and not yet read (they precede owed ones) */
-    uint64_t owed_acked, owed_deleted;
     /* per-batch scratch, sized batch_size */
     rsbus__item *items;
     char *reasons;                 /* batch_size * RSBUS_REASON_SIZE */
@@ -2668,41 +2674,127 @@ RSBUS__PRIVATE rsbus_result rsbus__fail(rsbus *bus, rsbus_result code, const cha
     rsbus__log(bus, RSBUS_LOG_DEBUG, "%s: %s", rsbus_result_str(code), bus->err);
     return code;
 }
+/* Whether the last error reply's code (its first word) was this one. */
+RSBUS__PRIVATE int rsbus__rcode_is(const rsbus *bus, const char *code) { return strcmp(bus->rcode, code) == 0; }
 
-RSBUS__PRIVATE void rsbus__drop(rsbus *bus) {
-    if (bus->c) { redisFree(bus->c); bus->c = NULL; }   /* frees the connection's SSL too */
-    bus->ssl = NULL;
-    bus->out_len = 0; bus->nsegs = 0; bus->oom = 0;
-    /* a deferred XACK dies with the connection: its entries stay pending and come back (at-least-once) */
-    bus->keep_len = bus->keep_segs = 0;
-    bus->owed = 0;
-    bus->marks_owed = 0;
-    bus->owed_acked = bus->owed_deleted = 0;
+/* One mapping of a failed socket or hiredis call to a result: herr is hiredis's error kind (0 after a
+   plain socket call), e the errno read right after the call, text hiredis's message (may be NULL). */
+RSBUS__PRIVATE rsbus_result rsbus__io_code(int herr, int e, const char *text) {
+    switch (herr) {
+#ifdef REDIS_ERR_TIMEOUT
+    case REDIS_ERR_TIMEOUT: return RSBUS_E_TIMEOUT;
+#endif
+    case REDIS_ERR_OOM: return RSBUS_E_NOMEM;
+    case REDIS_ERR_PROTOCOL: return RSBUS_E_PROTOCOL;
+    case 0: case REDIS_ERR_IO:
+        if (e == EAGAIN || e == EWOULDBLOCK || e == ETIMEDOUT || e == EINPROGRESS) return RSBUS_E_TIMEOUT;
+        break;
+    default: break;
+    }
+    if (text && (strstr(text, "timed out") || strstr(text, "Timed out"))) return RSBUS_E_TIMEOUT;
+    return RSBUS_E_IO;
 }
 
-/* A failed hiredis call: map the context error, and drop the context (hiredis contexts never recover). */
-RSBUS__PRIVATE rsbus_result rsbus__ctx_fail(rsbus *bus, const char *what) {
+/* An error reply from Redis. Its code, the first word ("NOGROUP", "BUSYGROUP", "NOPERM", "ERR"), is kept
+   in bus->rcode for the caller to branch on and decides the result; its text (bounded, cleaned) goes
+   into the message. */
+RSBUS__PRIVATE rsbus_result rsbus__reply_fail(rsbus *bus, const redisReply *r, const char *what) {
+    char text[200];
+    rsbus_result code = RSBUS_E_REDIS;
+    size_t n = 0, len = r->str ? r->len : 0;
+    while (n < len && n < sizeof bus->rcode - 1 && r->str[n] >= 'A' && r->str[n] <= 'Z') n++;
+    if (n) memcpy(bus->rcode, r->str, n);
+    bus->rcode[n] = 0;
+    rsbus__clean(r->str ? r->str : "", len, text, sizeof text);
+    if (rsbus__rcode_is(bus, "NOAUTH") || rsbus__rcode_is(bus, "WRONGPASS") || rsbus__rcode_is(bus, "NOPERM"))
+        code = RSBUS_E_AUTH;
+    else if (rsbus__rcode_is(bus, "NOGROUP"))
+        bus->nogroup = 1;
+    else if (rsbus__rcode_is(bus, "LOADING") || rsbus__rcode_is(bus, "MASTERDOWN"))
+        code = RSBUS_E_IO;   /* not ready to serve (loading after a restart, a replica without its master): transient */
+    else if (rsbus__rcode_is(bus, "ERR") && (strstr(text, "no such key") || strstr(text, "requires the key to exist")))
+        code = RSBUS_E_NOTFOUND;   /* a missing stream has no code of its own (XINFO, XGROUP SETID) */
+    return rsbus__fail(bus, code, "%s: %s", what, text);
+}
+
+/* >>connection
+   A connection is a hiredis context (used for its socket and its reply parser), a buffer of commands not
+   yet sent (RESP written by rsbus, one segment per command) and the queue of replies it owes, oldest
+   first. Every command goes in with rsbus__cmd ... rsbus__cmd_end, which queues its reply together with
+   what becomes of it:
+   - RSBUS__OWE_CALLER: the caller reads it with rsbus__recv or rsbus__call;
+   - RSBUS__OWE_MARK:   a dedupe mark sent at once and read later; a refusal is logged;
+   - RSBUS__OWE_ACK:    a batch's XACK that goes out with the next command (rsbus_run); its entries are
+                        counted when it answers, and stay pending when it is refused or lost;
+   - RSBUS__OWE_READ:   the next batch's XREADGROUP (rsbus_run's prefetch); its reply is held for it.
+   Reading one reply first takes care of those owed before it, in order, so replies can never be taken
+   for one another. The first 'owe_sent' entries of the queue went out; the others are the segments in
+   the buffer. The rules for every command:
+   - a reply of the wrong shape drops the connection (the pipeline may be out of step): RSBUS_E_PROTOCOL;
+   - a lost connection drops every reply owed: a lost XACK leaves its entries pending, a lost prefetch
+     leaves its entries pending too, and both come back (at-least-once). */
+enum { RSBUS__OWE_CALLER = 0, RSBUS__OWE_MARK, RSBUS__OWE_ACK, RSBUS__OWE_READ };
+
+RSBUS__PRIVATE rsbus__owe *rsbus__owe_at(const rsbus__conn *cn, size_t i) {
+    return &cn->owe[(cn->owe_head + i) % cn->owe_cap];
+}
+/* Whether a reply of this kind is owed (the queue is a few entries long). */
+RSBUS__PRIVATE int rsbus__owes(const rsbus__conn *cn, int kind) {
+    size_t i;
+    for (i = 0; i < cn->owe_len; i++) if (rsbus__owe_at(cn, i)->kind == kind) return 1;
+    return 0;
+}
+/* Forgets the replies owed by commands that went out (the connection is gone). */
+RSBUS__PRIVATE void rsbus__owe_drop_sent(rsbus__conn *cn) {
+    if (cn->owe_cap) cn->owe_head = (cn->owe_head + cn->owe_sent) % cn->owe_cap;
+    cn->owe_len -= cn->owe_sent;
+    cn->owe_sent = 0;
+}
+
+/* Where the queue stands, to go back to when a command cannot be completed (a batch with a bad event):
+   the commands queued before it (a deferred XACK) stay. */
+typedef struct rsbus__mark { size_t out_len, nsegs, owe_len; } rsbus__mark;
+RSBUS__PRIVATE rsbus__mark rsbus__cmd_mark(const rsbus__conn *cn) {
+    rsbus__mark m;
+    m.out_len = cn->out_len; m.nsegs = cn->nsegs; m.owe_len = cn->owe_len;
+    return m;
+}
+RSBUS__PRIVATE void rsbus__cmd_rewind(rsbus__conn *cn, rsbus__mark m) {
+    cn->out_len = m.out_len; cn->nsegs = m.nsegs; cn->owe_len = m.owe_len; cn->oom = 0;
+}
+/* Forgets every command not yet sent. */
+RSBUS__PRIVATE void rsbus__reset_cmds(rsbus__conn *cn) {
+    cn->out_len = 0; cn->nsegs = 0; cn->owe_len = cn->owe_sent; cn->oom = 0;
+}
+
+/* Closes the connection. keep_unsent: the commands not yet sent stay queued for the next connection
+   (nothing of them went out, so they cannot reach Redis twice); else they are forgotten too. */
+RSBUS__PRIVATE void rsbus__disconnect(rsbus__conn *cn, int keep_unsent) {
+    if (cn->c) { redisFree(cn->c); cn->c = NULL; }   /* frees the connection's SSL too */
+    cn->ssl = NULL;
+    rsbus__owe_drop_sent(cn);
+    if (!keep_unsent) rsbus__reset_cmds(cn);
+}
+RSBUS__PRIVATE void rsbus__drop(rsbus__conn *cn) { rsbus__disconnect(cn, 0); }
+
+/* A failed hiredis call: map the context's error and drop the connection (a hiredis context never
+   recovers from one). */
+RSBUS__PRIVATE rsbus_result rsbus__ctx_fail(rsbus__conn *cn, const char *what) {
     int e = errno;
-    rsbus_result code = RSBUS_E_IO;
+    rsbus *bus = cn->bus;
+    rsbus_result code;
     char text[128];
-    if (!bus->c) return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what);
-    switch (bus->c->err) {
-    case REDIS_ERR_IO:
-        code = (e == EAGAIN || e == EWOULDBLOCK || e == ETIMEDOUT || e == EINPROGRESS) ? RSBUS_E_TIMEOUT : RSBUS_E_IO;
-        break;
-#ifdef REDIS_ERR_TIMEOUT
-    case REDIS_ERR_TIMEOUT: code = RSBUS_E_TIMEOUT; break;
-#endif
-    case REDIS_ERR_OOM: code = bus->reply_refused ? RSBUS_E_PROTOCOL : RSBUS_E_NOMEM; break;
-    case REDIS_ERR_PROTOCOL: code = RSBUS_E_PROTOCOL; break;
-    default: code = RSBUS_E_IO; break;
-    }
-    rsbus__clean(bus->c->errstr, sizeof bus->c->errstr, text, sizeof text);
+    if (!cn->c) return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what);
+    code = rsbus__io_code(cn->c->err, e, NULL);
+    rsbus__clean(cn->c->errstr, sizeof cn->c->errstr, text, sizeof text);
     if (code == RSBUS_E_TIMEOUT) snprintf(text, sizeof text, "timed out");
     if (code == RSBUS_E_NOMEM) snprintf(text, sizeof text, "out of memory");
-    if (bus->reply_refused) snprintf(text, sizeof text, "reply too large or too deep for rsbus");
+    if (cn->reply_refused) {
+        code = RSBUS_E_PROTOCOL;
+        snprintf(text, sizeof text, "reply too large or too deep for rsbus");
+    }
 #ifdef RSBUS_TLS
-    if (bus->ssl && code == RSBUS_E_IO) {   /* a TLS alert (a refused client certificate) says more */
+    if (cn->ssl && code == RSBUS_E_IO) {   /* a TLS alert (a refused client certificate) says more */
         unsigned long ssl_err = ERR_peek_last_error();
         if (ssl_err && ERR_reason_error_string(ssl_err)) {
             code = RSBUS_E_TLS;
@@ -2710,53 +2802,38 @@ RSBUS__PRIVATE rsbus_result rsbus__ctx_fail(rsbus *bus, const char *what) {
         }
     }
 #endif
-    rsbus__drop(bus);
+    rsbus__drop(cn);
     return rsbus__fail(bus, code, "%s %s: %s", what, bus->url.redacted, text);
 }
-
-/* An error reply from Redis. Its text is kept (bounded, cleaned); NOGROUP is remembered. */
-RSBUS__PRIVATE rsbus_result rsbus__reply_fail(rsbus *bus, const redisReply *r, const char *what) {
-    char text[200];
-    rsbus_result code = RSBUS_E_REDIS;
-    size_t n = r->str ? r->len : 0;
-    rsbus__clean(r->str ? r->str : "", n, text, sizeof text);
-    if (!strncmp(text, "NOAUTH", 6) || !strncmp(text, "WRONGPASS", 9) || !strncmp(text, "NOPERM", 6))
-        code = RSBUS_E_AUTH;
-    if (!strncmp(text, "NOGROUP", 7)) bus->nogroup = 1;
-    if (strstr(text, "no such key") || strstr(text, "requires the key to exist")) code = RSBUS_E_NOTFOUND;
-    /* not ready to serve (loading its data set after a restart, a replica without its master): as good as
-       unreachable for now, and as transient */
-    if (!strncmp(text, "LOADING", 7) || !strncmp(text, "MASTERDOWN", 10)) code = RSBUS_E_IO;
-    return rsbus__fail(bus, code, "%s: %s", what, text);
-}
-RSBUS__PRIVATE rsbus_result rsbus__shape_fail(rsbus *bus, const char *what) {
-    rsbus__drop(bus);  /* a reply we do not understand may leave the pipeline out of step */
-    return rsbus__fail(bus, RSBUS_E_PROTOCOL, "%s: unexpected reply from Redis", what);
+/* A reply of a shape rsbus does not expect: the one rule for every command. */
+RSBUS__PRIVATE rsbus_result rsbus__shape_fail(rsbus__conn *cn, const char *what) {
+    rsbus__drop(cn);   /* a reply we do not understand may leave the pipeline out of step */
+    return rsbus__fail(cn->bus, RSBUS_E_PROTOCOL, "%s: unexpected reply from Redis", what);
 }
 
 /* >>command buffer */
-/* Commands are written as RESP into bus->out, one segment per command, and sent with one sendmsg.
+/* Commands are written as RESP into cn->out, one segment per command, and sent with one sendmsg.
    Each command reserves 16 bytes in front for its "*argc\r\n" header, written when it ends. */
-RSBUS__PRIVATE int rsbus__reserve(rsbus *bus, size_t more) {
+RSBUS__PRIVATE int rsbus__reserve(rsbus__conn *cn, size_t more) {
     size_t need, cap;
     void *p;
-    if (bus->oom) return -1;
-    if (more > SIZE_MAX / 2 - bus->out_len) { bus->oom = 1; return -1; }
-    need = bus->out_len + more;
-    if (need <= bus->out_cap) return 0;
-    cap = bus->out_cap ? bus->out_cap : 4096;
+    if (cn->oom) return -1;
+    if (more > SIZE_MAX / 2 - cn->out_len) { cn->oom = 1; return -1; }
+    need = cn->out_len + more;
+    if (need <= cn->out_cap) return 0;
+    cap = cn->out_cap ? cn->out_cap : 4096;
     while (cap < need) cap *= 2;
-    p = rsbus__realloc(&bus->a, bus->out, bus->out_cap, cap);
-    if (!p) { bus->oom = 1; return -1; }
-    bus->out = (char *)p;
-    bus->out_cap = cap;
+    p = rsbus__realloc(&cn->bus->a, cn->out, cn->out_cap, cap);
+    if (!p) { cn->oom = 1; return -1; }
+    cn->out = (char *)p;
+    cn->out_cap = cap;
     return 0;
 }
-RSBUS__PRIVATE void rsbus__cmd(rsbus *bus) {
-    bus->cmd_argc = 0;
-    if (rsbus__reserve(bus, 16) != 0) return;
-    bus->cmd_off = bus->out_len;
-    bus->out_len += 16;
+RSBUS__PRIVATE void rsbus__cmd(rsbus__conn *cn) {
+    cn->cmd_argc = 0;
+    if (rsbus__reserve(cn, 16) != 0) return;
+    cn->cmd_off = cn->out_len;
+    cn->out_len += 16;
 }
 /* RESP written in place at o (the caller reserved room: n + 32 bytes for a bulk string); each returns the
    end. "$<n>\r\n", then "<p>\r\n" for a bulk string; an integer as a bulk string of its decimal digits. */
@@ -2790,46 +2867,56 @@ RSBUS__PRIVATE char *rsbus__bulk_int(char *o, int64_t v) {
     *o++ = '\r'; *o++ = '\n';
     return o;
 }
-RSBUS__PRIVATE void rsbus__arg(rsbus *bus, const char *p, size_t n) {
-    if (rsbus__reserve(bus, n + 32) != 0) return;
-    bus->out_len = (size_t)(rsbus__bulk(bus->out + bus->out_len, p, n) - bus->out);
-    bus->cmd_argc++;
+RSBUS__PRIVATE void rsbus__arg(rsbus__conn *cn, const char *p, size_t n) {
+    if (rsbus__reserve(cn, n + 32) != 0) return;
+    cn->out_len = (size_t)(rsbus__bulk(cn->out + cn->out_len, p, n) - cn->out);
+    cn->cmd_argc++;
 }
-RSBUS__PRIVATE void rsbus__argz(rsbus *bus, const char *s) { rsbus__arg(bus, s, strlen(s)); }
-RSBUS__PRIVATE void rsbus__argi(rsbus *bus, int64_t v) {
-    if (rsbus__reserve(bus, 48) != 0) return;
-    bus->out_len = (size_t)(rsbus__bulk_int(bus->out + bus->out_len, v) - bus->out);
-    bus->cmd_argc++;
+/* A literal argument: command words and fixed options, their length taken by the compiler. */
+#define rsbus__lit(cn, s) rsbus__arg((cn), "" s, sizeof(s) - 1)
+RSBUS__PRIVATE void rsbus__argz(rsbus__conn *cn, const char *s) { rsbus__arg(cn, s, strlen(s)); }
+RSBUS__PRIVATE void rsbus__argi(rsbus__conn *cn, int64_t v) {
+    if (rsbus__reserve(cn, 48) != 0) return;
+    cn->out_len = (size_t)(rsbus__bulk_int(cn->out + cn->out_len, v) - cn->out);
+    cn->cmd_argc++;
 }
-RSBUS__PRIVATE void rsbus__cmd_end(rsbus *bus) {
+/* Ends the command begun by rsbus__cmd and queues its reply as 'kind' (RSBUS__OWE_*), with the counts
+   an RSBUS__OWE_ACK settles. */
+RSBUS__PRIVATE void rsbus__cmd_end_owing(rsbus__conn *cn, int kind, size_t acked, size_t deleted) {
     size_t nl, start;
     char *h;
-    void *p;
-    if (bus->oom) return;
-    nl = rsbus__ndigits((uint64_t)bus->cmd_argc);
-    start = bus->cmd_off + 16 - (nl + 3);
-    h = bus->out + start;
-    *h++ = '*';
-    h = rsbus__put_dec(h, (uint64_t)bus->cmd_argc, nl);
-    *h++ = '\r'; *h = '\n';
-    if (bus->nsegs == bus->capsegs) {
-        size_t cap = bus->capsegs ? bus->capsegs * 2 : 16;
-        p = rsbus__realloc(&bus->a, bus->segs, bus->capsegs * sizeof *bus->segs, cap * sizeof *bus->segs);
-        if (!p) { bus->oom = 1; return; }
-        bus->segs = (rsbus__seg *)p;
-        bus->capsegs = cap;
+    rsbus__owe *o;
+    if (cn->oom) return;
+    if (cn->nsegs == cn->capsegs) {
+        size_t cap = cn->capsegs ? cn->capsegs * 2 : 16;
+        void *p = rsbus__realloc(&cn->bus->a, cn->segs, cn->capsegs * sizeof *cn->segs, cap * sizeof *cn->segs);
+        if (!p) { cn->oom = 1; return; }
+        cn->segs = (rsbus__seg *)p;
+        cn->capsegs = cap;
     }
-    bus->segs[bus->nsegs].off = start;
-    bus->segs[bus->nsegs].len = bus->out_len - start;
-    bus->nsegs++;
+    if (cn->owe_len == cn->owe_cap) {   /* grown as a ring: the entries are unrolled into the new array */
+        size_t cap = cn->owe_cap ? cn->owe_cap * 2 : 16, i;
+        rsbus__owe *p = (rsbus__owe *)rsbus__alloc(&cn->bus->a, cap * sizeof *p);
+        if (!p) { cn->oom = 1; return; }
+        for (i = 0; i < cn->owe_len; i++) p[i] = *rsbus__owe_at(cn, i);
+        rsbus__free(&cn->bus->a, cn->owe, cn->owe_cap * sizeof *cn->owe);
+        cn->owe = p; cn->owe_cap = cap; cn->owe_head = 0;
+    }
+    nl = rsbus__ndigits((uint64_t)cn->cmd_argc);
+    start = cn->cmd_off + 16 - (nl + 3);
+    h = cn->out + start;
+    *h++ = '*';
+    h = rsbus__put_dec(h, (uint64_t)cn->cmd_argc, nl);
+    *h++ = '\r'; *h = '\n';
+    cn->segs[cn->nsegs].off = start;
+    cn->segs[cn->nsegs].len = cn->out_len - start;
+    cn->nsegs++;
+    o = rsbus__owe_at(cn, cn->owe_len++);
+    o->kind = kind;
+    o->acked = acked;
+    o->deleted = deleted;
 }
-RSBUS__PRIVATE void rsbus__reset_cmds(rsbus *bus) { bus->out_len = bus->keep_len; bus->nsegs = bus->keep_segs; bus->oom = 0; }
-/* After a successful write: the deferred commands that went with it now owe their replies. */
-RSBUS__PRIVATE void rsbus__sent(rsbus *bus) {
-    bus->owed += (int)bus->keep_segs;
-    bus->keep_len = bus->keep_segs = 0;
-    rsbus__reset_cmds(bus);
-}
+RSBUS__PRIVATE void rsbus__cmd_end(rsbus__conn *cn) { rsbus__cmd_end_owing(cn, RSBUS__OWE_CALLER, 0, 0); }
 
 /* >>reply arena */
 /* hiredis builds each reply through these hooks: every object and string of a reply lands in the bus's
@@ -2885,15 +2972,15 @@ RSBUS__PRIVATE void rsbus__arena_free(rsbus *bus) {
     bus->arena_cur = NULL;
 }
 RSBUS__PRIVATE redisReply *rsbus__reply_new(const redisReadTask *task, size_t extra) {
-    rsbus *bus = (rsbus *)task->privdata;
+    rsbus__conn *cn = (rsbus__conn *)task->privdata;
     const redisReadTask *t = task;
     redisReply *r;
     int depth = 0;
     while ((t = t->parent) != NULL)
-        if (++depth >= RSBUS__MAX_NESTING) { bus->reply_refused = 1; return NULL; }
-    bus->reply_bytes += sizeof(redisReply) + extra;
-    if (bus->reply_bytes > bus->reply_bound) { bus->reply_refused = 1; return NULL; }
-    r = (redisReply *)rsbus__arena_alloc(bus, sizeof(redisReply) + extra);
+        if (++depth >= RSBUS__MAX_NESTING) { cn->reply_refused = 1; return NULL; }
+    cn->reply_bytes += sizeof(redisReply) + extra;
+    if (cn->reply_bytes > cn->reply_bound) { cn->reply_refused = 1; return NULL; }
+    r = (redisReply *)rsbus__arena_alloc(cn->bus, sizeof(redisReply) + extra);
     if (!r) return NULL;
     memset(r, 0, sizeof *r);
     r->type = task->type;
@@ -2922,7 +3009,7 @@ RSBUS__PRIVATE void *rsbus__reply_array(const redisReadTask *task, int elements)
     redisReply *r;
     size_t n = (size_t)elements;
     if (n > RSBUS__MAX_ELEMENTS) {   /* a hostile length: refused, not allocated */
-        ((rsbus *)task->privdata)->reply_refused = 1;
+        ((rsbus__conn *)task->privdata)->reply_refused = 1;
         return NULL;
     }
     r = rsbus__reply_new(task, n * sizeof(redisReply *));
@@ -2957,20 +3044,29 @@ RSBUS__PRIVATE void *rsbus__reply_bool(const redisReadTask *task, int value) {
 }
 #endif
 RSBUS__PRIVATE void rsbus__reply_forget(void *reply) { (void)reply; }   /* hiredis's freeObject: the arena owns every reply */
-RSBUS__PRIVATE redisReplyObjectFunctions *rsbus__reply_functions(void) {
-    static redisReplyObjectFunctions fns;
-    if (!fns.createString) {
-        fns.createArray = rsbus__reply_array;
-        fns.createInteger = rsbus__reply_integer;
-        fns.createNil = rsbus__reply_nil;
+/* A connection of the bus, not connected yet; hiredis will build its replies in the bus's arena. */
+RSBUS__PRIVATE void rsbus__conn_init(rsbus *bus, rsbus__conn *cn) {
+    memset(cn, 0, sizeof *cn);
+    cn->bus = bus;
+    cn->fns.createString = rsbus__reply_string;
+    cn->fns.createArray = rsbus__reply_array;
+    cn->fns.createInteger = rsbus__reply_integer;
+    cn->fns.createNil = rsbus__reply_nil;
 #if HIREDIS_MAJOR >= 1
-        fns.createDouble = rsbus__reply_double;
-        fns.createBool = rsbus__reply_bool;
+    cn->fns.createDouble = rsbus__reply_double;
+    cn->fns.createBool = rsbus__reply_bool;
 #endif
-        fns.freeObject = rsbus__reply_forget;
-        fns.createString = rsbus__reply_string;
-    }
-    return &fns;
+    cn->fns.freeObject = rsbus__reply_forget;
+}
+/* Frees what a connection holds. */
+RSBUS__PRIVATE void rsbus__conn_free(rsbus__conn *cn) {
+    rsbus_allocator *a = &cn->bus->a;
+    rsbus__drop(cn);
+    rsbus__free(a, cn->out, cn->out_cap);
+    rsbus__free(a, cn->segs, cn->capsegs * sizeof *cn->segs);
+    rsbus__free(a, cn->owe, cn->owe_cap * sizeof *cn->owe);
+    cn->out = NULL; cn->segs = NULL; cn->owe = NULL;
+    cn->out_cap = cn->capsegs = cn->owe_cap = 0;
 }
 /* A reply the caller keeps after the call (a DLQ page): copied out of the arena into one block. */
 RSBUS__PRIVATE size_t rsbus__reply_size(const redisReply *r) {
@@ -3002,7 +3098,8 @@ RSBUS__PRIVATE redisReply *rsbus__reply_copy(const redisReply *r, char **mem) {
 }
 
 /* >>redis glue */
-RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus);
+RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus__conn *cn);
+RSBUS__PRIVATE void rsbus__forget_prefetch(rsbus *bus);
 
 #ifdef RSBUS_TLS
 /* >>tls (RSBUS_TLS, hiredis 1.x) */
@@ -3061,46 +3158,48 @@ RSBUS__PRIVATE rsbus_result rsbus__tls_setup(rsbus *bus, char *msg, size_t size)
    arrives as an alert with the first reply, or, when the server's close beats it, as a reset. */
 RSBUS__PRIVATE void rsbus__tls_watch(int write_p, int version, int content_type, const void *buf, size_t len,
                                      SSL *ssl, void *arg) {
-    rsbus *bus = (rsbus *)arg;
+    rsbus__conn *cn = (rsbus__conn *)arg;
     const unsigned char *b = (const unsigned char *)buf;
     (void)version; (void)ssl;
     if (write_p || len < 1) return;
-    if (content_type == SSL3_RT_HANDSHAKE && b[0] == SSL3_MT_CERTIFICATE_REQUEST) bus->tls_cert_asked = 1;
-    else if (content_type == SSL3_RT_ALERT && len >= 2 && b[0] == SSL3_AL_FATAL) bus->tls_alert = b[1];
+    if (content_type == SSL3_RT_HANDSHAKE && b[0] == SSL3_MT_CERTIFICATE_REQUEST) cn->tls_cert_asked = 1;
+    else if (content_type == SSL3_RT_ALERT && len >= 2 && b[0] == SSL3_AL_FATAL) cn->tls_alert = b[1];
 }
 /* A connection lost in its first round trip after a handshake in which the server asked for a client
    certificate, or sent an alert: that is a TLS refusal, not a network error. */
-RSBUS__PRIVATE rsbus_result rsbus__tls_refusal(rsbus *bus, rsbus_result r) {
+RSBUS__PRIVATE rsbus_result rsbus__tls_refusal(rsbus__conn *cn, rsbus_result r) {
+    rsbus *bus = cn->bus;
     if (bus->url.kind != RSBUS__URL_TLS || (r != RSBUS_E_IO && r != RSBUS_E_PROTOCOL) ||
-        (!bus->tls_cert_asked && bus->tls_alert < 0))
+        (!cn->tls_cert_asked && cn->tls_alert < 0))
         return r;
-    if (bus->tls_alert >= 0)
+    if (cn->tls_alert >= 0)
         return rsbus__fail(bus, RSBUS_E_TLS, "TLS %s: the server ended the session: %s", bus->url.redacted,
-                           SSL_alert_desc_string_long(bus->tls_alert));
+                           SSL_alert_desc_string_long(cn->tls_alert));
     return rsbus__fail(bus, RSBUS_E_TLS, "TLS %s: the server closed the connection after asking for a client "
                        "certificate: it needs one (cert=, key=) or refused this one", bus->url.redacted);
 }
 /* The TLS handshake on a fresh connection. Certificates are checked against the CA and the name (sni=,
    else the host): hiredis sets SNI only, so rsbus asks OpenSSL to check the name too. */
-RSBUS__PRIVATE rsbus_result rsbus__tls_handshake(rsbus *bus) {
+RSBUS__PRIVATE rsbus_result rsbus__tls_handshake(rsbus__conn *cn) {
+    rsbus *bus = cn->bus;
     const rsbus__url *u = &bus->url;
     const char *name = u->sni[0] ? u->sni : u->host;
     unsigned char ipbuf[16];
     int is_ip = inet_pton(AF_INET, name, ipbuf) == 1 || inet_pton(AF_INET6, name, ipbuf) == 1;
     char sni[256];   /* OpenSSL's SNI macro takes a non-const pointer */
     SSL *ssl = SSL_new((SSL_CTX *)bus->ssl_ctx);
-    if (!ssl) { rsbus__drop(bus); return rsbus__fail(bus, RSBUS_E_NOMEM, "TLS %s: out of memory", u->redacted); }
+    if (!ssl) { rsbus__drop(cn); return rsbus__fail(bus, RSBUS_E_NOMEM, "TLS %s: out of memory", u->redacted); }
     snprintf(sni, sizeof sni, "%s", name);
     if (!is_ip) SSL_set_tlsext_host_name(ssl, sni);
-    bus->tls_cert_asked = 0;
-    bus->tls_alert = -1;
+    cn->tls_cert_asked = 0;
+    cn->tls_alert = -1;
     SSL_set_msg_callback(ssl, rsbus__tls_watch);
-    SSL_set_msg_callback_arg(ssl, bus);
+    SSL_set_msg_callback_arg(ssl, cn);
     if (u->verify) {
         int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) : SSL_set1_host(ssl, name);
         if (ok != 1) {
             SSL_free(ssl);
-            rsbus__drop(bus);
+            rsbus__drop(cn);
             return rsbus__fail(bus, RSBUS_E_TLS, "TLS %s: cannot check the server name", u->redacted);
         }
     }
@@ -3109,120 +3208,107 @@ RSBUS__PRIVATE rsbus_result rsbus__tls_handshake(rsbus *bus) {
         rsbus__pipe_guard g;
         int ok;
         rsbus__pipe_block(&g);
-        ok = redisInitiateSSL(bus->c, ssl) == REDIS_OK;
+        ok = redisInitiateSSL(cn->c, ssl) == REDIS_OK;
         rsbus__pipe_restore(&g);
-        if (ok) { bus->ssl = ssl; return RSBUS_OK; }
+        if (ok) { cn->ssl = ssl; return RSBUS_OK; }
     }
     {
         long vr = SSL_get_verify_result(ssl);
         char text[160];
         if (vr != X509_V_OK) snprintf(text, sizeof text, "certificate verification failed: %s",
                                       X509_verify_cert_error_string(vr));
-        else rsbus__clean(bus->c->errstr, sizeof bus->c->errstr, text, sizeof text);
+        else rsbus__clean(cn->c->errstr, sizeof cn->c->errstr, text, sizeof text);
         SSL_free(ssl);   /* on failure hiredis leaves it to us */
-        rsbus__drop(bus);
+        rsbus__drop(cn);
         if (vr == X509_V_OK && strstr(text, "(null)"))   /* no answer: hiredis had no reason to give */
             return rsbus__fail(bus, RSBUS_E_TIMEOUT, "TLS handshake with %s: no TLS answer within io_timeout_ms "
                                "(is it a TLS port?)", u->redacted);
         return rsbus__fail(bus, RSBUS_E_TLS, "TLS handshake with %s: %s", u->redacted, text);
     }
 }
-RSBUS__PRIVATE rsbus_result rsbus__send_tls(rsbus *bus, const char *what) {
+/* rsbus__write_segs over TLS: hiredis's SSL writer, with SIGPIPE held off. */
+RSBUS__PRIVATE rsbus_result rsbus__write_segs_tls(rsbus__conn *cn, size_t from, const char *what) {
     rsbus__pipe_guard g;
     size_t i;
     int done = 0, failed = 0;
-    for (i = 0; i < bus->nsegs; i++)
-        if (redisAppendFormattedCommand(bus->c, bus->out + bus->segs[i].off, bus->segs[i].len) != REDIS_OK) {
-            rsbus__reset_cmds(bus);
-            return rsbus__ctx_fail(bus, what);
-        }
+    for (i = from; i < cn->nsegs; i++)
+        if (redisAppendFormattedCommand(cn->c, cn->out + cn->segs[i].off, cn->segs[i].len) != REDIS_OK)
+            return rsbus__ctx_fail(cn, what);
     ERR_clear_error();
     rsbus__pipe_block(&g);
-    while (!done && !failed) failed = redisBufferWrite(bus->c, &done) != REDIS_OK;
+    while (!done && !failed) failed = redisBufferWrite(cn->c, &done) != REDIS_OK;
     rsbus__pipe_restore(&g);
-    if (failed) { rsbus__reset_cmds(bus); return rsbus__ctx_fail(bus, what); }
-    rsbus__sent(bus);
+    if (failed) return rsbus__ctx_fail(cn, what);
     return RSBUS_OK;
 }
 #endif
 
-/* Sends the queued commands. The socket is written directly with MSG_NOSIGNAL, so a connection the
-   server closed never raises SIGPIPE in the caller's process. */
-/* The connection was found closed when nothing of the queued commands had gone out yet: reconnect
-   and keep them, to be sent on the new connection (they cannot have reached Redis twice). */
-RSBUS__PRIVATE rsbus_result rsbus__reconnect_keeping(rsbus *bus) {
-    char *out = bus->out;
-    rsbus__seg *segs = bus->segs;
-    size_t out_len = bus->out_len, out_cap = bus->out_cap, nsegs = bus->nsegs, capsegs = bus->capsegs;
-    size_t keep_len = bus->keep_len, keep_segs = bus->keep_segs;
-    rsbus_result r;
-    rsbus__drop(bus);
-    bus->out = NULL; bus->out_cap = 0; bus->segs = NULL; bus->capsegs = 0;
-    r = rsbus__connect(bus);   /* its handshake uses buffers of its own */
-    rsbus__free(&bus->a, bus->out, bus->out_cap);
-    rsbus__free(&bus->a, bus->segs, bus->capsegs * sizeof *bus->segs);
-    bus->out = out; bus->out_cap = out_cap; bus->segs = segs; bus->capsegs = capsegs;
-    bus->out_len = out_len; bus->nsegs = nsegs; bus->oom = 0;
-    if (r != RSBUS_OK) return r;
-    bus->keep_len = keep_len; bus->keep_segs = keep_segs;
-    bus->st.reconnects++;
-    if (!bus->cfg.publish_only) { bus->reread = 1; strcpy(bus->reread_from, "0"); }
-    rsbus__log(bus, RSBUS_LOG_INFO, "reconnected to %s", bus->url.redacted);
-    return RSBUS_OK;
-}
-
-RSBUS__PRIVATE rsbus_result rsbus__send(rsbus *bus, const char *what) {
+/* Writes the queued segments from index 'from' on. The socket is written directly with MSG_NOSIGNAL, so
+   a connection the server closed never raises SIGPIPE in the caller's process. When the connection is
+   found closed before a byte went out and reopen is set, it reconnects once and sends them there. */
+RSBUS__PRIVATE rsbus_result rsbus__reopen(rsbus__conn *cn);
+RSBUS__PRIVATE rsbus_result rsbus__write_segs(rsbus__conn *cn, size_t from, int reopen, const char *what) {
     struct iovec iov[256];
-    size_t seg = 0, skip = 0;
-    int resent = 0;
-    if (bus->oom) { rsbus__reset_cmds(bus); return rsbus__fail(bus, RSBUS_E_NOMEM, "%s: out of memory", what); }
-    if (!bus->c) { rsbus__reset_cmds(bus); return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what); }
+    size_t seg = from, skip = 0;
 #ifdef RSBUS_TLS
-    if (bus->ssl) return rsbus__send_tls(bus, what);
+    if (cn->ssl) return rsbus__write_segs_tls(cn, from, what);
 #endif
-    while (seg < bus->nsegs) {
+    while (seg < cn->nsegs) {
         struct msghdr mh;
         size_t k = 0, s = seg, sent;
         ssize_t w;
-        for (; s < bus->nsegs && k < 256; s++, k++) {
-            iov[k].iov_base = bus->out + bus->segs[s].off + (k == 0 ? skip : 0);
-            iov[k].iov_len = bus->segs[s].len - (k == 0 ? skip : 0);
+        for (; s < cn->nsegs && k < 256; s++, k++) {
+            iov[k].iov_base = cn->out + cn->segs[s].off + (k == 0 ? skip : 0);
+            iov[k].iov_len = cn->segs[s].len - (k == 0 ? skip : 0);
         }
         memset(&mh, 0, sizeof mh);
         mh.msg_iov = iov;
         mh.msg_iovlen = k;
-        w = sendmsg(bus->c->fd, &mh, MSG_NOSIGNAL);
+        w = sendmsg(cn->c->fd, &mh, MSG_NOSIGNAL);
         if (w < 0) {
             int e = errno;
+            rsbus_result code;
             if (e == EINTR) continue;
-            if ((e == EPIPE || e == ECONNRESET || e == ENOTCONN) && seg == 0 && skip == 0 && !resent) {
-                rsbus_result rr;
-                resent = 1;
-                if ((rr = rsbus__reconnect_keeping(bus)) == RSBUS_OK) continue;
-                rsbus__reset_cmds(bus);
-                rsbus__drop(bus);
-                return rr;   /* the reconnect's own error and message */
+            if ((e == EPIPE || e == ECONNRESET || e == ENOTCONN) && seg == from && skip == 0 && reopen) {
+                rsbus_result rr = rsbus__reopen(cn);
+                if (rr != RSBUS_OK) return rr;   /* the reconnect's own error and message */
+                reopen = 0;
+                continue;
             }
-            rsbus__reset_cmds(bus);
-            rsbus__drop(bus);
-            if (e == EAGAIN || e == EWOULDBLOCK)
-                return rsbus__fail(bus, RSBUS_E_TIMEOUT, "%s %s: timed out sending", what, bus->url.redacted);
-            return rsbus__fail(bus, RSBUS_E_IO, "%s %s: %s", what, bus->url.redacted, strerror(e));
+            code = rsbus__io_code(0, e, NULL);
+            rsbus__drop(cn);
+            if (code == RSBUS_E_TIMEOUT)
+                return rsbus__fail(cn->bus, code, "%s %s: timed out sending", what, cn->bus->url.redacted);
+            return rsbus__fail(cn->bus, code, "%s %s: %s", what, cn->bus->url.redacted, strerror(e));
         }
         sent = (size_t)w;
         while (sent > 0) {
-            size_t left = bus->segs[seg].len - skip;
+            size_t left = cn->segs[seg].len - skip;
             if (sent >= left) { sent -= left; seg++; skip = 0; }
             else { skip += sent; sent = 0; }
         }
     }
-    rsbus__sent(bus);
     return RSBUS_OK;
 }
 
-/* Reads one reply. io_timeout_ms bounds the whole reply, not each read: a server that trickles bytes
-   forever is cut off, and so is one that announces more than a reply can hold. */
-RSBUS__PRIVATE rsbus_result rsbus__recv_raw(rsbus *bus, redisReply **out, const char *what) {
+/* Sends every queued command; their replies are then owed. */
+RSBUS__PRIVATE rsbus_result rsbus__flush(rsbus__conn *cn, const char *what) {
+    rsbus_result r;
+    if (cn->oom) { rsbus__reset_cmds(cn); return rsbus__fail(cn->bus, RSBUS_E_NOMEM, "%s: out of memory", what); }
+    if (!cn->nsegs) return RSBUS_OK;
+    if (!cn->c) { rsbus__reset_cmds(cn); return rsbus__fail(cn->bus, RSBUS_E_IO, "%s: not connected", what); }
+    r = rsbus__write_segs(cn, 0, 1, what);
+    if (r != RSBUS_OK) { rsbus__reset_cmds(cn); return r; }
+    cn->owe_sent = cn->owe_len;
+    cn->out_len = 0;
+    cn->nsegs = 0;
+    return RSBUS_OK;
+}
+
+/* Reads one reply from the socket. io_timeout_ms bounds the whole reply, not each read: a server that
+   trickles bytes forever is cut off, and so is one that announces more than a reply can hold. */
+RSBUS__PRIVATE rsbus_result rsbus__read_reply(rsbus__conn *cn, redisReply **out, const char *what) {
+    rsbus *bus = cn->bus;
     void *p = NULL;
     int64_t deadline = 0;
     /* what a batch of this bus can hold, at least 16 MiB (so an entry far over max_event_bytes can still be
@@ -3231,125 +3317,137 @@ RSBUS__PRIVATE rsbus_result rsbus__recv_raw(rsbus *bus, redisReply **out, const 
     size_t bound = RSBUS__MAX(bus->cfg.max_event_bytes * (size_t)bus->cfg.batch_size * 2, (size_t)16 << 20)
                    + ((size_t)8 << 20);
     *out = NULL;
-    if (!bus->c) return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what);
-    bus->reply_bytes = 0;
-    bus->reply_bound = bound;
-    bus->reply_refused = 0;
+    if (!cn->c) return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what);
+    cn->reply_bytes = 0;
+    cn->reply_bound = bound;
+    cn->reply_refused = 0;
     for (;;) {
-        if (redisGetReplyFromReader(bus->c, &p) != REDIS_OK) return rsbus__ctx_fail(bus, what);
+        if (redisGetReplyFromReader(cn->c, &p) != REDIS_OK) return rsbus__ctx_fail(cn, what);
         if (p) break;
         if (!deadline) deadline = rsbus__mono_ms() + bus->cfg.io_timeout_ms;
         else if (rsbus__mono_ms() > deadline) {
-            rsbus__drop(bus);
+            rsbus__drop(cn);
             return rsbus__fail(bus, RSBUS_E_TIMEOUT, "%s %s: reply not complete within io_timeout_ms", what,
                                bus->url.redacted);
         }
-        if (bus->c->reader->len - bus->c->reader->pos > bound) {
-            rsbus__drop(bus);
+        if (cn->c->reader->len - cn->c->reader->pos > bound) {
+            rsbus__drop(cn);
             bus->small_reads = 100;   /* the next reads take one entry at a time */
             return rsbus__fail(bus, RSBUS_E_PROTOCOL, "%s %s: reply larger than any rsbus expects", what,
                                bus->url.redacted);
         }
 #ifdef RSBUS_TLS
-        if (bus->ssl) {
+        if (cn->ssl) {
             rsbus__pipe_guard g;
             int ok;
             rsbus__pipe_block(&g);
-            ok = redisBufferRead(bus->c) == REDIS_OK;
+            ok = redisBufferRead(cn->c) == REDIS_OK;
             rsbus__pipe_restore(&g);
-            if (!ok) return rsbus__ctx_fail(bus, what);
+            if (!ok) return rsbus__ctx_fail(cn, what);
             continue;
         }
 #endif
-        if (redisBufferRead(bus->c) != REDIS_OK) return rsbus__ctx_fail(bus, what);
+        if (redisBufferRead(cn->c) != REDIS_OK) return rsbus__ctx_fail(cn, what);
     }
     *out = (redisReply *)p;
-    bus->last_io_ms = rsbus__mono_ms();
+    cn->last_io_ms = rsbus__mono_ms();
     return RSBUS_OK;
 }
 
-/* Reads the reply of a command whose reply nobody waited for: a dedupe mark (sent before any deferred
-   XACK, so read first) or a deferred XACK (its entries are counted once the last one is in). A refused
-   one is logged, not returned: a refused mark leaves a handled entry unprotected from a repeat, a
-   refused XACK leaves its entries pending (they come back). */
-RSBUS__PRIVATE rsbus_result rsbus__recv_owed(rsbus *bus) {
-    int mark = bus->marks_owed > 0;
-    redisReply *rep;
-    rsbus_result r = rsbus__recv_raw(bus, &rep, mark ? "SET (dedupe mark)" : "XACK");
-    if (r != RSBUS_OK) return r;
-    if (mark) bus->marks_owed--;
-    else bus->owed--;
+/* Takes care of a reply nobody waits for (see >>connection). */
+RSBUS__PRIVATE void rsbus__settle_owed(rsbus__conn *cn, const rsbus__owe *o, redisReply *rep) {
+    rsbus *bus = cn->bus;
+    if (o->kind == RSBUS__OWE_READ) { bus->held = rep; return; }
     if (rep->type == REDIS_REPLY_ERROR) {
         char text[160];
+        int mark = o->kind == RSBUS__OWE_MARK;
         rsbus__clean(rep->str, rep->len, text, sizeof text);
         rsbus__log(bus, RSBUS_LOG_WARN, "%s %s/%s: %s (%s)", mark ? "dedupe mark in" : "XACK", bus->key,
                    bus->cfg.group, text, mark ? "a repeat of that event would be handled again" : "the entries stay pending");
-        if (!mark) bus->owed_acked = bus->owed_deleted = 0;
-    } else if (!mark && bus->owed == 0) {
-        bus->st.acked += bus->owed_acked;
-        bus->st.deleted_while_pending += bus->owed_deleted;
-        bus->owed_acked = bus->owed_deleted = 0;
+    } else if (o->kind == RSBUS__OWE_ACK) {
+        bus->st.acked += o->acked;
+        bus->st.deleted_while_pending += o->deleted;
+    }
+}
+/* Reads the reply at the head of the queue, sending what is queued first when it has not gone out. */
+RSBUS__PRIVATE rsbus_result rsbus__next(rsbus__conn *cn, redisReply **out, rsbus__owe *o, const char *what) {
+    rsbus_result r;
+    *out = NULL;
+    if (!cn->owe_len) return rsbus__fail(cn->bus, RSBUS_E_PROTOCOL, "%s: no reply is owed", what);   /* a bug */
+    if (!cn->owe_sent && (r = rsbus__flush(cn, what)) != RSBUS_OK) return r;
+    if ((r = rsbus__read_reply(cn, out, what)) != RSBUS_OK) return r;
+    *o = *rsbus__owe_at(cn, 0);
+    cn->owe_head = (cn->owe_head + 1) % cn->owe_cap;
+    cn->owe_len--;
+    cn->owe_sent--;
+    return RSBUS_OK;
+}
+/* Reads the replies owed to nobody in particular that went out before the caller's next one. */
+RSBUS__PRIVATE rsbus_result rsbus__recv_owed(rsbus__conn *cn) {
+    while (cn->owe_sent && rsbus__owe_at(cn, 0)->kind != RSBUS__OWE_CALLER) {
+        rsbus__owe o;
+        redisReply *rep;
+        rsbus_result r = rsbus__next(cn, &rep, &o, "XACK");
+        if (r != RSBUS_OK) return r;
+        rsbus__settle_owed(cn, &o, rep);
     }
     return RSBUS_OK;
 }
-RSBUS__PRIVATE rsbus_result rsbus__recv_owed_all(rsbus *bus) {
-    rsbus_result r = RSBUS_OK;
-    while ((bus->marks_owed > 0 || bus->owed > 0) && r == RSBUS_OK) r = rsbus__recv_owed(bus);
-    return r;
-}
-RSBUS__PRIVATE rsbus_result rsbus__recv(rsbus *bus, redisReply **out, const char *what) {
-    rsbus_result r = rsbus__recv_owed_all(bus);
-    if (r != RSBUS_OK) { *out = NULL; return r; }
-    return rsbus__recv_raw(bus, out, what);
-}
-/* Sends a deferred XACK now and reads its reply (rsbus_run returning, rsbus_close). */
-RSBUS__PRIVATE rsbus_result rsbus__flush_deferred(rsbus *bus) {
-    rsbus_result r = RSBUS_OK;
-    if (!bus->c) return RSBUS_OK;
-    if (bus->keep_segs) {
-        bus->out_len = bus->keep_len;
-        bus->nsegs = bus->keep_segs;
-        r = rsbus__send(bus, "XACK");
+/* The caller's next reply, error replies included (the caller judges them): sends what is queued, and
+   takes care of the replies owed before it. */
+RSBUS__PRIVATE rsbus_result rsbus__recv(rsbus__conn *cn, redisReply **out, const char *what) {
+    for (;;) {
+        rsbus__owe o;
+        rsbus_result r = rsbus__next(cn, out, &o, what);
+        if (r != RSBUS_OK) return r;
+        if (o.kind == RSBUS__OWE_CALLER) return RSBUS_OK;
+        rsbus__settle_owed(cn, &o, *out);
+        *out = NULL;
     }
-    if (r == RSBUS_OK) r = rsbus__recv_owed_all(bus);
-    return r;
 }
-
-/* Receives n replies into rs (all or none: on failure the ones read are freed). */
-RSBUS__PRIVATE rsbus_result rsbus__recv_n(rsbus *bus, redisReply **rs, size_t n, const char *what) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        rsbus_result r = rsbus__recv(bus, &rs[i], what);
-        if (r != RSBUS_OK) {
-            return r;
-        }
-    }
-    return RSBUS_OK;
-}
-/* One command queued with rsbus__cmd...rsbus__cmd_end: send, read its reply, turn an error reply into a result. */
-RSBUS__PRIVATE rsbus_result rsbus__roundtrip(rsbus *bus, redisReply **out, const char *what) {
-    rsbus_result r = rsbus__send(bus, what);
-    if (r != RSBUS_OK) return r;
-    r = rsbus__recv(bus, out, what);
-    if (r != RSBUS_OK) return r;
-    if ((*out)->type == REDIS_REPLY_ERROR) {
-        r = rsbus__reply_fail(bus, *out, what);
+/* The common case, one command's reply: like rsbus__recv, with an error reply turned into a result. */
+RSBUS__PRIVATE rsbus_result rsbus__call(rsbus__conn *cn, redisReply **out, const char *what) {
+    rsbus_result r = rsbus__recv(cn, out, what);
+    if (r == RSBUS_OK && (*out)->type == REDIS_REPLY_ERROR) {
+        r = rsbus__reply_fail(cn->bus, *out, what);
         *out = NULL;
     }
     return r;
 }
+/* The caller's next n replies, error replies included, into rs. */
+RSBUS__PRIVATE rsbus_result rsbus__recv_n(rsbus__conn *cn, redisReply **rs, size_t n, const char *what) {
+    size_t i;
+    rsbus_result r = RSBUS_OK;
+    for (i = 0; i < n && r == RSBUS_OK; i++) r = rsbus__recv(cn, &rs[i], what);
+    return r;
+}
+/* Sends what is queued and reads every reply owed (rsbus_run returning, rsbus_close). A prefetched
+   batch is not handled: its entries stay pending and the next read of this consumer re-reads them. */
+RSBUS__PRIVATE rsbus_result rsbus__settle_all(rsbus__conn *cn) {
+    rsbus_result r = RSBUS_OK;
+    if (!cn->c) return RSBUS_OK;
+    while (r == RSBUS_OK && cn->owe_len) {
+        rsbus__owe o;
+        redisReply *rep;
+        r = rsbus__next(cn, &rep, &o, "XACK");
+        if (r == RSBUS_OK) rsbus__settle_owed(cn, &o, rep);
+    }
+    if (cn->bus->held) rsbus__forget_prefetch(cn->bus);
+    return r;
+}
 
-/* Waits until a reply can be read, up to timeout_ms; in rsbus_run a stop request ends the wait early.
-   Returns 1 ready, 0 timed out, -1 stopped, -2 poll failed. */
 RSBUS__PRIVATE int rsbus__stop_requested(rsbus *bus) {
     return bus->stop_req || (bus->run_stop && *bus->run_stop);
 }
-RSBUS__PRIVATE int rsbus__wait_readable(rsbus *bus, int64_t timeout_ms) {
+/* Waits until a reply can be read, up to timeout_ms; in rsbus_run a stop request ends the wait early.
+   Returns 1 ready, 0 timed out, -1 stopped, -2 poll failed. */
+RSBUS__PRIVATE int rsbus__wait_readable(rsbus__conn *cn, int64_t timeout_ms) {
+    rsbus *bus = cn->bus;
     int64_t deadline = rsbus__mono_ms() + timeout_ms;
-    redisReader *rd = bus->c->reader;
+    redisReader *rd = cn->c->reader;
     if (rd && rd->len > rd->pos) return 1;
 #ifdef RSBUS_TLS
-    if (bus->ssl && SSL_pending((SSL *)bus->ssl) > 0) return 1;   /* decrypted, not on the socket */
+    if (cn->ssl && SSL_pending((SSL *)cn->ssl) > 0) return 1;   /* decrypted, not on the socket */
 #endif
     for (;;) {
         struct pollfd pfd;
@@ -3358,33 +3456,33 @@ RSBUS__PRIVATE int rsbus__wait_readable(rsbus *bus, int64_t timeout_ms) {
         if (bus->in_run && rsbus__stop_requested(bus)) return -1;
         if (left <= 0) return 0;
         slice = (int)RSBUS__MIN(left, bus->in_run ? 100 : left);
-        pfd.fd = bus->c->fd; pfd.events = POLLIN; pfd.revents = 0;
+        pfd.fd = cn->c->fd; pfd.events = POLLIN; pfd.revents = 0;
         n = poll(&pfd, 1, slice);
         if (n > 0) return 1;
         if (n < 0 && errno != EINTR) return -2;
     }
 }
 
-/* Sends the queued read (BLOCK timeout_ms when > 0) and reads its reply, waiting BLOCK + io_timeout_ms
-   for it. *stopped: a stop request ended the wait (in rsbus_run); the connection was dropped (an entry
-   Redis handed out meanwhile stays pending, nothing is lost) and *out is NULL. */
-RSBUS__PRIVATE rsbus_result rsbus__send_and_read(rsbus *bus, const char *what, int timeout_ms, redisReply **out,
-                                                 int *stopped) {
+/* The caller's next reply to a read that may BLOCK block_ms (> 0): it is waited for BLOCK +
+   io_timeout_ms. *stopped: a stop request ended the wait (in rsbus_run); the connection was dropped (an
+   entry Redis handed out meanwhile stays pending, nothing is lost) and *out is NULL. */
+RSBUS__PRIVATE rsbus_result rsbus__recv_block(rsbus__conn *cn, redisReply **out, int block_ms, int *stopped,
+                                              const char *what) {
     rsbus_result r;
     *out = NULL;
     *stopped = 0;
-    if ((r = rsbus__send(bus, what)) != RSBUS_OK) return r;
-    if ((r = rsbus__recv_owed_all(bus)) != RSBUS_OK) return r;   /* a deferred XACK sent with it answers first */
-    if (timeout_ms > 0) {
-        int w = rsbus__wait_readable(bus, (int64_t)timeout_ms + bus->cfg.io_timeout_ms);
-        if (w == -1) { rsbus__drop(bus); *stopped = 1; return RSBUS_OK; }
+    if ((r = rsbus__flush(cn, what)) != RSBUS_OK) return r;
+    if ((r = rsbus__recv_owed(cn)) != RSBUS_OK) return r;   /* a deferred XACK sent with it answers first */
+    if (block_ms > 0) {
+        int w = rsbus__wait_readable(cn, (int64_t)block_ms + cn->bus->cfg.io_timeout_ms);
+        if (w == -1) { rsbus__drop(cn); *stopped = 1; return RSBUS_OK; }
         if (w != 1) {
-            rsbus__drop(bus);
-            return rsbus__fail(bus, RSBUS_E_TIMEOUT, "%s %s: no reply within BLOCK + io_timeout_ms", what,
-                               bus->url.redacted);
+            rsbus__drop(cn);
+            return rsbus__fail(cn->bus, RSBUS_E_TIMEOUT, "%s %s: no reply within BLOCK + io_timeout_ms", what,
+                               cn->bus->url.redacted);
         }
     }
-    return rsbus__recv(bus, out, what);
+    return rsbus__recv(cn, out, what);
 }
 
 RSBUS__PRIVATE int rsbus__is_str(const redisReply *r) {
@@ -3456,61 +3554,63 @@ RSBUS__PRIVATE void rsbus__timeval(struct timeval *tv, int ms) {
     tv->tv_usec = (ms % 1000) * 1000;
 }
 
-/* Connects, authenticates and selects the db. One attempt, bounded by connect_timeout_ms + io_timeout_ms. */
-RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus) {
+/* Connects, authenticates and selects the db. One attempt, bounded by connect_timeout_ms + io_timeout_ms.
+   Commands queued before it stay queued: the handshake's own go after them, and are sent and read on
+   their own. */
+RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus__conn *cn) {
+    rsbus *bus = cn->bus;
     struct timeval tv;
     redisReply *rs[3] = { NULL, NULL, NULL };
     size_t nrep = 0, i;
+    rsbus__mark m;
     rsbus_result r = RSBUS_OK;
-    rsbus__drop(bus);
+    rsbus__disconnect(cn, 1);
     rsbus__timeval(&tv, bus->cfg.connect_timeout_ms);
 #ifndef RSBUS_TLS
     if (bus->url.kind == RSBUS__URL_TLS)
         return rsbus__fail(bus, RSBUS_E_TLS, "connect %s: rediss:// needs rsbus built with TLS: hiredis 1.x with "
                            "hiredis_ssl, -DRSBUS_TLS, and -lhiredis_ssl -lssl -lcrypto", bus->url.redacted);
 #endif
-    if (bus->url.kind == RSBUS__URL_UNIX) bus->c = redisConnectUnixWithTimeout(bus->url.path, tv);
-    else bus->c = redisConnectWithTimeout(bus->url.host, bus->url.port, tv);
-    if (!bus->c) return rsbus__fail(bus, RSBUS_E_NOMEM, "connect %s: out of memory", bus->url.redacted);
-    if (bus->c->err) {
+    if (bus->url.kind == RSBUS__URL_UNIX) cn->c = redisConnectUnixWithTimeout(bus->url.path, tv);
+    else cn->c = redisConnectWithTimeout(bus->url.host, bus->url.port, tv);
+    if (!cn->c) return rsbus__fail(bus, RSBUS_E_NOMEM, "connect %s: out of memory", bus->url.redacted);
+    if (cn->c->err) {
         int e = errno;
         char text[128];
-        rsbus_result code = (e == ETIMEDOUT || e == EINPROGRESS || e == EAGAIN) ? RSBUS_E_TIMEOUT : RSBUS_E_IO;
-        rsbus__clean(bus->c->errstr, sizeof bus->c->errstr, text, sizeof text);
-        if (strstr(text, "timed out") || strstr(text, "Timed out")) code = RSBUS_E_TIMEOUT;
-        rsbus__drop(bus);
-        return rsbus__fail(bus, code, "connect %s: %s", bus->url.redacted, text);
+        rsbus__clean(cn->c->errstr, sizeof cn->c->errstr, text, sizeof text);
+        rsbus__disconnect(cn, 1);
+        return rsbus__fail(bus, rsbus__io_code(0, e, text), "connect %s: %s", bus->url.redacted, text);
     }
     rsbus__timeval(&tv, bus->cfg.io_timeout_ms);
-    if (redisSetTimeout(bus->c, tv) != REDIS_OK) return rsbus__ctx_fail(bus, "connect");
+    if (redisSetTimeout(cn->c, tv) != REDIS_OK) return rsbus__ctx_fail(cn, "connect");
 #ifdef RSBUS_TLS
-    if (bus->url.kind == RSBUS__URL_TLS && (r = rsbus__tls_handshake(bus)) != RSBUS_OK) return r;
+    if (bus->url.kind == RSBUS__URL_TLS && (r = rsbus__tls_handshake(cn)) != RSBUS_OK) return r;
 #endif
-    bus->c->reader->fn = rsbus__reply_functions();
-    bus->c->reader->privdata = bus;
+    cn->c->reader->fn = &cn->fns;
+    cn->c->reader->privdata = cn;
+    m = rsbus__cmd_mark(cn);
     if (bus->url.has_password || bus->url.has_user) {
-        rsbus__cmd(bus);
-        rsbus__argz(bus, "AUTH");
-        if (bus->url.has_user) rsbus__argz(bus, bus->url.user);
-        rsbus__argz(bus, bus->url.password);
-        rsbus__cmd_end(bus);
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "AUTH");
+        if (bus->url.has_user) rsbus__argz(cn, bus->url.user);
+        rsbus__argz(cn, bus->url.password);
+        rsbus__cmd_end(cn);
         nrep++;
     }
     if (bus->url.db) {
-        rsbus__cmd(bus);
-        rsbus__argz(bus, "SELECT");
-        rsbus__argi(bus, bus->url.db);
-        rsbus__cmd_end(bus);
+        rsbus__cmd(cn); rsbus__lit(cn, "SELECT"); rsbus__argi(cn, bus->url.db); rsbus__cmd_end(cn);
         nrep++;
     }
     /* a PING too: only a server that answers counts as connected (a dying server's listen backlog
        can accept a connection it will never serve) */
-    rsbus__cmd(bus); rsbus__arg(bus, "PING", 4); rsbus__cmd_end(bus);
+    rsbus__cmd(cn); rsbus__lit(cn, "PING"); rsbus__cmd_end(cn);
     nrep++;
-    r = rsbus__send(bus, "connect");
-    if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, nrep, "connect");
+    if (cn->oom) { rsbus__drop(cn); return rsbus__fail(bus, RSBUS_E_NOMEM, "connect: out of memory"); }
+    r = rsbus__write_segs(cn, m.nsegs, 0, "connect");
+    for (i = 0; r == RSBUS_OK && i < nrep; i++) r = rsbus__read_reply(cn, &rs[i], "connect");
+    if (cn->c) rsbus__cmd_rewind(cn, m);   /* the handshake's commands leave the queue (a failure emptied it) */
 #ifdef RSBUS_TLS
-    if (r != RSBUS_OK) r = rsbus__tls_refusal(bus, r);
+    if (r != RSBUS_OK) r = rsbus__tls_refusal(cn, r);
 #endif
     if (r != RSBUS_OK) return r;
     for (i = 0; i < nrep && r == RSBUS_OK; i++) {
@@ -3526,58 +3626,13 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus *bus) {
             r = rsbus__reply_fail(bus, rs[i], i == nrep - 1 ? "PING" : "SELECT");
         }
     }
-    if (r == RSBUS_OK && !rsbus__str_eq(rs[nrep - 1], "PONG")) {
-        return rsbus__shape_fail(bus, "PING");
-    }
-    if (r != RSBUS_OK) rsbus__drop(bus);
+    if (r == RSBUS_OK && !rsbus__str_eq(rs[nrep - 1], "PONG")) return rsbus__shape_fail(cn, "PING");
+    if (r != RSBUS_OK) rsbus__drop(cn);
     return r;
 }
 
-/* Creates the group if it does not exist (BUSYGROUP is fine). */
-RSBUS__PRIVATE rsbus_result rsbus__create_group(rsbus *bus, const char *start) {
-    redisReply *rep = NULL;
-    rsbus_result r;
-    rsbus__cmd(bus);
-    rsbus__argz(bus, "XGROUP"); rsbus__argz(bus, "CREATE");
-    rsbus__arg(bus, bus->key, bus->key_len);
-    rsbus__arg(bus, bus->cfg.group, bus->group_len);
-    rsbus__argz(bus, start);
-    rsbus__argz(bus, "MKSTREAM");
-    rsbus__cmd_end(bus);
-    r = rsbus__send(bus, "XGROUP CREATE");
-    if (r == RSBUS_OK) r = rsbus__recv(bus, &rep, "XGROUP CREATE");
-    if (r != RSBUS_OK) return r;
-    if (rep->type == REDIS_REPLY_ERROR && !(rep->len >= 9 && !memcmp(rep->str, "BUSYGROUP", 9)))
-        r = rsbus__reply_fail(bus, rep, "XGROUP CREATE");
-    if (r == RSBUS_OK) bus->nogroup = 0;
-    return r;
-}
-
-/* Every public call that talks to Redis starts here: reconnect once if the connection was lost. */
-RSBUS__PRIVATE rsbus_result rsbus__ensure(rsbus *bus) {
-    rsbus_result r;
-    bus->err[0] = 0;
-    if (!bus->dispatching) rsbus__arena_reset(bus);   /* no reply of an earlier call is in use */
-    if (bus->c && (bus->owed > 0 || bus->marks_owed > 0) && rsbus__recv_owed_all(bus) != RSBUS_OK) bus->err[0] = 0;   /* dropped: reconnect below */
-    if (bus->c && bus->c->reader->len > bus->c->reader->pos) {
-        /* bytes no command asked for: the connection is out of step, start a fresh one */
-        rsbus__log(bus, RSBUS_LOG_WARN, "unexpected data from %s; reconnecting", bus->url.redacted);
-        rsbus__drop(bus);
-    }
-    if (bus->c) {
-        /* Between commands Redis sends nothing: a readable socket means it closed the connection
-           (CLIENT KILL, timeout, restart). Notice that now rather than fail the next command; checked
-           only after a quiet spell, since a busy connection would have shown it already. */
-        struct pollfd pfd;
-        int64_t now = rsbus__mono_ms();
-        if (now - bus->last_io_ms < RSBUS__QUIET_MS) return RSBUS_OK;
-        pfd.fd = bus->c->fd; pfd.events = POLLIN; pfd.revents = 0;
-        if (poll(&pfd, 1, 0) == 0) return RSBUS_OK;
-        rsbus__log(bus, RSBUS_LOG_INFO, "connection to %s was closed; reconnecting", bus->url.redacted);
-        rsbus__drop(bus);
-    }
-    r = rsbus__connect(bus);
-    if (r != RSBUS_OK) return r;
+/* After a (re)connect: entries this consumer was handed on the old connection are re-read first. */
+RSBUS__PRIVATE void rsbus__reconnected(rsbus *bus) {
     if (bus->was_connected) {
         bus->st.reconnects++;
         rsbus__log(bus, RSBUS_LOG_INFO, "reconnected to %s", bus->url.redacted);
@@ -3585,7 +3640,60 @@ RSBUS__PRIVATE rsbus_result rsbus__ensure(rsbus *bus) {
         rsbus__log(bus, RSBUS_LOG_INFO, "connected to %s", bus->url.redacted);
     }
     bus->was_connected = 1;
-    if (!bus->cfg.publish_only) { bus->reread = 1; strcpy(bus->reread_from, "0"); }
+    if (!bus->cfg.publish_only) rsbus__forget_prefetch(bus);
+}
+/* The connection was found closed before anything queued went out: reconnect and keep the queue. */
+RSBUS__PRIVATE rsbus_result rsbus__reopen(rsbus__conn *cn) {
+    rsbus_result r = rsbus__connect(cn);
+    if (r == RSBUS_OK) rsbus__reconnected(cn->bus);
+    return r;
+}
+
+/* Creates the group if it does not exist (BUSYGROUP is fine). */
+RSBUS__PRIVATE rsbus_result rsbus__create_group(rsbus *bus, const char *start) {
+    rsbus__conn *cn = &bus->conn;
+    redisReply *rep = NULL;
+    rsbus_result r;
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XGROUP"); rsbus__lit(cn, "CREATE");
+    rsbus__arg(cn, bus->key, bus->key_len);
+    rsbus__arg(cn, bus->cfg.group, bus->group_len);
+    rsbus__argz(cn, start);
+    rsbus__lit(cn, "MKSTREAM");
+    rsbus__cmd_end(cn);
+    r = rsbus__call(cn, &rep, "XGROUP CREATE");
+    if (r == RSBUS_E_REDIS && rsbus__rcode_is(bus, "BUSYGROUP")) { r = RSBUS_OK; bus->err[0] = 0; }
+    if (r == RSBUS_OK) bus->nogroup = 0;
+    return r;
+}
+
+/* Every public call that talks to Redis starts here: reconnect once if the connection was lost. */
+RSBUS__PRIVATE rsbus_result rsbus__ensure(rsbus *bus) {
+    rsbus__conn *cn = &bus->conn;
+    rsbus_result r;
+    bus->err[0] = 0;
+    bus->rcode[0] = 0;
+    if (!bus->dispatching && !bus->held) rsbus__arena_reset(bus);   /* no reply of an earlier call is in use */
+    if (cn->c && rsbus__recv_owed(cn) != RSBUS_OK) bus->err[0] = 0;   /* dropped: reconnect below */
+    if (cn->c && (rsbus__owes(cn, RSBUS__OWE_CALLER) || cn->c->reader->len > cn->c->reader->pos)) {
+        /* a reply an earlier call did not read, or bytes no command asked for: out of step, start afresh */
+        rsbus__log(bus, RSBUS_LOG_WARN, "unexpected data from %s; reconnecting", bus->url.redacted);
+        rsbus__drop(cn);
+    }
+    if (cn->c) {
+        /* Between commands Redis sends nothing: a readable socket means it closed the connection
+           (CLIENT KILL, timeout, restart). Notice that now rather than fail the next command; checked
+           only after a quiet spell, since a busy connection would have shown it already. */
+        struct pollfd pfd;
+        if (rsbus__mono_ms() - cn->last_io_ms < RSBUS__QUIET_MS) return RSBUS_OK;
+        pfd.fd = cn->c->fd; pfd.events = POLLIN; pfd.revents = 0;
+        if (poll(&pfd, 1, 0) == 0) return RSBUS_OK;
+        rsbus__log(bus, RSBUS_LOG_INFO, "connection to %s was closed; reconnecting", bus->url.redacted);
+        rsbus__drop(cn);
+    }
+    r = rsbus__connect(cn);
+    if (r != RSBUS_OK) return r;
+    rsbus__reconnected(bus);
     return RSBUS_OK;
 }
 
@@ -3688,6 +3796,7 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     memset(bus, 0, sizeof *bus);
     bus->spool_fd = -1;
     bus->a = c.allocator;
+    rsbus__conn_init(bus, &bus->conn);
     bus->rnd_pos = sizeof bus->rnd;
     bus->next_token = 1;
     r = rsbus__url_parse(c.url, &bus->url, err->msg, sizeof err->msg);
@@ -3756,7 +3865,7 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     }
     if (r == RSBUS_OK && !c.publish_only) {
         r = rsbus__create_group(bus, c.group_start);
-        if (r == RSBUS_E_AUTH && strstr(bus->err, "NOPERM")) {   /* least privilege: the group must exist */
+        if (r == RSBUS_E_AUTH && rsbus__rcode_is(bus, "NOPERM")) {   /* least privilege: the group must exist */
             rsbus__log(bus, RSBUS_LOG_INFO, "cannot create group %s of %s (%s); assuming it exists",
                        bus->cfg.group, bus->key, bus->err);
             r = RSBUS_OK;
@@ -3774,16 +3883,14 @@ RSBUS__PUBLIC void rsbus_close(rsbus *bus) {
     rsbus_allocator a;
     if (!bus) return;
     a = bus->a;
-    (void)rsbus__flush_deferred(bus);
-    rsbus__drop(bus);
+    (void)rsbus__settle_all(&bus->conn);
+    rsbus__conn_free(&bus->conn);
     rsbus__arena_free(bus);
 #ifdef RSBUS_TLS
     if (bus->ssl_ctx) SSL_CTX_free((SSL_CTX *)bus->ssl_ctx);
 #endif
     rsbus__free(&a, bus->strs, bus->strs_size);
     rsbus__free(&a, bus->handlers, bus->caphandlers * sizeof *bus->handlers);
-    rsbus__free(&a, bus->out, bus->out_cap);
-    rsbus__free(&a, bus->segs, bus->capsegs * sizeof *bus->segs);
     if (bus->items) rsbus__free(&a, bus->items, (size_t)bus->cfg.batch_size * sizeof *bus->items);
     if (bus->reasons) rsbus__free(&a, bus->reasons, (size_t)bus->cfg.batch_size * RSBUS_REASON_SIZE);
     if (bus->counts) rsbus__free(&a, bus->counts, (size_t)bus->cfg.batch_size * sizeof *bus->counts);
@@ -3814,32 +3921,32 @@ RSBUS__PRIVATE int rsbus__opt_ok(const char *s) {
     return n > 0 && n <= RSBUS__FIELD_MAX;
 }
 
-/* Checks an event and resolves its defaults; nothing is sent for an event that fails here. */
 /* " (event N of the batch)", for messages about one event of a batch (index -1: a single publish) */
 RSBUS__PRIVATE const char *rsbus__at(size_t index, char at[64]) {
     at[0] = 0;
     if (index != (size_t)-1) snprintf(at, 64, " (event %lu of the batch)", (unsigned long)index);
     return at;
 }
+/* Checks an event and resolves its defaults; nothing is sent for an event that fails here. */
 RSBUS__PRIVATE rsbus_result rsbus__check_event(rsbus *bus, const rsbus_event *ev, size_t index, rsbus__ev *out) {
     size_t off = 0, n;
     char atbuf[64];
-#define at rsbus__at(index, atbuf)   /* formatted only when a message needs it */
-    if (!ev) return rsbus__fail(bus, RSBUS_E_ARG, "publish: event is NULL%s", at);
+#define RSBUS__AT rsbus__at(index, atbuf)   /* formatted only when a message needs it */
+    if (!ev) return rsbus__fail(bus, RSBUS_E_ARG, "publish: event is NULL%s", RSBUS__AT);
     if (!ev->type || !rsbus__type_ok(ev->type, strlen(ev->type)))
-        return rsbus__fail(bus, RSBUS_E_ARG, "publish: type must be 1..128 bytes of [A-Za-z0-9._:-]%s", at);
+        return rsbus__fail(bus, RSBUS_E_ARG, "publish: type must be 1..128 bytes of [A-Za-z0-9._:-]%s", RSBUS__AT);
     out->data = ev->data ? ev->data : "{}";
     out->data_len = ev->data ? (ev->data_len ? ev->data_len : strlen(ev->data)) : 2;
     if (out->data_len > bus->cfg.max_event_bytes)
         return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: data is %lu bytes, more than max_event_bytes (%lu)%s",
-                           ev->type, (unsigned long)out->data_len, (unsigned long)bus->cfg.max_event_bytes, at);
+                           ev->type, (unsigned long)out->data_len, (unsigned long)bus->cfg.max_event_bytes, RSBUS__AT);
     if (rsbus_json_validate(out->data, out->data_len, &off) != RSBUS_OK)
         return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: data is not valid JSON (at byte %lu)%s", ev->type,
-                           (unsigned long)off, at);
+                           (unsigned long)off, RSBUS__AT);
     if (ev->id) {
         n = strlen(ev->id);
         if (n >= RSBUS_ID_SIZE || !rsbus__type_ok(ev->id, n))
-            return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: id must be 1..47 bytes of [A-Za-z0-9._:-]%s", ev->type, at);
+            return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: id must be 1..47 bytes of [A-Za-z0-9._:-]%s", ev->type, RSBUS__AT);
         memcpy(out->id, ev->id, n + 1);
     } else if (rsbus__event_id(bus, out->id) != 0) {
         return rsbus__fail(bus, RSBUS_E_IO, "publish: no random source for the event id");
@@ -3847,39 +3954,39 @@ RSBUS__PRIVATE rsbus_result rsbus__check_event(rsbus *bus, const rsbus_event *ev
     if (!rsbus__opt_ok(ev->key) || !rsbus__opt_ok(ev->source) || !rsbus__opt_ok(ev->correlation_id) ||
         !rsbus__opt_ok(ev->traceparent) || !rsbus__opt_ok(ev->tenant))
         return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: key, source, tenant, correlation_id and traceparent must be "
-                           "1..1024 bytes when set%s", ev->type, at);
+                           "1..1024 bytes when set%s", ev->type, RSBUS__AT);
     out->tenant = ev->tenant;
     if (bus->cfg.tenant) {
         if (!ev->tenant) out->tenant = bus->cfg.tenant;
         else if (strcmp(ev->tenant, bus->cfg.tenant) != 0)
-            return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: event tenant differs from the bus's tenant%s", ev->type, at);
+            return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: event tenant differs from the bus's tenant%s", ev->type, RSBUS__AT);
     }
-    if (ev->version < 0) return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: version must be positive%s", ev->type, at);
+    if (ev->version < 0) return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: version must be positive%s", ev->type, RSBUS__AT);
     out->version = ev->version ? ev->version : 1;
-    if (ev->ts_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: ts_ms must not be negative%s", ev->type, at);
+    if (ev->ts_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: ts_ms must not be negative%s", ev->type, RSBUS__AT);
     out->ts = ev->ts_ms ? ev->ts_ms : rsbus__now_ms();
     if (bus->schemas) return rsbus__schema_publish(bus, ev->type, out->version, out->data, out->data_len, index);
     return RSBUS_OK;
-#undef at
+#undef RSBUS__AT
 }
 
-RSBUS__PRIVATE void rsbus__xadd_head(rsbus *bus, const char *key, size_t key_len, int64_t max_len) {
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "XADD", 4);
-    rsbus__arg(bus, key, key_len);
+RSBUS__PRIVATE void rsbus__xadd_head(rsbus__conn *cn, const char *key, size_t key_len, int64_t max_len) {
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XADD");
+    rsbus__arg(cn, key, key_len);
     if (max_len > 0) {
-        rsbus__arg(bus, "MAXLEN", 6);
-        rsbus__arg(bus, "~", 1);
-        rsbus__argi(bus, max_len);
+        rsbus__lit(cn, "MAXLEN");
+        rsbus__lit(cn, "~");
+        rsbus__argi(cn, max_len);
     }
-    rsbus__arg(bus, "*", 1);
+    rsbus__lit(cn, "*");
 }
-RSBUS__PRIVATE void rsbus__field(rsbus *bus, const char *name, const char *value) {
+RSBUS__PRIVATE void rsbus__field(rsbus__conn *cn, const char *name, const char *value) {
     if (!value) return;
-    rsbus__argz(bus, name);
-    rsbus__argz(bus, value);
+    rsbus__argz(cn, name);
+    rsbus__argz(cn, value);
 }
-/* Queues the XADD of one checked event, in the wire format's field order. */
+/* The MAXLEN of the stream's XADDs: none when trimming follows what the groups acknowledged. */
 RSBUS__PRIVATE int64_t rsbus__xadd_maxlen(const rsbus *bus) {
     return bus->cfg.trim_policy == RSBUS_TRIM_ACKED ? -1 : bus->cfg.max_len;
 }
@@ -3900,18 +4007,20 @@ RSBUS__PRIVATE void rsbus__xadd_pre_build(rsbus *bus) {
     o = rsbus__bulk(o, "type", 4);
     bus->xadd_pre_len = (size_t)(o - bus->xadd_pre);
 }
-/* XADD key [MAXLEN ~ n] * type T id I ts TS v V data D [key K] [src S] [tenant T] [corr C] [trace T]:
-   the constant start copied, the five fields every event has written in place with one reserve. */
-/* Returns where the fields start in out (at "type": a spool record), 0 when out of memory. */
+/* Queues the XADD of one checked event, in the wire format's field order:
+   XADD key [MAXLEN ~ n] * type T id I ts TS v V data D [key K] [src S] [tenant T] [corr C] [trace T],
+   the constant start copied, the five fields every event has written in place with one reserve.
+   Returns where the fields start in the command buffer (at "type": a spool record), 0 when out of memory. */
 RSBUS__PRIVATE size_t rsbus__queue_xadd(rsbus *bus, const rsbus_event *ev, const rsbus__ev *e) {
+    rsbus__conn *cn = &bus->conn;
     size_t tl = strlen(ev->type), il = strlen(e->id), fields;
     char *o;
     if (!bus->xadd_pre_len) rsbus__xadd_pre_build(bus);
-    rsbus__cmd(bus);
-    if (rsbus__reserve(bus, bus->xadd_pre_len + tl + il + e->data_len + 160) != 0) return 0;
-    o = bus->out + bus->out_len;
+    rsbus__cmd(cn);
+    if (rsbus__reserve(cn, bus->xadd_pre_len + tl + il + e->data_len + 160) != 0) return 0;
+    o = cn->out + cn->out_len;
     memcpy(o, bus->xadd_pre, bus->xadd_pre_len); o += bus->xadd_pre_len;
-    fields = (size_t)(o - bus->out) - 10;   /* "$4\r\ntype\r\n" */
+    fields = (size_t)(o - cn->out) - 10;   /* "$4\r\ntype\r\n" */
     o = rsbus__bulk(o, ev->type, tl);
     memcpy(o, "$2\r\nid\r\n", 8); o += 8;
     o = rsbus__bulk(o, e->id, il);
@@ -3925,22 +4034,24 @@ RSBUS__PRIVATE size_t rsbus__queue_xadd(rsbus *bus, const rsbus_event *ev, const
     o = rsbus__bulk_int(o, e->version);
     memcpy(o, "$4\r\ndata\r\n", 10); o += 10;
     o = rsbus__bulk(o, e->data, e->data_len);
-    bus->out_len = (size_t)(o - bus->out);
-    bus->cmd_argc += bus->xadd_pre_argc + 9;
-    rsbus__field(bus, "key", ev->key);
-    rsbus__field(bus, "src", ev->source);
-    rsbus__field(bus, "tenant", e->tenant);
-    rsbus__field(bus, "corr", ev->correlation_id);
-    rsbus__field(bus, "trace", ev->traceparent);
-    rsbus__cmd_end(bus);
-    return bus->oom ? 0 : fields;
+    cn->out_len = (size_t)(o - cn->out);
+    cn->cmd_argc += bus->xadd_pre_argc + 9;
+    rsbus__field(cn, "key", ev->key);
+    rsbus__field(cn, "src", ev->source);
+    rsbus__field(cn, "tenant", e->tenant);
+    rsbus__field(cn, "corr", ev->correlation_id);
+    rsbus__field(cn, "trace", ev->traceparent);
+    rsbus__cmd_end(cn);
+    return cn->oom ? 0 : fields;
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char stream_id[RSBUS_ID_SIZE]) {
+    rsbus__conn *cn;
     rsbus__ev e;
     redisReply *rep = NULL;
     rsbus_result r;
     if (!bus) return RSBUS_E_ARG;
+    cn = &bus->conn;
     bus->err[0] = 0;
     if (bus->spool_fd >= 0) {
         if (!ev) return rsbus__fail(bus, RSBUS_E_ARG, "publish: event is NULL");
@@ -3951,11 +4062,11 @@ RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char
     r = rsbus__ensure(bus);
     if (r == RSBUS_OK) {
         rsbus__queue_xadd(bus, ev, &e);
-        r = rsbus__roundtrip(bus, &rep, "XADD");
+        r = rsbus__call(cn, &rep, "XADD");
     }
     if (r == RSBUS_OK) {
         char id[RSBUS_ID_SIZE];
-        if (!rsbus__copy_id(rep, id)) r = rsbus__shape_fail(bus, "XADD");
+        if (!rsbus__copy_id(rep, id)) r = rsbus__shape_fail(cn, "XADD");
         else if (stream_id) memcpy(stream_id, id, strlen(id) + 1);
     }
     if (r == RSBUS_OK) bus->st.published++;
@@ -3966,18 +4077,19 @@ RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char
 /* Reads the replies of n XADDs, in MULTI/EXEC when atomic; ids (may be NULL) get the stream ids. */
 RSBUS__PRIVATE rsbus_result rsbus__read_xadds(rsbus *bus, size_t n, int atomic, char (*ids)[RSBUS_ID_SIZE],
                                               const char *what) {
+    rsbus__conn *cn = &bus->conn;
     redisReply *rep = NULL;
     rsbus_result r = RSBUS_OK, first = RSBUS_OK;
     size_t i, total = atomic ? n + 2 : n;
     /* Read every reply, whatever happens, so the connection stays in step. */
     for (i = 0; r == RSBUS_OK && i < total; i++) {
-        r = rsbus__recv(bus, &rep, what);
+        r = rsbus__recv(cn, &rep, what);
         if (r != RSBUS_OK) break;
         if (rep->type == REDIS_REPLY_ERROR) {
             if (first == RSBUS_OK) first = rsbus__reply_fail(bus, rep, what);
         } else if (!atomic) {
             char id[RSBUS_ID_SIZE];
-            if (!rsbus__copy_id(rep, id)) { if (first == RSBUS_OK) first = rsbus__shape_fail(bus, what); }
+            if (!rsbus__copy_id(rep, id)) { if (first == RSBUS_OK) first = rsbus__shape_fail(cn, what); }
             else if (ids) memcpy(ids[i], id, strlen(id) + 1);
         } else if (i == n + 1) {
             size_t k;
@@ -4003,24 +4115,27 @@ RSBUS__PRIVATE rsbus_result rsbus__read_xadds(rsbus *bus, size_t n, int atomic, 
 RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *evs, size_t n,
                                                char (*stream_ids)[RSBUS_ID_SIZE]) {
     rsbus__ev e;
+    rsbus__conn *cn;
+    rsbus__mark mark;
     rsbus_result r = RSBUS_OK;
     size_t i;
     if (!bus) return RSBUS_E_ARG;
+    cn = &bus->conn;
     bus->err[0] = 0;
     if (n == 0) return RSBUS_OK;
     if (!evs) return rsbus__fail(bus, RSBUS_E_ARG, "publish_batch: events is NULL");
     if (bus->spool_fd >= 0) return rsbus__publish_spooled(bus, evs, n, stream_ids, 0);
     r = rsbus__ensure(bus);
     if (r != RSBUS_OK) { bus->st.publish_errors += n; return r; }
-    rsbus__cmd(bus); rsbus__arg(bus, "MULTI", 5); rsbus__cmd_end(bus);
+    mark = rsbus__cmd_mark(cn);
+    rsbus__cmd(cn); rsbus__lit(cn, "MULTI"); rsbus__cmd_end(cn);
     for (i = 0; i < n; i++) {
         r = rsbus__check_event(bus, &evs[i], i, &e);
-        if (r != RSBUS_OK) { rsbus__reset_cmds(bus); bus->st.publish_errors += n; return r; }
+        if (r != RSBUS_OK) { rsbus__cmd_rewind(cn, mark); bus->st.publish_errors += n; return r; }
         rsbus__queue_xadd(bus, &evs[i], &e);
     }
-    rsbus__cmd(bus); rsbus__arg(bus, "EXEC", 4); rsbus__cmd_end(bus);
-    r = rsbus__send(bus, "MULTI/XADD/EXEC");
-    if (r == RSBUS_OK) r = rsbus__read_xadds(bus, n, 1, stream_ids, "XADD (batch)");
+    rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn);
+    r = rsbus__read_xadds(bus, n, 1, stream_ids, "XADD (batch)");
     if (r == RSBUS_OK) bus->st.published += n;
     else bus->st.publish_errors += n;
     return r;
@@ -4171,6 +4286,7 @@ RSBUS__PRIVATE int64_t rsbus__backoff_ms(const rsbus *bus, int64_t deliveries) {
    an event it already handled unmarked. The mark goes out before the XACK on the same connection, so
    Redis applies it first. */
 RSBUS__PRIVATE void rsbus__arg_dedupe_key(rsbus *bus, const char *id, size_t n) {
+    rsbus__conn *cn = &bus->conn;
     char k[RSBUS__NAME_MAX + 8 + 128 + 1 + RSBUS_ID_SIZE];   /* key, ":dedupe:", group, ':', id */
     size_t off;
     memcpy(k, bus->key, bus->key_len);
@@ -4179,7 +4295,7 @@ RSBUS__PRIVATE void rsbus__arg_dedupe_key(rsbus *bus, const char *id, size_t n) 
     memcpy(k + off, bus->cfg.group, bus->group_len); off += bus->group_len;
     k[off++] = ':';
     memcpy(k + off, id, n); off += n;
-    rsbus__arg(bus, k, off);
+    rsbus__arg(cn, k, off);
 }
 /* The event id and replay_for of an entry, before it is decoded (the decoder judges the rest). */
 RSBUS__PRIVATE void rsbus__dedupe_scan(rsbus *bus, rsbus__item *it) {
@@ -4198,6 +4314,7 @@ RSBUS__PRIVATE void rsbus__dedupe_scan(rsbus *bus, rsbus__item *it) {
     }
 }
 RSBUS__PRIVATE rsbus_result rsbus__dedupe_check(rsbus *bus, rsbus__item *items, size_t n) {
+    rsbus__conn *cn = &bus->conn;
     redisReply *rep = NULL;
     size_t i, k, nk = 0;
     rsbus_result r;
@@ -4206,13 +4323,13 @@ RSBUS__PRIVATE rsbus_result rsbus__dedupe_check(rsbus *bus, rsbus__item *items, 
         if (items[i].eid) nk++;
     }
     if (!nk) return RSBUS_OK;
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "MGET", 4);
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "MGET");
     for (i = 0; i < n; i++) if (items[i].eid) rsbus__arg_dedupe_key(bus, items[i].eid, items[i].eid_len);
-    rsbus__cmd_end(bus);
-    r = rsbus__roundtrip(bus, &rep, "MGET (dedupe)");
+    rsbus__cmd_end(cn);
+    r = rsbus__call(cn, &rep, "MGET (dedupe)");
     if (r != RSBUS_OK) return r;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != nk) return rsbus__shape_fail(bus, "MGET (dedupe)");
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != nk) return rsbus__shape_fail(cn, "MGET (dedupe)");
     for (i = 0, k = 0; i < n; i++)
         if (items[i].eid) items[i].seen = rep->element[k++]->type != REDIS_REPLY_NIL;
     return RSBUS_OK;
@@ -4220,16 +4337,15 @@ RSBUS__PRIVATE rsbus_result rsbus__dedupe_check(rsbus *bus, rsbus__item *items, 
 /* Marks a handled entry's event id now (see above); a mark that cannot be sent is lost with the
    connection, and so is the batch's XACK, so the entry comes back and is handled again (at-least-once). */
 RSBUS__PRIVATE void rsbus__dedupe_mark(rsbus *bus, rsbus__item *it) {
-    if ((bus->keep_segs || bus->owed) && rsbus__flush_deferred(bus) != RSBUS_OK) return;   /* keep replies in order */
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "SET", 3);
+    rsbus__conn *cn = &bus->conn;
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "SET");
     rsbus__arg_dedupe_key(bus, it->eid, it->eid_len);
-    rsbus__arg(bus, "1", 1);
-    rsbus__arg(bus, "PX", 2);
-    rsbus__argi(bus, bus->cfg.dedupe_ttl_ms);
-    rsbus__cmd_end(bus);
-    if (rsbus__send(bus, "SET (dedupe mark)") != RSBUS_OK) return;
-    bus->marks_owed++;
+    rsbus__lit(cn, "1");
+    rsbus__lit(cn, "PX");
+    rsbus__argi(cn, bus->cfg.dedupe_ttl_ms);
+    rsbus__cmd_end_owing(cn, RSBUS__OWE_MARK, 0, 0);
+    if (rsbus__flush(cn, "SET (dedupe mark)") != RSBUS_OK) return;
     it->marked = 1;
 }
 
@@ -4298,71 +4414,70 @@ RSBUS__PRIVATE void rsbus__dispatch(rsbus *bus, rsbus__item *it, char *reason, i
                   (long long)it->deliveries, bus->cfg.max_retries);
 }
 
-/* Queues MULTI, XADD S:dlq (the entry's fields verbatim plus the dlq_* fields), XACK, EXEC. */
+/* Queues MULTI, XADD of the DLQ (the entry's fields verbatim plus the dlq_* fields), XACK, EXEC. */
 RSBUS__PRIVATE void rsbus__queue_dead(rsbus *bus, const rsbus__item *it, const char *reason) {
+    rsbus__conn *cn = &bus->conn;
     const redisReply *id = it->entry->element[0], *f = it->entry->element[1];
     size_t i;
-    rsbus__cmd(bus); rsbus__arg(bus, "MULTI", 5); rsbus__cmd_end(bus);
-    rsbus__xadd_head(bus, bus->dlq_key, bus->dlq_key_len, bus->cfg.dlq_max_len);
+    rsbus__cmd(cn); rsbus__lit(cn, "MULTI"); rsbus__cmd_end(cn);
+    rsbus__xadd_head(cn, bus->dlq_key, bus->dlq_key_len, bus->cfg.dlq_max_len);
     for (i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
         if (k->len >= 4 && !memcmp(k->str, "dlq_", 4)) continue;   /* ours are added below */
-        rsbus__arg(bus, k->str, k->len);
-        rsbus__arg(bus, v->str, v->len);
+        rsbus__arg(cn, k->str, k->len);
+        rsbus__arg(cn, v->str, v->len);
     }
-    rsbus__arg(bus, "dlq_error", 9); rsbus__argz(bus, reason);
-    rsbus__arg(bus, "dlq_stream_id", 13); rsbus__arg(bus, id->str, id->len);
-    rsbus__arg(bus, "dlq_stream", 10); rsbus__arg(bus, bus->key, bus->key_len);
-    rsbus__arg(bus, "dlq_group", 9); rsbus__arg(bus, bus->cfg.group, bus->group_len);
-    rsbus__arg(bus, "dlq_consumer", 12); rsbus__arg(bus, bus->cfg.consumer, bus->consumer_len);
-    rsbus__arg(bus, "dlq_deliveries", 14); rsbus__argi(bus, it->deliveries);
-    rsbus__arg(bus, "dlq_failed_at", 13); rsbus__argi(bus, rsbus__now_ms());
-    rsbus__cmd_end(bus);
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "XACK", 4); rsbus__arg(bus, bus->key, bus->key_len);
-    rsbus__arg(bus, bus->cfg.group, bus->group_len); rsbus__arg(bus, id->str, id->len);
-    rsbus__cmd_end(bus);
-    rsbus__cmd(bus); rsbus__arg(bus, "EXEC", 4); rsbus__cmd_end(bus);
+    rsbus__lit(cn, "dlq_error"); rsbus__argz(cn, reason);
+    rsbus__lit(cn, "dlq_stream_id"); rsbus__arg(cn, id->str, id->len);
+    rsbus__lit(cn, "dlq_stream"); rsbus__arg(cn, bus->key, bus->key_len);
+    rsbus__lit(cn, "dlq_group"); rsbus__arg(cn, bus->cfg.group, bus->group_len);
+    rsbus__lit(cn, "dlq_consumer"); rsbus__arg(cn, bus->cfg.consumer, bus->consumer_len);
+    rsbus__lit(cn, "dlq_deliveries"); rsbus__argi(cn, it->deliveries);
+    rsbus__lit(cn, "dlq_failed_at"); rsbus__argi(cn, rsbus__now_ms());
+    rsbus__cmd_end(cn);
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XACK"); rsbus__arg(cn, bus->key, bus->key_len);
+    rsbus__arg(cn, bus->cfg.group, bus->group_len); rsbus__arg(cn, id->str, id->len);
+    rsbus__cmd_end(cn);
+    rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn);
 }
 
 /* Acknowledges and dead-letters the settled items of a batch in one round trip. */
 RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t n, const char *what) {
-    size_t i, nack = 0, ndead = 0, nrep;
+    rsbus__conn *cn = &bus->conn;
+    size_t i, nack = 0, ndead = 0, nrep, acked = 0, deleted = 0;
     rsbus_result r = RSBUS_OK, first = RSBUS_OK;
+    int defer;
     for (i = 0; i < n; i++) {
         if (items[i].outcome == RSBUS__OUT_DEAD) {
             rsbus__queue_dead(bus, &items[i], bus->reasons + i * RSBUS_REASON_SIZE);
             ndead++;
-        } else if (items[i].outcome != RSBUS__OUT_RETRY) nack++;
+        } else if (items[i].outcome != RSBUS__OUT_RETRY) {
+            nack++;
+            acked += items[i].outcome == RSBUS__OUT_ACK;
+            deleted += items[i].outcome == RSBUS__OUT_DELETED;
+        }
     }
+    /* in rsbus_run a batch's XACK goes out with the next command, so a batch costs one round trip */
+    defer = bus->in_run && ndead == 0;
     if (nack) {
-        rsbus__cmd(bus);
-        rsbus__arg(bus, "XACK", 4); rsbus__arg(bus, bus->key, bus->key_len);
-        rsbus__arg(bus, bus->cfg.group, bus->group_len);
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "XACK"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__arg(cn, bus->cfg.group, bus->group_len);
         for (i = 0; i < n; i++) {
             const redisReply *id = items[i].entry->element[0];
             if (items[i].outcome != RSBUS__OUT_DEAD && items[i].outcome != RSBUS__OUT_RETRY)
-                rsbus__arg(bus, id->str, id->len);
+                rsbus__arg(cn, id->str, id->len);
         }
-        rsbus__cmd_end(bus);
+        if (defer) rsbus__cmd_end_owing(cn, RSBUS__OWE_ACK, acked, deleted);
+        else rsbus__cmd_end(cn);
     }
-    nrep = ndead * 4 + (nack ? 1 : 0);
+    nrep = ndead * 4 + (nack && !defer ? 1 : 0);
     if (!nrep) return RSBUS_OK;
-    if (bus->defer_acks && ndead == 0 && !bus->oom) {
-        /* in rsbus_run: the XACK goes out with the next command, so a batch costs one round trip */
-        bus->keep_len = bus->out_len;
-        bus->keep_segs = bus->nsegs;
-        for (i = 0; i < n; i++) {
-            if (items[i].outcome == RSBUS__OUT_ACK) bus->owed_acked++;
-            else if (items[i].outcome == RSBUS__OUT_DELETED) bus->owed_deleted++;
-        }
-        return RSBUS_OK;
-    }
-    r = rsbus__send(bus, what);
     for (i = 0; r == RSBUS_OK && i < nrep; i++) {
         redisReply *rep;
-        r = rsbus__recv(bus, &rep, what);
+        r = rsbus__recv(cn, &rep, what);
         if (r != RSBUS_OK) break;
         if (rep->type == REDIS_REPLY_ERROR && first == RSBUS_OK) first = rsbus__reply_fail(bus, rep, what);
         if (i % 4 == 3 && i < ndead * 4 && rep->type != REDIS_REPLY_ARRAY && first == RSBUS_OK)
@@ -4388,10 +4503,12 @@ RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t
     return RSBUS_OK;
 }
 
+RSBUS__PRIVATE void rsbus__prefetch(rsbus *bus);
 /* Dispatches up to batch_size entries of a reply and settles them. deliveries: per-entry counts
-   (NULL: 1 each); undispatched: per-entry flag (NULL: none). */
+   (NULL: 1 each); an entry delivered more than max_retries + 1 times is dead-lettered undispatched.
+   prefetch: the next batch's read goes out before the handlers run (rsbus_run). */
 RSBUS__PRIVATE rsbus_result rsbus__handle(rsbus *bus, const redisReply *const *entries, size_t n,
-                                          const int64_t *deliveries, const char *what) {
+                                          const int64_t *deliveries, int prefetch, const char *what) {
     size_t i, j;
     int dedupe = bus->cfg.dedupe_ttl_ms > 0 && bus->nhandlers > 0;
     for (i = 0; i < n; i++) {
@@ -4407,6 +4524,7 @@ RSBUS__PRIVATE rsbus_result rsbus__handle(rsbus *bus, const redisReply *const *e
         rsbus_result r = rsbus__dedupe_check(bus, bus->items, n);
         if (r != RSBUS_OK) return r;   /* nothing was handled: the entries stay pending and come back */
     }
+    if (prefetch) rsbus__prefetch(bus);
     for (i = 0; i < n; i++) {
         rsbus__item *it = &bus->items[i];
         if (dedupe && it->eid && !it->seen) {   /* the same event twice in one batch */
@@ -4424,48 +4542,68 @@ RSBUS__PRIVATE rsbus_result rsbus__handle(rsbus *bus, const redisReply *const *e
 /* Checks the shape of an XREADGROUP reply and returns its entries array (NULL: no entries). */
 RSBUS__PRIVATE rsbus_result rsbus__read_entries(rsbus *bus, const redisReply *rep, const redisReply **entries,
                                                 const char *what) {
+    rsbus__conn *cn = &bus->conn;
     const redisReply *s;
     size_t i;
     *entries = NULL;
     if (rep->type == REDIS_REPLY_NIL) return RSBUS_OK;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 1) return rsbus__shape_fail(bus, what);
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 1) return rsbus__shape_fail(cn, what);
     s = rep->element[0];
     if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 || s->element[1]->type != REDIS_REPLY_ARRAY)
-        return rsbus__shape_fail(bus, what);
-    if (s->element[1]->elements > (size_t)bus->cfg.batch_size) return rsbus__shape_fail(bus, what);
+        return rsbus__shape_fail(cn, what);
+    if (s->element[1]->elements > (size_t)bus->cfg.batch_size) return rsbus__shape_fail(cn, what);
     for (i = 0; i < s->element[1]->elements; i++)
-        if (!rsbus__entry_ok(s->element[1]->element[i])) return rsbus__shape_fail(bus, what);
+        if (!rsbus__entry_ok(s->element[1]->element[i])) return rsbus__shape_fail(cn, what);
     *entries = s->element[1];
     return RSBUS_OK;
 }
 
-RSBUS__PRIVATE void rsbus__queue_xreadgroup(rsbus *bus, int block_ms, const char *from) {
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "XREADGROUP", 10);
-    rsbus__arg(bus, "GROUP", 5);
-    rsbus__arg(bus, bus->cfg.group, bus->group_len);
-    rsbus__arg(bus, bus->cfg.consumer, bus->consumer_len);
-    rsbus__arg(bus, "COUNT", 5);
-    if (bus->small_reads > 0) { bus->small_reads--; rsbus__argi(bus, 1); }
-    else rsbus__argi(bus, bus->cfg.batch_size);
-    if (block_ms >= 0) { rsbus__arg(bus, "BLOCK", 5); rsbus__argi(bus, block_ms); }
-    rsbus__arg(bus, "STREAMS", 7);
-    rsbus__arg(bus, bus->key, bus->key_len);
-    rsbus__argz(bus, from);
-    rsbus__cmd_end(bus);
+/* Queues XREADGROUP of this consumer from 'from' (">": new entries), BLOCK block_ms when >= 0; its reply is
+   owed as 'kind' (RSBUS__OWE_CALLER, or RSBUS__OWE_READ for a prefetch). */
+RSBUS__PRIVATE void rsbus__queue_xreadgroup(rsbus *bus, int block_ms, const char *from, int kind) {
+    rsbus__conn *cn = &bus->conn;
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XREADGROUP");
+    rsbus__lit(cn, "GROUP");
+    rsbus__arg(cn, bus->cfg.group, bus->group_len);
+    rsbus__arg(cn, bus->cfg.consumer, bus->consumer_len);
+    rsbus__lit(cn, "COUNT");
+    if (bus->small_reads > 0) { bus->small_reads--; rsbus__argi(cn, 1); }
+    else rsbus__argi(cn, bus->cfg.batch_size);
+    if (block_ms >= 0) { rsbus__lit(cn, "BLOCK"); rsbus__argi(cn, block_ms); }
+    rsbus__lit(cn, "STREAMS");
+    rsbus__arg(cn, bus->key, bus->key_len);
+    rsbus__argz(cn, from);
+    rsbus__cmd_end_owing(cn, kind, 0, 0);
+}
+/* rsbus_run's prefetch: the next batch's read goes out now, with the last batch's XACK, and Redis answers
+   it while the handlers run on this batch. It does not BLOCK: a read waiting in Redis would hold up
+   every command behind it on the connection (a dead letter's move, a dedupe mark). A send that fails
+   drops the connection; the next call reconnects. */
+RSBUS__PRIVATE void rsbus__prefetch(rsbus *bus) {
+    rsbus__queue_xreadgroup(bus, -1, ">", RSBUS__OWE_READ);
+    (void)rsbus__flush(&bus->conn, "XREADGROUP (prefetch)");
+}
+/* The prefetched batch will not be handled here (rsbus_run returned, or the connection was lost): its
+   entries stay pending to this consumer, whose next read re-reads them first. */
+RSBUS__PRIVATE void rsbus__forget_prefetch(rsbus *bus) {
+    bus->held = NULL;
+    bus->reread = 1;
+    strcpy(bus->reread_from, "0");
 }
 
 /* Re-reads this consumer's own pending entries (after open and after a reconnect), a page at a time.
    Their delivery counts come from XPENDING. Returns entries disposed of, 0 when none are left. */
 RSBUS__PRIVATE int rsbus__reread_pending(rsbus *bus) {
+    rsbus__conn *cn = &bus->conn;
     redisReply *rep = NULL, *pend = NULL;
     const redisReply *entries;
     int64_t *counts = bus->counts;
     size_t i, j, n;
     rsbus_result r;
     const char *what = "XREADGROUP (own pending)";
-    rsbus__queue_xreadgroup(bus, -1, bus->reread_from);
-    r = rsbus__roundtrip(bus, &rep, what);
+    rsbus__queue_xreadgroup(bus, -1, bus->reread_from, RSBUS__OWE_CALLER);
+    r = rsbus__call(cn, &rep, what);
     if (r != RSBUS_OK) return r;
     r = rsbus__read_entries(bus, rep, &entries, what);
     if (r != RSBUS_OK || !entries || entries->elements == 0) {
@@ -4473,15 +4611,15 @@ RSBUS__PRIVATE int rsbus__reread_pending(rsbus *bus) {
         return r;
     }
     n = entries->elements;
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "XPENDING", 8); rsbus__arg(bus, bus->key, bus->key_len);
-    rsbus__arg(bus, bus->cfg.group, bus->group_len);
-    rsbus__arg(bus, entries->element[0]->element[0]->str, entries->element[0]->element[0]->len);
-    rsbus__arg(bus, entries->element[n - 1]->element[0]->str, entries->element[n - 1]->element[0]->len);
-    rsbus__argi(bus, (int64_t)n);
-    rsbus__arg(bus, bus->cfg.consumer, bus->consumer_len);
-    rsbus__cmd_end(bus);
-    r = rsbus__roundtrip(bus, &pend, "XPENDING");
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XPENDING"); rsbus__arg(cn, bus->key, bus->key_len);
+    rsbus__arg(cn, bus->cfg.group, bus->group_len);
+    rsbus__arg(cn, entries->element[0]->element[0]->str, entries->element[0]->element[0]->len);
+    rsbus__arg(cn, entries->element[n - 1]->element[0]->str, entries->element[n - 1]->element[0]->len);
+    rsbus__argi(cn, (int64_t)n);
+    rsbus__arg(cn, bus->cfg.consumer, bus->consumer_len);
+    rsbus__cmd_end(cn);
+    r = rsbus__call(cn, &pend, "XPENDING");
     if (r != RSBUS_OK) return r;
     for (i = 0, j = 0; i < n; i++) {
         const redisReply *id = entries->element[i]->element[0];
@@ -4497,7 +4635,7 @@ RSBUS__PRIVATE int rsbus__reread_pending(rsbus *bus) {
         }
     }
     memcpy(bus->reread_from, entries->element[n - 1]->element[0]->str, entries->element[n - 1]->element[0]->len + 1);
-    r = rsbus__handle(bus, (const redisReply *const *)entries->element, n, counts, what);
+    r = rsbus__handle(bus, (const redisReply *const *)entries->element, n, counts, 0, what);
     return r != RSBUS_OK ? (int)r : (int)n;
 }
 
@@ -4507,40 +4645,48 @@ RSBUS__PRIVATE rsbus_result rsbus__consumer_ok(rsbus *bus, const char *what) {
     return RSBUS_OK;
 }
 
-RSBUS__PUBLIC int rsbus_poll(rsbus *bus, int timeout_ms) {
+/* One read of new entries and their dispatch: rsbus_poll, and rsbus_run's rounds (which take a prefetched
+   batch when there is one, and prefetch the next). */
+RSBUS__PRIVATE int rsbus__poll(rsbus *bus, int timeout_ms) {
+    rsbus__conn *cn = &bus->conn;
     redisReply *rep = NULL;
     const redisReply *entries;
     rsbus_result r;
-    int stopped;
     const char *what = "XREADGROUP";
-    if (!bus) return RSBUS_E_ARG;
-    bus->err[0] = 0;
-    if ((r = rsbus__consumer_ok(bus, "poll")) != RSBUS_OK) return r;
-    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;   /* reads a prefetched reply that arrived */
     if (bus->reread) {
         int n = rsbus__reread_pending(bus);
         if (n != 0) return n;
     }
-    if (timeout_ms <= 0) timeout_ms = -1;   /* BLOCK 0 would mean "forever" to Redis */
-    rsbus__queue_xreadgroup(bus, timeout_ms, ">");
-    r = rsbus__send_and_read(bus, what, timeout_ms, &rep, &stopped);
-    if (stopped) return 0;
-    if (r != RSBUS_OK) return r;
+    if (bus->held) {
+        rep = bus->held;
+        bus->held = NULL;
+    } else {
+        int stopped;
+        if (timeout_ms <= 0) timeout_ms = -1;   /* BLOCK 0 would mean "forever" to Redis */
+        rsbus__queue_xreadgroup(bus, timeout_ms, ">", RSBUS__OWE_CALLER);
+        r = rsbus__recv_block(cn, &rep, timeout_ms, &stopped, what);
+        if (stopped) return 0;
+        if (r != RSBUS_OK) return r;
+    }
     if (rep->type == REDIS_REPLY_ERROR) {
         char w2[300];
         snprintf(w2, sizeof w2, "XREADGROUP %s/%s", bus->key, bus->cfg.group);
-        r = rsbus__reply_fail(bus, rep, w2);
-        return r;
+        return rsbus__reply_fail(bus, rep, w2);
     }
     r = rsbus__read_entries(bus, rep, &entries, what);
-    if (r == RSBUS_OK && entries && entries->elements) {
-        r = rsbus__handle(bus, (const redisReply *const *)entries->element, entries->elements, NULL, "XACK");
-        if (r == RSBUS_OK) {
-            int n = (int)entries->elements;
-            return n;
-        }
-    }
-    return r;
+    if (r != RSBUS_OK || !entries || !entries->elements) return r;
+    r = rsbus__handle(bus, (const redisReply *const *)entries->element, entries->elements, NULL,
+                      bus->in_run && !rsbus__stop_requested(bus), "XACK");
+    return r != RSBUS_OK ? (int)r : (int)entries->elements;
+}
+
+RSBUS__PUBLIC int rsbus_poll(rsbus *bus, int timeout_ms) {
+    rsbus_result r;
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if ((r = rsbus__consumer_ok(bus, "poll")) != RSBUS_OK) return r;
+    return rsbus__poll(bus, timeout_ms);
 }
 
 /* >>consume: claim */
@@ -4561,6 +4707,7 @@ RSBUS__PRIVATE int rsbus__cand_grow(rsbus *bus, size_t need) {
    the guard against two consumers taking one entry. XCLAIM answers with the entries it claimed, in the
    order asked; the ones that did not come back were deleted, or taken by someone else. */
 RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n, rsbus_claim_stats *cs) {
+    rsbus__conn *cn = &bus->conn;
     redisReply **reps = bus->reps;
     const redisReply **got = bus->got;
     int64_t *counts = bus->counts;
@@ -4574,29 +4721,28 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
         if (j == nidle && nidle < 16) idles[nidle++] = cand[i].idle;
     }
     for (j = 0; j < nidle; j++) {
-        rsbus__cmd(bus);
-        rsbus__arg(bus, "XCLAIM", 6); rsbus__arg(bus, bus->key, bus->key_len);
-        rsbus__arg(bus, bus->cfg.group, bus->group_len);
-        rsbus__arg(bus, bus->cfg.consumer, bus->consumer_len);
-        rsbus__argi(bus, idles[j]);
-        for (i = 0; i < n; i++) if (cand[i].idle == idles[j]) rsbus__argz(bus, cand[i].id);
-        rsbus__cmd_end(bus);
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "XCLAIM"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__arg(cn, bus->cfg.group, bus->group_len);
+        rsbus__arg(cn, bus->cfg.consumer, bus->consumer_len);
+        rsbus__argi(cn, idles[j]);
+        for (i = 0; i < n; i++) if (cand[i].idle == idles[j]) rsbus__argz(cn, cand[i].id);
+        rsbus__cmd_end(cn);
         ncmd++;
     }
-    r = rsbus__send(bus, "XCLAIM");
-    if (r == RSBUS_OK) r = rsbus__recv_n(bus, reps, ncmd, "XCLAIM");
+    r = rsbus__recv_n(cn, reps, ncmd, "XCLAIM");
     if (r != RSBUS_OK) return r;
     for (j = 0; j < ncmd && r == RSBUS_OK; j++) {
         const redisReply *rep = reps[j];
         size_t k = 0;
         if (rep->type == REDIS_REPLY_ERROR) { r = rsbus__reply_fail(bus, rep, "XCLAIM"); break; }
-        if (rep->type != REDIS_REPLY_ARRAY) { r = rsbus__shape_fail(bus, "XCLAIM"); break; }
+        if (rep->type != REDIS_REPLY_ARRAY) { r = rsbus__shape_fail(cn, "XCLAIM"); break; }
         for (i = 0; i < n; i++) {
             const redisReply *e;
             if (cand[i].idle != idles[j]) continue;
             e = k < rep->elements ? rep->element[k] : NULL;
             if (e && e->type == REDIS_REPLY_NIL) { k++; e = NULL; cand[i].count = -1; continue; }   /* Redis 6.2: deleted */
-            if (e && !rsbus__entry_ok(e)) { r = rsbus__shape_fail(bus, "XCLAIM"); break; }
+            if (e && !rsbus__entry_ok(e)) { r = rsbus__shape_fail(cn, "XCLAIM"); break; }
             if (e && e->element[0]->len == strlen(cand[i].id) && !memcmp(e->element[0]->str, cand[i].id, e->element[0]->len)) {
                 got[ngot] = e;
                 counts[ngot] = cand[i].count + 1;   /* XCLAIM counted one more delivery */
@@ -4606,7 +4752,7 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
                 cand[i].count = -1;                 /* not claimed: see below */
             }
         }
-        if (r == RSBUS_OK && k < rep->elements) r = rsbus__shape_fail(bus, "XCLAIM");   /* entries not asked for */
+        if (r == RSBUS_OK && k < rep->elements) r = rsbus__shape_fail(cn, "XCLAIM");   /* entries not asked for */
     }
     for (i = 0; i < n; i++) {   /* unclaimed ones first in the chunk; claimed ones are in got[] */
         if (cand[i].count == -1) cand[nmissing++] = cand[i];
@@ -4616,20 +4762,19 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
         cs->claimed += (int64_t)ngot;
         bus->st.claimed += ngot;
         for (i = 0; i < ngot; i++) if (counts[i] - 1 > bus->cfg.max_retries) cs->dead++;
-        r = rsbus__handle(bus, got, ngot, counts, "XACK (claimed)");
+        r = rsbus__handle(bus, got, ngot, counts, 0, "XACK (claimed)");
         if (r == RSBUS_OK) cs->handled += (int64_t)ngot;
     }
     if (r != RSBUS_OK || !nmissing) return r;
     /* Which of the missing ones are gone from the stream? Those were deleted or trimmed while pending:
        acknowledge them (a no-op on Redis 7, which already dropped them) and count them. */
     for (i = 0; i < nmissing; i++) {
-        rsbus__cmd(bus);
-        rsbus__arg(bus, "XRANGE", 6); rsbus__arg(bus, bus->key, bus->key_len);
-        rsbus__argz(bus, cand[i].id); rsbus__argz(bus, cand[i].id);
-        rsbus__cmd_end(bus);
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__argz(cn, cand[i].id); rsbus__argz(cn, cand[i].id);
+        rsbus__cmd_end(cn);
     }
-    r = rsbus__send(bus, "XRANGE");
-    if (r == RSBUS_OK) r = rsbus__recv_n(bus, reps, nmissing, "XRANGE");
+    r = rsbus__recv_n(cn, reps, nmissing, "XRANGE");
     if (r != RSBUS_OK) return r;
     {
         size_t ngone = 0;
@@ -4639,12 +4784,12 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
         }
         if (ngone) {
             redisReply *rep = NULL;
-            rsbus__cmd(bus);
-            rsbus__arg(bus, "XACK", 4); rsbus__arg(bus, bus->key, bus->key_len);
-            rsbus__arg(bus, bus->cfg.group, bus->group_len);
-            for (i = 0; i < ngone; i++) rsbus__argz(bus, cand[i].id);
-            rsbus__cmd_end(bus);
-            r = rsbus__roundtrip(bus, &rep, "XACK (deleted)");
+            rsbus__cmd(cn);
+            rsbus__lit(cn, "XACK"); rsbus__arg(cn, bus->key, bus->key_len);
+            rsbus__arg(cn, bus->cfg.group, bus->group_len);
+            for (i = 0; i < ngone; i++) rsbus__argz(cn, cand[i].id);
+            rsbus__cmd_end(cn);
+            r = rsbus__call(cn, &rep, "XACK (deleted)");
             if (r == RSBUS_OK) {
                 cs->deleted += (int64_t)ngone;
                 bus->st.deleted_while_pending += ngone;
@@ -4655,6 +4800,7 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t max_count, rsbus_claim_stats *out) {
+    rsbus__conn *cn;
     rsbus_claim_stats cs;
     char start[RSBUS_ID_SIZE + 1] = "-";
     int64_t scan_idle;
@@ -4663,6 +4809,7 @@ RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t m
     memset(&cs, 0, sizeof cs);
     if (out) *out = cs;
     if (!bus) return RSBUS_E_ARG;
+    cn = &bus->conn;
     bus->err[0] = 0;
     if ((r = rsbus__consumer_ok(bus, "claim")) != RSBUS_OK) return r;
     if (min_idle_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "claim: min_idle_ms must not be negative");
@@ -4674,15 +4821,15 @@ RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t m
     while (ncand < max_count) {
         redisReply *rep = NULL;
         size_t n;
-        rsbus__cmd(bus);
-        rsbus__arg(bus, "XPENDING", 8); rsbus__arg(bus, bus->key, bus->key_len);
-        rsbus__arg(bus, bus->cfg.group, bus->group_len);
-        rsbus__arg(bus, "IDLE", 4); rsbus__argi(bus, scan_idle);
-        rsbus__argz(bus, start); rsbus__arg(bus, "+", 1); rsbus__argi(bus, RSBUS__PENDING_PAGE);
-        rsbus__cmd_end(bus);
-        r = rsbus__roundtrip(bus, &rep, "XPENDING");
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "XPENDING"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__arg(cn, bus->cfg.group, bus->group_len);
+        rsbus__lit(cn, "IDLE"); rsbus__argi(cn, scan_idle);
+        rsbus__argz(cn, start); rsbus__lit(cn, "+"); rsbus__argi(cn, RSBUS__PENDING_PAGE);
+        rsbus__cmd_end(cn);
+        r = rsbus__call(cn, &rep, "XPENDING");
         if (r != RSBUS_OK) break;
-        if (rep->type != REDIS_REPLY_ARRAY) { r = rsbus__shape_fail(bus, "XPENDING"); break; }
+        if (rep->type != REDIS_REPLY_ARRAY) { r = rsbus__shape_fail(cn, "XPENDING"); break; }
         n = rep->elements;
         for (i = 0; i < n && ncand < max_count; i++) {
             const redisReply *p = rep->element[i];
@@ -4717,7 +4864,7 @@ RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t m
                      rsbus__id_parse(start + 1, strlen(start + 1), &lm, &ls) && !rsbus__id_less(pm, ps, lm, ls))
                 r = RSBUS_E_PROTOCOL;
         }
-        if (r == RSBUS_E_PROTOCOL) { r = rsbus__shape_fail(bus, "XPENDING"); break; }
+        if (r == RSBUS_E_PROTOCOL) { r = rsbus__shape_fail(cn, "XPENDING"); break; }
         if (n < RSBUS__PENDING_PAGE) break;
     }
     /* 2. claim and handle them, batch_size at a time */
@@ -4753,10 +4900,9 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
     if (bus->in_run) return rsbus__fail(bus, RSBUS_E_ARG, "run: already running");
     bus->in_run = 1;
     bus->run_stop = stop;
-    bus->defer_acks = 1;
     while (!rsbus__stop_requested(bus)) {
         int n;
-        if (!bus->c) {
+        if (!bus->conn.c) {
             unsigned char j[2];
             r = rsbus__ensure(bus);
             if (r != RSBUS_OK) {
@@ -4775,7 +4921,7 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
             r = rsbus__spool_drain(bus, &sent);
             if (r != RSBUS_OK)
                 rsbus__log(bus, RSBUS_LOG_WARN, "spool: %s: %s (kept; trying again in a second)", rsbus_result_str(r), bus->err);
-            if (!bus->c) continue;
+            if (!bus->conn.c) continue;
         }
         if (bus->nogroup) {
             int64_t now = rsbus__mono_ms();
@@ -4797,7 +4943,7 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
             }
             if (r != RSBUS_OK && r != RSBUS_E_IO && r != RSBUS_E_TIMEOUT && !bus->nogroup)
                 rsbus__log(bus, RSBUS_LOG_WARN, "claim: %s: %s", rsbus_result_str(r), bus->err);
-            if (!bus->c || bus->nogroup) continue;
+            if (!bus->conn.c || bus->nogroup) continue;
             if (maintain && last_claim - last_trim >= RSBUS__MAX(1000, bus->cfg.claim_interval_ms)) {
                 last_trim = last_claim;
                 r = rsbus__maintain(bus, NULL);
@@ -4807,10 +4953,10 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
                 } else if (r != RSBUS_OK && r != RSBUS_E_IO && r != RSBUS_E_TIMEOUT) {
                     rsbus__log(bus, RSBUS_LOG_WARN, "trim: %s: %s", rsbus_result_str(r), bus->err);
                 }
-                if (!bus->c) continue;
+                if (!bus->conn.c) continue;
             }
         }
-        n = rsbus_poll(bus, bus->cfg.block_ms);
+        n = rsbus__poll(bus, bus->cfg.block_ms);
         if (n >= 0) { backoff = 100; continue; }
         if (bus->nogroup) continue;
         /* whatever failed, the next try waits: a failure that repeats must not spin */
@@ -4819,10 +4965,9 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
         rsbus__nap(bus, backoff);
         backoff = RSBUS__MIN(backoff * 2, 5000);
     }
-    bus->defer_acks = 0;
-    if (rsbus__flush_deferred(bus) != RSBUS_OK)   /* the batch in hand is acknowledged before returning */
-        rsbus__log(bus, RSBUS_LOG_WARN, "run: last XACK: %s (the entries stay pending)", bus->err);
     bus->in_run = 0;
+    if (rsbus__settle_all(&bus->conn) != RSBUS_OK)   /* the batch in hand is acknowledged before returning */
+        rsbus__log(bus, RSBUS_LOG_WARN, "run: last XACK: %s (the entries stay pending)", bus->err);
     bus->run_stop = NULL;
     bus->stop_req = 0;
     return RSBUS_OK;
@@ -4866,11 +5011,13 @@ RSBUS__PRIVATE int rsbus__id_arg_ok(const char *id) {
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_dlq_list(rsbus *bus, const char *after_id, size_t max, rsbus_dlq_page *page) {
+    rsbus__conn *cn;
     redisReply *rep = NULL;
     rsbus_result r;
     char start[RSBUS_ID_SIZE + 1];
     size_t i;
     if (!bus || !page) return RSBUS_E_ARG;
+    cn = &bus->conn;
     memset(page, 0, sizeof *page);
     bus->err[0] = 0;
     if (after_id && !rsbus__id_arg_ok(after_id)) return rsbus__fail(bus, RSBUS_E_ARG, "dlq_list: after_id is not a stream id");
@@ -4878,15 +5025,15 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_list(rsbus *bus, const char *after_id, size
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
     if (after_id) snprintf(start, sizeof start, "(%s", after_id);
     else strcpy(start, "-");
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "XRANGE", 6); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len);
-    rsbus__argz(bus, start); rsbus__arg(bus, "+", 1);
-    rsbus__arg(bus, "COUNT", 5); rsbus__argi(bus, (int64_t)max);
-    rsbus__cmd_end(bus);
-    if ((r = rsbus__roundtrip(bus, &rep, "XRANGE (dlq)")) != RSBUS_OK) return r;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements > max) return rsbus__shape_fail(bus, "XRANGE (dlq)");
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len);
+    rsbus__argz(cn, start); rsbus__lit(cn, "+");
+    rsbus__lit(cn, "COUNT"); rsbus__argi(cn, (int64_t)max);
+    rsbus__cmd_end(cn);
+    if ((r = rsbus__call(cn, &rep, "XRANGE (dlq)")) != RSBUS_OK) return r;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements > max) return rsbus__shape_fail(cn, "XRANGE (dlq)");
     for (i = 0; i < rep->elements; i++)
-        if (!rsbus__entry_ok(rep->element[i])) return rsbus__shape_fail(bus, "XRANGE (dlq)");
+        if (!rsbus__entry_ok(rep->element[i])) return rsbus__shape_fail(cn, "XRANGE (dlq)");
     if (rep->elements) {
         /* the page outlives this call: its reply leaves the arena for a block of its own */
         size_t size = rsbus__reply_size(rep) + 32;
@@ -4924,53 +5071,54 @@ RSBUS__PUBLIC void rsbus_dlq_page_free(rsbus *bus, rsbus_dlq_page *page) {
 /* Queues the XADD that puts a dead-lettered entry back on the stream: its original fields (not the
    dlq_* ones, nor an earlier replay's), then replay_of and replay_for. */
 RSBUS__PRIVATE void rsbus__queue_replay(rsbus *bus, const redisReply *e, const char **group) {
+    rsbus__conn *cn = &bus->conn;
     const redisReply *f = e->element[1];
     size_t i;
     *group = NULL;
-    rsbus__xadd_head(bus, bus->key, bus->key_len, bus->cfg.max_len);
+    rsbus__xadd_head(cn, bus->key, bus->key_len, bus->cfg.max_len);
     for (i = 0; i + 1 < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
         if (rsbus__str_eq(k, "dlq_group")) *group = v->str;
         if ((k->len >= 4 && !memcmp(k->str, "dlq_", 4)) || rsbus__str_eq(k, "replay_of") || rsbus__str_eq(k, "replay_for"))
             continue;
-        rsbus__arg(bus, k->str, k->len);
-        rsbus__arg(bus, v->str, v->len);
+        rsbus__arg(cn, k->str, k->len);
+        rsbus__arg(cn, v->str, v->len);
     }
-    rsbus__arg(bus, "replay_of", 9);
-    rsbus__arg(bus, e->element[0]->str, e->element[0]->len);
-    if (*group) { rsbus__arg(bus, "replay_for", 10); rsbus__argz(bus, *group); }
-    rsbus__cmd_end(bus);
+    rsbus__lit(cn, "replay_of");
+    rsbus__arg(cn, e->element[0]->str, e->element[0]->len);
+    if (*group) { rsbus__lit(cn, "replay_for"); rsbus__argz(cn, *group); }
+    rsbus__cmd_end(cn);
 }
 
 /* One replay: WATCH the DLQ, read the entry, then MULTI / XADD / XDEL / EXEC. Returns 1 when EXEC was
    refused because the DLQ changed in between (the caller tries again). */
 RSBUS__PRIVATE int rsbus__replay_once(rsbus *bus, const char *dlq_id, char new_id[RSBUS_ID_SIZE], rsbus_result *res) {
+    rsbus__conn *cn = &bus->conn;
     redisReply *rs[5] = { NULL, NULL, NULL, NULL, NULL };
     const redisReply *e;
     const char *group;
     rsbus_result r;
     size_t i;
     int again = 0;
-    rsbus__cmd(bus); rsbus__arg(bus, "WATCH", 5); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(bus);
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "XRANGE", 6); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len);
-    rsbus__argz(bus, dlq_id); rsbus__argz(bus, dlq_id);
-    rsbus__cmd_end(bus);
-    r = rsbus__send(bus, "XRANGE (replay)");
-    if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, 2, "XRANGE (replay)");
+    rsbus__cmd(cn); rsbus__lit(cn, "WATCH"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(cn);
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len);
+    rsbus__argz(cn, dlq_id); rsbus__argz(cn, dlq_id);
+    rsbus__cmd_end(cn);
+    r = rsbus__recv_n(cn, rs, 2, "XRANGE (replay)");
     if (r != RSBUS_OK) { *res = r; return 0; }
     if (rs[0]->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rs[0], "WATCH");
     else if (rs[1]->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rs[1], "XRANGE (replay)");
     else if (rs[1]->type != REDIS_REPLY_ARRAY || rs[1]->elements > 1 ||
-             (rs[1]->elements == 1 && !rsbus__entry_ok(rs[1]->element[0]))) r = rsbus__shape_fail(bus, "XRANGE (replay)");
+             (rs[1]->elements == 1 && !rsbus__entry_ok(rs[1]->element[0]))) r = rsbus__shape_fail(cn, "XRANGE (replay)");
     else if (rs[1]->elements == 0 || rs[1]->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
         r = rsbus__fail(bus, RSBUS_E_NOTFOUND, "dlq_replay: no dead letter %s in %s", dlq_id, bus->dlq_key);
     if (r != RSBUS_OK) {
         redisReply *u = NULL;
-        if (bus->c) {
-            rsbus__cmd(bus); rsbus__arg(bus, "UNWATCH", 7); rsbus__cmd_end(bus);
-            (void)rsbus__roundtrip(bus, &u, "UNWATCH");
+        if (cn->c) {
+            rsbus__cmd(cn); rsbus__lit(cn, "UNWATCH"); rsbus__cmd_end(cn);
+            (void)rsbus__call(cn, &u, "UNWATCH");
             if (r == RSBUS_E_NOTFOUND) snprintf(bus->err, sizeof bus->err, "dlq_replay: no dead letter %s in %.150s",
                                                 dlq_id, bus->dlq_key);
         }
@@ -4978,24 +5126,23 @@ RSBUS__PRIVATE int rsbus__replay_once(rsbus *bus, const char *dlq_id, char new_i
         return 0;
     }
     e = rs[1]->element[0];
-    rsbus__cmd(bus); rsbus__arg(bus, "MULTI", 5); rsbus__cmd_end(bus);
+    rsbus__cmd(cn); rsbus__lit(cn, "MULTI"); rsbus__cmd_end(cn);
     rsbus__queue_replay(bus, e, &group);
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "XDEL", 4); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len); rsbus__argz(bus, dlq_id);
-    rsbus__cmd_end(bus);
-    rsbus__cmd(bus); rsbus__arg(bus, "EXEC", 4); rsbus__cmd_end(bus);
-    r = rsbus__send(bus, "MULTI/XADD/XDEL/EXEC (replay)");
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XDEL"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len); rsbus__argz(cn, dlq_id);
+    rsbus__cmd_end(cn);
+    rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn);
     rs[1] = NULL;
-    if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, 4, "MULTI/XADD/XDEL/EXEC (replay)");
+    r = rsbus__recv_n(cn, rs, 4, "MULTI/XADD/XDEL/EXEC (replay)");
     if (r != RSBUS_OK) { *res = r; return 0; }
     for (i = 0; i < 3 && r == RSBUS_OK; i++)
         if (rs[i]->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rs[i], "replay");
     if (r == RSBUS_OK) {
         if (rs[3]->type == REDIS_REPLY_NIL) again = 1;
         else if (rs[3]->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rs[3], "EXEC (replay)");
-        else if (rs[3]->type != REDIS_REPLY_ARRAY || rs[3]->elements != 2) r = rsbus__shape_fail(bus, "EXEC (replay)");
+        else if (rs[3]->type != REDIS_REPLY_ARRAY || rs[3]->elements != 2) r = rsbus__shape_fail(cn, "EXEC (replay)");
         else if (rs[3]->element[0]->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rs[3]->element[0], "XADD (replay)");
-        else if (!rsbus__copy_id(rs[3]->element[0], new_id)) r = rsbus__shape_fail(bus, "XADD (replay)");
+        else if (!rsbus__copy_id(rs[3]->element[0], new_id)) r = rsbus__shape_fail(cn, "XADD (replay)");
     }
     *res = r;
     return again;
@@ -5023,21 +5170,23 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_replay(rsbus *bus, const char *dlq_id, char
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_dlq_purge(rsbus *bus, int64_t before_ms, int64_t *removed) {
+    rsbus__conn *cn;
     redisReply *rep = NULL;
     rsbus_result r;
     char minid[32];
     if (removed) *removed = 0;
     if (!bus) return RSBUS_E_ARG;
+    cn = &bus->conn;
     bus->err[0] = 0;
     if (before_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "dlq_purge: before_ms must not be negative");
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
     snprintf(minid, sizeof minid, "%lld-0", (long long)before_ms);
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "XTRIM", 5); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len);
-    rsbus__arg(bus, "MINID", 5); rsbus__arg(bus, "=", 1); rsbus__argz(bus, minid);
-    rsbus__cmd_end(bus);
-    if ((r = rsbus__roundtrip(bus, &rep, "XTRIM (dlq)")) != RSBUS_OK) return r;
-    if (rep->type != REDIS_REPLY_INTEGER) return rsbus__shape_fail(bus, "XTRIM (dlq)");
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XTRIM"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len);
+    rsbus__lit(cn, "MINID"); rsbus__lit(cn, "="); rsbus__argz(cn, minid);
+    rsbus__cmd_end(cn);
+    if ((r = rsbus__call(cn, &rep, "XTRIM (dlq)")) != RSBUS_OK) return r;
+    if (rep->type != REDIS_REPLY_INTEGER) return rsbus__shape_fail(cn, "XTRIM (dlq)");
     if (removed) *removed = (int64_t)rep->integer;
     return RSBUS_OK;
 }
@@ -5072,32 +5221,34 @@ RSBUS__PRIVATE int rsbus__group_decode(const redisReply *g, rsbus_group_info *ou
 }
 
 RSBUS__PRIVATE rsbus_result rsbus__xinfo_groups(rsbus *bus, redisReply **rep) {
+    rsbus__conn *cn = &bus->conn;
     rsbus_result r;
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "GROUPS", 6); rsbus__arg(bus, bus->key, bus->key_len);
-    rsbus__cmd_end(bus);
-    r = rsbus__roundtrip(bus, rep, "XINFO GROUPS");
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "GROUPS"); rsbus__arg(cn, bus->key, bus->key_len);
+    rsbus__cmd_end(cn);
+    r = rsbus__call(cn, rep, "XINFO GROUPS");
     if (r == RSBUS_OK && (*rep)->type != REDIS_REPLY_ARRAY) {
         *rep = NULL;
-        r = rsbus__shape_fail(bus, "XINFO GROUPS");
+        r = rsbus__shape_fail(cn, "XINFO GROUPS");
     }
     return r;
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_stream_info_get(rsbus *bus, rsbus_stream_info *out) {
+    rsbus__conn *cn;
     redisReply *rs[2] = { NULL, NULL };
     const redisReply *v;
     rsbus_result r;
     if (!bus || !out) return RSBUS_E_ARG;
+    cn = &bus->conn;
     memset(out, 0, sizeof *out);
     bus->err[0] = 0;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "STREAM", 6); rsbus__arg(bus, bus->key, bus->key_len);
-    rsbus__cmd_end(bus);
-    rsbus__cmd(bus); rsbus__arg(bus, "XLEN", 4); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(bus);
-    r = rsbus__send(bus, "XINFO STREAM");
-    if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, 2, "XINFO STREAM");
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "STREAM"); rsbus__arg(cn, bus->key, bus->key_len);
+    rsbus__cmd_end(cn);
+    rsbus__cmd(cn); rsbus__lit(cn, "XLEN"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(cn);
+    r = rsbus__recv_n(cn, rs, 2, "XINFO STREAM");
     if (r != RSBUS_OK) return r;
     if (rs[0]->type == REDIS_REPLY_ERROR) {
         if (rs[0]->len >= 9 && strstr(rs[0]->str, "no such key")) r = rsbus__fail(bus, RSBUS_E_NOTFOUND, "XINFO STREAM: no stream %s", bus->key);
@@ -5117,7 +5268,7 @@ RSBUS__PUBLIC rsbus_result rsbus_stream_info_get(rsbus *bus, rsbus_stream_info *
             rsbus__copy_reply_str(v->element[0], out->first_id, sizeof out->first_id);
         out->dlq_length = (int64_t)rs[1]->integer;
     }
-    if (r == RSBUS_E_PROTOCOL) return rsbus__shape_fail(bus, "XINFO STREAM");
+    if (r == RSBUS_E_PROTOCOL) return rsbus__shape_fail(cn, "XINFO STREAM");
     return r;
 }
 
@@ -5151,10 +5302,12 @@ RSBUS__PRIVATE int rsbus__find_group(const redisReply *groups, const char *group
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_group_info_get(rsbus *bus, const char *group, rsbus_group_info *out) {
+    rsbus__conn *cn;
     redisReply *rep = NULL;
     rsbus_result r;
     int found;
     if (!bus || !out) return RSBUS_E_ARG;
+    cn = &bus->conn;
     memset(out, 0, sizeof *out);
     bus->err[0] = 0;
     if (!group) group = bus->cfg.group;
@@ -5162,7 +5315,7 @@ RSBUS__PUBLIC rsbus_result rsbus_group_info_get(rsbus *bus, const char *group, r
     if ((r = rsbus__xinfo_groups(bus, &rep)) != RSBUS_OK) return r;
     found = rsbus__find_group(rep, group, out);
     if (found == 0) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "group_info: no group %.100s on %s", group, bus->key);
-    if (found < 0) return rsbus__shape_fail(bus, "XINFO GROUPS");
+    if (found < 0) return rsbus__shape_fail(cn, "XINFO GROUPS");
     return RSBUS_OK;
 }
 
@@ -5182,6 +5335,7 @@ RSBUS__PRIVATE void rsbus__textf(rsbus__text *t, const char *fmt, ...) {
 }
 
 RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char *why, size_t why_size) {
+    rsbus__conn *cn;
     redisReply *ping = NULL, *groups = NULL, *dlq = NULL, *policy = NULL;
     rsbus__text t;
     rsbus_health h = RSBUS_HEALTHY;
@@ -5191,25 +5345,25 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
     t.buf = why; t.size = why_size; t.len = 0;
     if (why && why_size) why[0] = 0;
     if (!bus) return RSBUS_UNHEALTHY;
+    cn = &bus->conn;
     bus->err[0] = 0;
     /* a publisher that names no group asks only whether Redis answers (and its eviction policy) */
     ask_groups = !bus->cfg.publish_only || bus->group_named;
     ask_policy = !bus->no_config;
     r = rsbus__ensure(bus);
     if (r == RSBUS_OK) {
-        rsbus__cmd(bus); rsbus__arg(bus, "PING", 4); rsbus__cmd_end(bus);
+        rsbus__cmd(cn); rsbus__lit(cn, "PING"); rsbus__cmd_end(cn);
         if (ask_groups) {
-            rsbus__cmd(bus); rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "GROUPS", 6); rsbus__arg(bus, bus->key, bus->key_len); rsbus__cmd_end(bus);
-            rsbus__cmd(bus); rsbus__arg(bus, "XLEN", 4); rsbus__arg(bus, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(bus);
+            rsbus__cmd(cn); rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "GROUPS"); rsbus__arg(cn, bus->key, bus->key_len); rsbus__cmd_end(cn);
+            rsbus__cmd(cn); rsbus__lit(cn, "XLEN"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(cn);
         }
         if (ask_policy) {
-            rsbus__cmd(bus); rsbus__arg(bus, "CONFIG", 6); rsbus__arg(bus, "GET", 3); rsbus__argz(bus, "maxmemory-policy"); rsbus__cmd_end(bus);
+            rsbus__cmd(cn); rsbus__lit(cn, "CONFIG"); rsbus__lit(cn, "GET"); rsbus__argz(cn, "maxmemory-policy"); rsbus__cmd_end(cn);
         }
-        r = rsbus__send(bus, "health");
-        if (r == RSBUS_OK) r = rsbus__recv(bus, &ping, "health");
-        if (r == RSBUS_OK && ask_groups) r = rsbus__recv(bus, &groups, "health");
-        if (r == RSBUS_OK && ask_groups) r = rsbus__recv(bus, &dlq, "health");
-        if (r == RSBUS_OK && ask_policy) r = rsbus__recv(bus, &policy, "health");
+        r = rsbus__recv(cn, &ping, "health");
+        if (r == RSBUS_OK && ask_groups) r = rsbus__recv(cn, &groups, "health");
+        if (r == RSBUS_OK && ask_groups) r = rsbus__recv(cn, &dlq, "health");
+        if (r == RSBUS_OK && ask_policy) r = rsbus__recv(cn, &policy, "health");
     }
     if (r != RSBUS_OK) {
         rsbus__textf(&t, "Redis unreachable: %s", bus->err);
@@ -5357,24 +5511,26 @@ RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
 /* >>operating: consumers, tail, clock, history */
 RSBUS__PUBLIC rsbus_result rsbus_consumers_list(rsbus *bus, const char *group, rsbus_consumer_info *out, size_t max,
                                                 size_t *count) {
+    rsbus__conn *cn;
     redisReply *rep = NULL;
     rsbus_result r;
     size_t i, n = 0;
     if (count) *count = 0;
     if (!bus || (!out && max)) return RSBUS_E_ARG;
+    cn = &bus->conn;
     bus->err[0] = 0;
     if (!group) group = bus->cfg.group;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "CONSUMERS", 9);
-    rsbus__arg(bus, bus->key, bus->key_len); rsbus__argz(bus, group);
-    rsbus__cmd_end(bus);
-    if ((r = rsbus__roundtrip(bus, &rep, "XINFO CONSUMERS")) != RSBUS_OK) {
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "CONSUMERS");
+    rsbus__arg(cn, bus->key, bus->key_len); rsbus__argz(cn, group);
+    rsbus__cmd_end(cn);
+    if ((r = rsbus__call(cn, &rep, "XINFO CONSUMERS")) != RSBUS_OK) {
         if (strstr(bus->err, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "consumers: no group %.100s on %.100s",
                                                            group, bus->key);
         return r;
     }
-    if (rep->type != REDIS_REPLY_ARRAY) return rsbus__shape_fail(bus, "XINFO CONSUMERS");
+    if (rep->type != REDIS_REPLY_ARRAY) return rsbus__shape_fail(cn, "XINFO CONSUMERS");
     for (i = 0; i < rep->elements; i++) {
         rsbus_consumer_info ci;
         const redisReply *c = rep->element[i];
@@ -5405,22 +5561,24 @@ static const char rsbus__gc_script[] =
     "return 1";
 
 RSBUS__PUBLIC rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int64_t idle_ms, int64_t *removed) {
+    rsbus__conn *cn;
     redisReply *list = NULL;
     rsbus_result r;
     size_t i;
     int64_t gone = 0;
     if (removed) *removed = 0;
     if (!bus) return RSBUS_E_ARG;
+    cn = &bus->conn;
     bus->err[0] = 0;
     if (idle_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "consumers_gc: idle_ms must not be negative");
     if (!group) group = bus->cfg.group;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "CONSUMERS", 9);
-    rsbus__arg(bus, bus->key, bus->key_len); rsbus__argz(bus, group);
-    rsbus__cmd_end(bus);
-    if ((r = rsbus__roundtrip(bus, &list, "XINFO CONSUMERS")) != RSBUS_OK) return r;
-    if (list->type != REDIS_REPLY_ARRAY) return rsbus__shape_fail(bus, "XINFO CONSUMERS");
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "CONSUMERS");
+    rsbus__arg(cn, bus->key, bus->key_len); rsbus__argz(cn, group);
+    rsbus__cmd_end(cn);
+    if ((r = rsbus__call(cn, &list, "XINFO CONSUMERS")) != RSBUS_OK) return r;
+    if (list->type != REDIS_REPLY_ARRAY) return rsbus__shape_fail(cn, "XINFO CONSUMERS");
     /* names are used as Redis sent them (byte for byte), not as cleaned for display */
     for (i = 0; r == RSBUS_OK && i < list->elements; i++) {
         const redisReply *c = list->element[i], *name = rsbus__map_get(c, "name");
@@ -5432,12 +5590,12 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int
         if (!rsbus__reply_i64(rsbus__map_get(c, "inactive"), &inactive)) inactive = -1;   /* 7.2+ */
         if (pending > 0 || (inactive >= 0 ? inactive : idle) < idle_ms) continue;
         if (name->len == bus->consumer_len && !memcmp(name->str, bus->cfg.consumer, bus->consumer_len)) continue;
-        rsbus__cmd(bus);
-        rsbus__arg(bus, "EVAL", 4); rsbus__arg(bus, rsbus__gc_script, sizeof rsbus__gc_script - 1);
-        rsbus__arg(bus, "1", 1); rsbus__arg(bus, bus->key, bus->key_len);
-        rsbus__argz(bus, group); rsbus__arg(bus, name->str, name->len);
-        rsbus__cmd_end(bus);
-        r = rsbus__roundtrip(bus, &rep, "consumers_gc");
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "EVAL"); rsbus__arg(cn, rsbus__gc_script, sizeof rsbus__gc_script - 1);
+        rsbus__lit(cn, "1"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__argz(cn, group); rsbus__arg(cn, name->str, name->len);
+        rsbus__cmd_end(cn);
+        r = rsbus__call(cn, &rep, "consumers_gc");
         if (r != RSBUS_OK) break;
         if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1) {
             char shown[128];
@@ -5451,18 +5609,20 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_server_time_ms(rsbus *bus, int64_t *ms) {
+    rsbus__conn *cn;
     redisReply *rep = NULL;
     rsbus_result r;
     int64_t s, us;
     if (ms) *ms = 0;
     if (!bus || !ms) return RSBUS_E_ARG;
+    cn = &bus->conn;
     bus->err[0] = 0;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    rsbus__cmd(bus); rsbus__arg(bus, "TIME", 4); rsbus__cmd_end(bus);
-    if ((r = rsbus__roundtrip(bus, &rep, "TIME")) != RSBUS_OK) return r;
+    rsbus__cmd(cn); rsbus__lit(cn, "TIME"); rsbus__cmd_end(cn);
+    if ((r = rsbus__call(cn, &rep, "TIME")) != RSBUS_OK) return r;
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || !rsbus__reply_i64(rep->element[0], &s) ||
         !rsbus__reply_i64(rep->element[1], &us) || s < 0 || us < 0) {
-        return rsbus__shape_fail(bus, "TIME");
+        return rsbus__shape_fail(cn, "TIME");
     }
     *ms = s * 1000 + us / 1000;
     return RSBUS_OK;
@@ -5485,6 +5645,7 @@ RSBUS__PRIVATE int rsbus__feed(rsbus *bus, const redisReply *entries, rsbus_repl
 }
 
 RSBUS__PUBLIC int rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int timeout_ms, rsbus_replay_fn fn, void *user) {
+    rsbus__conn *cn;
     redisReply *rep = NULL;
     const redisReply *entries = NULL;
     rsbus_result r;
@@ -5492,6 +5653,7 @@ RSBUS__PUBLIC int rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int timeou
     size_t n;
     int stopped;
     if (!bus || !last_id || !fn) return RSBUS_E_ARG;
+    cn = &bus->conn;
     bus->err[0] = 0;
     from = last_id[0] ? last_id : "$";
     if (strcmp(from, "$") != 0 && !rsbus__id_arg_ok(from)) return rsbus__fail(bus, RSBUS_E_ARG, "tail: last_id is not a stream id");
@@ -5505,13 +5667,13 @@ RSBUS__PUBLIC int rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int timeou
         memcpy(last_id, si.last_id, strlen(si.last_id) + 1);
         from = last_id;
     }
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "XREAD", 5);
-    rsbus__arg(bus, "COUNT", 5); rsbus__argi(bus, bus->cfg.batch_size);
-    if (timeout_ms > 0) { rsbus__arg(bus, "BLOCK", 5); rsbus__argi(bus, timeout_ms); }
-    rsbus__arg(bus, "STREAMS", 7); rsbus__arg(bus, bus->key, bus->key_len); rsbus__argz(bus, from);
-    rsbus__cmd_end(bus);
-    if ((r = rsbus__send_and_read(bus, "XREAD", timeout_ms, &rep, &stopped)) != RSBUS_OK) return r;
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XREAD");
+    rsbus__lit(cn, "COUNT"); rsbus__argi(cn, bus->cfg.batch_size);
+    if (timeout_ms > 0) { rsbus__lit(cn, "BLOCK"); rsbus__argi(cn, timeout_ms); }
+    rsbus__lit(cn, "STREAMS"); rsbus__arg(cn, bus->key, bus->key_len); rsbus__argz(cn, from);
+    rsbus__cmd_end(cn);
+    if ((r = rsbus__recv_block(cn, &rep, timeout_ms, &stopped, "XREAD")) != RSBUS_OK) return r;
     if (stopped) return 0;
     if (rep->type == REDIS_REPLY_ERROR) { r = rsbus__reply_fail(bus, rep, "XREAD"); return r; }
     r = rsbus__read_entries(bus, rep, &entries, "XREAD");
@@ -5532,9 +5694,11 @@ RSBUS__PRIVATE int rsbus__range_end_ok(const char *s) {
 
 RSBUS__PUBLIC rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, const char *to_id,
                                               rsbus_replay_fn fn, void *user) {
+    rsbus__conn *cn;
     char start[RSBUS_ID_SIZE + 1];
     rsbus_result r;
     if (!bus) return RSBUS_E_ARG;
+    cn = &bus->conn;
     bus->err[0] = 0;
     if (!fn) return rsbus__fail(bus, RSBUS_E_ARG, "replay_range: fn is required");
     if (!from_id) from_id = "-";
@@ -5547,18 +5711,18 @@ RSBUS__PUBLIC rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, c
         redisReply *rep = NULL;
         size_t i, n;
         int stop;
-        rsbus__cmd(bus);
-        rsbus__arg(bus, "XRANGE", 6); rsbus__arg(bus, bus->key, bus->key_len);
-        rsbus__argz(bus, start); rsbus__argz(bus, to_id);
-        rsbus__arg(bus, "COUNT", 5); rsbus__argi(bus, bus->cfg.batch_size);
-        rsbus__cmd_end(bus);
-        if ((r = rsbus__roundtrip(bus, &rep, "XRANGE")) != RSBUS_OK) return r;
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__argz(cn, start); rsbus__argz(cn, to_id);
+        rsbus__lit(cn, "COUNT"); rsbus__argi(cn, bus->cfg.batch_size);
+        rsbus__cmd_end(cn);
+        if ((r = rsbus__call(cn, &rep, "XRANGE")) != RSBUS_OK) return r;
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements > (size_t)bus->cfg.batch_size) {
-            return rsbus__shape_fail(bus, "XRANGE");
+            return rsbus__shape_fail(cn, "XRANGE");
         }
         n = rep->elements;
         for (i = 0; i < n; i++)
-            if (!rsbus__entry_ok(rep->element[i])) return rsbus__shape_fail(bus, "XRANGE");
+            if (!rsbus__entry_ok(rep->element[i])) return rsbus__shape_fail(cn, "XRANGE");
         stop = rsbus__feed(bus, rep, fn, user);
         if (n) snprintf(start, sizeof start, "(%s", rep->element[n - 1]->element[0]->str);
         if (stop || n < (size_t)bus->cfg.batch_size) return RSBUS_OK;
@@ -5566,20 +5730,22 @@ RSBUS__PUBLIC rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, c
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, const char *id) {
+    rsbus__conn *cn;
     redisReply *rep = NULL;
     rsbus_result r;
     if (!bus) return RSBUS_E_ARG;
+    cn = &bus->conn;
     bus->err[0] = 0;
     if (!group) group = bus->cfg.group;
     if (!id || (strcmp(id, "$") != 0 && !rsbus__id_arg_ok(id)))
         return rsbus__fail(bus, RSBUS_E_ARG, "group_rewind: id must be \"$\", \"0\" or a stream id");
     if (!rsbus__name_ok(group, 127)) return rsbus__fail(bus, RSBUS_E_ARG, "group_rewind: bad group name");
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    rsbus__cmd(bus);
-    rsbus__arg(bus, "XGROUP", 6); rsbus__arg(bus, "SETID", 5);
-    rsbus__arg(bus, bus->key, bus->key_len); rsbus__argz(bus, group); rsbus__argz(bus, id);
-    rsbus__cmd_end(bus);
-    if ((r = rsbus__roundtrip(bus, &rep, "XGROUP SETID")) != RSBUS_OK) {
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XGROUP"); rsbus__lit(cn, "SETID");
+    rsbus__arg(cn, bus->key, bus->key_len); rsbus__argz(cn, group); rsbus__argz(cn, id);
+    rsbus__cmd_end(cn);
+    if ((r = rsbus__call(cn, &rep, "XGROUP SETID")) != RSBUS_OK) {
         if (strstr(bus->err, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "group_rewind: no group %.100s", group);
         return r;
     }
@@ -5595,22 +5761,23 @@ RSBUS__PUBLIC rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, con
      (entries added - length) removed from the head, of which the group had read entries_read
      (Redis 7; on 6.2 this cannot be told). trim != NULL: also apply MAXLEN ~ now. */
 RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
+    rsbus__conn *cn = &bus->conn;
     redisReply *rs[2] = { NULL, NULL }, *rep = NULL;
     rsbus_stream_info si;
     rsbus_result r;
-    size_t i, n;
+    rsbus__mark mark;
+    size_t i, n, npend = 0;
     uint64_t fm = 0, fs = 0;
-    int have_floor = 0;
+    int have_floor = 0, judged = 1;
     char minid[64];
     if (trimmed) *trimmed = 0;
-    rsbus__cmd(bus); rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "STREAM", 6); rsbus__arg(bus, bus->key, bus->key_len); rsbus__cmd_end(bus);
-    rsbus__cmd(bus); rsbus__arg(bus, "XINFO", 5); rsbus__arg(bus, "GROUPS", 6); rsbus__arg(bus, bus->key, bus->key_len); rsbus__cmd_end(bus);
-    r = rsbus__send(bus, "XINFO (trim)");
-    if (r == RSBUS_OK) r = rsbus__recv_n(bus, rs, 2, "XINFO (trim)");
+    rsbus__cmd(cn); rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "STREAM"); rsbus__arg(cn, bus->key, bus->key_len); rsbus__cmd_end(cn);
+    rsbus__cmd(cn); rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "GROUPS"); rsbus__arg(cn, bus->key, bus->key_len); rsbus__cmd_end(cn);
+    r = rsbus__recv_n(cn, rs, 2, "XINFO (trim)");
     if (r != RSBUS_OK) return r;
     if (rs[0]->type != REDIS_REPLY_ARRAY || rs[1]->type != REDIS_REPLY_ARRAY) {
         const redisReply *e = rs[0]->type == REDIS_REPLY_ERROR ? rs[0] : rs[1];
-        if (e->type != REDIS_REPLY_ERROR) return rsbus__shape_fail(bus, "XINFO (trim)");
+        if (e->type != REDIS_REPLY_ERROR) return rsbus__shape_fail(cn, "XINFO (trim)");
         r = rsbus__reply_fail(bus, e, "XINFO (trim)");
         return r == RSBUS_E_NOTFOUND ? RSBUS_OK : r;   /* no stream yet: nothing to trim */
     }
@@ -5619,6 +5786,7 @@ RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
     (void)rsbus__reply_i64(rsbus__map_get(rs[0], "length"), &si.length);
     (void)rsbus__reply_i64(rsbus__map_get(rs[0], "entries-added"), &si.entries_added);
     n = rs[1]->elements;
+    mark = rsbus__cmd_mark(cn);
     /* 1. the groups' floors: pending ones need XPENDING's oldest id, pipelined */
     for (i = 0; i < n; i++) {
         rsbus_group_info g;
@@ -5638,56 +5806,54 @@ RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
         if (bus->cfg.trim_policy != RSBUS_TRIM_ACKED) continue;
         {   /* every group needs what it has not read: the entry after its last delivered one ... */
             uint64_t m, s;
-            if (!rsbus__id_parse(g.last_delivered_id, strlen(g.last_delivered_id), &m, &s)) {
-                rsbus__reset_cmds(bus);
-                return rsbus__shape_fail(bus, "XINFO GROUPS (trim)");
-            }
+            if (!rsbus__id_parse(g.last_delivered_id, strlen(g.last_delivered_id), &m, &s))
+                return rsbus__shape_fail(cn, "XINFO GROUPS (trim)");
             if (s == UINT64_MAX) { m++; s = 0; } else s++;
             if (!have_floor || rsbus__id_less(m, s, fm, fs)) { fm = m; fs = s; have_floor = 1; }
         }
         if (g.pending > 0) {   /* ... and its oldest pending entry, if it still has one when asked */
-            rsbus__cmd(bus);
-            rsbus__arg(bus, "XPENDING", 8); rsbus__arg(bus, bus->key, bus->key_len); rsbus__argz(bus, g.name);
-            rsbus__cmd_end(bus);
+            rsbus__cmd(cn);
+            rsbus__lit(cn, "XPENDING"); rsbus__arg(cn, bus->key, bus->key_len); rsbus__argz(cn, g.name);
+            rsbus__cmd_end(cn);
+            npend++;
         }
     }
     if (bus->cfg.trim_policy == RSBUS_TRIM_MAXLEN) {
-        rsbus__reset_cmds(bus);
+        rsbus__cmd_rewind(cn, mark);
         if (!trimmed || bus->cfg.max_len <= 0) return RSBUS_OK;
-        rsbus__cmd(bus);
-        rsbus__arg(bus, "XTRIM", 5); rsbus__arg(bus, bus->key, bus->key_len);
-        rsbus__arg(bus, "MAXLEN", 6); rsbus__arg(bus, "~", 1); rsbus__argi(bus, bus->cfg.max_len);
-        rsbus__cmd_end(bus);
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "XTRIM"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__lit(cn, "MAXLEN"); rsbus__lit(cn, "~"); rsbus__argi(cn, bus->cfg.max_len);
+        rsbus__cmd_end(cn);
     } else {
-        size_t np = bus->nsegs;
-        if (np) {
-            r = rsbus__send(bus, "XPENDING (trim)");
-            for (i = 0; r == RSBUS_OK && i < np; i++) {
-                uint64_t m, s;
-                r = rsbus__recv(bus, &rep, "XPENDING (trim)");
-                if (r != RSBUS_OK) break;
-                /* summary: [count, oldest id, newest id, consumers] */
-                if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 && rsbus__is_str(rep->element[1]) &&
-                    rsbus__id_parse(rep->element[1]->str, rep->element[1]->len, &m, &s)) {
-                    if (!have_floor || rsbus__id_less(m, s, fm, fs)) { fm = m; fs = s; have_floor = 1; }
-                } else if (!(rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 && rep->element[1]->type == REDIS_REPLY_NIL)) {
-                    /* a group we cannot judge: trim nothing this time */
-                    have_floor = 0; np = 0;
-                    if (rep->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rep, "XPENDING (trim)");
-                    else r = RSBUS_E_PROTOCOL;
-                }
+        rsbus_result first = RSBUS_OK;
+        for (i = 0; r == RSBUS_OK && i < npend; i++) {   /* every reply is read, whatever they say */
+            uint64_t m, s;
+            r = rsbus__recv(cn, &rep, "XPENDING (trim)");
+            if (r != RSBUS_OK || !judged) continue;
+            /* summary: [count, oldest id, newest id, consumers] */
+            if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 && rsbus__is_str(rep->element[1]) &&
+                rsbus__id_parse(rep->element[1]->str, rep->element[1]->len, &m, &s)) {
+                if (!have_floor || rsbus__id_less(m, s, fm, fs)) { fm = m; fs = s; have_floor = 1; }
+            } else if (rep->type == REDIS_REPLY_ERROR) {
+                judged = 0;   /* a group we cannot judge: trim nothing this time */
+                first = rsbus__reply_fail(bus, rep, "XPENDING (trim)");
+            } else if (!(rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 && rep->element[1]->type == REDIS_REPLY_NIL)) {
+                judged = 0;
+                first = RSBUS_E_PROTOCOL;
             }
-            if (r == RSBUS_E_PROTOCOL) return rsbus__shape_fail(bus, "XPENDING (trim)");
-            if (r != RSBUS_OK) return r;
         }
+        if (r != RSBUS_OK) return r;
+        if (first == RSBUS_E_PROTOCOL) return rsbus__shape_fail(cn, "XPENDING (trim)");
+        if (first != RSBUS_OK) return first;
         if (!have_floor) return RSBUS_OK;   /* no group: nobody has acknowledged anything yet */
         snprintf(minid, sizeof minid, "%llu-%llu", (unsigned long long)fm, (unsigned long long)fs);
-        rsbus__cmd(bus);
-        rsbus__arg(bus, "XTRIM", 5); rsbus__arg(bus, bus->key, bus->key_len);
-        rsbus__arg(bus, "MINID", 5); rsbus__arg(bus, "~", 1); rsbus__argz(bus, minid);
-        rsbus__cmd_end(bus);
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "XTRIM"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__lit(cn, "MINID"); rsbus__lit(cn, "~"); rsbus__argz(cn, minid);
+        rsbus__cmd_end(cn);
     }
-    if ((r = rsbus__roundtrip(bus, &rep, "XTRIM")) != RSBUS_OK) return r;
+    if ((r = rsbus__call(cn, &rep, "XTRIM")) != RSBUS_OK) return r;
     if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) {
         bus->st.trimmed += (uint64_t)rep->integer;
         if (trimmed) *trimmed = (int64_t)rep->integer;
@@ -5932,13 +6098,13 @@ RSBUS__PRIVATE rsbus_result rsbus__spool_open(rsbus *bus) {
 
 /* Adds the record of the XADD just queued (its fields from fields_off on) to the staged records. */
 RSBUS__PRIVATE int rsbus__spool_stage(rsbus *bus, size_t fields_off) {
-    size_t n = bus->out_len - fields_off;
+    size_t n = bus->conn.out_len - fields_off;
     unsigned char *h;
-    if (bus->oom || !fields_off || n > 0xFFFFFFFFu ||
+    if (bus->conn.oom || !fields_off || n > 0xFFFFFFFFu ||
         rsbus__spool_buf(bus, &bus->spool_stage, &bus->spool_stage_cap, bus->spool_stage_len + 8 + n) != 0)
         return -1;
     h = (unsigned char *)bus->spool_stage + bus->spool_stage_len;
-    memcpy(h + 8, bus->out + fields_off, n);
+    memcpy(h + 8, bus->conn.out + fields_off, n);
     rsbus__put32(h, (uint32_t)n);
     rsbus__put32(h + 4, rsbus__crc32(h + 8, n));
     bus->spool_stage_len += 8 + n;
@@ -5949,24 +6115,22 @@ RSBUS__PRIVATE int rsbus__spool_stage(rsbus *bus, size_t fields_off) {
    atomic, and reads the replies. */
 RSBUS__PRIVATE rsbus_result rsbus__spool_send(rsbus *bus, const char *recs, size_t len, size_t n, int atomic,
                                               char (*ids)[RSBUS_ID_SIZE], const char *what) {
+    rsbus__conn *cn = &bus->conn;
     size_t p = 0;
-    rsbus_result r;
-    if (atomic) { rsbus__cmd(bus); rsbus__arg(bus, "MULTI", 5); rsbus__cmd_end(bus); }
+    if (atomic) { rsbus__cmd(cn); rsbus__lit(cn, "MULTI"); rsbus__cmd_end(cn); }
     while (p + 8 <= len) {
         size_t plen = rsbus__get32((const unsigned char *)recs + p);
         const char *payload = recs + p + 8;
-        rsbus__xadd_head(bus, bus->key, bus->key_len, rsbus__xadd_maxlen(bus));
-        if (rsbus__reserve(bus, plen) == 0) {
-            memcpy(bus->out + bus->out_len, payload, plen);
-            bus->out_len += plen;
-            bus->cmd_argc += (int)rsbus__spool_fields(payload, plen);
+        rsbus__xadd_head(cn, bus->key, bus->key_len, rsbus__xadd_maxlen(bus));
+        if (rsbus__reserve(cn, plen) == 0) {
+            memcpy(cn->out + cn->out_len, payload, plen);
+            cn->out_len += plen;
+            cn->cmd_argc += (int)rsbus__spool_fields(payload, plen);
         }
-        rsbus__cmd_end(bus);
+        rsbus__cmd_end(cn);
         p += 8 + plen;
     }
-    if (atomic) { rsbus__cmd(bus); rsbus__arg(bus, "EXEC", 4); rsbus__cmd_end(bus); }
-    r = rsbus__send(bus, what);
-    if (r != RSBUS_OK) return r;
+    if (atomic) { rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn); }
     return rsbus__read_xadds(bus, n, atomic, ids, what);
 }
 
@@ -6022,19 +6186,22 @@ RSBUS__PRIVATE rsbus_result rsbus__spool_append(rsbus *bus, size_t n) {
    Redis cannot be reached. */
 RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus_event *evs, size_t n,
                                                    char (*ids)[RSBUS_ID_SIZE], int single) {
+    rsbus__conn *cn = &bus->conn;
+    rsbus__mark mark = rsbus__cmd_mark(cn);
     rsbus__ev e;
     size_t i, sent;
     rsbus_result r;
     bus->spool_stage_len = 0;
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {   /* each XADD is written to take its record, then forgotten */
+        int staged;
         r = rsbus__check_event(bus, &evs[i], single ? (size_t)-1 : i, &e);
-        if (r != RSBUS_OK) { rsbus__reset_cmds(bus); bus->st.publish_errors += n; return r; }
-        if (rsbus__spool_stage(bus, rsbus__queue_xadd(bus, &evs[i], &e)) != 0) {
-            rsbus__reset_cmds(bus);
+        if (r != RSBUS_OK) { rsbus__cmd_rewind(cn, mark); bus->st.publish_errors += n; return r; }
+        staged = rsbus__spool_stage(bus, rsbus__queue_xadd(bus, &evs[i], &e));
+        rsbus__cmd_rewind(cn, mark);
+        if (staged != 0) {
             bus->st.publish_errors += n;
             return rsbus__fail(bus, RSBUS_E_NOMEM, "publish: out of memory");
         }
-        rsbus__reset_cmds(bus);
     }
     r = rsbus__ensure(bus);
     if (r == RSBUS_OK && bus->spool_events) r = rsbus__spool_drain(bus, &sent);

@@ -86,6 +86,7 @@ static rsbus *make_bus(int tenant, int small) {
     bus->dlq_key_len = strlen(bus->dlq_key);
     bus->group_len = 1;
     bus->consumer_len = 1;
+    rsbus__conn_init(bus, &bus->conn);
     bus->items = (rsbus__item *)calloc(BATCH, sizeof *bus->items);
     bus->reasons = (char *)calloc(BATCH, RSBUS_REASON_SIZE);
     bus->counts = (int64_t *)calloc(BATCH, sizeof *bus->counts);
@@ -100,7 +101,7 @@ static rsbus *make_bus(int tenant, int small) {
 static rsbus *buses[4];
 static rsbus *get_bus(unsigned which) {
     if (!buses[which]) buses[which] = make_bus((int)(which & 1u), (int)((which >> 1) & 1u));
-    rsbus__reset_cmds(buses[which]);
+    rsbus__reset_cmds(&buses[which]->conn);
     buses[which]->err[0] = 0;
     return buses[which];
 }
@@ -148,11 +149,11 @@ static redisReply *parse_one_arena(rsbus *bus, const char *text, size_t len, int
     redisReader *r = redisReaderCreate();
     void *rep = NULL;
     FUZZ_CHECK(r != NULL);
-    r->fn = rsbus__reply_functions();
-    r->privdata = bus;
-    bus->reply_bytes = 0;                     /* what rsbus__recv_raw sets before each reply */
-    bus->reply_bound = (size_t)64 << 20;
-    bus->reply_refused = 0;
+    r->fn = &bus->conn.fns;
+    r->privdata = &bus->conn;
+    bus->conn.reply_bytes = 0;                /* what rsbus__read_reply sets before each reply */
+    bus->conn.reply_bound = (size_t)64 << 20;
+    bus->conn.reply_refused = 0;
     if (redisReaderFeed(r, text, len) != REDIS_OK || redisReaderGetReply(r, &rep) != REDIS_OK) rep = NULL;
     *err = r->err;
     redisReaderFree(r);
@@ -296,16 +297,17 @@ static size_t structured(prog *g, buf *b) {
 /* Each queued command parses back as an array of bulk strings. */
 static void check_cmds(rsbus *bus) {
     size_t i, j;
-    FUZZ_CHECK(!bus->oom);
-    for (i = 0; i < bus->nsegs; i++) {
+    const rsbus__conn *cn = &bus->conn;
+    FUZZ_CHECK(!cn->oom);
+    for (i = 0; i < cn->nsegs; i++) {
         redisReply *c;
-        FUZZ_CHECK(bus->segs[i].off + bus->segs[i].len <= bus->out_len);
-        c = parse_one(bus->out + bus->segs[i].off, bus->segs[i].len);
+        FUZZ_CHECK(cn->segs[i].off + cn->segs[i].len <= cn->out_len);
+        c = parse_one(cn->out + cn->segs[i].off, cn->segs[i].len);
         FUZZ_CHECK(c != NULL && c->type == REDIS_REPLY_ARRAY && c->elements >= 1);
         for (j = 0; j < c->elements; j++) FUZZ_CHECK(c->element[j]->type == REDIS_REPLY_STRING);
         freeReplyObject(c);
     }
-    rsbus__reset_cmds(bus);
+    rsbus__reset_cmds(&bus->conn);
 }
 
 /* p is NULL or the str of one of f's elements */
@@ -410,7 +412,7 @@ static void any_reply(rsbus *bus, const redisReply *rep, const unsigned char *co
         rsbus_stats_get(bus, &before);
         handler_calls = 0;
         r = rsbus__handle(bus, (const redisReply *const *)entries->element, entries->elements,
-                          ncounts ? counts : NULL, "XACK");
+                          ncounts ? counts : NULL, 0, "XACK");
         rsbus_stats_get(bus, &after);
         FUZZ_CHECK(r == RSBUS_OK || r == RSBUS_E_IO);
         FUZZ_CHECK(after.delivered - before.delivered == entries->elements);
@@ -421,7 +423,7 @@ static void any_reply(rsbus *bus, const redisReply *rep, const unsigned char *co
             FUZZ_CHECK(memchr(reason, 0, RSBUS_REASON_SIZE) != NULL);
             if (bus->items[i].outcome == RSBUS__OUT_DEAD) FUZZ_CHECK(reason[0] != 0);
         }
-        rsbus__reset_cmds(bus);
+        rsbus__reset_cmds(&bus->conn);
     }
 }
 
@@ -480,7 +482,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             /* rsbus's builders accept what hiredis's accept, but for what they refuse on purpose (more
                than RSBUS__MAX_ELEMENTS, deeper than RSBUS__MAX_NESTING, beyond the reply bound), and build
                the same tree */
-            FUZZ_CHECK((arep != NULL) == (rep != NULL) || (rep && !arep && bus->reply_refused));
+            FUZZ_CHECK((arep != NULL) == (rep != NULL) || (rep && !arep && bus->conn.reply_refused));
             if (rep && arep) same_reply(rep, arep, 0);
             if (arep) {
                 /* a DLQ page keeps its reply: copied out of the arena into one block of the computed size */

@@ -19,11 +19,11 @@ static rsbus *offline_bus(void) {
     bus->key_len = 1;
     bus->group_len = 1;
     bus->consumer_len = 1;
+    rsbus__conn_init(bus, &bus->conn);
     return bus;
 }
 static void offline_free(rsbus *bus) {
-    free(bus->out);
-    free(bus->segs);
+    rsbus__conn_free(&bus->conn);
     free(bus);
 }
 /* Parses RESP text with hiredis's reader: replies, or commands (an array of bulk strings). */
@@ -41,21 +41,21 @@ TEST(resp_writer_round_trips_through_hiredis) {
     redisReply *rep;
     const char bin[] = { 'a', 0, '\r', '\n', 'b' };
     size_t i;
-    rsbus__cmd(bus);
-    rsbus__argz(bus, "XADD");
-    rsbus__arg(bus, bin, sizeof bin);
-    rsbus__argi(bus, INT64_MIN);
-    rsbus__argi(bus, 0);
-    rsbus__argi(bus, 1234567890123);
-    rsbus__arg(bus, "", 0);
-    rsbus__cmd_end(bus);
+    rsbus__cmd(&bus->conn);
+    rsbus__argz(&bus->conn, "XADD");
+    rsbus__arg(&bus->conn, bin, sizeof bin);
+    rsbus__argi(&bus->conn, INT64_MIN);
+    rsbus__argi(&bus->conn, 0);
+    rsbus__argi(&bus->conn, 1234567890123);
+    rsbus__arg(&bus->conn, "", 0);
+    rsbus__cmd_end(&bus->conn);
     for (i = 0; i < 11; i++) {       /* a command with more than 9 arguments: a 2-digit header */
-        if (i == 0) rsbus__cmd(bus);
-        rsbus__argi(bus, (int64_t)i);
+        if (i == 0) rsbus__cmd(&bus->conn);
+        rsbus__argi(&bus->conn, (int64_t)i);
     }
-    rsbus__cmd_end(bus);
-    REQUIRE(!bus->oom && bus->nsegs == 2);
-    rep = parse(bus->out + bus->segs[0].off, bus->segs[0].len);
+    rsbus__cmd_end(&bus->conn);
+    REQUIRE(!bus->conn.oom && bus->conn.nsegs == 2);
+    rep = parse(bus->conn.out + bus->conn.segs[0].off, bus->conn.segs[0].len);
     REQUIRE(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 6);
     CHECK_EQ_STR(rep->element[0]->str, "XADD");
     CHECK_EQ_INT(rep->element[1]->len, sizeof bin);
@@ -65,12 +65,12 @@ TEST(resp_writer_round_trips_through_hiredis) {
     CHECK_EQ_STR(rep->element[4]->str, "1234567890123");
     CHECK_EQ_INT(rep->element[5]->len, 0);
     freeReplyObject(rep);
-    rep = parse(bus->out + bus->segs[1].off, bus->segs[1].len);
+    rep = parse(bus->conn.out + bus->conn.segs[1].off, bus->conn.segs[1].len);
     REQUIRE(rep && rep->elements == 11);
     CHECK_EQ_STR(rep->element[10]->str, "10");
     freeReplyObject(rep);
-    rsbus__reset_cmds(bus);
-    CHECK_EQ_INT(bus->out_len, 0);
+    rsbus__reset_cmds(&bus->conn);
+    CHECK_EQ_INT(bus->conn.out_len, 0);
     offline_free(bus);
 }
 

@@ -19,8 +19,8 @@
 
    W1  single publish (rsbus_publish vs redisCommandArgv): events/s, per-call latency p50/p99
    W2  batch publish of 100 and 1000 (rsbus_publish_batch vs MULTI + n x XADD + EXEC pipelined)
-   W3  consume + ack, COUNT 100 (rsbus_run, and an rsbus_poll loop, vs a naive XREADGROUP/XACK loop and
-       a pipelined one)
+   W3  consume + ack, COUNT 100 (rsbus_run, and an rsbus_poll loop, vs a naive XREADGROUP/XACK loop, a
+       pipelined one, and the server's limit: two XREADGROUPs in flight, XACKs pipelined)
    W4  end to end latency at 5,000 events/s (a forked publisher; rsbus_run vs an XREADGROUP BLOCK loop)
    W5  claiming 100,000 pending entries of a dead consumer (rsbus_claim vs XAUTOCLAIM + XACK)
    W6  JSON reader and writer (rsbus only)
@@ -74,13 +74,14 @@ static size_t g_payload_len;
 static int g_failed;
 
 /* the final table */
-enum { T_W1, T_W2_100, T_W2_1000, T_W3_NAIVE, T_W3_PIPE, T_W3_POLL_NAIVE, T_W3_POLL_PIPE, T_W5, T_COUNT };
+enum { T_W1, T_W2_100, T_W2_1000, T_W3_NAIVE, T_W3_PIPE, T_W3_LIMIT, T_W3_POLL_NAIVE, T_W3_POLL_PIPE, T_W5, T_COUNT };
 static struct { const char *name; int have; double rsbus, plain, rsbus_cpu, plain_cpu; } g_table[T_COUNT] = {
     { "W1 publish (events/s)", 0, 0, 0, 0, 0 },
     { "W2 batch 100 (events/s)", 0, 0, 0, 0, 0 },
     { "W2 batch 1000 (events/s)", 0, 0, 0, 0, 0 },
     { "W3 run vs naive (events/s)", 0, 0, 0, 0, 0 },
     { "W3 run vs pipelined (events/s)", 0, 0, 0, 0, 0 },
+    { "W3 run vs 2 reads in flight (ev/s)", 0, 0, 0, 0, 0 },
     { "W3 poll vs naive (events/s)", 0, 0, 0, 0, 0 },
     { "W3 poll vs pipelined (events/s)", 0, 0, 0, 0, 0 },
     { "W5 claim (events/s)", 0, 0, 0, 0, 0 },
@@ -659,7 +660,8 @@ static int w3_prepare(const char *key, long n) {
     if (del_key(key) || fill_stream(key, n) || create_group(key)) return -1;
     return 0;
 }
-/* rsbus_run: the XACK of batch k goes out with the XREADGROUP of batch k+1, one round trip per batch.
+/* rsbus_run: the XACK of batch k goes out with the XREADGROUP of batch k+1, and that read is sent before
+   batch k is dispatched (the prefetch), so Redis answers it while the handlers run.
    The handler counts and calls rsbus_stop (allowed from a handler) once it has seen the n pre-filled
    entries; rsbus_run then returns after sending the last batch's XACK and reading its reply, so the
    timed span includes it. A SIGALRM sets the stop flag if the entries never all arrive. */
@@ -822,11 +824,70 @@ SIDE_FN int w3_pipelined(redisContext *c, const char *key, long n, meas *m) {
     return check_done(key, count, n, "W3 hiredis pipelined");
 }
 
+/* the server's limit: two XREADGROUPs in flight, so Redis answers the next read while this batch is
+   dispatched; the XACK of batch k goes out with the XREADGROUP of batch k+2. The replies come as
+   R1 R2 A1 R3 A2 R4 ...: after batch k (k >= 2) come the XACK of batch k-1 and the read of batch k+1. */
+SIDE_FN int w3_two_in_flight(redisContext *c, const char *key, long n, meas *m) {
+    const char *xv[] = XRG_ARGV(key, "");
+    size_t xl[11];
+    long count = 0, batch = 0;
+    long long prev_nack = -1;   /* the XACK whose reply comes next, -1: none */
+    int i;
+    void *v = NULL;
+    redisReply *rep;
+    span t0;
+    memmove(&xv[6], &xv[8], 3 * sizeof *xv);
+    for (i = 0; i < 9; i++) xl[i] = strlen(xv[i]);
+    t0 = span_begin();
+    PROF_BEGIN();
+    if (redisAppendCommandArgv(c, 9, xv, xl) != REDIS_OK || redisAppendCommandArgv(c, 9, xv, xl) != REDIS_OK ||
+        redisGetReply(c, &v) != REDIS_OK)
+        return fail("W3 hiredis 2 in flight: %s", c->errstr);
+    rep = (redisReply *)v;
+    for (;;) {
+        const redisReply *entries;
+        size_t j;
+        int bad;
+        long long nack;
+        entries = xread_entries(rep, &bad);
+        if (bad) { freeReplyObject(rep); return fail("W3 hiredis 2 in flight: unexpected XREADGROUP reply"); }
+        if (!entries) break;
+        batch++;
+        for (j = 0; j < entries->elements; j++) plain_dispatch(entries->element[j], &count);
+        i = ack_argv(key, entries);
+        nack = i - 3;
+        if (redisAppendCommandArgv(c, i, g_ackv, g_ackl) != REDIS_OK || redisAppendCommandArgv(c, 9, xv, xl) != REDIS_OK) {
+            freeReplyObject(rep);
+            return fail("W3 hiredis 2 in flight: %s", c->errstr);
+        }
+        freeReplyObject(rep);
+        if (prev_nack >= 0) {
+            if (redisGetReply(c, &v) != REDIS_OK) return fail("W3 hiredis 2 in flight: %s", c->errstr);
+            if (ack_reply_ok((redisReply *)v, prev_nack, "W3 hiredis 2 in flight")) return -1;
+        }
+        prev_nack = nack;
+        if (redisGetReply(c, &v) != REDIS_OK) return fail("W3 hiredis 2 in flight: %s", c->errstr);
+        rep = (redisReply *)v;
+    }
+    freeReplyObject(rep);
+    /* still in flight: the last XACK and one more read (empty: the stream is drained) */
+    if (prev_nack >= 0) {
+        if (redisGetReply(c, &v) != REDIS_OK) return fail("W3 hiredis 2 in flight: %s", c->errstr);
+        if (ack_reply_ok((redisReply *)v, prev_nack, "W3 hiredis 2 in flight")) return -1;
+        if (redisGetReply(c, &v) != REDIS_OK) return fail("W3 hiredis 2 in flight: %s", c->errstr);
+        freeReplyObject((redisReply *)v);
+    }
+    PROF_END("w3_two_in_flight");
+    meas_end(m, &t0, (double)n);
+    (void)batch;
+    return check_done(key, count, n, "W3 hiredis 2 in flight");
+}
+
 static int w3(void) {
     const char *key = "bench:w3";
     long n = scaled(100000, 10000);
-    double ev[4][MAX_ROUNDS], cpu[4][MAX_ROUNDS];
-    meas ms[4][MAX_ROUNDS], d;
+    double ev[5][MAX_ROUNDS], cpu[5][MAX_ROUNDS];
+    meas ms[5][MAX_ROUNDS], d;
     redisContext *c = plain_connect();
     size_t nr = (size_t)g_rounds;
     int r, side, rc = -1;
@@ -834,40 +895,46 @@ static int w3(void) {
            "    (rsbus_run: the XACK of batch k goes with the XREADGROUP of batch k+1, the handler calls rsbus_stop\n"
            "    after the last entry, the last XACK is sent and read before rsbus_run returns; rsbus_poll(bus, -1)\n"
            "    loop: XREADGROUP then XACK, a round trip each; hiredis naive: XREADGROUP then XACK; hiredis\n"
-           "    pipelined: XACK of batch k sent with the XREADGROUP of batch k+1)\n", n, g_rounds);
+           "    pipelined: XACK of batch k sent with the XREADGROUP of batch k+1; hiredis 2 in flight, the\n"
+           "    server's limit: two XREADGROUPs always in flight, XACKs pipelined)\n", n, g_rounds);
     if (!c) goto out;
     /* warm-up, a tenth of a round each */
     if (w3_prepare(key, n / 10) || w3_rsbus_run(key, n / 10, &d) || w3_prepare(key, n / 10) || w3_naive(c, key, n / 10, &d) ||
         w3_prepare(key, n / 10) || w3_rsbus_poll(key, n / 10, &d) || w3_prepare(key, n / 10) ||
-        w3_pipelined(c, key, n / 10, &d))
+        w3_pipelined(c, key, n / 10, &d) || w3_prepare(key, n / 10) || w3_two_in_flight(c, key, n / 10, &d))
         goto out;
     for (r = 0; r < g_rounds; r++) {
-        for (side = 0; side < 4; side++) {   /* rsbus_run, naive, rsbus_poll, pipelined */
+        for (side = 0; side < 5; side++) {   /* rsbus_run, naive, rsbus_poll, pipelined, 2 in flight */
             if (w3_prepare(key, n)) goto out;
             if (side == 0 ? w3_rsbus_run(key, n, &ms[0][r])
                 : side == 1 ? w3_naive(c, key, n, &ms[1][r])
-                : side == 2 ? w3_rsbus_poll(key, n, &ms[2][r]) : w3_pipelined(c, key, n, &ms[3][r]))
+                : side == 2 ? w3_rsbus_poll(key, n, &ms[2][r])
+                : side == 3 ? w3_pipelined(c, key, n, &ms[3][r]) : w3_two_in_flight(c, key, n, &ms[4][r]))
                 goto out;
         }
     }
-    for (side = 0; side < 4; side++) { col(ms[side], nr, 0, ev[side]); col(ms[side], nr, 1, cpu[side]); }
+    for (side = 0; side < 5; side++) { col(ms[side], nr, 0, ev[side]); col(ms[side], nr, 1, cpu[side]); }
     print_head();
     print_row("rsbus_run         events/s", ev[0], nr);
     print_row("rsbus_poll        events/s", ev[2], nr);
     print_row("hiredis naive     events/s", ev[1], nr);
     print_row("hiredis pipelined events/s", ev[3], nr);
+    print_row("hiredis 2 in flight events/s", ev[4], nr);
     print_ratio("ratio rsbus_run/naive", ev[0], ev[1], nr, HIGHER_BETTER);
     print_ratio("ratio rsbus_run/pipelined", ev[0], ev[3], nr, HIGHER_BETTER);
+    print_ratio("ratio rsbus_run/2 in flight", ev[0], ev[4], nr, HIGHER_BETTER);
     print_ratio("ratio rsbus_poll/naive", ev[2], ev[1], nr, HIGHER_BETTER);
     print_ratio("ratio rsbus_poll/pipelined", ev[2], ev[3], nr, HIGHER_BETTER);
     table_set(T_W3_NAIVE, ms[0], ms[1], nr);
     table_set(T_W3_PIPE, ms[0], ms[3], nr);
+    table_set(T_W3_LIMIT, ms[0], ms[4], nr);
     table_set(T_W3_POLL_NAIVE, ms[2], ms[1], nr);
     table_set(T_W3_POLL_PIPE, ms[2], ms[3], nr);
     print_row("rsbus_run         client CPU (us/event)", cpu[0], nr);
     print_row("rsbus_poll        client CPU (us/event)", cpu[2], nr);
     print_row("hiredis naive     client CPU (us/event)", cpu[1], nr);
     print_row("hiredis pipelined client CPU (us/event)", cpu[3], nr);
+    print_row("hiredis 2 in flight client CPU (us/event)", cpu[4], nr);
     print_ratio("ratio client CPU rsbus_run/naive", cpu[0], cpu[1], nr, CHEAPER);
     print_ratio("ratio client CPU rsbus_run/pipelined", cpu[0], cpu[3], nr, CHEAPER);
     print_ratio("ratio client CPU rsbus_poll/naive", cpu[2], cpu[1], nr, CHEAPER);

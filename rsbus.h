@@ -1416,29 +1416,61 @@ RSBUS__PRIVATE void rsbus__json_get_hit(rsbus__json_get *g, const unsigned char 
     }
 }
 
+/* The unescaped bytes of the JSON string text k..ke (between its quotes), a piece at a time: a run of
+   plain bytes, or one escape as UTF-8 in u. Returns the piece, its length in *n, and moves *k past it;
+   NULL at a bad escape. The one unescaper of rsbus: rsbus__json_unescape copies, rsbus__json_str_eq
+   compares. */
+RSBUS__PRIVATE const unsigned char *rsbus__json_piece(const unsigned char **k, const unsigned char *ke,
+                                                     unsigned char u[4], size_t *n) {
+    const unsigned char *p = *k, *q;
+    size_t bad, l;
+    uint32_t cp;
+    if (*p != '\\') {
+        q = (const unsigned char *)memchr(p, '\\', (size_t)(ke - p));
+        if (!q) q = ke;
+        *n = (size_t)(q - p);
+        *k = q;
+        return p;
+    }
+    l = rsbus__json_escape(p, ke, &cp, &bad);
+    if (!l) return NULL;
+    *k = p + l;
+    *n = rsbus__json_utf8_put(cp, u);
+    return u;
+}
+/* Unescapes k..ke into out (cap bytes, not NUL-terminated, cut short when it does not fit); *len is the
+   whole unescaped length. -1 at a bad escape. */
+RSBUS__PRIVATE int rsbus__json_unescape(const unsigned char *k, const unsigned char *ke, char *out, size_t cap,
+                                        size_t *len) {
+    unsigned char u[4];
+    size_t n, need = 0;
+    while (k < ke) {
+        const unsigned char *piece = rsbus__json_piece(&k, ke, u, &n);
+        if (!piece) return -1;
+        if (need < cap) memcpy(out + need, piece, RSBUS__MIN(n, cap - need));
+        need += n;
+    }
+    *len = need;
+    return 0;
+}
+/* Whether the JSON string text k..ke unescapes to exactly the n bytes of name. */
+RSBUS__PRIVATE int rsbus__json_str_eq(const unsigned char *k, const unsigned char *ke, const char *name, size_t n) {
+    unsigned char u[4];
+    size_t i = 0, l;
+    while (k < ke) {
+        const unsigned char *piece = rsbus__json_piece(&k, ke, u, &l);
+        if (!piece || l > n - i || memcmp(name + i, piece, l) != 0) return 0;
+        i += l;
+    }
+    return i == n;
+}
+
 /* Does the key text k..ke (between the quotes; esc: it has escapes) equal the current segment? */
 RSBUS__PRIVATE int rsbus__json_key_match(const rsbus__json_get *g, const unsigned char *k,
                                          const unsigned char *ke, int esc) {
-    const unsigned char *s = (const unsigned char *)g->seg;
-    unsigned char u[4];
-    size_t i = 0, len, n, j, bad;
-    uint32_t cp;
     if (g->seg_bracket) return 0;
-    if (!esc) return (size_t)(ke - k) == g->seg_len && memcmp(k, s, g->seg_len) == 0;
-    while (k < ke) {
-        if (*k != '\\') {
-            if (i >= g->seg_len || s[i] != *k) return 0;
-            i++;
-            k++;
-            continue;
-        }
-        len = rsbus__json_escape(k, ke, &cp, &bad);
-        if (!len) return 0;
-        n = rsbus__json_utf8_put(cp, u);
-        for (j = 0; j < n; j++, i++) if (i >= g->seg_len || s[i] != u[j]) return 0;
-        k += len;
-    }
-    return i == g->seg_len;
+    if (!esc) return (size_t)(ke - k) == g->seg_len && memcmp(k, g->seg, g->seg_len) == 0;
+    return rsbus__json_str_eq(k, ke, g->seg, g->seg_len);
 }
 
 /* The closing byte of the innermost open container (depth > 0): ']' + 0x20 is '}' */
@@ -1648,38 +1680,13 @@ RSBUS__PUBLIC rsbus_result rsbus_json_get(const char *s, size_t n, const char *p
 /* Wrong type: RSBUS_E_ARG. Text that is not a valid JSON string: RSBUS_E_JSON. Too small (out may be NULL
    with size 0): RSBUS_E_ARG, *len = bytes needed without the NUL and out = "" when size > 0. */
 RSBUS__PUBLIC rsbus_result rsbus_jval_str(const rsbus_jval *v, char *out, size_t size, size_t *len) {
-    const unsigned char *p, *e, *q;
-    unsigned char u[4];
-    size_t need = 0, k, bad, room;
-    uint32_t cp;
+    size_t need = 0;
     if (len) *len = 0;
     if (!v || v->type != RSBUS_JSTRING || !v->ptr || (!out && size)) return RSBUS_E_ARG;
     if (v->len < 2 || v->ptr[0] != '"' || v->ptr[v->len - 1] != '"') return RSBUS_E_JSON;
-    p = (const unsigned char *)v->ptr + 1;
-    e = (const unsigned char *)v->ptr + v->len - 1;
-    while (p < e) {
-        if (*p != '\\') {
-            q = (const unsigned char *)memchr(p, '\\', (size_t)(e - p));
-            if (!q) q = e;
-            k = (size_t)(q - p);
-            if (need < size) {
-                room = size - need;
-                memcpy(out + need, p, k < room ? k : room);
-            }
-            need += k;
-            p = q;
-            continue;
-        }
-        k = rsbus__json_escape(p, e, &cp, &bad);
-        if (!k) return RSBUS_E_JSON;
-        p += k;
-        k = rsbus__json_utf8_put(cp, u);
-        if (need < size) {
-            room = size - need;
-            memcpy(out + need, u, k < room ? k : room);
-        }
-        need += k;
-    }
+    if (rsbus__json_unescape((const unsigned char *)v->ptr + 1, (const unsigned char *)v->ptr + v->len - 1, out, size,
+                             &need) != 0)
+        return RSBUS_E_JSON;
     if (len) *len = need;
     if (need >= size) {
         if (size) out[0] = '\0';
@@ -6381,28 +6388,12 @@ RSBUS__PRIVATE void rsbus__schema_path_pop(rsbus__schema_cc *cc, size_t old) {
    with *len its full unescaped length (more than cap when it did not fit), or NULL if it is not one. */
 RSBUS__PRIVATE const unsigned char *rsbus__schema_unescape(const unsigned char *p, const unsigned char *e,
                                                            char *out, size_t cap, size_t *len) {
-    const unsigned char *q, *k, *err;
-    unsigned char u[4];
-    size_t n = 0, l, j, bad;
-    uint32_t cp;
+    const unsigned char *q, *err;
     int esc = 0;
     *len = 0;
     if (p >= e || *p != '"') return NULL;
     q = rsbus__json_string(p + 1, e, &err, &esc);
-    if (!q) return NULL;
-    for (k = p + 1; k < q - 1;) {
-        if (*k != '\\') {
-            u[0] = *k++;
-            l = 1;
-        } else {
-            l = rsbus__json_escape(k, q - 1, &cp, &bad);
-            if (!l) return NULL;
-            k += l;
-            l = rsbus__json_utf8_put(cp, u);
-        }
-        for (j = 0; j < l; j++, n++) if (n < cap) out[n] = (char)u[j];
-    }
-    *len = n;
+    if (!q || rsbus__json_unescape(p + 1, q - 1, out, cap, len) != 0) return NULL;
     return q;
 }
 
@@ -6686,26 +6677,6 @@ typedef struct rsbus__sframe {
     uint64_t seen[RSBUS__SCHEMA_MAX_OBJ / 64];
 } rsbus__sframe;
 
-/* Does the payload key k..ke (between its quotes, with escapes) equal name? */
-RSBUS__PRIVATE int rsbus__schema_key_eq(const char *name, size_t n, const unsigned char *k, const unsigned char *ke) {
-    unsigned char u[4];
-    size_t i = 0, l, j, bad;
-    uint32_t cp;
-    while (k < ke) {
-        if (*k != '\\') {
-            if (i >= n || (unsigned char)name[i] != *k) return 0;
-            i++;
-            k++;
-            continue;
-        }
-        l = rsbus__json_escape(k, ke, &cp, &bad);
-        if (!l) return 0;
-        k += l;
-        l = rsbus__json_utf8_put(cp, u);
-        for (j = 0; j < l; j++, i++) if (i >= n || (unsigned char)name[i] != u[j]) return 0;
-    }
-    return i == n;
-}
 
 /* The field of the object in fr named by the key k..ke, marked seen; NULL for a field the schema does not name. */
 RSBUS__PRIVATE const rsbus__snode *rsbus__schema_field(const rsbus__schema *sc, rsbus__sframe *fr,
@@ -6717,7 +6688,7 @@ RSBUS__PRIVATE const rsbus__snode *rsbus__schema_field(const rsbus__schema *sc, 
         const rsbus__snode *f;
         if (i >= n) i = 0;
         f = &fl[i];
-        if (esc ? !rsbus__schema_key_eq(sc->names + f->name_off, f->name_len, k, ke)
+        if (esc ? !rsbus__json_str_eq(k, ke, sc->names + f->name_off, f->name_len)
                 : (f->name_len != klen || memcmp(sc->names + f->name_off, k, klen) != 0)) continue;
         fr->hint = i + 1 < n ? i + 1 : 0;
         if (!((fr->seen[i >> 6] >> (i & 63)) & 1)) {

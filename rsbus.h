@@ -767,6 +767,21 @@ RSBUS__PRIVATE void rsbus__free(const rsbus_allocator *a, void *p, size_t size) 
     (void)size;
     free(p);
 }
+/* The one growable array: room for at least 'need' elements of 'size' bytes in p (cap of them now), the
+   capacity doubling from 'first'. Returns the array, moved or not, with *cap updated; NULL when out of
+   memory or too large (p is then unchanged and still the caller's). */
+RSBUS__PRIVATE void *rsbus__grow(const rsbus_allocator *a, void *p, size_t *cap, size_t need, size_t size, size_t first) {
+    size_t c = *cap ? *cap : first;
+    void *np;
+    if (need <= *cap) return p;
+    while (c < need) {
+        if (c > SIZE_MAX / 2 / size) return NULL;
+        c *= 2;
+    }
+    np = p ? rsbus__realloc(a, p, *cap * size, c * size) : rsbus__alloc(a, c * size);
+    if (np) *cap = c;
+    return np;
+}
 /* 1 when the allocator is usable: all three functions or none */
 RSBUS__PRIVATE int rsbus__allocator_ok(const rsbus_allocator *a) {
     int n = (a->alloc_fn != NULL) + (a->realloc_fn != NULL) + (a->free_fn != NULL);
@@ -826,22 +841,13 @@ RSBUS__PRIVATE size_t rsbus__json_u8(const unsigned char *p, size_t avail, unsig
 
 /* Room for n more bytes plus the NUL; grows a growing writer, fails a fixed one. */
 RSBUS__PRIVATE int rsbus__jw_reserve(rsbus_jw *w, size_t n) {
-    size_t need, ncap;
     char *nb;
     if (w->failed) return 0;
     if (w->cap > w->len && n < w->cap - w->len) return 1;
     if (!w->growing || n > SIZE_MAX - 1 - w->len) { w->failed = 1; return 0; }
-    need = w->len + n + 1;
-    ncap = w->cap ? w->cap : 256;
-    while (ncap < need) {
-        if (ncap > SIZE_MAX / 2) { ncap = need; break; }
-        ncap *= 2;
-    }
-    nb = w->buf ? (char *)rsbus__realloc(&w->alloc, w->buf, w->cap, ncap)
-                : (char *)rsbus__alloc(&w->alloc, ncap);
+    nb = (char *)rsbus__grow(&w->alloc, w->buf, &w->cap, w->len + n + 1, 1, 256);
     if (!nb) { w->failed = 1; return 0; }
     w->buf = nb;
-    w->cap = ncap;
     return 1;
 }
 RSBUS__PRIVATE void rsbus__jw_put(rsbus_jw *w, const char *s, size_t n) {
@@ -2822,18 +2828,12 @@ RSBUS__PRIVATE rsbus_result rsbus__shape_fail(rsbus__conn *cn, const char *what)
 /* Commands are written as RESP into cn->out, one segment per command, and sent with one sendmsg.
    Each command reserves 16 bytes in front for its "*argc\r\n" header, written when it ends. */
 RSBUS__PRIVATE int rsbus__reserve(rsbus__conn *cn, size_t more) {
-    size_t need, cap;
-    void *p;
+    char *p;
     if (cn->oom) return -1;
     if (more > SIZE_MAX / 2 - cn->out_len) { cn->oom = 1; return -1; }
-    need = cn->out_len + more;
-    if (need <= cn->out_cap) return 0;
-    cap = cn->out_cap ? cn->out_cap : 4096;
-    while (cap < need) cap *= 2;
-    p = rsbus__realloc(&cn->bus->a, cn->out, cn->out_cap, cap);
+    p = (char *)rsbus__grow(&cn->bus->a, cn->out, &cn->out_cap, cn->out_len + more, 1, 4096);
     if (!p) { cn->oom = 1; return -1; }
-    cn->out = (char *)p;
-    cn->out_cap = cap;
+    cn->out = p;
     return 0;
 }
 RSBUS__PRIVATE void rsbus__cmd(rsbus__conn *cn) {
@@ -2895,19 +2895,16 @@ RSBUS__PRIVATE void rsbus__cmd_end_owing(rsbus__conn *cn, int kind, size_t acked
     rsbus__owe *o;
     if (cn->oom) return;
     if (cn->nsegs == cn->capsegs) {
-        size_t cap = cn->capsegs ? cn->capsegs * 2 : 16;
-        void *p = rsbus__realloc(&cn->bus->a, cn->segs, cn->capsegs * sizeof *cn->segs, cap * sizeof *cn->segs);
+        rsbus__seg *p = (rsbus__seg *)rsbus__grow(&cn->bus->a, cn->segs, &cn->capsegs, cn->nsegs + 1, sizeof *p, 16);
         if (!p) { cn->oom = 1; return; }
-        cn->segs = (rsbus__seg *)p;
-        cn->capsegs = cap;
+        cn->segs = p;
     }
-    if (cn->owe_len == cn->owe_cap) {   /* grown as a ring: the entries are unrolled into the new array */
-        size_t cap = cn->owe_cap ? cn->owe_cap * 2 : 16, i;
-        rsbus__owe *p = (rsbus__owe *)rsbus__alloc(&cn->bus->a, cap * sizeof *p);
+    if (cn->owe_len == cn->owe_cap) {   /* a full ring: grown, and its wrapped part moved after the old end */
+        size_t old = cn->owe_cap;
+        rsbus__owe *p = (rsbus__owe *)rsbus__grow(&cn->bus->a, cn->owe, &cn->owe_cap, cn->owe_len + 1, sizeof *p, 16);
         if (!p) { cn->oom = 1; return; }
-        for (i = 0; i < cn->owe_len; i++) p[i] = *rsbus__owe_at(cn, i);
-        rsbus__free(&cn->bus->a, cn->owe, cn->owe_cap * sizeof *cn->owe);
-        cn->owe = p; cn->owe_cap = cap; cn->owe_head = 0;
+        cn->owe = p;
+        if (cn->owe_head) memcpy(p + old, p, cn->owe_head * sizeof *p);   /* old >= owe_head: it fits */
     }
     nl = rsbus__ndigits((uint64_t)cn->cmd_argc);
     start = cn->cmd_off + 16 - (nl + 3);
@@ -3759,13 +3756,16 @@ RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus
     else if (c->max_retries < 0) c->max_retries = 0;
     c->retry_backoff_ms = RSBUS__DEF(c->retry_backoff_ms, 1000);
     c->retry_backoff_max_ms = RSBUS__DEF(c->retry_backoff_max_ms, 60000);
-    RSBUS__CHECK(c->retry_backoff_ms > 0 && c->retry_backoff_max_ms > 0, "retry_backoff_ms: must be positive");
+    RSBUS__CHECK(c->retry_backoff_ms > 0, "retry_backoff_ms: must be positive");
+    RSBUS__CHECK(c->retry_backoff_max_ms > 0, "retry_backoff_max_ms: must be positive");
     c->claim_idle_ms = RSBUS__DEF(c->claim_idle_ms, 60000);
     c->claim_interval_ms = RSBUS__DEF(c->claim_interval_ms, 5000);
-    RSBUS__CHECK(c->claim_idle_ms > 0 && c->claim_interval_ms > 0, "claim_idle_ms: must be positive");
+    RSBUS__CHECK(c->claim_idle_ms > 0, "claim_idle_ms: must be positive");
+    RSBUS__CHECK(c->claim_interval_ms > 0, "claim_interval_ms: must be positive");
     c->connect_timeout_ms = RSBUS__DEF(c->connect_timeout_ms, 5000);
     c->io_timeout_ms = RSBUS__DEF(c->io_timeout_ms, 5000);
-    RSBUS__CHECK(c->connect_timeout_ms > 0 && c->io_timeout_ms > 0, "connect_timeout_ms: must be positive");
+    RSBUS__CHECK(c->connect_timeout_ms > 0, "connect_timeout_ms: must be positive");
+    RSBUS__CHECK(c->io_timeout_ms > 0, "io_timeout_ms: must be positive");
     c->max_event_bytes = RSBUS__DEF(c->max_event_bytes, (size_t)1 << 20);
     RSBUS__CHECK(c->max_event_bytes <= ((size_t)512 << 20), "max_event_bytes: at most 512 MiB (Redis's limit)");
     RSBUS__CHECK(rsbus__allocator_ok(&c->allocator), "allocator: set all three functions or none");
@@ -4168,11 +4168,10 @@ RSBUS__PUBLIC int rsbus_subscribe(rsbus *bus, const char *pattern, rsbus_handler
     if (bus->next_token == INT_MAX) return rsbus__fail(bus, RSBUS_E_ARG, "subscribe: out of tokens");
     h.token = bus->next_token;
     if (bus->nhandlers == bus->caphandlers) {
-        size_t cap = bus->caphandlers ? bus->caphandlers * 2 : 4;
-        void *p = rsbus__realloc(&bus->a, bus->handlers, bus->caphandlers * sizeof h, cap * sizeof h);
+        rsbus__handler *p = (rsbus__handler *)rsbus__grow(&bus->a, bus->handlers, &bus->caphandlers, bus->nhandlers + 1,
+                                                          sizeof h, 4);
         if (!p) return rsbus__fail(bus, RSBUS_E_NOMEM, "subscribe: out of memory");
-        bus->handlers = (rsbus__handler *)p;
-        bus->caphandlers = cap;
+        bus->handlers = p;
     }
     bus->handlers[bus->nhandlers++] = h;
     bus->next_token++;
@@ -4697,17 +4696,6 @@ RSBUS__PUBLIC int rsbus_poll(rsbus *bus, int timeout_ms) {
 }
 
 /* >>consume: claim */
-RSBUS__PRIVATE int rsbus__cand_grow(rsbus *bus, size_t need) {
-    size_t cap = bus->capcand ? bus->capcand : 64;
-    void *p;
-    if (need <= bus->capcand) return 0;
-    while (cap < need) cap *= 2;
-    p = rsbus__realloc(&bus->a, bus->cand, bus->capcand * sizeof *bus->cand, cap * sizeof *bus->cand);
-    if (!p) return -1;
-    bus->cand = (rsbus__cand *)p;
-    bus->capcand = cap;
-    return 0;
-}
 
 /* Claims and handles candidates [from, from+n): one XCLAIM per distinct min-idle (other consumers'
    entries share claim_idle_ms, this consumer's share a backoff per delivery count), the min-idle being
@@ -4822,7 +4810,11 @@ RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t m
     if (min_idle_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "claim: min_idle_ms must not be negative");
     if (max_count == 0) max_count = (size_t)bus->cfg.batch_size;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    if (rsbus__cand_grow(bus, max_count) != 0) return rsbus__fail(bus, RSBUS_E_NOMEM, "claim: out of memory");
+    {
+        rsbus__cand *p = (rsbus__cand *)rsbus__grow(&bus->a, bus->cand, &bus->capcand, max_count, sizeof *p, 64);
+        if (!p) return rsbus__fail(bus, RSBUS_E_NOMEM, "claim: out of memory");
+        bus->cand = p;
+    }
     scan_idle = RSBUS__MIN(min_idle_ms, (int64_t)bus->cfg.retry_backoff_ms);
     /* 1. find due entries: other consumers' idle >= min_idle_ms, ours idle past their backoff */
     while (ncand < max_count) {
@@ -5946,14 +5938,9 @@ RSBUS__PRIVATE uint32_t rsbus__get32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 RSBUS__PRIVATE int rsbus__spool_buf(rsbus *bus, char **buf, size_t *cap, size_t need) {
-    size_t c = *cap ? *cap : 4096;
-    void *p;
-    if (need <= *cap) return 0;
-    while (c < need) c *= 2;
-    p = rsbus__realloc(&bus->a, *buf, *cap, c);
+    char *p = (char *)rsbus__grow(&bus->a, *buf, cap, need, 1, 4096);
     if (!p) return -1;
-    *buf = (char *)p;
-    *cap = c;
+    *buf = p;
     return 0;
 }
 /* The largest record payload a spool may hold: the file's bound (not max_event_bytes, which may have

@@ -114,6 +114,37 @@ TEST(config_defaults_and_messages) {
     memset(&in, 0, sizeof in);
     in.io_timeout_ms = -5;
     CHECK_EQ_INT(rsbus__config_defaults(&in, &c, msg, sizeof msg), RSBUS_E_ARG);
+    CHECK_EQ_STR(msg, "rsbus_config.io_timeout_ms: must be positive");
+}
+
+/* Every field a bad value can be given names that field, and only it, in the message. */
+TEST(config_messages_name_the_field) {
+    static const struct { const char *field; size_t off; int isint64; } cases[] = {
+        { "batch_size", offsetof(rsbus_config, batch_size), 0 },
+        { "block_ms", offsetof(rsbus_config, block_ms), 0 },
+        { "retry_backoff_ms", offsetof(rsbus_config, retry_backoff_ms), 0 },
+        { "retry_backoff_max_ms", offsetof(rsbus_config, retry_backoff_max_ms), 0 },
+        { "claim_idle_ms", offsetof(rsbus_config, claim_idle_ms), 0 },
+        { "claim_interval_ms", offsetof(rsbus_config, claim_interval_ms), 0 },
+        { "connect_timeout_ms", offsetof(rsbus_config, connect_timeout_ms), 0 },
+        { "io_timeout_ms", offsetof(rsbus_config, io_timeout_ms), 0 },
+        { "dedupe_ttl_ms", offsetof(rsbus_config, dedupe_ttl_ms), 1 },
+        { "spool_max_bytes", offsetof(rsbus_config, spool_max_bytes), 1 },
+    };
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rsbus_config in, c;
+        char msg[256], want[96];
+        int v = -7;
+        int64_t v64 = -7;
+        memset(&in, 0, sizeof in);
+        if (cases[i].isint64) memcpy((char *)&in + cases[i].off, &v64, sizeof v64);
+        else memcpy((char *)&in + cases[i].off, &v, sizeof v);
+        CHECK_EQ_INT(rsbus__config_defaults(&in, &c, msg, sizeof msg), RSBUS_E_ARG);
+        snprintf(want, sizeof want, "rsbus_config.%s:", cases[i].field);
+        CHECK(strncmp(msg, want, strlen(want)) == 0);
+        if (strncmp(msg, want, strlen(want)) != 0) printf("   %s: got \"%s\"\n", cases[i].field, msg);
+    }
 }
 
 TEST(patterns) {
@@ -303,9 +334,30 @@ TEST(null_bus_is_refused_not_crashed) {
     rsbus_stop(NULL);
 }
 
+/* The queue of owed replies is a ring: it keeps its order when it wraps and when it grows while wrapped. */
+TEST(owed_replies_keep_their_order) {
+    rsbus *bus = offline_bus();
+    rsbus__conn *cn = &bus->conn;
+    size_t i;
+    for (i = 0; i < 10; i++) { rsbus__cmd(cn); rsbus__lit(cn, "PING"); rsbus__cmd_end_owing(cn, RSBUS__OWE_ACK, i, 0); }
+    cn->owe_sent = cn->owe_len;          /* as if sent ... */
+    rsbus__owe_drop_sent(cn);            /* ... and lost with the connection */
+    rsbus__reset_cmds(cn);
+    CHECK_EQ_INT(cn->owe_len, 0);
+    for (i = 0; i < 40; i++) { rsbus__cmd(cn); rsbus__lit(cn, "PING"); rsbus__cmd_end_owing(cn, RSBUS__OWE_MARK, 100 + i, 0); }
+    REQUIRE(!cn->oom);
+    CHECK_EQ_INT(cn->owe_len, 40);
+    CHECK_EQ_INT(cn->nsegs, 40);
+    for (i = 0; i < 40; i++) CHECK_EQ_INT(rsbus__owe_at(cn, i)->acked, 100 + i);
+    CHECK(rsbus__owes(cn, RSBUS__OWE_MARK) && !rsbus__owes(cn, RSBUS__OWE_READ));
+    offline_free(bus);
+}
+
 int main(void) {
     RUN(resp_writer_round_trips_through_hiredis);
+    RUN(owed_replies_keep_their_order);
     RUN(config_defaults_and_messages);
+    RUN(config_messages_name_the_field);
     RUN(patterns);
     RUN(backoff_doubles_and_caps);
     RUN(decoder_takes_well_formed_entries);

@@ -5219,12 +5219,33 @@ RSBUS__PRIVATE int rsbus__group_decode(const redisReply *g, rsbus_group_info *ou
     return 1;
 }
 
+/* Queues XINFO <sub> of the stream: sub "STREAM", "GROUPS", or "CONSUMERS" with the group's name. */
+RSBUS__PRIVATE void rsbus__queue_xinfo(rsbus *bus, const char *sub, const char *group) {
+    rsbus__conn *cn = &bus->conn;
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XINFO"); rsbus__argz(cn, sub); rsbus__arg(cn, bus->key, bus->key_len);
+    if (group) rsbus__argz(cn, group);
+    rsbus__cmd_end(cn);
+}
+/* The stream's numbers in an XINFO STREAM reply (dlq_length is not in it). */
+RSBUS__PRIVATE void rsbus__stream_decode(const redisReply *r, rsbus_stream_info *out) {
+    const redisReply *v;
+    memset(out, 0, sizeof *out);
+    (void)rsbus__reply_i64(rsbus__map_get(r, "length"), &out->length);
+    (void)rsbus__reply_i64(rsbus__map_get(r, "groups"), &out->groups);
+    out->entries_added = -1;   /* Redis 7.0+ */
+    (void)rsbus__reply_i64(rsbus__map_get(r, "entries-added"), &out->entries_added);
+    rsbus__copy_reply_str(rsbus__map_get(r, "last-generated-id"), out->last_id, sizeof out->last_id);
+    v = rsbus__map_get(r, "first-entry");
+    if (v && v->type == REDIS_REPLY_ARRAY && v->elements == 2)
+        rsbus__copy_reply_str(v->element[0], out->first_id, sizeof out->first_id);
+}
+
+/* XINFO GROUPS of the stream: an array (one map per group), else an error. */
 RSBUS__PRIVATE rsbus_result rsbus__xinfo_groups(rsbus *bus, redisReply **rep) {
     rsbus__conn *cn = &bus->conn;
     rsbus_result r;
-    rsbus__cmd(cn);
-    rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "GROUPS"); rsbus__arg(cn, bus->key, bus->key_len);
-    rsbus__cmd_end(cn);
+    rsbus__queue_xinfo(bus, "GROUPS", NULL);
     r = rsbus__call(cn, rep, "XINFO GROUPS");
     if (r == RSBUS_OK && (*rep)->type != REDIS_REPLY_ARRAY) {
         *rep = NULL;
@@ -5236,35 +5257,25 @@ RSBUS__PRIVATE rsbus_result rsbus__xinfo_groups(rsbus *bus, redisReply **rep) {
 RSBUS__PUBLIC rsbus_result rsbus_stream_info_get(rsbus *bus, rsbus_stream_info *out) {
     rsbus__conn *cn;
     redisReply *rs[2] = { NULL, NULL };
-    const redisReply *v;
     rsbus_result r;
     if (!bus || !out) return RSBUS_E_ARG;
     cn = &bus->conn;
     memset(out, 0, sizeof *out);
     bus->err[0] = 0;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    rsbus__cmd(cn);
-    rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "STREAM"); rsbus__arg(cn, bus->key, bus->key_len);
-    rsbus__cmd_end(cn);
+    rsbus__queue_xinfo(bus, "STREAM", NULL);
     rsbus__cmd(cn); rsbus__lit(cn, "XLEN"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(cn);
     r = rsbus__recv_n(cn, rs, 2, "XINFO STREAM");
     if (r != RSBUS_OK) return r;
     if (rs[0]->type == REDIS_REPLY_ERROR) {
-        if (rs[0]->len >= 9 && strstr(rs[0]->str, "no such key")) r = rsbus__fail(bus, RSBUS_E_NOTFOUND, "XINFO STREAM: no stream %s", bus->key);
-        else r = rsbus__reply_fail(bus, rs[0], "XINFO STREAM");
+        r = rsbus__reply_fail(bus, rs[0], "XINFO STREAM");
+        if (r == RSBUS_E_NOTFOUND) r = rsbus__fail(bus, RSBUS_E_NOTFOUND, "XINFO STREAM: no stream %s", bus->key);
     } else if (rs[1]->type == REDIS_REPLY_ERROR) {
         r = rsbus__reply_fail(bus, rs[1], "XLEN (dlq)");
     } else if (rs[0]->type != REDIS_REPLY_ARRAY || rs[1]->type != REDIS_REPLY_INTEGER) {
         r = RSBUS_E_PROTOCOL;
     } else {
-        (void)rsbus__reply_i64(rsbus__map_get(rs[0], "length"), &out->length);
-        (void)rsbus__reply_i64(rsbus__map_get(rs[0], "groups"), &out->groups);
-        out->entries_added = -1;   /* Redis 7.0+ */
-        (void)rsbus__reply_i64(rsbus__map_get(rs[0], "entries-added"), &out->entries_added);
-        rsbus__copy_reply_str(rsbus__map_get(rs[0], "last-generated-id"), out->last_id, sizeof out->last_id);
-        v = rsbus__map_get(rs[0], "first-entry");
-        if (v && v->type == REDIS_REPLY_ARRAY && v->elements == 2)
-            rsbus__copy_reply_str(v->element[0], out->first_id, sizeof out->first_id);
+        rsbus__stream_decode(rs[0], out);
         out->dlq_length = (int64_t)rs[1]->integer;
     }
     if (r == RSBUS_E_PROTOCOL) return rsbus__shape_fail(cn, "XINFO STREAM");
@@ -5353,7 +5364,7 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
     if (r == RSBUS_OK) {
         rsbus__cmd(cn); rsbus__lit(cn, "PING"); rsbus__cmd_end(cn);
         if (ask_groups) {
-            rsbus__cmd(cn); rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "GROUPS"); rsbus__arg(cn, bus->key, bus->key_len); rsbus__cmd_end(cn);
+            rsbus__queue_xinfo(bus, "GROUPS", NULL);
             rsbus__cmd(cn); rsbus__lit(cn, "XLEN"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(cn);
         }
         if (ask_policy) {
@@ -5389,7 +5400,8 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
         char text[120];
         rsbus__clean(groups->str, groups->len, text, sizeof text);
         h = RSBUS_DEGRADED;
-        if (strstr(text, "no such key")) rsbus__textf(&t, "stream %s does not exist; ", bus->key);
+        if (rsbus__reply_fail(bus, groups, "XINFO GROUPS") == RSBUS_E_NOTFOUND)
+            rsbus__textf(&t, "stream %s does not exist; ", bus->key);
         else rsbus__textf(&t, "cannot read the groups of %s (%s); ", bus->key, text);
     }
     if (dlq && dlq->type == REDIS_REPLY_INTEGER && dlq->integer > 0) {
@@ -5520,12 +5532,9 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_list(rsbus *bus, const char *group, r
     bus->err[0] = 0;
     if (!group) group = bus->cfg.group;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    rsbus__cmd(cn);
-    rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "CONSUMERS");
-    rsbus__arg(cn, bus->key, bus->key_len); rsbus__argz(cn, group);
-    rsbus__cmd_end(cn);
+    rsbus__queue_xinfo(bus, "CONSUMERS", group);
     if ((r = rsbus__call(cn, &rep, "XINFO CONSUMERS")) != RSBUS_OK) {
-        if (strstr(bus->err, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "consumers: no group %.100s on %.100s",
+        if (rsbus__rcode_is(bus, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "consumers: no group %.100s on %.100s",
                                                            group, bus->key);
         return r;
     }
@@ -5572,10 +5581,7 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int
     if (idle_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "consumers_gc: idle_ms must not be negative");
     if (!group) group = bus->cfg.group;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    rsbus__cmd(cn);
-    rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "CONSUMERS");
-    rsbus__arg(cn, bus->key, bus->key_len); rsbus__argz(cn, group);
-    rsbus__cmd_end(cn);
+    rsbus__queue_xinfo(bus, "CONSUMERS", group);
     if ((r = rsbus__call(cn, &list, "XINFO CONSUMERS")) != RSBUS_OK) return r;
     if (list->type != REDIS_REPLY_ARRAY) return rsbus__shape_fail(cn, "XINFO CONSUMERS");
     /* names are used as Redis sent them (byte for byte), not as cleaned for display */
@@ -5745,7 +5751,7 @@ RSBUS__PUBLIC rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, con
     rsbus__arg(cn, bus->key, bus->key_len); rsbus__argz(cn, group); rsbus__argz(cn, id);
     rsbus__cmd_end(cn);
     if ((r = rsbus__call(cn, &rep, "XGROUP SETID")) != RSBUS_OK) {
-        if (strstr(bus->err, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "group_rewind: no group %.100s", group);
+        if (rsbus__rcode_is(bus, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "group_rewind: no group %.100s", group);
         return r;
     }
     return RSBUS_OK;
@@ -5770,8 +5776,8 @@ RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
     int have_floor = 0, judged = 1;
     char minid[64];
     if (trimmed) *trimmed = 0;
-    rsbus__cmd(cn); rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "STREAM"); rsbus__arg(cn, bus->key, bus->key_len); rsbus__cmd_end(cn);
-    rsbus__cmd(cn); rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "GROUPS"); rsbus__arg(cn, bus->key, bus->key_len); rsbus__cmd_end(cn);
+    rsbus__queue_xinfo(bus, "STREAM", NULL);
+    rsbus__queue_xinfo(bus, "GROUPS", NULL);
     r = rsbus__recv_n(cn, rs, 2, "XINFO (trim)");
     if (r != RSBUS_OK) return r;
     if (rs[0]->type != REDIS_REPLY_ARRAY || rs[1]->type != REDIS_REPLY_ARRAY) {
@@ -5780,10 +5786,7 @@ RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
         r = rsbus__reply_fail(bus, e, "XINFO (trim)");
         return r == RSBUS_E_NOTFOUND ? RSBUS_OK : r;   /* no stream yet: nothing to trim */
     }
-    memset(&si, 0, sizeof si);
-    si.entries_added = -1;
-    (void)rsbus__reply_i64(rsbus__map_get(rs[0], "length"), &si.length);
-    (void)rsbus__reply_i64(rsbus__map_get(rs[0], "entries-added"), &si.entries_added);
+    rsbus__stream_decode(rs[0], &si);
     n = rs[1]->elements;
     mark = rsbus__cmd_mark(cn);
     /* 1. the groups' floors: pending ones need XPENDING's oldest id, pipelined */

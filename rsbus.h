@@ -122,8 +122,8 @@
         RSBUS_MAX_LEN, RSBUS_DLQ_MAX_LEN, RSBUS_BATCH_SIZE, RSBUS_BLOCK_MS, RSBUS_MAX_RETRIES,
         RSBUS_RETRY_BACKOFF_MS, RSBUS_RETRY_BACKOFF_MAX_MS, RSBUS_CLAIM_IDLE_MS, RSBUS_CLAIM_INTERVAL_MS,
         RSBUS_CONNECT_TIMEOUT_MS, RSBUS_IO_TIMEOUT_MS, RSBUS_REQUIRE_TLS, RSBUS_PUBLISH_ONLY,
-        RSBUS_MAX_EVENT_BYTES, RSBUS_LOG_LEVEL (0-4 or error/warn/info/debug) and the spool and dedupe
-        fields; booleans are 0/1/true/false/yes/no/on/off. cfg is written only if every variable is valid.
+        RSBUS_MAX_EVENT_BYTES, RSBUS_LOG_LEVEL (0-4 or error/warn/info/debug), RSBUS_TRIM_POLICY
+        (maxlen or acked) and the spool and dedupe fields; booleans are 0/1/true/false/yes/no/on/off. cfg is written only if every variable is valid.
 
         URLs
             redis://[user[:password]@]host[:port][/db]      (IPv6: redis://[::1]:6380/0)
@@ -150,10 +150,17 @@
         names it and rsbus_errmsg(bus) says what rsbus was doing and why, with Redis's own error text
         where Redis answered (never a password, never a payload). rsbus_open reports into the caller's
         rsbus_error. RSBUS_SPOOLED (1) is the one other success (see OFFLINE SPOOL).
-        RSBUS_E_IO: Redis unreachable (refused, reset, closed), or answering that it is not ready
-        (LOADING after a restart, MASTERDOWN): retry later; RSBUS_E_TIMEOUT: no answer within
-        io_timeout_ms (connect_timeout_ms while connecting); RSBUS_E_AUTH: NOAUTH, WRONGPASS, NOPERM;
-        RSBUS_E_REDIS: another error reply; RSBUS_E_PROTOCOL: a reply of unexpected shape.
+        RSBUS_E_ARG: a bad argument, config field or event, found before anything was sent (the
+        message names the field: "rsbus_config.batch_size: must be 1..10000"), or a call not allowed
+        where it was made (rsbus_poll from a handler, a consume call on a publish_only bus);
+        RSBUS_E_NOMEM: an allocation failed (the bus stays usable); RSBUS_E_IO: Redis unreachable
+        (refused, reset, closed), or answering that it is not ready (LOADING after a restart,
+        MASTERDOWN): retry later; RSBUS_E_TIMEOUT: no answer within io_timeout_ms
+        (connect_timeout_ms while connecting); RSBUS_E_AUTH: NOAUTH, WRONGPASS, NOPERM; RSBUS_E_TLS:
+        TLS asked for but not built in, or the handshake failed; RSBUS_E_REDIS: another error reply;
+        RSBUS_E_PROTOCOL: a reply of unexpected shape; RSBUS_E_JSON: malformed JSON (the JSON calls);
+        RSBUS_E_NOTFOUND: what was asked for does not exist (a stream, a group, a dead letter, a JSON
+        path, a handler token).
         After an I/O error, a timeout or a protocol error the connection is dropped: the next call on
         the bus reconnects first (one attempt within connect_timeout_ms); so does a call that finds
         the connection closed by the server. A publisher keeps working once Redis is back, without
@@ -184,6 +191,14 @@
         is noticed within 100 ms while it waits, and the batch in hand is finished and acknowledged
         first (a stop while blocked in XREADGROUP drops the connection: an entry Redis delivered in
         that instant stays pending and is re-read on the next start under the same name).
+        Prefetch: rsbus_run sends the next batch's XREADGROUP (without BLOCK) before the handlers run
+        on the current one, together with the previous batch's XACK, so Redis answers it meanwhile and
+        a batch costs one write and no waiting. The entries of that next batch are then delivered to
+        this consumer, so pending, while the current batch is handled: at most one batch ahead
+        (batch_size entries). A crash leaves them pending, to be claimed as any other (claim_idle_ms);
+        when rsbus_run returns with a prefetched batch unhandled, its entries stay pending to this
+        consumer and the next rsbus_poll or rsbus_run of the bus re-reads them first (as after a
+        reconnect). rsbus_poll does not prefetch.
 
     DEAD LETTERS
         <stream>:dlq holds each dead entry's fields verbatim plus dlq_error, dlq_stream_id,
@@ -501,6 +516,7 @@ RSBUS_API int          rsbus_subscribe(rsbus *bus, const char *pattern, rsbus_ha
              /* pattern: an exact type, "*" for every type, or a prefix such as "order.*";
                 returns a token > 0, or a negative rsbus_result */
 RSBUS_API rsbus_result rsbus_unsubscribe(rsbus *bus, int token);
+             /* removes the handler of that token; RSBUS_E_NOTFOUND for a token that is not subscribed. No I/O. */
 
 RSBUS_API int          rsbus_poll(rsbus *bus, int timeout_ms);
              /* one XREADGROUP of up to batch_size new entries (timeout_ms <= 0: do not block), dispatch each
@@ -508,7 +524,8 @@ RSBUS_API int          rsbus_poll(rsbus *bus, int timeout_ms);
                 of (>= 0) or a negative rsbus_result. Blocks up to timeout_ms + io_timeout_ms. */
 RSBUS_API rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop);
              /* poll, claim every claim_interval_ms, reconnect with backoff on I/O errors, until *stop
-                becomes non-zero or rsbus_stop() is called; returns RSBUS_OK then. stop may be NULL. */
+                becomes non-zero or rsbus_stop() is called; returns RSBUS_OK then. stop may be NULL.
+                Keeps the next batch's read in flight while handlers run (see CONSUMING: prefetch). */
 RSBUS_API void         rsbus_stop(rsbus *bus);   /* safe from a handler and from a signal handler */
 
 typedef struct rsbus_claim_stats { int64_t checked, claimed, handled, dead, deleted; } rsbus_claim_stats;
@@ -530,6 +547,7 @@ typedef struct rsbus_dlq_page { rsbus_dlq_entry *entries; size_t count; void *in
 RSBUS_API rsbus_result rsbus_dlq_list(rsbus *bus, const char *after_id, size_t max, rsbus_dlq_page *page);
              /* oldest first, after_id NULL: from the oldest; free with rsbus_dlq_page_free */
 RSBUS_API void         rsbus_dlq_page_free(rsbus *bus, rsbus_dlq_page *page);
+             /* frees a page from rsbus_dlq_list (its entries and their strings) and zeroes it; NULL is fine */
 RSBUS_API rsbus_result rsbus_dlq_replay(rsbus *bus, const char *dlq_id, char new_stream_id[RSBUS_ID_SIZE]);
              /* atomically re-add the event (same event id, replay_of, replay_for) and delete it from the DLQ;
                 RSBUS_E_NOTFOUND if absent */
@@ -550,12 +568,19 @@ typedef struct rsbus_group_info {
 } rsbus_group_info;
 
 RSBUS_API rsbus_result rsbus_stream_info_get(rsbus *bus, rsbus_stream_info *out);
+             /* one round trip (XINFO STREAM, XLEN of the DLQ); entries_added -1 before Redis 7.0;
+                RSBUS_E_NOTFOUND when the stream does not exist */
 RSBUS_API rsbus_result rsbus_group_info_get(rsbus *bus, const char *group, rsbus_group_info *out);
-             /* group NULL: this bus's group */
+             /* group NULL: this bus's group; RSBUS_E_NOTFOUND when there is no such group */
 RSBUS_API rsbus_result rsbus_groups_list(rsbus *bus, rsbus_group_info *out, size_t max, size_t *count);
+             /* every group of the stream (XINFO GROUPS), at most max of them into out; *count: all of
+                them, even beyond max */
 
 typedef enum rsbus_health { RSBUS_HEALTHY = 0, RSBUS_DEGRADED = 1, RSBUS_UNHEALTHY = 2 } rsbus_health;
 RSBUS_API rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char *why, size_t why_size);
+             /* one round trip. UNHEALTHY: Redis unreachable or refusing PING; DEGRADED: this bus's group
+                missing, its lag or pending above max_lag, the DLQ not empty, or a maxmemory-policy that can
+                evict the stream; why (may be NULL) says which, "ok" when healthy, cut to fit why_size */
 
 typedef struct rsbus_stats {
     uint64_t published, publish_errors, delivered, acked, retried, dead_lettered,
@@ -566,14 +591,14 @@ typedef struct rsbus_stats {
     uint64_t trimmed;             /* entries removed by rsbus_trim and rsbus_run's trimming */
 } rsbus_stats;
 RSBUS_API void   rsbus_stats_get(const rsbus *bus, rsbus_stats *out);
-             /* counters of this bus since rsbus_open (API.md "Stats"); a replay addressed to another group
+             /* counters of this bus since rsbus_open (see OPERATING); a replay addressed to another group
                 is counted in delivered only; deleted_while_pending entries are acknowledged, not acked */
 RSBUS_API size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size);
              /* Prometheus text exposition; returns bytes needed without the NUL, like snprintf */
 
 typedef int (*rsbus_replay_fn)(const rsbus_msg *msg, void *user);   /* return non-zero to stop */
 
-/* ---- operating: consumers, tail, clock (beyond API.md's core; see OPERATING in the manual) --- */
+/* ---- operating: consumers, tail, clock (see OPERATING in the manual) ------------------------ */
 
 typedef struct rsbus_consumer_info {
     char name[128];
@@ -618,7 +643,14 @@ RSBUS_API rsbus_result rsbus_schema_register(rsbus *bus, const char *type, int v
                 registering again replaces; the text is compiled, not kept. No I/O. See SCHEMAS. */
 RSBUS_API rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, const char *to_id,
                                           rsbus_replay_fn fn, void *user);
+             /* calls fn for each well-formed entry from from_id to to_id, both included (XRANGE, batch_size
+                a round trip): "-" and "+" for the ends (NULL too), stream ids, or a bare number of
+                milliseconds covering that whole millisecond; no group, nothing acknowledged, schemas not
+                checked. RSBUS_OK also when fn stopped it by returning non-zero. */
 RSBUS_API rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, const char *id);
+             /* moves a group's position (XGROUP SETID): id "$" (the end), "0" (the start) or a stream id;
+                group NULL: this bus's group; its pending entries stay pending; RSBUS_E_NOTFOUND when the
+                group or the stream does not exist */
 
 /* ---- JSON ------------------------------------------------------------------------------- */
 
@@ -1787,7 +1819,7 @@ RSBUS__PUBLIC rsbus_result rsbus_jval_bool(const rsbus_jval *v, int *out) {
     return RSBUS_E_JSON;
 }
 /* >>url and environment */
-/* URL forms (API.md, config.url):
+/* URL forms (config.url):
      redis://[user[:password]@]host[:port][/db]
      rediss://[user[:password]@]host[:port][/db][?ca=FILE&capath=DIR&cert=FILE&key=FILE&sni=NAME&verify=0|1]
      unix:///abs/path[?db=N&user=U&password=P]

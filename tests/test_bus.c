@@ -50,6 +50,95 @@ static rsbus_result pub(rsbus *bus, const char *type, const char *data, char *si
         while (!(cond) && test_now_ms() < pu__dl) { (void)rsbus_poll((bus), 20); } \
         CHECK(cond); } while (0)
 
+/* ---- rsbus_run's prefetch ---- */
+typedef struct ahead {
+    const char *stream;
+    long long max_pending;    /* the most entries this group had pending while a handler ran */
+    int calls, stop_at;
+    rsbus *stop_bus;
+    char seen[300];           /* how often each event (by its payload number) was handled */
+} ahead;
+static rsbus_verdict ahead_handler(const rsbus_msg *m, void *user) {
+    ahead *a = (ahead *)user;
+    long long p = pending_of(a->stream, "g");
+    rsbus_jval v;
+    int64_t k;
+    if (p > a->max_pending) a->max_pending = p;
+    if (rsbus_json_get(m->data, m->data_len, "n", &v) == RSBUS_OK && rsbus_jval_int(&v, &k) == RSBUS_OK &&
+        k >= 0 && k < 300)
+        a->seen[k]++;
+    if (++a->calls == a->stop_at && a->stop_bus) rsbus_stop(a->stop_bus);
+    return RSBUS_ACK;
+}
+static void publish_numbered(rsbus *bus, int n) {
+    rsbus_event evs[50];
+    char data[50][32];
+    int i, j;
+    for (i = 0; i < n; i += 50) {
+        memset(evs, 0, sizeof evs);
+        for (j = 0; j < 50 && i + j < n; j++) {
+            snprintf(data[j], sizeof data[j], "{\"n\":%d}", i + j);
+            evs[j].type = "p.n";
+            evs[j].data = data[j];
+        }
+        CHECK_EQ_INT(rsbus_publish_batch(bus, evs, (size_t)j, NULL), RSBUS_OK);
+    }
+}
+
+/* rsbus_run keeps one batch ahead: while a handler runs, the group holds at most this batch and the
+   next one pending; every entry is handled once. */
+TEST(run_prefetches_one_batch_ahead) {
+    rsbus_config c = test_cfg("t:ahead", "g", "c1");
+    rsbus *pub_bus, *bus;
+    ahead a;
+    int i;
+    memset(&a, 0, sizeof a);
+    c.batch_size = 20;
+    bus = open_cfg(&c);
+    pub_bus = open_bus("t:ahead", "g", "pub");
+    REQUIRE(bus && pub_bus);
+    publish_numbered(pub_bus, 200);
+    a.stream = "t:ahead"; a.stop_at = 200; a.stop_bus = bus;
+    REQUIRE(rsbus_subscribe(bus, "*", ahead_handler, &a) > 0);
+    CHECK_EQ_INT(rsbus_run(bus, NULL), RSBUS_OK);
+    CHECK_EQ_INT(a.calls, 200);
+    for (i = 0; i < 200; i++) CHECK_EQ_INT(a.seen[i], 1);
+    /* more than one batch was pending at once (the next one was read ahead), never more than two */
+    CHECK(a.max_pending > 20);
+    CHECK(a.max_pending <= 40);
+    CHECK_EQ_INT(pending_of("t:ahead", "g"), 0);
+    rsbus_close(bus);
+    rsbus_close(pub_bus);
+}
+
+/* A stop in the middle leaves the prefetched batch pending to this consumer; the bus's next rsbus_poll
+   re-reads it before new entries, and nothing is handled twice or lost. */
+TEST(run_stopped_leaves_the_prefetched_batch_to_the_next_poll) {
+    rsbus_config c = test_cfg("t:ahead2", "g", "c1");
+    rsbus *pub_bus, *bus;
+    ahead a;
+    int i, k, total = 0;
+    memset(&a, 0, sizeof a);
+    c.batch_size = 20;
+    bus = open_cfg(&c);
+    pub_bus = open_bus("t:ahead2", "g", "pub");
+    REQUIRE(bus && pub_bus);
+    publish_numbered(pub_bus, 100);
+    a.stream = "t:ahead2"; a.stop_at = 10; a.stop_bus = bus;   /* stop within the first batch */
+    REQUIRE(rsbus_subscribe(bus, "*", ahead_handler, &a) > 0);
+    CHECK_EQ_INT(rsbus_run(bus, NULL), RSBUS_OK);
+    CHECK_EQ_INT(a.calls, 20);                                  /* the batch in hand was finished */
+    CHECK_EQ_INT(pending_of("t:ahead2", "g"), 20);              /* the prefetched one is pending */
+    while ((k = rsbus_poll(bus, 0)) > 0) total += k;
+    CHECK_EQ_INT(k, 0);
+    CHECK_EQ_INT(total, 80);
+    CHECK_EQ_INT(a.calls, 100);
+    for (i = 0; i < 100; i++) CHECK_EQ_INT(a.seen[i], 1);
+    CHECK_EQ_INT(pending_of("t:ahead2", "g"), 0);
+    rsbus_close(bus);
+    rsbus_close(pub_bus);
+}
+
 /* ---- connection ---- */
 TEST(open_defaults_and_bad_config) {
     rsbus_config c = test_cfg("t:open", "g", NULL);
@@ -1290,6 +1379,8 @@ int main(void) {
     RUN(claim_respects_min_idle_of_others);
     RUN(two_consumers_share_a_group_and_a_second_group_gets_all);
     RUN(stop_from_handler_and_flag);
+    RUN(run_prefetches_one_batch_ahead);
+    RUN(run_stopped_leaves_the_prefetched_batch_to_the_next_poll);
     RUN(dlq_list_replay_purge);
     RUN(info_lag_health_metrics);
     RUN(health_unhealthy_when_redis_is_gone);

@@ -6211,32 +6211,42 @@ RSBUS__PRIVATE rsbus_result rsbus__spool_append(rsbus *bus, size_t n) {
     return RSBUS_OK;
 }
 
-/* Publish on a bus with a spool: stage the records, send what is spooled, then these; spool them when
-   Redis cannot be reached. */
-RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus_event *evs, size_t n,
-                                                   char (*ids)[RSBUS_ID_SIZE], int single) {
+/* Checks and queues the XADDs of n events (in MULTI/EXEC unless single) and copies each one's fields into
+   a staged spool record: one builder for what is sent and what is spooled. send 0: the commands are
+   then forgotten (Redis cannot be reached; only the records are wanted). */
+RSBUS__PRIVATE rsbus_result rsbus__stage_events(rsbus *bus, const rsbus_event *evs, size_t n, int single, int send) {
     rsbus__conn *cn = &bus->conn;
     rsbus__mark mark = rsbus__cmd_mark(cn);
     rsbus__ev e;
-    size_t i, sent;
-    rsbus_result r;
+    rsbus_result r = RSBUS_OK;
+    size_t i;
     bus->spool_stage_len = 0;
-    for (i = 0; i < n; i++) {   /* each XADD is written to take its record, then forgotten */
-        int staged;
+    if (!single) { rsbus__cmd(cn); rsbus__lit(cn, "MULTI"); rsbus__cmd_end(cn); }
+    for (i = 0; i < n && r == RSBUS_OK; i++) {
         r = rsbus__check_event(bus, &evs[i], single ? (size_t)-1 : i, &e);
-        if (r != RSBUS_OK) { rsbus__cmd_rewind(cn, mark); bus->st.publish_errors += n; return r; }
-        staged = rsbus__spool_stage(bus, rsbus__queue_xadd(bus, &evs[i], &e));
-        rsbus__cmd_rewind(cn, mark);
-        if (staged != 0) {
-            bus->st.publish_errors += n;
-            return rsbus__fail(bus, RSBUS_E_NOMEM, "publish: out of memory");
-        }
+        if (r == RSBUS_OK && rsbus__spool_stage(bus, rsbus__queue_xadd(bus, &evs[i], &e)) != 0)
+            r = rsbus__fail(bus, RSBUS_E_NOMEM, "publish: out of memory");
     }
-    r = rsbus__ensure(bus);
+    if (!single) { rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn); }
+    if (r != RSBUS_OK || !send) rsbus__cmd_rewind(cn, mark);
+    return r;
+}
+
+/* Publish on a bus with a spool: what is spooled goes first, then these; they are spooled when Redis
+   cannot be reached (RSBUS_E_IO, RSBUS_E_TIMEOUT), never when it refused them. */
+RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus_event *evs, size_t n,
+                                                   char (*ids)[RSBUS_ID_SIZE], int single) {
+    size_t i, sent;
+    rsbus_result r = rsbus__ensure(bus);
     if (r == RSBUS_OK && bus->spool_events) r = rsbus__spool_drain(bus, &sent);
-    if (r == RSBUS_OK) r = rsbus__spool_send(bus, bus->spool_stage, bus->spool_stage_len, n, !single, ids,
-                                             single ? "XADD" : "MULTI/XADD/EXEC");
-    if (r == RSBUS_OK) { bus->st.published += n; return RSBUS_OK; }
+    if (r == RSBUS_OK) {
+        if ((r = rsbus__stage_events(bus, evs, n, single, 1)) != RSBUS_OK) { bus->st.publish_errors += n; return r; }
+        r = rsbus__read_xadds(bus, n, !single, ids, single ? "XADD" : "XADD (batch)");
+        if (r == RSBUS_OK) { bus->st.published += n; return RSBUS_OK; }
+    } else if (r == RSBUS_E_IO || r == RSBUS_E_TIMEOUT) {
+        rsbus_result c = rsbus__stage_events(bus, evs, n, single, 0);   /* offline: the records only */
+        if (c != RSBUS_OK) { bus->st.publish_errors += n; return c; }
+    }
     if (r != RSBUS_E_IO && r != RSBUS_E_TIMEOUT) { bus->st.publish_errors += n; return r; }
     rsbus__log(bus, RSBUS_LOG_DEBUG, "spooling %lu events: %s", (unsigned long)n, bus->err);
     r = rsbus__spool_append(bus, n);

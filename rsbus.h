@@ -6595,13 +6595,97 @@ RSBUS__PRIVATE void rsbus__schema_free(rsbus *bus) {
     bus->schemas = NULL;
 }
 
-RSBUS__PUBLIC rsbus_result rsbus_schema_register(rsbus *bus, const char *type, int version, const char *schema_json) {
+/* Compiles a schema's text (checked as JSON already) into one block: pass 1 checks and counts, pass 2
+   fills the block (and finds fields named twice). */
+RSBUS__PRIVATE rsbus_result rsbus__schema_compile(rsbus *bus, const char *type, size_t tlen, int version,
+                                                  const char *text, size_t n, rsbus__schema **out) {
     rsbus__schema_cc ccs, *cc = &ccs;
-    rsbus__schema *sc = NULL, **slot;
-    struct rsbus__schemas *ss;
+    rsbus__schema *sc;
     const unsigned char *p;
-    size_t tlen, n, off = 0, head, size, i;
-    rsbus_result r = RSBUS_OK;
+    size_t head = sizeof *sc, size;   /* head: a multiple of its alignment, which suits the nodes */
+    *out = NULL;
+    memset(cc, 0, sizeof *cc);
+    cc->s = (const unsigned char *)text;
+    cc->e = cc->s + n;
+    p = rsbus__schema_ws(cc->s, cc->e);
+    if (p >= cc->e || *p != '{')
+        return rsbus__fail(bus, RSBUS_E_ARG, "schema_register %s v%d: the schema must be a JSON object of fields",
+                           type, version);
+    cc->nnodes = 1;
+    if (rsbus__schema_obj(cc, p, 0, 1)) {
+        size = head + cc->nnodes * sizeof(rsbus__snode) + cc->nnames;
+        sc = (rsbus__schema *)rsbus__alloc(&bus->a, size);
+        if (!sc) return rsbus__fail(bus, RSBUS_E_NOMEM, "schema_register %s v%d: out of memory", type, version);
+        memset(sc, 0, size);
+        sc->size = size;
+        sc->version = version;
+        sc->type_len = tlen;
+        memcpy(sc->type, type, tlen + 1);
+        sc->nodes = (rsbus__snode *)(void *)((char *)sc + head);
+        cc->names = (char *)(sc->nodes + cc->nnodes);
+        sc->names = cc->names;
+        cc->nodes = sc->nodes;
+        cc->nnodes = 1;
+        cc->nnames = 0;
+        cc->path_len = 0;
+        cc->path[0] = 0;
+        if (rsbus__schema_obj(cc, p, 0, 1)) { *out = sc; return RSBUS_OK; }
+        rsbus__free(&bus->a, sc, sc->size);
+    }
+    return rsbus__fail(bus, RSBUS_E_ARG, "schema_register %s v%d: %s (%s%s%sbyte %lu)", type, version, cc->why,
+                       cc->path_len ? "field \"" : "", cc->path, cc->path_len ? "\", " : "",
+                       (unsigned long)(cc->at ? (size_t)(cc->at - cc->s) : 0));
+}
+
+/* Puts a compiled schema into the bus's table (created, or grown, before anything changes), replacing
+   one of the same type and version. Takes sc, also when it fails. */
+RSBUS__PRIVATE rsbus_result rsbus__schema_put(rsbus *bus, rsbus__schema *sc) {
+    struct rsbus__schemas *ss = bus->schemas;
+    rsbus__schema **slot;
+    size_t i;
+    if (!ss) {
+        ss = (struct rsbus__schemas *)rsbus__alloc(&bus->a, sizeof *ss);
+        if (ss) {
+            memset(ss, 0, sizeof *ss);
+            ss->slot = (rsbus__schema **)rsbus__alloc(&bus->a, 16 * sizeof *ss->slot);
+            if (!ss->slot) { rsbus__free(&bus->a, ss, sizeof *ss); ss = NULL; }
+        }
+        if (!ss) goto nomem;
+        memset((void *)ss->slot, 0, 16 * sizeof *ss->slot);
+        ss->cap = 16;
+        bus->schemas = ss;
+    }
+    slot = rsbus__schema_slot(ss, sc->type, sc->type_len, sc->version);
+    if (*slot) {                                           /* a replacement */
+        rsbus__free(&bus->a, *slot, (*slot)->size);
+        *slot = sc;
+        return RSBUS_OK;
+    }
+    if ((ss->count + 1) * 2 > ss->cap) {
+        size_t ncap = ss->cap * 2, ocap = ss->cap;
+        rsbus__schema **ns = (rsbus__schema **)rsbus__alloc(&bus->a, ncap * sizeof *ns), **old = ss->slot;
+        if (!ns) goto nomem;
+        memset((void *)ns, 0, ncap * sizeof *ns);
+        ss->slot = ns;
+        ss->cap = ncap;
+        for (i = 0; i < ocap; i++)
+            if (old[i]) *rsbus__schema_slot(ss, old[i]->type, old[i]->type_len, old[i]->version) = old[i];
+        rsbus__free(&bus->a, (void *)old, ocap * sizeof *old);
+        slot = rsbus__schema_slot(ss, sc->type, sc->type_len, sc->version);
+    }
+    *slot = sc;
+    ss->count++;
+    return RSBUS_OK;
+nomem:
+    rsbus__fail(bus, RSBUS_E_NOMEM, "schema_register %s v%d: out of memory", sc->type, sc->version);
+    rsbus__free(&bus->a, sc, sc->size);
+    return RSBUS_E_NOMEM;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_schema_register(rsbus *bus, const char *type, int version, const char *schema_json) {
+    rsbus__schema *sc;
+    size_t tlen, n, off = 0;
+    rsbus_result r;
     if (!bus) return RSBUS_E_ARG;
     bus->err[0] = 0;
     if (!type || !rsbus__type_ok(type, tlen = strlen(type)))
@@ -6616,86 +6700,12 @@ RSBUS__PUBLIC rsbus_result rsbus_schema_register(rsbus *bus, const char *type, i
     if (rsbus_json_validate(schema_json, n, &off) != RSBUS_OK)
         return rsbus__fail(bus, RSBUS_E_ARG, "schema_register %s v%d: schema is not valid JSON (at byte %lu)", type,
                            version, (unsigned long)off);
-    ss = bus->schemas;
-    if (ss && ss->count >= RSBUS__SCHEMA_MAX_COUNT && !*rsbus__schema_slot(ss, type, tlen, version))
+    if (bus->schemas && bus->schemas->count >= RSBUS__SCHEMA_MAX_COUNT &&
+        !*rsbus__schema_slot(bus->schemas, type, tlen, version))
         return rsbus__fail(bus, RSBUS_E_ARG, "schema_register %s v%d: this bus has %d schemas already, the most it "
                            "takes", type, version, RSBUS__SCHEMA_MAX_COUNT);
-    memset(cc, 0, sizeof *cc);
-    cc->s = (const unsigned char *)schema_json;
-    cc->e = cc->s + n;
-    p = rsbus__schema_ws(cc->s, cc->e);
-    if (p >= cc->e || *p != '{') {
-        r = rsbus__fail(bus, RSBUS_E_ARG, "schema_register %s v%d: the schema must be a JSON object of fields",
-                        type, version);
-        goto done;
-    }
-    /* pass 1 checks and counts; pass 2 fills the block (and finds fields named twice) */
-    cc->nnodes = 1;
-    if (!rsbus__schema_obj(cc, p, 0, 1)) goto bad;
-    head = sizeof *sc;                                     /* a multiple of its alignment, which suits the nodes */
-    size = head + cc->nnodes * sizeof(rsbus__snode) + cc->nnames;
-    sc = (rsbus__schema *)rsbus__alloc(&bus->a, size);
-    if (!sc) { r = rsbus__fail(bus, RSBUS_E_NOMEM, "schema_register %s v%d: out of memory", type, version); goto done; }
-    memset(sc, 0, size);
-    sc->size = size;
-    sc->version = version;
-    sc->type_len = tlen;
-    memcpy(sc->type, type, tlen + 1);
-    sc->nodes = (rsbus__snode *)(void *)((char *)sc + head);
-    cc->names = (char *)(sc->nodes + cc->nnodes);
-    sc->names = cc->names;
-    cc->nodes = sc->nodes;
-    cc->nnodes = 1;
-    cc->nnames = 0;
-    cc->path_len = 0;
-    cc->path[0] = 0;
-    if (!rsbus__schema_obj(cc, p, 0, 1)) goto bad;
-    /* into the table: a new table, or a bigger one, before anything changes */
-    if (!ss) {
-        ss = (struct rsbus__schemas *)rsbus__alloc(&bus->a, sizeof *ss);
-        if (!ss) { r = rsbus__fail(bus, RSBUS_E_NOMEM, "schema_register %s v%d: out of memory", type, version); goto done; }
-        memset(ss, 0, sizeof *ss);
-        ss->slot = (rsbus__schema **)rsbus__alloc(&bus->a, 16 * sizeof *ss->slot);
-        if (!ss->slot) {
-            rsbus__free(&bus->a, ss, sizeof *ss);
-            r = rsbus__fail(bus, RSBUS_E_NOMEM, "schema_register %s v%d: out of memory", type, version);
-            goto done;
-        }
-        memset((void *)ss->slot, 0, 16 * sizeof *ss->slot);
-        ss->cap = 16;
-        bus->schemas = ss;
-    }
-    slot = rsbus__schema_slot(ss, type, tlen, version);
-    if (*slot) {                                           /* a replacement */
-        rsbus__free(&bus->a, *slot, (*slot)->size);
-        *slot = sc;
-        sc = NULL;
-        goto done;
-    }
-    if ((ss->count + 1) * 2 > ss->cap) {
-        size_t ncap = ss->cap * 2;
-        rsbus__schema **ns = (rsbus__schema **)rsbus__alloc(&bus->a, ncap * sizeof *ns), **old = ss->slot;
-        size_t ocap = ss->cap;
-        if (!ns) { r = rsbus__fail(bus, RSBUS_E_NOMEM, "schema_register %s v%d: out of memory", type, version); goto done; }
-        memset((void *)ns, 0, ncap * sizeof *ns);
-        ss->slot = ns;
-        ss->cap = ncap;
-        for (i = 0; i < ocap; i++)
-            if (old[i]) *rsbus__schema_slot(ss, old[i]->type, old[i]->type_len, old[i]->version) = old[i];
-        rsbus__free(&bus->a, (void *)old, ocap * sizeof *old);
-        slot = rsbus__schema_slot(ss, type, tlen, version);
-    }
-    *slot = sc;
-    sc = NULL;
-    ss->count++;
-    goto done;
-bad:
-    r = rsbus__fail(bus, RSBUS_E_ARG, "schema_register %s v%d: %s (%s%s%sbyte %lu)", type, version, cc->why,
-                    cc->path_len ? "field \"" : "", cc->path, cc->path_len ? "\", " : "",
-                    (unsigned long)(cc->at ? (size_t)(cc->at - cc->s) : 0));
-done:
-    if (sc) rsbus__free(&bus->a, sc, sc->size);
-    return r;
+    if ((r = rsbus__schema_compile(bus, type, tlen, version, schema_json, n, &sc)) != RSBUS_OK) return r;
+    return rsbus__schema_put(bus, sc);
 }
 
 /* ---- checking a payload ---- */

@@ -3816,15 +3816,79 @@ RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus
 }
 
 /* >>public api: open and close */
-RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
-    rsbus_config c;
-    rsbus_error dummy;
-    rsbus *bus;
+/* The bus's own copy of the config (strings in one allocation, the consumer's name made up when not
+   given) and the keys it derives. */
+RSBUS__PRIVATE rsbus_result rsbus__own_config(rsbus *bus, rsbus_config c, char *msg, size_t size) {
     const char *strs[7];
     size_t lens[7], total = 0, i;
     char consumer[160], *p;
+    if (!c.consumer) {   /* <hostname>-<pid>-<random> */
+        char host[64];
+        unsigned char rb[2];
+        if (gethostname(host, sizeof host) != 0) strcpy(host, "host");
+        host[sizeof host - 1] = 0;
+        for (p = host; *p; p++) if ((unsigned char)*p <= 0x20 || *p == 0x7f) *p = '_';
+        if (rsbus__random(bus, rb, 2) != 0) { snprintf(msg, size, "rsbus_open: no random source"); return RSBUS_E_IO; }
+        snprintf(consumer, sizeof consumer, "%.64s-%ld-%02x%02x", host, (long)getpid(), rb[0], rb[1]);
+        c.consumer = consumer;
+    }
+    strs[0] = c.url; strs[1] = c.stream; strs[2] = c.group; strs[3] = c.consumer; strs[4] = c.group_start;
+    strs[5] = c.tenant ? c.tenant : "";
+    strs[6] = c.spool_path ? c.spool_path : "";
+    for (i = 0; i < 7; i++) { lens[i] = strlen(strs[i]) + 1; total += lens[i]; }
+    bus->strs = (char *)rsbus__alloc(&bus->a, total);
+    if (!bus->strs) { snprintf(msg, size, "rsbus_open: out of memory"); return RSBUS_E_NOMEM; }
+    bus->strs_size = total;
+    for (p = bus->strs, i = 0; i < 7; i++) { memcpy(p, strs[i], lens[i]); strs[i] = p; p += lens[i]; }
+    c.url = strs[0]; c.stream = strs[1]; c.group = strs[2]; c.consumer = strs[3]; c.group_start = strs[4];
+    c.tenant = c.tenant ? strs[5] : NULL;
+    c.spool_path = c.spool_path ? strs[6] : NULL;
+    bus->cfg = c;
+    if (c.tenant) snprintf(bus->key, sizeof bus->key, "tenant:%s:%s", c.tenant, c.stream);
+    else snprintf(bus->key, sizeof bus->key, "%s", c.stream);
+    bus->key_len = strlen(bus->key);
+    memcpy(bus->dlq_key, bus->key, bus->key_len);
+    memcpy(bus->dlq_key + bus->key_len, ":dlq", 5);
+    bus->dlq_key_len = bus->key_len + 4;
+    bus->group_len = strlen(c.group);
+    bus->consumer_len = strlen(c.consumer);
+    return RSBUS_OK;
+}
+/* The per-batch scratch of a consuming bus, sized batch_size once: a batch allocates nothing. */
+RSBUS__PRIVATE rsbus_result rsbus__alloc_batch(rsbus *bus) {
+    size_t n = (size_t)bus->cfg.batch_size;
+    bus->items = (rsbus__item *)rsbus__alloc(&bus->a, n * sizeof *bus->items);
+    bus->reasons = (char *)rsbus__alloc(&bus->a, n * RSBUS_REASON_SIZE);
+    bus->counts = (int64_t *)rsbus__alloc(&bus->a, n * sizeof *bus->counts);
+    bus->reps = (redisReply **)rsbus__alloc(&bus->a, n * sizeof *bus->reps);
+    bus->got = (const redisReply **)rsbus__alloc(&bus->a, n * sizeof *bus->got);
+    if (!bus->items || !bus->reasons || !bus->counts || !bus->reps || !bus->got)
+        return rsbus__fail(bus, RSBUS_E_NOMEM, "rsbus_open: out of memory");
+    return RSBUS_OK;
+}
+/* Connects and creates the group. A bus with a spool starts offline when Redis cannot be reached yet. */
+RSBUS__PRIVATE rsbus_result rsbus__start(rsbus *bus) {
+    rsbus_result r = rsbus__ensure(bus);
+    if ((r == RSBUS_E_IO || r == RSBUS_E_TIMEOUT) && bus->cfg.spool_path) {   /* a gateway: it spools */
+        rsbus__log(bus, RSBUS_LOG_WARN, "cannot reach Redis yet (%s); publishing to the spool until it can", bus->err);
+        return RSBUS_OK;
+    }
+    if (r == RSBUS_OK && !bus->cfg.publish_only) {
+        r = rsbus__create_group(bus, bus->cfg.group_start);
+        if (r == RSBUS_E_AUTH && rsbus__rcode_is(bus, "NOPERM")) {   /* least privilege: the group must exist */
+            rsbus__log(bus, RSBUS_LOG_INFO, "cannot create group %s of %s (%s); assuming it exists",
+                       bus->cfg.group, bus->key, bus->err);
+            r = RSBUS_OK;
+        }
+    }
+    return r;
+}
+
+RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
+    rsbus_config c, zero_cfg;
+    rsbus_error dummy;
+    rsbus *bus;
     rsbus_result r;
-    rsbus_config zero_cfg;
     if (!err) err = &dummy;
     err->code = RSBUS_OK; err->msg[0] = 0;
     if (!cfg) { memset(&zero_cfg, 0, sizeof zero_cfg); cfg = &zero_cfg; }
@@ -3838,80 +3902,23 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     rsbus__conn_init(bus, &bus->conn);
     bus->rnd_pos = sizeof bus->rnd;
     bus->next_token = 1;
+    bus->group_named = cfg->group != NULL;
     r = rsbus__url_parse(c.url, &bus->url, err->msg, sizeof err->msg);
     if (r == RSBUS_OK && c.require_tls && bus->url.kind != RSBUS__URL_TLS) {
         r = RSBUS_E_TLS;
         snprintf(err->msg, sizeof err->msg, "rsbus_open: require_tls is set but the url is not rediss:// (%.120s)",
                  bus->url.redacted);
     }
-    if (r != RSBUS_OK) goto fail;
 #ifdef RSBUS_TLS
-    if (bus->url.kind == RSBUS__URL_TLS && (r = rsbus__tls_setup(bus, err->msg, sizeof err->msg)) != RSBUS_OK)
-        goto fail;
+    if (r == RSBUS_OK && bus->url.kind == RSBUS__URL_TLS) r = rsbus__tls_setup(bus, err->msg, sizeof err->msg);
 #endif
-    if (!c.consumer) {
-        char host[64];
-        unsigned char rb[2];
-        if (gethostname(host, sizeof host) != 0) strcpy(host, "host");
-        host[sizeof host - 1] = 0;
-        for (p = host; *p; p++) if ((unsigned char)*p <= 0x20 || *p == 0x7f) *p = '_';
-        if (rsbus__random(bus, rb, 2) != 0) {
-            r = RSBUS_E_IO; snprintf(err->msg, sizeof err->msg, "rsbus_open: no random source"); goto fail;
-        }
-        snprintf(consumer, sizeof consumer, "%.64s-%ld-%02x%02x", host, (long)getpid(), rb[0], rb[1]);
-        c.consumer = consumer;
-    }
-    /* own copies of the strings, in one allocation */
-    strs[0] = c.url; strs[1] = c.stream; strs[2] = c.group; strs[3] = c.consumer; strs[4] = c.group_start;
-    strs[5] = c.tenant ? c.tenant : "";
-    strs[6] = c.spool_path ? c.spool_path : "";
-    for (i = 0; i < 7; i++) { lens[i] = strlen(strs[i]) + 1; total += lens[i]; }
-    bus->strs = (char *)rsbus__alloc(&bus->a, total);
-    if (!bus->strs) { r = RSBUS_E_NOMEM; snprintf(err->msg, sizeof err->msg, "rsbus_open: out of memory"); goto fail; }
-    bus->strs_size = total;
-    for (p = bus->strs, i = 0; i < 7; i++) { memcpy(p, strs[i], lens[i]); strs[i] = p; p += lens[i]; }
-    c.url = strs[0]; c.stream = strs[1]; c.group = strs[2]; c.consumer = strs[3]; c.group_start = strs[4];
-    c.tenant = c.tenant ? strs[5] : NULL;
-    c.spool_path = c.spool_path ? strs[6] : NULL;
-    bus->cfg = c;
-    bus->group_named = cfg->group != NULL;
-    if (c.tenant) snprintf(bus->key, sizeof bus->key, "tenant:%s:%s", c.tenant, c.stream);
-    else snprintf(bus->key, sizeof bus->key, "%s", c.stream);
-    bus->key_len = strlen(bus->key);
-    memcpy(bus->dlq_key, bus->key, bus->key_len);
-    memcpy(bus->dlq_key + bus->key_len, ":dlq", 5);
-    bus->dlq_key_len = bus->key_len + 4;
-    bus->group_len = strlen(c.group);
-    bus->consumer_len = strlen(c.consumer);
-    if (!c.publish_only) {
-        bus->items = (rsbus__item *)rsbus__alloc(&bus->a, (size_t)c.batch_size * sizeof *bus->items);
-        bus->reasons = (char *)rsbus__alloc(&bus->a, (size_t)c.batch_size * RSBUS_REASON_SIZE);
-        bus->counts = (int64_t *)rsbus__alloc(&bus->a, (size_t)c.batch_size * sizeof *bus->counts);
-        bus->reps = (redisReply **)rsbus__alloc(&bus->a, (size_t)c.batch_size * sizeof *bus->reps);
-        bus->got = (const redisReply **)rsbus__alloc(&bus->a, (size_t)c.batch_size * sizeof *bus->got);
-        if (!bus->items || !bus->reasons || !bus->counts || !bus->reps || !bus->got) {
-            r = RSBUS_E_NOMEM; snprintf(err->msg, sizeof err->msg, "rsbus_open: out of memory"); goto fail;
-        }
-    }
-    if (c.spool_path && (r = rsbus__spool_open(bus)) != RSBUS_OK) {
-        snprintf(err->msg, sizeof err->msg, "%s", bus->err);
-        goto fail;
-    }
-    r = rsbus__ensure(bus);
-    if ((r == RSBUS_E_IO || r == RSBUS_E_TIMEOUT) && c.spool_path) {   /* a gateway starts offline: it spools */
-        rsbus__log(bus, RSBUS_LOG_WARN, "cannot reach Redis yet (%s); publishing to the spool until it can", bus->err);
-        return bus;
-    }
-    if (r == RSBUS_OK && !c.publish_only) {
-        r = rsbus__create_group(bus, c.group_start);
-        if (r == RSBUS_E_AUTH && rsbus__rcode_is(bus, "NOPERM")) {   /* least privilege: the group must exist */
-            rsbus__log(bus, RSBUS_LOG_INFO, "cannot create group %s of %s (%s); assuming it exists",
-                       bus->cfg.group, bus->key, bus->err);
-            r = RSBUS_OK;
-        }
-    }
-    if (r != RSBUS_OK) { snprintf(err->msg, sizeof err->msg, "%s", bus->err); goto fail; }
-    return bus;
+    if (r == RSBUS_OK) r = rsbus__own_config(bus, c, err->msg, sizeof err->msg);
+    if (r != RSBUS_OK) goto fail;   /* err->msg is written */
+    if (!c.publish_only) r = rsbus__alloc_batch(bus);
+    if (r == RSBUS_OK && c.spool_path) r = rsbus__spool_open(bus);
+    if (r == RSBUS_OK) r = rsbus__start(bus);
+    if (r == RSBUS_OK) return bus;
+    snprintf(err->msg, sizeof err->msg, "%s", bus->err);
 fail:
     err->code = r;
     rsbus_close(bus);

@@ -5804,16 +5804,73 @@ RSBUS__PUBLIC rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, con
    - RSBUS_TRIM_MAXLEN: notices entries that trimming removed before this bus's group read them:
      (entries added - length) removed from the head, of which the group had read entries_read
      (Redis 7; on 6.2 this cannot be told). trim != NULL: also apply MAXLEN ~ now. */
+/* Counts (and says) what MAXLEN trimming removed before this bus's group read it, from the stream's
+   and the group's numbers: entries added - length were removed from the head, entries_read of them read. */
+RSBUS__PRIVATE void rsbus__note_trimmed_unread(rsbus *bus, const rsbus_stream_info *si, const rsbus_group_info *g) {
+    int64_t gone;
+    uint64_t fresh;
+    if (bus->cfg.publish_only || strcmp(g->name, bus->cfg.group) != 0 || si->entries_added < 0 || g->entries_read < 0)
+        return;
+    gone = si->entries_added - si->length - g->entries_read;
+    if (gone <= 0 || (uint64_t)gone <= bus->trimmed_unread_seen) return;
+    fresh = (uint64_t)gone - bus->trimmed_unread_seen;
+    bus->st.trimmed_unread += fresh;
+    bus->trimmed_unread_seen = (uint64_t)gone;
+    rsbus__log(bus, RSBUS_LOG_WARN, "%llu entries of %s were trimmed before group %s read them "
+               "(MAXLEN ~ %lld): raise max_len or use RSBUS_TRIM_ACKED",
+               (unsigned long long)fresh, bus->key, bus->cfg.group, (long long)bus->cfg.max_len);
+}
+/* Lowers the floor (*fm-*fs, *have: one was found) to id m-s when it is older. */
+RSBUS__PRIVATE void rsbus__floor(uint64_t m, uint64_t s, uint64_t *fm, uint64_t *fs, int *have) {
+    if (!*have || rsbus__id_less(m, s, *fm, *fs)) { *fm = m; *fs = s; *have = 1; }
+}
+/* RSBUS_TRIM_ACKED: the oldest entry some group still needs, from the groups of an XINFO GROUPS reply:
+   the entry after a group's last delivered one, and a group's oldest pending entry (XPENDING of the
+   groups with pending entries, pipelined). *have 0: no group, nothing may go. */
+RSBUS__PRIVATE rsbus_result rsbus__acked_floor(rsbus *bus, const redisReply *groups, uint64_t *fm, uint64_t *fs,
+                                               int *have) {
+    rsbus__conn *cn = &bus->conn;
+    rsbus_result r = RSBUS_OK, first = RSBUS_OK;
+    size_t i, npend = 0;
+    *have = 0;
+    for (i = 0; i < groups->elements; i++) {
+        rsbus_group_info g;
+        uint64_t m, s;
+        if (!rsbus__group_decode(groups->element[i], &g)) continue;
+        if (!rsbus__id_parse(g.last_delivered_id, strlen(g.last_delivered_id), &m, &s))
+            return rsbus__shape_fail(cn, "XINFO GROUPS (trim)");
+        if (s == UINT64_MAX) { m++; s = 0; } else s++;
+        rsbus__floor(m, s, fm, fs, have);
+        if (g.pending > 0) {   /* its oldest pending entry, if it still has one when asked */
+            rsbus__cmd(cn);
+            rsbus__lit(cn, "XPENDING"); rsbus__arg(cn, bus->key, bus->key_len); rsbus__argz(cn, g.name);
+            rsbus__cmd_end(cn);
+            npend++;
+        }
+    }
+    for (i = 0; r == RSBUS_OK && i < npend; i++) {   /* every reply is read, whatever they say */
+        redisReply *rep;
+        uint64_t m, s;
+        r = rsbus__recv(cn, &rep, "XPENDING (trim)");
+        if (r != RSBUS_OK || first != RSBUS_OK) continue;
+        /* summary: [count, oldest id, newest id, consumers]; a group we cannot judge: trim nothing */
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 && rsbus__is_str(rep->element[1]) &&
+            rsbus__id_parse(rep->element[1]->str, rep->element[1]->len, &m, &s))
+            rsbus__floor(m, s, fm, fs, have);
+        else if (rep->type == REDIS_REPLY_ERROR) first = rsbus__reply_fail(bus, rep, "XPENDING (trim)");
+        else if (!(rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 && rep->element[1]->type == REDIS_REPLY_NIL))
+            first = RSBUS_E_PROTOCOL;
+    }
+    if (r != RSBUS_OK) return r;
+    if (first == RSBUS_E_PROTOCOL) return rsbus__shape_fail(cn, "XPENDING (trim)");
+    return first;
+}
 RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
     rsbus__conn *cn = &bus->conn;
     redisReply *rs[2] = { NULL, NULL }, *rep = NULL;
     rsbus_stream_info si;
     rsbus_result r;
-    rsbus__mark mark;
-    size_t i, n, npend = 0;
-    uint64_t fm = 0, fs = 0;
-    int have_floor = 0, judged = 1;
-    char minid[64];
+    size_t i;
     if (trimmed) *trimmed = 0;
     rsbus__queue_xinfo(bus, "STREAM", NULL);
     rsbus__queue_xinfo(bus, "GROUPS", NULL);
@@ -5826,74 +5883,29 @@ RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
         return r == RSBUS_E_NOTFOUND ? RSBUS_OK : r;   /* no stream yet: nothing to trim */
     }
     rsbus__stream_decode(rs[0], &si);
-    n = rs[1]->elements;
-    mark = rsbus__cmd_mark(cn);
-    /* 1. the groups' floors: pending ones need XPENDING's oldest id, pipelined */
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < rs[1]->elements; i++) {
         rsbus_group_info g;
         if (!rsbus__group_decode(rs[1]->element[i], &g)) continue;
         if (g.entries_read < 0 && !strcmp(g.last_delivered_id, "0-0")) g.entries_read = 0;   /* read nothing yet */
-        if (!bus->cfg.publish_only && !strcmp(g.name, bus->cfg.group) && si.entries_added >= 0 && g.entries_read >= 0) {
-            int64_t gone = si.entries_added - si.length - g.entries_read;
-            if (gone > 0 && (uint64_t)gone > bus->trimmed_unread_seen) {
-                uint64_t fresh = (uint64_t)gone - bus->trimmed_unread_seen;
-                bus->st.trimmed_unread += fresh;
-                bus->trimmed_unread_seen = (uint64_t)gone;
-                rsbus__log(bus, RSBUS_LOG_WARN, "%llu entries of %s were trimmed before group %s read them "
-                           "(MAXLEN ~ %lld): raise max_len or use RSBUS_TRIM_ACKED",
-                           (unsigned long long)fresh, bus->key, bus->cfg.group, (long long)bus->cfg.max_len);
-            }
-        }
-        if (bus->cfg.trim_policy != RSBUS_TRIM_ACKED) continue;
-        {   /* every group needs what it has not read: the entry after its last delivered one ... */
-            uint64_t m, s;
-            if (!rsbus__id_parse(g.last_delivered_id, strlen(g.last_delivered_id), &m, &s))
-                return rsbus__shape_fail(cn, "XINFO GROUPS (trim)");
-            if (s == UINT64_MAX) { m++; s = 0; } else s++;
-            if (!have_floor || rsbus__id_less(m, s, fm, fs)) { fm = m; fs = s; have_floor = 1; }
-        }
-        if (g.pending > 0) {   /* ... and its oldest pending entry, if it still has one when asked */
-            rsbus__cmd(cn);
-            rsbus__lit(cn, "XPENDING"); rsbus__arg(cn, bus->key, bus->key_len); rsbus__argz(cn, g.name);
-            rsbus__cmd_end(cn);
-            npend++;
-        }
+        rsbus__note_trimmed_unread(bus, &si, &g);
     }
     if (bus->cfg.trim_policy == RSBUS_TRIM_MAXLEN) {
-        rsbus__cmd_rewind(cn, mark);
-        if (!trimmed || bus->cfg.max_len <= 0) return RSBUS_OK;
+        if (!trimmed || bus->cfg.max_len <= 0) return RSBUS_OK;   /* rsbus_run: XADD's MAXLEN trims */
         rsbus__cmd(cn);
         rsbus__lit(cn, "XTRIM"); rsbus__arg(cn, bus->key, bus->key_len);
         rsbus__lit(cn, "MAXLEN"); rsbus__lit(cn, "~"); rsbus__argi(cn, bus->cfg.max_len);
-        rsbus__cmd_end(cn);
     } else {
-        rsbus_result first = RSBUS_OK;
-        for (i = 0; r == RSBUS_OK && i < npend; i++) {   /* every reply is read, whatever they say */
-            uint64_t m, s;
-            r = rsbus__recv(cn, &rep, "XPENDING (trim)");
-            if (r != RSBUS_OK || !judged) continue;
-            /* summary: [count, oldest id, newest id, consumers] */
-            if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 && rsbus__is_str(rep->element[1]) &&
-                rsbus__id_parse(rep->element[1]->str, rep->element[1]->len, &m, &s)) {
-                if (!have_floor || rsbus__id_less(m, s, fm, fs)) { fm = m; fs = s; have_floor = 1; }
-            } else if (rep->type == REDIS_REPLY_ERROR) {
-                judged = 0;   /* a group we cannot judge: trim nothing this time */
-                first = rsbus__reply_fail(bus, rep, "XPENDING (trim)");
-            } else if (!(rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 && rep->element[1]->type == REDIS_REPLY_NIL)) {
-                judged = 0;
-                first = RSBUS_E_PROTOCOL;
-            }
-        }
-        if (r != RSBUS_OK) return r;
-        if (first == RSBUS_E_PROTOCOL) return rsbus__shape_fail(cn, "XPENDING (trim)");
-        if (first != RSBUS_OK) return first;
-        if (!have_floor) return RSBUS_OK;   /* no group: nobody has acknowledged anything yet */
+        uint64_t fm = 0, fs = 0;
+        int have = 0;
+        char minid[64];
+        if ((r = rsbus__acked_floor(bus, rs[1], &fm, &fs, &have)) != RSBUS_OK) return r;
+        if (!have) return RSBUS_OK;   /* no group: nobody has acknowledged anything yet */
         snprintf(minid, sizeof minid, "%llu-%llu", (unsigned long long)fm, (unsigned long long)fs);
         rsbus__cmd(cn);
         rsbus__lit(cn, "XTRIM"); rsbus__arg(cn, bus->key, bus->key_len);
         rsbus__lit(cn, "MINID"); rsbus__lit(cn, "~"); rsbus__argz(cn, minid);
-        rsbus__cmd_end(cn);
     }
+    rsbus__cmd_end(cn);
     if ((r = rsbus__call(cn, &rep, "XTRIM")) != RSBUS_OK) return r;
     if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) {
         bus->st.trimmed += (uint64_t)rep->integer;

@@ -3468,7 +3468,8 @@ RSBUS__PRIVATE rsbus_result rsbus__settle_all(rsbus__conn *cn) {
         r = rsbus__next(cn, &rep, &o, "XACK");
         if (r == RSBUS_OK) rsbus__settle_owed(cn, &o, rep);
     }
-    if (cn->bus->held) rsbus__forget_prefetch(cn->bus);
+    if (cn->bus->held && cn->bus->held->type != REDIS_REPLY_NIL) rsbus__forget_prefetch(cn->bus);   /* had entries */
+    cn->bus->held = NULL;
     return r;
 }
 

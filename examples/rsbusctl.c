@@ -1286,7 +1286,7 @@ static void scrape_run(scraper *s) {
         }
         if (r == RSBUS_E_IO || r == RSBUS_E_TIMEOUT || r == RSBUS_E_PROTOCOL) s->up = 0;
     }
-    if (s->up != s->was_up)
+    if (s->up != s->was_up && (s->was_up != -1 || !s->up))   /* a change, or down from the start */
         fprintf(stderr, "rsbusctl: Redis %s\n", s->up ? "answers" : "cannot be reached (rsbus_up 0)");
     s->was_up = s->up;
     if (!held) s->failed_ms = s->up ? 0 : mono_ms();
@@ -1644,7 +1644,10 @@ static int cmd_exporter(ctl *c, const command *cmd, int argc, char **argv) {
 #else   /* built without libmicrohttpd */
 
 static int cmd_exporter(ctl *c, const command *cmd, int argc, char **argv) {
-    (void)c; (void)cmd; (void)argc; (void)argv;
+    int i;
+    (void)c;
+    for (i = 0; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { print_help(cmd); return 0; }
     fprintf(stderr, "rsbusctl: exporter: this rsbusctl was built without libmicrohttpd (make defines RSBUSCTL_EXPORTER\n"
                     "when pkg-config finds it: Debian/Ubuntu libmicrohttpd-dev, Fedora libmicrohttpd-devel, macOS\n"
                     "brew libmicrohttpd). \"rsbusctl metrics --textfile PATH\" writes the same numbers without it.\n");

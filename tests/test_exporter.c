@@ -648,7 +648,7 @@ TEST(textfile_same_numbers_atomically) {
     CHECK_EQ_INT(sample_or(file, "rsbus_up", -1), 1);
     CHECK_EQ_INT(sample_or(file, "rsbus_stream_length{stream=\"t:exp\"}", -1), raw_int("XLEN t:exp"));
     CHECK_EQ_INT(sample_or(file, "rsbus_group_pending{stream=\"t:exp\",group=\"mail\"}", -1), pending_of("t:exp", "mail"));
-    CHECK(!sample_or(file, "rsbus_group_lag{stream=\"t:gaps\",group=\"unknown\"}", 0));
+    CHECK(sample_or(file, "rsbus_group_lag{stream=\"t:gaps\",group=\"unknown\"}", -1) == -1);   /* absent */
     /* the same numbers as the exporter serves */
     if (exporter_built) {
         REQUIRE(exporter_start("t:exp", "t:gaps", NULL) == 0);
@@ -670,10 +670,9 @@ TEST(textfile_same_numbers_atomically) {
     REQUIRE(pid > 0);
     children[nchildren++] = pid;
     while (waitpid(pid, &st, WNOHANG) == 0) {
-        if (read_file(path, file, sizeof file) > 0) {
-            reads++;
-            if (!strstr(file, "rsbus_group_oldest_pending_idle_seconds{stream=\"t:gaps\",group=\"unknown\"} 0.000\n")) torn++;
-        }
+        read_file(path, file, sizeof file);   /* missing or empty counts as torn too */
+        reads++;
+        if (!strstr(file, "rsbus_group_oldest_pending_idle_seconds{stream=\"t:gaps\",group=\"unknown\"} 0.000\n")) torn++;
     }
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK(reads > 0);
@@ -694,6 +693,51 @@ TEST(textfile_same_numbers_atomically) {
     /* usage errors */
     CHECK_EQ_INT(run(log, NULL, START_MS, tool, "metrics", "--stream", "a", "--stream", "b", NULL), 2);   /* several: --textfile */
 #undef TEXTFILE
+}
+
+/* The Redis user README.md gives the exporter is enough for every number of its streams; a stream
+   outside its keys is refused (rsbus_stream_up 0) while Redis still answers (rsbus_up 1). */
+TEST(monitor_user_is_enough) {
+    static char file[1 << 16], line[1024];
+    char path[1200], log[600], url[900], *p;
+    const char *argv[40];
+    size_t lens[40];
+    int argc = 0;
+    redisContext *c;
+    redisReply *rep;
+    setup_state();
+    REQUIRE(publisher != NULL);
+    /* README's line, with the stream orders as t:exp: run as it stands */
+    snprintf(path, sizeof path, "%s/README.md", srcdir);
+    REQUIRE(read_file(path, file, sizeof file) > 0);
+    REQUIRE((p = strstr(file, "ACL SETUSER orders-monitor ")) != NULL);
+    for (; *p && *p != '\n' && strlen(line) + 8 < sizeof line; p++) {
+        if (!strncmp(p, "orders", 6)) { strcat(line, "t:exp"); p += 5; }
+        else strncat(line, p, 1);
+    }
+    for (p = strtok(line, " "); p && argc < 40; p = strtok(NULL, " ")) { argv[argc] = p; lens[argc] = strlen(p); argc++; }
+    REQUIRE(argc > 3 && !strcmp(argv[2], "t:exp-monitor") && !strcmp(argv[5], ">change-me-monitor"));
+    REQUIRE((c = test_redis_connect(&srv)) != NULL);
+    rep = (redisReply *)redisCommandArgv(c, argc, argv, lens);
+    CHECK(rep && rep->type == REDIS_REPLY_STATUS);
+    if (rep) freeReplyObject(rep);
+    redisFree(c);
+    snprintf(url, sizeof url, "%s?user=t:exp-monitor&password=change-me-monitor", srv.unix_url);
+    snprintf(path, sizeof path, "%s/monitor.prom", srv.dir);
+    snprintf(log, sizeof log, "%s/monitor.log", srv.dir);
+    CHECK_EQ_INT(run(log, NULL, START_MS, tool, "--url", url, "metrics", "--textfile", path, "--stream", "t:exp",
+                     "--stream", "t:gaps", NULL), 0);
+    read_file(path, file, sizeof file);
+    CHECK_EQ_INT(sample_or(file, "rsbus_up", -1), 1);
+    CHECK_EQ_INT(sample_or(file, "rsbus_stream_up{stream=\"t:exp\"}", -1), 1);
+    CHECK_EQ_INT(sample_or(file, "rsbus_dlq_length{stream=\"t:exp\"}", -1), 2);
+    CHECK_EQ_INT(sample_or(file, "rsbus_group_pending{stream=\"t:exp\",group=\"mail\"}", -1), pending_of("t:exp", "mail"));
+    CHECK_EQ_INT(sample_or(file, "rsbus_stream_up{stream=\"t:gaps\"}", -1), 0);   /* not its keys */
+    CHECK(!strstr(file, "rsbus_stream_length{stream=\"t:gaps\"}"));
+    read_file(log, file, sizeof file);
+    CHECK_CONTAINS(file, "NOPERM");          /* said on stderr, once */
+    CHECK_NOT_CONTAINS(file, "change-me-monitor");  /* never the password */
+    freeReplyObject(raw("ACL DELUSER t:exp-monitor"));
 }
 
 TEST(exporter_usage) {
@@ -939,6 +983,7 @@ int main(int argc, char **argv) {
     RUN(exporter_serves_what_redis_says);
     RUN(label_values_are_escaped);
     RUN(hostile_http);
+    RUN(monitor_user_is_enough);
     RUN(redis_down_answers_up_0);
     RUN(textfile_same_numbers_atomically);
     RUN(promtool_checks_and_unit_tests);

@@ -1241,8 +1241,13 @@ static rsbus_result watch_open(scraper *s, watched *w) {
     return e.code;
 }
 
+static int group_cmp(const void *a, const void *b) {
+    return strcmp(((const rsbus_group_info *)a)->name, ((const rsbus_group_info *)b)->name);
+}
+
 /* Reads one stream into w: its numbers and up to GROUPS_MAX groups (a second try when groups appeared
-   after the first read sized the array). */
+   after the first read sized the array), sorted by name. Names are cut to fit rsbus_group_info (and at a
+   NUL byte), so two groups can end up with one name: the first is kept, or the series would repeat. */
 static rsbus_result watch_read(watched *w) {
     rsbus_result r;
     int tries;
@@ -1258,6 +1263,13 @@ static rsbus_result watch_read(watched *w) {
         }
     }
     w->ngroups = r == RSBUS_OK ? (w->all_groups < w->cap ? w->all_groups : w->cap) : 0;
+    if (w->ngroups > 1) {
+        size_t i, n = 1;
+        qsort(w->groups, w->ngroups, sizeof *w->groups, group_cmp);
+        for (i = 1; i < w->ngroups; i++)
+            if (strcmp(w->groups[i].name, w->groups[n - 1].name) != 0) w->groups[n++] = w->groups[i];
+        w->ngroups = n;
+    }
     return r;
 }
 
@@ -1346,13 +1358,6 @@ static void tb_sample(textbuf *t, const char *name, const char *stream, const ch
 /* Where the numbers of one group are, for the table below. */
 typedef enum group_metric { GM_LAG, GM_PENDING, GM_CONSUMERS, GM_IDLE } group_metric;
 
-/* A group of a stream that an earlier group of it already exported under the same (truncated) name. */
-static int group_repeated(const watched *w, size_t k) {
-    size_t j;
-    for (j = 0; j < k; j++) if (!strcmp(w->groups[j].name, w->groups[k].name)) return 1;
-    return 0;
-}
-
 /* The exposition of the last scrape; malloc'd, NULL when out of memory. */
 static char *scrape_render(const scraper *s, size_t *len) {
     static const struct { const char *name, *help; group_metric m; } gm[] = {
@@ -1396,7 +1401,7 @@ static char *scrape_render(const scraper *s, size_t *len) {
                 const rsbus_group_info *g = &w->groups[k];
                 int64_t v = gm[f].m == GM_LAG ? g->lag : gm[f].m == GM_PENDING ? g->pending
                           : gm[f].m == GM_CONSUMERS ? g->consumers : g->oldest_idle_ms;
-                if (v < 0 || group_repeated(w, k)) continue;   /* unknown: absent, never -1 */
+                if (v < 0) continue;   /* unknown: absent, never -1 */
                 tb_sample(&t, gm[f].name, w->name, g->name);
                 if (gm[f].m == GM_IDLE) {
                     snprintf(num, sizeof num, " %.3f\n", (double)v / 1000.0);

@@ -458,8 +458,24 @@ TEST(label_values_are_escaped) {
     char path[600], log[600], out[1 << 14];
     if (!exporter_built) SKIP("rsbusctl was built without libmicrohttpd (install libmicrohttpd-dev)");
     setup_state();
-    REQUIRE(exporter_start("t:odd", NULL) == 0);
+    {   /* two groups whose names differ only after the 127 bytes rsbus_group_info keeps: one series */
+        char name[200];
+        memset(name, 'g', 127);
+        strcpy(name + 127, "-one");
+        raw_int("XADD t:long * a 1");
+        freeReplyObject(raw("XGROUP CREATE t:long %s 0", name));
+        strcpy(name + 127, "-two");
+        freeReplyObject(raw("XGROUP CREATE t:long %s 0", name));
+    }
+    REQUIRE(exporter_start("t:odd", "t:long", NULL) == 0);
     m = scrape();
+    CHECK_EQ_INT(sample_or(m, "rsbus_stream_groups{stream=\"t:long\"}", -1), 2);
+    {
+        const char *p = m;
+        int n = 0;
+        while ((p = strstr(p, "rsbus_group_pending{stream=\"t:long\"")) != NULL) { n++; p++; }
+        CHECK_EQ_INT(n, 1);
+    }
     CHECK_EQ_INT(sample_or(m, "rsbus_stream_groups{stream=\"t:odd\"}", -1), 1);
     CHECK_CONTAINS(m, "rsbus_group_pending{stream=\"t:odd\",group=\"we\\\"ird\\\\na\\nme\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"} 0\n");
     exporter_stop();

@@ -1443,8 +1443,9 @@ static int take_streams(scraper *s, const command *cmd, int argc, char **argv) {
 }
 
 /* The options exporter and metrics share: streams (or the tool's one stream) and --timeout. Opens what
-   it can now: a stream name rsbus refuses is a usage error here, not a scrape failure later. Returns
-   GO_ON or an exit status. */
+   it can now, so that a stream name rsbus refuses is a usage error here rather than a scrape failure
+   later (with Redis unreachable at start, the ones after the first are only checked by the scrapes).
+   Returns GO_ON or an exit status. */
 static int scraper_init(scraper *s, ctl *c, const command *cmd, const char *timeout) {
     size_t i;
     int plain;
@@ -1459,6 +1460,8 @@ static int scraper_init(scraper *s, ctl *c, const command *cmd, const char *time
     for (i = 0; i < s->n; i++) {
         rsbus_result r = watch_open(s, &s->w[i]);
         if (r == RSBUS_E_ARG) return EXIT_USAGE;
+        if (r == RSBUS_E_IO || r == RSBUS_E_TIMEOUT) break;   /* Redis not there (yet): the scrapes open the
+                                                                rest, rather than a timeout per stream now */
     }
     return GO_ON;
 }

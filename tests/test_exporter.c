@@ -625,6 +625,16 @@ TEST(redis_down_answers_up_0) {
     kill(srv.pid, SIGCONT);
     WAIT_UNTIL(sample_or(scrape(), "rsbus_up", -1) == 1, 20000);
     exporter_stop();
+    /* started while Redis is down: it serves rsbus_up 0, then the numbers once Redis is there */
+    test_redis_kill(&srv);
+    REQUIRE(exporter_start("t:exp", "t:gaps", NULL) == 0);
+    CHECK_EQ_INT(sample_or(scrape(), "rsbus_up", -1), 0);
+    REQUIRE(test_redis_restart(&srv) == 0);
+    reset_state();
+    setup_state();
+    WAIT_UNTIL(sample_or(scrape(), "rsbus_up", -1) == 1, 20000);
+    CHECK_EQ_INT(sample_or(scrape(), "rsbus_stream_length{stream=\"t:exp\"}", -1), raw_int("XLEN t:exp"));
+    exporter_stop();
     raw_reset();
 }
 

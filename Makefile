@@ -27,6 +27,13 @@ export JSONTESTSUITE
 HIREDIS_CFLAGS = $(eval HIREDIS_CFLAGS := $(shell pkg-config --cflags hiredis 2>/dev/null))$(HIREDIS_CFLAGS)
 HIREDIS_LIBS = $(eval HIREDIS_LIBS := $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis))$(HIREDIS_LIBS)
 
+# libmicrohttpd (Debian libmicrohttpd-dev) gives rsbusctl its "exporter" command (RSBUSCTL_EXPORTER);
+# where pkg-config does not find it, rsbusctl is built without that command and tests/test_exporter.c
+# skips what needs it, saying so.
+MHD_CFLAGS = $(eval MHD_CFLAGS := $(shell pkg-config --exists libmicrohttpd 2>/dev/null && \
+                 echo -DRSBUSCTL_EXPORTER $$(pkg-config --cflags libmicrohttpd)))$(MHD_CFLAGS)
+MHD_LIBS = $(eval MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null))$(MHD_LIBS)
+
 STD  = -std=c99
 WARN = -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wstrict-prototypes -Wmissing-prototypes \
        -Wwrite-strings -Wcast-qual
@@ -203,13 +210,17 @@ $(BUILD)/test_unit_static: tests/test_unit.c rsbus.h $(TEST_HDRS) | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -DRSBUS_STATIC $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
 
 $(BUILD)/%: examples/%.c rsbus.h | $(BUILD)
-	$(CC) $(EXAMPLE_CFLAGS) $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
+	$(CC) $(EXAMPLE_CFLAGS) $(HIREDIS_CFLAGS) $(CTL_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS) $(CTL_LIBS)
 
-# test_rsbusctl runs the tool next to it: the sanitized test runs a sanitized tool
+# rsbusctl with its exporter when libmicrohttpd is there (empty for the other examples)
+$(BUILD)/rsbusctl $(BUILD)/san/rsbusctl: CTL_CFLAGS = $(MHD_CFLAGS)
+$(BUILD)/rsbusctl $(BUILD)/san/rsbusctl: CTL_LIBS = $(MHD_LIBS)
+
+# test_rsbusctl and test_exporter run the tool next to them: the sanitized tests run a sanitized tool
 $(BUILD)/san/rsbusctl: examples/rsbusctl.c rsbus.h | $(BUILD)/san
-	$(SAN_CC) $(EXAMPLE_CFLAGS) $(SAN_FLAGS) $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
-$(BUILD)/test_rsbusctl: $(BUILD)/rsbusctl
-$(BUILD)/san/test_rsbusctl: $(BUILD)/san/rsbusctl
+	$(SAN_CC) $(EXAMPLE_CFLAGS) $(SAN_FLAGS) $(HIREDIS_CFLAGS) $(CTL_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS) $(CTL_LIBS)
+$(BUILD)/test_rsbusctl $(BUILD)/test_exporter: $(BUILD)/rsbusctl
+$(BUILD)/san/test_rsbusctl $(BUILD)/san/test_exporter: $(BUILD)/san/rsbusctl
 
 $(BUILD)/bench: tests/bench.c rsbus.h $(TEST_HDRS) | $(BUILD)
 	$(CC) $(STD) $(WARN) -Werror -O2 -g -I. $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
@@ -279,7 +290,10 @@ $(H1_NOTLS_BINS): $(H1)/notls/%: tests/%.c rsbus.h $(TEST_HDRS) $(H1_STAMP) | $(
 	$(CC) $(TEST_CFLAGS) -I$(H1_PREFIX)/include $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_PREFIX)/lib/libhiredis.a -lm
 
 $(H1_EXAMPLE_BINS): $(H1)/%: examples/%.c rsbus.h $(H1_STAMP) | $(H1)
-	$(CC) $(EXAMPLE_CFLAGS) $(H1_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_LIBS)
+	$(CC) $(EXAMPLE_CFLAGS) $(H1_CFLAGS) $(CTL_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_LIBS) $(CTL_LIBS)
+$(H1)/rsbusctl: CTL_CFLAGS = $(MHD_CFLAGS)
+$(H1)/rsbusctl: CTL_LIBS = $(MHD_LIBS)
+$(H1)/test_rsbusctl $(H1)/test_exporter: $(H1)/rsbusctl
 
 # $(H1)/compile/<compiler>-<std>[-static]
 $(H1_C_CHECKS): $(H1)/compile/%: tests/compile_c99.c rsbus.h $(H1_STAMP) | $(H1)/compile

@@ -300,7 +300,12 @@
         (Prometheus text), rsbus_consumers_list / rsbus_consumers_gc (deletes consumers idle longer
         than a bound that hold nothing pending), rsbus_tail, rsbus_replay_range, rsbus_group_rewind,
         rsbus_server_time_ms. Ages are computed from Redis's clock, never the device's.
-        examples/rsbusctl.c is a command-line tool built on these.
+        rsbus_stream_snapshot is what a monitor polls: the stream's numbers, its DLQ's length and every
+        group's lag, pending, consumers and oldest_idle_ms (how long the oldest pending entry has waited
+        since its last delivery) from one pipelined round trip (XINFO STREAM FULL COUNT 1, XLEN of the
+        DLQ, TIME); the cost grows with the number of groups and consumers, not with the stream.
+        examples/rsbusctl.c is a command-line tool built on these (its "exporter" serves them to
+        Prometheus).
 
     TENANTS
         With config.tenant set (1..64 bytes of [A-Za-z0-9._-]) the bus uses the keys
@@ -565,6 +570,9 @@ typedef struct rsbus_group_info {
     int64_t consumers, pending, entries_read;
     int64_t lag;                          /* entries not yet delivered to the group; -1 when Redis cannot tell */
     char last_delivered_id[RSBUS_ID_SIZE];
+    int64_t oldest_idle_ms;               /* rsbus_stream_snapshot: ms since the oldest pending entry was last
+                                             delivered (Redis's clock), 0 when none is pending; -1 from the
+                                             other calls (they do not ask) */
 } rsbus_group_info;
 
 RSBUS_API rsbus_result rsbus_stream_info_get(rsbus *bus, rsbus_stream_info *out);
@@ -575,6 +583,11 @@ RSBUS_API rsbus_result rsbus_group_info_get(rsbus *bus, const char *group, rsbus
 RSBUS_API rsbus_result rsbus_groups_list(rsbus *bus, rsbus_group_info *out, size_t max, size_t *count);
              /* every group of the stream (XINFO GROUPS), at most max of them into out; *count: all of
                 them, even beyond max */
+RSBUS_API rsbus_result rsbus_stream_snapshot(rsbus *bus, rsbus_stream_info *info, rsbus_group_info *groups,
+                                             size_t max, size_t *count);
+             /* the stream, its DLQ and up to max of its groups (with oldest_idle_ms) in one round trip;
+                *count: all groups, even beyond max. RSBUS_E_NOTFOUND: no stream (info->dlq_length is
+                still set). Blocks up to io_timeout_ms */
 
 typedef enum rsbus_health { RSBUS_HEALTHY = 0, RSBUS_DEGRADED = 1, RSBUS_UNHEALTHY = 2 } rsbus_health;
 RSBUS_API rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char *why, size_t why_size);
@@ -5245,6 +5258,7 @@ RSBUS__PRIVATE void rsbus__copy_reply_str(const redisReply *r, char *out, size_t
 RSBUS__PRIVATE int rsbus__group_decode(const redisReply *g, rsbus_group_info *out) {
     const redisReply *v;
     memset(out, 0, sizeof *out);
+    out->oldest_idle_ms = -1;
     if (!g || g->type != REDIS_REPLY_ARRAY) return 0;
     rsbus__copy_reply_str(rsbus__map_get(g, "name"), out->name, sizeof out->name);
     if (!out->name[0]) return 0;
@@ -5366,6 +5380,77 @@ RSBUS__PUBLIC rsbus_result rsbus_group_info_get(rsbus *bus, const char *group, r
     found = rsbus__find_group(rep, group, out);
     if (found == 0) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "group_info: no group %.100s on %s", group, bus->key);
     if (found < 0) return rsbus__shape_fail(cn, "XINFO GROUPS");
+    return RSBUS_OK;
+}
+
+/* XINFO STREAM FULL COUNT 1 (groups with their pel-count, their oldest pending entry and every consumer),
+   XLEN of the DLQ and TIME, pipelined: one round trip however many groups there are. */
+RSBUS__PUBLIC rsbus_result rsbus_stream_snapshot(rsbus *bus, rsbus_stream_info *info, rsbus_group_info *groups,
+                                                 size_t max, size_t *count) {
+    rsbus__conn *cn;
+    redisReply *rs[3] = { NULL, NULL, NULL };
+    const redisReply *v, *gs;
+    int64_t s = -1, us = -1, now;
+    size_t i, n = 0;
+    rsbus_result r;
+    if (count) *count = 0;
+    if (!bus || !info || (!groups && max)) return RSBUS_E_ARG;
+    cn = &bus->conn;
+    memset(info, 0, sizeof *info);
+    info->entries_added = -1;
+    bus->err[0] = 0;
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "STREAM"); rsbus__arg(cn, bus->key, bus->key_len);
+    rsbus__lit(cn, "FULL"); rsbus__lit(cn, "COUNT"); rsbus__lit(cn, "1");
+    rsbus__cmd_end(cn);
+    rsbus__cmd(cn); rsbus__lit(cn, "XLEN"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(cn);
+    rsbus__cmd(cn); rsbus__lit(cn, "TIME"); rsbus__cmd_end(cn);
+    r = rsbus__recv_n(cn, rs, 3, "XINFO STREAM FULL");
+    if (r != RSBUS_OK) return r;
+    if (rs[1]->type == REDIS_REPLY_ERROR) return rsbus__reply_fail(bus, rs[1], "XLEN (dlq)");
+    if (rs[1]->type != REDIS_REPLY_INTEGER) return rsbus__shape_fail(cn, "XLEN (dlq)");
+    info->dlq_length = (int64_t)rs[1]->integer;
+    if (rs[0]->type == REDIS_REPLY_ERROR) {
+        r = rsbus__reply_fail(bus, rs[0], "XINFO STREAM FULL");
+        return r == RSBUS_E_NOTFOUND ? rsbus__fail(bus, r, "XINFO STREAM: no stream %s", bus->key) : r;
+    }
+    if (rs[0]->type != REDIS_REPLY_ARRAY || rs[2]->type != REDIS_REPLY_ARRAY || rs[2]->elements != 2 ||
+        !rsbus__reply_i64(rs[2]->element[0], &s) || !rsbus__reply_i64(rs[2]->element[1], &us) || s < 0 || us < 0)
+        return rsbus__shape_fail(cn, "XINFO STREAM FULL");
+    now = s * 1000 + us / 1000;
+    (void)rsbus__reply_i64(rsbus__map_get(rs[0], "length"), &info->length);
+    (void)rsbus__reply_i64(rsbus__map_get(rs[0], "entries-added"), &info->entries_added);   /* Redis 7.0+ */
+    rsbus__copy_reply_str(rsbus__map_get(rs[0], "last-generated-id"), info->last_id, sizeof info->last_id);
+    v = rsbus__map_get(rs[0], "entries");
+    if (v && v->type == REDIS_REPLY_ARRAY && v->elements >= 1 && v->element[0]->type == REDIS_REPLY_ARRAY &&
+        v->element[0]->elements == 2)
+        rsbus__copy_reply_str(v->element[0]->element[0], info->first_id, sizeof info->first_id);
+    gs = rsbus__map_get(rs[0], "groups");
+    if (!gs || gs->type != REDIS_REPLY_ARRAY) return rsbus__shape_fail(cn, "XINFO STREAM FULL");
+    for (i = 0; i < gs->elements; i++) {
+        rsbus_group_info g;
+        const redisReply *pel, *cons;
+        int64_t delivered;
+        if (!rsbus__group_decode(gs->element[i], &g)) continue;
+        /* in the FULL form "pending" and "consumers" are arrays: the count is pel-count */
+        g.pending = 0;
+        (void)rsbus__reply_i64(rsbus__map_get(gs->element[i], "pel-count"), &g.pending);
+        cons = rsbus__map_get(gs->element[i], "consumers");
+        g.consumers = cons && cons->type == REDIS_REPLY_ARRAY ? (int64_t)cons->elements : 0;
+        pel = rsbus__map_get(gs->element[i], "pending");   /* [id, consumer, last delivery ms, deliveries] */
+        g.oldest_idle_ms = 0;
+        if (g.pending > 0) {
+            g.oldest_idle_ms = -1;
+            if (pel && pel->type == REDIS_REPLY_ARRAY && pel->elements >= 1 && pel->element[0]->type == REDIS_REPLY_ARRAY &&
+                pel->element[0]->elements >= 3 && rsbus__reply_i64(pel->element[0]->element[2], &delivered))
+                g.oldest_idle_ms = now > delivered ? now - delivered : 0;
+        }
+        if (n < max) groups[n] = g;
+        n++;
+    }
+    info->groups = (int64_t)gs->elements;
+    if (count) *count = n;
     return RSBUS_OK;
 }
 

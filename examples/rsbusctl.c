@@ -2,13 +2,18 @@
    (rsbus_config_from_env), opens a publish-only bus that creates nothing in Redis, and calls the admin
    side of the API - stream and group info, consumers and their garbage collection, tail, replay of a
    range of history (rsbus_replay_range), rewinding a group (rsbus_group_rewind), dead letters (list,
-   show, replay, purge), a publisher's offline spool (status, flush), health, metrics and a live "top" -
-   with tables for people and JSON (written with rsbus_jw_*) for scripts. Ages and rates use Redis's
-   clock, never the local one. Only "spool" opens its bus with a spool file; every other command has
-   the spool off: an admin tool reports failures, it does not spool.
+   show, replay, purge), a publisher's offline spool (status, flush), health, metrics, a live "top" and
+   a Prometheus exporter (rsbus_stream_snapshot served over HTTP by libmicrohttpd) - with tables for
+   people and JSON (written with rsbus_jw_*) for scripts. Ages and rates use Redis's clock, never the
+   local one. Only "spool" opens its bus with a spool file; every other command has the spool off: an
+   admin tool reports failures, it does not spool.
 
        cc -std=c99 -O2 -I. examples/rsbusctl.c -o rsbusctl -lhiredis -lm
        RSBUS_URL=redis://127.0.0.1:6379 ./rsbusctl info          (./rsbusctl --help for the rest)
+
+   With the exporter (libmicrohttpd; make does this when pkg-config finds it):
+       cc -std=c99 -O2 -I. -DRSBUSCTL_EXPORTER $(pkg-config --cflags libmicrohttpd) examples/rsbusctl.c \
+          -o rsbusctl -lhiredis -lm $(pkg-config --libs libmicrohttpd)
 
    Exit status: 0 ok, 1 a runtime failure, 2 a usage error (also: dlq purge or rewind without --yes);
    health exits 0/1/2 for HEALTHY/DEGRADED/UNHEALTHY. */
@@ -17,6 +22,7 @@
 #include "rsbus.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +30,12 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#ifdef RSBUSCTL_EXPORTER
+#  include <microhttpd.h>
+#endif
 
 #define EXIT_USAGE 2
 #define GO_ON (-1)          /* parse_args: no exit status yet, run the command */
@@ -1165,11 +1177,509 @@ static int cmd_health(ctl *c, const command *cmd, int argc, char **argv) {
     return (int)h;
 }
 
+/* ---- exporter, metrics --textfile: the numbers Prometheus scrapes ----------------------------------- */
+
+/* One scrape reads each watched stream with rsbus_stream_snapshot (one pipelined round trip: XINFO STREAM
+   FULL COUNT 1, XLEN of its DLQ, TIME) on a publish-only bus of its own, then renders every metric family
+   for all streams at once (the text format wants a family's samples together). The DLQ is whatever the
+   bus names it (rsbus_open sets it), so this file never spells the DLQ's key. */
+
+#define WATCH_MAX 64            /* streams one exporter watches */
+#define GROUPS_MAX 1000         /* groups exported per stream (all are counted) */
+#define DOWN_HOLD_MS 1000       /* after a scrape found Redis unreachable, scrapes within this answer 0 at once */
+
+typedef enum snap_state { SNAP_FAILED, SNAP_OK, SNAP_MISSING } snap_state;
+
+typedef struct watched {
+    const char *name;           /* the stream, as given */
+    rsbus *bus;                 /* opened by the first scrape that reaches Redis */
+    snap_state state;
+    rsbus_stream_info info;
+    rsbus_group_info *groups;   /* malloc'd, cap of them; ngroups valid (<= GROUPS_MAX) */
+    size_t ngroups, cap, all_groups;
+    char error[256];            /* the last failure said on stderr, to say a new one once */
+} watched;
+
+typedef struct scraper {
+    ctl *c;
+    watched w[WATCH_MAX];
+    size_t n;
+    int64_t timeout_ms;
+    int up, was_up;             /* this scrape, the last one (-1: none yet) */
+    int64_t failed_ms;          /* monotonic end of the last scrape that tried Redis and could not reach it; 0 none */
+    double seconds;             /* how long the last scrape took */
+} scraper;
+
+static int64_t mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+static int64_t mono_ms(void) { return mono_us() / 1000; }
+
+/* Says a stream's failure on stderr when it differs from the last one said (a scrape every 15 s would
+   otherwise repeat it forever); "" clears it. */
+static void watch_note(watched *w, const char *what, rsbus_result r, const char *msg) {
+    char text[sizeof w->error], b1[600];
+    if (!what) { w->error[0] = 0; return; }
+    snprintf(text, sizeof text, "%s: %s: %s", what, rsbus_result_str(r), msg ? msg : "");
+    if (!strcmp(text, w->error)) return;
+    snprintf(w->error, sizeof w->error, "%s", text);
+    fprintf(stderr, "rsbusctl: stream %s: %s\n", esc(w->name, 200, b1, sizeof b1), text);
+}
+
+/* The bus of a watched stream: the tool's config with this stream and the scrape's time limits. */
+static rsbus_result watch_open(scraper *s, watched *w) {
+    rsbus_config cfg = s->c->cfg;
+    rsbus_error e;
+    int64_t half = s->timeout_ms / 2 > 50 ? s->timeout_ms / 2 : 50;   /* connect + one reply within the timeout */
+    cfg.stream = w->name;
+    cfg.connect_timeout_ms = (int)half;
+    cfg.io_timeout_ms = (int)half;
+    if ((w->bus = rsbus_open(&cfg, &e)) != NULL) return RSBUS_OK;
+    watch_note(w, "open", e.code, e.msg);
+    return e.code;
+}
+
+static int group_cmp(const void *a, const void *b) {
+    return strcmp(((const rsbus_group_info *)a)->name, ((const rsbus_group_info *)b)->name);
+}
+
+/* Reads one stream into w: its numbers and up to GROUPS_MAX groups (a second try when groups appeared
+   after the first read sized the array), sorted by name. Names are cut to fit rsbus_group_info (and at a
+   NUL byte), so two groups can end up with one name: the first is kept, or the series would repeat. */
+static rsbus_result watch_read(watched *w) {
+    rsbus_result r;
+    int tries;
+    for (tries = 0; tries < 2; tries++) {
+        r = rsbus_stream_snapshot(w->bus, &w->info, w->groups, w->cap, &w->all_groups);
+        if (r != RSBUS_OK || w->all_groups <= w->cap || w->cap >= GROUPS_MAX) break;
+        {
+            size_t cap = w->all_groups + 8 < GROUPS_MAX ? w->all_groups + 8 : GROUPS_MAX;
+            rsbus_group_info *g = (rsbus_group_info *)realloc(w->groups, cap * sizeof *g);
+            if (!g) return RSBUS_E_NOMEM;
+            w->groups = g;
+            w->cap = cap;
+        }
+    }
+    w->ngroups = r == RSBUS_OK ? (w->all_groups < w->cap ? w->all_groups : w->cap) : 0;
+    if (w->ngroups > 1) {
+        size_t i, n = 1;
+        qsort(w->groups, w->ngroups, sizeof *w->groups, group_cmp);
+        for (i = 1; i < w->ngroups; i++)
+            if (strcmp(w->groups[i].name, w->groups[n - 1].name) != 0) w->groups[n++] = w->groups[i];
+        w->ngroups = n;
+    }
+    return r;
+}
+
+/* One scrape: every stream read, unless Redis stopped answering (then the rest are not tried) or the
+   time ran out. rsbus_up says whether Redis answered. */
+static void scrape_run(scraper *s) {
+    int64_t t0_us = mono_us(), t0 = t0_us / 1000, deadline = t0 + s->timeout_ms;
+    int held = s->failed_ms && t0 - s->failed_ms < DOWN_HOLD_MS;   /* it just failed: scrapes queued behind
+                                                                      that one do not wait for Redis again */
+    size_t i;
+    s->up = !held;
+    for (i = 0; i < s->n; i++) {
+        watched *w = &s->w[i];
+        rsbus_result r = RSBUS_OK;
+        w->state = SNAP_FAILED;
+        w->ngroups = 0;
+        if (!s->up) continue;
+        if (mono_ms() >= deadline) { watch_note(w, "scrape", RSBUS_E_TIMEOUT, "no time left in this scrape"); continue; }
+        if (!w->bus) r = watch_open(s, w);
+        if (r == RSBUS_OK) {
+            r = watch_read(w);
+            if (r == RSBUS_OK) w->state = SNAP_OK;
+            else if (r == RSBUS_E_NOTFOUND) w->state = SNAP_MISSING;   /* no stream (yet): length 0 */
+            if (w->state != SNAP_FAILED) watch_note(w, NULL, r, NULL);
+            else watch_note(w, "read", r, rsbus_errmsg(w->bus));
+        }
+        if (r == RSBUS_E_IO || r == RSBUS_E_TIMEOUT || r == RSBUS_E_PROTOCOL) s->up = 0;
+    }
+    if (s->up != s->was_up && (s->was_up != -1 || !s->up))   /* a change, or down from the start */
+        fprintf(stderr, "rsbusctl: Redis %s\n", s->up ? "answers" : "cannot be reached (rsbus_up 0)");
+    s->was_up = s->up;
+    if (!held) s->failed_ms = s->up ? 0 : mono_ms();
+    s->seconds = (double)(mono_us() - t0_us) / 1e6;
+}
+
+/* ---- the text format -------------------------------------------------------------------------- */
+
+typedef struct textbuf { char *p; size_t len, cap; int oom; } textbuf;
+
+static void tb_put(textbuf *t, const char *s, size_t n) {
+    if (t->oom) return;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 4096;
+        char *p;
+        while (cap < t->len + n + 1) cap *= 2;
+        if (!(p = (char *)realloc(t->p, cap))) { t->oom = 1; return; }
+        t->p = p;
+        t->cap = cap;
+    }
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = 0;
+}
+static void tb_str(textbuf *t, const char *s) { tb_put(t, s, strlen(s)); }
+static void tb_int(textbuf *t, int64_t v) {
+    char b[32];
+    tb_put(t, b, (size_t)snprintf(b, sizeof b, " %lld\n", (long long)v));
+}
+/* A label value: '\', '"' and newline escaped; other control characters and bytes that are not UTF-8
+   become U+FFFD, so that a group name from Redis can never make the exposition unparseable. */
+static void tb_label(textbuf *t, const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), i = 0, len;
+    while (i < n) {
+        len = utf8_len(p + i, n - i);
+        if (len == 1 && p[i] == '\\') tb_str(t, "\\\\");
+        else if (len == 1 && p[i] == '"') tb_str(t, "\\\"");
+        else if (len == 1 && p[i] == '\n') tb_str(t, "\\n");
+        else if (len == 0 || (len == 1 && (p[i] < 0x20 || p[i] == 0x7f))) tb_str(t, "\xef\xbf\xbd");
+        else tb_put(t, s + i, len);
+        i += len ? len : 1;
+    }
+}
+static void tb_family(textbuf *t, const char *name, const char *type, const char *help) {
+    tb_str(t, "# HELP "); tb_str(t, name); tb_str(t, " "); tb_str(t, help);
+    tb_str(t, "\n# TYPE "); tb_str(t, name); tb_str(t, " "); tb_str(t, type); tb_str(t, "\n");
+}
+static void tb_sample(textbuf *t, const char *name, const char *stream, const char *group) {
+    tb_str(t, name);
+    tb_str(t, "{stream=\"");
+    tb_label(t, stream);
+    if (group) { tb_str(t, "\",group=\""); tb_label(t, group); }
+    tb_str(t, "\"}");
+}
+
+/* Where the numbers of one group are, for the table below. */
+typedef enum group_metric { GM_LAG, GM_PENDING, GM_CONSUMERS, GM_IDLE } group_metric;
+
+/* The exposition of the last scrape; malloc'd, NULL when out of memory. */
+static char *scrape_render(const scraper *s, size_t *len) {
+    static const struct { const char *name, *help; group_metric m; } gm[] = {
+        { "rsbus_group_lag", "Entries of the stream not yet delivered to the group (absent when Redis cannot tell).", GM_LAG },
+        { "rsbus_group_pending", "Entries delivered to the group's consumers and not yet acknowledged.", GM_PENDING },
+        { "rsbus_group_consumers", "Consumers the group has in Redis.", GM_CONSUMERS },
+        { "rsbus_group_oldest_pending_idle_seconds",
+          "Seconds since the group's oldest pending entry was last delivered (0 when none is pending).", GM_IDLE } };
+    textbuf t;
+    char num[64];
+    size_t i, k, f;
+    memset(&t, 0, sizeof t);
+    tb_family(&t, "rsbus_up", "gauge", "Whether Redis answered this scrape (1) or could not be reached in time (0).");
+    tb_str(&t, "rsbus_up");
+    tb_int(&t, s->up);
+    tb_family(&t, "rsbus_scrape_duration_seconds", "gauge", "How long reading Redis took in this scrape.");
+    snprintf(num, sizeof num, "rsbus_scrape_duration_seconds %.6f\n", s->seconds);
+    tb_str(&t, num);
+    tb_family(&t, "rsbus_stream_up", "gauge", "Whether this scrape read the stream's numbers (0: Redis refused or was not reached).");
+    for (i = 0; i < s->n; i++) { tb_sample(&t, "rsbus_stream_up", s->w[i].name, NULL); tb_int(&t, s->w[i].state != SNAP_FAILED); }
+    tb_family(&t, "rsbus_stream_length", "gauge", "Entries in the stream (0 when it does not exist).");
+    for (i = 0; i < s->n; i++)
+        if (s->w[i].state != SNAP_FAILED) { tb_sample(&t, "rsbus_stream_length", s->w[i].name, NULL); tb_int(&t, s->w[i].info.length); }
+    tb_family(&t, "rsbus_stream_entries_added_total", "counter", "Entries ever added to the stream (Redis 7.0+).");
+    for (i = 0; i < s->n; i++)
+        if (s->w[i].state == SNAP_OK && s->w[i].info.entries_added >= 0) {
+            tb_sample(&t, "rsbus_stream_entries_added_total", s->w[i].name, NULL);
+            tb_int(&t, s->w[i].info.entries_added);
+        }
+    tb_family(&t, "rsbus_dlq_length", "gauge", "Entries in the stream's dead-letter stream.");
+    for (i = 0; i < s->n; i++)
+        if (s->w[i].state != SNAP_FAILED) { tb_sample(&t, "rsbus_dlq_length", s->w[i].name, NULL); tb_int(&t, s->w[i].info.dlq_length); }
+    tb_family(&t, "rsbus_stream_groups", "gauge", "Consumer groups of the stream (the first 1000 are exported).");
+    for (i = 0; i < s->n; i++)
+        if (s->w[i].state != SNAP_FAILED) { tb_sample(&t, "rsbus_stream_groups", s->w[i].name, NULL); tb_int(&t, (int64_t)s->w[i].all_groups); }
+    for (f = 0; f < sizeof gm / sizeof gm[0]; f++) {
+        tb_family(&t, gm[f].name, "gauge", gm[f].help);
+        for (i = 0; i < s->n; i++) {
+            const watched *w = &s->w[i];
+            for (k = 0; k < w->ngroups; k++) {
+                const rsbus_group_info *g = &w->groups[k];
+                int64_t v = gm[f].m == GM_LAG ? g->lag : gm[f].m == GM_PENDING ? g->pending
+                          : gm[f].m == GM_CONSUMERS ? g->consumers : g->oldest_idle_ms;
+                if (v < 0) continue;   /* unknown: absent, never -1 */
+                tb_sample(&t, gm[f].name, w->name, g->name);
+                if (gm[f].m == GM_IDLE) {
+                    snprintf(num, sizeof num, " %.3f\n", (double)v / 1000.0);
+                    tb_str(&t, num);
+                } else tb_int(&t, v);
+            }
+        }
+    }
+    if (t.oom) { free(t.p); return NULL; }
+    *len = t.len;
+    return t.p;
+}
+
+static void scraper_free(scraper *s) {
+    size_t i;
+    for (i = 0; i < s->n; i++) { rsbus_close(s->w[i].bus); free(s->w[i].groups); }
+    s->n = 0;
+}
+
+/* Takes every "--stream S" / "--stream=S" out of argv (they may repeat here, unlike the global option)
+   into the scraper; returns argc without them, or -1 (a usage error was said). */
+static int take_streams(scraper *s, const command *cmd, int argc, char **argv) {
+    int i, out = 0;
+    size_t k;
+    for (i = 0; i < argc; i++) {
+        const char *name = NULL;
+        if (!strcmp(argv[i], "--")) { while (i < argc) argv[out++] = argv[i++]; break; }
+        if (!strncmp(argv[i], "--stream=", 9)) name = argv[i] + 9;
+        else if (!strcmp(argv[i], "--stream")) {
+            if (i + 1 >= argc) { usage_error(cmd, "missing value for", "--stream"); return -1; }
+            name = argv[++i];
+        } else { argv[out++] = argv[i]; continue; }
+        for (k = 0; k < s->n && strcmp(s->w[k].name, name); k++) {}
+        if (k < s->n) continue;   /* given twice: watched once */
+        if (s->n == WATCH_MAX) { usage_error(cmd, "too many streams (at most 64), at", name); return -1; }
+        s->w[s->n++].name = name;
+    }
+    return out;
+}
+
+/* The options exporter and metrics share: streams (or the tool's one stream) and --timeout. Opens what
+   it can now, so that a stream name rsbus refuses is a usage error here rather than a scrape failure
+   later (with Redis unreachable at start, the ones after the first are only checked by the scrapes).
+   Returns GO_ON or an exit status. */
+static int scraper_init(scraper *s, ctl *c, const command *cmd, const char *timeout) {
+    size_t i;
+    int plain;
+    s->c = c;
+    s->was_up = -1;
+    s->timeout_ms = 5000;
+    if (timeout && (!parse_duration(timeout, &s->timeout_ms, &plain) || s->timeout_ms < 100 || s->timeout_ms > 600000))
+        return usage_error(cmd, "--timeout takes milliseconds (100..600000) or a duration (5s), not", timeout);
+    if (!c->cfg.stream) c->cfg.stream = "rsbus:events";
+    if (!c->cfg.group) c->cfg.group = "default";
+    if (!s->n) { s->w[0].name = c->cfg.stream; s->n = 1; }
+    for (i = 0; i < s->n; i++) {
+        rsbus_result r = watch_open(s, &s->w[i]);
+        if (r == RSBUS_E_ARG) return EXIT_USAGE;
+        if (r == RSBUS_E_IO || r == RSBUS_E_TIMEOUT) break;   /* Redis not there (yet): the scrapes open the
+                                                                rest, rather than a timeout per stream now */
+    }
+    return GO_ON;
+}
+
+/* metrics --textfile PATH: the scrape written to PATH.tmp.<pid> beside it, flushed, then renamed over
+   PATH, so node_exporter's textfile collector never reads half a file. */
+static int write_textfile(const char *path, const char *text, size_t len) {
+    char tmp[4096];
+    int fd, ok;
+    size_t done = 0;
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) return 0;
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644)) < 0) return 0;
+    while (done < len) {
+        ssize_t n = write(fd, text + done, len - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        done += (size_t)n;
+    }
+    ok = done == len && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (ok && rename(tmp, path) == 0) return 1;
+    ok = errno;
+    unlink(tmp);
+    errno = ok;
+    return 0;
+}
+
+static int metrics_textfile(ctl *c, const command *cmd, scraper *s, const char *path, const char *timeout) {
+    char *text;
+    size_t len = 0;
+    int rc = scraper_init(s, c, cmd, timeout);
+    if (rc != GO_ON) return rc;
+    scrape_run(s);
+    if (!(text = scrape_render(s, &len))) { fprintf(stderr, "rsbusctl: metrics: out of memory\n"); return 1; }
+    if (!write_textfile(path, text, len)) {
+        char b1[600];
+        fprintf(stderr, "rsbusctl: metrics: cannot write %s: %s\n", esc(path, 200, b1, sizeof b1), strerror(errno));
+        rc = 1;
+    } else rc = s->up ? 0 : 1;   /* written either way: rsbus_up 0 is what it should say then */
+    free(text);
+    return rc;
+}
+
+/* ---- the HTTP side (libmicrohttpd) ------------------------------------------------------------- */
+#ifdef RSBUSCTL_EXPORTER
+
+#if MHD_VERSION >= 0x00097002
+typedef enum MHD_Result mhd_result;
+#else
+typedef int mhd_result;
+#endif
+
+static const char index_page[] =
+    "<!DOCTYPE html>\n<html><head><title>rsbus exporter</title></head><body>\n"
+    "<h1>rsbus exporter</h1>\n<p>Lag, pending, consumers and dead letters of rsbus streams on Redis, for "
+    "Prometheus: <a href=\"/metrics\">/metrics</a>.</p>\n</body></html>\n";
+
+/* Queues the answer; body is malloc'd and becomes libmicrohttpd's (NULL: out of memory, connection closed). */
+static mhd_result answer(struct MHD_Connection *conn, unsigned status, const char *type, char *body, size_t len) {
+    struct MHD_Response *resp = body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE) : NULL;
+    mhd_result r;
+    if (!resp) { free(body); return MHD_NO; }   /* MHD_NO: the connection is closed */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    r = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+/* A fixed text as an answer (copied: the library's buffer call takes a non-const pointer). */
+static mhd_result answer_text(struct MHD_Connection *conn, unsigned status, const char *type, const char *text) {
+    size_t len = strlen(text);
+    char *copy = (char *)malloc(len + 1);
+    if (copy) memcpy(copy, text, len + 1);
+    return answer(conn, status, type, copy, len);
+}
+#define TEXT_PLAIN "text/plain; charset=utf-8"
+
+/* Called by libmicrohttpd (on its one thread, so the buses are used by one thread) once the request
+   line and headers are in: answers at once, before any body (a request with a body is answered and
+   its connection closed). Header size, idle clients and the number of connections are the daemon's
+   limits, set in cmd_exporter. */
+static mhd_result on_request(void *user, struct MHD_Connection *conn, const char *url, const char *method,
+                             const char *version, const char *upload_data, size_t *upload_size, void **state) {
+    scraper *s = (scraper *)user;
+    (void)version; (void)upload_data; (void)upload_size; (void)state;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return answer_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, TEXT_PLAIN, "only GET and HEAD\n");
+    if (!strcmp(url, "/metrics")) {
+        size_t len = 0;
+        char *text;
+        scrape_run(s);
+        text = scrape_render(s, &len);
+        return answer(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    }
+    if (!strcmp(url, "/")) return answer_text(conn, MHD_HTTP_OK, "text/html; charset=utf-8", index_page);
+    return answer_text(conn, MHD_HTTP_NOT_FOUND, TEXT_PLAIN, "not found: try /metrics\n");
+}
+
+/* "PORT", "ADDR:PORT" or "[ADDR6]:PORT"; ADDR a numeric address or "localhost"; no address: 127.0.0.1. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sslen) {
+    char host[64];
+    const char *colon = strrchr(s, ':'), *port = colon ? colon + 1 : s;
+    size_t hl = colon ? (size_t)(colon - s) : 0;
+    int64_t p;
+    memset(ss, 0, sizeof *ss);
+    if (!parse_int(port, 0, 65535, &p) || hl >= sizeof host) return 0;
+    memcpy(host, s, hl);
+    host[hl] = 0;
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        host[hl - 1] = 0;
+        if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1) return 0;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)p);
+        *sslen = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        if (!hl || !strcmp(host, "localhost")) strcpy(host, "127.0.0.1");
+        if (inet_pton(AF_INET, host, &a->sin_addr) != 1) return 0;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)p);
+        *sslen = sizeof *a;
+    }
+    return 1;
+}
+
+static int cmd_exporter(ctl *c, const command *cmd, int argc, char **argv) {
+    static scraper s;           /* large (64 streams' numbers); one per process */
+    const char *listen = "127.0.0.1:9478", *timeout = NULL, *client_timeout = NULL, *max_conn = NULL;
+    const optspec specs[] = { { "--listen", &listen, NULL }, { "--timeout", &timeout, NULL },
+                              { "--client-timeout", &client_timeout, NULL }, { "--max-connections", &max_conn, NULL },
+                              { NULL, NULL, NULL } };
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    struct MHD_Daemon *d;
+    const union MHD_DaemonInfo *info;
+    int64_t idle_s = 10, conns = 64;
+    int rc;
+    char where[128] = "?", b1[600];
+    if ((argc = take_streams(&s, cmd, argc, argv)) < 0) return EXIT_USAGE;
+    if ((rc = parse_args(c, cmd, argc, argv, specs, NULL, 0, 0)) != GO_ON) return rc;
+    if (!parse_listen(listen, &ss, &sslen)) return usage_error(cmd, "--listen takes PORT, ADDR:PORT or [ADDR6]:PORT, not", listen);
+    if (client_timeout && !parse_int(client_timeout, 1, 3600, &idle_s))
+        return usage_error(cmd, "--client-timeout takes seconds (1..3600), not", client_timeout);
+    if (max_conn && !parse_int(max_conn, 1, 1000, &conns))
+        return usage_error(cmd, "--max-connections takes 1..1000, not", max_conn);
+    if ((rc = scraper_init(&s, c, cmd, timeout)) != GO_ON) { scraper_free(&s); return rc; }
+    signal(SIGPIPE, SIG_IGN);   /* a scraper that hangs up mid-answer must not end the exporter */
+    errno = 0;
+    d = MHD_start_daemon(MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+                         0, NULL, NULL, on_request, &s,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)conns,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)idle_s,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,   /* request line + headers */
+                         MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "rsbusctl: exporter: cannot listen on %s: %s\n", esc(listen, 64, b1, sizeof b1),
+                errno ? strerror(errno) : "libmicrohttpd refused");
+        scraper_free(&s);
+        return 1;
+    }
+    if ((info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD)) != NULL) {   /* the port, also for port 0 */
+        struct sockaddr_storage got;
+        socklen_t gl = sizeof got;
+        char host[64];
+        if (getsockname(info->listen_fd, (struct sockaddr *)&got, &gl) == 0) {
+            if (got.ss_family == AF_INET6) {
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&got;
+                snprintf(where, sizeof where, "[%s]:%u", inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host) ? host : "?",
+                         (unsigned)ntohs(a->sin6_port));
+            } else {
+                struct sockaddr_in *a = (struct sockaddr_in *)&got;
+                snprintf(where, sizeof where, "%s:%u", inet_ntop(AF_INET, &a->sin_addr, host, sizeof host) ? host : "?",
+                         (unsigned)ntohs(a->sin_port));
+            }
+        }
+    }
+    catch_signals();
+    fprintf(stderr, "rsbusctl: exporter: serving http://%s/metrics for %zu stream%s (Ctrl-C or SIGTERM stops it)\n",
+            where, s.n, s.n == 1 ? "" : "s");
+    while (!stop_flag) nap_ms(1000);
+    MHD_stop_daemon(d);   /* waits for a scrape in progress */
+    scraper_free(&s);
+    return 0;
+}
+
+#else   /* built without libmicrohttpd */
+
+static int cmd_exporter(ctl *c, const command *cmd, int argc, char **argv) {
+    int i;
+    (void)c;
+    for (i = 0; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { print_help(cmd); return 0; }
+    fprintf(stderr, "rsbusctl: exporter: this rsbusctl was built without libmicrohttpd (make defines RSBUSCTL_EXPORTER\n"
+                    "when pkg-config finds it: Debian/Ubuntu libmicrohttpd-dev, Fedora libmicrohttpd-devel, macOS\n"
+                    "brew libmicrohttpd). \"rsbusctl metrics --textfile PATH\" writes the same numbers without it.\n");
+    return 1;
+}
+
+#endif
+
 static int cmd_metrics(ctl *c, const command *cmd, int argc, char **argv) {
+    static scraper s;
+    const char *textfile = NULL, *timeout = NULL;
+    const optspec specs[] = { { "--textfile", &textfile, NULL }, { "--timeout", &timeout, NULL }, { NULL, NULL, NULL } };
     char *buf = NULL;
     size_t size = 0, need;
-    int rc = parse_args(c, cmd, argc, argv, NULL, NULL, 0, 0);
-    if (rc != GO_ON) return rc;
+    int rc;
+    if ((argc = take_streams(&s, cmd, argc, argv)) < 0) return EXIT_USAGE;
+    if ((rc = parse_args(c, cmd, argc, argv, specs, NULL, 0, 0)) != GO_ON) return rc;
+    if (textfile) {
+        rc = metrics_textfile(c, cmd, &s, textfile, timeout);
+        scraper_free(&s);
+        return rc;
+    }
+    if (s.n > 1 || timeout) return usage_error(cmd, "several --stream and --timeout go with --textfile", NULL);
+    if (s.n == 1) c->cfg.stream = s.w[0].name;
     if (!open_bus(c, NULL)) return 1;
     need = rsbus_metrics_text(c->bus, NULL, 0);
     while (need >= size) {   /* a group may appear between the two calls: size again */
@@ -1376,8 +1886,41 @@ static const command commands[] = {
       "maxmemory-policy, or a group named with --group / RSBUS_GROUP that does not exist. Creates\n"
       "nothing. --json prints JSON.\n"
       "  --max-lag N   lag and pending allowed (default 1000)\n" },
-    { "metrics", cmd_metrics, "metrics", "Prometheus text exposition",
-      "Prints the Prometheus text exposition of the stream and its groups (rsbus_metrics_text).\n" },
+    { "metrics", cmd_metrics, "metrics [--textfile PATH [--stream S]... [--timeout MS]]", "Prometheus text exposition",
+      "Prints the Prometheus text exposition of the stream and its groups (rsbus_metrics_text).\n"
+      "With --textfile it writes what the exporter serves instead - rsbus_up, and per stream (--stream,\n"
+      "repeatable; default the tool's stream) its length, entries added, dead letters, and per group lag,\n"
+      "pending, consumers and the idle time of the oldest pending entry - to PATH, atomically (a temporary\n"
+      "file beside it, then a rename), for node_exporter's textfile collector (PATH ending in .prom in its\n"
+      "--collector.textfile.directory; run it from cron). Exits 1 when Redis could not be reached (the\n"
+      "file then says rsbus_up 0) or PATH could not be written.\n"
+      "  --textfile PATH   the file to write\n"
+      "  --timeout MS      give up on Redis after about this long (milliseconds or 5s; default 5000)\n" },
+    { "exporter", cmd_exporter, "exporter [--listen ADDR:PORT] [--stream S]... [--timeout MS]",
+      "serve the numbers of streams and groups to Prometheus",
+      "Serves GET /metrics in the Prometheus text format (and a short page at /) until Ctrl-C or SIGTERM.\n"
+      "Each scrape reads every stream from Redis in one round trip (XINFO STREAM FULL COUNT 1, the DLQ's\n"
+      "XLEN, TIME) and reports:\n"
+      "  rsbus_up                               Redis answered (0: unreachable or too slow; still HTTP 200)\n"
+      "  rsbus_scrape_duration_seconds          how long reading Redis took\n"
+      "  rsbus_stream_up{stream}                the stream's numbers were read (0: refused, e.g. NOPERM)\n"
+      "  rsbus_stream_length{stream}            entries (0 when the stream does not exist)\n"
+      "  rsbus_stream_entries_added_total{stream}  entries ever added (Redis 7.0+)\n"
+      "  rsbus_dlq_length{stream}               dead letters\n"
+      "  rsbus_stream_groups{stream}            consumer groups (the first 1000 are exported)\n"
+      "  rsbus_group_lag{stream,group}          entries not yet delivered; absent when Redis cannot tell\n"
+      "  rsbus_group_pending{stream,group}      delivered, not yet acknowledged\n"
+      "  rsbus_group_consumers{stream,group}    consumers in Redis\n"
+      "  rsbus_group_oldest_pending_idle_seconds{stream,group}  since the oldest pending entry was\n"
+      "                                         last delivered (0 when none is pending)\n"
+      "It takes nothing from any consumer and creates nothing. examples/prometheus/ has a scrape config\n"
+      "and alert rules. Needs libmicrohttpd at build time (make finds it with pkg-config).\n"
+      "  --listen ADDR:PORT   where to listen: PORT, ADDR:PORT or [ADDR6]:PORT (default 127.0.0.1:9478;\n"
+      "                       port 0 picks a free one, printed on stderr)\n"
+      "  --stream S           a stream to watch; repeat for more (up to 64; default the tool's stream)\n"
+      "  --timeout MS         a scrape gives up on Redis after about this long (default 5000)\n"
+      "  --client-timeout S   drop a client idle this many seconds mid-request (default 10)\n"
+      "  --max-connections N  HTTP connections at once (default 64)\n" },
     { "top", cmd_top, "top [--iterations N] [--interval MS]", "live publish and ack rates, lag and pending per group",
       "A live view, refreshed every interval: the stream's length, dead letters and publish rate, and\n"
       "per group the ack rate, lag, pending, consumers and a sparkline of the last 20 ack rates. Rates\n"

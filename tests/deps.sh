@@ -1,37 +1,46 @@
 #!/usr/bin/env bash
 # deps.sh WHAT... - makes sure what a make target needs is installed; quiet when nothing is missing.
 #
-# WHAT is a target:  build examples  (cc, hiredis)
-#                    test            (cc, gcc, clang, g++, clang++, redis-server, hiredis, sanitizer)
+# WHAT is a target:  build examples  (cc, hiredis; wanted: mhd)
+#                    test            (cc, gcc, clang, g++, clang++, redis-server, hiredis, sanitizer;
+#                                     wanted: mhd, prometheus)
 #                    demo bench      (cc, redis-server, hiredis)
 #                    cxx             (g++, clang++, hiredis)
 #                    sanitize        (sanitizer, redis-server, hiredis)
 #                    valgrind        (cc, valgrind, redis-server, hiredis)
 #                    hiredis1        (cc, gcc, clang, g++, clang++, redis-server, sanitizer, libssl, openssl,
 #                                     npm): make test-hiredis1, which builds hiredis 1.2.0 itself, so
-#                                     not Debian's hiredis; npm fetches its sources (tests/hiredis1.sh)
+#                                     not Debian's hiredis; npm fetches its sources (tests/hiredis1.sh);
+#                                     wanted: mhd, prometheus
 # or one of those needs itself. "cc" is $CC (default cc); "sanitizer" means $SAN_CC (default clang)
-# can build and run a -fsanitize=address,undefined program.
+# can build and run a -fsanitize=address,undefined program. "mhd" is libmicrohttpd's headers and library
+# (rsbusctl's exporter command), "prometheus" the prometheus and promtool commands (tests/test_exporter.c).
 #
 # Something missing: as root with apt-get (Debian, Ubuntu), it runs apt-get update once and installs
 # the packages; otherwise (or with DEPS_NO_INSTALL=1) it prints what to install and exits 1.
+# "Wanted" parts are installed the same way, but without them the target still works (rsbusctl is built
+# without its exporter, test_exporter skips what needs them and says so): a wanted part that cannot be
+# installed is a note on stderr, not a failure.
 set -u
 
 CC=${CC:-cc}
 SAN_CC=${SAN_CC:-clang}
 
 needs=" "
+wants=" "
 need() { local n; for n in "$@"; do case $needs in *" $n "*) ;; *) needs="$needs$n ";; esac; done; }
+want() { local n; for n in "$@"; do case $wants in *" $n "*) ;; *) wants="$wants$n ";; esac; done; }
 for what in "$@"; do
     case $what in
-        build|examples) need cc hiredis ;;
-        test)           need cc gcc clang g++ clang++ redis-server hiredis sanitizer valgrind ;;
+        build|examples) need cc hiredis; want mhd ;;
+        test)           need cc gcc clang g++ clang++ redis-server hiredis sanitizer valgrind; want mhd prometheus ;;
         demo|bench)     need cc redis-server hiredis ;;
         cxx)            need g++ clang++ hiredis ;;
         sanitize)       need sanitizer redis-server hiredis ;;
         valgrind)       need cc valgrind redis-server hiredis ;;
-        hiredis1)       need cc gcc clang g++ clang++ redis-server sanitizer libssl openssl npm ;;
+        hiredis1)       need cc gcc clang g++ clang++ redis-server sanitizer libssl openssl npm; want mhd prometheus ;;
         cc|gcc|clang|g++|clang++|redis-server|hiredis|sanitizer|valgrind|libssl|openssl|npm) need "$what" ;;
+        mhd|prometheus) want "$what" ;;
         *) echo "deps.sh: unknown requirement '$what'" >&2; exit 2 ;;
     esac
 done
@@ -60,6 +69,12 @@ has_libssl() {
         { have pkg-config && pkg-config --exists openssl; }
 }
 
+# libmicrohttpd's headers and library (libmicrohttpd-dev), for rsbusctl's exporter
+has_mhd() {
+    { have pkg-config && pkg-config --exists libmicrohttpd; } ||
+        [ -f /usr/include/microhttpd.h ] || [ -f /usr/local/include/microhttpd.h ]
+}
+
 has_sanitizer() {
     local dir ok=1
     have "$(first_word "$SAN_CC")" || return 1
@@ -70,13 +85,16 @@ has_sanitizer() {
     return $ok
 }
 
-# Fills 'missing' (what, for people) and 'pkgs' (Debian package names).
+# Fills 'missing' (what, for people) and 'pkgs' (Debian package names) for the names given (default:
+# the needed ones).
 check() {
     local n c
     missing=()
     pkgs=()
-    for n in $needs; do
+    for n in ${1-$needs}; do
         case $n in
+            mhd)          has_mhd || { missing+=("libmicrohttpd headers and library"); pkgs+=(libmicrohttpd-dev pkg-config); } ;;
+            prometheus)   { have prometheus && have promtool; } || { missing+=("prometheus and promtool"); pkgs+=(prometheus); } ;;
             cc)           c=$(first_word "$CC"); have "$c" || { missing+=("C compiler '$c'"); pkgs+=("$(compiler_pkg "$c")"); } ;;
             gcc|g++)      have "$n" || { missing+=("$n"); pkgs+=("$n"); } ;;
             clang|clang++) have "$n" || { missing+=("$n"); pkgs+=(clang); } ;;
@@ -99,6 +117,26 @@ check() {
     done
 }
 
+can_install() { [ "$(id -u)" = 0 ] && have apt-get && [ "${DEPS_NO_INSTALL:-0}" = 0 ]; }
+
+# The wanted parts first: installed when possible, otherwise a note, never a failure. Installing them
+# needs no policy-rc.d: Debian's prometheus starts its service, which listens on :9090 and is harmless
+# here (the tests start their own on free loopback ports).
+check "$wants"
+if [ ${#missing[@]} -gt 0 ]; then
+    if can_install; then
+        echo "deps.sh: wanted: $(join "${missing[@]}"); installing ${pkgs[*]}" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        { apt-get update -q && apt-get install -y -q --no-install-recommends "${pkgs[@]}"; } >&2 ||
+            echo "deps.sh: apt-get install ${pkgs[*]} failed: going on without them" >&2
+        hash -r
+        check "$wants"
+    fi
+    [ ${#missing[@]} -eq 0 ] ||
+        echo "deps.sh: note: not installed: $(join "${missing[@]}") (Debian/Ubuntu: apt-get install ${pkgs[*]});" \
+             "without libmicrohttpd rsbusctl has no exporter command, and tests/test_exporter.c skips what needs what is missing" >&2
+fi
+
 check
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -108,7 +146,7 @@ for p in "${pkgs[@]}"; do
     case " ${uniq_pkgs[*]-} " in *" $p "*) ;; *) uniq_pkgs+=("$p") ;; esac
 done
 
-if [ "$(id -u)" = 0 ] && have apt-get && [ "${DEPS_NO_INSTALL:-0}" = 0 ]; then
+if can_install; then
     echo "deps.sh: missing: $(join "${missing[@]}")" >&2
     echo "deps.sh: installing ${uniq_pkgs[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive

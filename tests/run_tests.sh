@@ -31,6 +31,7 @@ done
 total_passed=0
 total_failed=0
 notes=()
+skips=()
 
 for bin in "$@"; do
     echo "== $bin"
@@ -61,6 +62,9 @@ for bin in "$@"; do
         why="exited with status $rc"
     fi
 
+    # a program's skipped tests (tests/test.h SKIP): neither passed nor failed, listed at the end
+    skipped=$(grep -E '^[A-Za-z0-9_.+-]+: [0-9]+ skipped$' "$log" | tail -n 1)
+    [ -z "$skipped" ] || skips+=("$bin: ${skipped##*: } (its log says why: lines starting SKIP)")
     line=$(grep -E '^[A-Za-z0-9_.+-]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
     if [ -z "$line" ]; then
         [ -n "$why" ] || why="exited 0"
@@ -92,6 +96,11 @@ for bin in "$@"; do
     fi
 done
 
+if [ ${#skips[@]} -gt 0 ]; then
+    echo
+    echo "Skipped (not counted as passed):"
+    for n in "${skips[@]}"; do echo "  $n"; done
+fi
 if [ ${#notes[@]} -gt 0 ]; then
     echo
     echo "Failures:"

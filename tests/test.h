@@ -5,7 +5,9 @@
 
    A test passes when none of its checks failed. REQUIRE ends the test at once. WAIT_UNTIL polls a
    condition with a deadline instead of sleeping (a failed check when the deadline passes). Each program ends with "<name>: N passed, N failed"
-   and exits non-zero on any failure; tests/run_tests.sh adds the programs' lines up. */
+   and exits non-zero on any failure; tests/run_tests.sh adds the programs' lines up. SKIP(why) ends a
+   test as skipped - neither passed nor failed, counted on a line "<name>: N skipped" before the summary -
+   and is only for a test whose server or tool cannot be installed where it runs. */
 #ifndef RSBUS_TEST_H
 #define RSBUS_TEST_H
 
@@ -20,7 +22,8 @@
 #  define TEST__UNUSED
 #endif
 
-static int test__passed, test__failed, test__cur_failed;
+static int test__passed, test__failed, test__cur_failed, test__skipped;
+TEST__UNUSED static int test__cur_skipped;   /* set by SKIP, read by RUN (a program may use neither) */
 static const char *test__cur = "";
 
 TEST__UNUSED static int64_t test_now_ms(void) {
@@ -42,11 +45,12 @@ static void test__fail(const char *file, int line, const char *what) {
 
 #define TEST(name) static void name(void)
 #define RUN(name) do { \
-        test__cur = #name; test__cur_failed = 0; \
+        test__cur = #name; test__cur_failed = 0; test__cur_skipped = 0; \
         fprintf(stderr, "-- %s\n", #name); \
         name(); \
-        if (test__cur_failed) test__failed++; else test__passed++; \
+        if (test__cur_failed) test__failed++; else if (test__cur_skipped) test__skipped++; else test__passed++; \
     } while (0)
+#define SKIP(why) do { fprintf(stderr, "SKIP %s: %s\n", test__cur, (why)); test__cur_skipped = 1; return; } while (0)
 #define CHECK(c) do { if (!(c)) test__fail(__FILE__, __LINE__, #c); } while (0)
 #define REQUIRE(c) do { if (!(c)) { test__fail(__FILE__, __LINE__, #c); return; } } while (0)
 #define CHECK_EQ_INT(a, b) do { long long test__a = (long long)(a), test__b = (long long)(b); \
@@ -73,6 +77,7 @@ static void test__fail(const char *file, int line, const char *what) {
     } while (0)
 
 static int test_summary(const char *name) {
+    if (test__skipped) printf("%s: %d skipped\n", name, test__skipped);
     printf("%s: %d passed, %d failed\n", name, test__passed, test__failed);
     fflush(stdout);
     return test__failed ? 1 : 0;

@@ -1043,6 +1043,101 @@ TEST(info_lag_health_metrics) {
     rsbus_close(other);
 }
 
+/* rsbus_stream_snapshot: what rsbus_stream_info_get and rsbus_groups_list say, from one round trip (three
+   pipelined commands), with each group's oldest_idle_ms between what XPENDING says before and after; the
+   DLQ's length also when the stream is gone. */
+static rsbus_verdict snap_retry(const rsbus_msg *m, void *user) { (void)m; (void)user; return RSBUS_RETRY; }
+static rsbus_verdict snap_dead(const rsbus_msg *m, void *user) { (void)m; (void)user; return RSBUS_DEAD; }
+static long long snap_xpending_idle(const char *stream, const char *group) {
+    redisReply *rep = raw("XPENDING %s %s - + 1", stream, group);
+    long long v = -1;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->elements == 4)
+        v = rep->element[0]->element[2]->integer;
+    if (rep) freeReplyObject(rep);
+    return v;
+}
+static long long snap_calls(const char *cmd) {
+    redisReply *rep = raw("INFO commandstats");
+    char key[128];
+    const char *p;
+    long long v = 0;
+    snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
+    if (rep && rep->type == REDIS_REPLY_STRING && (p = strstr(rep->str, key)) != NULL) v = atoll(p + strlen(key));
+    if (rep) freeReplyObject(rep);
+    return v;
+}
+TEST(stream_snapshot) {
+    rsbus *bus = open_bus("t:snap", "g", "c1");
+    rsbus *other = open_bus("t:snap", "other", "c2");
+    rsbus *gone = open_bus("t:snapgone", "g", "c1");
+    rsbus_stream_info si, ss;
+    rsbus_group_info list[4], snap[4];
+    size_t n = 0, m = 0, i, k;
+    long long before, after;
+    int found = 0;
+    REQUIRE(bus && other && gone);
+    CHECK(rsbus_subscribe(bus, "*", snap_retry, NULL) > 0);
+    for (i = 0; i < 5; i++) CHECK_EQ_INT(pub(bus, "s", "{}", NULL), RSBUS_OK);
+    CHECK_EQ_INT(rsbus_poll(bus, -1), 5);   /* 5 pending in g; other has read nothing */
+    CHECK_EQ_INT(rsbus_stream_info_get(bus, &si), RSBUS_OK);
+    CHECK_EQ_INT(rsbus_groups_list(bus, list, 4, &n), RSBUS_OK);
+    REQUIRE(n == 2);
+    CHECK_EQ_INT(list[0].oldest_idle_ms, -1);   /* the other calls do not ask */
+    raw_int("CONFIG RESETSTAT");
+    before = snap_xpending_idle("t:snap", "g");
+    CHECK_EQ_INT(rsbus_stream_snapshot(bus, &ss, snap, 4, &m), RSBUS_OK);
+    after = snap_xpending_idle("t:snap", "g");
+    CHECK_EQ_INT(snap_calls("xinfo|stream"), 1);
+    CHECK_EQ_INT(snap_calls("xlen"), 1);
+    CHECK_EQ_INT(snap_calls("time"), 1);
+    CHECK_EQ_INT(m, 2);
+    CHECK_EQ_INT(ss.length, si.length);
+    CHECK_EQ_INT(ss.length, 5);
+    CHECK_EQ_INT(ss.entries_added, si.entries_added);
+    CHECK_EQ_INT(ss.dlq_length, si.dlq_length);
+    CHECK_EQ_INT(ss.groups, si.groups);
+    CHECK_EQ_STR(ss.first_id, si.first_id);
+    CHECK_EQ_STR(ss.last_id, si.last_id);
+    for (i = 0; i < m && i < 4; i++)
+        for (k = 0; k < n; k++) {
+            if (strcmp(snap[i].name, list[k].name)) continue;
+            found++;
+            CHECK_EQ_INT(snap[i].consumers, list[k].consumers);
+            CHECK_EQ_INT(snap[i].pending, list[k].pending);
+            CHECK_EQ_INT(snap[i].lag, list[k].lag);
+            CHECK_EQ_INT(snap[i].entries_read, list[k].entries_read);
+            CHECK_EQ_STR(snap[i].last_delivered_id, list[k].last_delivered_id);
+            if (!strcmp(snap[i].name, "g")) {
+                CHECK_EQ_INT(snap[i].pending, 5);
+                CHECK(before >= 0 && snap[i].oldest_idle_ms >= before && snap[i].oldest_idle_ms <= after);
+            } else {
+                CHECK_EQ_INT(snap[i].lag, 5);
+                CHECK_EQ_INT(snap[i].oldest_idle_ms, 0);   /* nothing pending */
+            }
+        }
+    CHECK_EQ_INT(found, 2);
+    /* fewer slots than groups: counted, not written past max; none at all */
+    memset(snap, 0x5a, sizeof snap);
+    CHECK_EQ_INT(rsbus_stream_snapshot(bus, &ss, snap, 1, &m), RSBUS_OK);
+    CHECK_EQ_INT(m, 2);
+    CHECK(snap[0].name[0] != 0x5a && snap[1].name[0] == 0x5a);
+    CHECK_EQ_INT(rsbus_stream_snapshot(bus, &ss, NULL, 0, &m), RSBUS_OK);
+    CHECK_EQ_INT(m, 2);
+    CHECK_EQ_INT(rsbus_stream_snapshot(bus, &ss, NULL, 1, &m), RSBUS_E_ARG);
+    CHECK_EQ_INT(rsbus_stream_snapshot(NULL, &ss, NULL, 0, &m), RSBUS_E_ARG);
+    /* the stream gone, its DLQ not: RSBUS_E_NOTFOUND with the DLQ's length */
+    CHECK(rsbus_subscribe(gone, "*", snap_dead, NULL) > 0);
+    CHECK_EQ_INT(pub(gone, "s", "{}", NULL), RSBUS_OK);
+    CHECK_EQ_INT(rsbus_poll(gone, -1), 1);
+    raw_int("DEL t:snapgone");
+    CHECK_EQ_INT(rsbus_stream_snapshot(gone, &ss, snap, 4, &m), RSBUS_E_NOTFOUND);
+    CHECK_EQ_INT(ss.dlq_length, 1);
+    CHECK_EQ_INT(m, 0);
+    rsbus_close(bus);
+    rsbus_close(other);
+    rsbus_close(gone);
+}
+
 TEST(health_unhealthy_when_redis_is_gone) {
     test_redis s2;
     rsbus_config c = test_cfg("t:h", "g", "c");
@@ -1383,6 +1478,7 @@ int main(void) {
     RUN(run_stopped_leaves_the_prefetched_batch_to_the_next_poll);
     RUN(dlq_list_replay_purge);
     RUN(info_lag_health_metrics);
+    RUN(stream_snapshot);
     RUN(health_unhealthy_when_redis_is_gone);
     RUN(tenant_bound_bus);
     RUN(consumers_list_and_gc);

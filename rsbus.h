@@ -447,6 +447,14 @@ typedef struct rsbus_config {
     int64_t     spool_max_bytes;  /* bound of the spool file; default 64 MiB, at least 4096 */
     int         spool_fsync;      /* 0: fsync every record (default); 1: leave it to the OS */
     rsbus_trim_policy trim_policy;/* RSBUS_TRIM_MAXLEN (default) or RSBUS_TRIM_ACKED, the choice for no loss */
+    /* streams other programs write (see WIRE FORMAT, FOREIGN ENTRIES) */
+    int         accept_foreign;   /* 1: entries that lack rsbus's fields (or hold values rsbus would refuse) reach
+                                     the handlers instead of the DLQ; type "" when the entry has no valid type */
+    const char *type_field;       /* the field consuming reads the type from; default "type" */
+    const char *id_field;         /* the field consuming reads the event id from (and dedupes by); default "id" */
+    const char *data_field;       /* the field consuming reads the payload from; default "data". Each of the three:
+                                     1..128 bytes of printable ASCII without spaces, distinct, none of rsbus's
+                                     other field names; publishing still writes type, id and data */
 } rsbus_config;
 
 RSBUS_API rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *prefix, rsbus_error *err);
@@ -462,6 +470,11 @@ RSBUS_API void   rsbus_close(rsbus *bus);   /* NULL is a no-op; frees everything
 
 #define RSBUS_ID_SIZE 48          /* fits any stream id "ms-seq" and any event id, with the NUL */
 
+/* One field of a stream entry, binary-safe. Consumed: points into the reply (valid during the callback
+   only), and name and value are each followed by a NUL that is not part of them. Published: name_len 0
+   means strlen(name), value_len 0 means strlen(value) (value NULL: the empty value). */
+typedef struct rsbus_field { const char *name; size_t name_len; const char *value; size_t value_len; } rsbus_field;
+
 typedef struct rsbus_event {
     const char *type;             /* required: 1..128 bytes of [A-Za-z0-9._:-] */
     const char *data;             /* the payload: one JSON value; NULL means {} ; validated before sending */
@@ -471,6 +484,13 @@ typedef struct rsbus_event {
     const char *source, *tenant, *correlation_id, *traceparent;   /* optional */
     int         version;          /* payload schema version; 0 means 1 */
     int64_t     ts_ms;            /* 0: now */
+    const rsbus_field *extra;     /* more fields, written after rsbus's own (what another system's consumers
+                                     read); names 1..1024 bytes, distinct, none of rsbus's field names
+                                     (type id ts v data key src tenant corr trace replay_of replay_for, the
+                                     bus's type_field/id_field/data_field, the dlq_* fields); values together
+                                     at most max_event_bytes */
+    size_t      extra_count;      /* 0..244 (so that the entry, replayed from the DLQ too, stays within the
+                                     256 fields a consumer reads) */
 } rsbus_event;
 
 RSBUS_API rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char stream_id[RSBUS_ID_SIZE]);
@@ -478,6 +498,15 @@ RSBUS_API rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char str
 RSBUS_API rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *evs, size_t n,
                                            char (*stream_ids)[RSBUS_ID_SIZE]);
              /* one round trip (MULTI/EXEC); all or none; ids in order */
+RSBUS_API rsbus_result rsbus_publish_fields(rsbus *bus, const char *key, const rsbus_field *fields, size_t n,
+                                            char stream_id[RSBUS_ID_SIZE]);
+             /* one XADD of exactly these n fields (1..256, in order; names 1..1024 bytes, values together at
+                most max_event_bytes; binary-safe), for a stream whose consumers expect another layout; with the
+                bus's trimming, spool and tenant key. Nothing is added (no type, id or ts): on a tenant-bound
+                bus include "tenant" (a different tenant is RSBUS_E_ARG) if rsbus consumers must accept it.
+                key (may be NULL) is the ordering key: it will pick the partition once streams are
+                partitioned; today it is checked (1..1024 bytes) and otherwise ignored. Blocks like
+                rsbus_publish. */
 
 /* ---- consuming -------------------------------------------------------------------------- */
 
@@ -492,7 +521,14 @@ typedef struct rsbus_msg {
     int64_t deliveries;                  /* 1 on the first delivery */
     char   *reason;                      /* a handler may write why it failed here (RSBUS_REASON_SIZE bytes);
                                             it becomes dlq_error */
+    const rsbus_field *fields;           /* every field of the entry as stored, in order, rsbus's own included,
+                                            binary-safe, pointing into the reply (not copied) */
+    size_t  field_count;                 /* at most 256 */
 } rsbus_msg;                             /* valid only during the handler call */
+
+RSBUS_API const char *rsbus_msg_field(const rsbus_msg *m, const char *name, size_t *len);
+             /* the value of the entry's first field called name (and its length in *len, which may be NULL),
+                or NULL when there is none; points into the message; no I/O */
 
 typedef enum rsbus_verdict { RSBUS_ACK = 0, RSBUS_RETRY = 1, RSBUS_DEAD = 2 } rsbus_verdict;
 typedef rsbus_verdict (*rsbus_handler_fn)(const rsbus_msg *msg, void *user);
@@ -2415,6 +2451,10 @@ RSBUS__PUBLIC rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *
     if (r == RSBUS_OK) r = rsbus__env_str(&env, "SPOOL_PATH", &c.spool_path);
     if (r == RSBUS_OK) r = rsbus__env_i64(&env, "SPOOL_MAX_BYTES", &c.spool_max_bytes);
     if (r == RSBUS_OK) r = rsbus__env_int(&env, "SPOOL_FSYNC", &c.spool_fsync);
+    if (r == RSBUS_OK) r = rsbus__env_bool(&env, "ACCEPT_FOREIGN", &c.accept_foreign);
+    if (r == RSBUS_OK) r = rsbus__env_str(&env, "TYPE_FIELD", &c.type_field);
+    if (r == RSBUS_OK) r = rsbus__env_str(&env, "ID_FIELD", &c.id_field);
+    if (r == RSBUS_OK) r = rsbus__env_str(&env, "DATA_FIELD", &c.data_field);
     if (r == RSBUS_OK) {
         const char *v = rsbus__env_get(&env, "TRIM_POLICY");
         if (v) {
@@ -2438,7 +2478,10 @@ RSBUS__PUBLIC rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *
 #define RSBUS__TYPE_MAX 128
 #define RSBUS__NAME_MAX 256        /* stream, group, consumer, tenant-prefixed key */
 #define RSBUS__FIELD_MAX 1024      /* key, source, correlation_id, traceparent */
-#define RSBUS__MAX_FIELDS 64       /* field pairs of one consumed entry */
+#define RSBUS__MAX_FIELDS 256      /* field pairs of one consumed entry */
+#define RSBUS__DLQ_FIELDS 7        /* the dlq_* fields a dead letter adds */
+#define RSBUS__FNAME_MAX 1024      /* a published field name (extra, rsbus_publish_fields) */
+#define RSBUS__EXTRA_MAX 244       /* extra fields of one event: with rsbus's 12 at most, 256 */
 #define RSBUS__PENDING_PAGE 1000   /* XPENDING page size of rsbus_claim */
 #define RSBUS__QUIET_MS 200        /* a connection quiet this long is checked before it is used */
 
@@ -2536,6 +2579,10 @@ struct rsbus {
     char *spool_rd; size_t spool_rd_cap;                          /* records read back from the file */
     int64_t spool_tried_ms;        /* rsbus_run: when it last tried to send the spool */
     struct rsbus__schemas *schemas;   /* registered schemas (>>schemas); NULL: none */
+    /* foreign entries: the entry in hand's fields (msg->fields), sized at open for one entry (entries are
+       decoded and handled one at a time), and the lengths of the configured type/id/data field names */
+    rsbus_field *fields;           /* RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS */
+    size_t type_field_len, id_field_len, data_field_len;
 };
 
 /* in >>schemas */
@@ -2547,6 +2594,8 @@ RSBUS__PRIVATE void rsbus__schema_free(rsbus *bus);
 /* in >>offline spool */
 RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus_event *evs, size_t n,
                                                    char (*ids)[RSBUS_ID_SIZE], int single);
+RSBUS__PRIVATE int rsbus__spool_stage(rsbus *bus, size_t fields_off);
+RSBUS__PRIVATE rsbus_result rsbus__spool_finish(rsbus *bus, size_t n, char (*ids)[RSBUS_ID_SIZE], int single);
 RSBUS__PRIVATE rsbus_result rsbus__spool_open(rsbus *bus);
 RSBUS__PRIVATE rsbus_result rsbus__spool_drain(rsbus *bus, size_t *sent);
 
@@ -3620,6 +3669,22 @@ RSBUS__PRIVATE int rsbus__tenant_ok(const char *s) {
     return 1;
 }
 
+/* Whether a field name is one rsbus writes itself: its wire names other than type, id and data (with
+   with_own also those three), or a dlq_* field of a dead letter. */
+RSBUS__PRIVATE int rsbus__reserved_field(const char *s, size_t n, int with_own) {
+    static const char *const names[] = { "ts", "v", "key", "src", "tenant", "corr", "trace", "replay_of",
+                                         "replay_for", "dlq_error", "dlq_stream_id", "dlq_stream", "dlq_group",
+                                         "dlq_consumer", "dlq_deliveries", "dlq_failed_at", "type", "id", "data" };
+    size_t k, count = with_own ? 19 : 16;
+    for (k = 0; k < count; k++)
+        if (strlen(names[k]) == n && memcmp(names[k], s, n) == 0) return 1;
+    return 0;
+}
+/* One of the dlq_* fields a dead letter adds (a field of the original entry keeps any other name). */
+RSBUS__PRIVATE int rsbus__dlq_field(const char *s, size_t n) {
+    return n >= 9 && memcmp(s, "dlq_", 4) == 0 && rsbus__reserved_field(s, n, 0);
+}
+
 /* Copies the caller's config and fills in every default; checks every field. */
 RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus_config *c, char *msg, size_t size) {
 #define RSBUS__CHECK(cond, text) do { if (!(cond)) { snprintf(msg, size, "rsbus_config.%s", text); return RSBUS_E_ARG; } } while (0)
@@ -3664,6 +3729,18 @@ RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus
     c->spool_max_bytes = RSBUS__DEF(c->spool_max_bytes, (int64_t)64 << 20);
     RSBUS__CHECK(c->spool_max_bytes >= 4096, "spool_max_bytes: at least 4096");
     RSBUS__CHECK(c->spool_fsync == 0 || c->spool_fsync == 1, "spool_fsync: 0 (fsync every record) or 1 (leave it to the OS)");
+    RSBUS__CHECK(c->accept_foreign == 0 || c->accept_foreign == 1, "accept_foreign: 0 or 1");
+    c->type_field = RSBUS__DEF(c->type_field, "type");
+    c->id_field = RSBUS__DEF(c->id_field, "id");
+    c->data_field = RSBUS__DEF(c->data_field, "data");
+    RSBUS__CHECK(rsbus__name_ok(c->type_field, 128) && !rsbus__reserved_field(c->type_field, strlen(c->type_field), 0),
+                 "type_field: 1..128 bytes of printable ASCII without spaces, not another of rsbus's field names");
+    RSBUS__CHECK(rsbus__name_ok(c->id_field, 128) && !rsbus__reserved_field(c->id_field, strlen(c->id_field), 0),
+                 "id_field: 1..128 bytes of printable ASCII without spaces, not another of rsbus's field names");
+    RSBUS__CHECK(rsbus__name_ok(c->data_field, 128) && !rsbus__reserved_field(c->data_field, strlen(c->data_field), 0),
+                 "data_field: 1..128 bytes of printable ASCII without spaces, not another of rsbus's field names");
+    RSBUS__CHECK(strcmp(c->type_field, c->id_field) != 0 && strcmp(c->type_field, c->data_field) != 0 &&
+                 strcmp(c->id_field, c->data_field) != 0, "type_field, id_field, data_field: must differ");
     return RSBUS_OK;
 #undef RSBUS__CHECK
 }
@@ -3673,8 +3750,8 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     rsbus_config c;
     rsbus_error dummy;
     rsbus *bus;
-    const char *strs[7];
-    size_t lens[7], total = 0, i;
+    const char *strs[10];
+    size_t lens[10], total = 0, i;
     char consumer[160], *p;
     rsbus_result r;
     rsbus_config zero_cfg;
@@ -3717,14 +3794,17 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     strs[0] = c.url; strs[1] = c.stream; strs[2] = c.group; strs[3] = c.consumer; strs[4] = c.group_start;
     strs[5] = c.tenant ? c.tenant : "";
     strs[6] = c.spool_path ? c.spool_path : "";
-    for (i = 0; i < 7; i++) { lens[i] = strlen(strs[i]) + 1; total += lens[i]; }
+    strs[7] = c.type_field; strs[8] = c.id_field; strs[9] = c.data_field;
+    for (i = 0; i < 10; i++) { lens[i] = strlen(strs[i]) + 1; total += lens[i]; }
     bus->strs = (char *)rsbus__alloc(&bus->a, total);
     if (!bus->strs) { r = RSBUS_E_NOMEM; snprintf(err->msg, sizeof err->msg, "rsbus_open: out of memory"); goto fail; }
     bus->strs_size = total;
-    for (p = bus->strs, i = 0; i < 7; i++) { memcpy(p, strs[i], lens[i]); strs[i] = p; p += lens[i]; }
+    for (p = bus->strs, i = 0; i < 10; i++) { memcpy(p, strs[i], lens[i]); strs[i] = p; p += lens[i]; }
     c.url = strs[0]; c.stream = strs[1]; c.group = strs[2]; c.consumer = strs[3]; c.group_start = strs[4];
     c.tenant = c.tenant ? strs[5] : NULL;
     c.spool_path = c.spool_path ? strs[6] : NULL;
+    c.type_field = strs[7]; c.id_field = strs[8]; c.data_field = strs[9];
+    bus->type_field_len = lens[7] - 1; bus->id_field_len = lens[8] - 1; bus->data_field_len = lens[9] - 1;
     bus->cfg = c;
     bus->group_named = cfg->group != NULL;
     if (c.tenant) snprintf(bus->key, sizeof bus->key, "tenant:%s:%s", c.tenant, c.stream);
@@ -3735,6 +3815,9 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     bus->dlq_key_len = bus->key_len + 4;
     bus->group_len = strlen(c.group);
     bus->consumer_len = strlen(c.consumer);
+    /* tail and replay_range decode entries on a publish_only bus too */
+    bus->fields = (rsbus_field *)rsbus__alloc(&bus->a, (RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS) * sizeof *bus->fields);
+    if (!bus->fields) { r = RSBUS_E_NOMEM; snprintf(err->msg, sizeof err->msg, "rsbus_open: out of memory"); goto fail; }
     if (!c.publish_only) {
         bus->items = (rsbus__item *)rsbus__alloc(&bus->a, (size_t)c.batch_size * sizeof *bus->items);
         bus->reasons = (char *)rsbus__alloc(&bus->a, (size_t)c.batch_size * RSBUS_REASON_SIZE);
@@ -3790,6 +3873,7 @@ RSBUS__PUBLIC void rsbus_close(rsbus *bus) {
     if (bus->reps) rsbus__free(&a, (void *)bus->reps, (size_t)bus->cfg.batch_size * sizeof *bus->reps);
     if (bus->got) rsbus__free(&a, (void *)bus->got, (size_t)bus->cfg.batch_size * sizeof *bus->got);
     rsbus__free(&a, bus->cand, bus->capcand * sizeof *bus->cand);
+    if (bus->fields) rsbus__free(&a, bus->fields, (RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS) * sizeof *bus->fields);
     if (bus->spool_fd >= 0) close(bus->spool_fd);   /* and its flock */
     rsbus__free(&a, bus->spool_stage, bus->spool_stage_cap);
     rsbus__free(&a, bus->spool_rd, bus->spool_rd_cap);
@@ -3812,6 +3896,59 @@ RSBUS__PRIVATE int rsbus__opt_ok(const char *s) {
     if (!s) return 1;
     n = strlen(s);
     return n > 0 && n <= RSBUS__FIELD_MAX;
+}
+
+/* A field's name and value with the published defaults applied (name_len/value_len 0: strlen). */
+RSBUS__PRIVATE size_t rsbus__fname_len(const rsbus_field *f) { return f->name_len ? f->name_len : strlen(f->name); }
+RSBUS__PRIVATE size_t rsbus__fvalue_len(const rsbus_field *f) {
+    return f->value_len ? f->value_len : f->value ? strlen(f->value) : 0;
+}
+/* Checks fields to publish (an event's extra, or rsbus_publish_fields's): NULL when they are good, else
+   why not (a fixed text naming the field by its index, never a name or value). extra: names must also
+   differ from rsbus's own fields. */
+#define RSBUS__WHY_SIZE 96
+RSBUS__PRIVATE const char *rsbus__fields_check(rsbus *bus, const rsbus_field *fl, size_t n, size_t max, int extra,
+                                               char why[RSBUS__WHY_SIZE]) {
+    size_t i, j, total = 0;   /* total <= max_event_bytes throughout */
+    const size_t WHY = RSBUS__WHY_SIZE;
+    if (n == 0 || n > max) {
+        snprintf(why, WHY, "must be 1..%lu fields", (unsigned long)max);
+        return why;
+    }
+    if (!fl) return "fields is NULL";
+    for (i = 0; i < n; i++) {
+        size_t nl, vl;
+        if (!fl[i].name) { snprintf(why, WHY, "field %lu: name is NULL", (unsigned long)i); return why; }
+        if (!fl[i].value && fl[i].value_len) { snprintf(why, WHY, "field %lu: value is NULL", (unsigned long)i); return why; }
+        nl = rsbus__fname_len(&fl[i]);
+        vl = rsbus__fvalue_len(&fl[i]);
+        if (nl < 1 || nl > RSBUS__FNAME_MAX) {
+            snprintf(why, WHY, "field %lu: name must be 1..%d bytes", (unsigned long)i, RSBUS__FNAME_MAX);
+            return why;
+        }
+        if (extra && (rsbus__reserved_field(fl[i].name, nl, 1) ||
+                      (nl == bus->type_field_len && !memcmp(fl[i].name, bus->cfg.type_field, nl)) ||
+                      (nl == bus->id_field_len && !memcmp(fl[i].name, bus->cfg.id_field, nl)) ||
+                      (nl == bus->data_field_len && !memcmp(fl[i].name, bus->cfg.data_field, nl)))) {
+            snprintf(why, WHY, "field %lu: the name is one of rsbus's own fields", (unsigned long)i);
+            return why;
+        }
+        if (vl > bus->cfg.max_event_bytes - total) {
+            snprintf(why, WHY, "the values are more than max_event_bytes (%lu) together",
+                     (unsigned long)bus->cfg.max_event_bytes);
+            return why;
+        }
+        total += vl;
+        for (j = 0; j < i; j++)
+            if (rsbus__fname_len(&fl[j]) == nl && !memcmp(fl[j].name, fl[i].name, nl)) {
+                snprintf(why, WHY, "fields %lu and %lu have the same name", (unsigned long)j, (unsigned long)i);
+                return why;
+            }
+        if (!extra && bus->cfg.tenant && nl == 6 && !memcmp(fl[i].name, "tenant", 6) &&
+            (vl != strlen(bus->cfg.tenant) || (vl && memcmp(fl[i].value, bus->cfg.tenant, vl))))
+            return "the tenant field differs from the bus's tenant";
+    }
+    return NULL;
 }
 
 /* Checks an event and resolves its defaults; nothing is sent for an event that fails here. */
@@ -3858,6 +3995,11 @@ RSBUS__PRIVATE rsbus_result rsbus__check_event(rsbus *bus, const rsbus_event *ev
     out->version = ev->version ? ev->version : 1;
     if (ev->ts_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: ts_ms must not be negative%s", ev->type, at);
     out->ts = ev->ts_ms ? ev->ts_ms : rsbus__now_ms();
+    if (ev->extra_count) {
+        char whybuf[RSBUS__WHY_SIZE];
+        const char *why = rsbus__fields_check(bus, ev->extra, ev->extra_count, RSBUS__EXTRA_MAX, 1, whybuf);
+        if (why) return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: extra: %s%s", ev->type, why, at);
+    }
     if (bus->schemas) return rsbus__schema_publish(bus, ev->type, out->version, out->data, out->data_len, index);
     return RSBUS_OK;
 #undef at
@@ -3932,6 +4074,27 @@ RSBUS__PRIVATE size_t rsbus__queue_xadd(rsbus *bus, const rsbus_event *ev, const
     rsbus__field(bus, "tenant", e->tenant);
     rsbus__field(bus, "corr", ev->correlation_id);
     rsbus__field(bus, "trace", ev->traceparent);
+    if (ev->extra_count) {
+        size_t i;
+        for (i = 0; i < ev->extra_count; i++) {
+            const rsbus_field *x = &ev->extra[i];
+            rsbus__arg(bus, x->name, rsbus__fname_len(x));
+            rsbus__arg(bus, x->value ? x->value : "", rsbus__fvalue_len(x));
+        }
+    }
+    rsbus__cmd_end(bus);
+    return bus->oom ? 0 : fields;
+}
+/* Queues XADD key [MAXLEN ~ n] * with exactly these (checked) fields; returns where the fields start in
+   out (a spool record), 0 when out of memory. */
+RSBUS__PRIVATE size_t rsbus__queue_xadd_fields(rsbus *bus, const rsbus_field *fl, size_t n) {
+    size_t i, fields;
+    rsbus__xadd_head(bus, bus->key, bus->key_len, rsbus__xadd_maxlen(bus));
+    fields = bus->out_len;
+    for (i = 0; i < n; i++) {
+        rsbus__arg(bus, fl[i].name, rsbus__fname_len(&fl[i]));
+        rsbus__arg(bus, fl[i].value ? fl[i].value : "", rsbus__fvalue_len(&fl[i]));
+    }
     rsbus__cmd_end(bus);
     return bus->oom ? 0 : fields;
 }
@@ -4026,6 +4189,50 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *ev
     return r;
 }
 
+RSBUS__PUBLIC rsbus_result rsbus_publish_fields(rsbus *bus, const char *key, const rsbus_field *fields, size_t n,
+                                                char stream_id[RSBUS_ID_SIZE]) {
+    redisReply *rep = NULL;
+    const char *why;
+    char whybuf[RSBUS__WHY_SIZE];
+    rsbus_result r;
+    size_t off;
+    if (stream_id) stream_id[0] = 0;
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if (!rsbus__opt_ok(key)) return rsbus__fail(bus, RSBUS_E_ARG, "publish_fields: key must be 1..1024 bytes when set");
+    why = rsbus__fields_check(bus, fields, n, RSBUS__MAX_FIELDS, 0, whybuf);
+    if (why) { bus->st.publish_errors++; return rsbus__fail(bus, RSBUS_E_ARG, "publish_fields: %s", why); }
+    /* key: the ordering key picks the partition once streams are partitioned; one stream today */
+    if (bus->spool_fd >= 0) {
+        bus->spool_stage_len = 0;
+        off = rsbus__queue_xadd_fields(bus, fields, n);
+        if (rsbus__spool_stage(bus, off) != 0) {
+            rsbus__reset_cmds(bus);
+            bus->st.publish_errors++;
+            return rsbus__fail(bus, RSBUS_E_NOMEM, "publish_fields: out of memory");
+        }
+        rsbus__reset_cmds(bus);
+        return rsbus__spool_finish(bus, 1, (char (*)[RSBUS_ID_SIZE])stream_id, 1);
+    }
+    r = rsbus__ensure(bus);
+    if (r == RSBUS_OK) {
+        if (!rsbus__queue_xadd_fields(bus, fields, n)) {
+            rsbus__reset_cmds(bus);
+            r = rsbus__fail(bus, RSBUS_E_NOMEM, "publish_fields: out of memory");
+        } else {
+            r = rsbus__roundtrip(bus, &rep, "XADD");
+        }
+    }
+    if (r == RSBUS_OK) {
+        char id[RSBUS_ID_SIZE];
+        if (!rsbus__copy_id(rep, id)) r = rsbus__shape_fail(bus, "XADD");
+        else if (stream_id) memcpy(stream_id, id, strlen(id) + 1);
+    }
+    if (r == RSBUS_OK) bus->st.published++;
+    else bus->st.publish_errors++;
+    return r;
+}
+
 /* >>public api: subscribe */
 RSBUS__PUBLIC int rsbus_subscribe(rsbus *bus, const char *pattern, rsbus_handler_fn fn, void *user) {
     rsbus__handler h;
@@ -4076,57 +4283,79 @@ RSBUS__PRIVATE int rsbus__matches(const rsbus__handler *h, const char *type, siz
 }
 
 /* >>consume: decoding entries */
-/* Decodes the fields of an entry into msg (pointing into the reply). Returns NULL when it is
-   well-formed, else why it is malformed (a fixed text: never field values). */
-RSBUS__PRIVATE const char *rsbus__decode(rsbus *bus, const redisReply *entry, rsbus_msg *m, const char **replay_for) {
+/* Decodes the fields of an entry into msg (pointing into the reply; msg->fields into bus->fields), reading
+   at most max_pairs field pairs. Returns NULL when it is well-formed, else why it is malformed (a fixed
+   text: never field values). The type, id and data are read from the configured field names. With
+   accept_foreign every entry is well-formed but one of another tenant: a value rsbus would refuse is left
+   out (type "", id/ts/v/key/... NULL or default; the raw value stays in msg->fields) and data is not
+   checked. */
+RSBUS__PRIVATE const char *rsbus__decode_n(rsbus *bus, const redisReply *entry, rsbus_msg *m, const char **replay_for,
+                                           size_t max_pairs) {
     const redisReply *f = entry->element[1];
+    rsbus_field *fl = bus->fields;
     size_t i;
-    int has_data = 0;
+    int has_data = 0, too_long = 0, foreign = bus->cfg.accept_foreign;
     memset(m, 0, sizeof *m);
     *replay_for = NULL;
     m->stream = bus->key;
     m->stream_id = entry->element[0]->str;
     m->version = 1;
     if (f->type != REDIS_REPLY_ARRAY || f->elements % 2) return "entry fields are not name/value pairs";
-    if (f->elements > 2 * RSBUS__MAX_FIELDS) return "entry has too many fields";
+    if (f->elements > 2 * max_pairs) return "entry has too many fields (more than 256)";
+    m->fields = fl;
     for (i = 0; i < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         const char *name;
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) return "entry field is not a string";
-        name = k->str;
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) { m->fields = NULL; return "entry field is not a string"; }
+        fl->name = name = k->str; fl->name_len = k->len;
+        fl->value = v->str; fl->value_len = v->len;
+        fl++;
+        if (k->len == bus->type_field_len && !memcmp(name, bus->cfg.type_field, k->len)) {
+            if (rsbus__type_ok(v->str, v->len)) m->type = v->str;
+            else if (!foreign) return "type is not 1..128 bytes of [A-Za-z0-9._:-]";
+            else m->type = "";
+            continue;
+        }
+        if (k->len == bus->id_field_len && !memcmp(name, bus->cfg.id_field, k->len)) {
+            if (v->len < RSBUS_ID_SIZE) m->id = v->str;
+            else if (!foreign) too_long = 1;
+            continue;
+        }
+        if (k->len == bus->data_field_len && !memcmp(name, bus->cfg.data_field, k->len)) {
+            m->data = v->str; m->data_len = v->len; has_data = 1;
+            continue;
+        }
         switch (k->len) {
         case 1:
             if (name[0] == 'v') {
                 int64_t ver;
-                if (!rsbus__parse_i64(v->str, v->len, &ver) || ver < 1 || ver > INT_MAX) return "v is not a positive integer";
-                m->version = (int)ver;
+                if (rsbus__parse_i64(v->str, v->len, &ver) && ver >= 1 && ver <= INT_MAX) m->version = (int)ver;
+                else if (!foreign) return "v is not a positive integer";
             }
             break;
         case 2:
-            if (!memcmp(name, "id", 2)) m->id = v->str;
-            else if (!memcmp(name, "ts", 2)) {
-                if (!rsbus__parse_i64(v->str, v->len, &m->ts_ms) || m->ts_ms < 0) return "ts is not an integer";
+            if (!memcmp(name, "ts", 2)) {
+                if (!rsbus__parse_i64(v->str, v->len, &m->ts_ms) || m->ts_ms < 0) {
+                    m->ts_ms = 0;
+                    if (!foreign) return "ts is not an integer";
+                }
             }
             break;
         case 3:
-            if (!memcmp(name, "key", 3)) m->key = v->str;
-            else if (!memcmp(name, "src", 3)) m->source = v->str;
+            if (!memcmp(name, "key", 3)) { if (v->len <= RSBUS__FIELD_MAX) m->key = v->str; else too_long = 1; }
+            else if (!memcmp(name, "src", 3)) { if (v->len <= RSBUS__FIELD_MAX) m->source = v->str; else too_long = 1; }
             break;
         case 4:
-            if (!memcmp(name, "type", 4)) {
-                if (!rsbus__type_ok(v->str, v->len)) return "type is not 1..128 bytes of [A-Za-z0-9._:-]";
-                m->type = v->str;
-            } else if (!memcmp(name, "data", 4)) { m->data = v->str; m->data_len = v->len; has_data = 1; }
-            else if (!memcmp(name, "corr", 4)) m->correlation_id = v->str;
+            if (!memcmp(name, "corr", 4)) { if (v->len <= RSBUS__FIELD_MAX) m->correlation_id = v->str; else too_long = 1; }
             break;
         case 5:
-            if (!memcmp(name, "trace", 5)) m->traceparent = v->str;
+            if (!memcmp(name, "trace", 5)) { if (v->len <= RSBUS__FIELD_MAX) m->traceparent = v->str; else too_long = 1; }
             break;
         case 6:
-            if (!memcmp(name, "tenant", 6)) m->tenant = v->str;
+            if (!memcmp(name, "tenant", 6)) { if (v->len <= RSBUS__FIELD_MAX) m->tenant = v->str; else too_long = 1; }
             break;
         case 9:
-            if (!memcmp(name, "replay_of", 9)) m->replay_of = v->str;
+            if (!memcmp(name, "replay_of", 9)) { if (v->len < RSBUS_ID_SIZE) m->replay_of = v->str; else too_long = 1; }
             break;
         case 10:
             if (!memcmp(name, "replay_for", 10)) *replay_for = v->str;
@@ -4134,18 +4363,35 @@ RSBUS__PRIVATE const char *rsbus__decode(rsbus *bus, const redisReply *entry, rs
         default: break;
         }
     }
-    if (!m->type) return "entry has no type";
-    if ((m->id && strlen(m->id) >= RSBUS_ID_SIZE) || (m->key && strlen(m->key) > RSBUS__FIELD_MAX) ||
-        (m->source && strlen(m->source) > RSBUS__FIELD_MAX) || (m->tenant && strlen(m->tenant) > RSBUS__FIELD_MAX) ||
-        (m->correlation_id && strlen(m->correlation_id) > RSBUS__FIELD_MAX) ||
-        (m->traceparent && strlen(m->traceparent) > RSBUS__FIELD_MAX) ||
-        (m->replay_of && strlen(m->replay_of) >= RSBUS_ID_SIZE))
-        return "a field is longer than rsbus allows (id 47 bytes, key/src/tenant/corr/trace 1024)";
-    if (!has_data) return "entry has no data";
-    if (m->data_len > bus->cfg.max_event_bytes) return "data is larger than max_event_bytes";
-    if (rsbus_json_validate(m->data, m->data_len, NULL) != RSBUS_OK) return "data is not valid JSON";
+    m->field_count = f->elements / 2;
+    if (foreign) {
+        if (!m->type) m->type = "";
+    } else {
+        if (!m->type) return "entry has no type";
+        if (too_long) return "a field is longer than rsbus allows (id 47 bytes, key/src/tenant/corr/trace 1024)";
+        if (!has_data) return "entry has no data";
+        if (m->data_len > bus->cfg.max_event_bytes) return "data is larger than max_event_bytes";
+        if (rsbus_json_validate(m->data, m->data_len, NULL) != RSBUS_OK) return "data is not valid JSON";
+    }
     if (bus->cfg.tenant && (!m->tenant || strcmp(m->tenant, bus->cfg.tenant) != 0))
         return "tenant is missing or not this bus's tenant";
+    return NULL;
+}
+RSBUS__PRIVATE const char *rsbus__decode(rsbus *bus, const redisReply *entry, rsbus_msg *m, const char **replay_for) {
+    return rsbus__decode_n(bus, entry, m, replay_for, RSBUS__MAX_FIELDS);
+}
+RSBUS__PUBLIC const char *rsbus_msg_field(const rsbus_msg *m, const char *name, size_t *len) {
+    size_t i, n;
+    if (len) *len = 0;
+    if (!m || !name || !m->fields) return NULL;
+    n = strlen(name);
+    for (i = 0; i < m->field_count; i++) {
+        const rsbus_field *f = &m->fields[i];
+        if (f->name_len == n && memcmp(f->name, name, n) == 0) {
+            if (len) *len = f->value_len;
+            return f->value;
+        }
+    }
     return NULL;
 }
 /* The entry's shape: [id-string, fields-array-or-nil]. */
@@ -4189,7 +4435,7 @@ RSBUS__PRIVATE void rsbus__dedupe_scan(rsbus *bus, rsbus__item *it) {
     for (i = 0; i + 1 < f->elements && i < 2 * RSBUS__MAX_FIELDS; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) return;
-        if (k->len == 2 && !memcmp(k->str, "id", 2)) {
+        if (k->len == bus->id_field_len && !memcmp(k->str, bus->cfg.id_field, k->len)) {   /* "id" by default */
             it->eid = v->len > 0 && v->len < RSBUS_ID_SIZE ? v->str : NULL;
             it->eid_len = v->len;
         } else if (k->len == 10 && !memcmp(k->str, "replay_for", 10)) {
@@ -4247,7 +4493,11 @@ RSBUS__PRIVATE void rsbus__dispatch(rsbus *bus, rsbus__item *it, char *reason, i
         return;
     }
     bad = rsbus__decode(bus, it->entry, &m, &replay_for);
-    if (!bad && bus->schemas) bad = rsbus__schema_decode(bus, &m);   /* "schema: ..." when it does not match */
+    if (!bad && bus->schemas) {   /* "schema: ..." when it does not match */
+        rsbus_msg sm = m;
+        if (!sm.data) sm.data = "";   /* a foreign entry without data: checked as an empty payload */
+        bad = rsbus__schema_decode(bus, &sm);
+    }
     if (bad) {
         it->outcome = RSBUS__OUT_DEAD; it->malformed = 1;
         snprintf(reason, RSBUS_REASON_SIZE, "malformed: %.*s", RSBUS_REASON_SIZE - 12, bad);   /* fits: 11 + 244 + NUL */
@@ -4298,7 +4548,8 @@ RSBUS__PRIVATE void rsbus__dispatch(rsbus *bus, rsbus__item *it, char *reason, i
                   (long long)it->deliveries, bus->cfg.max_retries);
 }
 
-/* Queues MULTI, XADD S:dlq (the entry's fields verbatim plus the dlq_* fields), XACK, EXEC. */
+/* Queues MULTI, XADD S:dlq (every field of the entry verbatim and in order, but a dlq_* field of rsbus's
+   own, then the dlq_* fields), XACK, EXEC. */
 RSBUS__PRIVATE void rsbus__queue_dead(rsbus *bus, const rsbus__item *it, const char *reason) {
     const redisReply *id = it->entry->element[0], *f = it->entry->element[1];
     size_t i;
@@ -4307,7 +4558,7 @@ RSBUS__PRIVATE void rsbus__queue_dead(rsbus *bus, const rsbus__item *it, const c
     for (i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
-        if (k->len >= 4 && !memcmp(k->str, "dlq_", 4)) continue;   /* ours are added below */
+        if (rsbus__dlq_field(k->str, k->len)) continue;   /* ours are added below; any other name is kept */
         rsbus__arg(bus, k->str, k->len);
         rsbus__arg(bus, v->str, v->len);
     }
@@ -4831,15 +5082,26 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
 RSBUS__PUBLIC void rsbus_stop(rsbus *bus) { if (bus) bus->stop_req = 1; }
 
 /* >>dead letters */
-/* Fills a DLQ entry from a [id, fields] reply: the original event in msg, the dlq_* fields beside it. */
-RSBUS__PRIVATE void rsbus__dlq_decode(rsbus *bus, const redisReply *e, rsbus_dlq_entry *d) {
+/* Fills a DLQ entry from a [id, fields] reply: the original event in msg, the dlq_* fields beside it.
+   out (room for RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS, or NULL) receives msg.fields: the original fields,
+   without rsbus's dlq_* ones. */
+RSBUS__PRIVATE void rsbus__dlq_decode(rsbus *bus, const redisReply *e, rsbus_dlq_entry *d, rsbus_field *out) {
     const redisReply *f = e->element[1];
     const char *replay_for;
-    size_t i;
+    size_t i, kept = 0;
     memset(d, 0, sizeof *d);
     memcpy(d->dlq_id, e->element[0]->str, e->element[0]->len + 1);
     if (f->type != REDIS_REPLY_ARRAY) return;
-    (void)rsbus__decode(bus, e, &d->msg, &replay_for);
+    (void)rsbus__decode_n(bus, e, &d->msg, &replay_for, RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS);
+    if (d->msg.fields && out) {
+        for (i = 0; i < d->msg.field_count; i++)
+            if (!rsbus__dlq_field(d->msg.fields[i].name, d->msg.fields[i].name_len)) out[kept++] = d->msg.fields[i];
+        d->msg.fields = out;
+        d->msg.field_count = kept;
+    } else {
+        d->msg.fields = NULL;
+        d->msg.field_count = 0;
+    }
     d->msg.stream = NULL; d->msg.stream_id = NULL;
     if (d->msg.data && rsbus_json_validate(d->msg.data, d->msg.data_len, NULL) != RSBUS_OK) {
         d->msg.data = NULL; d->msg.data_len = 0;
@@ -4889,9 +5151,18 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_list(rsbus *bus, const char *after_id, size
         if (!rsbus__entry_ok(rep->element[i])) return rsbus__shape_fail(bus, "XRANGE (dlq)");
     if (rep->elements) {
         /* the page outlives this call: its reply leaves the arena for a block of its own */
-        size_t size = rsbus__reply_size(rep) + 32;
-        char *block = (char *)rsbus__alloc(&bus->a, size), *mem;
+        size_t size = rsbus__reply_size(rep) + 32, nf = 0, fields_at;
+        char *block, *mem;
         redisReply *copy;
+        rsbus_field *fl;
+        for (i = 0; i < rep->elements; i++) {   /* room for each entry's msg.fields */
+            const redisReply *f = rep->element[i]->element[1];
+            if (f->type == REDIS_REPLY_ARRAY && f->elements <= 2 * (RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS))
+                nf += f->elements / 2;
+        }
+        fields_at = size;
+        size += nf * sizeof(rsbus_field) + 16;
+        block = (char *)rsbus__alloc(&bus->a, size);
         page->entries = (rsbus_dlq_entry *)rsbus__alloc(&bus->a, rep->elements * sizeof *page->entries);
         if (!block || !page->entries) {
             if (block) rsbus__free(&bus->a, block, size);
@@ -4903,7 +5174,13 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_list(rsbus *bus, const char *after_id, size
         mem = block + 16;
         mem += (16 - ((uintptr_t)mem & 15)) & 15;
         copy = rsbus__reply_copy(rep, &mem);
-        for (i = 0; i < copy->elements; i++) rsbus__dlq_decode(bus, copy->element[i], &page->entries[i]);
+        mem = block + fields_at;
+        mem += (16 - ((uintptr_t)mem & 15)) & 15;
+        fl = (rsbus_field *)(void *)mem;
+        for (i = 0; i < copy->elements; i++) {
+            rsbus__dlq_decode(bus, copy->element[i], &page->entries[i], fl);
+            fl += page->entries[i].msg.field_count;
+        }
         page->internal = block;
     }
     page->count = rep->elements;
@@ -4932,7 +5209,7 @@ RSBUS__PRIVATE void rsbus__queue_replay(rsbus *bus, const redisReply *e, const c
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
         if (rsbus__str_eq(k, "dlq_group")) *group = v->str;
-        if ((k->len >= 4 && !memcmp(k->str, "dlq_", 4)) || rsbus__str_eq(k, "replay_of") || rsbus__str_eq(k, "replay_for"))
+        if (rsbus__dlq_field(k->str, k->len) || rsbus__str_eq(k, "replay_of") || rsbus__str_eq(k, "replay_for"))
             continue;
         rsbus__arg(bus, k->str, k->len);
         rsbus__arg(bus, v->str, v->len);
@@ -6023,7 +6300,7 @@ RSBUS__PRIVATE rsbus_result rsbus__spool_append(rsbus *bus, size_t n) {
 RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus_event *evs, size_t n,
                                                    char (*ids)[RSBUS_ID_SIZE], int single) {
     rsbus__ev e;
-    size_t i, sent;
+    size_t i;
     rsbus_result r;
     bus->spool_stage_len = 0;
     for (i = 0; i < n; i++) {
@@ -6036,7 +6313,12 @@ RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus_event
         }
         rsbus__reset_cmds(bus);
     }
-    r = rsbus__ensure(bus);
+    return rsbus__spool_finish(bus, n, ids, single);
+}
+/* The rest of a publish on a bus with a spool, once its n records are staged (spool_stage). */
+RSBUS__PRIVATE rsbus_result rsbus__spool_finish(rsbus *bus, size_t n, char (*ids)[RSBUS_ID_SIZE], int single) {
+    size_t i, sent;
+    rsbus_result r = rsbus__ensure(bus);
     if (r == RSBUS_OK && bus->spool_events) r = rsbus__spool_drain(bus, &sent);
     if (r == RSBUS_OK) r = rsbus__spool_send(bus, bus->spool_stage, bus->spool_stage_len, n, !single, ids,
                                              single ? "XADD" : "MULTI/XADD/EXEC");

@@ -91,7 +91,11 @@ static rsbus *make_bus(int tenant, int small) {
     bus->counts = (int64_t *)calloc(BATCH, sizeof *bus->counts);
     bus->reps = (redisReply **)calloc(BATCH, sizeof *bus->reps);
     bus->got = (const redisReply **)calloc(BATCH, sizeof *bus->got);
-    FUZZ_CHECK(bus->items && bus->reasons && bus->counts && bus->reps && bus->got);
+    bus->fields = (rsbus_field *)calloc(RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS, sizeof *bus->fields);
+    bus->type_field_len = strlen(bus->cfg.type_field);
+    bus->id_field_len = strlen(bus->cfg.id_field);
+    bus->data_field_len = strlen(bus->cfg.data_field);
+    FUZZ_CHECK(bus->items && bus->reasons && bus->counts && bus->reps && bus->got && bus->fields);
     FUZZ_CHECK(rsbus_subscribe(bus, "*", handler, bus) > 0);
     FUZZ_CHECK(rsbus_subscribe(bus, "a.*", handler, bus) > 0);
     return bus;
@@ -326,6 +330,7 @@ static void check_msg_pointers(const rsbus_msg *m, const redisReply *f) {
 static void one_entry(rsbus *bus, const redisReply *e) {
     rsbus_msg m;
     rsbus_dlq_entry d;
+    static rsbus_field dlq_fields[RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS];
     const char *bad, *rf = NULL, *group = NULL;
     const redisReply *f;
     rsbus__item it;
@@ -348,7 +353,7 @@ static void one_entry(rsbus *bus, const redisReply *e) {
         FUZZ_CHECK(strlen(bad) > 0 && strlen(bad) < RSBUS_REASON_SIZE);
     }
 
-    rsbus__dlq_decode(bus, e, &d);
+    rsbus__dlq_decode(bus, e, &d, dlq_fields);
     FUZZ_CHECK(strcmp(d.dlq_id, e->element[0]->str) == 0);
     if (f->type != REDIS_REPLY_ARRAY) {
         FUZZ_CHECK(!d.msg.type && !d.msg.data && !d.error && !d.group && d.deliveries == 0);

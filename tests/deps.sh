@@ -2,7 +2,9 @@
 # deps.sh WHAT... - makes sure what a make target needs is installed; quiet when nothing is missing.
 #
 # WHAT is a target:  build examples  (cc, hiredis)
-#                    test            (cc, gcc, clang, g++, clang++, redis-server, hiredis, sanitizer)
+#                    test            (cc, gcc, clang, g++, clang++, redis-server, hiredis, sanitizer,
+#                                     pyredis, npm: test_interop's Python peer and its Node peer's ioredis,
+#                                     which tests/interop/setup.sh fetches with npm)
 #                    demo bench      (cc, redis-server, hiredis)
 #                    cxx             (g++, clang++, hiredis)
 #                    sanitize        (sanitizer, redis-server, hiredis)
@@ -25,13 +27,13 @@ need() { local n; for n in "$@"; do case $needs in *" $n "*) ;; *) needs="$needs
 for what in "$@"; do
     case $what in
         build|examples) need cc hiredis ;;
-        test)           need cc gcc clang g++ clang++ redis-server hiredis sanitizer valgrind ;;
+        test)           need cc gcc clang g++ clang++ redis-server hiredis sanitizer valgrind pyredis npm ;;
         demo|bench)     need cc redis-server hiredis ;;
         cxx)            need g++ clang++ hiredis ;;
         sanitize)       need sanitizer redis-server hiredis ;;
         valgrind)       need cc valgrind redis-server hiredis ;;
         hiredis1)       need cc gcc clang g++ clang++ redis-server sanitizer libssl openssl npm ;;
-        cc|gcc|clang|g++|clang++|redis-server|hiredis|sanitizer|valgrind|libssl|openssl|npm) need "$what" ;;
+        cc|gcc|clang|g++|clang++|redis-server|hiredis|sanitizer|valgrind|libssl|openssl|npm|pyredis) need "$what" ;;
         *) echo "deps.sh: unknown requirement '$what'" >&2; exit 2 ;;
     esac
 done
@@ -88,6 +90,9 @@ check() {
             # node and npm installed some other way (nodesource, nvm) are fine: only a missing npm
             # command installs Debian's npm (which brings nodejs)
             npm)          have npm || { missing+=("npm"); pkgs+=(npm); } ;;
+            # Debian's python3 with python3-redis (a python3 earlier on PATH, e.g. pyenv's, may lack it)
+            pyredis)      { python3 -c 'import redis' >/dev/null 2>&1 || /usr/bin/python3 -c 'import redis' >/dev/null 2>&1; } ||
+                              { missing+=("python3-redis"); pkgs+=(python3-redis); } ;;
             sanitizer)
                 if ! has_sanitizer; then
                     c=$(first_word "$SAN_CC")
@@ -137,6 +142,7 @@ for p in "${uniq_pkgs[@]}"; do
         libssl-dev)      fedora+=(openssl-devel); brew+=(openssl@3) ;;
         openssl)         fedora+=(openssl); brew+=(openssl@3) ;;
         npm)             fedora+=(npm); brew+=(node) ;;
+        python3-redis)   fedora+=(python3-redis) ;;
     esac
 done
 {

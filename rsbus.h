@@ -75,8 +75,9 @@
           RSBUS_DEAD, it moves to the DLQ: XADD to <stream>:dlq and XACK in one MULTI/EXEC.
         - An entry that cannot be decoded (no type, data that is not JSON, data over max_event_bytes,
           a bad v or ts, the wrong tenant, data that does not match the schema registered for its
-          type and version) goes to the DLQ with the reason and reaches no handler.
-          Unknown fields are ignored. An entry with no matching handler is acknowledged and counted.
+          type and version) goes to the DLQ with the reason and reaches no handler (with accept_foreign
+          most of these are delivered instead: see WIRE FORMAT). Fields rsbus does not know are kept:
+          msg->fields holds every field. An entry with no matching handler is acknowledged and counted.
         - rsbus_claim takes over other consumers' entries idle at least min_idle_ms (XCLAIM with that
           min-idle, the guard against two consumers taking one entry) and this consumer's own failed
           entries once their backoff is due. Entries already delivered more than max_retries times
@@ -122,8 +123,9 @@
         RSBUS_MAX_LEN, RSBUS_DLQ_MAX_LEN, RSBUS_BATCH_SIZE, RSBUS_BLOCK_MS, RSBUS_MAX_RETRIES,
         RSBUS_RETRY_BACKOFF_MS, RSBUS_RETRY_BACKOFF_MAX_MS, RSBUS_CLAIM_IDLE_MS, RSBUS_CLAIM_INTERVAL_MS,
         RSBUS_CONNECT_TIMEOUT_MS, RSBUS_IO_TIMEOUT_MS, RSBUS_REQUIRE_TLS, RSBUS_PUBLISH_ONLY,
-        RSBUS_MAX_EVENT_BYTES, RSBUS_LOG_LEVEL (0-4 or error/warn/info/debug) and the spool and dedupe
-        fields; booleans are 0/1/true/false/yes/no/on/off. cfg is written only if every variable is valid.
+        RSBUS_MAX_EVENT_BYTES, RSBUS_LOG_LEVEL (0-4 or error/warn/info/debug), the spool and dedupe
+        fields, RSBUS_ACCEPT_FOREIGN, RSBUS_TYPE_FIELD, RSBUS_ID_FIELD and RSBUS_DATA_FIELD; booleans are
+        0/1/true/false/yes/no/on/off. cfg is written only if every variable is valid.
 
         URLs
             redis://[user[:password]@]host[:port][/db]      (IPv6: redis://[::1]:6380/0)
@@ -186,7 +188,8 @@
         that instant stays pending and is re-read on the next start under the same name).
 
     DEAD LETTERS
-        <stream>:dlq holds each dead entry's fields verbatim plus dlq_error, dlq_stream_id,
+        <stream>:dlq holds each dead entry's fields verbatim and in order (any field, foreign ones too;
+        only a field named like one of the seven below is replaced) plus dlq_error, dlq_stream_id,
         dlq_stream, dlq_group, dlq_consumer, dlq_deliveries, dlq_failed_at (ms), trimmed by
         MAXLEN ~ dlq_max_len. rsbus_dlq_list pages oldest first; rsbus_dlq_replay re-adds one
         atomically (WATCH/MULTI/EXEC) with the same event id, replay_of and replay_for (the group that
@@ -314,9 +317,42 @@
         signal dispositions.
 
     WIRE FORMAT
-        One entry per event, fields in this order: type, id, ts (ms), v, data (the JSON text), then
-        only those set: key, src, tenant, corr, trace, replay_of, replay_for. Any client can read and
-        write these with plain XADD/XRANGE.
+        One stream entry per event; every name and value is a Redis string (binary-safe bytes). rsbus
+        writes, in this order:
+            type    required; 1..128 bytes of [A-Za-z0-9._:-]
+            id      the event id, 1..47 bytes (rsbus writes 32 random hex digits unless given one);
+                    optional when consuming (then msg->id is NULL and the entry is not deduplicated)
+            ts      milliseconds since the epoch, decimal; optional (msg->ts_ms 0)
+            v       the payload's schema version, a decimal integer >= 1; optional (1)
+            data    the payload: one JSON value (RFC 8259, UTF-8), at most max_event_bytes; required
+        then only those set: key, src, tenant, corr, trace (each 1..1024 bytes), replay_of (a DLQ
+        entry id) and replay_for (a group name) on a replayed dead letter, then an event's extra
+        fields. Any client can read and write these with plain XADD/XRANGE; fields in another order,
+        and fields rsbus does not know, are fine.
+        An entry is malformed (dead-lettered with dlq_error "malformed: <why>", never handed to a
+        handler) when: it has no type or data; type is not 1..128 bytes of that set; data is not valid
+        JSON or is larger than max_event_bytes; v is not a positive integer or ts not a non-negative
+        integer; id or replay_of is 48 bytes or more, key/src/tenant/corr/trace more than 1024; it has
+        more than 256 field pairs; a registered schema refuses data; on a tenant-bound bus, its tenant
+        is missing or another. A field that appears twice is checked each time; the last one counts
+        (msg->fields has both).
+    FOREIGN ENTRIES (streams other programs write)
+        msg->fields / msg->field_count hold every field of the consumed entry as stored, in order, names
+        and values binary-safe (pointer and length, each also followed by a NUL), pointing into the
+        reply: no copy and no allocation per entry; rsbus_msg_field(msg, "name", &len) finds one. A DLQ
+        entry's msg->fields (rsbus_dlq_list) are the original fields, without the dlq_* ones.
+        config.type_field, id_field, data_field (default "type", "id", "data") name the fields consuming
+        reads as type, event id (dedupe uses it) and payload, e.g. "event_type", "event_id", "payload"
+        for eventsource-py's layout, or id_field "_watermill_message_uuid" and data_field "payload" for
+        Watermill's. Without accept_foreign the rules above apply with these names. With
+        accept_foreign = 1 every entry reaches the handlers except one of more than 256 fields and, on a
+        tenant-bound bus, one of another tenant: type is its type field when that is valid, else ""
+        (matched only by the pattern "*"); data is its data field as it is (not validated: any bytes,
+        any size the reply bound allows), or NULL with data_len 0; an id, ts, v, key, ... that rsbus
+        would refuse is left out (NULL, 0 or 1) and stays readable in msg->fields. Retries, claims,
+        dead letters and dedupe work as for rsbus's own entries; a schema registered for a type still
+        applies. rsbus_publish_fields writes exactly the fields given (another system's layout), and
+        rsbus_event.extra adds fields after rsbus's own.
 
     JSON
         rsbus_json_validate: strict RFC 8259 (UTF-8 checked, no recursion, depth at most
@@ -328,7 +364,7 @@
 
     LIMITS
         batch_size 1..10000; stream names 1..200 bytes, group and consumer names 1..127, printable
-        ASCII without spaces (they appear in log lines); 64 field pairs per consumed entry, id 47
+        ASCII without spaces (they appear in log lines); 256 field pairs per consumed entry, id 47
         bytes, key/src/tenant/corr/trace 1024 bytes each (longer ones are malformed); payloads up to
         max_event_bytes (default 1 MiB, at most 512 MiB). A reply bigger than max(2 * max_event_bytes *
         batch_size, 16 MiB) + 8 MiB is cut off (RSBUS_E_PROTOCOL) and the reads after it take one

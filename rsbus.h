@@ -334,8 +334,8 @@
         JSON or is larger than max_event_bytes; v is not a positive integer or ts not a non-negative
         integer; id or replay_of is 48 bytes or more, key/src/tenant/corr/trace more than 1024; it has
         more than 256 field pairs; a registered schema refuses data; on a tenant-bound bus, its tenant
-        is missing or another. A field that appears twice is checked each time; the last one counts
-        (msg->fields has both).
+        is missing or another. A field that appears twice is checked each time, and the last value
+        rsbus accepts is used (msg->fields has both).
     FOREIGN ENTRIES (streams other programs write)
         msg->fields / msg->field_count hold every field of the consumed entry as stored, in order, names
         and values binary-safe (pointer and length, each also followed by a NUL), pointing into the
@@ -4237,7 +4237,7 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_fields(rsbus *bus, const char *key, con
     bus->err[0] = 0;
     if (!rsbus__opt_ok(key)) return rsbus__fail(bus, RSBUS_E_ARG, "publish_fields: key must be 1..1024 bytes when set");
     why = rsbus__fields_check(bus, fields, n, RSBUS__MAX_FIELDS, 0, whybuf);
-    if (why) { bus->st.publish_errors++; return rsbus__fail(bus, RSBUS_E_ARG, "publish_fields: %s", why); }
+    if (why) return rsbus__fail(bus, RSBUS_E_ARG, "publish_fields: %s", why);
     /* key: the ordering key picks the partition once streams are partitioned; one stream today */
     if (bus->spool_fd >= 0) {
         bus->spool_stage_len = 0;

@@ -458,10 +458,12 @@ static void plain_dispatch(const redisReply *entry, long *count) {
     if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 || entry->element[1]->type != REDIS_REPLY_ARRAY)
         return;
     f = entry->element[1];
-    for (i = 0; i + 1 < f->elements; i += 2) {
+    for (i = 0; i + 1 < f->elements; i += 2) {   /* W8: the same, by eventsource-py's names */
         const redisReply *k = f->element[i];
-        if (k->len == 4 && memcmp(k->str, "type", 4) == 0) type = f->element[i + 1]->str;
-        else if (k->len == 4 && memcmp(k->str, "data", 4) == 0) data = f->element[i + 1]->str;
+        if (g_foreign ? k->len == 10 && memcmp(k->str, "event_type", 10) == 0 : k->len == 4 && memcmp(k->str, "type", 4) == 0)
+            type = f->element[i + 1]->str;
+        else if (g_foreign ? k->len == 7 && memcmp(k->str, "payload", 7) == 0 : k->len == 4 && memcmp(k->str, "data", 4) == 0)
+            data = f->element[i + 1]->str;
     }
     if (type && data) (*count)++;
 }

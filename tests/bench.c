@@ -88,10 +88,10 @@ static struct { const char *name; int have; double rsbus, plain, rsbus_cpu, plai
     { "W3 poll vs naive (events/s)", 0, 0, 0, 0, 0 },
     { "W3 poll vs pipelined (events/s)", 0, 0, 0, 0, 0 },
     { "W5 claim (events/s)", 0, 0, 0, 0, 0 },
-    { "W8 foreign run vs naive (events/s)", 0, 0, 0, 0, 0 },
-    { "W8 foreign run vs pipelined (events/s)", 0, 0, 0, 0, 0 },
-    { "W8 foreign poll vs naive (events/s)", 0, 0, 0, 0, 0 },
-    { "W8 foreign poll vs pipelined (events/s)", 0, 0, 0, 0, 0 },
+    { "W8 run vs naive (events/s)", 0, 0, 0, 0, 0 },
+    { "W8 run vs pipelined (events/s)", 0, 0, 0, 0, 0 },
+    { "W8 poll vs naive (events/s)", 0, 0, 0, 0, 0 },
+    { "W8 poll vs pipelined (events/s)", 0, 0, 0, 0, 0 },
 };
 static int g_foreign;                   /* W8: streams in eventsource-py's layout, buses that read it */
 

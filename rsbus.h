@@ -2619,6 +2619,7 @@ struct rsbus {
        decoded and handled one at a time), and the lengths of the configured type/id/data field names */
     rsbus_field *fields;           /* RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS */
     size_t type_field_len, id_field_len, data_field_len;
+    int custom_fields;             /* one of them is not its default name */
 };
 
 /* in >>schemas */
@@ -3841,6 +3842,7 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     c.spool_path = c.spool_path ? strs[6] : NULL;
     c.type_field = strs[7]; c.id_field = strs[8]; c.data_field = strs[9];
     bus->type_field_len = lens[7] - 1; bus->id_field_len = lens[8] - 1; bus->data_field_len = lens[9] - 1;
+    bus->custom_fields = strcmp(c.type_field, "type") || strcmp(c.id_field, "id") || strcmp(c.data_field, "data");
     bus->cfg = c;
     bus->group_named = cfg->group != NULL;
     if (c.tenant) snprintf(bus->key, sizeof bus->key, "tenant:%s:%s", c.tenant, c.stream);
@@ -4346,20 +4348,10 @@ RSBUS__PRIVATE const char *rsbus__decode_n(rsbus *bus, const redisReply *entry, 
         fl->name = name = k->str; fl->name_len = k->len;
         fl->value = v->str; fl->value_len = v->len;
         fl++;
-        if (k->len == bus->type_field_len && !memcmp(name, bus->cfg.type_field, k->len)) {
-            if (rsbus__type_ok(v->str, v->len)) m->type = v->str;
-            else if (!foreign) return "type is not 1..128 bytes of [A-Za-z0-9._:-]";
-            else m->type = "";
-            continue;
-        }
-        if (k->len == bus->id_field_len && !memcmp(name, bus->cfg.id_field, k->len)) {
-            if (v->len < RSBUS_ID_SIZE) m->id = v->str;
-            else if (!foreign) too_long = 1;
-            continue;
-        }
-        if (k->len == bus->data_field_len && !memcmp(name, bus->cfg.data_field, k->len)) {
-            m->data = v->str; m->data_len = v->len; has_data = 1;
-            continue;
+        if (bus->custom_fields) {   /* type_field, id_field or data_field set: compare with all three */
+            if (k->len == bus->type_field_len && !memcmp(name, bus->cfg.type_field, k->len)) goto is_type;
+            if (k->len == bus->id_field_len && !memcmp(name, bus->cfg.id_field, k->len)) goto is_id;
+            if (k->len == bus->data_field_len && !memcmp(name, bus->cfg.data_field, k->len)) goto is_data;
         }
         switch (k->len) {
         case 1:
@@ -4375,13 +4367,15 @@ RSBUS__PRIVATE const char *rsbus__decode_n(rsbus *bus, const redisReply *entry, 
                     m->ts_ms = 0;
                     if (!foreign) return "ts is not an integer";
                 }
-            }
+            } else if (!bus->custom_fields && !memcmp(name, "id", 2)) goto is_id;
             break;
         case 3:
             if (!memcmp(name, "key", 3)) { if (v->len <= RSBUS__FIELD_MAX) m->key = v->str; else too_long = 1; }
             else if (!memcmp(name, "src", 3)) { if (v->len <= RSBUS__FIELD_MAX) m->source = v->str; else too_long = 1; }
             break;
         case 4:
+            if (!bus->custom_fields && !memcmp(name, "type", 4)) goto is_type;
+            if (!bus->custom_fields && !memcmp(name, "data", 4)) goto is_data;
             if (!memcmp(name, "corr", 4)) { if (v->len <= RSBUS__FIELD_MAX) m->correlation_id = v->str; else too_long = 1; }
             break;
         case 5:
@@ -4398,6 +4392,18 @@ RSBUS__PRIVATE const char *rsbus__decode_n(rsbus *bus, const redisReply *entry, 
             break;
         default: break;
         }
+        continue;
+    is_type:
+        if (rsbus__type_ok(v->str, v->len)) m->type = v->str;
+        else if (!foreign) return "type is not 1..128 bytes of [A-Za-z0-9._:-]";
+        else m->type = "";
+        continue;
+    is_id:
+        if (v->len < RSBUS_ID_SIZE) m->id = v->str;
+        else if (!foreign) too_long = 1;
+        continue;
+    is_data:
+        m->data = v->str; m->data_len = v->len; has_data = 1;
     }
     m->field_count = f->elements / 2;
     if (foreign) {

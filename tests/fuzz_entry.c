@@ -125,6 +125,8 @@ static rsbus *make_bus(int tenant, int small, int foreign, int names) {
     bus->type_field_len = strlen(bus->cfg.type_field);
     bus->id_field_len = strlen(bus->cfg.id_field);
     bus->data_field_len = strlen(bus->cfg.data_field);
+    bus->custom_fields = strcmp(bus->cfg.type_field, "type") || strcmp(bus->cfg.id_field, "id") ||
+                         strcmp(bus->cfg.data_field, "data");
     FUZZ_CHECK(bus->items && bus->reasons && bus->counts && bus->reps && bus->got && bus->fields);
     FUZZ_CHECK(rsbus_subscribe(bus, "*", handler, bus) > 0);
     FUZZ_CHECK(rsbus_subscribe(bus, "a.*", handler, bus) > 0);

@@ -24,6 +24,8 @@ static rsbus *offline_bus(void) {
     bus->type_field_len = strlen(bus->cfg.type_field);
     bus->id_field_len = strlen(bus->cfg.id_field);
     bus->data_field_len = strlen(bus->cfg.data_field);
+    bus->custom_fields = strcmp(bus->cfg.type_field, "type") || strcmp(bus->cfg.id_field, "id") ||
+                         strcmp(bus->cfg.data_field, "data");
     return bus;
 }
 static void offline_free(rsbus *bus) {

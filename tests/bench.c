@@ -1414,7 +1414,7 @@ static int w7(void) {
         if ((k = rsbus_poll(bus, -1)) <= 0) goto failed;
         got += k;
     }
-    w7_print("rsbus_poll, foreign entries (COUNT 100)", &ca, got);
+    w7_print("rsbus_poll foreign (COUNT 100)", &ca, got);
     rsbus_close(bus);
     del_key(key);
     return 0;

@@ -84,6 +84,7 @@ all:
 # then one run_tests.sh over every program: its last line is the total for the whole of make test.
 test:
 	@$(DEPS) test
+	@bash tests/interop/setup.sh $(BUILD)
 	@$(MAKE) --no-print-directory build-test
 	@$(RUN_TESTS) $(TEST_BINS) $(VARIANT_BINS) $(SAN_BINS) $(VG_BINS)
 

@@ -75,8 +75,9 @@
           RSBUS_DEAD, it moves to the DLQ: XADD to <stream>:dlq and XACK in one MULTI/EXEC.
         - An entry that cannot be decoded (no type, data that is not JSON, data over max_event_bytes,
           a bad v or ts, the wrong tenant, data that does not match the schema registered for its
-          type and version) goes to the DLQ with the reason and reaches no handler.
-          Unknown fields are ignored. An entry with no matching handler is acknowledged and counted.
+          type and version) goes to the DLQ with the reason and reaches no handler (with accept_foreign
+          most of these are delivered instead: see WIRE FORMAT). Fields rsbus does not know are kept:
+          msg->fields holds every field. An entry with no matching handler is acknowledged and counted.
         - rsbus_claim takes over other consumers' entries idle at least min_idle_ms (XCLAIM with that
           min-idle, the guard against two consumers taking one entry) and this consumer's own failed
           entries once their backoff is due. Entries already delivered more than max_retries times
@@ -123,7 +124,9 @@
         RSBUS_RETRY_BACKOFF_MS, RSBUS_RETRY_BACKOFF_MAX_MS, RSBUS_CLAIM_IDLE_MS, RSBUS_CLAIM_INTERVAL_MS,
         RSBUS_CONNECT_TIMEOUT_MS, RSBUS_IO_TIMEOUT_MS, RSBUS_REQUIRE_TLS, RSBUS_PUBLISH_ONLY,
         RSBUS_MAX_EVENT_BYTES, RSBUS_LOG_LEVEL (0-4 or error/warn/info/debug), RSBUS_TRIM_POLICY
-        (maxlen or acked) and the spool and dedupe fields; booleans are 0/1/true/false/yes/no/on/off. cfg is written only if every variable is valid.
+        (maxlen or acked), the spool and dedupe fields, RSBUS_ACCEPT_FOREIGN, RSBUS_TYPE_FIELD,
+        RSBUS_ID_FIELD and RSBUS_DATA_FIELD; booleans are 0/1/true/false/yes/no/on/off. cfg is written
+        only if every variable is valid.
 
         URLs
             redis://[user[:password]@]host[:port][/db]      (IPv6: redis://[::1]:6380/0)
@@ -201,7 +204,8 @@
         reconnect). rsbus_poll does not prefetch.
 
     DEAD LETTERS
-        <stream>:dlq holds each dead entry's fields verbatim plus dlq_error, dlq_stream_id,
+        <stream>:dlq holds each dead entry's fields verbatim and in order (any field, foreign ones too;
+        only a field named like one of the seven below is replaced) plus dlq_error, dlq_stream_id,
         dlq_stream, dlq_group, dlq_consumer, dlq_deliveries, dlq_failed_at (ms), trimmed by
         MAXLEN ~ dlq_max_len. rsbus_dlq_list pages oldest first; rsbus_dlq_replay re-adds one
         atomically (WATCH/MULTI/EXEC) with the same event id, replay_of and replay_for (the group that
@@ -334,9 +338,42 @@
         signal dispositions.
 
     WIRE FORMAT
-        One entry per event, fields in this order: type, id, ts (ms), v, data (the JSON text), then
-        only those set: key, src, tenant, corr, trace, replay_of, replay_for. Any client can read and
-        write these with plain XADD/XRANGE.
+        One stream entry per event; every name and value is a Redis string (binary-safe bytes). rsbus
+        writes, in this order:
+            type    required; 1..128 bytes of [A-Za-z0-9._:-]
+            id      the event id, 1..47 bytes (rsbus writes 32 random hex digits unless given one);
+                    optional when consuming (then msg->id is NULL and the entry is not deduplicated)
+            ts      milliseconds since the epoch, decimal; optional (msg->ts_ms 0)
+            v       the payload's schema version, a decimal integer >= 1; optional (1)
+            data    the payload: one JSON value (RFC 8259, UTF-8), at most max_event_bytes; required
+        then only those set: key, src, tenant, corr, trace (each 1..1024 bytes), replay_of (a DLQ
+        entry id) and replay_for (a group name) on a replayed dead letter, then an event's extra
+        fields. Any client can read and write these with plain XADD/XRANGE; fields in another order,
+        and fields rsbus does not know, are fine.
+        An entry is malformed (dead-lettered with dlq_error "malformed: <why>", never handed to a
+        handler) when: it has no type or data; type is not 1..128 bytes of that set; data is not valid
+        JSON or is larger than max_event_bytes; v is not a positive integer or ts not a non-negative
+        integer; id or replay_of is 48 bytes or more, key/src/tenant/corr/trace more than 1024; it has
+        more than 256 field pairs; a registered schema refuses data; on a tenant-bound bus, its tenant
+        is missing or another. A field that appears twice is checked each time, and the last value
+        rsbus accepts is used (msg->fields has both).
+    FOREIGN ENTRIES (streams other programs write)
+        msg->fields / msg->field_count hold every field of the consumed entry as stored, in order, names
+        and values binary-safe (pointer and length, each also followed by a NUL), pointing into the
+        reply: no copy and no allocation per entry; rsbus_msg_field(msg, "name", &len) finds one. A DLQ
+        entry's msg->fields (rsbus_dlq_list) are the original fields, without the dlq_* ones.
+        config.type_field, id_field, data_field (default "type", "id", "data") name the fields consuming
+        reads as type, event id (dedupe uses it) and payload, e.g. "event_type", "event_id", "payload"
+        for eventsource-py's layout, or id_field "_watermill_message_uuid" and data_field "payload" for
+        Watermill's. Without accept_foreign the rules above apply with these names. With
+        accept_foreign = 1 every entry reaches the handlers except one of more than 256 fields and, on a
+        tenant-bound bus, one of another tenant: type is its type field when that is valid, else ""
+        (matched only by the pattern "*"); data is its data field as it is (not validated: any bytes,
+        any size the reply bound allows), or NULL with data_len 0; an id, ts, v, key, ... that rsbus
+        would refuse is left out (NULL, 0 or 1) and stays readable in msg->fields. Retries, claims,
+        dead letters and dedupe work as for rsbus's own entries; a schema registered for a type still
+        applies. rsbus_publish_fields writes exactly the fields given (another system's layout), and
+        rsbus_event.extra adds fields after rsbus's own.
 
     JSON
         rsbus_json_validate: strict RFC 8259 (UTF-8 checked, no recursion, depth at most
@@ -348,7 +385,7 @@
 
     LIMITS
         batch_size 1..10000; stream names 1..200 bytes, group and consumer names 1..127, printable
-        ASCII without spaces (they appear in log lines); 64 field pairs per consumed entry, id 47
+        ASCII without spaces (they appear in log lines); 256 field pairs per consumed entry, id 47
         bytes, key/src/tenant/corr/trace 1024 bytes each (longer ones are malformed); payloads up to
         max_event_bytes (default 1 MiB, at most 512 MiB). A reply bigger than max(2 * max_event_bytes *
         batch_size, 16 MiB) + 8 MiB is cut off (RSBUS_E_PROTOCOL) and the reads after it take one
@@ -467,6 +504,14 @@ typedef struct rsbus_config {
     int64_t     spool_max_bytes;  /* bound of the spool file; default 64 MiB, at least 4096 */
     int         spool_fsync;      /* 0: fsync every record (default); 1: leave it to the OS */
     rsbus_trim_policy trim_policy;/* RSBUS_TRIM_MAXLEN (default) or RSBUS_TRIM_ACKED, the choice for no loss */
+    /* streams other programs write (see WIRE FORMAT, FOREIGN ENTRIES) */
+    int         accept_foreign;   /* 1: entries that lack rsbus's fields (or hold values rsbus would refuse) reach
+                                     the handlers instead of the DLQ; type "" when the entry has no valid type */
+    const char *type_field;       /* the field consuming reads the type from; default "type" */
+    const char *id_field;         /* the field consuming reads the event id from (and dedupes by); default "id" */
+    const char *data_field;       /* the field consuming reads the payload from; default "data". Each of the three:
+                                     1..128 bytes of printable ASCII without spaces, distinct, none of rsbus's
+                                     other field names; publishing still writes type, id and data */
 } rsbus_config;
 
 RSBUS_API rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *prefix, rsbus_error *err);
@@ -482,6 +527,11 @@ RSBUS_API void   rsbus_close(rsbus *bus);   /* NULL is a no-op; frees everything
 
 #define RSBUS_ID_SIZE 48          /* fits any stream id "ms-seq" and any event id, with the NUL */
 
+/* One field of a stream entry, binary-safe. Consumed: points into the reply (valid during the callback
+   only), and name and value are each followed by a NUL that is not part of them. Published: name_len 0
+   means strlen(name), value_len 0 means strlen(value) (value NULL: the empty value). */
+typedef struct rsbus_field { const char *name; size_t name_len; const char *value; size_t value_len; } rsbus_field;
+
 typedef struct rsbus_event {
     const char *type;             /* required: 1..128 bytes of [A-Za-z0-9._:-] */
     const char *data;             /* the payload: one JSON value; NULL means {} ; validated before sending */
@@ -491,6 +541,13 @@ typedef struct rsbus_event {
     const char *source, *tenant, *correlation_id, *traceparent;   /* optional */
     int         version;          /* payload schema version; 0 means 1 */
     int64_t     ts_ms;            /* 0: now */
+    const rsbus_field *extra;     /* more fields, written after rsbus's own (what another system's consumers
+                                     read); names 1..1024 bytes, distinct, none of rsbus's field names
+                                     (type id ts v data key src tenant corr trace replay_of replay_for, the
+                                     bus's type_field/id_field/data_field, the dlq_* fields); values together
+                                     at most max_event_bytes */
+    size_t      extra_count;      /* 0..244 (so that the entry, replayed from the DLQ too, stays within the
+                                     256 fields a consumer reads) */
 } rsbus_event;
 
 RSBUS_API rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char stream_id[RSBUS_ID_SIZE]);
@@ -498,6 +555,15 @@ RSBUS_API rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char str
 RSBUS_API rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *evs, size_t n,
                                            char (*stream_ids)[RSBUS_ID_SIZE]);
              /* one round trip (MULTI/EXEC); all or none; ids in order */
+RSBUS_API rsbus_result rsbus_publish_fields(rsbus *bus, const char *key, const rsbus_field *fields, size_t n,
+                                            char stream_id[RSBUS_ID_SIZE]);
+             /* one XADD of exactly these n fields (1..256, in order; names 1..1024 bytes, values together at
+                most max_event_bytes; binary-safe), for a stream whose consumers expect another layout; with the
+                bus's trimming, spool and tenant key. Nothing is added (no type, id or ts): on a tenant-bound
+                bus include "tenant" (a different tenant is RSBUS_E_ARG) if rsbus consumers must accept it.
+                key (may be NULL) is the ordering key: it will pick the partition once streams are
+                partitioned; today it is checked (1..1024 bytes) and otherwise ignored. Blocks like
+                rsbus_publish. */
 
 /* ---- consuming -------------------------------------------------------------------------- */
 
@@ -512,7 +578,14 @@ typedef struct rsbus_msg {
     int64_t deliveries;                  /* 1 on the first delivery */
     char   *reason;                      /* a handler may write why it failed here (RSBUS_REASON_SIZE bytes);
                                             it becomes dlq_error */
+    const rsbus_field *fields;           /* every field of the entry as stored, in order, rsbus's own included,
+                                            binary-safe, pointing into the reply (not copied) */
+    size_t  field_count;                 /* at most 256 */
 } rsbus_msg;                             /* valid only during the handler call */
+
+RSBUS_API const char *rsbus_msg_field(const rsbus_msg *m, const char *name, size_t *len);
+             /* the value of the entry's first field called name (and its length in *len, which may be NULL),
+                or NULL when there is none; points into the message; no I/O */
 
 typedef enum rsbus_verdict { RSBUS_ACK = 0, RSBUS_RETRY = 1, RSBUS_DEAD = 2 } rsbus_verdict;
 typedef rsbus_verdict (*rsbus_handler_fn)(const rsbus_msg *msg, void *user);
@@ -2473,6 +2546,10 @@ RSBUS__PUBLIC rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *
     if (r == RSBUS_OK) r = rsbus__env_str(&env, "SPOOL_PATH", &c.spool_path);
     if (r == RSBUS_OK) r = rsbus__env_i64(&env, "SPOOL_MAX_BYTES", &c.spool_max_bytes);
     if (r == RSBUS_OK) r = rsbus__env_int(&env, "SPOOL_FSYNC", &c.spool_fsync);
+    if (r == RSBUS_OK) r = rsbus__env_bool(&env, "ACCEPT_FOREIGN", &c.accept_foreign);
+    if (r == RSBUS_OK) r = rsbus__env_str(&env, "TYPE_FIELD", &c.type_field);
+    if (r == RSBUS_OK) r = rsbus__env_str(&env, "ID_FIELD", &c.id_field);
+    if (r == RSBUS_OK) r = rsbus__env_str(&env, "DATA_FIELD", &c.data_field);
     if (r == RSBUS_OK) {
         const char *v = rsbus__env_get(&env, "TRIM_POLICY");
         if (v) {
@@ -2496,7 +2573,10 @@ RSBUS__PUBLIC rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *
 #define RSBUS__TYPE_MAX 128
 #define RSBUS__NAME_MAX 256        /* stream, group, consumer, tenant-prefixed key */
 #define RSBUS__FIELD_MAX 1024      /* key, source, correlation_id, traceparent */
-#define RSBUS__MAX_FIELDS 64       /* field pairs of one consumed entry */
+#define RSBUS__MAX_FIELDS 256      /* field pairs of one consumed entry */
+#define RSBUS__DLQ_FIELDS 7        /* the dlq_* fields a dead letter adds */
+#define RSBUS__FNAME_MAX 1024      /* a published field name (extra, rsbus_publish_fields) */
+#define RSBUS__EXTRA_MAX 244       /* extra fields of one event: with rsbus's 12 at most, 256 */
 #define RSBUS__PENDING_PAGE 1000   /* XPENDING page size of rsbus_claim */
 #define RSBUS__QUIET_MS 200        /* a connection quiet this long is checked before it is used */
 
@@ -2600,6 +2680,11 @@ struct rsbus {
     char *spool_rd; size_t spool_rd_cap;                          /* records read back from the file */
     int64_t spool_tried_ms;        /* rsbus_run: when it last tried to send the spool */
     struct rsbus__schemas *schemas;   /* registered schemas (>>schemas); NULL: none */
+    /* foreign entries: the entry in hand's fields (msg->fields), sized at open for one entry (entries are
+       decoded and handled one at a time), and the lengths of the configured type/id/data field names */
+    rsbus_field *fields;           /* RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS */
+    size_t type_field_len, id_field_len, data_field_len;
+    int custom_fields;             /* one of them is not its default name */
 };
 
 /* in >>schemas */
@@ -2608,9 +2693,15 @@ RSBUS__PRIVATE rsbus_result rsbus__schema_publish(rsbus *bus, const char *type, 
 RSBUS__PRIVATE const char *rsbus__schema_decode(rsbus *bus, const rsbus_msg *m);
 RSBUS__PRIVATE void rsbus__schema_free(rsbus *bus);
 
+/* What one publish call sends: n events (in MULTI/EXEC unless single), or one entry of exactly these fields. */
+typedef struct rsbus__pub {
+    const rsbus_event *evs; size_t n; int single;
+    const rsbus_field *fields; size_t nfields;
+} rsbus__pub;
+
 /* in >>offline spool */
-RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus_event *evs, size_t n,
-                                                   char (*ids)[RSBUS_ID_SIZE], int single);
+RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus__pub *pub, char (*ids)[RSBUS_ID_SIZE]);
+RSBUS__PRIVATE int rsbus__spool_stage(rsbus *bus, size_t fields_off);
 RSBUS__PRIVATE rsbus_result rsbus__spool_open(rsbus *bus);
 RSBUS__PRIVATE rsbus_result rsbus__spool_drain(rsbus *bus, size_t *sent);
 
@@ -3778,6 +3869,22 @@ RSBUS__PRIVATE int rsbus__tenant_ok(const char *s) {
     return 1;
 }
 
+/* Whether a field name is one rsbus writes itself: its wire names other than type, id and data (with
+   with_own also those three), or a dlq_* field of a dead letter. */
+RSBUS__PRIVATE int rsbus__reserved_field(const char *s, size_t n, int with_own) {
+    static const char *const names[] = { "ts", "v", "key", "src", "tenant", "corr", "trace", "replay_of",
+                                         "replay_for", "dlq_error", "dlq_stream_id", "dlq_stream", "dlq_group",
+                                         "dlq_consumer", "dlq_deliveries", "dlq_failed_at", "type", "id", "data" };
+    size_t k, count = with_own ? 19 : 16;
+    for (k = 0; k < count; k++)
+        if (strlen(names[k]) == n && memcmp(names[k], s, n) == 0) return 1;
+    return 0;
+}
+/* One of the dlq_* fields a dead letter adds (a field of the original entry keeps any other name). */
+RSBUS__PRIVATE int rsbus__dlq_field(const char *s, size_t n) {
+    return n >= 9 && memcmp(s, "dlq_", 4) == 0 && rsbus__reserved_field(s, n, 0);
+}
+
 /* Copies the caller's config and fills in every default; checks every field. */
 RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus_config *c, char *msg, size_t size) {
 #define RSBUS__CHECK(cond, text) do { if (!(cond)) { snprintf(msg, size, "rsbus_config.%s", text); return RSBUS_E_ARG; } } while (0)
@@ -3825,6 +3932,18 @@ RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus
     c->spool_max_bytes = RSBUS__DEF(c->spool_max_bytes, (int64_t)64 << 20);
     RSBUS__CHECK(c->spool_max_bytes >= 4096, "spool_max_bytes: at least 4096");
     RSBUS__CHECK(c->spool_fsync == 0 || c->spool_fsync == 1, "spool_fsync: 0 (fsync every record) or 1 (leave it to the OS)");
+    RSBUS__CHECK(c->accept_foreign == 0 || c->accept_foreign == 1, "accept_foreign: 0 or 1");
+    c->type_field = RSBUS__DEF(c->type_field, "type");
+    c->id_field = RSBUS__DEF(c->id_field, "id");
+    c->data_field = RSBUS__DEF(c->data_field, "data");
+    RSBUS__CHECK(rsbus__name_ok(c->type_field, 128) && !rsbus__reserved_field(c->type_field, strlen(c->type_field), 0),
+                 "type_field: 1..128 bytes of printable ASCII without spaces, not another of rsbus's field names");
+    RSBUS__CHECK(rsbus__name_ok(c->id_field, 128) && !rsbus__reserved_field(c->id_field, strlen(c->id_field), 0),
+                 "id_field: 1..128 bytes of printable ASCII without spaces, not another of rsbus's field names");
+    RSBUS__CHECK(rsbus__name_ok(c->data_field, 128) && !rsbus__reserved_field(c->data_field, strlen(c->data_field), 0),
+                 "data_field: 1..128 bytes of printable ASCII without spaces, not another of rsbus's field names");
+    RSBUS__CHECK(strcmp(c->type_field, c->id_field) != 0 && strcmp(c->type_field, c->data_field) != 0 &&
+                 strcmp(c->id_field, c->data_field) != 0, "type_field, id_field, data_field: must differ");
     return RSBUS_OK;
 #undef RSBUS__CHECK
 }
@@ -3833,8 +3952,8 @@ RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus
 /* The bus's own copy of the config (strings in one allocation, the consumer's name made up when not
    given) and the keys it derives. */
 RSBUS__PRIVATE rsbus_result rsbus__own_config(rsbus *bus, rsbus_config c, char *msg, size_t size) {
-    const char *strs[7];
-    size_t lens[7], total = 0, i;
+    const char *strs[10];
+    size_t lens[10], total = 0, i;
     char consumer[160], *p;
     if (!c.consumer) {   /* <hostname>-<pid>-<random> */
         char host[64];
@@ -3849,14 +3968,18 @@ RSBUS__PRIVATE rsbus_result rsbus__own_config(rsbus *bus, rsbus_config c, char *
     strs[0] = c.url; strs[1] = c.stream; strs[2] = c.group; strs[3] = c.consumer; strs[4] = c.group_start;
     strs[5] = c.tenant ? c.tenant : "";
     strs[6] = c.spool_path ? c.spool_path : "";
-    for (i = 0; i < 7; i++) { lens[i] = strlen(strs[i]) + 1; total += lens[i]; }
+    strs[7] = c.type_field; strs[8] = c.id_field; strs[9] = c.data_field;
+    for (i = 0; i < 10; i++) { lens[i] = strlen(strs[i]) + 1; total += lens[i]; }
     bus->strs = (char *)rsbus__alloc(&bus->a, total);
     if (!bus->strs) { snprintf(msg, size, "rsbus_open: out of memory"); return RSBUS_E_NOMEM; }
     bus->strs_size = total;
-    for (p = bus->strs, i = 0; i < 7; i++) { memcpy(p, strs[i], lens[i]); strs[i] = p; p += lens[i]; }
+    for (p = bus->strs, i = 0; i < 10; i++) { memcpy(p, strs[i], lens[i]); strs[i] = p; p += lens[i]; }
     c.url = strs[0]; c.stream = strs[1]; c.group = strs[2]; c.consumer = strs[3]; c.group_start = strs[4];
     c.tenant = c.tenant ? strs[5] : NULL;
     c.spool_path = c.spool_path ? strs[6] : NULL;
+    c.type_field = strs[7]; c.id_field = strs[8]; c.data_field = strs[9];
+    bus->type_field_len = lens[7] - 1; bus->id_field_len = lens[8] - 1; bus->data_field_len = lens[9] - 1;
+    bus->custom_fields = strcmp(c.type_field, "type") || strcmp(c.id_field, "id") || strcmp(c.data_field, "data");
     bus->cfg = c;
     if (c.tenant) snprintf(bus->key, sizeof bus->key, "tenant:%s:%s", c.tenant, c.stream);
     else snprintf(bus->key, sizeof bus->key, "%s", c.stream);
@@ -3868,9 +3991,13 @@ RSBUS__PRIVATE rsbus_result rsbus__own_config(rsbus *bus, rsbus_config c, char *
     bus->consumer_len = strlen(c.consumer);
     return RSBUS_OK;
 }
-/* The per-batch scratch of a consuming bus, sized batch_size once: a batch allocates nothing. */
-RSBUS__PRIVATE rsbus_result rsbus__alloc_batch(rsbus *bus) {
+/* Scratch sized once, so that a batch allocates nothing: the fields of the entry being decoded (tail and
+   replay_range decode on a publish_only bus too), and a consuming bus's per-batch arrays. */
+RSBUS__PRIVATE rsbus_result rsbus__alloc_scratch(rsbus *bus) {
     size_t n = (size_t)bus->cfg.batch_size;
+    bus->fields = (rsbus_field *)rsbus__alloc(&bus->a, (RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS) * sizeof *bus->fields);
+    if (!bus->fields) return rsbus__fail(bus, RSBUS_E_NOMEM, "rsbus_open: out of memory");
+    if (bus->cfg.publish_only) return RSBUS_OK;
     bus->items = (rsbus__item *)rsbus__alloc(&bus->a, n * sizeof *bus->items);
     bus->reasons = (char *)rsbus__alloc(&bus->a, n * RSBUS_REASON_SIZE);
     bus->counts = (int64_t *)rsbus__alloc(&bus->a, n * sizeof *bus->counts);
@@ -3928,7 +4055,7 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
 #endif
     if (r == RSBUS_OK) r = rsbus__own_config(bus, c, err->msg, sizeof err->msg);
     if (r != RSBUS_OK) goto fail;   /* err->msg is written */
-    if (!c.publish_only) r = rsbus__alloc_batch(bus);
+    r = rsbus__alloc_scratch(bus);
     if (r == RSBUS_OK && c.spool_path) r = rsbus__spool_open(bus);
     if (r == RSBUS_OK) r = rsbus__start(bus);
     if (r == RSBUS_OK) return bus;
@@ -3957,6 +4084,7 @@ RSBUS__PUBLIC void rsbus_close(rsbus *bus) {
     if (bus->reps) rsbus__free(&a, (void *)bus->reps, (size_t)bus->cfg.batch_size * sizeof *bus->reps);
     if (bus->got) rsbus__free(&a, (void *)bus->got, (size_t)bus->cfg.batch_size * sizeof *bus->got);
     rsbus__free(&a, bus->cand, bus->capcand * sizeof *bus->cand);
+    if (bus->fields) rsbus__free(&a, bus->fields, (RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS) * sizeof *bus->fields);
     if (bus->spool_fd >= 0) close(bus->spool_fd);   /* and its flock */
     rsbus__free(&a, bus->spool_stage, bus->spool_stage_cap);
     rsbus__free(&a, bus->spool_rd, bus->spool_rd_cap);
@@ -3979,6 +4107,59 @@ RSBUS__PRIVATE int rsbus__opt_ok(const char *s) {
     if (!s) return 1;
     n = strlen(s);
     return n > 0 && n <= RSBUS__FIELD_MAX;
+}
+
+/* A field's name and value with the published defaults applied (name_len/value_len 0: strlen). */
+RSBUS__PRIVATE size_t rsbus__fname_len(const rsbus_field *f) { return f->name_len ? f->name_len : strlen(f->name); }
+RSBUS__PRIVATE size_t rsbus__fvalue_len(const rsbus_field *f) {
+    return f->value_len ? f->value_len : f->value ? strlen(f->value) : 0;
+}
+/* Checks fields to publish (an event's extra, or rsbus_publish_fields's): NULL when they are good, else
+   why not (a fixed text naming the field by its index, never a name or value). extra: names must also
+   differ from rsbus's own fields. */
+#define RSBUS__WHY_SIZE 96
+RSBUS__PRIVATE const char *rsbus__fields_check(rsbus *bus, const rsbus_field *fl, size_t n, size_t max, int extra,
+                                               char why[RSBUS__WHY_SIZE]) {
+    size_t i, j, total = 0;   /* total <= max_event_bytes throughout */
+    const size_t WHY = RSBUS__WHY_SIZE;
+    if (n == 0 || n > max) {
+        snprintf(why, WHY, "must be 1..%lu fields", (unsigned long)max);
+        return why;
+    }
+    if (!fl) return "fields is NULL";
+    for (i = 0; i < n; i++) {
+        size_t nl, vl;
+        if (!fl[i].name) { snprintf(why, WHY, "field %lu: name is NULL", (unsigned long)i); return why; }
+        if (!fl[i].value && fl[i].value_len) { snprintf(why, WHY, "field %lu: value is NULL", (unsigned long)i); return why; }
+        nl = rsbus__fname_len(&fl[i]);
+        vl = rsbus__fvalue_len(&fl[i]);
+        if (nl < 1 || nl > RSBUS__FNAME_MAX) {
+            snprintf(why, WHY, "field %lu: name must be 1..%d bytes", (unsigned long)i, RSBUS__FNAME_MAX);
+            return why;
+        }
+        if (extra && (rsbus__reserved_field(fl[i].name, nl, 1) ||
+                      (nl == bus->type_field_len && !memcmp(fl[i].name, bus->cfg.type_field, nl)) ||
+                      (nl == bus->id_field_len && !memcmp(fl[i].name, bus->cfg.id_field, nl)) ||
+                      (nl == bus->data_field_len && !memcmp(fl[i].name, bus->cfg.data_field, nl)))) {
+            snprintf(why, WHY, "field %lu: the name is one of rsbus's own fields", (unsigned long)i);
+            return why;
+        }
+        if (vl > bus->cfg.max_event_bytes - total) {
+            snprintf(why, WHY, "the values are more than max_event_bytes (%lu) together",
+                     (unsigned long)bus->cfg.max_event_bytes);
+            return why;
+        }
+        total += vl;
+        for (j = 0; j < i; j++)
+            if (rsbus__fname_len(&fl[j]) == nl && !memcmp(fl[j].name, fl[i].name, nl)) {
+                snprintf(why, WHY, "fields %lu and %lu have the same name", (unsigned long)j, (unsigned long)i);
+                return why;
+            }
+        if (!extra && bus->cfg.tenant && nl == 6 && !memcmp(fl[i].name, "tenant", 6) &&
+            (vl != strlen(bus->cfg.tenant) || (vl && memcmp(fl[i].value, bus->cfg.tenant, vl))))
+            return "the tenant field differs from the bus's tenant";
+    }
+    return NULL;
 }
 
 /* " (event N of the batch)", for messages about one event of a batch (index -1: a single publish) */
@@ -4025,6 +4206,11 @@ RSBUS__PRIVATE rsbus_result rsbus__check_event(rsbus *bus, const rsbus_event *ev
     out->version = ev->version ? ev->version : 1;
     if (ev->ts_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: ts_ms must not be negative%s", ev->type, RSBUS__AT);
     out->ts = ev->ts_ms ? ev->ts_ms : rsbus__now_ms();
+    if (ev->extra_count) {
+        char whybuf[RSBUS__WHY_SIZE];
+        const char *why = rsbus__fields_check(bus, ev->extra, ev->extra_count, RSBUS__EXTRA_MAX, 1, whybuf);
+        if (why) return rsbus__fail(bus, RSBUS_E_ARG, "publish %s: extra: %s%s", ev->type, why, RSBUS__AT);
+    }
     if (bus->schemas) return rsbus__schema_publish(bus, ev->type, out->version, out->data, out->data_len, index);
     return RSBUS_OK;
 #undef RSBUS__AT
@@ -4101,6 +4287,28 @@ RSBUS__PRIVATE size_t rsbus__queue_xadd(rsbus *bus, const rsbus_event *ev, const
     rsbus__field(cn, "tenant", e->tenant);
     rsbus__field(cn, "corr", ev->correlation_id);
     rsbus__field(cn, "trace", ev->traceparent);
+    if (ev->extra_count) {
+        size_t i;
+        for (i = 0; i < ev->extra_count; i++) {
+            const rsbus_field *x = &ev->extra[i];
+            rsbus__arg(cn, x->name, rsbus__fname_len(x));
+            rsbus__arg(cn, x->value ? x->value : "", rsbus__fvalue_len(x));
+        }
+    }
+    rsbus__cmd_end(cn);
+    return cn->oom ? 0 : fields;
+}
+/* Queues XADD key [MAXLEN ~ n] * with exactly these (checked) fields; returns where the fields start in
+   the command buffer (a spool record), 0 when out of memory. */
+RSBUS__PRIVATE size_t rsbus__queue_xadd_fields(rsbus *bus, const rsbus_field *fl, size_t n) {
+    rsbus__conn *cn = &bus->conn;
+    size_t i, fields;
+    rsbus__xadd_head(cn, bus->key, bus->key_len, rsbus__xadd_maxlen(bus));
+    fields = cn->out_len;
+    for (i = 0; i < n; i++) {
+        rsbus__arg(cn, fl[i].name, rsbus__fname_len(&fl[i]));
+        rsbus__arg(cn, fl[i].value ? fl[i].value : "", rsbus__fvalue_len(&fl[i]));
+    }
     rsbus__cmd_end(cn);
     return cn->oom ? 0 : fields;
 }
@@ -4114,8 +4322,11 @@ RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char
     cn = &bus->conn;
     bus->err[0] = 0;
     if (bus->spool_fd >= 0) {
+        rsbus__pub pub;
         if (!ev) return rsbus__fail(bus, RSBUS_E_ARG, "publish: event is NULL");
-        return rsbus__publish_spooled(bus, ev, 1, (char (*)[RSBUS_ID_SIZE])stream_id, 1);
+        memset(&pub, 0, sizeof pub);
+        pub.evs = ev; pub.n = 1; pub.single = 1;
+        return rsbus__publish_spooled(bus, &pub, (char (*)[RSBUS_ID_SIZE])stream_id);
     }
     r = rsbus__check_event(bus, ev, (size_t)-1, &e);
     if (r != RSBUS_OK) return r;
@@ -4184,7 +4395,12 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *ev
     bus->err[0] = 0;
     if (n == 0) return RSBUS_OK;
     if (!evs) return rsbus__fail(bus, RSBUS_E_ARG, "publish_batch: events is NULL");
-    if (bus->spool_fd >= 0) return rsbus__publish_spooled(bus, evs, n, stream_ids, 0);
+    if (bus->spool_fd >= 0) {
+        rsbus__pub pub;
+        memset(&pub, 0, sizeof pub);
+        pub.evs = evs; pub.n = n;
+        return rsbus__publish_spooled(bus, &pub, stream_ids);
+    }
     r = rsbus__ensure(bus);
     if (r != RSBUS_OK) { bus->st.publish_errors += n; return r; }
     mark = rsbus__cmd_mark(cn);
@@ -4198,6 +4414,42 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *ev
     r = rsbus__read_xadds(bus, n, 1, stream_ids, "XADD (batch)");
     if (r == RSBUS_OK) bus->st.published += n;
     else bus->st.publish_errors += n;
+    return r;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_publish_fields(rsbus *bus, const char *key, const rsbus_field *fields, size_t n,
+                                                char stream_id[RSBUS_ID_SIZE]) {
+    rsbus__conn *cn;
+    redisReply *rep = NULL;
+    const char *why;
+    char whybuf[RSBUS__WHY_SIZE];
+    rsbus_result r;
+    if (stream_id) stream_id[0] = 0;
+    if (!bus) return RSBUS_E_ARG;
+    cn = &bus->conn;
+    bus->err[0] = 0;
+    if (!rsbus__opt_ok(key)) return rsbus__fail(bus, RSBUS_E_ARG, "publish_fields: key must be 1..1024 bytes when set");
+    why = rsbus__fields_check(bus, fields, n, RSBUS__MAX_FIELDS, 0, whybuf);
+    if (why) return rsbus__fail(bus, RSBUS_E_ARG, "publish_fields: %s", why);
+    /* key: the ordering key picks the partition once streams are partitioned; one stream today */
+    if (bus->spool_fd >= 0) {
+        rsbus__pub pub;
+        memset(&pub, 0, sizeof pub);
+        pub.fields = fields; pub.nfields = n; pub.n = 1; pub.single = 1;
+        return rsbus__publish_spooled(bus, &pub, (char (*)[RSBUS_ID_SIZE])stream_id);
+    }
+    r = rsbus__ensure(bus);
+    if (r == RSBUS_OK) {
+        rsbus__queue_xadd_fields(bus, fields, n);
+        r = rsbus__call(cn, &rep, "XADD");
+    }
+    if (r == RSBUS_OK) {
+        char id[RSBUS_ID_SIZE];
+        if (!rsbus__copy_id(rep, id)) r = rsbus__shape_fail(cn, "XADD");
+        else if (stream_id) memcpy(stream_id, id, strlen(id) + 1);
+    }
+    if (r == RSBUS_OK) bus->st.published++;
+    else bus->st.publish_errors++;
     return r;
 }
 
@@ -4250,76 +4502,119 @@ RSBUS__PRIVATE int rsbus__matches(const rsbus__handler *h, const char *type, siz
 }
 
 /* >>consume: decoding entries */
-/* Decodes the fields of an entry into msg (pointing into the reply). Returns NULL when it is
-   well-formed, else why it is malformed (a fixed text: never field values). */
-RSBUS__PRIVATE const char *rsbus__decode(rsbus *bus, const redisReply *entry, rsbus_msg *m, const char **replay_for) {
+/* Decodes the fields of an entry into msg (pointing into the reply; msg->fields into bus->fields), reading
+   at most max_pairs field pairs. Returns NULL when it is well-formed, else why it is malformed (a fixed
+   text: never field values). The type, id and data are read from the configured field names. With
+   accept_foreign every entry is well-formed but one of another tenant: a value rsbus would refuse is left
+   out (type "", id/ts/v/key/... NULL or default; the raw value stays in msg->fields) and data is not
+   checked. */
+RSBUS__PRIVATE const char *rsbus__decode_n(rsbus *bus, const redisReply *entry, rsbus_msg *m, const char **replay_for,
+                                           size_t max_pairs) {
     const redisReply *f = entry->element[1];
+    rsbus_field *fl = bus->fields;
     size_t i;
-    int has_data = 0;
+    int has_data = 0, too_long = 0, foreign = bus->cfg.accept_foreign;
     memset(m, 0, sizeof *m);
     *replay_for = NULL;
     m->stream = bus->key;
     m->stream_id = entry->element[0]->str;
     m->version = 1;
     if (f->type != REDIS_REPLY_ARRAY || f->elements % 2) return "entry fields are not name/value pairs";
-    if (f->elements > 2 * RSBUS__MAX_FIELDS) return "entry has too many fields";
+    if (f->elements > 2 * max_pairs) return "entry has too many fields (more than 256)";
+    m->fields = fl;
     for (i = 0; i < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         const char *name;
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) return "entry field is not a string";
-        name = k->str;
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) { m->fields = NULL; return "entry field is not a string"; }
+        fl->name = name = k->str; fl->name_len = k->len;
+        fl->value = v->str; fl->value_len = v->len;
+        fl++;
+        if (bus->custom_fields) {   /* type_field, id_field or data_field set: compare with all three */
+            if (k->len == bus->type_field_len && !memcmp(name, bus->cfg.type_field, k->len)) goto is_type;
+            if (k->len == bus->id_field_len && !memcmp(name, bus->cfg.id_field, k->len)) goto is_id;
+            if (k->len == bus->data_field_len && !memcmp(name, bus->cfg.data_field, k->len)) goto is_data;
+        }
         switch (k->len) {
         case 1:
             if (name[0] == 'v') {
                 int64_t ver;
-                if (!rsbus__parse_i64(v->str, v->len, &ver) || ver < 1 || ver > INT_MAX) return "v is not a positive integer";
-                m->version = (int)ver;
+                if (rsbus__parse_i64(v->str, v->len, &ver) && ver >= 1 && ver <= INT_MAX) m->version = (int)ver;
+                else if (!foreign) return "v is not a positive integer";
             }
             break;
         case 2:
-            if (!memcmp(name, "id", 2)) m->id = v->str;
-            else if (!memcmp(name, "ts", 2)) {
-                if (!rsbus__parse_i64(v->str, v->len, &m->ts_ms) || m->ts_ms < 0) return "ts is not an integer";
-            }
+            if (!memcmp(name, "ts", 2)) {
+                if (!rsbus__parse_i64(v->str, v->len, &m->ts_ms) || m->ts_ms < 0) {
+                    m->ts_ms = 0;
+                    if (!foreign) return "ts is not an integer";
+                }
+            } else if (!bus->custom_fields && !memcmp(name, "id", 2)) goto is_id;
             break;
         case 3:
-            if (!memcmp(name, "key", 3)) m->key = v->str;
-            else if (!memcmp(name, "src", 3)) m->source = v->str;
+            if (!memcmp(name, "key", 3)) { if (v->len <= RSBUS__FIELD_MAX) m->key = v->str; else too_long = 1; }
+            else if (!memcmp(name, "src", 3)) { if (v->len <= RSBUS__FIELD_MAX) m->source = v->str; else too_long = 1; }
             break;
         case 4:
-            if (!memcmp(name, "type", 4)) {
-                if (!rsbus__type_ok(v->str, v->len)) return "type is not 1..128 bytes of [A-Za-z0-9._:-]";
-                m->type = v->str;
-            } else if (!memcmp(name, "data", 4)) { m->data = v->str; m->data_len = v->len; has_data = 1; }
-            else if (!memcmp(name, "corr", 4)) m->correlation_id = v->str;
+            if (!bus->custom_fields && !memcmp(name, "type", 4)) goto is_type;
+            if (!bus->custom_fields && !memcmp(name, "data", 4)) goto is_data;
+            if (!memcmp(name, "corr", 4)) { if (v->len <= RSBUS__FIELD_MAX) m->correlation_id = v->str; else too_long = 1; }
             break;
         case 5:
-            if (!memcmp(name, "trace", 5)) m->traceparent = v->str;
+            if (!memcmp(name, "trace", 5)) { if (v->len <= RSBUS__FIELD_MAX) m->traceparent = v->str; else too_long = 1; }
             break;
         case 6:
-            if (!memcmp(name, "tenant", 6)) m->tenant = v->str;
+            if (!memcmp(name, "tenant", 6)) { if (v->len <= RSBUS__FIELD_MAX) m->tenant = v->str; else too_long = 1; }
             break;
         case 9:
-            if (!memcmp(name, "replay_of", 9)) m->replay_of = v->str;
+            if (!memcmp(name, "replay_of", 9)) { if (v->len < RSBUS_ID_SIZE) m->replay_of = v->str; else too_long = 1; }
             break;
         case 10:
             if (!memcmp(name, "replay_for", 10)) *replay_for = v->str;
             break;
         default: break;
         }
+        continue;
+    is_type:
+        if (rsbus__type_ok(v->str, v->len)) m->type = v->str;
+        else if (!foreign) return "type is not 1..128 bytes of [A-Za-z0-9._:-]";
+        else m->type = "";
+        continue;
+    is_id:
+        if (v->len < RSBUS_ID_SIZE) m->id = v->str;
+        else if (!foreign) too_long = 1;
+        continue;
+    is_data:
+        m->data = v->str; m->data_len = v->len; has_data = 1;
     }
-    if (!m->type) return "entry has no type";
-    if ((m->id && strlen(m->id) >= RSBUS_ID_SIZE) || (m->key && strlen(m->key) > RSBUS__FIELD_MAX) ||
-        (m->source && strlen(m->source) > RSBUS__FIELD_MAX) || (m->tenant && strlen(m->tenant) > RSBUS__FIELD_MAX) ||
-        (m->correlation_id && strlen(m->correlation_id) > RSBUS__FIELD_MAX) ||
-        (m->traceparent && strlen(m->traceparent) > RSBUS__FIELD_MAX) ||
-        (m->replay_of && strlen(m->replay_of) >= RSBUS_ID_SIZE))
-        return "a field is longer than rsbus allows (id 47 bytes, key/src/tenant/corr/trace 1024)";
-    if (!has_data) return "entry has no data";
-    if (m->data_len > bus->cfg.max_event_bytes) return "data is larger than max_event_bytes";
-    if (rsbus_json_validate(m->data, m->data_len, NULL) != RSBUS_OK) return "data is not valid JSON";
+    m->field_count = f->elements / 2;
+    if (foreign) {
+        if (!m->type) m->type = "";
+    } else {
+        if (!m->type) return "entry has no type";
+        if (too_long) return "a field is longer than rsbus allows (id 47 bytes, key/src/tenant/corr/trace 1024)";
+        if (!has_data) return "entry has no data";
+        if (m->data_len > bus->cfg.max_event_bytes) return "data is larger than max_event_bytes";
+        if (rsbus_json_validate(m->data, m->data_len, NULL) != RSBUS_OK) return "data is not valid JSON";
+    }
     if (bus->cfg.tenant && (!m->tenant || strcmp(m->tenant, bus->cfg.tenant) != 0))
         return "tenant is missing or not this bus's tenant";
+    return NULL;
+}
+RSBUS__PRIVATE const char *rsbus__decode(rsbus *bus, const redisReply *entry, rsbus_msg *m, const char **replay_for) {
+    return rsbus__decode_n(bus, entry, m, replay_for, RSBUS__MAX_FIELDS);
+}
+RSBUS__PUBLIC const char *rsbus_msg_field(const rsbus_msg *m, const char *name, size_t *len) {
+    size_t i, n;
+    if (len) *len = 0;
+    if (!m || !name || !m->fields) return NULL;
+    n = strlen(name);
+    for (i = 0; i < m->field_count; i++) {
+        const rsbus_field *f = &m->fields[i];
+        if (f->name_len == n && memcmp(f->name, name, n) == 0) {
+            if (len) *len = f->value_len;
+            return f->value;
+        }
+    }
     return NULL;
 }
 /* The entry's shape: [id-string, fields-array-or-nil]. */
@@ -4364,7 +4659,7 @@ RSBUS__PRIVATE void rsbus__dedupe_scan(rsbus *bus, rsbus__item *it) {
     for (i = 0; i + 1 < f->elements && i < 2 * RSBUS__MAX_FIELDS; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) return;
-        if (k->len == 2 && !memcmp(k->str, "id", 2)) {
+        if (k->len == bus->id_field_len && !memcmp(k->str, bus->cfg.id_field, k->len)) {   /* "id" by default */
             it->eid = v->len > 0 && v->len < RSBUS_ID_SIZE ? v->str : NULL;
             it->eid_len = v->len;
         } else if (k->len == 10 && !memcmp(k->str, "replay_for", 10)) {
@@ -4422,7 +4717,11 @@ RSBUS__PRIVATE void rsbus__dispatch(rsbus *bus, rsbus__item *it, char *reason, i
         return;
     }
     bad = rsbus__decode(bus, it->entry, &m, &replay_for);
-    if (!bad && bus->schemas) bad = rsbus__schema_decode(bus, &m);   /* "schema: ..." when it does not match */
+    if (!bad && bus->schemas) {   /* "schema: ..." when it does not match */
+        rsbus_msg sm = m;
+        if (!sm.data) sm.data = "";   /* a foreign entry without data: checked as an empty payload */
+        bad = rsbus__schema_decode(bus, &sm);
+    }
     if (bad) {
         it->outcome = RSBUS__OUT_DEAD; it->malformed = 1;
         snprintf(reason, RSBUS_REASON_SIZE, "malformed: %.*s", RSBUS_REASON_SIZE - 12, bad);   /* fits: 11 + 244 + NUL */
@@ -4473,7 +4772,8 @@ RSBUS__PRIVATE void rsbus__dispatch(rsbus *bus, rsbus__item *it, char *reason, i
                   (long long)it->deliveries, bus->cfg.max_retries);
 }
 
-/* Queues MULTI, XADD of the DLQ (the entry's fields verbatim plus the dlq_* fields), XACK, EXEC. */
+/* Queues MULTI, XADD of the DLQ (every field of the entry verbatim and in order, but a dlq_* field of
+   rsbus's own, then the dlq_* fields), XACK, EXEC. */
 RSBUS__PRIVATE void rsbus__queue_dead(rsbus *bus, const rsbus__item *it, const char *reason) {
     rsbus__conn *cn = &bus->conn;
     const redisReply *id = it->entry->element[0], *f = it->entry->element[1];
@@ -4483,7 +4783,7 @@ RSBUS__PRIVATE void rsbus__queue_dead(rsbus *bus, const rsbus__item *it, const c
     for (i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
-        if (k->len >= 4 && !memcmp(k->str, "dlq_", 4)) continue;   /* ours are added below */
+        if (rsbus__dlq_field(k->str, k->len)) continue;   /* ours are added below; any other name is kept */
         rsbus__arg(cn, k->str, k->len);
         rsbus__arg(cn, v->str, v->len);
     }
@@ -5028,15 +5328,26 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
 RSBUS__PUBLIC void rsbus_stop(rsbus *bus) { if (bus) bus->stop_req = 1; }
 
 /* >>dead letters */
-/* Fills a DLQ entry from a [id, fields] reply: the original event in msg, the dlq_* fields beside it. */
-RSBUS__PRIVATE void rsbus__dlq_decode(rsbus *bus, const redisReply *e, rsbus_dlq_entry *d) {
+/* Fills a DLQ entry from a [id, fields] reply: the original event in msg, the dlq_* fields beside it.
+   out (room for RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS, or NULL) receives msg.fields: the original fields,
+   without rsbus's dlq_* ones. */
+RSBUS__PRIVATE void rsbus__dlq_decode(rsbus *bus, const redisReply *e, rsbus_dlq_entry *d, rsbus_field *out) {
     const redisReply *f = e->element[1];
     const char *replay_for;
-    size_t i;
+    size_t i, kept = 0;
     memset(d, 0, sizeof *d);
     memcpy(d->dlq_id, e->element[0]->str, e->element[0]->len + 1);
     if (f->type != REDIS_REPLY_ARRAY) return;
-    (void)rsbus__decode(bus, e, &d->msg, &replay_for);
+    (void)rsbus__decode_n(bus, e, &d->msg, &replay_for, RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS);
+    if (d->msg.fields && out) {
+        for (i = 0; i < d->msg.field_count; i++)
+            if (!rsbus__dlq_field(d->msg.fields[i].name, d->msg.fields[i].name_len)) out[kept++] = d->msg.fields[i];
+        d->msg.fields = out;
+        d->msg.field_count = kept;
+    } else {
+        d->msg.fields = NULL;
+        d->msg.field_count = 0;
+    }
     d->msg.stream = NULL; d->msg.stream_id = NULL;
     if (d->msg.data && rsbus_json_validate(d->msg.data, d->msg.data_len, NULL) != RSBUS_OK) {
         d->msg.data = NULL; d->msg.data_len = 0;
@@ -5088,9 +5399,18 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_list(rsbus *bus, const char *after_id, size
         if (!rsbus__entry_ok(rep->element[i])) return rsbus__shape_fail(cn, "XRANGE (dlq)");
     if (rep->elements) {
         /* the page outlives this call: its reply leaves the arena for a block of its own */
-        size_t size = rsbus__reply_size(rep) + 32;
-        char *block = (char *)rsbus__alloc(&bus->a, size), *mem;
+        size_t size = rsbus__reply_size(rep) + 32, nf = 0, fields_at;
+        char *block, *mem;
         redisReply *copy;
+        rsbus_field *fl;
+        for (i = 0; i < rep->elements; i++) {   /* room for each entry's msg.fields */
+            const redisReply *f = rep->element[i]->element[1];
+            if (f->type == REDIS_REPLY_ARRAY && f->elements <= 2 * (RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS))
+                nf += f->elements / 2;
+        }
+        fields_at = size;
+        size += nf * sizeof(rsbus_field) + 16;
+        block = (char *)rsbus__alloc(&bus->a, size);
         page->entries = (rsbus_dlq_entry *)rsbus__alloc(&bus->a, rep->elements * sizeof *page->entries);
         if (!block || !page->entries) {
             if (block) rsbus__free(&bus->a, block, size);
@@ -5102,7 +5422,13 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_list(rsbus *bus, const char *after_id, size
         mem = block + 16;
         mem += (16 - ((uintptr_t)mem & 15)) & 15;
         copy = rsbus__reply_copy(rep, &mem);
-        for (i = 0; i < copy->elements; i++) rsbus__dlq_decode(bus, copy->element[i], &page->entries[i]);
+        mem = block + fields_at;
+        mem += (16 - ((uintptr_t)mem & 15)) & 15;
+        fl = (rsbus_field *)(void *)mem;
+        for (i = 0; i < copy->elements; i++) {
+            rsbus__dlq_decode(bus, copy->element[i], &page->entries[i], fl);
+            fl += page->entries[i].msg.field_count;
+        }
         page->internal = block;
     }
     page->count = rep->elements;
@@ -5132,7 +5458,7 @@ RSBUS__PRIVATE void rsbus__queue_replay(rsbus *bus, const redisReply *e, const c
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
         if (rsbus__str_eq(k, "dlq_group")) *group = v->str;
-        if ((k->len >= 4 && !memcmp(k->str, "dlq_", 4)) || rsbus__str_eq(k, "replay_of") || rsbus__str_eq(k, "replay_for"))
+        if (rsbus__dlq_field(k->str, k->len) || rsbus__str_eq(k, "replay_of") || rsbus__str_eq(k, "replay_for"))
             continue;
         rsbus__arg(cn, k->str, k->len);
         rsbus__arg(cn, v->str, v->len);
@@ -6316,40 +6642,46 @@ RSBUS__PRIVATE rsbus_result rsbus__spool_append(rsbus *bus, size_t n) {
     return RSBUS_OK;
 }
 
-/* Checks and queues the XADDs of n events (in MULTI/EXEC unless single) and copies each one's fields into
-   a staged spool record: one builder for what is sent and what is spooled. send 0: the commands are
-   then forgotten (Redis cannot be reached; only the records are wanted). */
-RSBUS__PRIVATE rsbus_result rsbus__stage_events(rsbus *bus, const rsbus_event *evs, size_t n, int single, int send) {
+/* Checks and queues the XADDs of what is published (n events, in MULTI/EXEC unless single; or one entry
+   of exactly the given fields) and copies each one's fields into a staged spool record: one builder for
+   what is sent and what is spooled. send 0: the commands are then forgotten (Redis cannot be reached;
+   only the records are wanted). */
+RSBUS__PRIVATE rsbus_result rsbus__stage(rsbus *bus, const rsbus__pub *pub, int send) {
     rsbus__conn *cn = &bus->conn;
     rsbus__mark mark = rsbus__cmd_mark(cn);
     rsbus__ev e;
     rsbus_result r = RSBUS_OK;
     size_t i;
     bus->spool_stage_len = 0;
-    if (!single) { rsbus__cmd(cn); rsbus__lit(cn, "MULTI"); rsbus__cmd_end(cn); }
-    for (i = 0; i < n && r == RSBUS_OK; i++) {
-        r = rsbus__check_event(bus, &evs[i], single ? (size_t)-1 : i, &e);
-        if (r == RSBUS_OK && rsbus__spool_stage(bus, rsbus__queue_xadd(bus, &evs[i], &e)) != 0)
-            r = rsbus__fail(bus, RSBUS_E_NOMEM, "publish: out of memory");
+    if (!pub->single) { rsbus__cmd(cn); rsbus__lit(cn, "MULTI"); rsbus__cmd_end(cn); }
+    for (i = 0; i < pub->n && r == RSBUS_OK; i++) {
+        size_t off;
+        if (pub->evs) {
+            r = rsbus__check_event(bus, &pub->evs[i], pub->single ? (size_t)-1 : i, &e);
+            if (r != RSBUS_OK) break;
+            off = rsbus__queue_xadd(bus, &pub->evs[i], &e);
+        } else {
+            off = rsbus__queue_xadd_fields(bus, pub->fields, pub->nfields);
+        }
+        if (rsbus__spool_stage(bus, off) != 0) r = rsbus__fail(bus, RSBUS_E_NOMEM, "publish: out of memory");
     }
-    if (!single) { rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn); }
+    if (!pub->single) { rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn); }
     if (r != RSBUS_OK || !send) rsbus__cmd_rewind(cn, mark);
     return r;
 }
 
-/* Publish on a bus with a spool: what is spooled goes first, then these; they are spooled when Redis
-   cannot be reached (RSBUS_E_IO, RSBUS_E_TIMEOUT), never when it refused them. */
-RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus_event *evs, size_t n,
-                                                   char (*ids)[RSBUS_ID_SIZE], int single) {
-    size_t i, sent;
+/* Publish on a bus with a spool: what is spooled goes first, then this; it is spooled when Redis cannot
+   be reached (RSBUS_E_IO, RSBUS_E_TIMEOUT), never when it refused it. */
+RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus__pub *pub, char (*ids)[RSBUS_ID_SIZE]) {
+    size_t i, sent, n = pub->n;
     rsbus_result r = rsbus__ensure(bus);
     if (r == RSBUS_OK && bus->spool_events) r = rsbus__spool_drain(bus, &sent);
     if (r == RSBUS_OK) {
-        if ((r = rsbus__stage_events(bus, evs, n, single, 1)) != RSBUS_OK) { bus->st.publish_errors += n; return r; }
-        r = rsbus__read_xadds(bus, n, !single, ids, single ? "XADD" : "XADD (batch)");
+        if ((r = rsbus__stage(bus, pub, 1)) != RSBUS_OK) { bus->st.publish_errors += n; return r; }
+        r = rsbus__read_xadds(bus, n, !pub->single, ids, pub->single ? "XADD" : "XADD (batch)");
         if (r == RSBUS_OK) { bus->st.published += n; return RSBUS_OK; }
     } else if (r == RSBUS_E_IO || r == RSBUS_E_TIMEOUT) {
-        rsbus_result c = rsbus__stage_events(bus, evs, n, single, 0);   /* offline: the records only */
+        rsbus_result c = rsbus__stage(bus, pub, 0);   /* offline: the records only */
         if (c != RSBUS_OK) { bus->st.publish_errors += n; return c; }
     }
     if (r != RSBUS_E_IO && r != RSBUS_E_TIMEOUT) { bus->st.publish_errors += n; return r; }

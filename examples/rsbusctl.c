@@ -200,11 +200,14 @@ static size_t utf8_len(const unsigned char *p, size_t avail) {
 /* Text for a terminal: at most max bytes of s (then "..."), with control characters (C0, DEL, C1) and
    bytes that are not UTF-8 written as escapes, so that no field can move the cursor or forge a line.
    NULL prints as "-". out needs 4 * max + 8 bytes. */
+static const char *esc_n(const char *s, size_t n, size_t max, char *out, size_t size);
 static const char *esc(const char *s, size_t max, char *out, size_t size) {
+    return s ? esc_n(s, strlen(s), max, out, size) : "-";
+}
+/* The same for n bytes that may hold NULs (a field of a foreign entry): a NUL is written \x00. */
+static const char *esc_n(const char *s, size_t n, size_t max, char *out, size_t size) {
     const unsigned char *p = (const unsigned char *)s;
-    size_t n, i = 0, j = 0;
-    if (!s) return "-";
-    n = strlen(s);
+    size_t i = 0, j = 0;
     while (i < n && j + 12 < size) {
         size_t len = utf8_len(p + i, n - i);
         if (i + (len ? len : 1) > max) break;
@@ -261,6 +264,24 @@ static void jw_text(rsbus_jw *w, const char *s) {
     free(copy);
 }
 static void jw_kstr(rsbus_jw *w, const char *k, const char *v) { rsbus_jw_key(w, k); jw_text(w, v); }
+/* n bytes under key k when they are UTF-8 (NULs and control characters escaped by the writer), else
+   their hex digits under k + "_hex": nothing is lost or replaced. */
+static void jw_bytes(rsbus_jw *w, const char *k, const char *s, size_t n) {
+    size_t i = 0, len;
+    char key[32];
+    while (i < n && (len = utf8_len((const unsigned char *)s + i, n - i)) != 0) i += len;
+    if (i == n) { rsbus_jw_key(w, k); rsbus_jw_strn(w, s, n); return; }
+    snprintf(key, sizeof key, "%s_hex", k);
+    rsbus_jw_key(w, key);
+    {
+        static const char hexd[] = "0123456789abcdef";
+        char *h = (char *)malloc(2 * n + 1);
+        if (!h) { rsbus_jw_null(w); return; }
+        for (i = 0; i < n; i++) { h[2 * i] = hexd[(unsigned char)s[i] >> 4]; h[2 * i + 1] = hexd[(unsigned char)s[i] & 15]; }
+        rsbus_jw_strn(w, h, 2 * n);
+        free(h);
+    }
+}
 static void jw_kint(rsbus_jw *w, const char *k, int64_t v) { rsbus_jw_key(w, k); rsbus_jw_int(w, v); }
 /* The fields of an event after its type and id, as tail, replay and dlq show write them. */
 static void jw_event_fields(rsbus_jw *w, const rsbus_msg *m) {
@@ -429,12 +450,55 @@ static int parse_args(ctl *c, const command *cmd, int argc, char **argv, const o
 
 /* ---- pub, tail ----------------------------------------------------------------------------- */
 
+/* pub --field NAME=VALUE ...: exactly those fields, in order (rsbus_publish_fields), for a stream whose
+   consumers expect another layout. */
+static int pub_fields(ctl *c, const command *cmd, int argc, char **argv) {
+    rsbus_field *f = (rsbus_field *)calloc((size_t)argc + 1, sizeof *f);
+    char **rest = (char **)calloc((size_t)argc + 1, sizeof *rest);
+    const char *key = NULL;
+    const optspec specs[] = { { "--key", &key, NULL }, { NULL, NULL, NULL } };
+    char sid[RSBUS_ID_SIZE];
+    size_t nf = 0;
+    int i, nrest = 0, rc;
+    rsbus_result r;
+    if (!f || !rest) { free(f); free((void *)rest); fprintf(stderr, "rsbusctl: out of memory\n"); return 1; }
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i], *v, *eq;
+        if (!strcmp(a, "--field") || !strncmp(a, "--field=", 8)) {
+            if (a[7] == '=') v = a + 8;
+            else if (i + 1 < argc) v = argv[++i];
+            else { rc = usage_error(cmd, "missing value for", a); goto out; }
+            eq = strchr(v, '=');
+            if (!eq || eq == v) { rc = usage_error(cmd, "--field takes NAME=VALUE (a non-empty name), not", v); goto out; }
+            f[nf].name = v; f[nf].name_len = (size_t)(eq - v);
+            f[nf].value = eq + 1; f[nf].value_len = strlen(eq + 1);
+            nf++;
+        } else {
+            rest[nrest++] = argv[i];
+        }
+    }
+    rc = parse_args(c, cmd, nrest, rest, specs, NULL, 0, 0);
+    if (rc != GO_ON) goto out;
+    rc = 1;
+    if (!open_bus(c, NULL)) goto out;
+    if ((r = rsbus_publish_fields(c->bus, key, f, nf, sid)) < 0) { rc = fail(c, "pub", r); goto out; }
+    printf("%s\n", sid[0] ? sid : "(spooled)");
+    rc = 0;
+out:
+    free(f);
+    free((void *)rest);
+    return rc;
+}
+
 static int cmd_pub(ctl *c, const command *cmd, int argc, char **argv) {
     const char *pos[2];
     rsbus_event ev;
     char sid[RSBUS_ID_SIZE];
     rsbus_result r;
-    int rc = parse_args(c, cmd, argc, argv, NULL, pos, 2, 2);
+    int i, rc;
+    for (i = 0; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--field") || !strncmp(argv[i], "--field=", 8)) return pub_fields(c, cmd, argc, argv);
+    rc = parse_args(c, cmd, argc, argv, NULL, pos, 2, 2);
     if (rc != GO_ON) return rc;
     if (!open_bus(c, NULL)) return 1;
     memset(&ev, 0, sizeof ev);
@@ -447,8 +511,35 @@ static int cmd_pub(ctl *c, const command *cmd, int argc, char **argv) {
 
 /* ---- events, as tail and replay print them -------------------------------------------------- */
 
+/* --foreign (tail, replay): entries another program wrote are shown too. Such an entry is "foreign"
+   when it lacks rsbus's type or JSON payload, or carries fields rsbus does not write; its fields are then
+   listed, every one, binary-safe. The names of rsbus's type, id and data fields come from the config
+   (RSBUS_TYPE_FIELD, ...). */
+static const rsbus_config *foreign_cfg;   /* set by --foreign */
+static int own_field(const rsbus_field *f) {
+    static const char *const names[] = { "ts", "v", "key", "src", "tenant", "corr", "trace", "replay_of", "replay_for" };
+    const char *mine[3];
+    size_t k;
+    mine[0] = foreign_cfg->type_field ? foreign_cfg->type_field : "type";
+    mine[1] = foreign_cfg->id_field ? foreign_cfg->id_field : "id";
+    mine[2] = foreign_cfg->data_field ? foreign_cfg->data_field : "data";
+    for (k = 0; k < 3; k++) if (f->name_len == strlen(mine[k]) && !memcmp(f->name, mine[k], f->name_len)) return 1;
+    for (k = 0; k < sizeof names / sizeof names[0]; k++)
+        if (f->name_len == strlen(names[k]) && !memcmp(f->name, names[k], f->name_len)) return 1;
+    return 0;
+}
+static int is_foreign(const rsbus_msg *m) {
+    size_t i;
+    if (!foreign_cfg) return 0;
+    if (!m->type[0] || !m->data || rsbus_json_validate(m->data, m->data_len, NULL) != RSBUS_OK) return 1;
+    for (i = 0; i < m->field_count; i++) if (!own_field(&m->fields[i])) return 1;
+    return 0;
+}
+
 /* One event as a JSON object: its stream id and when it was added (the id's milliseconds: Redis's
-   clock), its fields, and the payload as JSON text in a string (as dlq show prints it). */
+   clock), its fields, and the payload as JSON text in a string (as dlq show prints it). A foreign entry
+   (--foreign) adds "foreign": true and "fields": every field in order, each {"name", "value"}, with
+   "name_hex"/"value_hex" (hex digits) in their place for bytes that are not UTF-8. */
 static void jw_event(rsbus_jw *w, const rsbus_msg *m) {
     rsbus_jw_obj(w);
     jw_kstr(w, "stream_id", m->stream_id);
@@ -456,7 +547,36 @@ static void jw_event(rsbus_jw *w, const rsbus_msg *m) {
     jw_kstr(w, "type", m->type);
     jw_kstr(w, "id", m->id);
     jw_event_fields(w, m);
+    if (is_foreign(m)) {
+        size_t i;
+        rsbus_jw_key(w, "foreign");
+        rsbus_jw_bool(w, 1);
+        rsbus_jw_key(w, "fields");
+        rsbus_jw_arr(w);
+        for (i = 0; i < m->field_count; i++) {
+            rsbus_jw_obj(w);
+            jw_bytes(w, "name", m->fields[i].name, m->fields[i].name_len);
+            jw_bytes(w, "value", m->fields[i].value, m->fields[i].value_len);
+            rsbus_jw_obj_end(w);
+        }
+        rsbus_jw_arr_end(w);
+    }
     rsbus_jw_obj_end(w);
+}
+
+/* A foreign entry's row followed by one line per field, "    NAME = VALUE" (each escaped, values cut
+   after 200 bytes), malloc'd. */
+static char *foreign_text(const rsbus_msg *m, const char *row, size_t n) {
+    size_t i, cap = n + 1 + m->field_count * 1800, len = n;
+    char *out = (char *)malloc(cap), name[600], value[900];
+    if (!out) return NULL;
+    memcpy(out, row, n);
+    for (i = 0; i < m->field_count; i++)
+        len += (size_t)snprintf(out + len, cap - len, "\n      %s = %s",
+                                esc_n(m->fields[i].name, m->fields[i].name_len, 128, name, sizeof name),
+                                esc_n(m->fields[i].value, m->fields[i].value_len, 200, value, sizeof value));
+    out[len] = 0;
+    return out;
 }
 
 /* An event as text to print later (the message is only valid during the callback), malloc'd, NULL when
@@ -472,8 +592,10 @@ static char *event_text(const rsbus_msg *m, int json) {
         jw_event(&w, m);
         s = rsbus_jw_result(&w, &n);
     } else {
-        n = (size_t)snprintf(line, sizeof line, "%-24s %-32s %s", esc(m->type, 128, b1, sizeof b1),
-                             esc(m->id, 40, b2, sizeof b2), esc(m->data, 80, b3, sizeof b3));
+        n = (size_t)snprintf(line, sizeof line, "%-24s %-32s %s", m->type[0] ? esc(m->type, 128, b1, sizeof b1) : "(foreign)",
+                             esc(m->id, 40, b2, sizeof b2),
+                             m->data ? esc_n(m->data, m->data_len, 80, b3, sizeof b3) : "-");
+        if (is_foreign(m)) return foreign_text(m, line, n);
     }
     if (s && (copy = (char *)malloc(n + 1)) != NULL) memcpy(copy, s, n + 1);
     if (json) rsbus_jw_free(&w);
@@ -513,7 +635,8 @@ static int tail_collect(const rsbus_msg *m, void *user) {
 
 static int cmd_tail(ctl *c, const command *cmd, int argc, char **argv) {
     const char *count = NULL;
-    const optspec specs[] = { { "--count", &count, NULL }, { NULL, NULL, NULL } };
+    int foreign = 0;
+    const optspec specs[] = { { "--count", &count, NULL }, { "--foreign", NULL, &foreign }, { NULL, NULL, NULL } };
     tail_state st;
     rsbus_stream_info si;
     char last[RSBUS_ID_SIZE], buf[900];
@@ -523,6 +646,7 @@ static int cmd_tail(ctl *c, const command *cmd, int argc, char **argv) {
     memset(&st, 0, sizeof st);
     st.json = c->json;
     if (count && !parse_int(count, 1, INT64_MAX, &st.want)) return usage_error(cmd, "--count must be a positive integer, not", count);
+    if (foreign) { c->cfg.accept_foreign = 1; foreign_cfg = &c->cfg; }
     if (!open_bus(c, NULL)) return 1;
     /* start after the newest entry now, and say so: whatever is published after this line is shown */
     r = rsbus_stream_info_get(c->bus, &si);
@@ -545,7 +669,8 @@ static int cmd_tail(ctl *c, const command *cmd, int argc, char **argv) {
             continue;
         }
         if (n > (int)st.n && !st.oom && !(st.want && st.got >= st.want))
-            fprintf(stderr, "rsbusctl: tail: skipped %d malformed entries\n", n - (int)st.n);
+            fprintf(stderr, "rsbusctl: tail: skipped %d malformed entries%s\n", n - (int)st.n,
+                    foreign ? "" : " (--foreign shows entries other programs wrote)");
         if (down) fprintf(stderr, "rsbusctl: tail: connected again\n");
         down = 0;
         if (st.n && !st.json && rsbus_server_time_ms(c->bus, &now) < 0) now = 0;
@@ -580,8 +705,9 @@ static int replay_one(const rsbus_msg *m, void *user) {
 
 static int cmd_replay(ctl *c, const command *cmd, int argc, char **argv) {
     const char *from = "-", *to = "+", *count = NULL;
+    int foreign = 0;
     const optspec specs[] = { { "--from", &from, NULL }, { "--to", &to, NULL }, { "--count", &count, NULL },
-                              { NULL, NULL, NULL } };
+                              { "--foreign", NULL, &foreign }, { NULL, NULL, NULL } };
     point pf, pt;
     replay_ctx x;
     rsbus_stream_info si;
@@ -597,6 +723,7 @@ static int cmd_replay(ctl *c, const command *cmd, int argc, char **argv) {
     if (!point_parse(to, 1, &pt))
         return usage_error(cmd, "--to takes +, a stream id, epoch milliseconds or a duration (24h), not", to);
     if (count && !parse_int(count, 1, INT64_MAX, &x.want)) return usage_error(cmd, "--count must be a positive integer, not", count);
+    if (foreign) { c->cfg.accept_foreign = 1; foreign_cfg = &c->cfg; }
     if (!open_bus(c, NULL)) return 1;
     if ((r = rsbus_server_time_ms(c->bus, &x.now)) < 0) return fail(c, "replay", r);   /* ages, durations */
     if ((r = rsbus_stream_info_get(c->bus, &si)) < 0) {
@@ -1811,16 +1938,26 @@ static int cmd_top(ctl *c, const command *cmd, int argc, char **argv) {
 static int cmd_help(ctl *c, const command *cmd, int argc, char **argv);
 
 static const command commands[] = {
-    { "pub", cmd_pub, "pub TYPE JSON", "publish one event; prints its stream id",
+    { "pub", cmd_pub, "pub TYPE JSON | pub --field NAME=VALUE ... [--key K]", "publish one event; prints its stream id",
       "Publishes one event of type TYPE ([A-Za-z0-9._:-], 1..128 bytes) whose payload is the JSON text\n"
-      "JSON, with a generated event id, and prints its stream id.\n" },
+      "JSON, with a generated event id, and prints its stream id.\n"
+      "With --field (repeated, in order) it adds an entry of exactly those fields instead (no type, id or\n"
+      "ts of rsbus's), for consumers that expect another layout, e.g. eventsource-py's:\n"
+      "  rsbusctl pub --field event_id=$(uuidgen) --field event_type=OrderCreated --field payload='{...}'\n"
+      "Names are 1..1024 bytes, up to 256 fields. --key K is the ordering key (partitions, later).\n" },
     { "tail", cmd_tail, "tail [--count N]", "follow new entries as they arrive",
       "Follows the stream: one line per entry added from now on, with its stream id, its age by Redis's\n"
       "clock, type, event id and the first 80 bytes of the payload (control characters escaped). Reads\n"
       "without a consumer group, so it takes nothing from any consumer. Ctrl-C or SIGTERM ends it.\n"
       "--json prints one JSON object a line: stream_id, added_ms (Redis's clock), type, id, key, source,\n"
       "tenant, correlation_id, traceparent, replay_of, version, ts_ms, and data (the payload as a string).\n"
-      "  --count N     exit after N entries\n" },
+      "Entries rsbus cannot read as events (no type, payload not JSON) are skipped, unless --foreign:\n"
+      "then they are shown too, type \"(foreign)\" when they have none, each followed by every one of\n"
+      "their fields (NAME = VALUE, escaped); with --json they add \"foreign\": true and \"fields\": [{\"name\",\n"
+      "\"value\"}, ...] (\"name_hex\"/\"value_hex\" instead for bytes that are not UTF-8). RSBUS_TYPE_FIELD,\n"
+      "RSBUS_ID_FIELD and RSBUS_DATA_FIELD name the fields read as type, id and payload.\n"
+      "  --count N     exit after N entries\n"
+      "  --foreign     show entries other programs wrote, with all their fields\n" },
     { "replay", cmd_replay, "replay [--from FROM] [--to TO] [--count N]", "print the events of a range of history, oldest first",
       "Prints the stream's entries from FROM to TO, both included, oldest first, as tail prints them:\n"
       "stream id, age by Redis's clock, type, event id and the first 80 bytes of the payload. It only\n"
@@ -1830,11 +1967,14 @@ static const command commands[] = {
       "  1700000000000-0           a stream id\n"
       "  1700000000000             epoch milliseconds: the whole millisecond, at either end\n"
       "  30s, 15m, 24h, 7d         that long ago by Redis's clock\n"
-      "Malformed entries (no type, payload not JSON) are skipped. A summary goes to stderr. --json prints\n"
-      "one JSON array of the objects tail --json prints ([] when the range holds nothing).\n"
+      "Malformed entries (no type, payload not JSON) are skipped, unless --foreign: then entries other\n"
+      "programs wrote are shown with all their fields, as tail --foreign shows them. A summary goes to\n"
+      "stderr. --json prints one JSON array of the objects tail --json prints ([] when the range holds\n"
+      "nothing).\n"
       "  --from FROM   the first entry (default -)\n"
       "  --to TO       the last entry (default +)\n"
-      "  --count N     stop after N events\n" },
+      "  --count N     stop after N events\n"
+      "  --foreign     show entries other programs wrote, with all their fields\n" },
     { "info", cmd_info, "info", "length, ids, dead letters, each group's lag and pending",
       "Prints the stream's length, first and last ids, entries added, the dead-letter count, and for\n"
       "every consumer group its lag (\"unknown\" when Redis cannot tell), pending entries, consumers and\n"

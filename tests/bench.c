@@ -24,7 +24,10 @@
    W4  end to end latency at 5,000 events/s (a forked publisher; rsbus_run vs an XREADGROUP BLOCK loop)
    W5  claiming 100,000 pending entries of a dead consumer (rsbus_claim vs XAUTOCLAIM + XACK)
    W6  JSON reader and writer (rsbus only)
-   W7  allocator calls per 1,000 events in steady state (rsbus only; target 0)
+   W7  allocator calls per 1,000 events in steady state (rsbus only; target 0), foreign entries too
+   W8  W3 over foreign entries: eventsource-py's layout (event_id, event_type, aggregate_id, aggregate_type,
+       tenant_id, occurred_at, payload), read with accept_foreign and type_field/id_field/data_field; every
+       field is handed to the handler (msg->fields); the hiredis sides read and acknowledge the same entries
 
    Exit status 0 whatever the numbers are; 1 when the run itself failed (an rsbus call failed, a side did
    not do all of its work). */
@@ -74,18 +77,25 @@ static size_t g_payload_len;
 static int g_failed;
 
 /* the final table */
-enum { T_W1, T_W2_100, T_W2_1000, T_W3_NAIVE, T_W3_PIPE, T_W3_LIMIT, T_W3_POLL_NAIVE, T_W3_POLL_PIPE, T_W5, T_COUNT };
+enum { T_W1, T_W2_100, T_W2_1000, T_W3_NAIVE, T_W3_PIPE, T_W3_POLL_NAIVE, T_W3_POLL_PIPE, T_W3_LIMIT, T_W5,
+       T_W8_NAIVE, T_W8_PIPE, T_W8_POLL_NAIVE, T_W8_POLL_PIPE, T_W8_LIMIT, T_COUNT };
 static struct { const char *name; int have; double rsbus, plain, rsbus_cpu, plain_cpu; } g_table[T_COUNT] = {
     { "W1 publish (events/s)", 0, 0, 0, 0, 0 },
     { "W2 batch 100 (events/s)", 0, 0, 0, 0, 0 },
     { "W2 batch 1000 (events/s)", 0, 0, 0, 0, 0 },
     { "W3 run vs naive (events/s)", 0, 0, 0, 0, 0 },
     { "W3 run vs pipelined (events/s)", 0, 0, 0, 0, 0 },
-    { "W3 run vs 2 reads in flight (ev/s)", 0, 0, 0, 0, 0 },
     { "W3 poll vs naive (events/s)", 0, 0, 0, 0, 0 },
     { "W3 poll vs pipelined (events/s)", 0, 0, 0, 0, 0 },
+    { "W3 run vs 2 reads in flight (ev/s)", 0, 0, 0, 0, 0 },
     { "W5 claim (events/s)", 0, 0, 0, 0, 0 },
+    { "W8 run vs naive (events/s)", 0, 0, 0, 0, 0 },
+    { "W8 run vs pipelined (events/s)", 0, 0, 0, 0, 0 },
+    { "W8 poll vs naive (events/s)", 0, 0, 0, 0, 0 },
+    { "W8 poll vs pipelined (events/s)", 0, 0, 0, 0, 0 },
+    { "W8 run vs 2 reads in flight (ev/s)", 0, 0, 0, 0, 0 },
 };
+static int g_foreign;                   /* W8: streams in eventsource-py's layout, buses that read it */
 
 #if defined(__GNUC__) || defined(__clang__)
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -372,6 +382,36 @@ static int fill_stream(const char *key, long n) {
     }
     return check_len(key, n, "fill");
 }
+/* Fills key with n entries in eventsource-py's layout, the payload of the others (untimed setup). */
+static int fill_foreign(const char *key, long n) {
+    const char *argv[19] = { "XADD", key, "MAXLEN", "~", MAX_LEN, "*", "event_id", NULL, "event_type", "OrderCreated",
+                             "aggregate_id", "5f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "aggregate_type", "Order",
+                             "tenant_id", "", "occurred_at", "2026-01-02T03:04:05.006000+00:00", "payload" };
+    const char *av[20];
+    size_t len[20], i;
+    long done = 0, seq = 0;
+    char id[64];
+    for (i = 0; i < 19; i++) { av[i] = argv[i]; len[i] = argv[i] ? strlen(argv[i]) : 0; }
+    av[19] = g_payload; len[19] = g_payload_len;
+    while (done < n) {
+        long k = n - done < 1000 ? n - done : 1000, j;
+        for (j = 0; j < k; j++) {
+            snprintf(id, sizeof id, "9b2f4c1e-7d0a-4e63-9f0e-%012ld", seq++);
+            av[7] = id; len[7] = strlen(id);
+            if (redisAppendCommandArgv(g_admin, 20, av, len) != REDIS_OK) return fail("fill: %s", g_admin->errstr);
+        }
+        for (j = 0; j < k; j++) {
+            void *v = NULL;
+            int bad;
+            if (redisGetReply(g_admin, &v) != REDIS_OK) return fail("fill: %s", g_admin->errstr);
+            bad = ((redisReply *)v)->type != REDIS_REPLY_STRING;
+            freeReplyObject(v);
+            if (bad) return fail("fill: XADD failed");
+        }
+        done += k;
+    }
+    return check_len(key, n, "fill (foreign)");
+}
 
 /* The entries of an XREADGROUP reply; NULL when there are none; *bad for a reply of another shape. */
 static const redisReply *xread_entries(const redisReply *rep, int *bad) {
@@ -420,10 +460,12 @@ static void plain_dispatch(const redisReply *entry, long *count) {
     if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 || entry->element[1]->type != REDIS_REPLY_ARRAY)
         return;
     f = entry->element[1];
-    for (i = 0; i + 1 < f->elements; i += 2) {
+    for (i = 0; i + 1 < f->elements; i += 2) {   /* W8: the same, by eventsource-py's names */
         const redisReply *k = f->element[i];
-        if (k->len == 4 && memcmp(k->str, "type", 4) == 0) type = f->element[i + 1]->str;
-        else if (k->len == 4 && memcmp(k->str, "data", 4) == 0) data = f->element[i + 1]->str;
+        if (g_foreign ? k->len == 10 && memcmp(k->str, "event_type", 10) == 0 : k->len == 4 && memcmp(k->str, "type", 4) == 0)
+            type = f->element[i + 1]->str;
+        else if (g_foreign ? k->len == 7 && memcmp(k->str, "payload", 7) == 0 : k->len == 4 && memcmp(k->str, "data", 4) == 0)
+            data = f->element[i + 1]->str;
     }
     if (type && data) (*count)++;
 }
@@ -466,6 +508,10 @@ static rsbus *open_bus(const char *key, int publish_only, const char *consumer, 
     cfg.group_start = "0";
     cfg.publish_only = publish_only;
     cfg.block_ms = block_ms;
+    if (g_foreign) {
+        cfg.accept_foreign = 1;
+        cfg.type_field = "event_type"; cfg.id_field = "event_id"; cfg.data_field = "payload";
+    }
     if (a) cfg.allocator = *a;
     bus = rsbus_open(&cfg, &err);
     if (!bus) fail("rsbus_open: %s: %s", rsbus_result_str(err.code), err.msg);
@@ -657,7 +703,7 @@ out:
 /* ---- W3: consume, dispatch, ack ------------------------------------------------------------ */
 
 static int w3_prepare(const char *key, long n) {
-    if (del_key(key) || fill_stream(key, n) || create_group(key)) return -1;
+    if (del_key(key) || (g_foreign ? fill_foreign(key, n) : fill_stream(key, n)) || create_group(key)) return -1;
     return 0;
 }
 /* rsbus_run: the XACK of batch k goes out with the XREADGROUP of batch k+1, and that read is sent before
@@ -883,20 +929,28 @@ SIDE_FN int w3_two_in_flight(redisContext *c, const char *key, long n, meas *m) 
     return check_done(key, count, n, "W3 hiredis 2 in flight");
 }
 
-static int w3(void) {
-    const char *key = "bench:w3";
+static int w3_any(int foreign);
+static int w3(void) { return w3_any(0); }
+static int w8(void) { return w3_any(1); }
+static int w3_any(int foreign) {
+    const char *key = foreign ? "bench:w8" : "bench:w3";
     long n = scaled(100000, 10000);
     double ev[5][MAX_ROUNDS], cpu[5][MAX_ROUNDS];
     meas ms[5][MAX_ROUNDS], d;
     redisContext *c = plain_connect();
     size_t nr = (size_t)g_rounds;
     int r, side, rc = -1;
-    printf("\nW3 consume + dispatch + ack, COUNT 100, handler only counts: %ld pre-filled entries per round, %d rounds\n"
+    int t0 = foreign ? T_W8_NAIVE : T_W3_NAIVE;
+    g_foreign = foreign;
+    if (foreign)
+        printf("\nW8 = W3 over foreign entries (eventsource-py's 7 fields; accept_foreign, type_field event_type,\n"
+               "    id_field event_id, data_field payload; msg->fields holds all 7)\n");
+    printf("\n%s consume + dispatch + ack, COUNT 100, handler only counts: %ld pre-filled entries per round, %d rounds\n"
            "    (rsbus_run: the XACK of batch k goes with the XREADGROUP of batch k+1, the handler calls rsbus_stop\n"
            "    after the last entry, the last XACK is sent and read before rsbus_run returns; rsbus_poll(bus, -1)\n"
            "    loop: XREADGROUP then XACK, a round trip each; hiredis naive: XREADGROUP then XACK; hiredis\n"
            "    pipelined: XACK of batch k sent with the XREADGROUP of batch k+1; hiredis 2 in flight, the\n"
-           "    server's limit: two XREADGROUPs always in flight, XACKs pipelined)\n", n, g_rounds);
+           "    server's limit: two XREADGROUPs always in flight, XACKs pipelined)\n", foreign ? "W8" : "W3", n, g_rounds);
     if (!c) goto out;
     /* warm-up, a tenth of a round each */
     if (w3_prepare(key, n / 10) || w3_rsbus_run(key, n / 10, &d) || w3_prepare(key, n / 10) || w3_naive(c, key, n / 10, &d) ||
@@ -925,11 +979,11 @@ static int w3(void) {
     print_ratio("ratio rsbus_run/2 in flight", ev[0], ev[4], nr, HIGHER_BETTER);
     print_ratio("ratio rsbus_poll/naive", ev[2], ev[1], nr, HIGHER_BETTER);
     print_ratio("ratio rsbus_poll/pipelined", ev[2], ev[3], nr, HIGHER_BETTER);
-    table_set(T_W3_NAIVE, ms[0], ms[1], nr);
-    table_set(T_W3_PIPE, ms[0], ms[3], nr);
-    table_set(T_W3_LIMIT, ms[0], ms[4], nr);
-    table_set(T_W3_POLL_NAIVE, ms[2], ms[1], nr);
-    table_set(T_W3_POLL_PIPE, ms[2], ms[3], nr);
+    table_set(t0, ms[0], ms[1], nr);
+    table_set(t0 + 1, ms[0], ms[3], nr);
+    table_set(t0 + 2, ms[2], ms[1], nr);
+    table_set(t0 + 3, ms[2], ms[3], nr);
+    table_set(t0 + 4, ms[0], ms[4], nr);
     print_row("rsbus_run         client CPU (us/event)", cpu[0], nr);
     print_row("rsbus_poll        client CPU (us/event)", cpu[2], nr);
     print_row("hiredis naive     client CPU (us/event)", cpu[1], nr);
@@ -942,6 +996,7 @@ static int w3(void) {
 out:
     if (c) redisFree(c);
     del_key(key);
+    g_foreign = 0;
     return rc;
 }
 
@@ -1413,6 +1468,23 @@ static int w7(void) {
     }
     rsbus_close(bus);
     del_key(key);
+    /* rsbus_poll over foreign entries (W8's layout): msg->fields comes from the bus's scratch */
+    if (fill_foreign(key, n + 2000) || create_group(key)) return -1;
+    g_foreign = 1;
+    bus = open_bus(key, 0, "c1", 0, &a);
+    g_foreign = 0;
+    if (!bus) return -1;
+    count = got = 0;
+    if (rsbus_subscribe(bus, "*", count_handler, &count) <= 0) goto failed;
+    for (i = 0; i < 20; i++) if ((k = rsbus_poll(bus, -1)) <= 0) goto failed;
+    memset(&ca, 0, sizeof ca);
+    while (got < n) {
+        if ((k = rsbus_poll(bus, -1)) <= 0) goto failed;
+        got += k;
+    }
+    w7_print("rsbus_poll foreign (COUNT 100)", &ca, got);
+    rsbus_close(bus);
+    del_key(key);
     return 0;
 failed:
     fail("W7: an rsbus call failed: %s", rsbus_errmsg(bus));
@@ -1483,7 +1555,7 @@ static void print_table(void) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: bench [--quick] [--rounds N] [--only W1|W2|W3|W4|W5|W6|W7[,...]]...\n");
+    fprintf(f, "usage: bench [--quick] [--rounds N] [--only W1|W2|W3|W4|W5|W6|W7|W8[,...]]...\n");
 }
 
 int main(int argc, char **argv) {
@@ -1497,8 +1569,8 @@ int main(int argc, char **argv) {
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             char *s = argv[++i], *tok;
             for (tok = strtok(s, ","); tok && g_nonly < 32; tok = strtok(NULL, ",")) {
-                if (strlen(tok) != 2 || (tok[0] | 0x20) != 'w' || tok[1] < '1' || tok[1] > '7') {
-                    fprintf(stderr, "--only: %s is not one of W1..W7\n", tok);
+                if (strlen(tok) != 2 || (tok[0] | 0x20) != 'w' || tok[1] < '1' || tok[1] > '8') {
+                    fprintf(stderr, "--only: %s is not one of W1..W8\n", tok);
                     return 1;
                 }
                 g_only[g_nonly++] = tok;
@@ -1527,6 +1599,7 @@ int main(int argc, char **argv) {
     if (selected("W5")) w5();
     if (selected("W6")) w6();
     if (selected("W7")) w7();
+    if (selected("W8")) w8();
     print_table();
 
     redisFree(g_admin);

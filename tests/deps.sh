@@ -2,8 +2,9 @@
 # deps.sh WHAT... - makes sure what a make target needs is installed; quiet when nothing is missing.
 #
 # WHAT is a target:  build examples  (cc, hiredis; wanted: mhd)
-#                    test            (cc, gcc, clang, g++, clang++, redis-server, hiredis, sanitizer;
-#                                     wanted: mhd, prometheus)
+#                    test            (cc, gcc, clang, g++, clang++, redis-server, hiredis, sanitizer,
+#                                     pyredis, npm: test_interop's Python peer and its Node peer's ioredis,
+#                                     which tests/interop/setup.sh fetches with npm; wanted: mhd, prometheus)
 #                    demo bench      (cc, redis-server, hiredis)
 #                    cxx             (g++, clang++, hiredis)
 #                    sanitize        (sanitizer, redis-server, hiredis)
@@ -33,13 +34,13 @@ want() { local n; for n in "$@"; do case $wants in *" $n "*) ;; *) wants="$wants
 for what in "$@"; do
     case $what in
         build|examples) need cc hiredis; want mhd ;;
-        test)           need cc gcc clang g++ clang++ redis-server hiredis sanitizer valgrind; want mhd prometheus ;;
+        test)           need cc gcc clang g++ clang++ redis-server hiredis sanitizer valgrind pyredis npm; want mhd prometheus ;;
         demo|bench)     need cc redis-server hiredis ;;
         cxx)            need g++ clang++ hiredis ;;
         sanitize)       need sanitizer redis-server hiredis ;;
         valgrind)       need cc valgrind redis-server hiredis ;;
         hiredis1)       need cc gcc clang g++ clang++ redis-server sanitizer libssl openssl npm; want mhd prometheus ;;
-        cc|gcc|clang|g++|clang++|redis-server|hiredis|sanitizer|valgrind|libssl|openssl|npm) need "$what" ;;
+        cc|gcc|clang|g++|clang++|redis-server|hiredis|sanitizer|valgrind|libssl|openssl|npm|pyredis) need "$what" ;;
         mhd|prometheus) want "$what" ;;
         *) echo "deps.sh: unknown requirement '$what'" >&2; exit 2 ;;
     esac
@@ -106,6 +107,9 @@ check() {
             # node and npm installed some other way (nodesource, nvm) are fine: only a missing npm
             # command installs Debian's npm (which brings nodejs)
             npm)          have npm || { missing+=("npm"); pkgs+=(npm); } ;;
+            # Debian's python3 with python3-redis (a python3 earlier on PATH, e.g. pyenv's, may lack it)
+            pyredis)      { python3 -c 'import redis' >/dev/null 2>&1 || /usr/bin/python3 -c 'import redis' >/dev/null 2>&1; } ||
+                              { missing+=("python3-redis"); pkgs+=(python3-redis); } ;;
             sanitizer)
                 if ! has_sanitizer; then
                     c=$(first_word "$SAN_CC")
@@ -175,6 +179,7 @@ for p in "${uniq_pkgs[@]}"; do
         libssl-dev)      fedora+=(openssl-devel); brew+=(openssl@3) ;;
         openssl)         fedora+=(openssl); brew+=(openssl@3) ;;
         npm)             fedora+=(npm); brew+=(node) ;;
+        python3-redis)   fedora+=(python3-redis) ;;
     esac
 done
 {

@@ -1,7 +1,8 @@
 /* fuzz_entry.c - libFuzzer target for rsbus's stream-entry decoder, fed what a hostile server could send.
 
    The first input byte picks a bus (with or without a tenant, small or default max_event_bytes) and a
-   mode; the rest becomes RESP text, parsed by hiredis's own redisReader as rsbus receives it:
+   mode, the second the handlers' verdict and whether the bus accepts foreign entries (accept_foreign)
+   and reads type/id/data from other field names (event_type, event_id, payload); the rest becomes RESP text, parsed by hiredis's own redisReader as rsbus receives it:
    - structured (modes 0, 1): an XREADGROUP reply [[stream, [entry, ...]]] whose entries are built from the
      bytes: [id, [field, value, ...]] with known and unknown field names, values of every RESP type
      (bulk, integer, nil, array, status, error), odd counts, nil fields, ids that are not ms-seq,
@@ -13,8 +14,11 @@
    rsbus__dlq_decode, rsbus__queue_dead and rsbus__queue_replay (whose RESP output is parsed back with
    hiredis) and rsbus__handle (handlers run, then settling fails: the bus has no connection); also
    rsbus__group_decode on every array (XINFO GROUPS). Invariants: a decoded message only holds
-   pointers into the reply, a well-formed one has a valid type and valid JSON data within
-   max_event_bytes (and this bus's tenant), and the commands rsbus would send are well-formed RESP.
+   pointers into the reply, its fields are the entry's fields in order (rsbus_msg_field finds the first
+   of a name), a well-formed one has a valid type and valid JSON data within max_event_bytes (with
+   accept_foreign: a valid type or "", any data or none) and this bus's tenant, a dead letter's fields
+   are the original ones without rsbus's dlq_* ones, and the commands rsbus would send are well-formed
+   RESP.
 
    clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz_entry.c -lhiredis -lm
    ./fuzz_entry -max_len=4096 tests/corpus/entry */
@@ -38,16 +42,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static unsigned char verdict_byte;   /* what the handlers answer, from the input */
 static int handler_calls;
 
+/* msg->fields: at most 256, each name and value followed by a NUL; rsbus_msg_field finds the first of a name */
+static void check_fields(const rsbus_msg *m) {
+    size_t i, len = 99;
+    FUZZ_CHECK(m->field_count <= RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS);
+    FUZZ_CHECK(m->field_count == 0 || m->fields != NULL);
+    for (i = 0; i < m->field_count; i++) {
+        const rsbus_field *f = &m->fields[i];
+        FUZZ_CHECK(f->name && f->value && f->name[f->name_len] == 0 && f->value[f->value_len] == 0);
+        if (!memchr(f->name, 0, f->name_len)) {
+            size_t k = 0;
+            while (k < i && !(m->fields[k].name_len == f->name_len && !memcmp(m->fields[k].name, f->name, f->name_len))) k++;
+            FUZZ_CHECK(rsbus_msg_field(m, f->name, &len) == m->fields[k].value && len == m->fields[k].value_len);
+        }
+    }
+    FUZZ_CHECK(rsbus_msg_field(m, "no such field name, surely", &len) == NULL && len == 0);
+}
+
 static rsbus_verdict handler(const rsbus_msg *m, void *user) {
     rsbus *bus = (rsbus *)user;
     size_t tl;
     handler_calls++;
-    /* a handler only ever sees a well-formed message */
-    FUZZ_CHECK(m->type != NULL && m->data != NULL && m->reason != NULL && m->stream_id != NULL);
+    /* a handler only ever sees a well-formed message (with accept_foreign: type "" or valid, any data) */
+    FUZZ_CHECK(m->type != NULL && m->reason != NULL && m->stream_id != NULL);
     tl = strlen(m->type);
-    FUZZ_CHECK(rsbus__type_ok(m->type, tl));
-    FUZZ_CHECK(m->data_len <= bus->cfg.max_event_bytes);
-    FUZZ_CHECK(rsbus_json_validate(m->data, m->data_len, NULL) == RSBUS_OK);
+    check_fields(m);
+    if (bus->cfg.accept_foreign) {
+        FUZZ_CHECK(tl == 0 || rsbus__type_ok(m->type, tl));
+        FUZZ_CHECK(m->data != NULL || m->data_len == 0);
+    } else {
+        FUZZ_CHECK(m->data != NULL);
+        FUZZ_CHECK(rsbus__type_ok(m->type, tl));
+        FUZZ_CHECK(m->data_len <= bus->cfg.max_event_bytes);
+        FUZZ_CHECK(rsbus_json_validate(m->data, m->data_len, NULL) == RSBUS_OK);
+    }
     FUZZ_CHECK(m->version >= 1 && m->ts_ms >= 0 && m->deliveries >= 1);
     FUZZ_CHECK(!bus->cfg.tenant || (m->tenant && strcmp(m->tenant, bus->cfg.tenant) == 0));
     FUZZ_CHECK(strcmp(m->stream, bus->key) == 0);
@@ -64,7 +92,7 @@ static rsbus_verdict handler(const rsbus_msg *m, void *user) {
     }
 }
 
-static rsbus *make_bus(int tenant, int small) {
+static rsbus *make_bus(int tenant, int small, int foreign, int names) {
     rsbus *bus = (rsbus *)calloc(1, sizeof *bus);
     rsbus_config in;
     char msg[256];
@@ -75,6 +103,8 @@ static rsbus *make_bus(int tenant, int small) {
     in.max_retries = 2;
     if (tenant) in.tenant = "t";
     if (small) in.max_event_bytes = 16;
+    in.accept_foreign = foreign;
+    if (names) { in.type_field = "event_type"; in.id_field = "event_id"; in.data_field = "payload"; }
     FUZZ_CHECK(rsbus__config_defaults(&in, &bus->cfg, msg, sizeof msg) == RSBUS_OK);
     FUZZ_CHECK(rsbus__url_parse("redis://127.0.0.1:1", &bus->url, msg, sizeof msg) == RSBUS_OK);
     bus->rnd_pos = sizeof bus->rnd;
@@ -92,15 +122,22 @@ static rsbus *make_bus(int tenant, int small) {
     bus->counts = (int64_t *)calloc(BATCH, sizeof *bus->counts);
     bus->reps = (redisReply **)calloc(BATCH, sizeof *bus->reps);
     bus->got = (const redisReply **)calloc(BATCH, sizeof *bus->got);
-    FUZZ_CHECK(bus->items && bus->reasons && bus->counts && bus->reps && bus->got);
+    bus->fields = (rsbus_field *)calloc(RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS, sizeof *bus->fields);
+    bus->type_field_len = strlen(bus->cfg.type_field);
+    bus->id_field_len = strlen(bus->cfg.id_field);
+    bus->data_field_len = strlen(bus->cfg.data_field);
+    bus->custom_fields = strcmp(bus->cfg.type_field, "type") || strcmp(bus->cfg.id_field, "id") ||
+                         strcmp(bus->cfg.data_field, "data");
+    FUZZ_CHECK(bus->items && bus->reasons && bus->counts && bus->reps && bus->got && bus->fields);
     FUZZ_CHECK(rsbus_subscribe(bus, "*", handler, bus) > 0);
     FUZZ_CHECK(rsbus_subscribe(bus, "a.*", handler, bus) > 0);
     return bus;
 }
 
-static rsbus *buses[4];
+static rsbus *buses[16];
 static rsbus *get_bus(unsigned which) {
-    if (!buses[which]) buses[which] = make_bus((int)(which & 1u), (int)((which >> 1) & 1u));
+    if (!buses[which]) buses[which] = make_bus((int)(which & 1u), (int)((which >> 1) & 1u), (int)((which >> 2) & 1u),
+                                               (int)((which >> 3) & 1u));
     rsbus__reset_cmds(&buses[which]->conn);
     buses[which]->err[0] = 0;
     return buses[which];
@@ -195,7 +232,8 @@ static size_t take(prog *g, size_t want, const char **out) {
 static const char *const names[] = {
     "type", "id", "ts", "v", "data", "key", "src", "tenant", "corr", "trace", "replay_of", "replay_for",
     "dlq_error", "dlq_stream_id", "dlq_stream", "dlq_group", "dlq_consumer", "dlq_deliveries", "dlq_failed_at",
-    "x", "typ", "types", "dat", "dlq_", "TYPE"
+    "x", "typ", "types", "dat", "dlq_", "TYPE", "event_type", "event_id", "payload", "_watermill_message_uuid",
+    "metadata", "dlq_note", ""
 };
 #define NNAMES (sizeof names / sizeof names[0])
 static const char *const canned[] = {   /* values that pass the decoder's checks, to get past them */
@@ -267,6 +305,7 @@ static void gen_entry(prog *g, buf *b) {
     npairs = nb(g) % 10u;
     odd = shape == 6;
     if (shape == 7) npairs = RSBUS__MAX_FIELDS + 1;                            /* too many fields */
+    if (shape == 8) npairs = RSBUS__MAX_FIELDS;                                /* just within the bound */
     put_hdr(b, '*', (long long)(2 * npairs + (odd ? 1 : 0)));
     for (i = 0; i < npairs; i++) {
         unsigned nm = nb(g);
@@ -320,7 +359,9 @@ static int points_into(const char *p, const redisReply *f) {
 }
 
 static void check_msg_pointers(const rsbus_msg *m, const redisReply *f) {
-    FUZZ_CHECK(points_into(m->type, f) && points_into(m->id, f) && points_into(m->key, f));
+    /* with accept_foreign a missing or refused type is the literal "" */
+    FUZZ_CHECK((m->type && !m->type[0]) || points_into(m->type, f));
+    FUZZ_CHECK(points_into(m->id, f) && points_into(m->key, f));
     FUZZ_CHECK(points_into(m->source, f) && points_into(m->tenant, f) && points_into(m->correlation_id, f));
     FUZZ_CHECK(points_into(m->traceparent, f) && points_into(m->replay_of, f) && points_into(m->data, f));
 }
@@ -328,6 +369,7 @@ static void check_msg_pointers(const rsbus_msg *m, const redisReply *f) {
 static void one_entry(rsbus *bus, const redisReply *e) {
     rsbus_msg m;
     rsbus_dlq_entry d;
+    static rsbus_field dlq_fields[RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS];
     const char *bad, *rf = NULL, *group = NULL;
     const redisReply *f;
     rsbus__item it;
@@ -339,9 +381,20 @@ static void one_entry(rsbus *bus, const redisReply *e) {
     FUZZ_CHECK(m.stream == bus->key && m.stream_id == e->element[0]->str);
     if (f->type != REDIS_REPLY_ARRAY) FUZZ_CHECK(bad != NULL);
     if (!bad) {
-        FUZZ_CHECK(m.type && rsbus__type_ok(m.type, strlen(m.type)));
-        FUZZ_CHECK(m.data && m.data_len <= bus->cfg.max_event_bytes);
-        FUZZ_CHECK(rsbus_json_validate(m.data, m.data_len, NULL) == RSBUS_OK);
+        size_t i;
+        check_fields(&m);
+        FUZZ_CHECK(m.field_count == f->elements / 2 && m.field_count <= RSBUS__MAX_FIELDS);
+        for (i = 0; i < m.field_count; i++)   /* the entry's own fields, in order, not copied */
+            FUZZ_CHECK(m.fields[i].name == f->element[2 * i]->str && m.fields[i].value == f->element[2 * i + 1]->str &&
+                       m.fields[i].name_len == f->element[2 * i]->len && m.fields[i].value_len == f->element[2 * i + 1]->len);
+        if (bus->cfg.accept_foreign) {
+            FUZZ_CHECK(m.type && (!m.type[0] || rsbus__type_ok(m.type, strlen(m.type))));
+            FUZZ_CHECK(m.data || m.data_len == 0);
+        } else {
+            FUZZ_CHECK(m.type && rsbus__type_ok(m.type, strlen(m.type)));
+            FUZZ_CHECK(m.data && m.data_len <= bus->cfg.max_event_bytes);
+            FUZZ_CHECK(rsbus_json_validate(m.data, m.data_len, NULL) == RSBUS_OK);
+        }
         FUZZ_CHECK(m.version >= 1 && m.ts_ms >= 0);
         FUZZ_CHECK(!bus->cfg.tenant || (m.tenant && strcmp(m.tenant, bus->cfg.tenant) == 0));
         FUZZ_CHECK(points_into(rf, f));
@@ -350,13 +403,19 @@ static void one_entry(rsbus *bus, const redisReply *e) {
         FUZZ_CHECK(strlen(bad) > 0 && strlen(bad) < RSBUS_REASON_SIZE);
     }
 
-    rsbus__dlq_decode(bus, e, &d);
+    rsbus__dlq_decode(bus, e, &d, dlq_fields);
     FUZZ_CHECK(strcmp(d.dlq_id, e->element[0]->str) == 0);
     if (f->type != REDIS_REPLY_ARRAY) {
         FUZZ_CHECK(!d.msg.type && !d.msg.data && !d.error && !d.group && d.deliveries == 0);
     } else {
+        size_t i;
         if (d.msg.data) FUZZ_CHECK(rsbus_json_validate(d.msg.data, d.msg.data_len, NULL) == RSBUS_OK);
         check_msg_pointers(&d.msg, f);
+        check_fields(&d.msg);
+        for (i = 0; i < d.msg.field_count; i++) {   /* the original fields: from the entry, not rsbus's dlq_* ones */
+            FUZZ_CHECK(points_into(d.msg.fields[i].name, f) && points_into(d.msg.fields[i].value, f));
+            FUZZ_CHECK(!rsbus__dlq_field(d.msg.fields[i].name, d.msg.fields[i].name_len));
+        }
         FUZZ_CHECK(points_into(d.error, f) && points_into(d.group, f) && points_into(d.consumer, f));
         FUZZ_CHECK(points_into(d.original_stream_id, f) && points_into(d.msg.stream, f));
         FUZZ_CHECK(d.msg.deliveries == d.deliveries);
@@ -451,7 +510,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 2) return 0;
     flags = data[0];
     verdict_byte = data[1];
-    bus = get_bus(flags & 3u);
+    bus = get_bus((flags & 3u) | ((unsigned)(data[1] >> 6) << 2));
     mode = (flags >> 2) & 3u;
     g.p = data + 2;
     g.e = data + size;

@@ -928,6 +928,90 @@ TEST(tail_json_lines) {
     rsbus_close(bus);
 }
 
+/* Entries other programs wrote: shown by replay/tail --foreign with every field, binary-safe; pub --field
+   writes exactly the fields it is given. */
+TEST(foreign_entries_and_pub_fields) {
+    static const char *args[] = { "XADD", "t:fx", "*", "event_id", "e-1", "event_type", "OrderCreated",
+                                        "payload", "{\"n\":1}", "bin", "\xff\0\x1b[2J" };
+    static const size_t lens[] = { 4, 4, 1, 8, 3, 10, 12, 7, 7, 3, 6 };
+    static proc p;
+    redisReply *rep;
+    char sid[RSBUS_ID_SIZE], jv[64];
+    rsbus_jval v;
+    size_t off, n;
+    rep = raw("XADD t:fx * type fx.own id o-1 ts 1 v 1 data {}");
+    CHECK(rep && rep->type == REDIS_REPLY_STRING);
+    if (rep) freeReplyObject(rep);
+    if (!raw_ctx) raw_ctx = test_redis_connect(&srv);
+    REQUIRE(raw_ctx != NULL);
+    rep = (redisReply *)redisCommandArgv(raw_ctx, 11, args, lens);
+    CHECK(rep && rep->type == REDIS_REPLY_STRING);
+    if (rep) { snprintf(sid, sizeof sid, "%s", rep->str); freeReplyObject(rep); }
+    /* without --foreign: as before, only rsbus's events */
+    CHECK_EQ_INT(ctl("--stream", "t:fx", "replay", NULL), 0);
+    CHECK_CONTAINS(out, "fx.own");
+    CHECK_NOT_CONTAINS(out, "OrderCreated");
+    CHECK_CONTAINS(err, "1 events");
+    /* --foreign: the foreign entry with every field, escaped (no raw ESC reaches the terminal) */
+    CHECK_EQ_INT(ctl("--stream", "t:fx", "replay", "--foreign", NULL), 0);
+    CHECK_CONTAINS(out, "(foreign)");
+    CHECK_CONTAINS(out, "event_type = OrderCreated");
+    CHECK_CONTAINS(out, "payload = {\"n\":1}");
+    CHECK_CONTAINS(out, "bin = \\xff\\x00\\x1b[2J");
+    CHECK(strchr(out, 0x1b) == NULL);
+    CHECK_CONTAINS(err, "2 events");
+    /* the field names of another layout: its type, id and payload */
+    setenv("RSBUS_TYPE_FIELD", "event_type", 1);
+    setenv("RSBUS_ID_FIELD", "event_id", 1);
+    setenv("RSBUS_DATA_FIELD", "payload", 1);
+    CHECK_EQ_INT(ctl("--stream", "t:fx", "--json", "replay", "--foreign", "--from", sid, NULL), 0);
+    unsetenv("RSBUS_TYPE_FIELD"); unsetenv("RSBUS_ID_FIELD"); unsetenv("RSBUS_DATA_FIELD");
+    CHECK_EQ_INT(rsbus_json_validate(out, strlen(out), &off), RSBUS_OK);
+    CHECK_EQ_STR(jstr("0.type"), "OrderCreated");
+    CHECK_EQ_STR(jstr("0.id"), "e-1");
+    CHECK_EQ_STR(jstr("0.data"), "{\"n\":1}");
+    CHECK(rsbus_json_get(out, strlen(out), "0.foreign", &v) == RSBUS_OK && v.type == RSBUS_JBOOL);
+    CHECK_EQ_STR(jstr("0.fields.0.name"), "event_id");
+    CHECK_EQ_STR(jstr("0.fields.3.name"), "bin");
+    CHECK_EQ_STR(jstr("0.fields.3.value_hex"), "ff001b5b324a");
+    /* tail --foreign --json */
+    REQUIRE(tool_start(&p, "--stream", "t:fx", "--json", "tail", "--foreign", "--count", "1", NULL) == 0);
+    WAIT_UNTIL((proc_pump(&p, 10), strstr(p.err, "tailing") != NULL), TOOL_TIMEOUT_MS);
+    rep = raw("XADD t:fx * only one");
+    CHECK(rep && rep->type == REDIS_REPLY_STRING);
+    if (rep) freeReplyObject(rep);
+    CHECK_EQ_INT(proc_finish(&p, TOOL_TIMEOUT_MS), 0);
+    n = strcspn(p.out, "\n");
+    snprintf(out, sizeof out, "%.*s", (int)n, p.out);
+    CHECK_EQ_INT(rsbus_json_validate(out, strlen(out), &off), RSBUS_OK);
+    CHECK_EQ_STR(jstr("type"), "");
+    CHECK_EQ_STR(jstr("fields.0.name"), "only");
+    CHECK_EQ_STR(jstr("fields.0.value"), "one");
+    /* pub --field: exactly these fields, in order */
+    CHECK_EQ_INT(ctl("--stream", "t:fxp", "pub", "--field", "event_type=OrderShipped", "--field=payload={\"a\":1}",
+                     "--field", "empty=", "--key", "k1", NULL), 0);
+    rep = raw("XRANGE t:fxp - +");
+    CHECK(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1);
+    if (rep && rep->elements == 1) {
+        const redisReply *f = rep->element[0]->element[1];
+        CHECK_EQ_INT(f->elements, 6);
+        if (f->elements == 6) {
+            CHECK_EQ_STR(f->element[0]->str, "event_type");
+            CHECK_EQ_STR(f->element[1]->str, "OrderShipped");
+            CHECK_EQ_STR(f->element[3]->str, "{\"a\":1}");
+            CHECK_EQ_STR(f->element[4]->str, "empty");
+            CHECK_EQ_INT(f->element[5]->len, 0);
+        }
+        snprintf(jv, sizeof jv, "%s\n", rep->element[0]->element[0]->str);
+        CHECK_EQ_STR(out, jv);
+    }
+    if (rep) freeReplyObject(rep);
+    CHECK_EQ_INT(ctl("--stream", "t:fxp", "pub", "--field", "noequals", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:fxp", "pub", "--field", "=v", NULL), 2);
+    CHECK_EQ_INT(ctl("--stream", "t:fxp", "pub", "--field", "type=x", "extra", NULL), 2);
+    CHECK_EQ_INT(raw_int("XLEN t:fxp"), 1);
+}
+
 TEST(rewind_needs_yes_and_moves_the_group) {
     seen s;
     rsbus *bus = open_bus("t:rewind", "rg", "rc1");
@@ -1218,6 +1302,7 @@ int main(int argc, char **argv) {
     RUN(replay_ranges_by_id_and_ms);
     RUN(replay_published_events_and_usage_errors);
     RUN(tail_json_lines);
+    RUN(foreign_entries_and_pub_fields);
     RUN(rewind_needs_yes_and_moves_the_group);
     RUN(spool_status_and_flush);
     RUN(spool_in_use_and_usage_errors);

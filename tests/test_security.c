@@ -261,11 +261,11 @@ static void acl_log_reset(void) { redisReply *r = raw("ACL LOG RESET"); if (r) f
 /* XADD with arbitrary (binary, large) field values on a context; the new id into id. */
 static int xadd_fields(redisContext *c, const char *key, size_t npairs, const char *const *vals, const size_t *lens,
                        char id[RSBUS_ID_SIZE]) {
-    const char *argv[2 * 200 + 3];
-    size_t alen[2 * 200 + 3], i;
+    const char *argv[2 * 300 + 3];
+    size_t alen[2 * 300 + 3], i;
     redisReply *rep;
     int ok;
-    if (npairs > 200) return 0;
+    if (npairs > 300) return 0;
     argv[0] = "XADD"; alen[0] = 4;
     argv[1] = key; alen[1] = strlen(key);
     argv[2] = "*"; alen[2] = 1;
@@ -1048,11 +1048,11 @@ TEST(nothing_secret_in_a_whole_run) {
     {
         static const char *const bad_json[] = { "type", "sec.ok", "data", ("{" PAYLOAD_MARK) };
         static const char *const bad_type[] = { "type", (PAYLOAD_MARK "!"), "data", "{}" };
-        const char *many[2 * 70];
-        for (i = 0; i < 70; i++) { many[2 * i] = i == 0 ? "type" : i == 1 ? "data" : PAYLOAD_MARK; many[2 * i + 1] = i == 0 ? "sec.ok" : i == 1 ? "{}" : PAYLOAD_MARK; }
+        static const char *many[2 * 270];   /* more than the 256 field pairs a consumed entry may have */
+        for (i = 0; i < 270; i++) { many[2 * i] = i == 0 ? "type" : i == 1 ? "data" : PAYLOAD_MARK; many[2 * i + 1] = i == 0 ? "sec.ok" : i == 1 ? "{}" : PAYLOAD_MARK; }
         CHECK(xadd_fields(rc, "sec", 2, bad_json, NULL, NULL));
         CHECK(xadd_fields(rc, "sec", 2, bad_type, NULL, NULL));
-        CHECK(xadd_fields(rc, "sec", 70, many, NULL, NULL));
+        CHECK(xadd_fields(rc, "sec", 270, many, NULL, NULL));
     }
     /* 1 fail + 1 dead + 3 malformed dead-lettered once the worker is through */
     CHECK(wait_settled(5, 10000));
@@ -1438,8 +1438,8 @@ TEST(oversize_and_overlong_entries_go_to_the_dlq) {
     redisContext *rc;
     char *data, type200[201], type128[129], type129[130], id[RSBUS_ID_SIZE];
     char ids[8][RSBUS_ID_SIZE];
-    const char *f[2 * 70];
-    size_t fl[2 * 70], i, big = (size_t)2 << 20;
+    const char *f[2 * 262];
+    size_t fl[2 * 262], i, big = (size_t)2 << 20;
     c.log = sec_log;
     c.max_event_bytes = 1000;
     c.batch_size = 10;
@@ -1456,16 +1456,16 @@ TEST(oversize_and_overlong_entries_go_to_the_dlq) {
     memset(type200, 'a', 200); type200[200] = 0;
     memset(type128, 'b', 128); type128[128] = 0;
     memset(type129, 'c', 129); type129[129] = 0;
-    /* well-formed at the bounds: data of exactly max_event_bytes, a 128-byte type, 64 field pairs */
+    /* well-formed at the bounds: data of exactly max_event_bytes, a 128-byte type, 256 field pairs */
     f[0] = "type"; f[1] = "ok"; f[2] = "data"; f[3] = data; fl[0] = 4; fl[1] = 2; fl[2] = 4; fl[3] = 1000;
     data[999] = '"';
     CHECK(xadd_fields(rc, "t:size", 2, f, fl, id));
     data[999] = 'x';
     f[1] = type128; fl[1] = 128; f[3] = "{}"; fl[3] = 2;
     CHECK(xadd_fields(rc, "t:size", 2, f, fl, id));
-    for (i = 2; i < 64; i++) { f[2 * i] = i % 2 ? "x-extra" : "y-extra"; f[2 * i + 1] = "v"; fl[2 * i] = 7; fl[2 * i + 1] = 1; }
+    for (i = 2; i < 256; i++) { f[2 * i] = i % 2 ? "x-extra" : "y-extra"; f[2 * i + 1] = "v"; fl[2 * i] = 7; fl[2 * i + 1] = 1; }
     f[1] = "ok"; fl[1] = 2;
-    CHECK(xadd_fields(rc, "t:size", 64, f, fl, id));
+    CHECK(xadd_fields(rc, "t:size", 256, f, fl, id));
     /* malformed: each to the DLQ, none to a handler */
     data[1000] = '"';                                               /* 1001 bytes */
     f[3] = data; fl[3] = 1001;
@@ -1475,10 +1475,10 @@ TEST(oversize_and_overlong_entries_go_to_the_dlq) {
     fl[3] = big;
     CHECK(xadd_fields(rc, "t:size", 2, f, fl, ids[1]));
     f[3] = "{}"; fl[3] = 2;
-    for (i = 2; i < 65; i++) { f[2 * i] = "extra"; f[2 * i + 1] = "v"; fl[2 * i] = 5; fl[2 * i + 1] = 1; }
-    CHECK(xadd_fields(rc, "t:size", 65, f, fl, ids[2]));           /* 65 pairs */
-    for (i = 2; i < 70; i++) { f[2 * i] = "extra"; f[2 * i + 1] = "v"; fl[2 * i] = 5; fl[2 * i + 1] = 1; }
-    CHECK(xadd_fields(rc, "t:size", 70, f, fl, ids[3]));           /* 70 pairs */
+    for (i = 2; i < 257; i++) { f[2 * i] = "extra"; f[2 * i + 1] = "v"; fl[2 * i] = 5; fl[2 * i + 1] = 1; }
+    CHECK(xadd_fields(rc, "t:size", 257, f, fl, ids[2]));          /* 257 pairs */
+    for (i = 2; i < 262; i++) { f[2 * i] = "extra"; f[2 * i + 1] = "v"; fl[2 * i] = 5; fl[2 * i + 1] = 1; }
+    CHECK(xadd_fields(rc, "t:size", 262, f, fl, ids[3]));          /* 262 pairs */
     f[1] = type200; fl[1] = 200;
     CHECK(xadd_fields(rc, "t:size", 2, f, fl, ids[4]));             /* a 200-byte type */
     f[1] = type129; fl[1] = 129;

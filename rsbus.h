@@ -2575,6 +2575,8 @@ RSBUS__PUBLIC rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *
 #define RSBUS__FIELD_MAX 1024      /* key, source, correlation_id, traceparent */
 #define RSBUS__MAX_FIELDS 256      /* field pairs of one consumed entry */
 #define RSBUS__DLQ_FIELDS 7        /* the dlq_* fields a dead letter adds */
+#define RSBUS__TYPICAL_FIELDS 12   /* field pairs per entry the field pool is sized for at open (rsbus's own,
+                                      at most); a batch of entries with more grows it */
 #define RSBUS__FNAME_MAX 1024      /* a published field name (extra, rsbus_publish_fields) */
 #define RSBUS__EXTRA_MAX 244       /* extra fields of one event: with rsbus's 12 at most, 256 */
 #define RSBUS__PENDING_PAGE 1000   /* XPENDING page size of rsbus_claim */
@@ -2595,6 +2597,11 @@ typedef struct rsbus__item {
     const redisReply *entry;       /* [id, [field, value, ...] or nil] */
     int64_t deliveries;            /* including this one */
     int outcome, malformed;
+    /* decoded once, when the batch arrives: the message (its fields in the bus's field pool), why it is
+       malformed (NULL: it is not; else its dlq_error, in the item's reason), and the group a replay is
+       addressed to */
+    rsbus_msg msg;
+    const char *bad, *replay_for;
     /* dedupe (dedupe_ttl_ms > 0): the entry's event id, whether the group handled it already, whether it
        is a DLQ replay addressed to this group (handled even so), whether it was marked now */
     const char *eid; size_t eid_len;
@@ -2680,9 +2687,10 @@ struct rsbus {
     char *spool_rd; size_t spool_rd_cap;                          /* records read back from the file */
     int64_t spool_tried_ms;        /* rsbus_run: when it last tried to send the spool */
     struct rsbus__schemas *schemas;   /* registered schemas (>>schemas); NULL: none */
-    /* foreign entries: the entry in hand's fields (msg->fields), sized at open for one entry (entries are
-       decoded and handled one at a time), and the lengths of the configured type/id/data field names */
-    rsbus_field *fields;           /* RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS */
+    /* the field pool (msg->fields): one entry's worth first (RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS: tail,
+       replay_range, a DLQ page; a handler may call those), then every entry of a batch, decoded all at
+       once (grown to a batch's need); and the lengths of the configured type/id/data field names */
+    rsbus_field *fields; size_t cap_fields;
     size_t type_field_len, id_field_len, data_field_len;
     int custom_fields;             /* one of them is not its default name */
 };
@@ -3995,7 +4003,8 @@ RSBUS__PRIVATE rsbus_result rsbus__own_config(rsbus *bus, rsbus_config c, char *
    replay_range decode on a publish_only bus too), and a consuming bus's per-batch arrays. */
 RSBUS__PRIVATE rsbus_result rsbus__alloc_scratch(rsbus *bus) {
     size_t n = (size_t)bus->cfg.batch_size;
-    bus->fields = (rsbus_field *)rsbus__alloc(&bus->a, (RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS) * sizeof *bus->fields);
+    size_t nf = RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS + (bus->cfg.publish_only ? 0 : n * RSBUS__TYPICAL_FIELDS);
+    bus->fields = (rsbus_field *)rsbus__grow(&bus->a, NULL, &bus->cap_fields, nf, sizeof *bus->fields, nf);
     if (!bus->fields) return rsbus__fail(bus, RSBUS_E_NOMEM, "rsbus_open: out of memory");
     if (bus->cfg.publish_only) return RSBUS_OK;
     bus->items = (rsbus__item *)rsbus__alloc(&bus->a, n * sizeof *bus->items);
@@ -4084,7 +4093,7 @@ RSBUS__PUBLIC void rsbus_close(rsbus *bus) {
     if (bus->reps) rsbus__free(&a, (void *)bus->reps, (size_t)bus->cfg.batch_size * sizeof *bus->reps);
     if (bus->got) rsbus__free(&a, (void *)bus->got, (size_t)bus->cfg.batch_size * sizeof *bus->got);
     rsbus__free(&a, bus->cand, bus->capcand * sizeof *bus->cand);
-    if (bus->fields) rsbus__free(&a, bus->fields, (RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS) * sizeof *bus->fields);
+    rsbus__free(&a, bus->fields, bus->cap_fields * sizeof *bus->fields);
     if (bus->spool_fd >= 0) close(bus->spool_fd);   /* and its flock */
     rsbus__free(&a, bus->spool_stage, bus->spool_stage_cap);
     rsbus__free(&a, bus->spool_rd, bus->spool_rd_cap);
@@ -4502,17 +4511,16 @@ RSBUS__PRIVATE int rsbus__matches(const rsbus__handler *h, const char *type, siz
 }
 
 /* >>consume: decoding entries */
-/* Decodes the fields of an entry into msg (pointing into the reply; msg->fields into bus->fields), reading
-   at most max_pairs field pairs. Returns NULL when it is well-formed, else why it is malformed (a fixed
-   text: never field values). The type, id and data are read from the configured field names. With
+/* Decodes the fields of an entry into msg (pointing into the reply; msg->fields into fl, room for
+   max_pairs), reading at most max_pairs field pairs; *id_len (may be NULL) is the event id's length.
+   Returns NULL when it is well-formed, else why it is malformed (a fixed text: never field values). The type, id and data are read from the configured field names. With
    accept_foreign every entry is well-formed but one of another tenant: a value rsbus would refuse is left
    out (type "", id/ts/v/key/... NULL or default; the raw value stays in msg->fields) and data is not
    checked. */
-RSBUS__PRIVATE const char *rsbus__decode_n(rsbus *bus, const redisReply *entry, rsbus_msg *m, const char **replay_for,
-                                           size_t max_pairs) {
+RSBUS__PRIVATE const char *rsbus__decode_into(rsbus *bus, const redisReply *entry, rsbus_msg *m, const char **replay_for,
+                                              size_t *id_len, rsbus_field *fl, size_t max_pairs) {
     const redisReply *f = entry->element[1];
-    rsbus_field *fl = bus->fields;
-    size_t i;
+    size_t i, idl = 0;
     int has_data = 0, too_long = 0, foreign = bus->cfg.accept_foreign;
     memset(m, 0, sizeof *m);
     *replay_for = NULL;
@@ -4580,13 +4588,14 @@ RSBUS__PRIVATE const char *rsbus__decode_n(rsbus *bus, const redisReply *entry, 
         else m->type = "";
         continue;
     is_id:
-        if (v->len < RSBUS_ID_SIZE) m->id = v->str;
+        if (v->len < RSBUS_ID_SIZE) { m->id = v->str; idl = v->len; }
         else if (!foreign) too_long = 1;
         continue;
     is_data:
         m->data = v->str; m->data_len = v->len; has_data = 1;
     }
     m->field_count = f->elements / 2;
+    if (id_len) *id_len = m->id ? idl : 0;
     if (foreign) {
         if (!m->type) m->type = "";
     } else {
@@ -4600,8 +4609,9 @@ RSBUS__PRIVATE const char *rsbus__decode_n(rsbus *bus, const redisReply *entry, 
         return "tenant is missing or not this bus's tenant";
     return NULL;
 }
+/* One entry at a time (tail, replay_range): its fields go to the start of the bus's field pool. */
 RSBUS__PRIVATE const char *rsbus__decode(rsbus *bus, const redisReply *entry, rsbus_msg *m, const char **replay_for) {
-    return rsbus__decode_n(bus, entry, m, replay_for, RSBUS__MAX_FIELDS);
+    return rsbus__decode_into(bus, entry, m, replay_for, NULL, bus->fields, RSBUS__MAX_FIELDS);
 }
 RSBUS__PUBLIC const char *rsbus_msg_field(const rsbus_msg *m, const char *name, size_t *len) {
     size_t i, n;
@@ -4651,31 +4661,12 @@ RSBUS__PRIVATE void rsbus__arg_dedupe_key(rsbus *bus, const char *id, size_t n) 
     memcpy(k + off, id, n); off += n;
     rsbus__arg(cn, k, off);
 }
-/* The event id and replay_for of an entry, before it is decoded (the decoder judges the rest). */
-RSBUS__PRIVATE void rsbus__dedupe_scan(rsbus *bus, rsbus__item *it) {
-    const redisReply *f = it->entry->element[1];
-    size_t i;
-    if (f->type != REDIS_REPLY_ARRAY) return;
-    for (i = 0; i + 1 < f->elements && i < 2 * RSBUS__MAX_FIELDS; i += 2) {
-        const redisReply *k = f->element[i], *v = f->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) return;
-        if (k->len == bus->id_field_len && !memcmp(k->str, bus->cfg.id_field, k->len)) {   /* "id" by default */
-            it->eid = v->len > 0 && v->len < RSBUS_ID_SIZE ? v->str : NULL;
-            it->eid_len = v->len;
-        } else if (k->len == 10 && !memcmp(k->str, "replay_for", 10)) {
-            it->replay_mine = v->len == bus->group_len && !memcmp(v->str, bus->cfg.group, bus->group_len);
-        }
-    }
-}
 RSBUS__PRIVATE rsbus_result rsbus__dedupe_check(rsbus *bus, rsbus__item *items, size_t n) {
     rsbus__conn *cn = &bus->conn;
     redisReply *rep = NULL;
     size_t i, k, nk = 0;
     rsbus_result r;
-    for (i = 0; i < n; i++) {
-        rsbus__dedupe_scan(bus, &items[i]);
-        if (items[i].eid) nk++;
-    }
+    for (i = 0; i < n; i++) if (items[i].eid) nk++;
     if (!nk) return RSBUS_OK;
     rsbus__cmd(cn);
     rsbus__lit(cn, "MGET");
@@ -4706,28 +4697,20 @@ RSBUS__PRIVATE void rsbus__dedupe_mark(rsbus *bus, rsbus__item *it) {
 /* Runs the handlers of one entry and decides what becomes of it. undispatched: dead-letter without
    calling handlers (delivered too often already). */
 RSBUS__PRIVATE void rsbus__dispatch(rsbus *bus, rsbus__item *it, char *reason, int undispatched) {
-    rsbus_msg m;
-    const char *bad, *replay_for;
+    rsbus_msg m = it->msg;
     size_t i, tlen;
     int matched = 0, verdict = RSBUS_ACK;
-    reason[0] = 0;
     bus->st.delivered++;
+    if (it->bad) {   /* its reason is written already */
+        it->outcome = RSBUS__OUT_DEAD; it->malformed = 1;
+        return;
+    }
+    reason[0] = 0;
     if (it->entry->element[1]->type != REDIS_REPLY_ARRAY) {   /* deleted or trimmed while pending */
         it->outcome = RSBUS__OUT_DELETED;
         return;
     }
-    bad = rsbus__decode(bus, it->entry, &m, &replay_for);
-    if (!bad && bus->schemas) {   /* "schema: ..." when it does not match */
-        rsbus_msg sm = m;
-        if (!sm.data) sm.data = "";   /* a foreign entry without data: checked as an empty payload */
-        bad = rsbus__schema_decode(bus, &sm);
-    }
-    if (bad) {
-        it->outcome = RSBUS__OUT_DEAD; it->malformed = 1;
-        snprintf(reason, RSBUS_REASON_SIZE, "malformed: %.*s", RSBUS_REASON_SIZE - 12, bad);   /* fits: 11 + 244 + NUL */
-        return;
-    }
-    if (replay_for && (strlen(replay_for) != bus->group_len || memcmp(replay_for, bus->cfg.group, bus->group_len))) {
+    if (it->replay_for && !it->replay_mine) {
         it->outcome = RSBUS__OUT_SKIP;   /* a replay addressed to another group */
         return;
     }
@@ -4774,19 +4757,31 @@ RSBUS__PRIVATE void rsbus__dispatch(rsbus *bus, rsbus__item *it, char *reason, i
 
 /* Queues MULTI, XADD of the DLQ (every field of the entry verbatim and in order, but a dlq_* field of
    rsbus's own, then the dlq_* fields), XACK, EXEC. */
-RSBUS__PRIVATE void rsbus__queue_dead(rsbus *bus, const rsbus__item *it, const char *reason) {
-    rsbus__conn *cn = &bus->conn;
-    const redisReply *id = it->entry->element[0], *f = it->entry->element[1];
+/* Writes an entry's fields (f: [name, value, ...]) into the command being written, verbatim and in order,
+   but rsbus's own dlq_* fields and, for a replay, replay_of and replay_for (they are written anew); a pair
+   that is not two strings is left out. Returns the value of dlq_group (NULL when absent). */
+RSBUS__PRIVATE const char *rsbus__arg_fields(rsbus__conn *cn, const redisReply *f, int replay) {
+    const char *group = NULL;
     size_t i;
-    rsbus__cmd(cn); rsbus__lit(cn, "MULTI"); rsbus__cmd_end(cn);
-    rsbus__xadd_head(cn, bus->dlq_key, bus->dlq_key_len, bus->cfg.dlq_max_len);
     for (i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
-        if (rsbus__dlq_field(k->str, k->len)) continue;   /* ours are added below; any other name is kept */
+        if (rsbus__dlq_field(k->str, k->len)) {
+            if (rsbus__str_eq(k, "dlq_group")) group = v->str;
+            continue;
+        }
+        if (replay && (rsbus__str_eq(k, "replay_of") || rsbus__str_eq(k, "replay_for"))) continue;
         rsbus__arg(cn, k->str, k->len);
         rsbus__arg(cn, v->str, v->len);
     }
+    return group;
+}
+RSBUS__PRIVATE void rsbus__queue_dead(rsbus *bus, const rsbus__item *it, const char *reason) {
+    rsbus__conn *cn = &bus->conn;
+    const redisReply *id = it->entry->element[0];
+    rsbus__cmd(cn); rsbus__lit(cn, "MULTI"); rsbus__cmd_end(cn);
+    rsbus__xadd_head(cn, bus->dlq_key, bus->dlq_key_len, bus->cfg.dlq_max_len);
+    (void)rsbus__arg_fields(cn, it->entry->element[1], 0);   /* the dlq_* fields follow */
     rsbus__lit(cn, "dlq_error"); rsbus__argz(cn, reason);
     rsbus__lit(cn, "dlq_stream_id"); rsbus__arg(cn, id->str, id->len);
     rsbus__lit(cn, "dlq_stream"); rsbus__arg(cn, bus->key, bus->key_len);
@@ -4863,6 +4858,48 @@ RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t
 }
 
 RSBUS__PRIVATE void rsbus__prefetch(rsbus *bus);
+/* Decodes the entries of a batch into bus->items, each once: its message (fields in the bus's field
+   pool after the part for one entry, grown first to the batch's need so that no pointer moves), why it is malformed (the schema of its
+   type and version included), its event id for dedupe, and whether it is a replay for this group. */
+RSBUS__PRIVATE rsbus_result rsbus__decode_batch(rsbus *bus, const redisReply *const *entries, size_t n,
+                                                const int64_t *deliveries) {
+    size_t i, need = RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS, pos = need;   /* after one entry's worth */
+    for (i = 0; i < n; i++) {
+        const redisReply *f = entries[i]->element[1];
+        if (f->type == REDIS_REPLY_ARRAY) need += RSBUS__MIN(f->elements / 2, (size_t)RSBUS__MAX_FIELDS);
+    }
+    if (need > bus->cap_fields) {
+        rsbus_field *p = (rsbus_field *)rsbus__grow(&bus->a, bus->fields, &bus->cap_fields, need, sizeof *p, 1);
+        if (!p) return rsbus__fail(bus, RSBUS_E_NOMEM, "decoding a batch: out of memory");
+        bus->fields = p;
+    }
+    for (i = 0; i < n; i++) {
+        rsbus__item *it = &bus->items[i];
+        const redisReply *f = entries[i]->element[1];
+        memset(it, 0, sizeof *it);
+        it->entry = entries[i];
+        it->deliveries = deliveries ? deliveries[i] : 1;
+        it->outcome = RSBUS__OUT_ACK;
+        if (f->type != REDIS_REPLY_ARRAY) continue;   /* deleted or trimmed while pending */
+        it->bad = rsbus__decode_into(bus, it->entry, &it->msg, &it->replay_for, &it->eid_len, bus->fields + pos,
+                                     RSBUS__MAX_FIELDS);
+        pos += RSBUS__MIN(f->elements / 2, (size_t)RSBUS__MAX_FIELDS);
+        if (!it->bad && bus->schemas) {   /* "schema: ..." when it does not match */
+            rsbus_msg sm = it->msg;
+            if (!sm.data) sm.data = "";   /* a foreign entry without data: checked as an empty payload */
+            it->bad = rsbus__schema_decode(bus, &sm);
+        }
+        if (it->bad) {   /* the reason now: a schema's text lives in the bus until the next check */
+            char *reason = bus->reasons + i * RSBUS_REASON_SIZE;
+            snprintf(reason, RSBUS_REASON_SIZE, "malformed: %.*s", RSBUS_REASON_SIZE - 12, it->bad);   /* fits: 11 + 244 + NUL */
+            it->bad = reason;
+        }
+        if (!it->bad && it->eid_len) it->eid = it->msg.id;
+        it->replay_mine = it->replay_for && strlen(it->replay_for) == bus->group_len &&
+                          !memcmp(it->replay_for, bus->cfg.group, bus->group_len);
+    }
+    return RSBUS_OK;
+}
 /* Dispatches up to batch_size entries of a reply and settles them. deliveries: per-entry counts
    (NULL: 1 each); an entry delivered more than max_retries + 1 times is dead-lettered undispatched.
    prefetch: the next batch's read goes out before the handlers run (rsbus_run). */
@@ -4870,19 +4907,9 @@ RSBUS__PRIVATE rsbus_result rsbus__handle(rsbus *bus, const redisReply *const *e
                                           const int64_t *deliveries, int prefetch, const char *what) {
     size_t i, j;
     int dedupe = bus->cfg.dedupe_ttl_ms > 0 && bus->nhandlers > 0;
-    for (i = 0; i < n; i++) {
-        rsbus__item *it = &bus->items[i];
-        it->entry = entries[i];
-        it->deliveries = deliveries ? deliveries[i] : 1;
-        it->outcome = RSBUS__OUT_ACK;
-        it->malformed = 0;
-        it->eid = NULL; it->eid_len = 0;
-        it->seen = it->replay_mine = it->marked = 0;
-    }
-    if (dedupe) {
-        rsbus_result r = rsbus__dedupe_check(bus, bus->items, n);
-        if (r != RSBUS_OK) return r;   /* nothing was handled: the entries stay pending and come back */
-    }
+    rsbus_result r = rsbus__decode_batch(bus, entries, n, deliveries);
+    if (r == RSBUS_OK && dedupe) r = rsbus__dedupe_check(bus, bus->items, n);
+    if (r != RSBUS_OK) return r;   /* nothing was handled: the entries stay pending and come back */
     if (prefetch) rsbus__prefetch(bus);
     for (i = 0; i < n; i++) {
         rsbus__item *it = &bus->items[i];
@@ -5338,7 +5365,7 @@ RSBUS__PRIVATE void rsbus__dlq_decode(rsbus *bus, const redisReply *e, rsbus_dlq
     memset(d, 0, sizeof *d);
     memcpy(d->dlq_id, e->element[0]->str, e->element[0]->len + 1);
     if (f->type != REDIS_REPLY_ARRAY) return;
-    (void)rsbus__decode_n(bus, e, &d->msg, &replay_for, RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS);
+    (void)rsbus__decode_into(bus, e, &d->msg, &replay_for, NULL, bus->fields, RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS);
     if (d->msg.fields && out) {
         for (i = 0; i < d->msg.field_count; i++)
             if (!rsbus__dlq_field(d->msg.fields[i].name, d->msg.fields[i].name_len)) out[kept++] = d->msg.fields[i];
@@ -5450,19 +5477,8 @@ RSBUS__PUBLIC void rsbus_dlq_page_free(rsbus *bus, rsbus_dlq_page *page) {
    dlq_* ones, nor an earlier replay's), then replay_of and replay_for. */
 RSBUS__PRIVATE void rsbus__queue_replay(rsbus *bus, const redisReply *e, const char **group) {
     rsbus__conn *cn = &bus->conn;
-    const redisReply *f = e->element[1];
-    size_t i;
-    *group = NULL;
     rsbus__xadd_head(cn, bus->key, bus->key_len, bus->cfg.max_len);
-    for (i = 0; i + 1 < f->elements; i += 2) {
-        const redisReply *k = f->element[i], *v = f->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
-        if (rsbus__str_eq(k, "dlq_group")) *group = v->str;
-        if (rsbus__dlq_field(k->str, k->len) || rsbus__str_eq(k, "replay_of") || rsbus__str_eq(k, "replay_for"))
-            continue;
-        rsbus__arg(cn, k->str, k->len);
-        rsbus__arg(cn, v->str, v->len);
-    }
+    *group = rsbus__arg_fields(cn, e->element[1], 1);
     rsbus__lit(cn, "replay_of");
     rsbus__arg(cn, e->element[0]->str, e->element[0]->len);
     if (*group) { rsbus__lit(cn, "replay_for"); rsbus__argz(cn, *group); }

@@ -123,6 +123,7 @@ static rsbus *make_bus(int tenant, int small, int foreign, int names) {
     bus->reps = (redisReply **)calloc(BATCH, sizeof *bus->reps);
     bus->got = (const redisReply **)calloc(BATCH, sizeof *bus->got);
     bus->fields = (rsbus_field *)calloc(RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS, sizeof *bus->fields);
+    bus->cap_fields = RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS;
     bus->type_field_len = strlen(bus->cfg.type_field);
     bus->id_field_len = strlen(bus->cfg.id_field);
     bus->data_field_len = strlen(bus->cfg.data_field);

@@ -20,6 +20,7 @@ static rsbus *offline_bus(void) {
     bus->group_len = 1;
     bus->consumer_len = 1;
     bus->fields = (rsbus_field *)calloc(RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS, sizeof *bus->fields);
+    bus->cap_fields = RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS;
     if (!bus->fields) abort();
     bus->type_field_len = strlen(bus->cfg.type_field);
     bus->id_field_len = strlen(bus->cfg.id_field);

@@ -115,6 +115,25 @@
         RSBUS_JSON_MAX_DEPTH    implementation: deepest JSON nesting the reader accepts (default 512,
                                 at most 512)
 
+        Build switches (implementation; define before the #include that has RSBUS_IMPLEMENTATION). Each
+        removes a part's code from the object file, never a declaration or a struct field, so one
+        header serves every build of a program. A call of a compiled-out function returns RSBUS_E_ARG
+        and rsbus_errmsg says so ("rsbus_dlq_list: compiled out by RSBUS_NO_ADMIN"); rsbus_open
+        refuses a config that needs a missing part with RSBUS_E_ARG naming the field and the switch.
+        RSBUS_NO_SPOOL          the offline spool: rsbus_spool_flush, rsbus_spool_pending; spool_path
+                                is refused
+        RSBUS_NO_SCHEMA         schemas: rsbus_schema_register (nothing is checked against a schema)
+        RSBUS_NO_DEDUPE         consumer-side dedupe; dedupe_ttl_ms is refused
+        RSBUS_NO_ADMIN          operating calls: rsbus_dlq_list/_replay/_purge, rsbus_consumers_list/
+                                _gc, rsbus_tail, rsbus_replay_range, rsbus_group_rewind, rsbus_trim
+                                (rsbus_run still trims by trim_policy; rsbus_dlq_page_free stays)
+        RSBUS_NO_CLUSTER        reserved for Redis Cluster, Sentinel and partitions, which this version
+                                does not have yet: accepted and without effect
+        RSBUS_NO_MEM            reserved for the in-process bus (mem://), not in this version yet:
+                                accepted and without effect
+        A publish-only gateway builds with all of them but RSBUS_NO_SPOOL, at -Os with
+        -ffunction-sections -fdata-sections and -Wl,--gc-sections; README.md shows the sizes.
+
     CONFIG AND DEFAULTS
         rsbus_config is zero-initialised by the caller; a zero field means the default (see its
         declaration). Strings are copied by rsbus_open. rsbus_config_from_env(&cfg, NULL, &err) reads
@@ -1114,6 +1133,9 @@ RSBUS__PUBLIC void rsbus_jw_free(rsbus_jw *w) {
          ((size_t)((((((m) & (~(m) + 1)) >> 7) - 1) & RSBUS__J_ONES) * RSBUS__J_ONES >> 56))
 #  endif
 #  define RSBUS__JSON_JUMP8(p, m, keep) ((p) += RSBUS__JSON_FIRST(m))
+#elif defined(RSBUS__JSON_BREAK_FALLBACK)  /* tests only (make test-cross): the little-endian jump on a big-endian
+                                              machine, which lands on the wrong byte; the JSON tests must fail */
+#  define RSBUS__JSON_JUMP8(p, m, keep) ((p) += (unsigned)__builtin_ctzll(m) >> 3)
 #else
 #  define RSBUS__JSON_JUMP8 RSBUS__JSON_SCAN8
 #endif
@@ -2467,6 +2489,7 @@ typedef struct rsbus__seg { size_t off, len; } rsbus__seg;
 typedef struct rsbus__cand { char id[RSBUS_ID_SIZE]; int64_t idle, count; } rsbus__cand;   /* a claim candidate */
 typedef struct rsbus__chunk { struct rsbus__chunk *next; size_t size, used; } rsbus__chunk;  /* arena memory follows */
 #define RSBUS__CHUNK 65536                 /* arena chunk size; larger replies get a chunk of their own */
+#define RSBUS__CHUNK_FIRST 4096            /* the first chunk: all a publisher's replies ever need */
 #define RSBUS__MAX_ELEMENTS (1 << 18)      /* largest array a reply may announce (dlq_list asks 100000 at most) */
 #define RSBUS__MAX_NESTING 8               /* deepest reply rsbus reads (an XREADGROUP reply is 5 deep) */
 
@@ -2846,7 +2869,7 @@ RSBUS__PRIVATE void *rsbus__arena_alloc(rsbus *bus, size_t n) {
     n = (n + 15) & ~(size_t)15;
     while (ch && ch->size - ch->used < n && ch->next) ch = bus->arena_cur = ch->next;
     if (!ch || ch->size - ch->used < n) {
-        size_t size = RSBUS__MAX(n, (size_t)RSBUS__CHUNK);
+        size_t size = RSBUS__MAX(n, ch ? (size_t)RSBUS__CHUNK : (size_t)RSBUS__CHUNK_FIRST);
         rsbus__chunk *nc;
         if (size > SIZE_MAX - sizeof(rsbus__chunk) - 16) return NULL;
         nc = (rsbus__chunk *)rsbus__alloc(&bus->a, sizeof(rsbus__chunk) + 16 + size);
@@ -3620,6 +3643,12 @@ RSBUS__PRIVATE int rsbus__tenant_ok(const char *s) {
     return 1;
 }
 
+/* A public call of a part that a build switch (RSBUS_NO_*, see CONFIG MACROS) compiled out. */
+RSBUS__PRIVATE rsbus_result rsbus__compiled_out(rsbus *bus, const char *call, const char *sw) {
+    if (!bus) return RSBUS_E_ARG;
+    return rsbus__fail(bus, RSBUS_E_ARG, "%s: compiled out by %s", call, sw);
+}
+
 /* Copies the caller's config and fills in every default; checks every field. */
 RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus_config *c, char *msg, size_t size) {
 #define RSBUS__CHECK(cond, text) do { if (!(cond)) { snprintf(msg, size, "rsbus_config.%s", text); return RSBUS_E_ARG; } } while (0)
@@ -3663,7 +3692,15 @@ RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus
                  "spool_path: empty or longer than 4095 bytes (NULL turns the spool off)");
     c->spool_max_bytes = RSBUS__DEF(c->spool_max_bytes, (int64_t)64 << 20);
     RSBUS__CHECK(c->spool_max_bytes >= 4096, "spool_max_bytes: at least 4096");
+    RSBUS__CHECK(sizeof(off_t) >= 8 || c->spool_max_bytes <= INT32_MAX,
+                 "spool_max_bytes: at most 2 GiB - 1 where off_t has 32 bits (build with -D_FILE_OFFSET_BITS=64)");
     RSBUS__CHECK(c->spool_fsync == 0 || c->spool_fsync == 1, "spool_fsync: 0 (fsync every record) or 1 (leave it to the OS)");
+#ifdef RSBUS_NO_SPOOL
+    RSBUS__CHECK(!c->spool_path, "spool_path: the spool is compiled out by RSBUS_NO_SPOOL");
+#endif
+#ifdef RSBUS_NO_DEDUPE
+    RSBUS__CHECK(c->dedupe_ttl_ms == 0, "dedupe_ttl_ms: dedupe is compiled out by RSBUS_NO_DEDUPE");
+#endif
     return RSBUS_OK;
 #undef RSBUS__CHECK
 }
@@ -4163,6 +4200,7 @@ RSBUS__PRIVATE int64_t rsbus__backoff_ms(const rsbus *bus, int64_t deliveries) {
     return RSBUS__MIN(b, (int64_t)bus->cfg.retry_backoff_max_ms);
 }
 
+#ifndef RSBUS_NO_DEDUPE
 /* >>consume: dedupe (dedupe_ttl_ms > 0)
    A group remembers the event ids it handled as keys "<stream key>:dedupe:<group>:<event id>" that expire
    after dedupe_ttl_ms. A batch's ids are checked with one MGET before any handler runs. An id is marked
@@ -4232,6 +4270,13 @@ RSBUS__PRIVATE void rsbus__dedupe_mark(rsbus *bus, rsbus__item *it) {
     bus->marks_owed++;
     it->marked = 1;
 }
+#else /* RSBUS_NO_DEDUPE: rsbus_open refuses dedupe_ttl_ms, so these are never called */
+RSBUS__PRIVATE rsbus_result rsbus__dedupe_check(rsbus *bus, rsbus__item *items, size_t n) {
+    (void)bus; (void)items; (void)n;
+    return RSBUS_OK;
+}
+RSBUS__PRIVATE void rsbus__dedupe_mark(rsbus *bus, rsbus__item *it) { (void)bus; (void)it; }
+#endif /* RSBUS_NO_DEDUPE */
 
 /* Runs the handlers of one entry and decides what becomes of it. undispatched: dead-letter without
    calling handlers (delivered too often already). */
@@ -4831,6 +4876,7 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
 RSBUS__PUBLIC void rsbus_stop(rsbus *bus) { if (bus) bus->stop_req = 1; }
 
 /* >>dead letters */
+#ifndef RSBUS_NO_ADMIN
 /* Fills a DLQ entry from a [id, fields] reply: the original event in msg, the dlq_* fields beside it. */
 RSBUS__PRIVATE void rsbus__dlq_decode(rsbus *bus, const redisReply *e, rsbus_dlq_entry *d) {
     const redisReply *f = e->element[1];
@@ -4909,6 +4955,13 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_list(rsbus *bus, const char *after_id, size
     page->count = rep->elements;
     return RSBUS_OK;
 }
+#else
+RSBUS__PUBLIC rsbus_result rsbus_dlq_list(rsbus *bus, const char *after_id, size_t max, rsbus_dlq_page *page) {
+    (void)after_id; (void)max;
+    if (page) memset(page, 0, sizeof *page);
+    return rsbus__compiled_out(bus, "rsbus_dlq_list", "RSBUS_NO_ADMIN");
+}
+#endif /* RSBUS_NO_ADMIN */
 
 RSBUS__PUBLIC void rsbus_dlq_page_free(rsbus *bus, rsbus_dlq_page *page) {
     if (!bus || !page) return;
@@ -4921,6 +4974,7 @@ RSBUS__PUBLIC void rsbus_dlq_page_free(rsbus *bus, rsbus_dlq_page *page) {
     memset(page, 0, sizeof *page);
 }
 
+#ifndef RSBUS_NO_ADMIN
 /* Queues the XADD that puts a dead-lettered entry back on the stream: its original fields (not the
    dlq_* ones, nor an earlier replay's), then replay_of and replay_for. */
 RSBUS__PRIVATE void rsbus__queue_replay(rsbus *bus, const redisReply *e, const char **group) {
@@ -5041,6 +5095,18 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_purge(rsbus *bus, int64_t before_ms, int64_
     if (removed) *removed = (int64_t)rep->integer;
     return RSBUS_OK;
 }
+#else
+RSBUS__PUBLIC rsbus_result rsbus_dlq_replay(rsbus *bus, const char *dlq_id, char new_stream_id[RSBUS_ID_SIZE]) {
+    (void)dlq_id;
+    if (new_stream_id) new_stream_id[0] = 0;
+    return rsbus__compiled_out(bus, "rsbus_dlq_replay", "RSBUS_NO_ADMIN");
+}
+RSBUS__PUBLIC rsbus_result rsbus_dlq_purge(rsbus *bus, int64_t before_ms, int64_t *removed) {
+    (void)before_ms;
+    if (removed) *removed = 0;
+    return rsbus__compiled_out(bus, "rsbus_dlq_purge", "RSBUS_NO_ADMIN");
+}
+#endif /* RSBUS_NO_ADMIN */
 
 /* >>info and health */
 /* Names and ids as Redis sent them, byte for byte (so a name read here can be passed back), truncated
@@ -5355,6 +5421,7 @@ RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
     return t.len;
 }
 /* >>operating: consumers, tail, clock, history */
+#ifndef RSBUS_NO_ADMIN
 RSBUS__PUBLIC rsbus_result rsbus_consumers_list(rsbus *bus, const char *group, rsbus_consumer_info *out, size_t max,
                                                 size_t *count) {
     redisReply *rep = NULL;
@@ -5449,6 +5516,19 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int
     if (removed) *removed = gone;
     return r;
 }
+#else
+RSBUS__PUBLIC rsbus_result rsbus_consumers_list(rsbus *bus, const char *group, rsbus_consumer_info *out, size_t max,
+                                                size_t *count) {
+    (void)group; (void)out; (void)max;
+    if (count) *count = 0;
+    return rsbus__compiled_out(bus, "rsbus_consumers_list", "RSBUS_NO_ADMIN");
+}
+RSBUS__PUBLIC rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int64_t idle_ms, int64_t *removed) {
+    (void)group; (void)idle_ms;
+    if (removed) *removed = 0;
+    return rsbus__compiled_out(bus, "rsbus_consumers_gc", "RSBUS_NO_ADMIN");
+}
+#endif /* RSBUS_NO_ADMIN */
 
 RSBUS__PUBLIC rsbus_result rsbus_server_time_ms(rsbus *bus, int64_t *ms) {
     redisReply *rep = NULL;
@@ -5468,6 +5548,7 @@ RSBUS__PUBLIC rsbus_result rsbus_server_time_ms(rsbus *bus, int64_t *ms) {
     return RSBUS_OK;
 }
 
+#ifndef RSBUS_NO_ADMIN
 /* Calls fn for each well-formed entry of an XRANGE/XREAD entries array; returns 1 if fn asked to stop. */
 RSBUS__PRIVATE int rsbus__feed(rsbus *bus, const redisReply *entries, rsbus_replay_fn fn, void *user) {
     size_t i;
@@ -5585,6 +5666,21 @@ RSBUS__PUBLIC rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, con
     }
     return RSBUS_OK;
 }
+#else
+RSBUS__PUBLIC int rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int timeout_ms, rsbus_replay_fn fn, void *user) {
+    (void)last_id; (void)timeout_ms; (void)fn; (void)user;
+    return rsbus__compiled_out(bus, "rsbus_tail", "RSBUS_NO_ADMIN");
+}
+RSBUS__PUBLIC rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, const char *to_id,
+                                              rsbus_replay_fn fn, void *user) {
+    (void)from_id; (void)to_id; (void)fn; (void)user;
+    return rsbus__compiled_out(bus, "rsbus_replay_range", "RSBUS_NO_ADMIN");
+}
+RSBUS__PUBLIC rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, const char *id) {
+    (void)group; (void)id;
+    return rsbus__compiled_out(bus, "rsbus_group_rewind", "RSBUS_NO_ADMIN");
+}
+#endif /* RSBUS_NO_ADMIN */
 
 /* >>trimming */
 /* What rsbus_run does every claim_interval_ms (at least 1 s apart), and rsbus_trim on demand:
@@ -5695,6 +5791,7 @@ RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
     return RSBUS_OK;
 }
 
+#ifndef RSBUS_NO_ADMIN
 RSBUS__PUBLIC rsbus_result rsbus_trim(rsbus *bus, int64_t *removed) {
     int64_t n = 0;
     rsbus_result r;
@@ -5706,7 +5803,14 @@ RSBUS__PUBLIC rsbus_result rsbus_trim(rsbus *bus, int64_t *removed) {
     if (removed) *removed = n;
     return r;
 }
+#else /* rsbus_run still trims (rsbus__maintain): only the call on demand is out */
+RSBUS__PUBLIC rsbus_result rsbus_trim(rsbus *bus, int64_t *removed) {
+    if (removed) *removed = 0;
+    return rsbus__compiled_out(bus, "rsbus_trim", "RSBUS_NO_ADMIN");
+}
+#endif /* RSBUS_NO_ADMIN */
 
+#ifndef RSBUS_NO_SPOOL
 /* >>offline spool (spool_path)
    A bus with spool_path set publishes through the spool: when Redis cannot be reached (RSBUS_E_IO or
    RSBUS_E_TIMEOUT) the events are appended to the spool file and the publish returns RSBUS_SPOOLED; the
@@ -6074,6 +6178,30 @@ RSBUS__PUBLIC rsbus_result rsbus_spool_pending(rsbus *bus, size_t *events, size_
     if (bytes) *bytes = (size_t)(bus->spool_end - bus->spool_start);
     return RSBUS_OK;
 }
+#else /* RSBUS_NO_SPOOL: rsbus_open refuses spool_path, so spool_fd stays -1 and the private ones are never called */
+RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus_event *evs, size_t n,
+                                                   char (*ids)[RSBUS_ID_SIZE], int single) {
+    (void)evs; (void)n; (void)ids; (void)single;
+    return rsbus__compiled_out(bus, "publish (spool)", "RSBUS_NO_SPOOL");
+}
+RSBUS__PRIVATE rsbus_result rsbus__spool_open(rsbus *bus) {
+    return rsbus__compiled_out(bus, "rsbus_open (spool_path)", "RSBUS_NO_SPOOL");
+}
+RSBUS__PRIVATE rsbus_result rsbus__spool_drain(rsbus *bus, size_t *sent) {
+    *sent = 0;
+    return rsbus__compiled_out(bus, "spool", "RSBUS_NO_SPOOL");
+}
+RSBUS__PUBLIC rsbus_result rsbus_spool_flush(rsbus *bus, size_t *sent) {
+    if (sent) *sent = 0;
+    return rsbus__compiled_out(bus, "rsbus_spool_flush", "RSBUS_NO_SPOOL");
+}
+RSBUS__PUBLIC rsbus_result rsbus_spool_pending(rsbus *bus, size_t *events, size_t *bytes) {
+    if (events) *events = 0;
+    if (bytes) *bytes = 0;
+    return rsbus__compiled_out(bus, "rsbus_spool_pending", "RSBUS_NO_SPOOL");
+}
+#endif /* RSBUS_NO_SPOOL */
+#ifndef RSBUS_NO_SCHEMA
 /* >>schemas */
 /* rsbus_schema_register compiles a schema text into one block: an array of nodes (the top object is
    node 0; the fields of an object are consecutive nodes; an array type has one element node) and the
@@ -6759,6 +6887,19 @@ RSBUS__PRIVATE const char *rsbus__schema_decode(rsbus *bus, const rsbus_msg *m) 
     if (!rsbus__schema_validate(sc, m->data, m->data_len, out + k, room)) return NULL;
     return out;
 }
+#else /* RSBUS_NO_SCHEMA: no schema is ever registered (bus->schemas stays NULL), so these are never called */
+RSBUS__PRIVATE rsbus_result rsbus__schema_publish(rsbus *bus, const char *type, int version, const char *data,
+                                                  size_t len, size_t index) {
+    (void)bus; (void)type; (void)version; (void)data; (void)len; (void)index;
+    return RSBUS_OK;
+}
+RSBUS__PRIVATE const char *rsbus__schema_decode(rsbus *bus, const rsbus_msg *m) { (void)bus; (void)m; return NULL; }
+RSBUS__PRIVATE void rsbus__schema_free(rsbus *bus) { (void)bus; }
+RSBUS__PUBLIC rsbus_result rsbus_schema_register(rsbus *bus, const char *type, int version, const char *schema_json) {
+    (void)type; (void)version; (void)schema_json;
+    return rsbus__compiled_out(bus, "rsbus_schema_register", "RSBUS_NO_SCHEMA");
+}
+#endif /* RSBUS_NO_SCHEMA */
 #endif /* RSBUS_IMPLEMENTATION */
 /* ---- LICENSE ----------------------------------------------------------------------------
 

@@ -10,6 +10,11 @@
 #                    hiredis1        (cc, gcc, clang, g++, clang++, redis-server, sanitizer, libssl, openssl,
 #                                     npm): make test-hiredis1, which builds hiredis 1.2.0 itself, so
 #                                     not Debian's hiredis; npm fetches its sources (tests/hiredis1.sh)
+#                    cross           (redis-server, hiredis, and per CROSS_ARCHS (default "armhf s390x"):
+#                                     the Debian cross compiler and its libc (gcc-arm-linux-gnueabihf,
+#                                     libc6-dev-armhf-cross), hiredis of that architecture from Debian's
+#                                     multiarch archive (libhiredis-dev:armhf, after dpkg --add-architecture
+#                                     armhf), qemu-user): make test-cross
 # or one of those needs itself. "cc" is $CC (default cc); "sanitizer" means $SAN_CC (default clang)
 # can build and run a -fsanitize=address,undefined program.
 #
@@ -31,7 +36,10 @@ for what in "$@"; do
         sanitize)       need sanitizer redis-server hiredis ;;
         valgrind)       need cc valgrind redis-server hiredis ;;
         hiredis1)       need cc gcc clang g++ clang++ redis-server sanitizer libssl openssl npm ;;
-        cc|gcc|clang|g++|clang++|redis-server|hiredis|sanitizer|valgrind|libssl|openssl|npm) need "$what" ;;
+        cross)          need cc redis-server hiredis qemu-user
+                        for a in ${CROSS_ARCHS:-armhf s390x}; do need "cross-$a"; done ;;
+        cc|gcc|clang|g++|clang++|redis-server|hiredis|sanitizer|valgrind|libssl|openssl|npm|qemu-user) need "$what" ;;
+        cross-armhf|cross-s390x) need "$what" ;;
         *) echo "deps.sh: unknown requirement '$what'" >&2; exit 2 ;;
     esac
 done
@@ -70,6 +78,11 @@ has_sanitizer() {
     return $ok
 }
 
+# Debian's names for a cross architecture: its GNU triplet and its qemu-user binary.
+cross_triplet() { case $1 in armhf) echo arm-linux-gnueabihf ;; s390x) echo s390x-linux-gnu ;; esac; }
+cross_qemu() { case $1 in armhf) echo qemu-arm ;; s390x) echo qemu-s390x ;; esac; }
+foreign_archs=()
+
 # Fills 'missing' (what, for people) and 'pkgs' (Debian package names).
 check() {
     local n c
@@ -88,6 +101,15 @@ check() {
             # node and npm installed some other way (nodesource, nvm) are fine: only a missing npm
             # command installs Debian's npm (which brings nodejs)
             npm)          have npm || { missing+=("npm"); pkgs+=(npm); } ;;
+            qemu-user)    have qemu-arm && have qemu-s390x || { missing+=("qemu-user"); pkgs+=(qemu-user); } ;;
+            cross-*)
+                c=${n#cross-}
+                t=$(cross_triplet "$c")
+                have "$t-gcc" || { missing+=("$t-gcc"); pkgs+=("gcc-$t"); }
+                [ -f "/usr/$t/include/stdio.h" ] || { missing+=("the C library for $t"); pkgs+=("libc6-dev-$c-cross"); }
+                [ -f "/usr/lib/$t/libhiredis.a" ] || {
+                    missing+=("hiredis for $c (/usr/lib/$t/libhiredis.a)"); pkgs+=("libhiredis-dev:$c"); foreign_archs+=("$c"); }
+                have "$(cross_qemu "$c")" || { missing+=("$(cross_qemu "$c")"); pkgs+=(qemu-user); } ;;
             sanitizer)
                 if ! has_sanitizer; then
                     c=$(first_word "$SAN_CC")
@@ -112,6 +134,10 @@ if [ "$(id -u)" = 0 ] && have apt-get && [ "${DEPS_NO_INSTALL:-0}" = 0 ]; then
     echo "deps.sh: missing: $(join "${missing[@]}")" >&2
     echo "deps.sh: installing ${uniq_pkgs[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
+    # libhiredis-dev:ARCH comes from Debian's multiarch archive: the architecture must be known to dpkg
+    for a in ${foreign_archs[@]+"${foreign_archs[@]}"}; do
+        dpkg --print-foreign-architectures | grep -qx "$a" || dpkg --add-architecture "$a" || exit 1
+    done
     if ! apt-get update -q >&2 || ! apt-get install -y -q --no-install-recommends "${uniq_pkgs[@]}" >&2; then
         echo "deps.sh: apt-get install ${uniq_pkgs[*]} failed" >&2
         exit 1

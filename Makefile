@@ -271,7 +271,7 @@ $(BUILD)/compile/g++-c++11-noall $(BUILD)/compile/clang++-c++11-noall: $(BUILD)/
 # ---- make size: what an embedded gateway carries (tests/size.sh says how each figure is made) ----------
 .PHONY: size demo-gateway
 size:
-	@$(DEPS) test
+	@$(DEPS) demo
 	@CC="$(CC)" bash tests/size.sh $(BUILD)
 
 # ---- make demo-gateway: examples/gateway.c rides out a Redis restart with nothing lost ----------------

@@ -52,7 +52,7 @@ static void gw_feed(gw *g, const char *text) {
     while (off < n) {
         ssize_t w = write(g->in, text + off, n - off);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) { CHECK(!"write to the gateway's stdin"); return; }
+        if (w <= 0) { test__fail(__FILE__, __LINE__, "write to the gateway's stdin failed"); return; }
         off += (size_t)w;
     }
 }

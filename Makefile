@@ -366,7 +366,8 @@ $(H1)/test_gateway: $(H1)/gateway
 #                 by an emulated process does not get PR_SET_PDEATHSIG's signal when qemu is SIGKILLed
 # and, per architecture:
 #   spool-ARCH-to-native, spool-native-to-ARCH  tests/spool_xarch.c: a spool written by one machine is
-#                 flushed by the other, every field checked (tests/spool_xarch.sh)
+#                 flushed by the other, every field checked (tests/spool_xarch.sh); and spool-same: the
+#                 spools that x86-64 and every ARCH write of the same events are byte for byte the same
 #   s390x only: test_json_broken_fallback  test_json built with -DRSBUS__JSON_BREAK_FALLBACK, which breaks
 #                 the big-endian fallback of the SWAR JSON scanner on purpose: it must FAIL (counted as
 #                 passed when it does), which shows this lane runs that fallback; native/test_json_broken
@@ -387,7 +388,8 @@ CROSS_RUN_TESTS := $(filter $(patsubst tests/%.c,%,$(TEST_SRCS)),$(CROSS_TESTS) 
 CROSS_TOOLS := gateway rsbusctl spool_xarch
 CROSS_RUNS := $(foreach a,$(CROSS_ARCHS),$(CROSS_RUN_TESTS:%=$(CROSS)/$(a)/run/%) \
                   $(CROSS)/$(a)/run/spool-$(a)-to-native $(CROSS)/$(a)/run/spool-native-to-$(a)) \
-              $(if $(filter s390x,$(CROSS_ARCHS)),$(CROSS)/s390x/run/test_json_broken_fallback $(CROSS)/native/test_json_broken)
+              $(if $(filter s390x,$(CROSS_ARCHS)),$(CROSS)/s390x/run/test_json_broken_fallback $(CROSS)/native/test_json_broken) \
+              $(CROSS)/spool-same
 
 # built through pattern rules as prerequisites of their wrappers: kept, not deleted as intermediates
 CROSS_BINS := $(foreach a,$(CROSS_ARCHS),$(addprefix $(CROSS)/$(a)/,$(CROSS_RUN_TESTS) $(CROSS_TOOLS) test_json_broken))
@@ -430,6 +432,10 @@ $(foreach a,$(CROSS_ARCHS),$(eval $(call CROSS_RULES,$(a))))
 
 $(BUILD)/spool_xarch: tests/spool_xarch.c rsbus.h $(TEST_HDRS) | $(BUILD)
 	$(CC) $(TEST_CFLAGS) $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
+
+$(CROSS)/spool-same: $(BUILD)/spool_xarch $(foreach a,$(CROSS_ARCHS),$(CROSS)/$(a)/run/spool_xarch)
+	@printf '#!/bin/sh\nexec bash $(CURDIR)/tests/spool_xarch.sh --same $(CURDIR)/$(BUILD)/spool_xarch $(foreach a,$(CROSS_ARCHS),$(CURDIR)/$(CROSS)/$(a)/run/spool_xarch)\n' > $@
+	@chmod +x $@
 
 # the broken fallback must fail on s390x: its wrapper inverts the verdict
 $(CROSS)/s390x/run/test_json_broken_fallback: $(CROSS)/s390x/run/test_json_broken

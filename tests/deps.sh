@@ -37,7 +37,12 @@ for what in "$@"; do
         valgrind)       need cc valgrind redis-server hiredis ;;
         hiredis1)       need cc gcc clang g++ clang++ redis-server sanitizer libssl openssl npm ;;
         cross)          need cc redis-server hiredis qemu-user
-                        for a in ${CROSS_ARCHS:-armhf s390x}; do need "cross-$a"; done ;;
+                        for a in ${CROSS_ARCHS:-armhf s390x}; do
+                            case $a in
+                                armhf|s390x) need "cross-$a" ;;
+                                *) echo "deps.sh: CROSS_ARCHS: unknown architecture '$a' (armhf, s390x)" >&2; exit 2 ;;
+                            esac
+                        done ;;
         cc|gcc|clang|g++|clang++|redis-server|hiredis|sanitizer|valgrind|libssl|openssl|npm|qemu-user) need "$what" ;;
         cross-armhf|cross-s390x) need "$what" ;;
         *) echo "deps.sh: unknown requirement '$what'" >&2; exit 2 ;;
@@ -168,6 +173,9 @@ done
 {
     echo "Missing: $(join "${missing[@]}")"
     echo "Install it, then run make again:"
+    for a in ${foreign_archs[@]+"${foreign_archs[@]}"}; do
+        echo "  Debian/Ubuntu:  sudo dpkg --add-architecture $a && sudo apt-get update   (first)"
+    done
     echo "  Debian/Ubuntu:  sudo apt-get install ${uniq_pkgs[*]}"
     [ ${#fedora[@]} -gt 0 ] && echo "  Fedora:         sudo dnf install ${fedora[*]}"
     [ ${#brew[@]} -gt 0 ] && echo "  macOS:          brew install ${brew[*]}"

@@ -5,7 +5,12 @@
 #                   program plain, in variants, and under ASan+UBSan: one final line "N passed, N failed"
 #   make test-hiredis1  the same against hiredis 1.2.0 with TLS (-DRSBUS_TLS), built from source in
 #                   build/hiredis1/ (needs npm and libssl-dev): see its section at the end
+#   make test-cross the tests built with Debian's cross compilers for armhf (32-bit ARM) and s390x
+#                   (big-endian), run under qemu-user against a native redis-server: see its section
+#   make size       code and data sizes of the full implementation, a publish-only gateway and a worker
+#                   (build switches, -Os, gc-sections), and the heap a gateway bus holds
 #   make demo       run examples/demo.c against a throwaway redis-server
+#   make demo-gateway  examples/gateway.c fed readings while its redis-server is killed and restarted
 #   make examples | cxx | sanitize | valgrind | bench | fuzz | clean
 #
 # A test is any tests/test_*.c (one file, its own main, ending with test_summary()): it is found, built
@@ -65,9 +70,30 @@ VARIANT_BINS := $(if $(wildcard tests/test_json.c),$(BUILD)/test_json_depth8) \
 VG_BINS := $(foreach t,test_alloc_fail test_hostile test_unit,$(if $(wildcard tests/$(t).c),$(BUILD)/vg/$(t)))
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --child-silent-after-fork=yes
 
-# Compile checks: built (and linked), not run; a failure stops make test.
-C_CHECKS   := $(foreach c,gcc clang,$(foreach s,c99 c11,$(BUILD)/compile/$(c)-$(s) $(BUILD)/compile/$(c)-$(s)-static))
-CXX_CHECKS := $(BUILD)/compile/g++-c++11 $(BUILD)/compile/clang++-c++11
+# Build switches (RSBUS_NO_<PART>, rsbus.h's CONFIG MACROS): SW_<part> are the flags of one, SW_all of all.
+SW_PARTS   := spool schema dedupe admin cluster mem
+$(foreach p,$(SW_PARTS),$(eval SW_$(p) := -DRSBUS_NO_$(shell echo $(p) | tr a-z A-Z)))
+SW_all     := $(foreach p,$(SW_PARTS),$(SW_$(p)))
+# the set a publish-only gateway builds with (everything but the spool switched off)
+SW_gateway := $(filter-out $(SW_spool),$(SW_all))
+
+# Compile checks: built (and linked), not run; a failure stops make test. A name's words after the
+# compiler and the standard: "static" adds -DRSBUS_STATIC, "no<part>" adds SW_<part> (noall: every switch).
+C_CHECKS   := $(foreach c,gcc clang,$(foreach s,c99 c11,$(BUILD)/compile/$(c)-$(s) $(BUILD)/compile/$(c)-$(s)-static)) \
+              $(foreach c,gcc clang,$(foreach p,$(SW_PARTS) all,$(BUILD)/compile/$(c)-c99-no$(p)) \
+                                    $(BUILD)/compile/$(c)-c11-noall-static)
+CXX_CHECKS := $(BUILD)/compile/g++-c++11 $(BUILD)/compile/clang++-c++11 \
+              $(BUILD)/compile/g++-c++11-noall $(BUILD)/compile/clang++-c++11-noall
+
+# The switch matrix's runs: PROGRAM:PART is tests/PROGRAM.c built with SW_PART into build/sw/PROGRAM-noPART
+# and run by make test. With every switch: the unit and bus tests; each switch alone (the compile checks
+# above build them all): the test program its absence changes (RSBUS_NO_CLUSTER and RSBUS_NO_MEM remove
+# nothing yet, so they are only built); the gateway build: test_gateway against examples/gateway.c built
+# with SW_gateway (build/sw/test_gateway-nogateway runs it).
+SW_RUNS := test_unit:all test_bus:all test_spool:spool test_schema:schema test_dedupe:dedupe test_bus:admin
+SW_BINS := $(foreach r,$(SW_RUNS),$(if $(wildcard tests/$(word 1,$(subst :, ,$(r))).c),\
+               $(BUILD)/sw/$(word 1,$(subst :, ,$(r)))-no$(word 2,$(subst :, ,$(r))))) \
+           $(if $(wildcard tests/test_gateway.c),$(BUILD)/sw/test_gateway-nogateway)
 
 RUN_TESTS = bash tests/run_tests.sh
 DEPS = CC="$(CC)" SAN_CC="$(SAN_CC)" bash tests/deps.sh
@@ -86,7 +112,7 @@ test:
 	@$(DEPS) test
 	@bash tests/interop/setup.sh $(BUILD)
 	@$(MAKE) --no-print-directory build-test
-	@$(RUN_TESTS) $(TEST_BINS) $(VARIANT_BINS) $(SAN_BINS) $(VG_BINS)
+	@$(RUN_TESTS) $(TEST_BINS) $(VARIANT_BINS) $(SW_BINS) $(SAN_BINS) $(VG_BINS)
 
 sanitize:
 	@$(DEPS) sanitize
@@ -181,7 +207,8 @@ build-cxx: $(CXX_CHECKS) ; @:
 build-san: $(SAN_BINS) ; @:
 build-demo: $(BUILD)/demo ; @:
 build-bench: $(BUILD)/bench ; @:
-build-test: $(C_CHECKS) $(CXX_CHECKS) $(TEST_BINS) $(VARIANT_BINS) $(SAN_BINS) $(VG_BINS) $(EXAMPLE_BINS) build-snippets ; @:
+build-test: $(C_CHECKS) $(CXX_CHECKS) $(TEST_BINS) $(VARIANT_BINS) $(SW_BINS) $(SAN_BINS) $(VG_BINS) $(EXAMPLE_BINS) \
+            build-snippets ; @:
 
 $(BUILD)/vg/%: $(BUILD)/% | $(BUILD)
 	@mkdir -p $(BUILD)/vg
@@ -195,7 +222,7 @@ build-snippets: | $(BUILD)
 	@for f in $(BUILD)/snippets/*.c; do \
 	    $(CC) $(STD) $(WARN) -Werror -O1 -I. $(HIREDIS_CFLAGS) "$$f" -o "$${f%.c}" $(LIBS) || exit 1; done
 
-$(BUILD) $(BUILD)/san $(BUILD)/compile:
+$(BUILD) $(BUILD)/san $(BUILD)/compile $(BUILD)/sw:
 	mkdir -p $@
 
 $(BUILD)/test_%: tests/test_%.c rsbus.h $(TEST_HDRS) | $(BUILD)
@@ -222,17 +249,49 @@ $(BUILD)/san/rsbusctl: examples/rsbusctl.c rsbus.h | $(BUILD)/san
 	$(SAN_CC) $(EXAMPLE_CFLAGS) $(SAN_FLAGS) $(HIREDIS_CFLAGS) $(CTL_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS) $(CTL_LIBS)
 $(BUILD)/test_rsbusctl $(BUILD)/test_exporter: $(BUILD)/rsbusctl
 $(BUILD)/san/test_rsbusctl $(BUILD)/san/test_exporter: $(BUILD)/san/rsbusctl
+# test_gateway runs examples/gateway.c the same way
+$(BUILD)/san/gateway: examples/gateway.c rsbus.h | $(BUILD)/san
+	$(SAN_CC) $(EXAMPLE_CFLAGS) $(SAN_FLAGS) $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
+$(BUILD)/test_gateway: $(BUILD)/gateway
+$(BUILD)/san/test_gateway: $(BUILD)/san/gateway
+
+# the switch matrix (SW_RUNS above)
+define SW_RULE
+$(BUILD)/sw/$(1)-no$(2): tests/$(1).c rsbus.h $(TEST_HDRS) | $(BUILD)/sw
+	$$(CC) $$(TEST_CFLAGS) $$(SW_$(2)) $$(HIREDIS_CFLAGS) $$(CPPFLAGS) $$(CFLAGS) $$< -o $$@ $$(LDFLAGS) $$(LIBS)
+endef
+$(foreach r,$(SW_RUNS),$(eval $(call SW_RULE,$(word 1,$(subst :, ,$(r))),$(word 2,$(subst :, ,$(r))))))
+$(BUILD)/sw/gateway-nogateway: examples/gateway.c rsbus.h | $(BUILD)/sw
+	$(CC) $(EXAMPLE_CFLAGS) $(SW_gateway) $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
+$(BUILD)/sw/test_gateway-nogateway: $(BUILD)/test_gateway $(BUILD)/sw/gateway-nogateway | $(BUILD)/sw
+	@printf '#!/bin/sh\nexec $(CURDIR)/$(BUILD)/test_gateway $(CURDIR)/$(BUILD)/sw/gateway-nogateway "$$@"\n' > $@
+	@chmod +x $@
 
 $(BUILD)/bench: tests/bench.c rsbus.h $(TEST_HDRS) | $(BUILD)
 	$(CC) $(STD) $(WARN) -Werror -O2 -g -I. $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
 
-# $(BUILD)/compile/<compiler>-<std>[-static]
+# $(BUILD)/compile/<compiler>-<std>[-static][-no<part>]
+SW_FLAGS_OF = $(foreach w,$(filter no%,$(subst -, ,$(1))),$(SW_$(w:no%=%)))
 $(BUILD)/compile/%: tests/compile_c99.c rsbus.h | $(BUILD)/compile
 	$(word 1,$(subst -, ,$*)) -std=$(word 2,$(subst -, ,$*)) $(WARN) -Werror \
-	    $(if $(filter static,$(subst -, ,$*)),-DRSBUS_STATIC) -I. $(HIREDIS_CFLAGS) $< -o $@ $(LIBS)
+	    $(if $(filter static,$(subst -, ,$*)),-DRSBUS_STATIC) $(call SW_FLAGS_OF,$*) -I. $(HIREDIS_CFLAGS) $< -o $@ $(LIBS)
 
 $(BUILD)/compile/g++-c++11 $(BUILD)/compile/clang++-c++11: $(BUILD)/compile/%-c++11: tests/compile_cpp.cpp rsbus.h | $(BUILD)/compile
 	$* $(CXX_CHECK_FLAGS) $(HIREDIS_CFLAGS) $< -o $@ $(LIBS)
+$(BUILD)/compile/g++-c++11-noall $(BUILD)/compile/clang++-c++11-noall: $(BUILD)/compile/%-c++11-noall: tests/compile_cpp.cpp rsbus.h | $(BUILD)/compile
+	$* $(CXX_CHECK_FLAGS) $(SW_all) $(HIREDIS_CFLAGS) $< -o $@ $(LIBS)
+
+# ---- make size: what an embedded gateway carries (tests/size.sh says how each figure is made) ----------
+.PHONY: size demo-gateway
+size:
+	@$(DEPS) demo
+	@CC="$(CC)" bash tests/size.sh $(BUILD)
+
+# ---- make demo-gateway: examples/gateway.c rides out a Redis restart with nothing lost ----------------
+demo-gateway:
+	@$(DEPS) demo
+	@$(MAKE) --no-print-directory $(BUILD)/gateway
+	@bash examples/run_gateway_demo.sh $(BUILD)/gateway
 
 # ---- make test-hiredis1: the second lane, hiredis 1.2.0 with TLS ----------------------------------------
 # Debian 12 has hiredis 0.14.1 only. tests/hiredis1.sh builds hiredis 1.2.0 with USE_SSL=1 (static
@@ -303,3 +362,100 @@ $(H1_C_CHECKS): $(H1)/compile/%: tests/compile_c99.c rsbus.h $(H1_STAMP) | $(H1)
 
 $(H1_CXX_CHECKS): $(H1)/compile/%-c++11: tests/compile_cpp.cpp rsbus.h $(H1_STAMP) | $(H1)/compile
 	$* $(CXX_CHECK_FLAGS) $(H1_CFLAGS) $< -o $@ $(H1_LIBS)
+$(H1)/test_gateway: $(H1)/gateway
+
+# ---- make test-cross: 32-bit ARM and big-endian s390x, under qemu-user -----------------------------------
+# Debian's cross compilers (gcc-arm-linux-gnueabihf, gcc-s390x-linux-gnu, with libc6-dev-ARCH-cross) build
+# the tests against Debian's multiarch hiredis of that architecture (libhiredis-dev:armhf / :s390x, its
+# libhiredis.a), into build/cross/ARCH/; qemu-arm / qemu-s390x run them against the native redis-servers
+# the tests start themselves (a guest's execve of the native redis-server runs it natively). The guest's
+# loader and libc are the multiarch ones libhiredis-dev:ARCH brings (/lib/ld-linux-armhf.so.3,
+# /lib/ld64.so.1), so qemu runs without -L: with -L /usr/TRIPLET the cross ld.so would load the multiarch
+# libc.so.6 of another glibc build and every program would abort. build/cross/ARCH/run/NAME is a two-line
+# script that runs build/cross/ARCH/NAME under qemu (tests/run_tests.sh runs those).
+#   CROSS_TESTS   what runs under emulation, chosen by what it proves on a 32-bit and a big-endian CPU:
+#                 the unit, JSON (and JSONTestSuite: JSONTESTSUITE=...) and URL parsers, schemas, the spool
+#                 (its file format and offsets), dedupe, the bus on a real server, and the gateway example
+#   CROSS_FULL=1  adds the fault, hostile-reply, allocation-failure, security and rsbusctl tests (about 3 more
+#                 minutes). Not test_harness: it tests the tests' server handling, and a redis-server started
+#                 by an emulated process does not get PR_SET_PDEATHSIG's signal when qemu is SIGKILLed
+# and, per architecture:
+#   spool-ARCH-to-native, spool-native-to-ARCH  tests/spool_xarch.c: a spool written by one machine is
+#                 flushed by the other, every field checked (tests/spool_xarch.sh); and spool-same: the
+#                 spools that x86-64 and every ARCH write of the same events are byte for byte the same
+#   s390x only: test_json_broken_fallback  test_json built with -DRSBUS__JSON_BREAK_FALLBACK, which breaks
+#                 the big-endian fallback of the SWAR JSON scanner on purpose: it must FAIL (counted as
+#                 passed when it does), which shows this lane runs that fallback; native/test_json_broken
+#                 is the same build on x86-64, where the macro must change nothing
+# One final line "N passed, N failed".
+CROSS_ARCHS ?= armhf s390x
+CROSS_TRIPLET_armhf = arm-linux-gnueabihf
+CROSS_TRIPLET_s390x = s390x-linux-gnu
+CROSS_QEMU_armhf = qemu-arm
+CROSS_QEMU_s390x = qemu-s390x
+CROSS = $(BUILD)/cross
+# hiredis.pc of that architecture (-D_FILE_OFFSET_BITS=64: 64-bit file offsets on a 32-bit CPU too)
+CROSS_CFLAGS_OF = $(shell PKG_CONFIG_LIBDIR=/usr/lib/$(CROSS_TRIPLET_$(1))/pkgconfig pkg-config --cflags hiredis 2>/dev/null \
+                      || echo -D_FILE_OFFSET_BITS=64)
+CROSS_TESTS ?= test_unit test_json test_json_suite test_url test_schema test_spool test_dedupe test_bus test_gateway
+CROSS_LONG  := test_faults test_hostile test_alloc_fail test_security test_rsbusctl
+CROSS_RUN_TESTS := $(filter $(patsubst tests/%.c,%,$(TEST_SRCS)),$(CROSS_TESTS) $(if $(filter 1,$(CROSS_FULL)),$(CROSS_LONG)))
+CROSS_TOOLS := gateway rsbusctl spool_xarch
+CROSS_RUNS := $(foreach a,$(CROSS_ARCHS),$(CROSS_RUN_TESTS:%=$(CROSS)/$(a)/run/%) \
+                  $(CROSS)/$(a)/run/spool-$(a)-to-native $(CROSS)/$(a)/run/spool-native-to-$(a)) \
+              $(if $(filter s390x,$(CROSS_ARCHS)),$(CROSS)/s390x/run/test_json_broken_fallback $(CROSS)/native/test_json_broken) \
+              $(CROSS)/spool-same
+
+# built through pattern rules as prerequisites of their wrappers: kept, not deleted as intermediates
+CROSS_BINS := $(foreach a,$(CROSS_ARCHS),$(addprefix $(CROSS)/$(a)/,$(CROSS_RUN_TESTS) $(CROSS_TOOLS) test_json_broken))
+.SECONDARY: $(CROSS_BINS)
+
+.PHONY: test-cross build-cross
+test-cross:
+	@CROSS_ARCHS="$(CROSS_ARCHS)" $(DEPS) cross
+	@$(MAKE) --no-print-directory build-cross
+	@$(RUN_TESTS) $(CROSS_RUNS)
+
+build-cross: $(CROSS_RUNS) ; @:
+
+# cross_rules ARCH: its programs, its qemu wrappers, its spool runs
+define CROSS_RULES
+$(CROSS)/$(1)/%: tests/%.c rsbus.h $(TEST_HDRS)
+	@mkdir -p $$(@D)
+	$(CROSS_TRIPLET_$(1))-gcc $$(TEST_CFLAGS) $$(call CROSS_CFLAGS_OF,$(1)) $$(CPPFLAGS) $$(CFLAGS) $$< -o $$@ /usr/lib/$(CROSS_TRIPLET_$(1))/libhiredis.a -lm
+$(CROSS)/$(1)/%: examples/%.c rsbus.h
+	@mkdir -p $$(@D)
+	$(CROSS_TRIPLET_$(1))-gcc $$(EXAMPLE_CFLAGS) $$(call CROSS_CFLAGS_OF,$(1)) $$(CPPFLAGS) $$(CFLAGS) $$< -o $$@ /usr/lib/$(CROSS_TRIPLET_$(1))/libhiredis.a -lm
+$(CROSS)/$(1)/test_json_broken: tests/test_json.c rsbus.h $(TEST_HDRS)
+	@mkdir -p $$(@D)
+	$(CROSS_TRIPLET_$(1))-gcc $$(TEST_CFLAGS) $$(call CROSS_CFLAGS_OF,$(1)) -DRSBUS__JSON_BREAK_FALLBACK $$< -o $$@ /usr/lib/$(CROSS_TRIPLET_$(1))/libhiredis.a -lm
+# the wrapper of a test: the tools it runs are wrappers too (GATEWAY, RSBUSCTL), so that they run under qemu
+$(CROSS)/$(1)/run/%: $(CROSS)/$(1)/% $(CROSS_TOOLS:%=$(CROSS)/$(1)/%)
+	@mkdir -p $$(@D)
+	@for t in $(CROSS_TOOLS); do printf '#!/bin/sh\nexec $(CROSS_QEMU_$(1)) $(CURDIR)/$(CROSS)/$(1)/'$$$$t' "$$$$@"\n' \
+	    > $(CROSS)/$(1)/run/$$$$t.qemu; chmod +x $(CROSS)/$(1)/run/$$$$t.qemu; done
+	@printf '#!/bin/sh\nGATEWAY=$(CURDIR)/$(CROSS)/$(1)/run/gateway.qemu RSBUSCTL=$(CURDIR)/$(CROSS)/$(1)/run/rsbusctl.qemu exec $(CROSS_QEMU_$(1)) $(CURDIR)/$$< "$$$$@"\n' > $$@
+	@chmod +x $$@
+$(CROSS)/$(1)/run/spool-$(1)-to-native: $(CROSS)/$(1)/run/spool_xarch $(BUILD)/spool_xarch
+	@printf '#!/bin/sh\nexec bash $(CURDIR)/tests/spool_xarch.sh "$(CURDIR)/$(CROSS)/$(1)/run/spool_xarch" "$(CURDIR)/$(BUILD)/spool_xarch"\n' > $$@
+	@chmod +x $$@
+$(CROSS)/$(1)/run/spool-native-to-$(1): $(CROSS)/$(1)/run/spool_xarch $(BUILD)/spool_xarch
+	@printf '#!/bin/sh\nexec bash $(CURDIR)/tests/spool_xarch.sh "$(CURDIR)/$(BUILD)/spool_xarch" "$(CURDIR)/$(CROSS)/$(1)/run/spool_xarch"\n' > $$@
+	@chmod +x $$@
+endef
+$(foreach a,$(CROSS_ARCHS),$(eval $(call CROSS_RULES,$(a))))
+
+$(BUILD)/spool_xarch: tests/spool_xarch.c rsbus.h $(TEST_HDRS) | $(BUILD)
+	$(CC) $(TEST_CFLAGS) $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
+
+$(CROSS)/spool-same: $(BUILD)/spool_xarch $(foreach a,$(CROSS_ARCHS),$(CROSS)/$(a)/run/spool_xarch)
+	@printf '#!/bin/sh\nexec bash $(CURDIR)/tests/spool_xarch.sh --same $(CURDIR)/$(BUILD)/spool_xarch $(foreach a,$(CROSS_ARCHS),$(CURDIR)/$(CROSS)/$(a)/run/spool_xarch)\n' > $@
+	@chmod +x $@
+
+# the broken fallback must fail on s390x: its wrapper inverts the verdict
+$(CROSS)/s390x/run/test_json_broken_fallback: $(CROSS)/s390x/run/test_json_broken
+	@printf '#!/bin/sh\nexec bash $(CURDIR)/tests/expect_fail.sh test_json_broken_fallback $(CURDIR)/$<\n' > $@
+	@chmod +x $@
+$(CROSS)/native/test_json_broken: tests/test_json.c rsbus.h $(TEST_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -DRSBUS__JSON_BREAK_FALLBACK $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)

@@ -13,6 +13,11 @@
 #                                     npm): make test-hiredis1, which builds hiredis 1.2.0 itself, so
 #                                     not Debian's hiredis; npm fetches its sources (tests/hiredis1.sh);
 #                                     wanted: mhd, prometheus
+#                    cross           (redis-server, hiredis, and per CROSS_ARCHS (default "armhf s390x"):
+#                                     the Debian cross compiler and its libc (gcc-arm-linux-gnueabihf,
+#                                     libc6-dev-armhf-cross), hiredis of that architecture from Debian's
+#                                     multiarch archive (libhiredis-dev:armhf, after dpkg --add-architecture
+#                                     armhf), qemu-user): make test-cross
 # or one of those needs itself. "cc" is $CC (default cc); "sanitizer" means $SAN_CC (default clang)
 # can build and run a -fsanitize=address,undefined program. "mhd" is libmicrohttpd's headers and library
 # (rsbusctl's exporter command), "prometheus" the prometheus and promtool commands (tests/test_exporter.c).
@@ -40,7 +45,15 @@ for what in "$@"; do
         sanitize)       need sanitizer redis-server hiredis ;;
         valgrind)       need cc valgrind redis-server hiredis ;;
         hiredis1)       need cc gcc clang g++ clang++ redis-server sanitizer libssl openssl npm; want mhd prometheus ;;
-        cc|gcc|clang|g++|clang++|redis-server|hiredis|sanitizer|valgrind|libssl|openssl|npm|pyredis) need "$what" ;;
+        cross)          need cc redis-server hiredis qemu-user
+                        for a in ${CROSS_ARCHS:-armhf s390x}; do
+                            case $a in
+                                armhf|s390x) need "cross-$a" ;;
+                                *) echo "deps.sh: CROSS_ARCHS: unknown architecture '$a' (armhf, s390x)" >&2; exit 2 ;;
+                            esac
+                        done ;;
+        cc|gcc|clang|g++|clang++|redis-server|hiredis|sanitizer|valgrind|libssl|openssl|npm|pyredis|qemu-user) need "$what" ;;
+        cross-armhf|cross-s390x) need "$what" ;;
         mhd|prometheus) want "$what" ;;
         *) echo "deps.sh: unknown requirement '$what'" >&2; exit 2 ;;
     esac
@@ -86,6 +99,11 @@ has_sanitizer() {
     return $ok
 }
 
+# Debian's names for a cross architecture: its GNU triplet and its qemu-user binary.
+cross_triplet() { case $1 in armhf) echo arm-linux-gnueabihf ;; s390x) echo s390x-linux-gnu ;; esac; }
+cross_qemu() { case $1 in armhf) echo qemu-arm ;; s390x) echo qemu-s390x ;; esac; }
+foreign_archs=()
+
 # Fills 'missing' (what, for people) and 'pkgs' (Debian package names) for the names given (default:
 # the needed ones).
 check() {
@@ -110,6 +128,15 @@ check() {
             # Debian's python3 with python3-redis (a python3 earlier on PATH, e.g. pyenv's, may lack it)
             pyredis)      { python3 -c 'import redis' >/dev/null 2>&1 || /usr/bin/python3 -c 'import redis' >/dev/null 2>&1; } ||
                               { missing+=("python3-redis"); pkgs+=(python3-redis); } ;;
+            qemu-user)    have qemu-arm && have qemu-s390x || { missing+=("qemu-user"); pkgs+=(qemu-user); } ;;
+            cross-*)
+                c=${n#cross-}
+                t=$(cross_triplet "$c")
+                have "$t-gcc" || { missing+=("$t-gcc"); pkgs+=("gcc-$t"); }
+                [ -f "/usr/$t/include/stdio.h" ] || { missing+=("the C library for $t"); pkgs+=("libc6-dev-$c-cross"); }
+                [ -f "/usr/lib/$t/libhiredis.a" ] || {
+                    missing+=("hiredis for $c (/usr/lib/$t/libhiredis.a)"); pkgs+=("libhiredis-dev:$c"); foreign_archs+=("$c"); }
+                have "$(cross_qemu "$c")" || { missing+=("$(cross_qemu "$c")"); pkgs+=(qemu-user); } ;;
             sanitizer)
                 if ! has_sanitizer; then
                     c=$(first_word "$SAN_CC")
@@ -154,6 +181,10 @@ if can_install; then
     echo "deps.sh: missing: $(join "${missing[@]}")" >&2
     echo "deps.sh: installing ${uniq_pkgs[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
+    # libhiredis-dev:ARCH comes from Debian's multiarch archive: the architecture must be known to dpkg
+    for a in ${foreign_archs[@]+"${foreign_archs[@]}"}; do
+        dpkg --print-foreign-architectures | grep -qx "$a" || dpkg --add-architecture "$a" || exit 1
+    done
     if ! apt-get update -q >&2 || ! apt-get install -y -q --no-install-recommends "${uniq_pkgs[@]}" >&2; then
         echo "deps.sh: apt-get install ${uniq_pkgs[*]} failed" >&2
         exit 1
@@ -185,6 +216,9 @@ done
 {
     echo "Missing: $(join "${missing[@]}")"
     echo "Install it, then run make again:"
+    for a in ${foreign_archs[@]+"${foreign_archs[@]}"}; do
+        echo "  Debian/Ubuntu:  sudo dpkg --add-architecture $a && sudo apt-get update   (first)"
+    done
     echo "  Debian/Ubuntu:  sudo apt-get install ${uniq_pkgs[*]}"
     [ ${#fedora[@]} -gt 0 ] && echo "  Fedora:         sudo dnf install ${fedora[*]}"
     [ ${#brew[@]} -gt 0 ] && echo "  macOS:          brew install ${brew[*]}"

@@ -76,6 +76,34 @@ static void test__fail(const char *file, int line, const char *what) {
             test__fail(__FILE__, __LINE__, "timed out waiting for: " #cond); break; } test_sleep_ms(2); } \
     } while (0)
 
+/* Build switches (make test builds some programs with -DRSBUS_NO_<PART>): RUN_WITH(PART, name) runs a
+   test that needs that part, or says it is skipped because the build compiled the part out. A skipped
+   test counts neither as passed nor as failed; the summary line says how many were skipped. */
+#ifdef RSBUS_NO_SPOOL
+#  define TEST_HAVE_SPOOL 0
+#else
+#  define TEST_HAVE_SPOOL 1
+#endif
+#ifdef RSBUS_NO_SCHEMA
+#  define TEST_HAVE_SCHEMA 0
+#else
+#  define TEST_HAVE_SCHEMA 1
+#endif
+#ifdef RSBUS_NO_DEDUPE
+#  define TEST_HAVE_DEDUPE 0
+#else
+#  define TEST_HAVE_DEDUPE 1
+#endif
+#ifdef RSBUS_NO_ADMIN
+#  define TEST_HAVE_ADMIN 0
+#else
+#  define TEST_HAVE_ADMIN 1
+#endif
+#define RUN_WITH(part, name) do { \
+        if (TEST_HAVE_##part) RUN(name); \
+        else { test__skipped++; fprintf(stderr, "-- %s: skipped (compiled out by RSBUS_NO_%s)\n", #name, #part); } \
+    } while (0)
+
 static int test_summary(const char *name) {
     if (test__skipped) printf("%s: %d skipped\n", name, test__skipped);
     printf("%s: %d passed, %d failed\n", name, test__passed, test__failed);

@@ -1441,6 +1441,78 @@ TEST(acked_trimming_race_with_a_lagging_group) {
     rsbus_close(tr);
 }
 
+/* Build switches (make test runs this program built with all of them too): a compiled-out call answers
+   RSBUS_E_ARG naming its switch and rsbus_open refuses a config that needs a compiled-out part; a part
+   that is built answers as usual. */
+static void check_switch(rsbus *bus, rsbus_result got, int have, rsbus_result want, const char *msg, int line) {
+    char m[160];
+    if (!have) want = RSBUS_E_ARG;
+    if (got != want) {
+        snprintf(m, sizeof m, "%s, not %s", rsbus_result_str(got), rsbus_result_str(want));
+        test__fail(__FILE__, line, m);
+    }
+    if (have) CHECK_NOT_CONTAINS(rsbus_errmsg(bus), "compiled out");
+    else CHECK_EQ_STR(rsbus_errmsg(bus), msg);
+}
+#define SWITCH(call, part, want, msg) check_switch(bus, (call), TEST_HAVE_##part, (want), (msg), __LINE__)
+
+static int stop_at_once(const rsbus_msg *m, void *user) { (void)m; (void)user; return 1; }
+
+TEST(build_switches) {
+    rsbus *bus = open_bus("t:switch", "g", "me");
+    rsbus_config c;
+    rsbus_error err;
+    rsbus_dlq_page page;
+    rsbus_consumer_info ci[2];
+    char id[RSBUS_ID_SIZE], path[512];
+    size_t n, bytes;
+    int64_t removed;
+    rsbus *b2;
+    REQUIRE(bus != NULL);
+    SWITCH(rsbus_spool_pending(bus, &n, &bytes), SPOOL, RSBUS_OK, "rsbus_spool_pending: compiled out by RSBUS_NO_SPOOL");
+    SWITCH(rsbus_spool_flush(bus, &n), SPOOL, RSBUS_OK, "rsbus_spool_flush: compiled out by RSBUS_NO_SPOOL");
+    SWITCH(rsbus_schema_register(bus, "sw.x", 1, "{\"a\":\"string\"}"), SCHEMA, RSBUS_OK,
+           "rsbus_schema_register: compiled out by RSBUS_NO_SCHEMA");
+    SWITCH(rsbus_dlq_list(bus, NULL, 10, &page), ADMIN, RSBUS_OK, "rsbus_dlq_list: compiled out by RSBUS_NO_ADMIN");
+    CHECK_EQ_INT(page.count, 0);
+    rsbus_dlq_page_free(bus, &page);
+    SWITCH(rsbus_dlq_replay(bus, "1-1", id), ADMIN, RSBUS_E_NOTFOUND, "rsbus_dlq_replay: compiled out by RSBUS_NO_ADMIN");
+    SWITCH(rsbus_dlq_purge(bus, 1, &removed), ADMIN, RSBUS_OK, "rsbus_dlq_purge: compiled out by RSBUS_NO_ADMIN");
+    SWITCH(rsbus_consumers_list(bus, NULL, ci, 2, &n), ADMIN, RSBUS_OK, "rsbus_consumers_list: compiled out by RSBUS_NO_ADMIN");
+    SWITCH(rsbus_consumers_gc(bus, NULL, 3600000, &removed), ADMIN, RSBUS_OK,
+           "rsbus_consumers_gc: compiled out by RSBUS_NO_ADMIN");
+    SWITCH((rsbus_result)rsbus_tail(bus, strcpy(id, "$"), -1, stop_at_once, NULL), ADMIN, RSBUS_OK,
+           "rsbus_tail: compiled out by RSBUS_NO_ADMIN");
+    SWITCH(rsbus_replay_range(bus, "-", "+", stop_at_once, NULL), ADMIN, RSBUS_OK,
+           "rsbus_replay_range: compiled out by RSBUS_NO_ADMIN");
+    SWITCH(rsbus_group_rewind(bus, NULL, "0"), ADMIN, RSBUS_OK, "rsbus_group_rewind: compiled out by RSBUS_NO_ADMIN");
+    SWITCH(rsbus_trim(bus, &removed), ADMIN, RSBUS_OK, "rsbus_trim: compiled out by RSBUS_NO_ADMIN");
+    rsbus_close(bus);
+
+    c = test_cfg("t:switch", "g", "me");
+    tmp_path(path, sizeof path, "switch.spool");
+    c.spool_path = path;
+    b2 = rsbus_open(&c, &err);
+    if (TEST_HAVE_SPOOL) { CHECK(b2 != NULL); rsbus_close(b2); remove(path); }
+    else {
+        CHECK(b2 == NULL);
+        CHECK_EQ_INT(err.code, RSBUS_E_ARG);
+        CHECK_EQ_STR(err.msg, "rsbus_config.spool_path: the spool is compiled out by RSBUS_NO_SPOOL");
+    }
+    c = test_cfg("t:switch", "g", "me");
+    c.dedupe_ttl_ms = 60000;
+    b2 = rsbus_open(&c, &err);
+    if (TEST_HAVE_DEDUPE) { CHECK(b2 != NULL); rsbus_close(b2); }
+    else {
+        CHECK(b2 == NULL);
+        CHECK_EQ_INT(err.code, RSBUS_E_ARG);
+        CHECK_EQ_STR(err.msg, "rsbus_config.dedupe_ttl_ms: dedupe is compiled out by RSBUS_NO_DEDUPE");
+    }
+    /* a NULL bus is RSBUS_E_ARG either way */
+    CHECK_EQ_INT(rsbus_dlq_purge(NULL, 1, NULL), RSBUS_E_ARG);
+    CHECK_EQ_INT(rsbus_spool_flush(NULL, NULL), RSBUS_E_ARG);
+}
+
 TEST(nothing_secret_in_logs) {
     CHECK_NOT_CONTAINS(logbuf, "s3cr3t-Pw");
     CHECK_NOT_CONTAINS(logbuf, "secret-payload");
@@ -1476,16 +1548,17 @@ int main(void) {
     RUN(stop_from_handler_and_flag);
     RUN(run_prefetches_one_batch_ahead);
     RUN(run_stopped_leaves_the_prefetched_batch_to_the_next_poll);
-    RUN(dlq_list_replay_purge);
+    RUN_WITH(ADMIN, dlq_list_replay_purge);
     RUN(info_lag_health_metrics);
     RUN(stream_snapshot);
     RUN(health_unhealthy_when_redis_is_gone);
     RUN(tenant_bound_bus);
-    RUN(consumers_list_and_gc);
-    RUN(tail_replay_range_rewind_and_clock);
-    RUN(maxlen_trimming_reports_what_it_dropped);
-    RUN(acked_trimming_never_drops_unread);
-    RUN(acked_trimming_race_with_a_lagging_group);
+    RUN_WITH(ADMIN, consumers_list_and_gc);
+    RUN_WITH(ADMIN, tail_replay_range_rewind_and_clock);
+    RUN_WITH(ADMIN, maxlen_trimming_reports_what_it_dropped);
+    RUN_WITH(ADMIN, acked_trimming_never_drops_unread);
+    RUN_WITH(ADMIN, acked_trimming_race_with_a_lagging_group);
+    RUN(build_switches);
     RUN(nothing_secret_in_logs);
     kill_children();
     raw_reset();

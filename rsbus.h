@@ -213,14 +213,15 @@
         is noticed within 100 ms while it waits, and the batch in hand is finished and acknowledged
         first (a stop while blocked in XREADGROUP drops the connection: an entry Redis delivered in
         that instant stays pending and is re-read on the next start under the same name).
-        Prefetch: rsbus_run sends the next batch's XREADGROUP (without BLOCK) before the handlers run
-        on the current one, together with the previous batch's XACK, so Redis answers it meanwhile and
-        a batch costs one write and no waiting. The entries of that next batch are then delivered to
-        this consumer, so pending, while the current batch is handled: at most one batch ahead
-        (batch_size entries). A crash leaves them pending, to be claimed as any other (claim_idle_ms);
-        when rsbus_run returns with a prefetched batch unhandled, its entries stay pending to this
-        consumer and the next rsbus_poll or rsbus_run of the bus re-reads them first (as after a
-        reconnect). rsbus_poll does not prefetch.
+        Reading ahead: after a batch, rsbus_run sends its XACK together with reads (XREADGROUP without
+        BLOCK) of the batches after it, so that two reads are in flight: Redis answers the next one
+        while this consumer reads and handles the one before, and a batch costs one write and no
+        waiting. The entries of the next batch are then delivered to this consumer, so pending, while
+        the current one is handled: at most one batch (batch_size entries) ahead of the one in hand. A
+        crash leaves them pending, to be claimed as any other (claim_idle_ms); when rsbus_run returns
+        with a batch read ahead and unhandled, its entries stay pending to this consumer and the next
+        rsbus_poll or rsbus_run of the bus re-reads them first (as after a reconnect). rsbus_poll does
+        not read ahead.
 
     DEAD LETTERS
         <stream>:dlq holds each dead entry's fields verbatim and in order (any field, foreign ones too;
@@ -622,7 +623,7 @@ RSBUS_API int          rsbus_poll(rsbus *bus, int timeout_ms);
 RSBUS_API rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop);
              /* poll, claim every claim_interval_ms, reconnect with backoff on I/O errors, until *stop
                 becomes non-zero or rsbus_stop() is called; returns RSBUS_OK then. stop may be NULL.
-                Keeps the next batch's read in flight while handlers run (see CONSUMING: prefetch). */
+                Keeps the next batch's read in flight while handlers run (see CONSUMING: reading ahead). */
 RSBUS_API void         rsbus_stop(rsbus *bus);   /* safe from a handler and from a signal handler */
 
 typedef struct rsbus_claim_stats { int64_t checked, claimed, handled, dead, deleted; } rsbus_claim_stats;
@@ -2603,6 +2604,7 @@ RSBUS__PUBLIC rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *
 #define RSBUS__EXTRA_MAX 244       /* extra fields of one event: with rsbus's 12 at most, 256 */
 #define RSBUS__PENDING_PAGE 1000   /* XPENDING page size of rsbus_claim */
 #define RSBUS__QUIET_MS 200        /* a connection quiet this long is checked before it is used */
+#define RSBUS__AHEAD 2             /* rsbus_run's reads in flight after a batch: the next one and the one after */
 
 enum { RSBUS__PAT_EXACT = 0, RSBUS__PAT_PREFIX = 1, RSBUS__PAT_ALL = 2 };
 typedef struct rsbus__handler {
@@ -2679,7 +2681,7 @@ struct rsbus {
     int in_run, dispatching, nogroup;
     int reread;                    /* re-read own pending entries before new ones */
     char reread_from[RSBUS_ID_SIZE];
-    redisReply *held;              /* rsbus_run: the prefetched batch's reply, read before its turn */
+    redisReply *held[RSBUS__AHEAD]; int nheld;   /* rsbus_run: replies of reads ahead, read before their turn */
     int64_t nogroup_logged_ms;
     uint64_t trimmed_unread_seen;  /* MAXLEN drops of our group already counted */
     /* keys */
@@ -2905,13 +2907,13 @@ RSBUS__PRIVATE rsbus_result rsbus__reply_fail(rsbus *bus, const redisReply *r, c
    - RSBUS__OWE_MARK:   a dedupe mark sent at once and read later; a refusal is logged;
    - RSBUS__OWE_ACK:    a batch's XACK that goes out with the next command (rsbus_run); its entries are
                         counted when it answers, and stay pending when it is refused or lost;
-   - RSBUS__OWE_READ:   the next batch's XREADGROUP (rsbus_run's prefetch); its reply is held for it.
+   - RSBUS__OWE_READ:   a read ahead of the next batches (rsbus_run); its reply is held for its turn.
    Reading one reply first takes care of those owed before it, in order, so replies can never be taken
    for one another. The first 'owe_sent' entries of the queue went out; the others are the segments in
    the buffer. The rules for every command:
    - a reply of the wrong shape drops the connection (the pipeline may be out of step): RSBUS_E_PROTOCOL;
-   - a lost connection drops every reply owed: a lost XACK leaves its entries pending, a lost prefetch
-     leaves its entries pending too, and both come back (at-least-once). */
+   - a lost connection drops every reply owed: a lost XACK leaves its entries pending, a lost read
+     ahead leaves its entries pending too, and both come back (at-least-once). */
 enum { RSBUS__OWE_CALLER = 0, RSBUS__OWE_MARK, RSBUS__OWE_ACK, RSBUS__OWE_READ };
 
 RSBUS__PRIVATE rsbus__owe *rsbus__owe_at(const rsbus__conn *cn, size_t i) {
@@ -3269,7 +3271,7 @@ RSBUS__PRIVATE redisReply *rsbus__reply_copy(const redisReply *r, char **mem) {
 
 /* >>redis glue */
 RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus__conn *cn);
-RSBUS__PRIVATE void rsbus__forget_prefetch(rsbus *bus);
+RSBUS__PRIVATE void rsbus__forget_ahead(rsbus *bus);
 
 #ifdef RSBUS_TLS
 /* >>tls (RSBUS_TLS, hiredis 1.x) */
@@ -3527,7 +3529,10 @@ RSBUS__PRIVATE rsbus_result rsbus__read_reply(rsbus__conn *cn, redisReply **out,
 /* Takes care of a reply nobody waits for (see >>connection). */
 RSBUS__PRIVATE void rsbus__settle_owed(rsbus__conn *cn, const rsbus__owe *o, redisReply *rep) {
     rsbus *bus = cn->bus;
-    if (o->kind == RSBUS__OWE_READ) { bus->held = rep; return; }
+    if (o->kind == RSBUS__OWE_READ) {   /* at most RSBUS__AHEAD are ever in flight */
+        if (bus->nheld < RSBUS__AHEAD) bus->held[bus->nheld++] = rep;
+        return;
+    }
     if (rep->type == REDIS_REPLY_ERROR) {
         char text[160];
         int mark = o->kind == RSBUS__OWE_MARK;
@@ -3591,19 +3596,17 @@ RSBUS__PRIVATE rsbus_result rsbus__recv_n(rsbus__conn *cn, redisReply **rs, size
     for (i = 0; i < n && r == RSBUS_OK; i++) r = rsbus__recv(cn, &rs[i], what);
     return r;
 }
-/* Sends what is queued and reads every reply owed (rsbus_run returning, rsbus_close). A prefetched
+/* Sends what is queued and reads every reply owed (rsbus_run returning, rsbus_close). A batch read ahead
    batch is not handled: its entries stay pending and the next read of this consumer re-reads them. */
 RSBUS__PRIVATE rsbus_result rsbus__settle_all(rsbus__conn *cn) {
     rsbus_result r = RSBUS_OK;
-    if (!cn->c) return RSBUS_OK;
-    while (r == RSBUS_OK && cn->owe_len) {
+    while (r == RSBUS_OK && cn->c && cn->owe_len) {
         rsbus__owe o;
         redisReply *rep;
         r = rsbus__next(cn, &rep, &o, "XACK");
         if (r == RSBUS_OK) rsbus__settle_owed(cn, &o, rep);
     }
-    if (cn->bus->held && cn->bus->held->type != REDIS_REPLY_NIL) rsbus__forget_prefetch(cn->bus);   /* had entries */
-    cn->bus->held = NULL;
+    rsbus__forget_ahead(cn->bus);
     return r;
 }
 
@@ -3811,7 +3814,8 @@ RSBUS__PRIVATE void rsbus__reconnected(rsbus *bus) {
         rsbus__log(bus, RSBUS_LOG_INFO, "connected to %s", bus->url.redacted);
     }
     bus->was_connected = 1;
-    if (!bus->cfg.publish_only) rsbus__forget_prefetch(bus);
+    bus->nheld = 0;   /* read ahead on the old connection: pending to this consumer, re-read below */
+    if (!bus->cfg.publish_only) { bus->reread = 1; strcpy(bus->reread_from, "0"); }
 }
 /* The connection was found closed before anything queued went out: reconnect and keep the queue. */
 RSBUS__PRIVATE rsbus_result rsbus__reopen(rsbus__conn *cn) {
@@ -3844,13 +3848,14 @@ RSBUS__PRIVATE rsbus_result rsbus__ensure(rsbus *bus) {
     rsbus_result r;
     bus->err[0] = 0;
     bus->rcode[0] = 0;
-    if (!bus->dispatching && !bus->held) rsbus__arena_reset(bus);   /* no reply of an earlier call is in use */
-    if (cn->c && rsbus__recv_owed(cn) != RSBUS_OK) bus->err[0] = 0;   /* dropped: reconnect below */
-    if (cn->c && (rsbus__owes(cn, RSBUS__OWE_CALLER) || cn->c->reader->len > cn->c->reader->pos)) {
+    /* no reply of an earlier call is in use (replies still owed are read when their turn comes) */
+    if (!bus->dispatching && !bus->nheld) rsbus__arena_reset(bus);
+    if (cn->c && (rsbus__owes(cn, RSBUS__OWE_CALLER) || (!cn->owe_sent && cn->c->reader->len > cn->c->reader->pos))) {
         /* a reply an earlier call did not read, or bytes no command asked for: out of step, start afresh */
         rsbus__log(bus, RSBUS_LOG_WARN, "unexpected data from %s; reconnecting", bus->url.redacted);
         rsbus__drop(cn);
     }
+    if (cn->c && cn->owe_sent) return RSBUS_OK;   /* replies are coming: it is in use */
     if (cn->c) {
         /* Between commands Redis sends nothing: a readable socket means it closed the connection
            (CLIENT KILL, timeout, restart). Notice that now rather than fail the next command; checked
@@ -4900,7 +4905,6 @@ RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t
     return RSBUS_OK;
 }
 
-RSBUS__PRIVATE void rsbus__prefetch(rsbus *bus);
 /* Decodes the entries of a batch into bus->items, each once: its message (fields in the bus's field
    pool after the part for one entry, grown first to the batch's need so that no pointer moves), why it is malformed (the schema of its
    type and version included), its event id for dedupe, and whether it is a replay for this group. */
@@ -4944,16 +4948,14 @@ RSBUS__PRIVATE rsbus_result rsbus__decode_batch(rsbus *bus, const redisReply *co
     return RSBUS_OK;
 }
 /* Dispatches up to batch_size entries of a reply and settles them. deliveries: per-entry counts
-   (NULL: 1 each); an entry delivered more than max_retries + 1 times is dead-lettered undispatched.
-   prefetch: the next batch's read goes out before the handlers run (rsbus_run). */
+   (NULL: 1 each); an entry delivered more than max_retries + 1 times is dead-lettered undispatched. */
 RSBUS__PRIVATE rsbus_result rsbus__handle(rsbus *bus, const redisReply *const *entries, size_t n,
-                                          const int64_t *deliveries, int prefetch, const char *what) {
+                                          const int64_t *deliveries, const char *what) {
     size_t i, j;
     int dedupe = bus->cfg.dedupe_ttl_ms > 0 && bus->nhandlers > 0;
     rsbus_result r = rsbus__decode_batch(bus, entries, n, deliveries);
     if (r == RSBUS_OK && dedupe) r = rsbus__dedupe_check(bus, bus->items, n);
     if (r != RSBUS_OK) return r;   /* nothing was handled: the entries stay pending and come back */
-    if (prefetch) rsbus__prefetch(bus);
     for (i = 0; i < n; i++) {
         rsbus__item *it = &bus->items[i];
         if (dedupe && it->eid && !it->seen) {   /* the same event twice in one batch */
@@ -4988,7 +4990,7 @@ RSBUS__PRIVATE rsbus_result rsbus__read_entries(rsbus *bus, const redisReply *re
 }
 
 /* Queues XREADGROUP of this consumer from 'from' (">": new entries), BLOCK block_ms when >= 0; its reply is
-   owed as 'kind' (RSBUS__OWE_CALLER, or RSBUS__OWE_READ for a prefetch). */
+   owed as 'kind' (RSBUS__OWE_CALLER, or RSBUS__OWE_READ for a read ahead). */
 RSBUS__PRIVATE void rsbus__queue_xreadgroup(rsbus *bus, int block_ms, const char *from, int kind) {
     rsbus__conn *cn = &bus->conn;
     rsbus__cmd(cn);
@@ -5005,20 +5007,32 @@ RSBUS__PRIVATE void rsbus__queue_xreadgroup(rsbus *bus, int block_ms, const char
     rsbus__argz(cn, from);
     rsbus__cmd_end_owing(cn, kind, 0, 0);
 }
-/* rsbus_run's prefetch: the next batch's read goes out now, with the last batch's XACK, and Redis answers
-   it while the handlers run on this batch. It does not BLOCK: a read waiting in Redis would hold up
-   every command behind it on the connection (a dead letter's move, a dedupe mark). A send that fails
-   drops the connection; the next call reconnects. */
-RSBUS__PRIVATE void rsbus__prefetch(rsbus *bus) {
-    rsbus__queue_xreadgroup(bus, -1, ">", RSBUS__OWE_READ);
-    (void)rsbus__flush(&bus->conn, "XREADGROUP (prefetch)");
+/* Reading ahead (rsbus_run): after a batch, its XACK goes out with reads of the next batches, so that
+   RSBUS__AHEAD reads are in flight: Redis answers the next one while this consumer reads and handles
+   the one before, and a batch costs no waiting. While a batch is handled, at most the next one has been
+   delivered ahead of it. The reads do not BLOCK: a read waiting in Redis would hold up every command
+   behind it on the connection (a dead letter's move, a dedupe mark). A send that fails drops the
+   connection; the next call reconnects. */
+RSBUS__PRIVATE int rsbus__reads_ahead(const rsbus *bus) {
+    const rsbus__conn *cn = &bus->conn;
+    size_t i;
+    int n = bus->nheld;
+    for (i = 0; i < cn->owe_len; i++) n += rsbus__owe_at(cn, i)->kind == RSBUS__OWE_READ;
+    return n;
 }
-/* The prefetched batch will not be handled here (rsbus_run returned, or the connection was lost): its
-   entries stay pending to this consumer, whose next read re-reads them first. */
-RSBUS__PRIVATE void rsbus__forget_prefetch(rsbus *bus) {
-    bus->held = NULL;
-    bus->reread = 1;
-    strcpy(bus->reread_from, "0");
+RSBUS__PRIVATE void rsbus__read_ahead(rsbus *bus) {
+    int n = rsbus__reads_ahead(bus);
+    if (n >= RSBUS__AHEAD) return;
+    for (; n < RSBUS__AHEAD; n++) rsbus__queue_xreadgroup(bus, -1, ">", RSBUS__OWE_READ);
+    (void)rsbus__flush(&bus->conn, "XREADGROUP (ahead)");
+}
+/* The batches read ahead will not be handled here (rsbus_run returned): their entries stay pending to
+   this consumer, whose next read re-reads them first. */
+RSBUS__PRIVATE void rsbus__forget_ahead(rsbus *bus) {
+    int i, had = 0;
+    for (i = 0; i < bus->nheld; i++) had |= bus->held[i]->type != REDIS_REPLY_NIL;
+    bus->nheld = 0;
+    if (had) { bus->reread = 1; strcpy(bus->reread_from, "0"); }
 }
 
 /* Re-reads this consumer's own pending entries (after open and after a reconnect), a page at a time.
@@ -5064,7 +5078,7 @@ RSBUS__PRIVATE int rsbus__reread_pending(rsbus *bus) {
         }
     }
     memcpy(bus->reread_from, entries->element[n - 1]->element[0]->str, entries->element[n - 1]->element[0]->len + 1);
-    r = rsbus__handle(bus, (const redisReply *const *)entries->element, n, counts, 0, what);
+    r = rsbus__handle(bus, (const redisReply *const *)entries->element, n, counts, what);
     return r != RSBUS_OK ? (int)r : (int)n;
 }
 
@@ -5074,22 +5088,29 @@ RSBUS__PRIVATE rsbus_result rsbus__consumer_ok(rsbus *bus, const char *what) {
     return RSBUS_OK;
 }
 
-/* One read of new entries and their dispatch: rsbus_poll, and rsbus_run's rounds (which take a prefetched
-   batch when there is one, and prefetch the next). */
+/* One read of new entries and their dispatch: rsbus_poll, and rsbus_run's rounds (which take a batch read
+   ahead when there is one, and read ahead after it). */
 RSBUS__PRIVATE int rsbus__poll(rsbus *bus, int timeout_ms) {
     rsbus__conn *cn = &bus->conn;
     redisReply *rep = NULL;
     const redisReply *entries;
     rsbus_result r;
     const char *what = "XREADGROUP";
-    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;   /* reads a prefetched reply that arrived */
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
     if (bus->reread) {
         int n = rsbus__reread_pending(bus);
         if (n != 0) return n;
     }
-    if (bus->held) {
-        rep = bus->held;
-        bus->held = NULL;
+    while (!bus->nheld && rsbus__owes(cn, RSBUS__OWE_READ) && cn->c) {   /* read ahead (rsbus_run): its reply */
+        rsbus__owe o;
+        if ((r = rsbus__next(cn, &rep, &o, what)) != RSBUS_OK) return r;
+        rsbus__settle_owed(cn, &o, rep);
+    }
+    rep = NULL;
+    if (bus->nheld) {
+        rep = bus->held[0];
+        bus->held[0] = bus->held[1];
+        bus->nheld--;
     } else {
         int stopped;
         if (timeout_ms <= 0) timeout_ms = -1;   /* BLOCK 0 would mean "forever" to Redis */
@@ -5105,8 +5126,8 @@ RSBUS__PRIVATE int rsbus__poll(rsbus *bus, int timeout_ms) {
     }
     r = rsbus__read_entries(bus, rep, &entries, what);
     if (r != RSBUS_OK || !entries || !entries->elements) return r;
-    r = rsbus__handle(bus, (const redisReply *const *)entries->element, entries->elements, NULL,
-                      bus->in_run && !rsbus__stop_requested(bus), "XACK");
+    r = rsbus__handle(bus, (const redisReply *const *)entries->element, entries->elements, NULL, "XACK");
+    if (r == RSBUS_OK && bus->in_run && !rsbus__stop_requested(bus)) rsbus__read_ahead(bus);
     return r != RSBUS_OK ? (int)r : (int)entries->elements;
 }
 
@@ -5180,7 +5201,7 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
         cs->claimed += (int64_t)ngot;
         bus->st.claimed += ngot;
         for (i = 0; i < ngot; i++) if (counts[i] - 1 > bus->cfg.max_retries) cs->dead++;
-        r = rsbus__handle(bus, got, ngot, counts, 0, "XACK (claimed)");
+        r = rsbus__handle(bus, got, ngot, counts, "XACK (claimed)");
         if (r == RSBUS_OK) cs->handled += (int64_t)ngot;
     }
     if (r != RSBUS_OK || !nmissing) return r;

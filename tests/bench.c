@@ -706,8 +706,8 @@ static int w3_prepare(const char *key, long n) {
     if (del_key(key) || (g_foreign ? fill_foreign(key, n) : fill_stream(key, n)) || create_group(key)) return -1;
     return 0;
 }
-/* rsbus_run: the XACK of batch k goes out with the XREADGROUP of batch k+1, and that read is sent before
-   batch k is dispatched (the prefetch), so Redis answers it while the handlers run.
+/* rsbus_run: the XACK of batch k goes out with a read ahead, two reads in flight (as the "2 in flight"
+   side), so Redis answers the next read while the handlers run.
    The handler counts and calls rsbus_stop (allowed from a handler) once it has seen the n pre-filled
    entries; rsbus_run then returns after sending the last batch's XACK and reading its reply, so the
    timed span includes it. A SIGALRM sets the stop flag if the entries never all arrive. */

@@ -472,7 +472,7 @@ static void any_reply(rsbus *bus, const redisReply *rep, const unsigned char *co
         rsbus_stats_get(bus, &before);
         handler_calls = 0;
         r = rsbus__handle(bus, (const redisReply *const *)entries->element, entries->elements,
-                          ncounts ? counts : NULL, 0, "XACK");
+                          ncounts ? counts : NULL, "XACK");
         rsbus_stats_get(bus, &after);
         FUZZ_CHECK(r == RSBUS_OK || r == RSBUS_E_IO);
         FUZZ_CHECK(after.delivered - before.delivered == entries->elements);

@@ -50,7 +50,7 @@ static rsbus_result pub(rsbus *bus, const char *type, const char *data, char *si
         while (!(cond) && test_now_ms() < pu__dl) { (void)rsbus_poll((bus), 20); } \
         CHECK(cond); } while (0)
 
-/* ---- rsbus_run's prefetch ---- */
+/* ---- rsbus_run reads ahead ---- */
 typedef struct ahead {
     const char *stream;
     long long max_pending;    /* the most entries this group had pending while a handler ran */
@@ -87,7 +87,7 @@ static void publish_numbered(rsbus *bus, int n) {
 
 /* rsbus_run keeps one batch ahead: while a handler runs, the group holds at most this batch and the
    next one pending; every entry is handled once. */
-TEST(run_prefetches_one_batch_ahead) {
+TEST(run_reads_one_batch_ahead) {
     rsbus_config c = test_cfg("t:ahead", "g", "c1");
     rsbus *pub_bus, *bus;
     ahead a;
@@ -111,9 +111,9 @@ TEST(run_prefetches_one_batch_ahead) {
     rsbus_close(pub_bus);
 }
 
-/* A stop in the middle leaves the prefetched batch pending to this consumer; the bus's next rsbus_poll
+/* A stop in the middle leaves the batch read ahead pending to this consumer; the bus's next rsbus_poll
    re-reads it before new entries, and nothing is handled twice or lost. */
-TEST(run_stopped_leaves_the_prefetched_batch_to_the_next_poll) {
+TEST(run_stopped_leaves_the_batch_read_ahead_to_the_next_poll) {
     rsbus_config c = test_cfg("t:ahead2", "g", "c1");
     rsbus *pub_bus, *bus;
     ahead a;
@@ -124,14 +124,14 @@ TEST(run_stopped_leaves_the_prefetched_batch_to_the_next_poll) {
     pub_bus = open_bus("t:ahead2", "g", "pub");
     REQUIRE(bus && pub_bus);
     publish_numbered(pub_bus, 100);
-    a.stream = "t:ahead2"; a.stop_at = 10; a.stop_bus = bus;   /* stop within the first batch */
+    a.stream = "t:ahead2"; a.stop_at = 50; a.stop_bus = bus;   /* stop within the third batch */
     REQUIRE(rsbus_subscribe(bus, "*", ahead_handler, &a) > 0);
     CHECK_EQ_INT(rsbus_run(bus, NULL), RSBUS_OK);
-    CHECK_EQ_INT(a.calls, 20);                                  /* the batch in hand was finished */
-    CHECK_EQ_INT(pending_of("t:ahead2", "g"), 20);              /* the prefetched one is pending */
+    CHECK_EQ_INT(a.calls, 60);                                  /* the batch in hand was finished */
+    CHECK_EQ_INT(pending_of("t:ahead2", "g"), 20);              /* the one read ahead is pending */
     while ((k = rsbus_poll(bus, 0)) > 0) total += k;
     CHECK_EQ_INT(k, 0);
-    CHECK_EQ_INT(total, 80);
+    CHECK_EQ_INT(total, 40);
     CHECK_EQ_INT(a.calls, 100);
     for (i = 0; i < 100; i++) CHECK_EQ_INT(a.seen[i], 1);
     CHECK_EQ_INT(pending_of("t:ahead2", "g"), 0);
@@ -1546,8 +1546,8 @@ int main(void) {
     RUN(claim_respects_min_idle_of_others);
     RUN(two_consumers_share_a_group_and_a_second_group_gets_all);
     RUN(stop_from_handler_and_flag);
-    RUN(run_prefetches_one_batch_ahead);
-    RUN(run_stopped_leaves_the_prefetched_batch_to_the_next_poll);
+    RUN(run_reads_one_batch_ahead);
+    RUN(run_stopped_leaves_the_batch_read_ahead_to_the_next_poll);
     RUN_WITH(ADMIN, dlq_list_replay_purge);
     RUN(info_lag_health_metrics);
     RUN(stream_snapshot);

@@ -4409,7 +4409,7 @@ RSBUS__PRIVATE rsbus_result rsbus__read_xadds(rsbus *bus, size_t n, int atomic, 
             if (first == RSBUS_OK) first = rsbus__reply_fail(bus, rep, what);
         } else if (!atomic) {
             char id[RSBUS_ID_SIZE];
-            if (!rsbus__copy_id(rep, id)) { if (first == RSBUS_OK) first = rsbus__shape_fail(cn, what); }
+            if (!rsbus__copy_id(rep, id)) { if (first == RSBUS_OK) first = RSBUS_E_PROTOCOL; }
             else if (ids) memcpy(ids[i], id, strlen(id) + 1);
         } else if (i == n + 1) {
             size_t k;
@@ -4421,7 +4421,7 @@ RSBUS__PRIVATE rsbus_result rsbus__read_xadds(rsbus *bus, size_t n, int atomic, 
                     if (rep->element[k]->type == REDIS_REPLY_ERROR) {
                         if (first == RSBUS_OK) first = rsbus__reply_fail(bus, rep->element[k], what);
                     } else if (!rsbus__copy_id(rep->element[k], id)) {
-                        if (first == RSBUS_OK) first = rsbus__fail(bus, RSBUS_E_PROTOCOL, "EXEC: unexpected reply");
+                        if (first == RSBUS_OK) first = RSBUS_E_PROTOCOL;
                     } else if (ids) {
                         memcpy(ids[k], id, strlen(id) + 1);
                     }
@@ -4429,7 +4429,8 @@ RSBUS__PRIVATE rsbus_result rsbus__read_xadds(rsbus *bus, size_t n, int atomic, 
             }
         }
     }
-    return r == RSBUS_OK ? first : r;
+    if (r != RSBUS_OK) return r;
+    return first == RSBUS_E_PROTOCOL ? rsbus__shape_fail(cn, what) : first;   /* all read: then the one rule */
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *evs, size_t n,

@@ -3093,7 +3093,8 @@ RSBUS__PRIVATE void rsbus__cmd_end(rsbus__conn *cn) { rsbus__cmd_end_owing(cn, R
 /* >>reply arena */
 /* hiredis builds each reply through these hooks: every object and string of a reply lands in the bus's
    arena instead of one malloc each. The arena is reset when a public call starts (never during a
-   handler, whose publish may need the batch still in hand), so steady state allocates nothing.
+   handler, whose publish may need the batch still in hand, nor while replies read ahead are held), so
+   steady state allocates nothing.
    rsbus never calls freeReplyObject: a reply lives until the next reset. */
 RSBUS__PRIVATE char *rsbus__chunk_base(rsbus__chunk *ch) {   /* 16-byte aligned start of its memory */
     uintptr_t p = (uintptr_t)(ch + 1);

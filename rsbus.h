@@ -4363,38 +4363,6 @@ RSBUS__PRIVATE size_t rsbus__queue_xadd_fields(rsbus *bus, const rsbus_field *fl
     return cn->oom ? 0 : fields;
 }
 
-RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char stream_id[RSBUS_ID_SIZE]) {
-    rsbus__conn *cn;
-    rsbus__ev e;
-    redisReply *rep = NULL;
-    rsbus_result r;
-    if (!bus) return RSBUS_E_ARG;
-    cn = &bus->conn;
-    bus->err[0] = 0;
-    if (bus->spool_fd >= 0) {
-        rsbus__pub pub;
-        if (!ev) return rsbus__fail(bus, RSBUS_E_ARG, "publish: event is NULL");
-        memset(&pub, 0, sizeof pub);
-        pub.evs = ev; pub.n = 1; pub.single = 1;
-        return rsbus__publish_spooled(bus, &pub, (char (*)[RSBUS_ID_SIZE])stream_id);
-    }
-    r = rsbus__check_event(bus, ev, (size_t)-1, &e);
-    if (r != RSBUS_OK) return r;
-    r = rsbus__ensure(bus);
-    if (r == RSBUS_OK) {
-        rsbus__queue_xadd(bus, ev, &e);
-        r = rsbus__call(cn, &rep, "XADD");
-    }
-    if (r == RSBUS_OK) {
-        char id[RSBUS_ID_SIZE];
-        if (!rsbus__copy_id(rep, id)) r = rsbus__shape_fail(cn, "XADD");
-        else if (stream_id) memcpy(stream_id, id, strlen(id) + 1);
-    }
-    if (r == RSBUS_OK) bus->st.published++;
-    else bus->st.publish_errors++;
-    return r;
-}
-
 /* Reads the replies of n XADDs, in MULTI/EXEC when atomic; ids (may be NULL) get the stream ids. */
 RSBUS__PRIVATE rsbus_result rsbus__read_xadds(rsbus *bus, size_t n, int atomic, char (*ids)[RSBUS_ID_SIZE],
                                               const char *what) {
@@ -4434,6 +4402,31 @@ RSBUS__PRIVATE rsbus_result rsbus__read_xadds(rsbus *bus, size_t n, int atomic, 
     return first == RSBUS_E_PROTOCOL ? rsbus__shape_fail(cn, what) : first;   /* all read: then the one rule */
 }
 
+RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char stream_id[RSBUS_ID_SIZE]) {
+    rsbus__ev e;
+    rsbus_result r;
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if (bus->spool_fd >= 0) {
+        rsbus__pub pub;
+        if (!ev) return rsbus__fail(bus, RSBUS_E_ARG, "publish: event is NULL");
+        memset(&pub, 0, sizeof pub);
+        pub.evs = ev; pub.n = 1; pub.single = 1;
+        return rsbus__publish_spooled(bus, &pub, (char (*)[RSBUS_ID_SIZE])stream_id);
+    }
+    r = rsbus__check_event(bus, ev, (size_t)-1, &e);
+    if (r != RSBUS_OK) return r;
+    r = rsbus__ensure(bus);
+    if (r == RSBUS_OK) {
+        rsbus__queue_xadd(bus, ev, &e);
+        r = rsbus__read_xadds(bus, 1, 0, (char (*)[RSBUS_ID_SIZE])stream_id, "XADD");
+    }
+    if (r == RSBUS_OK) bus->st.published++;
+    else bus->st.publish_errors++;
+    return r;
+}
+
+
 RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *evs, size_t n,
                                                char (*stream_ids)[RSBUS_ID_SIZE]) {
     rsbus__ev e;
@@ -4470,14 +4463,11 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *ev
 
 RSBUS__PUBLIC rsbus_result rsbus_publish_fields(rsbus *bus, const char *key, const rsbus_field *fields, size_t n,
                                                 char stream_id[RSBUS_ID_SIZE]) {
-    rsbus__conn *cn;
-    redisReply *rep = NULL;
     const char *why;
     char whybuf[RSBUS__WHY_SIZE];
     rsbus_result r;
     if (stream_id) stream_id[0] = 0;
     if (!bus) return RSBUS_E_ARG;
-    cn = &bus->conn;
     bus->err[0] = 0;
     if (!rsbus__opt_ok(key)) return rsbus__fail(bus, RSBUS_E_ARG, "publish_fields: key must be 1..1024 bytes when set");
     why = rsbus__fields_check(bus, fields, n, RSBUS__MAX_FIELDS, 0, whybuf);
@@ -4492,12 +4482,7 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_fields(rsbus *bus, const char *key, con
     r = rsbus__ensure(bus);
     if (r == RSBUS_OK) {
         rsbus__queue_xadd_fields(bus, fields, n);
-        r = rsbus__call(cn, &rep, "XADD");
-    }
-    if (r == RSBUS_OK) {
-        char id[RSBUS_ID_SIZE];
-        if (!rsbus__copy_id(rep, id)) r = rsbus__shape_fail(cn, "XADD");
-        else if (stream_id) memcpy(stream_id, id, strlen(id) + 1);
+        r = rsbus__read_xadds(bus, 1, 0, (char (*)[RSBUS_ID_SIZE])stream_id, "XADD");
     }
     if (r == RSBUS_OK) bus->st.published++;
     else bus->st.publish_errors++;

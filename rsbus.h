@@ -5833,9 +5833,8 @@ RSBUS__PUBLIC rsbus_result rsbus_stream_snapshot(rsbus *bus, rsbus_stream_info *
         !rsbus__reply_i64(rs[2]->element[0], &s) || !rsbus__reply_i64(rs[2]->element[1], &us) || s < 0 || us < 0)
         return rsbus__shape_fail(cn, "XINFO STREAM FULL");
     now = s * 1000 + us / 1000;
-    (void)rsbus__reply_i64(rsbus__map_get(rs[0], "length"), &info->length);
-    (void)rsbus__reply_i64(rsbus__map_get(rs[0], "entries-added"), &info->entries_added);   /* Redis 7.0+ */
-    rsbus__copy_reply_str(rsbus__map_get(rs[0], "last-generated-id"), info->last_id, sizeof info->last_id);
+    rsbus__stream_decode(rs[0], info);              /* FULL has no first-entry: its first entry is below */
+    info->dlq_length = (int64_t)rs[1]->integer;
     v = rsbus__map_get(rs[0], "entries");
     if (v && v->type == REDIS_REPLY_ARRAY && v->elements >= 1 && v->element[0]->type == REDIS_REPLY_ARRAY &&
         v->element[0]->elements == 2)

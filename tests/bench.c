@@ -358,6 +358,19 @@ static int check_done(const char *key, long handled, long n, const char *who) {
     return 0;
 }
 
+/* Reads the replies of k pipelined XADDs of the admin connection (the fills' setup). */
+static int fill_replies(long k) {
+    long i;
+    for (i = 0; i < k; i++) {
+        void *v = NULL;
+        int bad;
+        if (redisGetReply(g_admin, &v) != REDIS_OK) return fail("fill: %s", g_admin->errstr);
+        bad = ((redisReply *)v)->type != REDIS_REPLY_STRING;
+        freeReplyObject(v);
+        if (bad) return fail("fill: XADD failed");
+    }
+    return 0;
+}
 /* Fills key with n entries in the wire format (pipelined, 1000 at a time; untimed setup). */
 static int fill_stream(const char *key, long n) {
     plain_ev pe;
@@ -370,14 +383,7 @@ static int fill_stream(const char *key, long n) {
             if (redisAppendCommandArgv(g_admin, PLAIN_ARGC, pe.argv, pe.len) != REDIS_OK)
                 return fail("fill: %s", g_admin->errstr);
         }
-        for (i = 0; i < k; i++) {
-            void *v = NULL;
-            int bad;
-            if (redisGetReply(g_admin, &v) != REDIS_OK) return fail("fill: %s", g_admin->errstr);
-            bad = ((redisReply *)v)->type != REDIS_REPLY_STRING;
-            freeReplyObject(v);
-            if (bad) return fail("fill: XADD failed");
-        }
+        if (fill_replies(k)) return -1;
         done += k;
     }
     return check_len(key, n, "fill");
@@ -400,14 +406,7 @@ static int fill_foreign(const char *key, long n) {
             av[7] = id; len[7] = strlen(id);
             if (redisAppendCommandArgv(g_admin, 20, av, len) != REDIS_OK) return fail("fill: %s", g_admin->errstr);
         }
-        for (j = 0; j < k; j++) {
-            void *v = NULL;
-            int bad;
-            if (redisGetReply(g_admin, &v) != REDIS_OK) return fail("fill: %s", g_admin->errstr);
-            bad = ((redisReply *)v)->type != REDIS_REPLY_STRING;
-            freeReplyObject(v);
-            if (bad) return fail("fill: XADD failed");
-        }
+        if (fill_replies(k)) return -1;
         done += k;
     }
     return check_len(key, n, "fill (foreign)");

@@ -93,6 +93,27 @@ TEST__UNUSED static long long pending_of(const char *stream, const char *group) 
     return v;
 }
 
+/* Idle ms of a group's oldest pending entry (XPENDING ... - + 1), -1 when none. */
+TEST__UNUSED static long long oldest_idle(const char *stream, const char *group) {
+    redisReply *rep = raw("XPENDING %s %s - + 1", stream, group);
+    long long v = -1;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->elements == 4)
+        v = rep->element[0]->element[2]->integer;
+    if (rep) freeReplyObject(rep);
+    return v;
+}
+/* Calls of a command since CONFIG RESETSTAT ("xinfo|stream", "xlen", "time", ...), from INFO commandstats. */
+TEST__UNUSED static long long calls_of(const char *cmd) {
+    redisReply *rep = raw("INFO commandstats");
+    char key[128];
+    const char *p;
+    long long v = 0;
+    snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
+    if (rep && rep->type == REDIS_REPLY_STRING && (p = strstr(rep->str, key)) != NULL) v = strtoll(p + strlen(key), NULL, 10);
+    if (rep) freeReplyObject(rep);
+    return v;
+}
+
 /* Handler logs: each handled event id appended as one line to a file (O_APPEND, one write), so that
    several processes can log to one place and a SIGKILL loses nothing already written. */
 TEST__UNUSED static void log_line(const char *path, const char *line) {

@@ -1048,24 +1048,6 @@ TEST(info_lag_health_metrics) {
    DLQ's length also when the stream is gone. */
 static rsbus_verdict snap_retry(const rsbus_msg *m, void *user) { (void)m; (void)user; return RSBUS_RETRY; }
 static rsbus_verdict snap_dead(const rsbus_msg *m, void *user) { (void)m; (void)user; return RSBUS_DEAD; }
-static long long snap_xpending_idle(const char *stream, const char *group) {
-    redisReply *rep = raw("XPENDING %s %s - + 1", stream, group);
-    long long v = -1;
-    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->elements == 4)
-        v = rep->element[0]->element[2]->integer;
-    if (rep) freeReplyObject(rep);
-    return v;
-}
-static long long snap_calls(const char *cmd) {
-    redisReply *rep = raw("INFO commandstats");
-    char key[128];
-    const char *p;
-    long long v = 0;
-    snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
-    if (rep && rep->type == REDIS_REPLY_STRING && (p = strstr(rep->str, key)) != NULL) v = atoll(p + strlen(key));
-    if (rep) freeReplyObject(rep);
-    return v;
-}
 TEST(stream_snapshot) {
     rsbus *bus = open_bus("t:snap", "g", "c1");
     rsbus *other = open_bus("t:snap", "other", "c2");
@@ -1084,12 +1066,12 @@ TEST(stream_snapshot) {
     REQUIRE(n == 2);
     CHECK_EQ_INT(list[0].oldest_idle_ms, -1);   /* the other calls do not ask */
     raw_int("CONFIG RESETSTAT");
-    before = snap_xpending_idle("t:snap", "g");
+    before = oldest_idle("t:snap", "g");
     CHECK_EQ_INT(rsbus_stream_snapshot(bus, &ss, snap, 4, &m), RSBUS_OK);
-    after = snap_xpending_idle("t:snap", "g");
-    CHECK_EQ_INT(snap_calls("xinfo|stream"), 1);
-    CHECK_EQ_INT(snap_calls("xlen"), 1);
-    CHECK_EQ_INT(snap_calls("time"), 1);
+    after = oldest_idle("t:snap", "g");
+    CHECK_EQ_INT(calls_of("xinfo|stream"), 1);
+    CHECK_EQ_INT(calls_of("xlen"), 1);
+    CHECK_EQ_INT(calls_of("time"), 1);
     CHECK_EQ_INT(m, 2);
     CHECK_EQ_INT(ss.length, si.length);
     CHECK_EQ_INT(ss.length, 5);

@@ -346,26 +346,6 @@ static long long group_field(const char *stream, const char *group, const char *
     if (rep) freeReplyObject(rep);
     return v;
 }
-/* Idle ms of a group's oldest pending entry (XPENDING ... - + 1), -1 when none. */
-static long long oldest_idle(const char *stream, const char *group) {
-    redisReply *rep = raw("XPENDING %s %s - + 1", stream, group);
-    long long v = -1;
-    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->elements == 4)
-        v = rep->element[0]->element[2]->integer;
-    if (rep) freeReplyObject(rep);
-    return v;
-}
-/* Calls of a command since CONFIG RESETSTAT ("xinfo|stream", "xlen", "time", ...), from INFO commandstats. */
-static long long calls_of(const char *cmd) {
-    redisReply *rep = raw("INFO commandstats");
-    char key[128];
-    const char *p;
-    long long v = 0;
-    snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
-    if (rep && rep->type == REDIS_REPLY_STRING && (p = strstr(rep->str, key)) != NULL) v = atoll(p + strlen(key));
-    if (rep) freeReplyObject(rep);
-    return v;
-}
 /* Every call Redis counted since CONFIG RESETSTAT but INFO's and CONFIG's own. */
 static long long calls_total(void) {
     redisReply *rep = raw("INFO commandstats");

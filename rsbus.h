@@ -1953,6 +1953,8 @@ RSBUS__PUBLIC rsbus_result rsbus_jval_bool(const rsbus_jval *v, int *out) {
 #define RSBUS__URL_MAX 4096         /* longest url accepted, in bytes */
 #define RSBUS__ENV_PREFIX_MAX 64    /* longest prefix rsbus_config_from_env accepts */
 
+#define RSBUS__MAX_SEEDS 16
+typedef struct rsbus__addr { char host[256]; int port; } rsbus__addr;   /* a node: host (IPv6 unbracketed), port */
 typedef enum rsbus__url_kind { RSBUS__URL_TCP = 1, RSBUS__URL_TLS = 2, RSBUS__URL_UNIX = 3 } rsbus__url_kind;
 typedef struct rsbus__url {
     rsbus__url_kind kind;
@@ -1964,6 +1966,9 @@ typedef struct rsbus__url {
     int  db;                        /* default 0; 0..INT_MAX */
     char ca[512], capath[512], cert[512], key[512], sni[256];  /* rediss:// query parameters */
     int  verify;                    /* default 1 */
+    rsbus__addr seeds[RSBUS__MAX_SEEDS];   /* redis+cluster://: the listed nodes (host/port: the first) */
+    int  nseeds;
+    int  cluster;                   /* redis+cluster:// or rediss+cluster:// (kind: TCP or TLS) */
     char redacted[400];             /* safe for messages, never a user or a password: "redis://[::1]:6380",
                                        "redis://" "***@127.0.0.1:6379/2" (a user or password present),
                                        "unix:///tmp/r.sock?db=1&password=***" */
@@ -2110,8 +2115,9 @@ RSBUS__PRIVATE void rsbus__url_redact(const rsbus__url *u, char *out, size_t siz
         }
         return;
     }
-    if (u->kind == RSBUS__URL_TLS) rsbus__url_put(out, size, &pos, "rediss://", 9, 0);
-    else rsbus__url_put(out, size, &pos, "redis://", 8, 0);
+    if (u->kind == RSBUS__URL_TLS) rsbus__url_put(out, size, &pos, u->cluster ? "rediss+cluster://" : "rediss://",
+                                                  u->cluster ? 17 : 9, 0);
+    else rsbus__url_put(out, size, &pos, u->cluster ? "redis+cluster://" : "redis://", u->cluster ? 16 : 8, 0);
     if (u->has_user || u->has_password) rsbus__url_put(out, size, &pos, "***@", 4, 0);
     if (strchr(u->host, ':')) {
         rsbus__url_put(out, size, &pos, "[", 1, 0);
@@ -2122,6 +2128,10 @@ RSBUS__PRIVATE void rsbus__url_redact(const rsbus__url *u, char *out, size_t siz
     }
     snprintf(num, sizeof num, ":%d", u->port);
     rsbus__url_put(out, size, &pos, num, strlen(num), 0);
+    if (u->nseeds > 1) {
+        snprintf(num, sizeof num, ",+%d", u->nseeds - 1);
+        rsbus__url_put(out, size, &pos, num, strlen(num), 0);
+    }
     if (u->db != 0) {
         snprintf(num, sizeof num, "/%d", u->db);
         rsbus__url_put(out, size, &pos, num, strlen(num), 0);
@@ -2312,6 +2322,8 @@ RSBUS__PRIVATE rsbus_result rsbus__url_parse(const char *url, rsbus__url *out, c
     if (!sep) return rsbus__url_fail(msg, msg_size, "no scheme (redis://, rediss:// or unix://)", NULL);
     sl = (size_t)(sep - url);
     if (rsbus__url_ieq(url, sl, "redis")) out->kind = RSBUS__URL_TCP;
+    else if (rsbus__url_ieq(url, sl, "redis+cluster")) { out->kind = RSBUS__URL_TCP; out->cluster = 1; }
+    else if (rsbus__url_ieq(url, sl, "rediss+cluster")) { out->kind = RSBUS__URL_TLS; out->cluster = 1; }
     else if (rsbus__url_ieq(url, sl, "rediss")) out->kind = RSBUS__URL_TLS;
     else if (rsbus__url_ieq(url, sl, "unix")) out->kind = RSBUS__URL_UNIX;
     else return rsbus__url_fail(msg, msg_size, "unknown scheme (redis://, rediss:// or unix://)", NULL);
@@ -2361,8 +2373,25 @@ RSBUS__PRIVATE rsbus_result rsbus__url_parse(const char *url, rsbus__url *out, c
         } else {
             hp = rest;
         }
-        r = rsbus__url_hostport(hp, (size_t)(auth_end - hp), out, msg, msg_size);
-        if (r != RSBUS_OK) return r;
+        if (out->cluster) {   /* host:port[,host:port...]: the seeds */
+            const char *sp = hp;
+            while (sp <= auth_end) {
+                const char *comma = (const char *)memchr(sp, ',', (size_t)(auth_end - sp));
+                const char *se = comma ? comma : auth_end;
+                if (out->nseeds == RSBUS__MAX_SEEDS) return rsbus__url_fail(msg, msg_size, "more than 16 nodes", NULL);
+                out->port = 6379;
+                r = rsbus__url_hostport(sp, (size_t)(se - sp), out, msg, msg_size);
+                if (r != RSBUS_OK) return r;
+                memcpy(out->seeds[out->nseeds].host, out->host, sizeof out->host);
+                out->seeds[out->nseeds++].port = out->port;
+                sp = se + 1;
+            }
+            memcpy(out->host, out->seeds[0].host, sizeof out->host);
+            out->port = out->seeds[0].port;
+        } else {
+            r = rsbus__url_hostport(hp, (size_t)(auth_end - hp), out, msg, msg_size);
+            if (r != RSBUS_OK) return r;
+        }
         if (auth_end < end && *auth_end == '/') {
             const char *d = auth_end + 1, *q = (const char *)memchr(d, '?', (size_t)(end - d));
             size_t dl = q ? (size_t)(q - d) : (size_t)(end - d);
@@ -2371,6 +2400,7 @@ RSBUS__PRIVATE rsbus_result rsbus__url_parse(const char *url, rsbus__url *out, c
                 if (!rsbus__url_num(d, dl, INT_MAX, &db))
                     return rsbus__url_fail(msg, msg_size, "bad db (digits, 0..2147483647)", NULL);
                 out->db = (int)db;
+                if (out->cluster && db != 0) return rsbus__url_fail(msg, msg_size, "a cluster has db 0 only", NULL);
             }
             auth_end = d + dl;
         }
@@ -2641,10 +2671,17 @@ typedef struct rsbus__chunk { struct rsbus__chunk *next; size_t size, used; } rs
 #define RSBUS__MAX_NESTING 8               /* deepest reply rsbus reads (an XREADGROUP reply is 5 deep) */
 
 /* A reply a connection owes, and what becomes of it (RSBUS__OWE_*, see >>connection). */
-typedef struct rsbus__owe { int kind; size_t acked, deleted; } rsbus__owe;
+typedef struct rsbus__owe {
+    int kind; size_t acked, deleted;
+    /* on a cluster (>>cluster), where its command is kept until it answers: the command at soff (slen
+       bytes) of cn->sent; in a MULTI/EXEC, the whole block at boff (blen bytes, bn commands) and its
+       place in it (bpos); bn 0: not in a block */
+    size_t soff, slen, boff, blen, bn, bpos;
+} rsbus__owe;
 /* One connection to Redis (see >>connection). */
 typedef struct rsbus__conn {
     rsbus *bus;                    /* its owner: allocator, log, error message */
+    char host[256]; int port;      /* where it connects (a cluster node); port 0: the url's address */
     redisContext *c;               /* NULL: not connected */
     void *ssl;                     /* RSBUS_TLS: the connection's SSL (owned by hiredis) */
     int tls_cert_asked, tls_alert; /* RSBUS_TLS, this handshake: the server asked for a client certificate;
@@ -2657,6 +2694,11 @@ typedef struct rsbus__conn {
     rsbus__seg *segs; size_t nsegs, capsegs;     /* ... one segment each */
     size_t cmd_off; int cmd_argc, oom;           /* the command being written; a failed allocation */
     rsbus__owe *owe; size_t owe_head, owe_len, owe_cap, owe_sent;   /* replies owed: a ring, oldest first */
+    /* on a cluster: the commands sent whose replies are owed (to send again after a redirect), from
+       sent_head on; and replies that stand in for the next ones owed (a MULTI/EXEC sent again elsewhere) */
+    char *sent; size_t sent_head, sent_len, sent_cap;
+    redisReply **sub; size_t nsub, sub_pos, cap_sub;
+    int side;                      /* the cluster's spare connection: redirects are not followed on it */
 } rsbus__conn;
 
 struct rsbus {
@@ -2685,7 +2727,7 @@ struct rsbus {
     int64_t nogroup_logged_ms;
     uint64_t trimmed_unread_seen;  /* MAXLEN drops of our group already counted */
     /* keys */
-    char key[RSBUS__NAME_MAX + 1], dlq_key[RSBUS__NAME_MAX + 5];
+    char key[RSBUS__NAME_MAX + 1], dlq_key[RSBUS__NAME_MAX + 7];
     size_t key_len, dlq_key_len, group_len, consumer_len;
     /* XADD's constant start for this bus: "XADD key [MAXLEN ~ n] * type" as RESP, built on first use;
        and the last ts as a RESP bulk string (events published within a millisecond share it) */
@@ -2712,6 +2754,7 @@ struct rsbus {
     char *spool_rd; size_t spool_rd_cap;                          /* records read back from the file */
     int64_t spool_tried_ms;        /* rsbus_run: when it last tried to send the spool */
     struct rsbus__schemas *schemas;   /* registered schemas (>>schemas); NULL: none */
+    struct rsbus__cluster *cl;     /* redis+cluster:// (>>cluster); NULL: one server */
     /* the field pool (msg->fields): one entry's worth first (RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS: tail,
        replay_range, a DLQ page; a handler may call those), then every entry of a batch, decoded all at
        once (grown to a batch's need); and the lengths of the configured type/id/data field names */
@@ -2915,6 +2958,16 @@ RSBUS__PRIVATE rsbus_result rsbus__reply_fail(rsbus *bus, const redisReply *r, c
    - a lost connection drops every reply owed: a lost XACK leaves its entries pending, a lost read
      ahead leaves its entries pending too, and both come back (at-least-once). */
 enum { RSBUS__OWE_CALLER = 0, RSBUS__OWE_MARK, RSBUS__OWE_ACK, RSBUS__OWE_READ };
+#ifndef RSBUS_NO_CLUSTER
+/* in >>cluster */
+RSBUS__PRIVATE void rsbus__keep_sent(rsbus__conn *cn);
+RSBUS__PRIVATE void rsbus__sent_done(rsbus__conn *cn, const rsbus__owe *o);
+RSBUS__PRIVATE int rsbus__redirect_kind(const redisReply *r);
+RSBUS__PRIVATE rsbus_result rsbus__follow(rsbus__conn *cn, redisReply **out, const char *what);
+RSBUS__PRIVATE void rsbus__lost(rsbus *bus);
+#else
+#define rsbus__lost(bus) ((void)(bus))
+#endif
 
 RSBUS__PRIVATE rsbus__owe *rsbus__owe_at(const rsbus__conn *cn, size_t i) {
     return &cn->owe[(cn->owe_head + i) % cn->owe_cap];
@@ -2954,6 +3007,7 @@ RSBUS__PRIVATE void rsbus__disconnect(rsbus__conn *cn, int keep_unsent) {
     if (cn->c) { redisFree(cn->c); cn->c = NULL; }   /* frees the connection's SSL too */
     cn->ssl = NULL;
     rsbus__owe_drop_sent(cn);
+    cn->sent_head = cn->sent_len = cn->nsub = cn->sub_pos = 0;
     if (!keep_unsent) rsbus__reset_cmds(cn);
 }
 RSBUS__PRIVATE void rsbus__drop(rsbus__conn *cn) { rsbus__disconnect(cn, 0); }
@@ -2984,6 +3038,7 @@ RSBUS__PRIVATE rsbus_result rsbus__ctx_fail(rsbus__conn *cn, const char *what) {
     }
 #endif
     rsbus__drop(cn);
+    rsbus__lost(bus);
     return rsbus__fail(bus, code, "%s %s: %s", what, bus->url.redacted, text);
 }
 /* A reply of a shape rsbus does not expect: the one rule for every command. */
@@ -3057,23 +3112,34 @@ RSBUS__PRIVATE void rsbus__argi(rsbus__conn *cn, int64_t v) {
 }
 /* Ends the command begun by rsbus__cmd and queues its reply as 'kind' (RSBUS__OWE_*), with the counts
    an RSBUS__OWE_ACK settles. */
-RSBUS__PRIVATE void rsbus__cmd_end_owing(rsbus__conn *cn, int kind, size_t acked, size_t deleted) {
-    size_t nl, start;
-    char *h;
-    rsbus__owe *o;
-    if (cn->oom) return;
+/* Room for one more segment and one more owed reply; 0, or -1 (and cn->oom) when memory ran out. */
+RSBUS__PRIVATE int rsbus__queue_room(rsbus__conn *cn) {
+    if (cn->oom) return -1;
     if (cn->nsegs == cn->capsegs) {
         rsbus__seg *p = (rsbus__seg *)rsbus__grow(&cn->bus->a, cn->segs, &cn->capsegs, cn->nsegs + 1, sizeof *p, 16);
-        if (!p) { cn->oom = 1; return; }
+        if (!p) { cn->oom = 1; return -1; }
         cn->segs = p;
     }
     if (cn->owe_len == cn->owe_cap) {   /* a full ring: grown, and its wrapped part moved after the old end */
         size_t old = cn->owe_cap;
         rsbus__owe *p = (rsbus__owe *)rsbus__grow(&cn->bus->a, cn->owe, &cn->owe_cap, cn->owe_len + 1, sizeof *p, 16);
-        if (!p) { cn->oom = 1; return; }
+        if (!p) { cn->oom = 1; return -1; }
         cn->owe = p;
         if (cn->owe_head) memcpy(p + old, p, cn->owe_head * sizeof *p);   /* old >= owe_head: it fits */
     }
+    return 0;
+}
+RSBUS__PRIVATE void rsbus__owe_push(rsbus__conn *cn, int kind, size_t acked, size_t deleted) {
+    rsbus__owe *o = rsbus__owe_at(cn, cn->owe_len++);
+    memset(o, 0, sizeof *o);
+    o->kind = kind;
+    o->acked = acked;
+    o->deleted = deleted;
+}
+RSBUS__PRIVATE void rsbus__cmd_end_owing(rsbus__conn *cn, int kind, size_t acked, size_t deleted) {
+    size_t nl, start;
+    char *h;
+    if (rsbus__queue_room(cn) != 0) return;
     nl = rsbus__ndigits((uint64_t)cn->cmd_argc);
     start = cn->cmd_off + 16 - (nl + 3);
     h = cn->out + start;
@@ -3083,10 +3149,7 @@ RSBUS__PRIVATE void rsbus__cmd_end_owing(rsbus__conn *cn, int kind, size_t acked
     cn->segs[cn->nsegs].off = start;
     cn->segs[cn->nsegs].len = cn->out_len - start;
     cn->nsegs++;
-    o = rsbus__owe_at(cn, cn->owe_len++);
-    o->kind = kind;
-    o->acked = acked;
-    o->deleted = deleted;
+    rsbus__owe_push(cn, kind, acked, deleted);
 }
 RSBUS__PRIVATE void rsbus__cmd_end(rsbus__conn *cn) { rsbus__cmd_end_owing(cn, RSBUS__OWE_CALLER, 0, 0); }
 
@@ -3238,8 +3301,10 @@ RSBUS__PRIVATE void rsbus__conn_free(rsbus__conn *cn) {
     rsbus__free(a, cn->out, cn->out_cap);
     rsbus__free(a, cn->segs, cn->capsegs * sizeof *cn->segs);
     rsbus__free(a, cn->owe, cn->owe_cap * sizeof *cn->owe);
-    cn->out = NULL; cn->segs = NULL; cn->owe = NULL;
-    cn->out_cap = cn->capsegs = cn->owe_cap = 0;
+    rsbus__free(a, cn->sent, cn->sent_cap);
+    rsbus__free(a, (void *)cn->sub, cn->cap_sub * sizeof *cn->sub);
+    cn->out = NULL; cn->segs = NULL; cn->owe = NULL; cn->sent = NULL; cn->sub = NULL;
+    cn->out_cap = cn->capsegs = cn->owe_cap = cn->sent_cap = cn->cap_sub = 0;
 }
 /* A reply the caller keeps after the call (a DLQ page): copied out of the arena into one block. */
 RSBUS__PRIVATE size_t rsbus__reply_size(const redisReply *r) {
@@ -3356,7 +3421,7 @@ RSBUS__PRIVATE rsbus_result rsbus__tls_refusal(rsbus__conn *cn, rsbus_result r) 
 RSBUS__PRIVATE rsbus_result rsbus__tls_handshake(rsbus__conn *cn) {
     rsbus *bus = cn->bus;
     const rsbus__url *u = &bus->url;
-    const char *name = u->sni[0] ? u->sni : u->host;
+    const char *name = u->sni[0] ? u->sni : cn->port ? cn->host : u->host;
     unsigned char ipbuf[16];
     int is_ip = inet_pton(AF_INET, name, ipbuf) == 1 || inet_pton(AF_INET6, name, ipbuf) == 1;
     char sni[256];   /* OpenSSL's SNI macro takes a non-const pointer */
@@ -3450,6 +3515,7 @@ RSBUS__PRIVATE rsbus_result rsbus__write_segs(rsbus__conn *cn, size_t from, int 
             }
             code = rsbus__io_code(0, e, NULL);
             rsbus__drop(cn);
+            rsbus__lost(cn->bus);
             if (code == RSBUS_E_TIMEOUT)
                 return rsbus__fail(cn->bus, code, "%s %s: timed out sending", what, cn->bus->url.redacted);
             return rsbus__fail(cn->bus, code, "%s %s: %s", what, cn->bus->url.redacted, strerror(e));
@@ -3464,6 +3530,7 @@ RSBUS__PRIVATE rsbus_result rsbus__write_segs(rsbus__conn *cn, size_t from, int 
     return RSBUS_OK;
 }
 
+
 /* Sends every queued command; their replies are then owed. */
 RSBUS__PRIVATE rsbus_result rsbus__flush(rsbus__conn *cn, const char *what) {
     rsbus_result r;
@@ -3472,6 +3539,9 @@ RSBUS__PRIVATE rsbus_result rsbus__flush(rsbus__conn *cn, const char *what) {
     if (!cn->c) { rsbus__reset_cmds(cn); return rsbus__fail(cn->bus, RSBUS_E_IO, "%s: not connected", what); }
     r = rsbus__write_segs(cn, 0, 1, what);
     if (r != RSBUS_OK) { rsbus__reset_cmds(cn); return r; }
+#ifndef RSBUS_NO_CLUSTER
+    if (cn->bus->cl && !cn->side) rsbus__keep_sent(cn);
+#endif
     cn->owe_sent = cn->owe_len;
     cn->out_len = 0;
     cn->nsegs = 0;
@@ -3500,6 +3570,7 @@ RSBUS__PRIVATE rsbus_result rsbus__read_reply(rsbus__conn *cn, redisReply **out,
         if (!deadline) deadline = rsbus__mono_ms() + bus->cfg.io_timeout_ms;
         else if (rsbus__mono_ms() > deadline) {
             rsbus__drop(cn);
+            rsbus__lost(bus);
             return rsbus__fail(bus, RSBUS_E_TIMEOUT, "%s %s: reply not complete within io_timeout_ms", what,
                                bus->url.redacted);
         }
@@ -3550,12 +3621,27 @@ RSBUS__PRIVATE rsbus_result rsbus__next(rsbus__conn *cn, redisReply **out, rsbus
     rsbus_result r;
     *out = NULL;
     if (!cn->owe_len) return rsbus__fail(cn->bus, RSBUS_E_PROTOCOL, "%s: no reply is owed", what);   /* a bug */
-    if (!cn->owe_sent && (r = rsbus__flush(cn, what)) != RSBUS_OK) return r;
-    if ((r = rsbus__read_reply(cn, out, what)) != RSBUS_OK) return r;
+    if (cn->sub_pos < cn->nsub) {   /* it came already, from where a redirect sent its MULTI/EXEC (>>cluster) */
+        *out = cn->sub[cn->sub_pos++];
+        if (cn->sub_pos == cn->nsub) cn->nsub = cn->sub_pos = 0;
+    } else {
+        if (!cn->owe_sent && (r = rsbus__flush(cn, what)) != RSBUS_OK) return r;
+        if ((r = rsbus__read_reply(cn, out, what)) != RSBUS_OK) return r;
+#ifndef RSBUS_NO_CLUSTER
+        if (cn->bus->cl && !cn->side && (*out)->type == REDIS_REPLY_ERROR && rsbus__redirect_kind(*out) &&
+            (r = rsbus__follow(cn, out, what)) != RSBUS_OK) {
+            rsbus__drop(cn);   /* replies of the block were read ahead of their turn: out of step */
+            return r;
+        }
+#endif
+    }
     *o = *rsbus__owe_at(cn, 0);
     cn->owe_head = (cn->owe_head + 1) % cn->owe_cap;
     cn->owe_len--;
     cn->owe_sent--;
+#ifndef RSBUS_NO_CLUSTER
+    if (cn->bus->cl) rsbus__sent_done(cn, o);
+#endif
     return RSBUS_OK;
 }
 /* Reads the replies owed to nobody in particular that went out before the caller's next one. */
@@ -3746,7 +3832,8 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus__conn *cn) {
         return rsbus__fail(bus, RSBUS_E_TLS, "connect %s: rediss:// needs rsbus built with TLS: hiredis 1.x with "
                            "hiredis_ssl, -DRSBUS_TLS, and -lhiredis_ssl -lssl -lcrypto", bus->url.redacted);
 #endif
-    if (bus->url.kind == RSBUS__URL_UNIX) cn->c = redisConnectUnixWithTimeout(bus->url.path, tv);
+    if (cn->port) cn->c = redisConnectWithTimeout(cn->host, cn->port, tv);
+    else if (bus->url.kind == RSBUS__URL_UNIX) cn->c = redisConnectUnixWithTimeout(bus->url.path, tv);
     else cn->c = redisConnectWithTimeout(bus->url.host, bus->url.port, tv);
     if (!cn->c) return rsbus__fail(bus, RSBUS_E_NOMEM, "connect %s: out of memory", bus->url.redacted);
     if (cn->c->err) {
@@ -3754,6 +3841,7 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus__conn *cn) {
         char text[128];
         rsbus__clean(cn->c->errstr, sizeof cn->c->errstr, text, sizeof text);
         rsbus__disconnect(cn, 1);
+        rsbus__lost(bus);
         return rsbus__fail(bus, rsbus__io_code(0, e, text), "connect %s: %s", bus->url.redacted, text);
     }
     rsbus__timeval(&tv, bus->cfg.io_timeout_ms);
@@ -3825,6 +3913,425 @@ RSBUS__PRIVATE rsbus_result rsbus__reopen(rsbus__conn *cn) {
     return r;
 }
 
+#ifndef RSBUS_NO_CLUSTER
+/* >>cluster (redis+cluster://, rediss+cluster://)
+   A bus on a Redis Cluster keeps the slot map CLUSTER SLOTS gives: the master that serves each slot.
+   Its connection (bus->conn) goes to the master of the stream's slot and follows it when it moves; any
+   other master a call needs gets a connection of its own (rsbus__slot_conn). Replicas are never read.
+   Redirects are taken care of where replies are read (rsbus__next), so no caller ever sees one: each
+   connection keeps the commands it sent until they answer (rsbus__keep_sent); one answered MOVED or
+   ASK is sent again where the redirect points, on a spare connection (cl->side), and that answer takes
+   its place; a MULTI/EXEC aborted by a redirect is sent again whole, and the answers of its commands
+   take the place of theirs. TRYAGAIN, CLUSTERDOWN and LOADING are sent again after a backoff, within
+   io_timeout_ms. A MOVED, a lost connection or a failed connect marks the map stale: the next call reads
+   it again (at most every RSBUS__REFRESH_MS), asking the masters it knows, then the url's nodes. */
+#define RSBUS__SLOTS 16384
+#define RSBUS__MAX_NODES 512           /* masters a slot map may name */
+#define RSBUS__REFRESH_MS 100          /* the slot map is read at most this often */
+#define RSBUS__REDIRECTS 8             /* redirects followed for one command */
+#define RSBUS__KEEP_MAX ((size_t)64 << 20)   /* commands kept beyond this are not sent again after a redirect */
+enum { RSBUS__RD_NONE = 0, RSBUS__RD_MOVED, RSBUS__RD_ASK, RSBUS__RD_RETRY };
+typedef struct rsbus__cluster {
+    uint16_t slot[RSBUS__SLOTS];       /* 1 + the index in node[] of the slot's master; 0: not served */
+    rsbus__addr node[RSBUS__MAX_NODES]; size_t nnodes;
+    rsbus__conn **pool; size_t npool, cap_pool;   /* connections to masters other than bus->conn's */
+    rsbus__conn side;                  /* sends a redirected command again; reads the slot map */
+    int loaded, stale;
+    int64_t refreshed_ms;
+    int home;                          /* the slot of the stream's keys */
+} rsbus__cluster;
+
+/* The slot of a key: CRC16-XMODEM of the key, or of its first non-empty {hash tag}, mod 16384. */
+RSBUS__PRIVATE unsigned rsbus__crc16(const unsigned char *p, size_t n) {
+    unsigned crc = 0;
+    size_t i;
+    int b;
+    for (i = 0; i < n; i++) {
+        crc ^= (unsigned)p[i] << 8;
+        for (b = 0; b < 8; b++) crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    }
+    return crc;
+}
+RSBUS__PRIVATE int rsbus__slot_of(const char *key, size_t len) {
+    size_t open, close;
+    for (open = 0; open < len && key[open] != '{'; open++) {}
+    if (open < len) {
+        for (close = open + 1; close < len && key[close] != '}'; close++) {}
+        if (close < len && close > open + 1) {
+            key += open + 1;
+            len = close - open - 1;
+        }
+    }
+    return (int)(rsbus__crc16((const unsigned char *)key, len) & (RSBUS__SLOTS - 1));
+}
+
+/* What kind of redirect an error reply is. LOADING counts only here, on a cluster: a master that
+   restarts is soon back. */
+RSBUS__PRIVATE int rsbus__redirect_kind(const redisReply *r) {
+    if (r->type != REDIS_REPLY_ERROR || !r->str) return RSBUS__RD_NONE;
+    if (r->len > 6 && memcmp(r->str, "MOVED ", 6) == 0) return RSBUS__RD_MOVED;
+    if (r->len > 4 && memcmp(r->str, "ASK ", 4) == 0) return RSBUS__RD_ASK;
+    if ((r->len >= 8 && memcmp(r->str, "TRYAGAIN", 8) == 0) || (r->len >= 11 && memcmp(r->str, "CLUSTERDOWN", 11) == 0) ||
+        (r->len >= 7 && memcmp(r->str, "LOADING", 7) == 0)) return RSBUS__RD_RETRY;
+    return RSBUS__RD_NONE;
+}
+/* "MOVED <slot> <host>:<port>" or "ASK ...": the host is everything before the last ':' (an IPv6
+   address comes without brackets); an empty host means the node that answered (here). 0, or -1 when
+   the text is not of that form. */
+RSBUS__PRIVATE int rsbus__redirect_parse(const char *s, size_t n, int *slot, rsbus__addr *to, const rsbus__addr *here) {
+    size_t i = 0, a, colon;
+    int64_t v, port;
+    while (i < n && s[i] != ' ') i++;
+    a = ++i;
+    while (i < n && s[i] != ' ') i++;
+    if (a >= n || i >= n || !rsbus__parse_i64(s + a, i - a, &v) || v < 0 || v >= RSBUS__SLOTS) return -1;
+    a = i + 1;
+    for (colon = n; colon > a && s[colon - 1] != ':'; colon--) {}
+    if (colon == a && (a >= n || s[a] != ':')) return -1;
+    if (colon <= a) return -1;
+    colon--;   /* at the ':' */
+    if (!rsbus__parse_i64(s + colon + 1, n - colon - 1, &port) || port < 1 || port > 65535) return -1;
+    if (colon - a >= sizeof to->host) return -1;
+    for (i = a; i < colon; i++) if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f) return -1;
+    if (colon == a) memcpy(to->host, here->host, sizeof to->host);
+    else { memcpy(to->host, s + a, colon - a); to->host[colon - a] = 0; }
+    to->port = (int)port;
+    *slot = (int)v;
+    return 0;
+}
+
+RSBUS__PRIVATE int rsbus__addr_eq(const rsbus__addr *a, const char *host, int port) {
+    return a->port == port && strcmp(a->host, host) == 0;
+}
+/* The index of a node in the map, added if new; -1 when the map is full. */
+RSBUS__PRIVATE int rsbus__node_index(rsbus__cluster *cl, const rsbus__addr *a) {
+    size_t i;
+    for (i = 0; i < cl->nnodes; i++) if (rsbus__addr_eq(&cl->node[i], a->host, a->port)) return (int)i;
+    if (cl->nnodes == RSBUS__MAX_NODES) return -1;
+    cl->node[cl->nnodes] = *a;
+    return (int)cl->nnodes++;
+}
+/* A node entry of CLUSTER SLOTS: [host, port, id, ...]. A host "" or "?" is the node that answered. */
+RSBUS__PRIVATE int rsbus__slots_addr(const redisReply *e, const rsbus__addr *asked, rsbus__addr *out) {
+    int64_t port;
+    size_t i;
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || !rsbus__is_str(e->element[0]) ||
+        !rsbus__reply_i64(e->element[1], &port) || port < 1 || port > 65535) return -1;
+    if (e->element[0]->len >= sizeof out->host) return -1;
+    for (i = 0; i < e->element[0]->len; i++)
+        if ((unsigned char)e->element[0]->str[i] <= 0x20 || (unsigned char)e->element[0]->str[i] >= 0x7f) return -1;
+    if (e->element[0]->len == 0 || (e->element[0]->len == 1 && e->element[0]->str[0] == '?')) {
+        memcpy(out->host, asked->host, sizeof out->host);
+    } else {
+        memcpy(out->host, e->element[0]->str, e->element[0]->len);
+        out->host[e->element[0]->len] = 0;
+    }
+    out->port = (int)port;
+    return 0;
+}
+/* Reads a CLUSTER SLOTS reply, [[start, end, master, replica...], ...], into the map (the masters only).
+   The reply is checked whole first: one of another shape leaves the map as it was. 0, or -1. */
+RSBUS__PRIVATE int rsbus__slots_parse(rsbus__cluster *cl, const redisReply *rep, const rsbus__addr *asked) {
+    size_t i;
+    int pass;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) return -1;
+    for (pass = 0; pass < 2; pass++) {
+        if (pass == 1) { memset(cl->slot, 0, sizeof cl->slot); cl->nnodes = 0; }
+        for (i = 0; i < rep->elements; i++) {
+            const redisReply *e = rep->element[i];
+            int64_t lo, hi, k;
+            rsbus__addr a;
+            int idx;
+            if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || !rsbus__reply_i64(e->element[0], &lo) ||
+                !rsbus__reply_i64(e->element[1], &hi) || lo < 0 || hi < lo || hi >= RSBUS__SLOTS ||
+                rsbus__slots_addr(e->element[2], asked, &a) != 0) return -1;
+            if (pass == 0) continue;
+            if ((idx = rsbus__node_index(cl, &a)) < 0) return -1;
+            for (k = lo; k <= hi; k++) cl->slot[k] = (uint16_t)(idx + 1);
+        }
+    }
+    return 0;
+}
+
+/* Where a connection goes. */
+RSBUS__PRIVATE void rsbus__conn_addr(const rsbus__conn *cn, rsbus__addr *out) {
+    const rsbus__url *u = &cn->bus->url;
+    memcpy(out->host, cn->port ? cn->host : u->host, sizeof out->host);
+    out->port = cn->port ? cn->port : u->port;
+}
+/* Points a connection at another node: its replies owed are read first (a deferred XACK), then it is
+   closed; commands not sent yet stay queued and go to the new node. */
+RSBUS__PRIVATE void rsbus__retarget(rsbus__conn *cn, const rsbus__addr *a) {
+    if (cn->port && rsbus__addr_eq(a, cn->host, cn->port)) return;
+    if (cn->c && cn->owe_sent) (void)rsbus__recv_owed(cn);
+    rsbus__disconnect(cn, 1);
+    memcpy(cn->host, a->host, sizeof cn->host);
+    cn->port = a->port;
+}
+/* Notes a connection lost or refused: the master may be gone, the map is read again before the next call. */
+RSBUS__PRIVATE void rsbus__lost(rsbus *bus) {
+    if (bus->cl) bus->cl->stale = 1;
+}
+
+/* Reads the slot map from the first node that answers: the masters known, then the url's nodes. */
+RSBUS__PRIVATE rsbus_result rsbus__cluster_refresh(rsbus *bus) {
+    rsbus__cluster *cl = bus->cl;
+    rsbus__addr *cand;
+    size_t ncand = 0, i, known = cl->nnodes;
+    int k;
+    rsbus_result r = RSBUS_E_IO;
+    cand = (rsbus__addr *)rsbus__alloc(&bus->a, (known + (size_t)bus->url.nseeds) * sizeof *cand);
+    if (!cand) return rsbus__fail(bus, RSBUS_E_NOMEM, "cluster: out of memory");
+    for (i = 0; i < known; i++) cand[ncand++] = cl->node[i];
+    for (k = 0; k < bus->url.nseeds; k++) cand[ncand++] = bus->url.seeds[k];
+    cl->refreshed_ms = rsbus__mono_ms();
+    for (i = 0; i < ncand; i++) {
+        redisReply *rep = NULL;
+        rsbus__retarget(&cl->side, &cand[i]);
+        if (!cl->side.c && (r = rsbus__connect(&cl->side)) != RSBUS_OK) continue;
+        rsbus__cmd(&cl->side); rsbus__lit(&cl->side, "CLUSTER"); rsbus__lit(&cl->side, "SLOTS"); rsbus__cmd_end(&cl->side);
+        r = rsbus__call(&cl->side, &rep, "CLUSTER SLOTS");
+        if (r != RSBUS_OK) { if (r == RSBUS_E_AUTH) break; continue; }
+        if (rsbus__slots_parse(cl, rep, &cand[i]) != 0) { r = rsbus__shape_fail(&cl->side, "CLUSTER SLOTS"); continue; }
+        cl->loaded = 1;
+        cl->stale = 0;
+        break;
+    }
+    rsbus__free(&bus->a, cand, (known + (size_t)bus->url.nseeds) * sizeof *cand);
+    if (r == RSBUS_OK || r == RSBUS_E_AUTH) return r;
+    return rsbus__fail(bus, r == RSBUS_E_TIMEOUT ? r : RSBUS_E_IO, "cluster %s: no node answered CLUSTER SLOTS (%zu tried; last: %s)",
+                       bus->url.redacted, ncand, bus->err);
+}
+/* A cluster bus's map and connections, made at rsbus_open. */
+RSBUS__PRIVATE rsbus_result rsbus__cluster_new(rsbus *bus, char *msg, size_t size) {
+    rsbus__cluster *cl = (rsbus__cluster *)rsbus__alloc(&bus->a, sizeof *cl);
+    if (!cl) { snprintf(msg, size, "rsbus_open: out of memory"); return RSBUS_E_NOMEM; }
+    memset(cl, 0, sizeof *cl);
+    rsbus__conn_init(bus, &cl->side);
+    cl->side.side = 1;
+    cl->home = rsbus__slot_of(bus->key, bus->key_len);
+    bus->cl = cl;
+    return RSBUS_OK;
+}
+RSBUS__PRIVATE void rsbus__cluster_free(rsbus *bus) {
+    rsbus__cluster *cl = bus->cl;
+    size_t i;
+    for (i = 0; i < cl->npool; i++) {
+        (void)rsbus__settle_all(cl->pool[i]);
+        rsbus__conn_free(cl->pool[i]);
+        rsbus__free(&bus->a, cl->pool[i], sizeof *cl->pool[i]);
+    }
+    rsbus__free(&bus->a, (void *)cl->pool, cl->cap_pool * sizeof *cl->pool);
+    rsbus__conn_free(&cl->side);
+    rsbus__free(&bus->a, cl, sizeof *cl);
+    bus->cl = NULL;
+}
+/* Before a call: the slot map read (again, when stale), and bus->conn pointed at the stream's master. */
+RSBUS__PRIVATE rsbus_result rsbus__cluster_ensure(rsbus *bus) {
+    rsbus__cluster *cl = bus->cl;
+    if (!cl->loaded || (cl->stale && rsbus__mono_ms() - cl->refreshed_ms >= RSBUS__REFRESH_MS)) {
+        rsbus_result r = rsbus__cluster_refresh(bus);
+        if (r != RSBUS_OK && !cl->loaded) return r;
+        bus->err[0] = 0;   /* an older map serves meanwhile */
+    }
+    if (!cl->slot[cl->home])
+        return rsbus__fail(bus, RSBUS_E_REDIS, "cluster %s: CLUSTERDOWN: no master serves slot %d of %s",
+                           bus->url.redacted, cl->home, bus->key);
+    rsbus__retarget(&bus->conn, &cl->node[cl->slot[cl->home] - 1]);
+    return RSBUS_OK;
+}
+/* The connection to the master serving a slot (bus->conn on one server), connected if it can be: when it
+   cannot, it stays closed and the command queued on it fails with the reason. NULL: out of memory. */
+RSBUS__PRIVATE rsbus__conn *rsbus__slot_conn(rsbus *bus, int slot) {
+    rsbus__cluster *cl = bus->cl;
+    const rsbus__addr *a;
+    rsbus__conn *cn = NULL;
+    size_t i;
+    if (!cl || !cl->slot[slot]) return &bus->conn;
+    a = &cl->node[cl->slot[slot] - 1];
+    if (rsbus__addr_eq(a, bus->conn.host, bus->conn.port)) return &bus->conn;
+    for (i = 0; i < cl->npool && !cn; i++)
+        if (rsbus__addr_eq(a, cl->pool[i]->host, cl->pool[i]->port)) cn = cl->pool[i];
+    if (!cn) {
+        rsbus__conn **p = (rsbus__conn **)rsbus__grow(&bus->a, (void *)cl->pool, &cl->cap_pool, cl->npool + 1,
+                                                      sizeof *p, 4);
+        if (!p) return NULL;
+        cl->pool = p;
+        if (!(cn = (rsbus__conn *)rsbus__alloc(&bus->a, sizeof *cn))) return NULL;
+        rsbus__conn_init(bus, cn);
+        memcpy(cn->host, a->host, sizeof cn->host);
+        cn->port = a->port;
+        cl->pool[cl->npool++] = cn;
+    }
+    if (!cn->c) (void)rsbus__connect(cn);
+    return cn;
+}
+
+/* After a flush: keeps the commands just sent, and notes which form a MULTI/EXEC, so that a redirect can
+   send them again. Beyond RSBUS__KEEP_MAX (or out of memory) they are not kept: a redirect of one of
+   them is then the caller's error. */
+RSBUS__PRIVATE void rsbus__keep_sent(rsbus__conn *cn) {
+    size_t k, first = 0, in_block = 0;
+    char *p = NULL;
+    if (cn->nsegs == cn->owe_len - cn->owe_sent && cn->sent_len + cn->out_len <= RSBUS__KEEP_MAX)
+        p = (char *)rsbus__grow(&cn->bus->a, cn->sent, &cn->sent_cap, cn->sent_len + cn->out_len, 1, 4096);
+    if (!p) {
+        for (k = cn->owe_sent; k < cn->owe_len; k++) rsbus__owe_at(cn, k)->slen = 0;
+        return;
+    }
+    cn->sent = p;
+    for (k = 0; k < cn->nsegs; k++) {
+        rsbus__owe *o = rsbus__owe_at(cn, cn->owe_sent + k);
+        const char *c = cn->out + cn->segs[k].off;
+        size_t n = cn->segs[k].len, j;
+        o->soff = cn->sent_len;
+        o->slen = n;
+        o->bn = 0;
+        memcpy(cn->sent + cn->sent_len, c, n);
+        cn->sent_len += n;
+        if (n == 15 && memcmp(c, "*1\r\n$5\r\nMULTI\r\n", 15) == 0) { in_block = 1; first = k; }
+        else if (in_block && n == 14 && memcmp(c, "*1\r\n$4\r\nEXEC\r\n", 14) == 0) {
+            size_t boff = rsbus__owe_at(cn, cn->owe_sent + first)->soff;
+            for (j = first; j <= k; j++) {
+                rsbus__owe *b = rsbus__owe_at(cn, cn->owe_sent + j);
+                b->boff = boff;
+                b->blen = cn->sent_len - boff;
+                b->bn = k - first + 1;
+                b->bpos = j - first;
+            }
+            in_block = 0;
+        }
+    }
+}
+/* A reply was taken: the commands kept for replies no longer owed are let go of. */
+RSBUS__PRIVATE void rsbus__sent_done(rsbus__conn *cn, const rsbus__owe *o) {
+    size_t k, from;
+    if (!cn->owe_sent) { cn->sent_head = cn->sent_len = 0; return; }
+    if (o->slen) cn->sent_head = o->soff + o->slen;
+    if (cn->sent_head < ((size_t)1 << 16) || cn->sent_head * 2 < cn->sent_len) return;
+    from = cn->sent_head;   /* a block partly answered keeps its start */
+    for (k = 0; k < cn->owe_sent; k++) {
+        const rsbus__owe *w = rsbus__owe_at(cn, k);
+        if (w->slen && w->bn && w->boff < from) from = w->boff;
+    }
+    memmove(cn->sent, cn->sent + from, cn->sent_len - from);
+    cn->sent_len -= from;
+    cn->sent_head -= from;
+    for (k = 0; k < cn->owe_sent; k++) {
+        rsbus__owe *w = rsbus__owe_at(cn, k);
+        if (!w->slen) continue;
+        w->soff -= from;
+        if (w->bn) w->boff -= from;
+    }
+}
+/* Queues n commands already written as RESP (p, len) as one segment, their replies owed to the caller. */
+RSBUS__PRIVATE void rsbus__cmd_raw(rsbus__conn *cn, const char *p, size_t len, size_t n) {
+    size_t i;
+    if (rsbus__reserve(cn, len) != 0) return;
+    memcpy(cn->out + cn->out_len, p, len);
+    for (i = 0; i < n; i++) {
+        if (rsbus__queue_room(cn) != 0) return;
+        if (i == 0) {
+            cn->segs[cn->nsegs].off = cn->out_len;
+            cn->segs[cn->nsegs].len = len;
+            cn->nsegs++;
+        }
+        rsbus__owe_push(cn, RSBUS__OWE_CALLER, 0, 0);
+    }
+    cn->out_len += len;
+}
+/* Whether a command blocks (XREADGROUP ... BLOCK): one redirected is answered as timed out instead (the
+   next read goes to the right master). */
+RSBUS__PRIVATE int rsbus__blocks(const char *p, size_t n) {
+    static const char w[] = "\r\n$5\r\nBLOCK\r\n";
+    size_t i;
+    for (i = 0; i + sizeof w - 1 <= n; i++) if (memcmp(p + i, w, sizeof w - 1) == 0) return 1;
+    return 0;
+}
+/* Sends n commands (p, len) again on the spare connection, to node 'to' (after ASKING when asking), and
+   reads their answers: the one at 'at' into *out, those after it into cn->sub. */
+RSBUS__PRIVATE rsbus_result rsbus__resend(rsbus__conn *cn, const rsbus__addr *to, int asking, const char *p, size_t len,
+                                          size_t n, size_t at, redisReply **out) {
+    rsbus__conn *sd = &cn->bus->cl->side;
+    rsbus_result r = RSBUS_OK;
+    size_t i;
+    rsbus__retarget(sd, to);
+    if (!sd->c && (r = rsbus__connect(sd)) != RSBUS_OK) return r;
+    if (asking) { rsbus__cmd(sd); rsbus__lit(sd, "ASKING"); rsbus__cmd_end(sd); }
+    rsbus__cmd_raw(sd, p, len, n);
+    if (n - at - 1 > cn->cap_sub) {
+        redisReply **s = (redisReply **)rsbus__grow(&cn->bus->a, (void *)cn->sub, &cn->cap_sub, n - at - 1, sizeof *s, 16);
+        if (!s) { rsbus__reset_cmds(sd); return rsbus__fail(cn->bus, RSBUS_E_NOMEM, "cluster redirect: out of memory"); }
+        cn->sub = s;
+    }
+    cn->nsub = cn->sub_pos = 0;
+    for (i = 0; i < (size_t)asking + n && r == RSBUS_OK; i++) {
+        redisReply *rep = NULL;
+        r = rsbus__recv(sd, &rep, "cluster redirect");
+        if (r != RSBUS_OK || i < (size_t)asking + at) continue;
+        if (i == (size_t)asking + at) *out = rep;
+        else cn->sub[cn->nsub++] = rep;
+    }
+    if (r != RSBUS_OK) cn->nsub = 0;
+    return r;
+}
+/* The reply at the head of cn's queue is a redirect: its command (or its whole MULTI/EXEC) goes where
+   it points, and the answer from there replaces it in *out. */
+RSBUS__PRIVATE rsbus_result rsbus__follow(rsbus__conn *cn, redisReply **out, const char *what) {
+    rsbus *bus = cn->bus;
+    rsbus__cluster *cl = bus->cl;
+    const rsbus__owe *o = rsbus__owe_at(cn, 0);
+    size_t off = o->bn ? o->boff : o->soff, len = o->bn ? o->blen : o->slen;
+    size_t n = o->bn ? o->bn : 1, at = o->bn ? o->bpos : 0, k;
+    int64_t deadline = rsbus__mono_ms() + bus->cfg.io_timeout_ms, wait = 10;
+    rsbus__addr here, to;
+    redisReply *rep = *out;
+    rsbus_result r = RSBUS_OK;
+    int tries, kind, asking = 0;
+    if (!o->slen) return RSBUS_OK;   /* not kept: the redirect stands, as an error */
+    /* the rest of an aborted block answers here first (errors, then EXECABORT): those answers are replaced */
+    for (k = at + 1; k < n && r == RSBUS_OK; k++) {
+        redisReply *skip;
+        r = rsbus__read_reply(cn, &skip, what);
+    }
+    if (r != RSBUS_OK) return r;
+    rsbus__conn_addr(cn, &here);
+    to = here;
+    for (tries = 0; (kind = rsbus__redirect_kind(rep)) != RSBUS__RD_NONE && tries < RSBUS__REDIRECTS; tries++) {
+        char text[96];
+        int slot;
+        rsbus__clean(rep->str, rep->len, text, sizeof text);
+        if (kind == RSBUS__RD_RETRY) {   /* the same node again, after a while */
+            if (rsbus__mono_ms() + wait > deadline) break;
+            rsbus__sleep_ms(wait);
+            wait = RSBUS__MIN(wait * 2, 200);
+            cl->stale = 1;
+        } else {
+            if (rsbus__redirect_parse(rep->str, rep->len, &slot, &to, &here) != 0) break;
+            asking = kind == RSBUS__RD_ASK;
+            if (!asking) {
+                int idx = rsbus__node_index(cl, &to);
+                if (idx >= 0) cl->slot[slot] = (uint16_t)(idx + 1);
+                cl->stale = 1;   /* a moved slot rarely moves alone */
+            }
+        }
+        rsbus__log(bus, RSBUS_LOG_DEBUG, "%s: %s; sending it to %s:%d", what, text, to.host, to.port);
+        if (!o->bn && rsbus__blocks(cn->sent + off, len)) {
+            redisReply *nil = (redisReply *)rsbus__arena_alloc(bus, sizeof *nil);
+            if (!nil) return rsbus__fail(bus, RSBUS_E_NOMEM, "%s: out of memory", what);
+            memset(nil, 0, sizeof *nil);
+            nil->type = REDIS_REPLY_NIL;
+            rep = nil;
+            break;
+        }
+        r = rsbus__resend(cn, &to, asking, cn->sent + off, len, n, at, &rep);
+        if (r != RSBUS_OK) return r;
+    }
+    *out = rep;
+    return RSBUS_OK;
+}
+#endif /* RSBUS_NO_CLUSTER */
+
 /* Creates the group if it does not exist (BUSYGROUP is fine). */
 RSBUS__PRIVATE rsbus_result rsbus__create_group(rsbus *bus, const char *start) {
     rsbus__conn *cn = &bus->conn;
@@ -3851,6 +4358,9 @@ RSBUS__PRIVATE rsbus_result rsbus__ensure(rsbus *bus) {
     bus->rcode[0] = 0;
     /* no reply of an earlier call is in use (replies still owed are read when their turn comes) */
     if (!bus->dispatching && !bus->nheld) rsbus__arena_reset(bus);
+#ifndef RSBUS_NO_CLUSTER
+    if (bus->cl && (r = rsbus__cluster_ensure(bus)) != RSBUS_OK) return r;
+#endif
     if (cn->c && (rsbus__owes(cn, RSBUS__OWE_CALLER) || (!cn->owe_sent && cn->c->reader->len > cn->c->reader->pos))) {
         /* a reply an earlier call did not read, or bytes no command asked for: out of step, start afresh */
         rsbus__log(bus, RSBUS_LOG_WARN, "unexpected data from %s; reconnecting", bus->url.redacted);
@@ -4033,9 +4543,10 @@ RSBUS__PRIVATE rsbus_result rsbus__own_config(rsbus *bus, rsbus_config c, char *
     if (c.tenant) snprintf(bus->key, sizeof bus->key, "tenant:%s:%s", c.tenant, c.stream);
     else snprintf(bus->key, sizeof bus->key, "%s", c.stream);
     bus->key_len = strlen(bus->key);
-    memcpy(bus->dlq_key, bus->key, bus->key_len);
-    memcpy(bus->dlq_key + bus->key_len, ":dlq", 5);
-    bus->dlq_key_len = bus->key_len + 4;
+    bus->dlq_key[0] = '{';
+    memcpy(bus->dlq_key + 1, bus->key, bus->key_len);
+    memcpy(bus->dlq_key + 1 + bus->key_len, "}:dlq", 6);
+    bus->dlq_key_len = bus->key_len + 6;
     bus->group_len = strlen(c.group);
     bus->consumer_len = strlen(c.consumer);
     return RSBUS_OK;
@@ -4104,6 +4615,14 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     if (r == RSBUS_OK && bus->url.kind == RSBUS__URL_TLS) r = rsbus__tls_setup(bus, err->msg, sizeof err->msg);
 #endif
     if (r == RSBUS_OK) r = rsbus__own_config(bus, c, err->msg, sizeof err->msg);
+#ifndef RSBUS_NO_CLUSTER
+    if (r == RSBUS_OK && bus->url.cluster) r = rsbus__cluster_new(bus, err->msg, sizeof err->msg);
+#else
+    if (r == RSBUS_OK && bus->url.cluster) {
+        r = RSBUS_E_ARG;
+        snprintf(err->msg, sizeof err->msg, "rsbus_open: a cluster url needs Redis Cluster support, compiled out by RSBUS_NO_CLUSTER");
+    }
+#endif
     if (r != RSBUS_OK) goto fail;   /* err->msg is written */
     r = rsbus__alloc_scratch(bus);
     if (r == RSBUS_OK && c.spool_path) r = rsbus__spool_open(bus);
@@ -4122,6 +4641,9 @@ RSBUS__PUBLIC void rsbus_close(rsbus *bus) {
     a = bus->a;
     (void)rsbus__settle_all(&bus->conn);
     rsbus__conn_free(&bus->conn);
+#ifndef RSBUS_NO_CLUSTER
+    if (bus->cl) rsbus__cluster_free(bus);
+#endif
     rsbus__arena_free(bus);
 #ifdef RSBUS_TLS
     if (bus->ssl_ctx) SSL_CTX_free((SSL_CTX *)bus->ssl_ctx);
@@ -4679,11 +5201,12 @@ RSBUS__PRIVATE int64_t rsbus__backoff_ms(const rsbus *bus, int64_t deliveries) {
    Redis applies it first. */
 RSBUS__PRIVATE void rsbus__arg_dedupe_key(rsbus *bus, const char *id, size_t n) {
     rsbus__conn *cn = &bus->conn;
-    char k[RSBUS__NAME_MAX + 8 + 128 + 1 + RSBUS_ID_SIZE];   /* key, ":dedupe:", group, ':', id */
+    char k[RSBUS__NAME_MAX + 10 + 128 + 1 + RSBUS_ID_SIZE];   /* "{key}:dedupe:", group, ':', id */
     size_t off;
-    memcpy(k, bus->key, bus->key_len);
-    off = bus->key_len;
-    memcpy(k + off, ":dedupe:", 8); off += 8;
+    k[0] = '{';
+    memcpy(k + 1, bus->key, bus->key_len);
+    off = bus->key_len + 1;
+    memcpy(k + off, "}:dedupe:", 9); off += 9;
     memcpy(k + off, bus->cfg.group, bus->group_len); off += bus->group_len;
     k[off++] = ':';
     memcpy(k + off, id, n); off += n;

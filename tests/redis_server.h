@@ -68,6 +68,7 @@ typedef struct test_redis {
     char extra[1024];     /* extra config lines given at start, kept for restarts */
     int  tls;             /* test_redis_start_tls: port is the tls-port, no plain TCP port */
     char tls_url[64];     /* "rediss://127.0.0.1:<port>" (test_redis_start_tls), else "" */
+    int  cluster_port;    /* extra_conf with "cluster-enabled yes": the cluster bus port (a free one) */
 } test_redis;
 
 #define TEST_REDIS__SLOTS 64
@@ -155,7 +156,7 @@ static void test_redis__unlink_in(const char *dir, const char *name, int is_dir)
 }
 static void test_redis__rmdir_signal_safe(const char *dir) {
     static const char *const files[] = {
-        "redis.conf", "redis.log", "redis.sock", "dump.rdb", "appendonly.aof",
+        "redis.conf", "redis.log", "redis.sock", "dump.rdb", "appendonly.aof", "nodes.conf",
         "appendonlydir/appendonly.aof.manifest",
         "appendonlydir/appendonly.aof.1.base.rdb", "appendonlydir/appendonly.aof.1.incr.aof",
         "appendonlydir/appendonly.aof.2.base.rdb", "appendonlydir/appendonly.aof.2.incr.aof",
@@ -353,6 +354,9 @@ static int test_redis__write_conf(const test_redis *r) {
     }
     if (r->tls) fprintf(f, "port 0\ntls-port %d\n", r->port);
     else fprintf(f, "port %d\n", r->port);
+    if (strstr(r->extra, "cluster-enabled yes")) {   /* a cluster node: its bus port and state file */
+        fprintf(f, "cluster-port %d\ncluster-config-file nodes.conf\n", r->cluster_port);
+    }
     fprintf(f, "bind 127.0.0.1\nunixsocket \"%s\"\nunixsocketperm 700\ndir \"%s\"\n"
                "save \"\"\nappendonly no\ndaemonize no\nlogfile \"%s/redis.log\"\nprotected-mode no\n%s\n",
             r->sock, r->dir, r->dir, r->extra);
@@ -474,6 +478,7 @@ TEST_REDIS__FN int test_redis__start(test_redis *r, const char *extra_conf, int 
             fprintf(stderr, "test_redis_start: no free TCP port: %s\n", strerror(errno));
             break;
         }
+        if (strstr(r->extra, "cluster-enabled yes") && (r->cluster_port = test_redis__free_port()) < 0) break;
         if (tls) snprintf(r->tls_url, sizeof r->tls_url, "rediss://127.0.0.1:%d", r->port);
         else snprintf(r->tcp_url, sizeof r->tcp_url, "redis://127.0.0.1:%d", r->port);
         if (test_redis__write_conf(r) != 0) break;

@@ -98,6 +98,7 @@ SW_BINS := $(foreach r,$(SW_RUNS),$(if $(wildcard tests/$(word 1,$(subst :, ,$(r
 RUN_TESTS = bash tests/run_tests.sh
 DEPS = CC="$(CC)" SAN_CC="$(SAN_CC)" bash tests/deps.sh
 
+.PHONY: test-cluster-long demo-cluster
 .PHONY: all test demo examples cxx sanitize valgrind bench fuzz chaos clean \
         build-all build-test build-tests build-examples build-cxx build-san build-demo build-bench build-snippets build-fuzz
 .DELETE_ON_ERROR:
@@ -149,11 +150,25 @@ endif
 
 # The chaos run (tests/chaos.c): 60 s of publishers, consumers, SIGKILLs, CLIENT KILLs, freezes and two
 # AOF restarts, then proof that no acknowledged event was lost; then 30 s more with the publishers
-# spooling offline and the consumers deduplicating. make test runs a 15 s build of it.
+# spooling offline and the consumers deduplicating; then 30 s on a 3+3 Redis Cluster (--cluster: the
+# stream's master killed and a replica promoted, its slots resharded, under the same faults). make test
+# runs a 15 s build of the first.
 chaos:
 	@$(DEPS) test
-	@$(MAKE) --no-print-directory $(BUILD)/chaos $(BUILD)/chaos_spool_dedupe
-	@$(RUN_TESTS) $(BUILD)/chaos $(BUILD)/chaos_spool_dedupe
+	@$(MAKE) --no-print-directory $(BUILD)/chaos $(BUILD)/chaos_spool_dedupe $(BUILD)/chaos_cluster
+	@$(RUN_TESTS) $(BUILD)/chaos $(BUILD)/chaos_spool_dedupe $(BUILD)/chaos_cluster
+
+$(BUILD)/chaos_cluster: $(BUILD)/chaos
+	@printf '#!/bin/sh\nexec $(CURDIR)/$(BUILD)/chaos --seconds 30 --cluster "$$@"\n' > $@
+	@chmod +x $@
+
+# The long forms of the cluster runs (CI runs the short ones): tests/test_cluster.c with 20000 events per
+# load run, and 120 s of chaos on a cluster.
+test-cluster-long:
+	@$(DEPS) test
+	@$(MAKE) --no-print-directory $(BUILD)/test_cluster $(BUILD)/chaos
+	@RSBUS_CLUSTER_LONG=1 $(RUN_TESTS) $(BUILD)/test_cluster
+	@$(BUILD)/chaos --seconds 120 --cluster
 
 $(BUILD)/chaos_spool_dedupe: $(BUILD)/chaos
 	@printf '#!/bin/sh\nexec $(CURDIR)/$(BUILD)/chaos --seconds 30 --spool --dedupe "$$@"\n' > $@

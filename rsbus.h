@@ -128,8 +128,8 @@
         RSBUS_NO_ADMIN          operating calls: rsbus_dlq_list/_replay/_purge, rsbus_consumers_list/
                                 _gc, rsbus_tail, rsbus_replay_range, rsbus_group_rewind, rsbus_trim
                                 (rsbus_run still trims by trim_policy; rsbus_dlq_page_free stays)
-        RSBUS_NO_CLUSTER        reserved for Redis Cluster, Sentinel and partitions, which this version
-                                does not have yet: accepted and without effect
+        RSBUS_NO_CLUSTER        Redis Cluster (redis+cluster:// URLs are refused), Sentinel and
+                                partitions
         RSBUS_NO_MEM            reserved for the in-process bus (mem://), not in this version yet:
                                 accepted and without effect
         A publish-only gateway builds with all of them but RSBUS_NO_SPOOL, at -Os with
@@ -151,10 +151,34 @@
             redis://[user[:password]@]host[:port][/db]      (IPv6: redis://[::1]:6380/0)
             unix:///path/to/redis.sock[?db=N&user=U&password=P]
             rediss://...   (TLS, see above)
+            redis+cluster://[user[:password]@]host:port[,host:port...]   (REDIS CLUSTER; rediss+cluster://
+                           with the TLS parameters of rediss://; the nodes are seeds, at most 16; db 0 only)
         redis://:pw@host authenticates with the password alone, redis://user:pw@host as an ACL user.
         Percent-escapes are decoded in the user, the password, the path and query values; a raw '@'
         or ':' in a password works, '/', '?', '&' must be escaped. Error messages and logs show the
         URL with "***" in place of the user and password, never them.
+
+    REDIS CLUSTER
+        url = "redis+cluster://10.0.0.1:7000,10.0.0.2:7000" makes a bus work on a Redis Cluster, with
+        the same calls and the same promises. Every key rsbus keeps for a stream K hashes to K's slot
+        (K, {K}:dlq, {K}:dedupe:..., see WIRE FORMAT), so each MULTI/EXEC and script stays in one slot.
+        - The listed nodes are seeds: the slot map comes from CLUSTER SLOTS (Redis 6.2 and later; no
+          other library is needed, hiredis 0.14 and 1.x both work). The bus connects to the master that
+          serves its stream's slot; replicas are never read.
+        - Redirects are rsbus's business: a command answered MOVED is sent again to the master named and
+          the map is updated; ASK is followed once with ASKING; a MULTI/EXEC aborted by a redirect is
+          sent again whole; TRYAGAIN, CLUSTERDOWN and LOADING are sent again after a backoff (10 ms
+          doubling to 200 ms) within io_timeout_ms. A caller never sees MOVED, ASK or CROSSSLOT for
+          rsbus's commands. Commands sent again go over one spare connection per bus; a blocking read
+          redirected is answered as "nothing yet" and the next read goes to the right master.
+        - A lost master: calls fail within the timeouts (RSBUS_E_IO, RSBUS_E_TIMEOUT, or RSBUS_E_REDIS
+          with CLUSTERDOWN once the backoff is spent) and mark the map stale; the next call reads it
+          again (at most every 100 ms) from the masters known, then the seeds. rsbus_run keeps going
+          through a failover. Acknowledged XADDs the dead master had not replicated can be lost with
+          it (replication is asynchronous; see publish_wait_replicas).
+        - Reads ahead (rsbus_run), deferred XACKs and dedupe marks work as on one server; commands are
+          kept until they are answered so that they can be sent again (up to 64 MiB per connection).
+        - A /db other than 0 is refused. RSBUS_NO_CLUSTER compiles all of it out.
 
     TLS
         Build with -DRSBUS_TLS against hiredis 1.x with hiredis_ssl (OpenSSL 1.1 or later) and use

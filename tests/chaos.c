@@ -1,7 +1,7 @@
 /* chaos.c - the chaos run: prove that no event is lost.
 
        chaos [--seconds N] [--publishers P] [--consumers C] [--seed S] [--rate R] [--handler-us U]
-             [--fail-pct F] [--no-freeze] [--trim-acked] [--dedupe] [--spool] [--keep]
+             [--fail-pct F] [--no-freeze] [--trim-acked] [--dedupe] [--spool] [--cluster] [--keep]
 
    (The default of N is 60, or CHAOS_DEFAULT_SECONDS when compiled with -DCHAOS_DEFAULT_SECONDS=15.)
 
@@ -41,6 +41,14 @@
    RSBUS_SPOOLED counts as accepted (it is logged with the RSBUS_OK ones) and must arrive like them;
    a publisher sends what is left in its spool before it exits.
 
+   --cluster runs it all on a 3+3 Redis Cluster (redis+cluster://, every node with the AOF) instead of
+   one server: the first "restart" SIGKILLs the master that serves the stream's slot, waits for a
+   replica to take over and brings the dead node back (as a replica); the second reshards every slot
+   of the stream's master to another master under the running publishers and consumers; CLIENT KILLs
+   hit the stream's master. An XADD the killed master acknowledged but had not replicated is gone with
+   it (asynchronous replication): such events are counted apart, on a line of their own, and are the
+   only loss allowed; every event the stream still has must be handled or dead-lettered as before.
+
    The last line is "chaos: N passed, N failed"; the exit status is 0 only if nothing failed.
    --keep keeps the log directory (printed) for a look afterwards. */
 #define _POSIX_C_SOURCE 200809L
@@ -48,6 +56,7 @@
 #include "../rsbus.h"
 #include "test.h"
 #include "redis_server.h"
+#include "redis_cluster.h"
 #include "bus_util.h"
 
 #include <errno.h>
@@ -57,7 +66,7 @@
 #define CHAOS_DEFAULT_SECONDS 60   /* the Makefile builds a short form for make test with 15 */
 #endif
 #define CHAOS_STREAM "chaos"
-#define CHAOS_DLQ "chaos:dlq"
+#define CHAOS_DLQ "{chaos}:dlq"
 #define MAX_KIDS 4096
 #define DRAIN_MS 60000
 #define POISON_TYPE "poison.x"
@@ -68,9 +77,20 @@ static const char *const group_names[2] = { "g1", "g2" };
 /* ---- options ------------------------------------------------------------------------------ */
 
 static struct {
-    int seconds, publishers, consumers, rate, fail_pct, handler_us, freezes, trim_acked, keep, dedupe, spool;
+    int seconds, publishers, consumers, rate, fail_pct, handler_us, freezes, trim_acked, keep, dedupe, spool, cluster;
     uint64_t seed;
-} opt = { CHAOS_DEFAULT_SECONDS, 3, 4, 300, 10, 500, 1, 0, 0, 0, 0, 0 };
+} opt = { CHAOS_DEFAULT_SECONDS, 3, 4, 300, 10, 500, 1, 0, 0, 0, 0, 0, 0 };
+
+/* --cluster: a 3+3 Redis Cluster; srv is a copy of the master that serves the stream's slot now */
+static test_cluster ccl;
+static int chaos_slot(void) { return rsbus__slot_of(CHAOS_STREAM, strlen(CHAOS_STREAM)); }
+static int follow_master(void) {
+    int m = test_cluster_master_of(&ccl, chaos_slot());
+    if (m < 0) return -1;
+    raw_reset();
+    srv = ccl.node[m];
+    return m;
+}
 
 static char logdir[256];
 
@@ -158,7 +178,7 @@ static void lib_log(void *user, rsbus_log_level level, const char *msg) {
 static rsbus_config base_cfg(void) {
     rsbus_config c;
     memset(&c, 0, sizeof c);
-    c.url = srv.unix_url;
+    c.url = opt.cluster ? ccl.url : srv.unix_url;
     c.stream = CHAOS_STREAM;
     c.connect_timeout_ms = 1000;
     c.io_timeout_ms = 1000;
@@ -589,8 +609,40 @@ static void fault_client_kills(void) {
     }
 }
 
+/* On a cluster: first the stream's master SIGKILLed, a replica promoted, the dead one restarted (it
+   comes back as a replica); then every slot of the stream's master resharded to another master. */
+static int fault_cluster(int64_t t0) {
+    int m = follow_master(), to;
+    if (m < 0) return -1;
+    if (faults.restarts == 0) {
+        int64_t t1 = test_now_ms();
+        fprintf(stderr, "chaos: %5.1f s: SIGKILL the stream's master (pid %ld)\n", (double)(t1 - t0) / 1000.0,
+                (long)ccl.node[m].pid);
+        test_cluster_kill(&ccl, m);
+        if (test_cluster_wait_ok(&ccl, 30000) != 0) return -1;
+        fprintf(stderr, "chaos: %5.1f s: a replica took over after %lld ms\n", (double)(test_now_ms() - t0) / 1000.0,
+                (long long)(test_now_ms() - t1));
+        if (test_redis_restart(&ccl.node[m]) != 0) return -1;
+        if (nredis_pids < 16) redis_pids[nredis_pids++] = ccl.node[m].pid;
+        ccl.dead[m] = 0;
+        if (test_cluster_wait_ok(&ccl, 30000) != 0) return -1;   /* back, as a replica in sync */
+    } else {
+        for (to = 0; to < ccl.n; to++)
+            if (to != m && test_cluster_is_master(&ccl, to) && test_cluster_slots_of(&ccl, to) > 0) break;
+        if (to == ccl.n) return -1;
+        fprintf(stderr, "chaos: %5.1f s: resharding %d slots of the stream's master\n", (double)(test_now_ms() - t0) / 1000.0,
+                test_cluster_slots_of(&ccl, m));
+        if (test_cluster_reshard(&ccl, m, to, test_cluster_slots_of(&ccl, m)) != 0) return -1;
+    }
+    if (follow_master() < 0) return -1;
+    faults.restarts++;
+    fprintf(stderr, "chaos: %5.1f s: the stream's master is pid %ld\n", (double)(test_now_ms() - t0) / 1000.0, (long)srv.pid);
+    return 0;
+}
+
 static int fault_restart(int64_t t0) {
     int down = 200 + rnd_below(800);
+    if (opt.cluster) return fault_cluster(t0);
     raw_reset();
     fprintf(stderr, "chaos: %5.1f s: SIGKILL redis-server (pid %ld), down for %d ms\n",
             (double)(test_now_ms() - t0) / 1000.0, (long)srv.pid, down);
@@ -934,7 +986,7 @@ int main(int argc, char **argv) {
     long handled_lines[2] = { 0, 0 }, failed_lines[2] = { 0, 0 };
     long handled_unique[2] = { 0, 0 }, dups[2] = { 0, 0 }, lost[2] = { 0, 0 }, dead[2] = { 0, 0 };
     long nonpoison_dead[2] = { 0, 0 }, poison_missing[2] = { 0, 0 }, poison_handled[2] = { 0, 0 };
-    long dead_twice[2] = { 0, 0 }, phantoms = 0, lost_not_in_stream = 0;
+    long dead_twice[2] = { 0, 0 }, phantoms = 0, lost_not_in_stream = 0, lost_repl[2] = { 0, 0 };
     long still_pending[2] = { 0, 0 }, stuck[2] = { 0, 0 }, batches_arrived = 0, batches_torn = 0, in_stream_twice = 0;
     rsbus *admin;
     rsbus_error err;
@@ -960,6 +1012,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--trim-acked") == 0) opt.trim_acked = 1;
         else if (strcmp(argv[i], "--dedupe") == 0) opt.dedupe = 1;
         else if (strcmp(argv[i], "--spool") == 0) opt.spool = 1;
+        else if (strcmp(argv[i], "--cluster") == 0) opt.cluster = 1;
         else if (i + 1 < argc && strcmp(argv[i], "--fail-pct") == 0) bad = arg_int(argv[++i], 0, 100, &opt.fail_pct);
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(); return 0; }
         else bad = 1;
@@ -984,12 +1037,21 @@ int main(int argc, char **argv) {
     }
     snprintf(logdir, sizeof logdir, "%s", tmpl);
 
-    if (test_redis_start(&srv, "appendonly yes\nappendfsync always\n") != 0) {
+    if (opt.cluster) {
+        if (test_cluster_start_conf(&ccl, 3, 1, "appendonly yes\nappendfsync always\n") != 0 || follow_master() < 0) {
+            test_cluster_stop(&ccl);
+            rm_logdir();
+            printf("chaos: 0 passed, 1 failed\n");
+            return 1;
+        }
+        for (i = 0; i < ccl.n; i++) redis_pids[nredis_pids++] = ccl.node[i].pid;
+    } else if (test_redis_start(&srv, "appendonly yes\nappendfsync always\n") != 0) {
         rm_logdir();
         printf("chaos: 0 passed, 1 failed\n");
         return 1;
+    } else {
+        redis_pids[nredis_pids++] = srv.pid;
     }
-    redis_pids[nredis_pids++] = srv.pid;
 
     /* the global backstop: the deadline plus time to verify */
     memset(&sa, 0, sizeof sa);
@@ -1007,7 +1069,8 @@ int main(int argc, char **argv) {
         c.consumer = "setup";
         if (!(b = rsbus_open(&c, &err))) {
             fprintf(stderr, "chaos: rsbus_open (%s): %s: %s\n", group_names[g], rsbus_result_str(err.code), err.msg);
-            test_redis_stop(&srv);
+            if (opt.cluster) test_cluster_stop(&ccl);
+            else test_redis_stop(&srv);
             rm_logdir();
             printf("chaos: 0 passed, 1 failed\n");
             return 1;
@@ -1145,6 +1208,8 @@ int main(int argc, char **argv) {
                 if (stuck[g] <= 5)
                     fprintf(stderr, "chaos: still pending in %s at the deadline: %s (stream id %s, poison %d)\n",
                             group_names[g], x->id, x->sid, x->poison);
+            } else if (x->ok && !x->handled[g] && !x->dlq[g] && opt.cluster && !x->in_stream) {
+                lost_repl[g]++;    /* acknowledged by a master killed before it replicated the XADD */
             } else if (x->ok && !x->handled[g] && !x->dlq[g]) {
                 lost[g]++;
                 if (!x->in_stream) lost_not_in_stream++;
@@ -1156,7 +1221,7 @@ int main(int argc, char **argv) {
                             x->poison, x->failed[g], x->handled[1 - g]);
             }
             if (x->dlq[g] && !x->poison) nonpoison_dead[g]++;
-            if (x->poison && x->ok && !x->dlq[g] && !x->pending[g]) {
+            if (x->poison && x->ok && !x->dlq[g] && !x->pending[g] && !(opt.cluster && !x->in_stream)) {
                 poison_missing[g]++;
                 if (poison_missing[g] <= 10)
                     fprintf(stderr, "chaos: poison %s not in the DLQ of %s\n", x->id, group_names[g]);
@@ -1190,7 +1255,8 @@ int main(int argc, char **argv) {
     }
 
     raw_reset();
-    test_redis_stop(&srv);
+    if (opt.cluster) test_cluster_stop(&ccl);
+    else test_redis_stop(&srv);
     for (i = 0; i < (int)nkids; i++)
         if (kids[i].pid > 0 && (kill(kids[i].pid, 0) == 0 || errno != ESRCH)) {
             leftovers++;
@@ -1221,6 +1287,9 @@ int main(int argc, char **argv) {
            "consumer freezes %d, graceful consumer stops %d\n", faults.consumer_kills, faults.name_reuses,
            faults.client_kills, faults.restarts, faults.freezes, faults.stops);
     if (lost_not_in_stream) printf("lost events that are not in the stream at all: %ld\n", lost_not_in_stream);
+    if (opt.cluster)
+        printf("acknowledged XADDs lost with the killed master (asynchronous replication, allowed without "
+               "publish_wait_replicas): g1 %ld, g2 %ld\n", lost_repl[0], lost_repl[1]);
     if (dlq_unknown_group || dlq_no_id) printf("DLQ entries with an unknown group %ld, without an event id %ld\n",
                                                dlq_unknown_group, dlq_no_id);
 

@@ -150,18 +150,20 @@ TEST_REDIS__FN int test_cluster_wait_ok(test_cluster *cl, long timeout_ms) {
     }
 }
 
-/* Starts masters * (1 + replicas) nodes and forms the cluster; 0, or -1 with a message. */
-TEST_REDIS__FN int test_cluster_start(test_cluster *cl, int masters, int replicas) {
-    char cmd[1024];
+/* Starts masters * (1 + replicas) nodes (extra: more redis.conf lines, or NULL) and forms the cluster;
+   0, or -1 with a message. */
+TEST_REDIS__FN int test_cluster_start_conf(test_cluster *cl, int masters, int replicas, const char *extra) {
+    char cmd[1024], conf[512];
     size_t len;
     int i;
     memset(cl, 0, sizeof *cl);
     cl->masters = masters;
     cl->n = masters * (1 + replicas);
     if (cl->n > TEST_CLUSTER_MAX || masters < 1) return -1;
+    snprintf(conf, sizeof conf, "cluster-enabled yes\ncluster-node-timeout 2000\ncluster-require-full-coverage yes\n"
+             "cluster-allow-replica-migration no\n%s", extra ? extra : "");
     for (i = 0; i < cl->n; i++)
-        if (test_redis_start(&cl->node[i], "cluster-enabled yes\ncluster-node-timeout 2000\n"
-                                           "cluster-require-full-coverage yes\ncluster-allow-replica-migration no\n") != 0) return -1;
+        if (test_redis_start(&cl->node[i], conf) != 0) return -1;
     len = (size_t)snprintf(cmd, sizeof cmd, "redis-cli --cluster create");
     for (i = 0; i < cl->n; i++) len += (size_t)snprintf(cmd + len, sizeof cmd - len, " 127.0.0.1:%d", cl->node[i].port);
     snprintf(cmd + len, sizeof cmd - len, " --cluster-replicas %d --cluster-yes >/dev/null 2>&1", replicas);
@@ -170,6 +172,10 @@ TEST_REDIS__FN int test_cluster_start(test_cluster *cl, int masters, int replica
     snprintf(cl->url, sizeof cl->url, "redis+cluster://127.0.0.1:%d,127.0.0.1:%d", cl->node[0].port,
              cl->node[cl->n > 1 ? 1 : 0].port);
     return 0;
+}
+
+TEST_REDIS__FN int test_cluster_start(test_cluster *cl, int masters, int replicas) {
+    return test_cluster_start_conf(cl, masters, replicas, NULL);
 }
 
 /* SIGKILL of one node. */

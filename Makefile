@@ -11,6 +11,7 @@
 #                   (build switches, -Os, gc-sections), and the heap a gateway bus holds
 #   make demo       run examples/demo.c against a throwaway redis-server
 #   make demo-gateway  examples/gateway.c fed readings while its redis-server is killed and restarted
+#   make demo-cluster  a throwaway 3+3 Redis Cluster, 8 partitions, two workers, a master killed mid-way
 #   make examples | cxx | sanitize | valgrind | bench | fuzz | clean
 #
 # A test is any tests/test_*.c (one file, its own main, ending with test_summary()): it is found, built
@@ -303,6 +304,13 @@ size:
 	@CC="$(CC)" bash tests/size.sh $(BUILD)
 
 # ---- make demo-gateway: examples/gateway.c rides out a Redis restart with nothing lost ----------------
+# A throwaway 3+3 Redis Cluster, a stream in 8 partitions, two workers, a master killed mid-way
+# (examples/run_cluster_demo.sh).
+demo-cluster:
+	@$(DEPS) demo
+	@$(MAKE) --no-print-directory $(BUILD)/publisher $(BUILD)/worker $(BUILD)/rsbusctl
+	@bash examples/run_cluster_demo.sh $(BUILD)
+
 demo-gateway:
 	@$(DEPS) demo
 	@$(MAKE) --no-print-directory $(BUILD)/gateway

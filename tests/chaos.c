@@ -950,7 +950,7 @@ static int arg_int(const char *s, int lo, int hi, int *out) {
 
 static void usage(void) {
     fprintf(stderr, "usage: chaos [--seconds N] [--publishers P] [--consumers C] [--seed S] [--rate R]\n"
-                    "             [--handler-us U] [--fail-pct F] [--no-freeze] [--trim-acked] [--dedupe] [--spool]\n"
+                    "             [--handler-us U] [--fail-pct F] [--no-freeze] [--trim-acked] [--dedupe] [--spool] [--cluster]\n"
                     "             [--keep]\n"
                     "  defaults: %d s, 3 publishers, 4 consumers (at least 2: split over g1 and g2),\n"
                     "  R = 300 events/s per publisher, U = 500 us of work per handled event,\n"

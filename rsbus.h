@@ -4112,7 +4112,10 @@ RSBUS__PRIVATE rsbus_result rsbus__cluster_refresh(rsbus *bus) {
     for (i = 0; i < ncand; i++) {
         redisReply *rep = NULL;
         rsbus__retarget(&cl->side, &cand[i]);
-        if (!cl->side.c && (r = rsbus__connect(&cl->side)) != RSBUS_OK) continue;
+        if (!cl->side.c && (r = rsbus__connect(&cl->side)) != RSBUS_OK) {
+            if (r == RSBUS_E_AUTH || r == RSBUS_E_TLS) break;   /* the same refusal from every node */
+            continue;
+        }
         rsbus__cmd(&cl->side); rsbus__lit(&cl->side, "CLUSTER"); rsbus__lit(&cl->side, "SLOTS"); rsbus__cmd_end(&cl->side);
         r = rsbus__call(&cl->side, &rep, "CLUSTER SLOTS");
         if (r != RSBUS_OK) { if (r == RSBUS_E_AUTH) break; continue; }
@@ -4122,7 +4125,7 @@ RSBUS__PRIVATE rsbus_result rsbus__cluster_refresh(rsbus *bus) {
         break;
     }
     rsbus__free(&bus->a, cand, (known + (size_t)bus->url.nseeds) * sizeof *cand);
-    if (r == RSBUS_OK || r == RSBUS_E_AUTH) return r;
+    if (r == RSBUS_OK || r == RSBUS_E_AUTH || r == RSBUS_E_TLS) return r;
     return rsbus__fail(bus, r == RSBUS_E_TIMEOUT ? r : RSBUS_E_IO, "cluster %s: no node answered CLUSTER SLOTS (%zu tried; last: %s)",
                        bus->url.redacted, ncand, bus->err);
 }

@@ -151,9 +151,12 @@ TEST_REDIS__FN int test_cluster_wait_ok(test_cluster *cl, long timeout_ms) {
 }
 
 /* Starts masters * (1 + replicas) nodes (extra: more redis.conf lines, or NULL) and forms the cluster;
+   tls_cli: NULL, or the nodes listen on TLS ports only (extra gives the tls-* lines; the cluster bus and
+   replication use TLS too) and these are redis-cli's TLS options ("--tls --cacert ca.crt").
    0, or -1 with a message. */
-TEST_REDIS__FN int test_cluster_start_conf(test_cluster *cl, int masters, int replicas, const char *extra) {
-    char cmd[1024], conf[512];
+TEST_REDIS__FN int test_cluster__start(test_cluster *cl, int masters, int replicas, const char *extra,
+                                       const char *tls_cli) {
+    char cmd[2048], conf[1024];
     size_t len;
     int i;
     memset(cl, 0, sizeof *cl);
@@ -161,10 +164,11 @@ TEST_REDIS__FN int test_cluster_start_conf(test_cluster *cl, int masters, int re
     cl->n = masters * (1 + replicas);
     if (cl->n > TEST_CLUSTER_MAX || masters < 1) return -1;
     snprintf(conf, sizeof conf, "cluster-enabled yes\ncluster-node-timeout 2000\ncluster-require-full-coverage yes\n"
-             "cluster-allow-replica-migration no\n%s", extra ? extra : "");
+             "cluster-allow-replica-migration no\n%s%.800s", tls_cli ? "tls-cluster yes\ntls-replication yes\n" : "",
+             extra ? extra : "");
     for (i = 0; i < cl->n; i++)
-        if (test_redis_start(&cl->node[i], conf) != 0) return -1;
-    len = (size_t)snprintf(cmd, sizeof cmd, "redis-cli --cluster create");
+        if ((tls_cli ? test_redis_start_tls(&cl->node[i], conf) : test_redis_start(&cl->node[i], conf)) != 0) return -1;
+    len = (size_t)snprintf(cmd, sizeof cmd, "timeout 60 redis-cli %.600s --cluster create", tls_cli ? tls_cli : "");
     for (i = 0; i < cl->n; i++) len += (size_t)snprintf(cmd + len, sizeof cmd - len, " 127.0.0.1:%d", cl->node[i].port);
     snprintf(cmd + len, sizeof cmd - len, " --cluster-replicas %d --cluster-yes >/dev/null 2>&1", replicas);
     if (test_cluster__run(cmd) != 0) { fprintf(stderr, "test_cluster: %s failed\n", cmd); return -1; }
@@ -174,8 +178,11 @@ TEST_REDIS__FN int test_cluster_start_conf(test_cluster *cl, int masters, int re
     return 0;
 }
 
+TEST_REDIS__FN int test_cluster_start_conf(test_cluster *cl, int masters, int replicas, const char *extra) {
+    return test_cluster__start(cl, masters, replicas, extra, NULL);
+}
 TEST_REDIS__FN int test_cluster_start(test_cluster *cl, int masters, int replicas) {
-    return test_cluster_start_conf(cl, masters, replicas, NULL);
+    return test_cluster__start(cl, masters, replicas, NULL, NULL);
 }
 
 /* SIGKILL of one node. */

@@ -17,6 +17,7 @@
 #include "../rsbus.h"
 #include "test.h"
 #include "redis_server.h"
+#include "redis_cluster.h"
 #include "bus_util.h"
 #include <sys/un.h>
 
@@ -538,6 +539,50 @@ TEST(tls_large_batched_and_run) {
     free(big);
 }
 
+/* rediss+cluster://: three TLS-only masters (tls-cluster yes; the nodes present the client certificate to
+   each other, the server one has serverAuth only), the CA given once for every node */
+TEST(tls_cluster_publish_and_consume) {
+    test_cluster tc;
+    char conf[2048], cli[600];
+    rsbus_config c;
+    rsbus *bus;
+    seen s;
+    int i, handled = 0;
+    snprintf(conf, sizeof conf, "tls-cert-file \"%s\"\ntls-key-file \"%s\"\ntls-ca-cert-file \"%s\"\n"
+             "tls-auth-clients optional\ntls-client-cert-file \"%s\"\ntls-client-key-file \"%s\"\n",
+             cpath("server.crt"), cpath("server.key"), cpath("ca.crt"), cpath("client.crt"), cpath("client.key"));
+    snprintf(cli, sizeof cli, "--tls --cacert '%s'", cpath("ca.crt"));
+    REQUIRE(test_cluster__start(&tc, 3, 0, conf, cli) == 0);
+    c = cfg_url(url_fmt("rediss+cluster://127.0.0.1:%d,127.0.0.1:%d?ca=%s", tc.node[0].port, tc.node[1].port,
+                        cpath("ca.crt")), "tls-orders");
+    c.group = "g";
+    c.group_start = "0";
+    bus = rsbus_open(&c, NULL);
+    CHECK(bus != NULL);
+    if (bus) {
+        rsbus_event evs[10];
+        memset(evs, 0, sizeof evs);
+        for (i = 0; i < 10; i++) { evs[i].type = "t"; evs[i].data = "{\"n\":1}"; }
+        CHECK_EQ_INT(rsbus_publish_batch(bus, evs, 10, NULL), RSBUS_OK);
+        CHECK_EQ_INT(pub(bus, "t", "{}"), RSBUS_OK);
+        memset(&s, 0, sizeof s);
+        CHECK(rsbus_subscribe(bus, "*", on_msg, &s) > 0);
+        while (handled < 11) {
+            int n = rsbus_poll(bus, 500);
+            if (n <= 0) break;
+            handled += n;
+        }
+        CHECK_EQ_INT(s.calls, 11);
+        rsbus_close(bus);
+    }
+    c.url = url_fmt("rediss+cluster://127.0.0.1:%d?ca=%s", tc.node[2].port, cpath("other-ca.crt"));   /* wrong CA */
+    {
+        rsbus_error e;
+        CHECK_EQ_INT(open_fails(c.url, &e), RSBUS_E_TLS);
+    }
+    test_cluster_stop(&tc);
+}
+
 static volatile sig_atomic_t run_stop;
 static void on_alarm(int sig) { (void)sig; run_stop = 1; }
 
@@ -622,6 +667,7 @@ int main(void) {
     RUN(tls_to_a_plain_or_silent_server_fails_in_time);
     RUN(tls_large_batched_and_run);
     RUN(tls_reconnect_after_restart_without_sigpipe);
+    RUN(tls_cluster_publish_and_consume);
     raw_reset();
     test_redis_stop(&mtls);
     test_redis_stop(&srv);

@@ -503,6 +503,51 @@ TEST(a_master_killed_under_load_is_survived) {
     CHECK_EQ_INT(reap(c2, 10000), 0);
 }
 
+/* A master stops answering (SIGSTOP) until a replica takes its place, while a bus publishes to a stream
+   another master serves: with cluster-require-full-coverage no every publish succeeds; with yes the
+   cluster refuses all slots until the promotion, and the failures are counted (printed). */
+static int outage_failures(const char *stream, int full_coverage) {
+    int slot = rsbus__slot_of(stream, strlen(stream)), a, b, i, fails = 0, published = 0;
+    rsbus_config c = ccfg(stream, "g", "c1");
+    rsbus *bus;
+    rsbus_event ev;
+    int64_t until;
+    if ((a = test_cluster_master_of(&cl, slot)) < 0) return -1;
+    for (b = 0; b < cl.n; b++)
+        if (b != a && !cl.dead[b] && test_cluster_is_master(&cl, b) && test_cluster_slots_of(&cl, b) > 0) break;
+    if (b == cl.n) return -1;
+    for (i = 0; i < cl.n; i++)
+        if (!cl.dead[i]) node_ok(i, "CONFIG SET cluster-require-full-coverage %s", full_coverage ? "yes" : "no");
+    c.publish_only = 1;
+    c.log = NULL;
+    c.io_timeout_ms = 500;
+    if (!(bus = open_cfg(&c))) return -1;
+    memset(&ev, 0, sizeof ev);
+    ev.type = "t";
+    kill(cl.node[b].pid, SIGSTOP);
+    cl.dead[b] = 1;   /* skipped by the helpers while it does not answer */
+    until = test_now_ms() + 30000;
+    while (test_now_ms() < until) {   /* until a replica has taken over b's slots */
+        rsbus_result r = rsbus_publish(bus, &ev, NULL);
+        published++;
+        if (r != RSBUS_OK) fails++;
+        if (published % 50 == 0 && test_cluster_wait_ok(&cl, 1) == 0) break;
+        test_sleep_ms(10);
+    }
+    kill(cl.node[b].pid, SIGCONT);
+    cl.dead[b] = 0;
+    printf("  full coverage %s: %d of %d publishes failed while a master was down\n", full_coverage ? "yes" : "no",
+           fails, published);
+    rsbus_close(bus);
+    if (test_cluster_wait_ok(&cl, 30000) != 0) return -1;   /* the stopped node is back, as a replica */
+    return fails;
+}
+TEST(full_coverage_off_keeps_other_masters_serving) {
+    REQUIRE(cluster_up);
+    CHECK_EQ_INT(outage_failures("coverage", 0), 0);
+    CHECK(outage_failures("coverage", 1) >= 0);
+}
+
 int main(void) {
     RUN(slot_function_matches_the_cluster_spec);
     RUN(cluster_slots_reply_is_read);
@@ -514,6 +559,7 @@ int main(void) {
     RUN(publish_consume_and_dead_letter_on_a_cluster);
     RUN(a_slot_moved_under_a_bus_is_followed);
     RUN(reshard_under_load_loses_nothing);
+    RUN(full_coverage_off_keeps_other_masters_serving);
     RUN(a_master_killed_under_load_is_survived);
     test_cluster_stop(&cl);
     return test_summary("test_cluster");

@@ -57,7 +57,7 @@
 #define CHAOS_DEFAULT_SECONDS 60   /* the Makefile builds a short form for make test with 15 */
 #endif
 #define CHAOS_STREAM "chaos"
-#define CHAOS_DLQ "chaos:dlq"
+#define CHAOS_DLQ "{chaos}:dlq"
 #define MAX_KIDS 4096
 #define DRAIN_MS 60000
 #define POISON_TYPE "poison.x"

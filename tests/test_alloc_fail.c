@@ -269,14 +269,14 @@ TEST(dlq_calls_under_failing_allocations) {
     char id[RSBUS_ID_SIZE];
     int64_t removed;
     memset(&A, 0, sizeof A);
-    freeReplyObject(raw("XADD a:dlq:dlq * type d data {} dlq_group g"));
-    freeReplyObject(raw("XADD a:dlq:dlq * type d data {} dlq_group g"));
+    freeReplyObject(raw("XADD {a:dlq}:dlq * type d data {} dlq_group g"));
+    freeReplyObject(raw("XADD {a:dlq}:dlq * type d data {} dlq_group g"));
     FAIL_EACH("dlq_list", bus = open_counted("a:dlq", "g", "c"),
               rsbus_dlq_list(bus, NULL, 10, &page), fe__r == RSBUS_OK,
               (rsbus_dlq_page_free(bus, &page), rsbus_close(bus)));
     CHECK_EQ_INT(A.outstanding, 0);
     {
-        redisReply *rep = raw("XRANGE a:dlq:dlq - + COUNT 1");
+        redisReply *rep = raw("XRANGE {a:dlq}:dlq - + COUNT 1");
         REQUIRE(rep && rep->elements == 1);
         snprintf(id, sizeof id, "%s", rep->element[0]->element[0]->str);
         freeReplyObject(rep);
@@ -284,11 +284,11 @@ TEST(dlq_calls_under_failing_allocations) {
     FAIL_EACH("dlq_replay", bus = open_counted("a:dlq", "g", "c"),
               rsbus_dlq_replay(bus, id, NULL), fe__r == RSBUS_OK, rsbus_close(bus));
     CHECK_EQ_INT(A.outstanding, 0);
-    CHECK_EQ_INT(raw_int("XLEN a:dlq:dlq"), 1);
+    CHECK_EQ_INT(raw_int("XLEN {a:dlq}:dlq"), 1);
     FAIL_EACH("dlq_purge", bus = open_counted("a:dlq", "g", "c"),
               rsbus_dlq_purge(bus, INT64_C(4102444800000), &removed), fe__r == RSBUS_OK, rsbus_close(bus));
     CHECK_EQ_INT(A.outstanding, 0);
-    CHECK_EQ_INT(raw_int("XLEN a:dlq:dlq"), 0);
+    CHECK_EQ_INT(raw_int("XLEN {a:dlq}:dlq"), 0);
 }
 
 TEST(json_writer_under_failing_allocations) {

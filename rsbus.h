@@ -7680,6 +7680,10 @@ RSBUS__PUBLIC rsbus_result rsbus_spool_pending(rsbus *bus, size_t *events, size_
     return RSBUS_OK;
 }
 #else /* RSBUS_NO_SPOOL: rsbus_open refuses spool_path, so spool_fd stays -1 and the private ones are never called */
+RSBUS__PRIVATE int rsbus__spool_stage(rsbus *bus, rsbus__conn *cn, size_t fields_off, int pi) {
+    (void)bus; (void)cn; (void)fields_off; (void)pi;
+    return -1;
+}
 RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus__pub *pub, char (*ids)[RSBUS_ID_SIZE]) {
     (void)pub; (void)ids;
     return rsbus__compiled_out(bus, "publish (spool)", "RSBUS_NO_SPOOL");

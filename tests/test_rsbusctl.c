@@ -1263,6 +1263,79 @@ TEST(redis_down) {
     CHECK_EQ_INT(test_redis_restart(&srv), 0);
 }
 
+/* A partitioned stream: the tool finds the pinned count itself; partitions lists each one; info, dlq,
+   health and metrics cover every partition. */
+static rsbus_verdict h_dead(const rsbus_msg *m, void *user) { (void)m; (void)user; return RSBUS_DEAD; }
+TEST(partitions_command_and_partition_aware_commands) {
+    rsbus_config c = test_cfg("t:parts", "g", "w");
+    rsbus *bus;
+    rsbus_event ev;
+    char keys[12][8];
+    int i, p = -1;
+    long long total = 0;
+    c.partitions = 3;
+    bus = open_cfg(&c);
+    REQUIRE(bus != NULL);
+    memset(&ev, 0, sizeof ev);
+    for (i = 0; i < 12; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        ev.type = "t"; ev.key = keys[i];
+        CHECK_EQ_INT(rsbus_publish(bus, &ev, NULL), RSBUS_OK);
+    }
+    ev.type = "dead"; ev.key = "k0";
+    CHECK_EQ_INT(rsbus_publish(bus, &ev, NULL), RSBUS_OK);
+    CHECK(rsbus_subscribe(bus, "dead", h_dead, NULL) > 0);
+    WAIT_UNTIL(rsbus_poll(bus, 10) >= 0 && raw_int("XLEN {t:parts:p%d}:dlq", rsbus_key_slot("k0", 0) % 3) == 1, 5000);
+    /* the table: every partition, the numbers Redis has, and the warning (all on one server) */
+    CHECK_EQ_INT(ctl("--stream", "t:parts", "--group", "g", "partitions", NULL), 0);
+    CHECK_CONTAINS(out, "3 partitions on 1 server");
+    CHECK_CONTAINS(out, "t:parts:p0");
+    CHECK_CONTAINS(out, "t:parts:p2");
+    CHECK_CONTAINS(out, "warning: 3 of the 3 partitions are on one server");
+    CHECK_EQ_INT(ctl("--stream", "t:parts", "--group", "g", "--json", "partitions", NULL), 0);
+    for (i = 0; i < 3; i++) {
+        char path[64], key[32];
+        snprintf(path, sizeof path, "partitions.%d.length", i);
+        snprintf(key, sizeof key, "t:parts:p%d", i);
+        CHECK_EQ_INT(jint(path), raw_int("XLEN %s", key));
+        total += jint(path);
+        snprintf(path, sizeof path, "partitions.%d.slot", i);
+        CHECK_EQ_INT(jint(path), rsbus_key_slot(key, 0));
+        snprintf(path, sizeof path, "partitions.%d.dlq_length", i);
+        if (jint(path) == 1) p = i;
+    }
+    CHECK_EQ_INT(total, 13);
+    CHECK_EQ_INT(p, rsbus_key_slot("k0", 0) % 3);
+    /* info sums them; a wrong --partitions is refused naming both counts */
+    CHECK_EQ_INT(ctl("--stream", "t:parts", "--json", "info", NULL), 0);
+    CHECK_EQ_INT(jint("length"), 13);
+    CHECK_EQ_INT(jint("dlq_length"), 1);
+    CHECK_EQ_INT(ctl("--stream", "t:parts", "--partitions", "4", "info", NULL), 1);
+    CHECK_CONTAINS(err, "4, but stream t:parts has 3 partitions");
+    CHECK_EQ_INT(ctl("--stream", "t:parts", "--partitions", "x", "info", NULL), 2);
+    /* dead letters: p<i>/ ids, shown and replayed by them */
+    CHECK_EQ_INT(ctl("--stream", "t:parts", "--json", "dlq", "ls", NULL), 0);
+    {
+        char id[64];
+        snprintf(id, sizeof id, "%s", jstr("dead_letters.0.dlq_id"));
+        CHECK(id[0] == 'p' && id[1] == '0' + p && id[2] == '/');
+        CHECK_EQ_INT(ctl("--stream", "t:parts", "dlq", "show", id, NULL), 0);
+        CHECK_EQ_INT(ctl("--stream", "t:parts", "health", NULL), 1);
+        CHECK_CONTAINS(out, "dead-letter stream holds 1 entry");
+        CHECK_CONTAINS(out, "partition ");
+        CHECK_EQ_INT(ctl("--stream", "t:parts", "metrics", NULL), 0);
+        CHECK_CONTAINS(out, "rsbus_stream_length{stream=\"t:parts\"} 13\n");
+        CHECK_CONTAINS(out, "rsbus_stream_length{stream=\"t:parts\",partition=\"0\"}");
+        {
+            long long before = raw_int("XLEN t:parts:p%d", p);
+            CHECK_EQ_INT(ctl("--stream", "t:parts", "dlq", "replay", id, NULL), 0);
+            CHECK_EQ_INT(raw_int("XLEN {t:parts:p%d}:dlq", p), 0);
+            CHECK_EQ_INT(raw_int("XLEN t:parts:p%d", p), before + 1);   /* back in its own partition */
+        }
+    }
+    rsbus_close(bus);
+}
+
 int main(int argc, char **argv) {
     static char sibling[1024];
     const char *slash = strrchr(argv[0], '/');
@@ -1307,6 +1380,7 @@ int main(int argc, char **argv) {
     RUN(spool_status_and_flush);
     RUN(spool_in_use_and_usage_errors);
     RUN(other_commands_never_spool);
+    RUN(partitions_command_and_partition_aware_commands);
     RUN(redis_down);
     kill_children();
     raw_reset();

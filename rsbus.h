@@ -6827,31 +6827,44 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_list(rsbus *bus, const char *group, r
     rsbus__conn *cn;
     redisReply *rep = NULL;
     rsbus_result r;
-    size_t i, n = 0;
+    size_t i, j, n = 0;
+    int pi;
     if (count) *count = 0;
     if (!bus || (!out && max)) return RSBUS_E_ARG;
-    cn = &bus->conn;
     bus->err[0] = 0;
     if (!group) group = bus->cfg.group;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    rsbus__queue_xinfo(bus, "CONSUMERS", group);
-    if ((r = rsbus__call(cn, &rep, "XINFO CONSUMERS")) != RSBUS_OK) {
-        if (rsbus__rcode_is(bus, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "consumers: no group %.100s on %.100s",
-                                                           group, bus->key);
-        return r;
-    }
-    if (rep->type != REDIS_REPLY_ARRAY) return rsbus__shape_fail(cn, "XINFO CONSUMERS");
-    for (i = 0; i < rep->elements; i++) {
-        rsbus_consumer_info ci;
-        const redisReply *c = rep->element[i];
-        memset(&ci, 0, sizeof ci);
-        rsbus__copy_reply_str(rsbus__map_get(c, "name"), ci.name, sizeof ci.name);
-        if (!ci.name[0]) continue;
-        (void)rsbus__reply_i64(rsbus__map_get(c, "pending"), &ci.pending);
-        (void)rsbus__reply_i64(rsbus__map_get(c, "idle"), &ci.idle_ms);
-        if (!rsbus__reply_i64(rsbus__map_get(c, "inactive"), &ci.inactive_ms)) ci.inactive_ms = -1;   /* 7.2+ */
-        if (n < max) out[n] = ci;
-        n++;
+    /* on a partitioned stream every partition's, merged by name: pending summed, the shortest idle */
+    for (pi = 0; pi < bus->nparts; pi++) {
+        cn = rsbus__part_conn(bus, pi);
+        rsbus__queue_xinfo_part(bus, pi, "CONSUMERS", group);
+        if ((r = rsbus__call(cn, &rep, "XINFO CONSUMERS")) != RSBUS_OK) {
+            if (rsbus__rcode_is(bus, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "consumers: no group %.100s on %.100s",
+                                                               group, bus->parts[pi].key);
+            return r;
+        }
+        if (rep->type != REDIS_REPLY_ARRAY) return rsbus__shape_fail(cn, "XINFO CONSUMERS");
+        for (i = 0; i < rep->elements; i++) {
+            rsbus_consumer_info ci;
+            const redisReply *c = rep->element[i];
+            memset(&ci, 0, sizeof ci);
+            rsbus__copy_reply_str(rsbus__map_get(c, "name"), ci.name, sizeof ci.name);
+            if (!ci.name[0]) continue;
+            (void)rsbus__reply_i64(rsbus__map_get(c, "pending"), &ci.pending);
+            (void)rsbus__reply_i64(rsbus__map_get(c, "idle"), &ci.idle_ms);
+            if (!rsbus__reply_i64(rsbus__map_get(c, "inactive"), &ci.inactive_ms)) ci.inactive_ms = -1;   /* 7.2+ */
+            for (j = 0; pi > 0 && j < RSBUS__MIN(n, max) && strcmp(out[j].name, ci.name) != 0; j++) {}
+            if (pi > 0 && j < RSBUS__MIN(n, max)) {
+                out[j].pending += ci.pending;
+                out[j].idle_ms = RSBUS__MIN(out[j].idle_ms, ci.idle_ms);
+                if (ci.inactive_ms >= 0 && (out[j].inactive_ms < 0 || ci.inactive_ms < out[j].inactive_ms))
+                    out[j].inactive_ms = ci.inactive_ms;
+                continue;
+            }
+            if (pi > 0 && n >= max) continue;   /* beyond max: counted by the first partition already */
+            if (n < max) out[n] = ci;
+            n++;
+        }
     }
     if (count) *count = n;
     return RSBUS_OK;
@@ -6860,6 +6873,8 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_list(rsbus *bus, const char *group, r
 /* Deletes a consumer only if it still exists and holds nothing pending, atomically: between a check and
    a delete sent separately the consumer could read entries, and XGROUP DELCONSUMER would drop them from
    the PEL. Returns 1 deleted, 0 gone already, -1 it holds entries. */
+RSBUS__PRIVATE rsbus_result rsbus__consumers_gc_part(rsbus *bus, int pi, const char *group, int64_t idle_ms,
+                                                     int64_t *removed);
 static const char rsbus__gc_script[] =
     "local found = false "
     "for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do "
@@ -6871,19 +6886,31 @@ static const char rsbus__gc_script[] =
     "return 1";
 
 RSBUS__PUBLIC rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int64_t idle_ms, int64_t *removed) {
-    rsbus__conn *cn;
-    redisReply *list = NULL;
     rsbus_result r;
-    size_t i;
-    int64_t gone = 0;
+    int64_t gone = 0, n = 0;
+    int pi;
     if (removed) *removed = 0;
     if (!bus) return RSBUS_E_ARG;
-    cn = &bus->conn;
     bus->err[0] = 0;
     if (idle_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "consumers_gc: idle_ms must not be negative");
     if (!group) group = bus->cfg.group;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    rsbus__queue_xinfo(bus, "CONSUMERS", group);
+    /* in every partition (a consumer reads them all, so it is in each); removed counts the first's */
+    for (pi = 0; pi < bus->nparts && r == RSBUS_OK; pi++) {
+        r = rsbus__consumers_gc_part(bus, pi, group, idle_ms, &n);
+        if (pi == 0) gone = n;
+    }
+    if (removed) *removed = gone;
+    return r;
+}
+RSBUS__PRIVATE rsbus_result rsbus__consumers_gc_part(rsbus *bus, int pi, const char *group, int64_t idle_ms,
+                                                     int64_t *removed) {
+    rsbus__conn *cn = rsbus__part_conn(bus, pi);
+    redisReply *list = NULL;
+    rsbus_result r;
+    size_t i;
+    int64_t gone = 0;
+    rsbus__queue_xinfo_part(bus, pi, "CONSUMERS", group);
     if ((r = rsbus__call(cn, &list, "XINFO CONSUMERS")) != RSBUS_OK) return r;
     if (list->type != REDIS_REPLY_ARRAY) return rsbus__shape_fail(cn, "XINFO CONSUMERS");
     /* names are used as Redis sent them (byte for byte), not as cleaned for display */
@@ -6899,7 +6926,7 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int
         if (name->len == bus->consumer_len && !memcmp(name->str, bus->cfg.consumer, bus->consumer_len)) continue;
         rsbus__cmd(cn);
         rsbus__lit(cn, "EVAL"); rsbus__arg(cn, rsbus__gc_script, sizeof rsbus__gc_script - 1);
-        rsbus__lit(cn, "1"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__lit(cn, "1"); rsbus__arg(cn, bus->parts[pi].key, bus->parts[pi].key_len);
         rsbus__argz(cn, group); rsbus__arg(cn, name->str, name->len);
         rsbus__cmd_end(cn);
         r = rsbus__call(cn, &rep, "consumers_gc");
@@ -6908,7 +6935,7 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int
             char shown[128];
             rsbus__clean(name->str, name->len, shown, sizeof shown);
             gone++;
-            rsbus__log(bus, RSBUS_LOG_INFO, "deleted idle consumer %s of %s/%.100s", shown, bus->key, group);
+            rsbus__log(bus, RSBUS_LOG_INFO, "deleted idle consumer %s of %s/%.100s", shown, bus->parts[pi].key, group);
         }
     }
     if (removed) *removed = gone;
@@ -6992,7 +7019,8 @@ RSBUS__PUBLIC int rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int timeou
     rsbus__lit(cn, "XREAD");
     rsbus__lit(cn, "COUNT"); rsbus__argi(cn, bus->cfg.batch_size);
     if (timeout_ms > 0) { rsbus__lit(cn, "BLOCK"); rsbus__argi(cn, timeout_ms); }
-    rsbus__lit(cn, "STREAMS"); rsbus__arg(cn, bus->key, bus->key_len); rsbus__argz(cn, from);
+    /* (a partitioned stream: partition 0 only, in this version) */
+    rsbus__lit(cn, "STREAMS"); rsbus__arg(cn, bus->parts[0].key, bus->parts[0].key_len); rsbus__argz(cn, from);
     rsbus__cmd_end(cn);
     if ((r = rsbus__recv_block(cn, &rep, timeout_ms, &stopped, "XREAD")) != RSBUS_OK) return r;
     if (stopped) return 0;
@@ -7033,7 +7061,7 @@ RSBUS__PUBLIC rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, c
         size_t i, n;
         int stop;
         rsbus__cmd(cn);
-        rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->parts[0].key, bus->parts[0].key_len);   /* partition 0 only, on a partitioned stream */
         rsbus__argz(cn, start); rsbus__argz(cn, to_id);
         rsbus__lit(cn, "COUNT"); rsbus__argi(cn, bus->cfg.batch_size);
         rsbus__cmd_end(cn);
@@ -7054,21 +7082,24 @@ RSBUS__PUBLIC rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, con
     rsbus__conn *cn;
     redisReply *rep = NULL;
     rsbus_result r;
+    int pi;
     if (!bus) return RSBUS_E_ARG;
-    cn = &bus->conn;
     bus->err[0] = 0;
     if (!group) group = bus->cfg.group;
     if (!id || (strcmp(id, "$") != 0 && !rsbus__id_arg_ok(id)))
         return rsbus__fail(bus, RSBUS_E_ARG, "group_rewind: id must be \"$\", \"0\" or a stream id");
     if (!rsbus__name_ok(group, 127)) return rsbus__fail(bus, RSBUS_E_ARG, "group_rewind: bad group name");
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    rsbus__cmd(cn);
-    rsbus__lit(cn, "XGROUP"); rsbus__lit(cn, "SETID");
-    rsbus__arg(cn, bus->key, bus->key_len); rsbus__argz(cn, group); rsbus__argz(cn, id);
-    rsbus__cmd_end(cn);
-    if ((r = rsbus__call(cn, &rep, "XGROUP SETID")) != RSBUS_OK) {
-        if (rsbus__rcode_is(bus, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "group_rewind: no group %.100s", group);
-        return r;
+    for (pi = 0; pi < bus->nparts; pi++) {   /* every partition to the same id: stream ids are times */
+        cn = rsbus__part_conn(bus, pi);
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "XGROUP"); rsbus__lit(cn, "SETID");
+        rsbus__arg(cn, bus->parts[pi].key, bus->parts[pi].key_len); rsbus__argz(cn, group); rsbus__argz(cn, id);
+        rsbus__cmd_end(cn);
+        if ((r = rsbus__call(cn, &rep, "XGROUP SETID")) != RSBUS_OK) {
+            if (rsbus__rcode_is(bus, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "group_rewind: no group %.100s", group);
+            return r;
+        }
     }
     return RSBUS_OK;
 }

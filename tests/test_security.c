@@ -23,22 +23,22 @@
    again redefines the user instead of adding to it. */
 static const char *const acl_recipe[] = {
     /* publisher: XADD to its stream (MULTI/EXEC for rsbus_publish_batch) */
-    "ACL SETUSER orders-publisher reset on >change-me-publisher resetkeys ~orders resetchannels -@all "
-        "+ping +xadd +multi +exec",
+    "ACL SETUSER orders-publisher reset on >change-me-publisher resetkeys ~orders %R~{orders}:meta resetchannels -@all "
+        "+ping +hget +xadd +multi +exec",
     /* worker: consume, retry, claim, dead-letter; its DLQ is write-only (XADD, and XLEN for health) */
-    "ACL SETUSER orders-worker reset on >change-me-worker resetkeys ~orders resetchannels -@all "
-        "+ping +xreadgroup +xack +xpending +xclaim +xrange +xinfo|stream +xinfo|groups +multi +exec "
+    "ACL SETUSER orders-worker reset on >change-me-worker resetkeys ~orders %R~{orders}:meta resetchannels -@all "
+        "+ping +hget +xreadgroup +xack +xpending +xclaim +xrange +xinfo|stream +xinfo|groups +multi +exec "
         "(~{orders}:dlq +xadd +xlen)",
     /* admin: groups, dead letters (list, replay, purge), info, health, consumers, tail, trim */
     "ACL SETUSER orders-admin reset on >change-me-admin resetkeys ~orders ~{orders}:* resetchannels -@all "
-        "+ping +time +xadd +xrange +xread +xdel +xtrim +xlen +xinfo +xpending +xgroup|create +xgroup|setid "
+        "+ping +time +hget +xadd +xrange +xread +xdel +xtrim +xlen +xinfo +xpending +xgroup|create +xgroup|setid "
         "+xgroup|delconsumer +eval +watch +unwatch +multi +exec",
     /* tenants: everything rsbus does, on the tenant's keys only */
     "ACL SETUSER tenant-acme reset on >change-me-acme resetkeys ~tenant:acme:* ~{tenant:acme:* resetchannels -@all "
-        "+ping +xadd +xreadgroup +xack +xpending +xclaim +xrange +xlen +xinfo|stream +xinfo|groups "
+        "+ping +hget +xadd +xreadgroup +xack +xpending +xclaim +xrange +xlen +xinfo|stream +xinfo|groups "
         "+xgroup|create +xdel +xtrim +watch +unwatch +multi +exec",
     "ACL SETUSER tenant-globex reset on >change-me-globex resetkeys ~tenant:globex:* ~{tenant:globex:* resetchannels -@all "
-        "+ping +xadd +xreadgroup +xack +xpending +xclaim +xrange +xlen +xinfo|stream +xinfo|groups "
+        "+ping +hget +xadd +xreadgroup +xack +xpending +xclaim +xrange +xlen +xinfo|stream +xinfo|groups "
         "+xgroup|create +xdel +xtrim +watch +unwatch +multi +exec",
 };
 /* README, the optional additions to the worker (each tested below, then the worker line is run again) */

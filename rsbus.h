@@ -60,7 +60,9 @@
                     service a stable name to have it re-handle its own unfinished entries after a restart.
         pending     an entry delivered to a consumer and not yet acknowledged (Redis's PEL), with the
                     count of its deliveries, kept by Redis: it survives crashes of consumers.
-        DLQ         the dead-letter stream "<stream>:dlq": entries that failed for good, with why.
+        DLQ         the dead-letter stream "{<stream>}:dlq": entries that failed for good, with why.
+        partition   with config.partitions N >= 2, one of the N streams "<stream>:p<i>" the stream is made
+                    of; an event goes to the one its key picks (see PARTITIONS).
 
     SEMANTICS
         - At-least-once. An entry is acknowledged (XACK) only after every matching handler returned
@@ -72,7 +74,7 @@
           claim_interval_ms) hands it to a handler again once it has been idle for
           retry_backoff_ms * 2^(deliveries-1), capped at retry_backoff_max_ms.
         - When an entry fails having been delivered more than max_retries times, or a handler returns
-          RSBUS_DEAD, it moves to the DLQ: XADD to <stream>:dlq and XACK in one MULTI/EXEC.
+          RSBUS_DEAD, it moves to the DLQ: XADD to {<stream>}:dlq and XACK in one MULTI/EXEC.
         - An entry that cannot be decoded (no type, data that is not JSON, data over max_event_bytes,
           a bad v or ts, the wrong tenant, data that does not match the schema registered for its
           type and version) goes to the DLQ with the reason and reaches no handler (with accept_foreign
@@ -128,8 +130,8 @@
         RSBUS_NO_ADMIN          operating calls: rsbus_dlq_list/_replay/_purge, rsbus_consumers_list/
                                 _gc, rsbus_tail, rsbus_replay_range, rsbus_group_rewind, rsbus_trim
                                 (rsbus_run still trims by trim_policy; rsbus_dlq_page_free stays)
-        RSBUS_NO_CLUSTER        reserved for Redis Cluster, Sentinel and partitions, which this version
-                                does not have yet: accepted and without effect
+        RSBUS_NO_CLUSTER        Redis Cluster, Sentinel and partitions: partitions >= 2 is refused (the
+                                key layout and rsbus_key_slot stay)
         RSBUS_NO_MEM            reserved for the in-process bus (mem://), not in this version yet:
                                 accepted and without effect
         A publish-only gateway builds with all of them but RSBUS_NO_SPOOL, at -Os with
@@ -144,7 +146,7 @@
         RSBUS_CONNECT_TIMEOUT_MS, RSBUS_IO_TIMEOUT_MS, RSBUS_REQUIRE_TLS, RSBUS_PUBLISH_ONLY,
         RSBUS_MAX_EVENT_BYTES, RSBUS_LOG_LEVEL (0-4 or error/warn/info/debug), RSBUS_TRIM_POLICY
         (maxlen or acked), the spool and dedupe fields, RSBUS_ACCEPT_FOREIGN, RSBUS_TYPE_FIELD,
-        RSBUS_ID_FIELD and RSBUS_DATA_FIELD; booleans are 0/1/true/false/yes/no/on/off. cfg is written
+        RSBUS_ID_FIELD, RSBUS_DATA_FIELD and RSBUS_PARTITIONS; booleans are 0/1/true/false/yes/no/on/off. cfg is written
         only if every variable is valid.
 
         URLs
@@ -197,7 +199,8 @@
         registered, see SCHEMAS): an invalid event is refused with RSBUS_E_ARG and nothing is sent.
         It then sends one XADD with MAXLEN ~ max_len. Event ids are 32 hex digits from the kernel's
         random source (getrandom, else /dev/urandom). rsbus_publish_batch sends MULTI, the XADDs and
-        EXEC in one write and one round trip: all or none.
+        EXEC in one write and one round trip: all or none (on a partitioned stream, all or none per
+        partition: see PARTITIONS).
 
     CONSUMING
         rsbus_subscribe(bus, pattern, fn, user): an exact type, "*" for every type, or a prefix
@@ -224,17 +227,19 @@
         not read ahead.
 
     DEAD LETTERS
-        <stream>:dlq holds each dead entry's fields verbatim and in order (any field, foreign ones too;
+        {<stream>}:dlq holds each dead entry's fields verbatim and in order (any field, foreign ones too;
         only a field named like one of the seven below is replaced) plus dlq_error, dlq_stream_id,
         dlq_stream, dlq_group, dlq_consumer, dlq_deliveries, dlq_failed_at (ms), trimmed by
         MAXLEN ~ dlq_max_len. rsbus_dlq_list pages oldest first; rsbus_dlq_replay re-adds one
         atomically (WATCH/MULTI/EXEC) with the same event id, replay_of and replay_for (the group that
         failed it; the other groups acknowledge it without dispatch) and deletes it from the DLQ;
         rsbus_dlq_purge deletes those dead-lettered before a time by Redis's clock (the entry ids).
+        A DLQ kept by rsbus 0.1 under "<stream>:dlq" moves with one RENAME "<stream>:dlq" "{<stream>}:dlq"
+        on a standalone server (README.md, Wire format).
 
     IDEMPOTENT CONSUMERS (dedupe_ttl_ms)
         With dedupe_ttl_ms > 0 a group remembers the event ids it handled, as keys
-        "<stream key>:dedupe:<group>:<event id>" expiring after dedupe_ttl_ms, and acknowledges an
+        "{<stream key>}:dedupe:<group>:<event id>" expiring after dedupe_ttl_ms, and acknowledges an
         entry whose event id it handled already without calling a handler (stats.deduped). That
         absorbs a publisher's retries of one id (an outbox sending again, a spool chunk sent twice)
         and an entry delivered again after its consumer died between handling and XACK. The ids of a
@@ -248,7 +253,8 @@
         of one id handled at the same moment by two consumers both run, and a consumer that dies
         between a handler's return and the mark's write repeats that one event. Entries without an
         id are not deduplicated, nor is publishing. An ACL user needs MGET and SET on
-        "<stream key>:dedupe:*".
+        "{<stream key>}:dedupe:*". On a partitioned stream the marks are the partition's
+        ("{<stream>:p<i>}:dedupe:..."), and an event id sent twice lands in the same partition.
 
     OFFLINE SPOOL (spool_path)
         With spool_path set, a publish that cannot reach Redis (RSBUS_E_IO, RSBUS_E_TIMEOUT) appends
@@ -333,8 +339,8 @@
 
     TENANTS
         With config.tenant set (1..64 bytes of [A-Za-z0-9._-]) the bus uses the keys
-        "tenant:<tenant>:<stream>" and "tenant:<tenant>:<stream>:dlq", so an ACL key pattern
-        "~tenant:<tenant>:*" confines a tenant's credentials. An event with no tenant gets the bus's;
+        "tenant:<tenant>:<stream>" and "{tenant:<tenant>:<stream>}:dlq" (and so on, see KEY LAYOUT), so
+        the ACL key patterns "~tenant:<tenant>:* ~{tenant:<tenant>:*" confine a tenant's credentials. An event with no tenant gets the bus's;
         a different one is refused; a consumed entry whose tenant is missing or different goes to the
         DLQ. msg->stream is the Redis key.
 
@@ -403,9 +409,64 @@
         once anything goes wrong it stays failed and rsbus_jw_result returns NULL, so check once at
         the end.
 
+    KEY LAYOUT
+        Every key of a stream K is K or "{K}:<suffix>": the dead letters "{K}:dlq", dedupe marks
+        "{K}:dedupe:<group>:<event id>", the partition record "{K}:meta". The braces are a Redis Cluster
+        hash tag, so all of them hash to K's slot and every MULTI/EXEC rsbus sends stays in one slot, in
+        every mode (standalone included). K is config.stream, "tenant:<t>:<stream>" on a tenant-bound bus,
+        or a partition's stream "<stream>:p<i>". Stream, group and consumer names with '{' or '}' are
+        RSBUS_E_ARG, naming the field (tenants cannot hold them anyway). rsbus_key_slot(key, len) gives a
+        key's slot as Redis computes it (CRC16-XMODEM of the key or of its first non-empty {tag}, mod
+        16384). An unpartitioned bus reads "{K}:meta" at open (HGET; a user not allowed to is let through)
+        and refuses a stream that is partitioned.
+
+    PARTITIONS (config.partitions, RSBUS_PARTITIONS)
+        N >= 2 (at most 256) makes the stream K the N streams "K:p0" .. "K:p<N-1>". On a Redis Cluster they
+        hash to different slots and spread over the masters; on one server they cost little and gain
+        nothing. 0 or 1: one stream, as before.
+        Routing: an event goes to partition rsbus_key_slot(key) % N of its key, else of its event id
+        (an event published twice with one id lands in one partition). rsbus_publish_fields routes by its
+        key argument, else by the bus's id field, else to partition 0. Order holds within a partition,
+        so per key; events of different keys have no order between them.
+        The count is pinned: the first rsbus_open writes "{K}:meta" (HSETNX of the field "partitions");
+        opening with another count, or with 0/1 while the record says N >= 2, fails with RSBUS_E_ARG
+        naming both numbers ("rsbus_config.partitions: 4, but stream orders has 3 partitions (pinned in
+        {orders}:meta)"). A user that opens a partitioned bus needs HSETNX and HGET on it.
+        Publishing: rsbus_publish is one XADD to the event's partition. rsbus_publish_batch sends one
+        MULTI/EXEC per partition the batch touches, all in one round trip (per server); each partition's
+        part is all or none. When one partition fails (WRONGTYPE, OOM) the result is the first error and
+        stream_ids[i] is "" for exactly the events that were not added; the others are in Redis with
+        their ids filled (stats count them as published). After a lost connection or a timeout, ""
+        means "not known to be added", as for any publish then. A spooled event keeps the
+        partition it was routed to (its spool record says which) and is sent there.
+        Consuming: rsbus_open creates the group on every partition, and every consumer reads all of
+        them. rsbus_poll reads up to batch_size entries from each partition and returns as soon as any
+        has entries, within its timeout: on one server that is one XREADGROUP naming every partition's
+        stream, so a poll is one round trip whatever N is; rsbus_run reads ahead the same way. A batch
+        handles the entries of each partition in their order; acknowledgements, retries, claims
+        (rsbus_claim: up to max_count from each partition), dead letters and dedupe marks happen in the
+        entry's own partition. msg->partition is its index and msg->stream its partition's key.
+        Dead letters: partition i's are in "{K:p<i>}:dlq". rsbus_dlq_list merges all partitions oldest
+        first (by entry id, then partition) and names each "p<i>/<ms-seq>"; that id is what after_id,
+        rsbus_dlq_replay (which re-adds the event to partition i, replay_of that id) and rsbusctl take.
+        A bare "<ms-seq>" after_id means after it in every partition; replay needs the p<i>/ form.
+        rsbus_dlq_purge cuts every partition's.
+        Numbers: rsbus_stream_info_get and rsbus_stream_snapshot sum length, dlq_length and entries_added
+        (first_id the oldest, last_id the newest of any partition; a partition not created yet counts as
+        empty); group numbers sum pending, entries_read and lag (-1 when any partition cannot tell) and
+        report the largest consumers of any partition; rsbus_consumers_list sums a consumer's pending over
+        the partitions; rsbus_health_check asks every partition in one round trip and is the worst of
+        them, each finding prefixed "partition i (key): "; rsbus_metrics_text adds, beside each total,
+        series with a partition="i" label (stream and DLQ length, this bus's group's lag and pending);
+        rsbus_partitions_list gives each partition's key, slot, server, length, DLQ length, pending and
+        lag. rsbus_group_rewind and rsbus_consumers_gc act on every partition; rsbus_trim and rsbus_run's
+        trimming trim each partition on its own.
+        Not yet over partitions: rsbus_tail and rsbus_replay_range read partition 0 only.
+        Cost: one XREADGROUP for all partitions on one server (make bench, W9, measures the rest).
+
     LIMITS
         batch_size 1..10000; stream names 1..200 bytes, group and consumer names 1..127, printable
-        ASCII without spaces (they appear in log lines); 256 field pairs per consumed entry, id 47
+        ASCII without spaces or braces (they appear in log lines and key names); partitions 0..256; 256 field pairs per consumed entry, id 47
         bytes, key/src/tenant/corr/trace 1024 bytes each (longer ones are malformed); payloads up to
         max_event_bytes (default 1 MiB, at most 512 MiB). A reply bigger than max(2 * max_event_bytes *
         batch_size, 16 MiB) + 8 MiB is cut off (RSBUS_E_PROTOCOL) and the reads after it take one
@@ -578,16 +639,16 @@ RSBUS_API rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char str
              /* one XADD; blocks up to io_timeout_ms (plus a reconnect within connect_timeout_ms) */
 RSBUS_API rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *evs, size_t n,
                                            char (*stream_ids)[RSBUS_ID_SIZE]);
-             /* one round trip (MULTI/EXEC); all or none; ids in order */
+             /* one round trip (MULTI/EXEC); all or none; ids in order. Partitioned: all or none per
+                partition, ids "" for the events not added (see PARTITIONS) */
 RSBUS_API rsbus_result rsbus_publish_fields(rsbus *bus, const char *key, const rsbus_field *fields, size_t n,
                                             char stream_id[RSBUS_ID_SIZE]);
              /* one XADD of exactly these n fields (1..256, in order; names 1..1024 bytes, values together at
                 most max_event_bytes; binary-safe), for a stream whose consumers expect another layout; with the
                 bus's trimming, spool and tenant key. Nothing is added (no type, id or ts): on a tenant-bound
                 bus include "tenant" (a different tenant is RSBUS_E_ARG) if rsbus consumers must accept it.
-                key (may be NULL) is the ordering key: it will pick the partition once streams are
-                partitioned; today it is checked (1..1024 bytes) and otherwise ignored. Blocks like
-                rsbus_publish. */
+                key (may be NULL, 1..1024 bytes) is the ordering key: it picks the partition (see
+                PARTITIONS). Blocks like rsbus_publish. */
 
 /* ---- consuming -------------------------------------------------------------------------- */
 
@@ -622,7 +683,7 @@ RSBUS_API rsbus_result rsbus_unsubscribe(rsbus *bus, int token);
              /* removes the handler of that token; RSBUS_E_NOTFOUND for a token that is not subscribed. No I/O. */
 
 RSBUS_API int          rsbus_poll(rsbus *bus, int timeout_ms);
-             /* one XREADGROUP of up to batch_size new entries (timeout_ms <= 0: do not block), dispatch each
+             /* one XREADGROUP of up to batch_size new entries (of each partition; timeout_ms <= 0: do not block), dispatch each
                 to every matching handler, XACK those that succeeded; returns how many entries were disposed
                 of (>= 0) or a negative rsbus_result. Blocks up to timeout_ms + io_timeout_ms. */
 RSBUS_API rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop);

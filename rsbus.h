@@ -7341,7 +7341,8 @@ RSBUS__PUBLIC rsbus_result rsbus_trim(rsbus *bus, int64_t *removed) {
    The file: a 16-byte header, "RSBSPL1\n" and the little-endian 64-bit offset of the first record not
    yet sent, then records. A record is the little-endian 32-bit length of its payload, the CRC-32 (IEEE,
    as zlib) of the payload, and the payload: the event's stream fields, name and value in turn, each as
-   a RESP bulk string ("$3\r\nkey\r\n"). A record is written with one write; with spool_fsync 0 it is
+   a RESP bulk string ("$3\r\nkey\r\n"); on a partitioned bus the payload starts with one pair of its
+   own, an empty name and the partition's number ("$0\r\n\r\n$1\r\n2\r\n"), which is not sent. A record is written with one write; with spool_fsync 0 it is
    fdatasync'ed before the publish returns. Opening the bus checks every record: the first whose length
    or CRC is wrong (a record torn by a crash) is cut off with everything after it, and the log says how
    many bytes went. A chunk that was sent advances the header's offset; once everything is sent the

@@ -394,24 +394,28 @@ static int fail(ctl *c, const char *what, rsbus_result r) {
 }
 /* Opens the publish-only bus (after the options: they may name the stream and group). err NULL: a
    failure is printed. */
-static rsbus *open_bus(ctl *c, rsbus_error *err) {
-    rsbus_error e, *ep = err ? err : &e;
+/* rsbus_open; on a partitioned stream, without --partitions (or RSBUS_PARTITIONS), with the count pinned
+   in Redis, which rsbus_open's refusal names ("... has N partitions (pinned in {K}:meta)"). */
+static rsbus *open_pinned(const ctl *c, rsbus_config *cfg, rsbus_error *ep) {
+    rsbus *bus = rsbus_open(cfg, ep);
     const char *pinned;
-    if (!c->cfg.stream) c->cfg.stream = "rsbus:events";
-    if (!c->cfg.group) c->cfg.group = "default";
-    c->bus = rsbus_open(&c->cfg, ep);
-    /* A partitioned stream: without --partitions (or RSBUS_PARTITIONS) the tool takes the count pinned in
-       Redis, which rsbus_open's refusal names ("... has N partitions (pinned in {K}:meta)"). */
-    if (!c->bus && ep->code == RSBUS_E_ARG && !c->partitions_given &&
+    if (!bus && ep->code == RSBUS_E_ARG && !c->partitions_given &&
         (pinned = strstr(ep->msg, " partitions (pinned in ")) != NULL) {
         const char *d = pinned;
         int64_t n;
         while (d > ep->msg && d[-1] >= '0' && d[-1] <= '9') d--;
         if (d < pinned && parse_int_n(d, (size_t)(pinned - d), 2, 256, &n)) {
-            c->cfg.partitions = (int)n;
-            c->bus = rsbus_open(&c->cfg, ep);
+            cfg->partitions = (int)n;
+            bus = rsbus_open(cfg, ep);
         }
     }
+    return bus;
+}
+static rsbus *open_bus(ctl *c, rsbus_error *err) {
+    rsbus_error e, *ep = err ? err : &e;
+    if (!c->cfg.stream) c->cfg.stream = "rsbus:events";
+    if (!c->cfg.group) c->cfg.group = "default";
+    c->bus = open_pinned(c, &c->cfg, ep);
     if (!c->bus && !err) fprintf(stderr, "rsbusctl: cannot open the bus: %s: %s\n", rsbus_result_str(e.code), e.msg);
     return c->bus;
 }
@@ -1475,7 +1479,7 @@ static rsbus_result watch_open(scraper *s, watched *w) {
     cfg.stream = w->name;
     cfg.connect_timeout_ms = (int)half;
     cfg.io_timeout_ms = (int)half;
-    if ((w->bus = rsbus_open(&cfg, &e)) != NULL) return RSBUS_OK;
+    if ((w->bus = open_pinned(s->c, &cfg, &e)) != NULL) return RSBUS_OK;
     watch_note(w, "open", e.code, e.msg);
     return e.code;
 }

@@ -4753,7 +4753,7 @@ RSBUS__PRIVATE rsbus_result rsbus__publish_parts(rsbus *bus, const rsbus_event *
     pp = (int *)(void *)(mem + n * (sizeof *es + sizeof *map));
     for (i = 0; i < n && r == RSBUS_OK; i++) {
         r = rsbus__check_event(bus, &evs[i], i, &es[i]);
-        pp[i] = rsbus__route(bus, evs[i].key, es[i].id);
+        if (r == RSBUS_OK) pp[i] = rsbus__route(bus, evs[i].key, es[i].id);
     }
     if (r == RSBUS_OK) r = rsbus__ensure(bus);
     if (r == RSBUS_OK) {
@@ -5437,11 +5437,15 @@ RSBUS__PRIVATE rsbus_result rsbus__collect_read(rsbus *bus, rsbus__conn *cn, con
     }
     return RSBUS_OK;
 }
-/* Every partition, in order (the partitions one server holds). */
-RSBUS__PRIVATE size_t rsbus__all_parts(const rsbus *bus, int *idx) {
+/* The partitions that connection cn serves, in order, into idx (room for nparts): every one of them when
+   rsbus__one_conn says so. One read may name them all (they share a server; on a cluster, only where
+   they share a slot, which the cluster transport decides). */
+RSBUS__PRIVATE size_t rsbus__parts_of_conn(rsbus *bus, const rsbus__conn *cn, int *idx) {
     int i;
-    for (i = 0; i < bus->nparts; i++) idx[i] = i;
-    return (size_t)bus->nparts;
+    size_t n = 0;
+    for (i = 0; i < bus->nparts; i++)
+        if (rsbus__one_conn(bus) || rsbus__part_conn(bus, i) == cn) idx[n++] = i;
+    return n;
 }
 
 /* Reading ahead (rsbus_run): after a batch, its XACK goes out with reads of the next batches, so that
@@ -5459,7 +5463,7 @@ RSBUS__PRIVATE int rsbus__reads_ahead(rsbus *bus) {
 }
 RSBUS__PRIVATE void rsbus__read_ahead(rsbus *bus) {
     int idx[RSBUS__MAX_PARTS];
-    size_t np = rsbus__all_parts(bus, idx);
+    size_t np = rsbus__parts_of_conn(bus, rsbus__part_conn(bus, 0), idx);
     int n = rsbus__reads_ahead(bus);
     if (n >= RSBUS__AHEAD) return;
     for (; n < RSBUS__AHEAD; n++)
@@ -5537,10 +5541,10 @@ RSBUS__PRIVATE rsbus_result rsbus__consumer_ok(rsbus *bus, const char *what) {
    ahead when there is one, and read ahead after it). On a partitioned stream the read names every
    partition and returns as soon as any has entries (BLOCK covers them all), up to batch_size from each. */
 RSBUS__PRIVATE int rsbus__poll(rsbus *bus, int timeout_ms) {
-    rsbus__conn *cn = rsbus__part_conn(bus, 0);
+    rsbus__conn *cn = rsbus__part_conn(bus, 0);   /* (the cluster transport: a read per connection) */
     redisReply *rep = NULL;
     int idx[RSBUS__MAX_PARTS];
-    size_t np = rsbus__all_parts(bus, idx), n = 0;
+    size_t np = rsbus__parts_of_conn(bus, cn, idx), n = 0;
     rsbus_result r;
     const char *what = "XREADGROUP";
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
@@ -7667,7 +7671,7 @@ RSBUS__PRIVATE rsbus_result rsbus__stage(rsbus *bus, const rsbus__pub *pub, int 
         r = RSBUS_OK;
         for (i = 0; i < pub->n && r == RSBUS_OK; i++) {
             r = rsbus__check_event(bus, &pub->evs[i], i, &pub->es[i]);
-            pub->pp[i] = rsbus__route(bus, pub->evs[i].key, pub->es[i].id);
+            if (r == RSBUS_OK) pub->pp[i] = rsbus__route(bus, pub->evs[i].key, pub->es[i].id);
         }
         if (r == RSBUS_OK) r = rsbus__queue_parts(bus, pub->evs, pub->es, pub->pp, pub->n, 1);
         if (r != RSBUS_OK || !send) rsbus__cmd_rewind(cn, mark);

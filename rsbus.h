@@ -461,7 +461,11 @@
         rsbus_partitions_list gives each partition's key, slot, server, length, DLQ length, pending and
         lag. rsbus_group_rewind and rsbus_consumers_gc act on every partition; rsbus_trim and rsbus_run's
         trimming trim each partition on its own.
-        Not yet over partitions: rsbus_tail and rsbus_replay_range read partition 0 only.
+        History: rsbus_replay_range reads every partition a page (batch_size) at a time and calls fn in
+        stream id order across them (at each round trip, up to the lowest last id of the full pages);
+        rsbus_tail reads every partition after last_id in one XREAD and calls fn in id order, last_id
+        becoming the newest id shown (an entry added to another partition afterwards within that same
+        millisecond, with a lower sequence number, is not shown: tail is for watching).
         Cost: one XREADGROUP for all partitions on one server (make bench, W9, measures the rest).
 
     LIMITS
@@ -7057,6 +7061,139 @@ RSBUS__PRIVATE int rsbus__feed(rsbus *bus, const redisReply *entries, rsbus_repl
     return 0;
 }
 
+/* ---- history of a partitioned stream: every partition's entries merged in id order ---- */
+typedef struct rsbus__hent { uint64_t ms, seq; int part; const redisReply *e; } rsbus__hent;
+RSBUS__PRIVATE int rsbus__hent_cmp(const void *a, const void *b) {
+    const rsbus__hent *x = (const rsbus__hent *)a, *y = (const rsbus__hent *)b;
+    if (x->ms != y->ms) return x->ms < y->ms ? -1 : 1;
+    if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
+    return x->part - y->part;
+}
+/* Calls fn for one entry of partition pi (a well-formed one); 1 when fn asked to stop. */
+RSBUS__PRIVATE int rsbus__feed_one(rsbus *bus, int pi, const redisReply *e, rsbus_replay_fn fn, void *user) {
+    const char *rf;
+    rsbus_msg m;
+    if (e->element[1]->type != REDIS_REPLY_ARRAY) return 0;
+    if (rsbus__decode(bus, e, &m, &rf)) return 0;
+    m.stream = bus->parts[pi].key;
+    m.partition = pi;
+    m.deliveries = 0;
+    m.reason = NULL;
+    return fn(&m, user) != 0;
+}
+/* rsbus_tail's reply on a partitioned stream (XREAD of every partition after one id): its entries in id
+   order; last_id becomes the newest. An entry added to one partition later but within the millisecond
+   of the newest one shown (a lower sequence number) is not shown: tail is for watching. */
+RSBUS__PRIVATE int rsbus__tail_parts(rsbus *bus, const redisReply *rep, char last_id[RSBUS_ID_SIZE],
+                                     rsbus_replay_fn fn, void *user) {
+    rsbus__conn *cn = rsbus__part_conn(bus, 0);
+    rsbus__hent *h;
+    size_t i, j, n = 0, total = 0;
+    int stop = 0;
+    if (rep->type == REDIS_REPLY_NIL) return 0;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements > (size_t)bus->nparts) return rsbus__shape_fail(cn, "XREAD");
+    for (i = 0; i < rep->elements; i++) {
+        const redisReply *st = rep->element[i];
+        if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 || !rsbus__is_str(st->element[0]) ||
+            st->element[1]->type != REDIS_REPLY_ARRAY || st->element[1]->elements > (size_t)bus->cfg.batch_size ||
+            rsbus__part_of_key(bus, st->element[0]->str, st->element[0]->len) < 0)
+            return rsbus__shape_fail(cn, "XREAD");
+        total += st->element[1]->elements;
+    }
+    h = (rsbus__hent *)rsbus__arena_alloc(bus, (total ? total : 1) * sizeof *h);
+    if (!h) return rsbus__fail(bus, RSBUS_E_NOMEM, "tail: out of memory");
+    for (i = 0; i < rep->elements; i++) {
+        const redisReply *st = rep->element[i];
+        int pi = rsbus__part_of_key(bus, st->element[0]->str, st->element[0]->len);
+        for (j = 0; j < st->element[1]->elements; j++) {
+            const redisReply *e = st->element[1]->element[j];
+            if (!rsbus__entry_ok(e) || !rsbus__id_parse(e->element[0]->str, e->element[0]->len, &h[n].ms, &h[n].seq))
+                return rsbus__shape_fail(cn, "XREAD");
+            h[n].part = pi;
+            h[n].e = e;
+            n++;
+        }
+    }
+    qsort(h, n, sizeof *h, rsbus__hent_cmp);
+    if (n) memcpy(last_id, h[n - 1].e->element[0]->str, h[n - 1].e->element[0]->len + 1);
+    for (i = 0; i < n && !stop; i++) stop = rsbus__feed_one(bus, h[i].part, h[i].e, fn, user);
+    return (int)n;
+}
+/* rsbus_replay_range on a partitioned stream: a page (batch_size) of each partition per round trip, and
+   every entry up to the lowest last id of the full pages fed in id order (what lies beyond it is read
+   again next round), so the merge never feeds an entry before an older one of another partition. */
+RSBUS__PRIVATE rsbus_result rsbus__replay_parts(rsbus *bus, const char *from_id, const char *to_id,
+                                                rsbus_replay_fn fn, void *user) {
+    char (*cur)[RSBUS_ID_SIZE + 1];
+    redisReply **reps;
+    size_t *pos;
+    int *done, pi, left;
+    cur = (char (*)[RSBUS_ID_SIZE + 1])rsbus__arena_alloc(bus, (size_t)bus->nparts *
+                                                          (sizeof *cur + sizeof *reps + sizeof *pos + sizeof *done));
+    if (!cur) return rsbus__fail(bus, RSBUS_E_NOMEM, "replay_range: out of memory");
+    reps = (redisReply **)(void *)(cur + bus->nparts);
+    pos = (size_t *)(void *)(reps + bus->nparts);
+    done = (int *)(void *)(pos + bus->nparts);
+    for (pi = 0; pi < bus->nparts; pi++) { snprintf(cur[pi], sizeof cur[pi], "%s", from_id); done[pi] = 0; }
+    for (left = bus->nparts; left > 0;) {
+        uint64_t bm = 0, bs = 0;
+        int bound = 0;
+        rsbus_result r = RSBUS_OK;
+        for (pi = 0; pi < bus->nparts; pi++) {
+            rsbus__conn *cn = rsbus__part_conn(bus, pi);
+            if (done[pi]) continue;
+            rsbus__cmd(cn);
+            rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->parts[pi].key, bus->parts[pi].key_len);
+            rsbus__argz(cn, cur[pi]); rsbus__argz(cn, to_id);
+            rsbus__lit(cn, "COUNT"); rsbus__argi(cn, bus->cfg.batch_size);
+            rsbus__cmd_end(cn);
+        }
+        for (pi = 0; pi < bus->nparts; pi++) {
+            rsbus__conn *cn = rsbus__part_conn(bus, pi);
+            size_t i;
+            reps[pi] = NULL;
+            pos[pi] = 0;
+            if (done[pi]) continue;
+            if (r != RSBUS_OK) continue;
+            if ((r = rsbus__call(cn, &reps[pi], "XRANGE")) != RSBUS_OK) continue;
+            if (reps[pi]->type != REDIS_REPLY_ARRAY || reps[pi]->elements > (size_t)bus->cfg.batch_size)
+                return rsbus__shape_fail(cn, "XRANGE");
+            for (i = 0; i < reps[pi]->elements; i++)
+                if (!rsbus__entry_ok(reps[pi]->element[i])) return rsbus__shape_fail(cn, "XRANGE");
+            if (reps[pi]->elements == (size_t)bus->cfg.batch_size) {   /* more may follow: a bound */
+                const redisReply *last = reps[pi]->element[reps[pi]->elements - 1]->element[0];
+                uint64_t m, q;
+                if (!rsbus__id_parse(last->str, last->len, &m, &q)) return rsbus__shape_fail(cn, "XRANGE");
+                if (!bound || rsbus__id_less(m, q, bm, bs)) { bm = m; bs = q; bound = 1; }
+            }
+        }
+        if (r != RSBUS_OK) return r;
+        for (;;) {   /* feed the oldest head, up to the bound */
+            int best = -1;
+            uint64_t hm = 0, hs = 0;
+            const redisReply *e;
+            for (pi = 0; pi < bus->nparts; pi++) {
+                uint64_t m, q;
+                const redisReply *id;
+                if (!reps[pi] || pos[pi] >= reps[pi]->elements) continue;
+                id = reps[pi]->element[pos[pi]]->element[0];
+                if (!rsbus__id_parse(id->str, id->len, &m, &q)) return rsbus__shape_fail(rsbus__part_conn(bus, pi), "XRANGE");
+                if (best < 0 || rsbus__id_less(m, q, hm, hs)) { best = pi; hm = m; hs = q; }
+            }
+            if (best < 0 || (bound && rsbus__id_less(bm, bs, hm, hs))) break;
+            e = reps[best]->element[pos[best]++];
+            snprintf(cur[best], sizeof cur[best], "(%s", e->element[0]->str);
+            if (rsbus__feed_one(bus, best, e, fn, user)) return RSBUS_OK;
+        }
+        for (pi = 0; pi < bus->nparts; pi++)   /* a short page all fed: that partition is through */
+            if (reps[pi] && reps[pi]->elements < (size_t)bus->cfg.batch_size && pos[pi] == reps[pi]->elements) {
+                done[pi] = 1;
+                left--;
+            }
+    }
+    return RSBUS_OK;
+}
+
 RSBUS__PUBLIC int rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int timeout_ms, rsbus_replay_fn fn, void *user) {
     rsbus__conn *cn;
     redisReply *rep = NULL;
@@ -7084,12 +7221,19 @@ RSBUS__PUBLIC int rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int timeou
     rsbus__lit(cn, "XREAD");
     rsbus__lit(cn, "COUNT"); rsbus__argi(cn, bus->cfg.batch_size);
     if (timeout_ms > 0) { rsbus__lit(cn, "BLOCK"); rsbus__argi(cn, timeout_ms); }
-    /* (a partitioned stream: partition 0 only, in this version) */
-    rsbus__lit(cn, "STREAMS"); rsbus__arg(cn, bus->parts[0].key, bus->parts[0].key_len); rsbus__argz(cn, from);
+    rsbus__lit(cn, "STREAMS");
+    if (bus->nparts > 1) {   /* every partition after the same id: stream ids are times */
+        int pi;
+        for (pi = 0; pi < bus->nparts; pi++) rsbus__arg(cn, bus->parts[pi].key, bus->parts[pi].key_len);
+        for (pi = 0; pi < bus->nparts; pi++) rsbus__argz(cn, from);
+    } else {
+        rsbus__arg(cn, bus->parts[0].key, bus->parts[0].key_len); rsbus__argz(cn, from);
+    }
     rsbus__cmd_end(cn);
     if ((r = rsbus__recv_block(cn, &rep, timeout_ms, &stopped, "XREAD")) != RSBUS_OK) return r;
     if (stopped) return 0;
     if (rep->type == REDIS_REPLY_ERROR) { r = rsbus__reply_fail(bus, rep, "XREAD"); return r; }
+    if (bus->nparts > 1) return rsbus__tail_parts(bus, rep, last_id, fn, user);
     r = rsbus__read_entries(bus, rep, &entries, "XREAD");
     if (r != RSBUS_OK || !entries) return r;
     n = entries->elements;
@@ -7120,13 +7264,14 @@ RSBUS__PUBLIC rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, c
     if (!rsbus__range_end_ok(from_id) || !rsbus__range_end_ok(to_id))
         return rsbus__fail(bus, RSBUS_E_ARG, "replay_range: ends are \"-\", \"+\", stream ids or milliseconds");
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    if (bus->nparts > 1) return rsbus__replay_parts(bus, from_id, to_id, fn, user);
     snprintf(start, sizeof start, "%s", from_id);
     for (;;) {
         redisReply *rep = NULL;
         size_t i, n;
         int stop;
         rsbus__cmd(cn);
-        rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->parts[0].key, bus->parts[0].key_len);   /* partition 0 only, on a partitioned stream */
+        rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->parts[0].key, bus->parts[0].key_len);
         rsbus__argz(cn, start); rsbus__argz(cn, to_id);
         rsbus__lit(cn, "COUNT"); rsbus__argi(cn, bus->cfg.batch_size);
         rsbus__cmd_end(cn);

@@ -7128,12 +7128,12 @@ RSBUS__PRIVATE rsbus_result rsbus__replay_parts(rsbus *bus, const char *from_id,
     redisReply **reps;
     size_t *pos;
     int *done, pi, left;
-    cur = (char (*)[RSBUS_ID_SIZE + 1])rsbus__arena_alloc(bus, (size_t)bus->nparts *
-                                                          (sizeof *cur + sizeof *reps + sizeof *pos + sizeof *done));
-    if (!cur) return rsbus__fail(bus, RSBUS_E_NOMEM, "replay_range: out of memory");
-    reps = (redisReply **)(void *)(cur + bus->nparts);
-    pos = (size_t *)(void *)(reps + bus->nparts);
+    reps = (redisReply **)rsbus__arena_alloc(bus, (size_t)bus->nparts *
+                                             (sizeof *reps + sizeof *pos + sizeof *done + sizeof *cur));
+    if (!reps) return rsbus__fail(bus, RSBUS_E_NOMEM, "replay_range: out of memory");
+    pos = (size_t *)(void *)(reps + bus->nparts);   /* pointers, sizes, ints, then bytes: each one aligned */
     done = (int *)(void *)(pos + bus->nparts);
+    cur = (char (*)[RSBUS_ID_SIZE + 1])(void *)(done + bus->nparts);
     for (pi = 0; pi < bus->nparts; pi++) { snprintf(cur[pi], sizeof cur[pi], "%s", from_id); done[pi] = 0; }
     for (left = bus->nparts; left > 0;) {
         uint64_t bm = 0, bs = 0;

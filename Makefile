@@ -88,10 +88,11 @@ CXX_CHECKS := $(BUILD)/compile/g++-c++11 $(BUILD)/compile/clang++-c++11 \
 
 # The switch matrix's runs: PROGRAM:PART is tests/PROGRAM.c built with SW_PART into build/sw/PROGRAM-noPART
 # and run by make test. With every switch: the unit and bus tests; each switch alone (the compile checks
-# above build them all): the test program its absence changes (RSBUS_NO_CLUSTER and RSBUS_NO_MEM remove
-# nothing yet, so they are only built); the gateway build: test_gateway against examples/gateway.c built
+# above build them all): the test program its absence changes (RSBUS_NO_CLUSTER: test_partitions, which then
+# checks that partitions are refused; RSBUS_NO_MEM removes nothing yet, so it is only built); the gateway build: test_gateway against examples/gateway.c built
 # with SW_gateway (build/sw/test_gateway-nogateway runs it).
-SW_RUNS := test_unit:all test_bus:all test_spool:spool test_schema:schema test_dedupe:dedupe test_bus:admin
+SW_RUNS := test_unit:all test_bus:all test_spool:spool test_schema:schema test_dedupe:dedupe test_bus:admin \
+           test_partitions:cluster
 SW_BINS := $(foreach r,$(SW_RUNS),$(if $(wildcard tests/$(word 1,$(subst :, ,$(r))).c),\
                $(BUILD)/sw/$(word 1,$(subst :, ,$(r)))-no$(word 2,$(subst :, ,$(r))))) \
            $(if $(wildcard tests/test_gateway.c),$(BUILD)/sw/test_gateway-nogateway)

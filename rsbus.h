@@ -60,7 +60,9 @@
                     service a stable name to have it re-handle its own unfinished entries after a restart.
         pending     an entry delivered to a consumer and not yet acknowledged (Redis's PEL), with the
                     count of its deliveries, kept by Redis: it survives crashes of consumers.
-        DLQ         the dead-letter stream "<stream>:dlq": entries that failed for good, with why.
+        DLQ         the dead-letter stream "{<stream>}:dlq": entries that failed for good, with why.
+        partition   with config.partitions N >= 2, one of the N streams "<stream>:p<i>" the stream is made
+                    of; an event goes to the one its key picks (see PARTITIONS).
 
     SEMANTICS
         - At-least-once. An entry is acknowledged (XACK) only after every matching handler returned
@@ -72,7 +74,7 @@
           claim_interval_ms) hands it to a handler again once it has been idle for
           retry_backoff_ms * 2^(deliveries-1), capped at retry_backoff_max_ms.
         - When an entry fails having been delivered more than max_retries times, or a handler returns
-          RSBUS_DEAD, it moves to the DLQ: XADD to <stream>:dlq and XACK in one MULTI/EXEC.
+          RSBUS_DEAD, it moves to the DLQ: XADD to {<stream>}:dlq and XACK in one MULTI/EXEC.
         - An entry that cannot be decoded (no type, data that is not JSON, data over max_event_bytes,
           a bad v or ts, the wrong tenant, data that does not match the schema registered for its
           type and version) goes to the DLQ with the reason and reaches no handler (with accept_foreign
@@ -129,7 +131,8 @@
                                 _gc, rsbus_tail, rsbus_replay_range, rsbus_group_rewind, rsbus_trim
                                 (rsbus_run still trims by trim_policy; rsbus_dlq_page_free stays)
         RSBUS_NO_CLUSTER        Redis Cluster (redis+cluster:// URLs are refused), Sentinel and
-                                partitions
+                                partitions (partitions >= 2 is refused; the key layout and
+                                rsbus_key_slot stay)
         RSBUS_NO_MEM            reserved for the in-process bus (mem://), not in this version yet:
                                 accepted and without effect
         A publish-only gateway builds with all of them but RSBUS_NO_SPOOL, at -Os with
@@ -144,7 +147,7 @@
         RSBUS_CONNECT_TIMEOUT_MS, RSBUS_IO_TIMEOUT_MS, RSBUS_REQUIRE_TLS, RSBUS_PUBLISH_ONLY,
         RSBUS_MAX_EVENT_BYTES, RSBUS_LOG_LEVEL (0-4 or error/warn/info/debug), RSBUS_TRIM_POLICY
         (maxlen or acked), the spool and dedupe fields, RSBUS_ACCEPT_FOREIGN, RSBUS_TYPE_FIELD,
-        RSBUS_ID_FIELD and RSBUS_DATA_FIELD; booleans are 0/1/true/false/yes/no/on/off. cfg is written
+        RSBUS_ID_FIELD, RSBUS_DATA_FIELD and RSBUS_PARTITIONS; booleans are 0/1/true/false/yes/no/on/off. cfg is written
         only if every variable is valid.
 
         URLs
@@ -221,7 +224,8 @@
         registered, see SCHEMAS): an invalid event is refused with RSBUS_E_ARG and nothing is sent.
         It then sends one XADD with MAXLEN ~ max_len. Event ids are 32 hex digits from the kernel's
         random source (getrandom, else /dev/urandom). rsbus_publish_batch sends MULTI, the XADDs and
-        EXEC in one write and one round trip: all or none.
+        EXEC in one write and one round trip: all or none (on a partitioned stream, all or none per
+        partition: see PARTITIONS).
 
     CONSUMING
         rsbus_subscribe(bus, pattern, fn, user): an exact type, "*" for every type, or a prefix
@@ -248,17 +252,19 @@
         not read ahead.
 
     DEAD LETTERS
-        <stream>:dlq holds each dead entry's fields verbatim and in order (any field, foreign ones too;
+        {<stream>}:dlq holds each dead entry's fields verbatim and in order (any field, foreign ones too;
         only a field named like one of the seven below is replaced) plus dlq_error, dlq_stream_id,
         dlq_stream, dlq_group, dlq_consumer, dlq_deliveries, dlq_failed_at (ms), trimmed by
         MAXLEN ~ dlq_max_len. rsbus_dlq_list pages oldest first; rsbus_dlq_replay re-adds one
         atomically (WATCH/MULTI/EXEC) with the same event id, replay_of and replay_for (the group that
         failed it; the other groups acknowledge it without dispatch) and deletes it from the DLQ;
         rsbus_dlq_purge deletes those dead-lettered before a time by Redis's clock (the entry ids).
+        A DLQ kept by rsbus 0.1 under "<stream>:dlq" moves with one RENAME "<stream>:dlq" "{<stream>}:dlq"
+        on a standalone server (README.md, Wire format).
 
     IDEMPOTENT CONSUMERS (dedupe_ttl_ms)
         With dedupe_ttl_ms > 0 a group remembers the event ids it handled, as keys
-        "<stream key>:dedupe:<group>:<event id>" expiring after dedupe_ttl_ms, and acknowledges an
+        "{<stream key>}:dedupe:<group>:<event id>" expiring after dedupe_ttl_ms, and acknowledges an
         entry whose event id it handled already without calling a handler (stats.deduped). That
         absorbs a publisher's retries of one id (an outbox sending again, a spool chunk sent twice)
         and an entry delivered again after its consumer died between handling and XACK. The ids of a
@@ -272,7 +278,8 @@
         of one id handled at the same moment by two consumers both run, and a consumer that dies
         between a handler's return and the mark's write repeats that one event. Entries without an
         id are not deduplicated, nor is publishing. An ACL user needs MGET and SET on
-        "<stream key>:dedupe:*".
+        "{<stream key>}:dedupe:*". On a partitioned stream the marks are the partition's
+        ("{<stream>:p<i>}:dedupe:..."), and an event id sent twice lands in the same partition.
 
     OFFLINE SPOOL (spool_path)
         With spool_path set, a publish that cannot reach Redis (RSBUS_E_IO, RSBUS_E_TIMEOUT) appends
@@ -357,8 +364,8 @@
 
     TENANTS
         With config.tenant set (1..64 bytes of [A-Za-z0-9._-]) the bus uses the keys
-        "tenant:<tenant>:<stream>" and "tenant:<tenant>:<stream>:dlq", so an ACL key pattern
-        "~tenant:<tenant>:*" confines a tenant's credentials. An event with no tenant gets the bus's;
+        "tenant:<tenant>:<stream>" and "{tenant:<tenant>:<stream>}:dlq" (and so on, see KEY LAYOUT), so
+        the ACL key patterns "~tenant:<tenant>:* ~{tenant:<tenant>:*" confine a tenant's credentials. An event with no tenant gets the bus's;
         a different one is refused; a consumed entry whose tenant is missing or different goes to the
         DLQ. msg->stream is the Redis key.
 
@@ -427,9 +434,68 @@
         once anything goes wrong it stays failed and rsbus_jw_result returns NULL, so check once at
         the end.
 
+    KEY LAYOUT
+        Every key of a stream K is K or "{K}:<suffix>": the dead letters "{K}:dlq", dedupe marks
+        "{K}:dedupe:<group>:<event id>", the partition record "{K}:meta". The braces are a Redis Cluster
+        hash tag, so all of them hash to K's slot and every MULTI/EXEC rsbus sends stays in one slot, in
+        every mode (standalone included). K is config.stream, "tenant:<t>:<stream>" on a tenant-bound bus,
+        or a partition's stream "<stream>:p<i>". Stream, group and consumer names with '{' or '}' are
+        RSBUS_E_ARG, naming the field (tenants cannot hold them anyway). rsbus_key_slot(key, len) gives a
+        key's slot as Redis computes it (CRC16-XMODEM of the key or of its first non-empty {tag}, mod
+        16384). An unpartitioned bus reads "{K}:meta" at open (HGET; a user not allowed to is let through)
+        and refuses a stream that is partitioned.
+
+    PARTITIONS (config.partitions, RSBUS_PARTITIONS)
+        N >= 2 (at most 256) makes the stream K the N streams "K:p0" .. "K:p<N-1>". On a Redis Cluster they
+        hash to different slots and spread over the masters; on one server they cost little and gain
+        nothing. 0 or 1: one stream, as before.
+        Routing: an event goes to partition rsbus_key_slot(key) % N of its key, else of its event id
+        (an event published twice with one id lands in one partition). rsbus_publish_fields routes by its
+        key argument, else by the bus's id field, else to partition 0. Order holds within a partition,
+        so per key; events of different keys have no order between them.
+        The count is pinned: the first rsbus_open writes "{K}:meta" (HSETNX of the field "partitions");
+        opening with another count, or with 0/1 while the record says N >= 2, fails with RSBUS_E_ARG
+        naming both numbers ("rsbus_config.partitions: 4, but stream orders has 3 partitions (pinned in
+        {orders}:meta)"). A user that opens a partitioned bus needs HSETNX and HGET on it.
+        Publishing: rsbus_publish is one XADD to the event's partition. rsbus_publish_batch sends one
+        MULTI/EXEC per partition the batch touches, all in one round trip (per server); each partition's
+        part is all or none. When one partition fails (WRONGTYPE, OOM) the result is the first error and
+        stream_ids[i] is "" for exactly the events that were not added; the others are in Redis with
+        their ids filled (stats count them as published). After a lost connection or a timeout, ""
+        means "not known to be added", as for any publish then. A spooled event keeps the
+        partition it was routed to (its spool record says which) and is sent there.
+        Consuming: rsbus_open creates the group on every partition, and every consumer reads all of
+        them. rsbus_poll reads up to batch_size entries from each partition and returns as soon as any
+        has entries, within its timeout: on one server that is one XREADGROUP naming every partition's
+        stream, so a poll is one round trip whatever N is; rsbus_run reads ahead the same way. A batch
+        handles the entries of each partition in their order; acknowledgements, retries, claims
+        (rsbus_claim: up to max_count from each partition), dead letters and dedupe marks happen in the
+        entry's own partition. msg->partition is its index and msg->stream its partition's key.
+        Dead letters: partition i's are in "{K:p<i>}:dlq". rsbus_dlq_list merges all partitions oldest
+        first (by entry id, then partition) and names each "p<i>/<ms-seq>"; that id is what after_id,
+        rsbus_dlq_replay (which re-adds the event to partition i, replay_of that id) and rsbusctl take.
+        A bare "<ms-seq>" after_id means after it in every partition; replay needs the p<i>/ form.
+        rsbus_dlq_purge cuts every partition's.
+        Numbers: rsbus_stream_info_get and rsbus_stream_snapshot sum length, dlq_length and entries_added
+        (first_id the oldest, last_id the newest of any partition; a partition not created yet counts as
+        empty); group numbers sum pending, entries_read and lag (-1 when any partition cannot tell) and
+        report the largest consumers of any partition; rsbus_consumers_list sums a consumer's pending over
+        the partitions; rsbus_health_check asks every partition in one round trip and is the worst of
+        them, each finding prefixed "partition i (key): "; rsbus_metrics_text adds, beside each total,
+        series with a partition="i" label (stream and DLQ length, this bus's group's lag and pending);
+        rsbus_partitions_list gives each partition's key, slot, server, length, DLQ length, pending and
+        lag. rsbus_group_rewind and rsbus_consumers_gc act on every partition; rsbus_trim and rsbus_run's
+        trimming trim each partition on its own.
+        History: rsbus_replay_range reads every partition a page (batch_size) at a time and calls fn in
+        stream id order across them (at each round trip, up to the lowest last id of the full pages);
+        rsbus_tail reads every partition after last_id in one XREAD and calls fn in id order, last_id
+        becoming the newest id shown (an entry added to another partition afterwards within that same
+        millisecond, with a lower sequence number, is not shown: tail is for watching).
+        Cost: one XREADGROUP for all partitions on one server (make bench, W9, measures the rest).
+
     LIMITS
         batch_size 1..10000; stream names 1..200 bytes, group and consumer names 1..127, printable
-        ASCII without spaces (they appear in log lines); 256 field pairs per consumed entry, id 47
+        ASCII without spaces or braces (they appear in log lines and key names); partitions 0..256; 256 field pairs per consumed entry, id 47
         bytes, key/src/tenant/corr/trace 1024 bytes each (longer ones are malformed); payloads up to
         max_event_bytes (default 1 MiB, at most 512 MiB). A reply bigger than max(2 * max_event_bytes *
         batch_size, 16 MiB) + 8 MiB is cut off (RSBUS_E_PROTOCOL) and the reads after it take one
@@ -556,6 +622,10 @@ typedef struct rsbus_config {
     const char *data_field;       /* the field consuming reads the payload from; default "data". Each of the three:
                                      1..128 bytes of printable ASCII without spaces, distinct, none of rsbus's
                                      other field names; publishing still writes type, id and data */
+    /* outgrowing one stream (see PARTITIONS) */
+    int         partitions;       /* 0 or 1: one stream. N >= 2 (at most 256): the stream is N streams
+                                     "<stream>:p0" .. "<stream>:p<N-1>", an event going to the one its key
+                                     (else its event id) hashes to; the count is pinned in Redis */
 } rsbus_config;
 
 RSBUS_API rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *prefix, rsbus_error *err);
@@ -598,16 +668,16 @@ RSBUS_API rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char str
              /* one XADD; blocks up to io_timeout_ms (plus a reconnect within connect_timeout_ms) */
 RSBUS_API rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *evs, size_t n,
                                            char (*stream_ids)[RSBUS_ID_SIZE]);
-             /* one round trip (MULTI/EXEC); all or none; ids in order */
+             /* one round trip (MULTI/EXEC); all or none; ids in order. Partitioned: all or none per
+                partition, ids "" for the events not added (see PARTITIONS) */
 RSBUS_API rsbus_result rsbus_publish_fields(rsbus *bus, const char *key, const rsbus_field *fields, size_t n,
                                             char stream_id[RSBUS_ID_SIZE]);
              /* one XADD of exactly these n fields (1..256, in order; names 1..1024 bytes, values together at
                 most max_event_bytes; binary-safe), for a stream whose consumers expect another layout; with the
                 bus's trimming, spool and tenant key. Nothing is added (no type, id or ts): on a tenant-bound
                 bus include "tenant" (a different tenant is RSBUS_E_ARG) if rsbus consumers must accept it.
-                key (may be NULL) is the ordering key: it will pick the partition once streams are
-                partitioned; today it is checked (1..1024 bytes) and otherwise ignored. Blocks like
-                rsbus_publish. */
+                key (may be NULL, 1..1024 bytes) is the ordering key: it picks the partition (see
+                PARTITIONS). Blocks like rsbus_publish. */
 
 /* ---- consuming -------------------------------------------------------------------------- */
 
@@ -625,6 +695,7 @@ typedef struct rsbus_msg {
     const rsbus_field *fields;           /* every field of the entry as stored, in order, rsbus's own included,
                                             binary-safe, pointing into the reply (not copied) */
     size_t  field_count;                 /* at most 256 */
+    int     partition;                   /* the partition it came from (0 on an unpartitioned stream) */
 } rsbus_msg;                             /* valid only during the handler call */
 
 RSBUS_API const char *rsbus_msg_field(const rsbus_msg *m, const char *name, size_t *len);
@@ -641,7 +712,7 @@ RSBUS_API rsbus_result rsbus_unsubscribe(rsbus *bus, int token);
              /* removes the handler of that token; RSBUS_E_NOTFOUND for a token that is not subscribed. No I/O. */
 
 RSBUS_API int          rsbus_poll(rsbus *bus, int timeout_ms);
-             /* one XREADGROUP of up to batch_size new entries (timeout_ms <= 0: do not block), dispatch each
+             /* one XREADGROUP of up to batch_size new entries (of each partition; timeout_ms <= 0: do not block), dispatch each
                 to every matching handler, XACK those that succeeded; returns how many entries were disposed
                 of (>= 0) or a negative rsbus_result. Blocks up to timeout_ms + io_timeout_ms. */
 RSBUS_API rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop);
@@ -725,6 +796,23 @@ RSBUS_API void   rsbus_stats_get(const rsbus *bus, rsbus_stats *out);
                 is counted in delivered only; deleted_while_pending entries are acknowledged, not acked */
 RSBUS_API size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size);
              /* Prometheus text exposition; returns bytes needed without the NUL, like snprintf */
+
+/* ---- key layout and partitions (see KEY LAYOUT, PARTITIONS in the manual) -------------------- */
+
+RSBUS_API int rsbus_key_slot(const char *key, size_t len);
+             /* the Redis Cluster slot of a key, 0..16383: CRC16 (XMODEM) of the key, or of what its first
+                "{...}" holds when that is not empty, mod 16384; len 0: strlen(key). No I/O */
+typedef struct rsbus_partition_info {
+    int     index;
+    char    key[256];             /* the partition's stream key */
+    int     slot;                 /* rsbus_key_slot(key) */
+    char    node[128];            /* "host:port" (or the unix socket path) of the server that holds it */
+    int64_t length, dlq_length;
+    int64_t pending, lag;         /* of this bus's group; lag -1 when Redis cannot tell (or no group) */
+} rsbus_partition_info;
+RSBUS_API rsbus_result rsbus_partitions_list(rsbus *bus, rsbus_partition_info *out, size_t max, size_t *count);
+             /* one entry per partition (one, index 0, on an unpartitioned stream), at most max into out;
+                *count: all of them, even beyond max. One round trip per server */
 
 typedef int (*rsbus_replay_fn)(const rsbus_msg *msg, void *user);   /* return non-zero to stop */
 
@@ -2627,6 +2715,7 @@ RSBUS__PUBLIC rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *
     if (r == RSBUS_OK) r = rsbus__env_str(&env, "TYPE_FIELD", &c.type_field);
     if (r == RSBUS_OK) r = rsbus__env_str(&env, "ID_FIELD", &c.id_field);
     if (r == RSBUS_OK) r = rsbus__env_str(&env, "DATA_FIELD", &c.data_field);
+    if (r == RSBUS_OK) r = rsbus__env_int(&env, "PARTITIONS", &c.partitions);
     if (r == RSBUS_OK) {
         const char *v = rsbus__env_get(&env, "TRIM_POLICY");
         if (v) {
@@ -2684,10 +2773,24 @@ typedef struct rsbus__item {
        is a DLQ replay addressed to this group (handled even so), whether it was marked now */
     const char *eid; size_t eid_len;
     int seen, replay_mine, marked;
+    int part;                      /* the partition it came from (0: unpartitioned) */
 } rsbus__item;
 
 typedef struct rsbus__seg { size_t off, len; } rsbus__seg;
 typedef struct rsbus__cand { char id[RSBUS_ID_SIZE]; int64_t idle, count; } rsbus__cand;   /* a claim candidate */
+#define RSBUS__MAX_PARTS 256               /* most partitions a stream may have */
+/* One partition of the stream (see >>partitions): its stream and dead-letter keys, its slot, the constant
+   start of its XADDs, and where the re-read of this consumer's own pending entries stands in it. An
+   unpartitioned bus has one, whose key is the stream key. */
+typedef struct rsbus__part {
+    char key[RSBUS__NAME_MAX + 8]; size_t key_len;           /* K, or K:p<i> */
+    char dlq_key[RSBUS__NAME_MAX + 16]; size_t dlq_key_len;  /* {key}:dlq */
+    int slot;                                                /* rsbus_key_slot(key) */
+    char xadd_pre[RSBUS__NAME_MAX + 104]; size_t xadd_pre_len; int xadd_pre_argc;
+    int reread;                                              /* its own pending entries are still to re-read */
+    char reread_from[RSBUS_ID_SIZE];
+    uint64_t trimmed_unread_seen;                            /* MAXLEN drops of our group already counted */
+} rsbus__part;
 typedef struct rsbus__chunk { struct rsbus__chunk *next; size_t size, used; } rsbus__chunk;  /* arena memory follows */
 #define RSBUS__CHUNK 65536                 /* arena chunk size; larger replies get a chunk of their own */
 #define RSBUS__CHUNK_FIRST 4096            /* the first chunk: all a publisher's replies ever need */
@@ -2745,14 +2848,16 @@ struct rsbus {
     volatile sig_atomic_t stop_req;
     volatile sig_atomic_t *run_stop;
     int in_run, dispatching, nogroup;
-    int reread;                    /* re-read own pending entries before new ones */
-    char reread_from[RSBUS_ID_SIZE];
+    int reread;                    /* re-read own pending entries before new ones (in the parts that say so) */
+    unsigned block_next;           /* partitions on a cluster: the one whose read waits next (>>cluster) */
     redisReply *held[RSBUS__AHEAD]; int nheld;   /* rsbus_run: replies of reads ahead, read before their turn */
     int64_t nogroup_logged_ms;
-    uint64_t trimmed_unread_seen;  /* MAXLEN drops of our group already counted */
     /* keys */
-    char key[RSBUS__NAME_MAX + 1], dlq_key[RSBUS__NAME_MAX + 7];
+    char key[RSBUS__NAME_MAX + 1], dlq_key[RSBUS__NAME_MAX + 16];   /* the stream K and {K}:dlq (parts[i] for each
+                                                                        partition's own) */
     size_t key_len, dlq_key_len, group_len, consumer_len;
+    rsbus__part *parts; int nparts;   /* the partitions (>>partitions); nparts 1 when unpartitioned */
+    int *batch_parts;              /* scratch: the partition of each entry of a batch being read */
     /* XADD's constant start for this bus: "XADD key [MAXLEN ~ n] * type" as RESP, built on first use;
        and the last ts as a RESP bulk string (events published within a millisecond share it) */
     char xadd_pre[RSBUS__NAME_MAX + 96]; size_t xadd_pre_len; int xadd_pre_argc;
@@ -2787,6 +2892,28 @@ struct rsbus {
     int custom_fields;             /* one of them is not its default name */
 };
 
+/* The connection that serves partition i (the cluster transport picks it by slot). */
+#ifndef RSBUS_NO_CLUSTER
+RSBUS__PRIVATE rsbus__conn *rsbus__slot_conn(rsbus *bus, int slot);   /* in >>cluster */
+#endif
+RSBUS__PRIVATE rsbus__conn *rsbus__part_conn(rsbus *bus, int i) {
+#ifndef RSBUS_NO_CLUSTER
+    if (bus->cl) return rsbus__slot_conn(bus, bus->parts[i].slot);
+#endif
+    (void)i;
+    return &bus->conn;
+}
+/* 1 when every partition is served by the one connection, so one command may name several partitions'
+   keys (a multi-stream XREADGROUP); the cluster transport says 0 */
+RSBUS__PRIVATE int rsbus__one_conn(const rsbus *bus) { return !bus->cl || bus->nparts == 1; }
+/* Every partition re-reads this consumer's own pending entries before new ones (after open, a reconnect). */
+RSBUS__PRIVATE void rsbus__reread_all(rsbus *bus) {
+    int i;
+    if (bus->cfg.publish_only || !bus->parts) return;
+    for (i = 0; i < bus->nparts; i++) { bus->parts[i].reread = 1; strcpy(bus->parts[i].reread_from, "0"); }
+    bus->reread = 1;
+}
+
 /* in >>schemas */
 RSBUS__PRIVATE rsbus_result rsbus__schema_publish(rsbus *bus, const char *type, int version, const char *data,
                                                   size_t len, size_t index);
@@ -2797,6 +2924,10 @@ RSBUS__PRIVATE void rsbus__schema_free(rsbus *bus);
 typedef struct rsbus__pub {
     const rsbus_event *evs; size_t n; int single;
     const rsbus_field *fields; size_t nfields;
+    const char *key;               /* rsbus_publish_fields: the ordering key (picks the partition) */
+    /* scratch: a partitioned batch's checked events, their partitions and a map (n each); pp[0] is a
+       single publish's partition */
+    struct rsbus__ev *es; int *pp; size_t *map;
 } rsbus__pub;
 
 /* in >>offline spool */
@@ -3928,7 +4059,7 @@ RSBUS__PRIVATE void rsbus__reconnected(rsbus *bus) {
     }
     bus->was_connected = 1;
     bus->nheld = 0;   /* read ahead on the old connection: pending to this consumer, re-read below */
-    if (!bus->cfg.publish_only) { bus->reread = 1; strcpy(bus->reread_from, "0"); }
+    rsbus__reread_all(bus);
 }
 /* The connection was found closed before anything queued went out: reconnect and keep the queue. */
 RSBUS__PRIVATE rsbus_result rsbus__reopen(rsbus__conn *cn) {
@@ -3964,30 +4095,6 @@ typedef struct rsbus__cluster {
     int64_t refreshed_ms;
     int home;                          /* the slot of the stream's keys */
 } rsbus__cluster;
-
-/* The slot of a key: CRC16-XMODEM of the key, or of its first non-empty {hash tag}, mod 16384. */
-RSBUS__PRIVATE unsigned rsbus__crc16(const unsigned char *p, size_t n) {
-    unsigned crc = 0;
-    size_t i;
-    int b;
-    for (i = 0; i < n; i++) {
-        crc ^= (unsigned)p[i] << 8;
-        for (b = 0; b < 8; b++) crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-    }
-    return crc;
-}
-RSBUS__PRIVATE int rsbus__slot_of(const char *key, size_t len) {
-    size_t open, close;
-    for (open = 0; open < len && key[open] != '{'; open++) {}
-    if (open < len) {
-        for (close = open + 1; close < len && key[close] != '}'; close++) {}
-        if (close < len && close > open + 1) {
-            key += open + 1;
-            len = close - open - 1;
-        }
-    }
-    return (int)(rsbus__crc16((const unsigned char *)key, len) & (RSBUS__SLOTS - 1));
-}
 
 /* What kind of redirect an error reply is. LOADING counts only here, on a cluster: a master that
    restarts is soon back. */
@@ -4129,6 +4236,14 @@ RSBUS__PRIVATE rsbus_result rsbus__cluster_refresh(rsbus *bus) {
     return rsbus__fail(bus, r == RSBUS_E_TIMEOUT ? r : RSBUS_E_IO, "cluster %s: no node answered CLUSTER SLOTS (%zu tried; last: %s)",
                        bus->url.redacted, ncand, bus->err);
 }
+/* rsbus__settle_all on every connection of a cluster bus. */
+RSBUS__PRIVATE rsbus_result rsbus__cluster_settle(rsbus *bus) {
+    rsbus_result r = RSBUS_OK, r2;
+    size_t i;
+    for (i = 0; i < bus->cl->npool; i++)
+        if ((r2 = rsbus__settle_all(bus->cl->pool[i])) != RSBUS_OK && r == RSBUS_OK) r = r2;
+    return r;
+}
 /* A cluster bus's map and connections, made at rsbus_open. */
 RSBUS__PRIVATE rsbus_result rsbus__cluster_new(rsbus *bus, char *msg, size_t size) {
     rsbus__cluster *cl = (rsbus__cluster *)rsbus__alloc(&bus->a, sizeof *cl);
@@ -4136,7 +4251,7 @@ RSBUS__PRIVATE rsbus_result rsbus__cluster_new(rsbus *bus, char *msg, size_t siz
     memset(cl, 0, sizeof *cl);
     rsbus__conn_init(bus, &cl->side);
     cl->side.side = 1;
-    cl->home = rsbus__slot_of(bus->key, bus->key_len);
+    cl->home = rsbus_key_slot(bus->key, bus->key_len);
     bus->cl = cl;
     return RSBUS_OK;
 }
@@ -4168,7 +4283,8 @@ RSBUS__PRIVATE rsbus_result rsbus__cluster_ensure(rsbus *bus) {
     return RSBUS_OK;
 }
 /* The connection to the master serving a slot (bus->conn on one server), connected if it can be: when it
-   cannot, it stays closed and the command queued on it fails with the reason. NULL: out of memory. */
+   cannot, it stays closed and the command queued on it fails with the reason (a connect is tried at most
+   every RSBUS__REFRESH_MS). Out of memory: bus->conn, whose master redirects the command. */
 RSBUS__PRIVATE rsbus__conn *rsbus__slot_conn(rsbus *bus, int slot) {
     rsbus__cluster *cl = bus->cl;
     const rsbus__addr *a;
@@ -4182,15 +4298,21 @@ RSBUS__PRIVATE rsbus__conn *rsbus__slot_conn(rsbus *bus, int slot) {
     if (!cn) {
         rsbus__conn **p = (rsbus__conn **)rsbus__grow(&bus->a, (void *)cl->pool, &cl->cap_pool, cl->npool + 1,
                                                       sizeof *p, 4);
-        if (!p) return NULL;
+        if (!p) return &bus->conn;   /* out of memory: the stream's master redirects it */
         cl->pool = p;
-        if (!(cn = (rsbus__conn *)rsbus__alloc(&bus->a, sizeof *cn))) return NULL;
+        if (!(cn = (rsbus__conn *)rsbus__alloc(&bus->a, sizeof *cn))) return &bus->conn;
         rsbus__conn_init(bus, cn);
         memcpy(cn->host, a->host, sizeof cn->host);
         cn->port = a->port;
         cl->pool[cl->npool++] = cn;
     }
-    if (!cn->c) (void)rsbus__connect(cn);
+    if (!cn->c && rsbus__mono_ms() - cn->last_io_ms >= RSBUS__REFRESH_MS) {
+        char keep[sizeof bus->err];
+        memcpy(keep, bus->err, sizeof keep);
+        if (rsbus__connect(cn) == RSBUS_OK && !bus->cfg.publish_only) rsbus__reread_all(bus);   /* (re)connected */
+        else cn->last_io_ms = rsbus__mono_ms();
+        memcpy(bus->err, keep, sizeof keep);
+    }
     return cn;
 }
 
@@ -4359,21 +4481,42 @@ RSBUS__PRIVATE rsbus_result rsbus__follow(rsbus__conn *cn, redisReply **out, con
 }
 #endif /* RSBUS_NO_CLUSTER */
 
-/* Creates the group if it does not exist (BUSYGROUP is fine). */
+/* Sends what is queued and reads every reply owed, on every connection of the bus. */
+RSBUS__PRIVATE rsbus_result rsbus__settle_every(rsbus *bus) {
+    rsbus_result r = rsbus__settle_all(&bus->conn);
+#ifndef RSBUS_NO_CLUSTER
+    rsbus_result r2;
+    if (bus->cl && (r2 = rsbus__cluster_settle(bus)) != RSBUS_OK && r == RSBUS_OK) r = r2;
+#endif
+    return r;
+}
+
+/* Creates the group on every partition where it does not exist (BUSYGROUP is fine); the commands of all
+   partitions go out together, and every reply is read. */
 RSBUS__PRIVATE rsbus_result rsbus__create_group(rsbus *bus, const char *start) {
-    rsbus__conn *cn = &bus->conn;
-    redisReply *rep = NULL;
-    rsbus_result r;
-    rsbus__cmd(cn);
-    rsbus__lit(cn, "XGROUP"); rsbus__lit(cn, "CREATE");
-    rsbus__arg(cn, bus->key, bus->key_len);
-    rsbus__arg(cn, bus->cfg.group, bus->group_len);
-    rsbus__argz(cn, start);
-    rsbus__lit(cn, "MKSTREAM");
-    rsbus__cmd_end(cn);
-    r = rsbus__call(cn, &rep, "XGROUP CREATE");
-    if (r == RSBUS_E_REDIS && rsbus__rcode_is(bus, "BUSYGROUP")) { r = RSBUS_OK; bus->err[0] = 0; }
-    if (r == RSBUS_OK) bus->nogroup = 0;
+    rsbus_result r = RSBUS_OK, first = RSBUS_OK;
+    int i;
+    for (i = 0; i < bus->nparts; i++) {
+        rsbus__conn *cn = rsbus__part_conn(bus, i);
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "XGROUP"); rsbus__lit(cn, "CREATE");
+        rsbus__arg(cn, bus->parts[i].key, bus->parts[i].key_len);
+        rsbus__arg(cn, bus->cfg.group, bus->group_len);
+        rsbus__argz(cn, start);
+        rsbus__lit(cn, "MKSTREAM");
+        rsbus__cmd_end(cn);
+    }
+    for (i = 0; i < bus->nparts && r == RSBUS_OK; i++) {
+        redisReply *rep = NULL;
+        r = rsbus__recv(rsbus__part_conn(bus, i), &rep, "XGROUP CREATE");
+        if (r == RSBUS_OK && rep->type == REDIS_REPLY_ERROR && first == RSBUS_OK) {
+            rsbus_result e = rsbus__reply_fail(bus, rep, "XGROUP CREATE");
+            if (e == RSBUS_E_REDIS && rsbus__rcode_is(bus, "BUSYGROUP")) bus->err[0] = 0;
+            else first = e;
+        }
+    }
+    if (r == RSBUS_OK) r = first;
+    if (r == RSBUS_OK) { bus->nogroup = 0; bus->rcode[0] = 0; }
     return r;
 }
 
@@ -4477,6 +4620,13 @@ RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus
     RSBUS__CHECK(!c->consumer || rsbus__name_ok(c->consumer, 127), "consumer: 1..127 bytes of printable ASCII, no spaces");
     RSBUS__CHECK(rsbus__name_ok(c->group_start, RSBUS_ID_SIZE - 1), "group_start: \"$\", \"0\" or a stream id");
     RSBUS__CHECK(!c->tenant || rsbus__tenant_ok(c->tenant), "tenant: 1..64 bytes of [A-Za-z0-9._-]");
+    /* every key of a stream is the stream's or "{stream}:...": a brace in a name would break that */
+    RSBUS__CHECK(!strpbrk(c->stream, "{}"), "stream: must not contain '{' or '}' (they pick a key's cluster slot)");
+    RSBUS__CHECK(!strpbrk(c->group, "{}"), "group: must not contain '{' or '}' (they pick a key's cluster slot)");
+    RSBUS__CHECK(!c->consumer || !strpbrk(c->consumer, "{}"),
+                 "consumer: must not contain '{' or '}' (they pick a key's cluster slot)");
+    RSBUS__CHECK(c->partitions >= 0 && c->partitions <= RSBUS__MAX_PARTS, "partitions: must be 0..256 (0 or 1: one stream)");
+    if (c->partitions == 0) c->partitions = 1;
     if (c->max_len == 0) c->max_len = 100000;
     if (c->dlq_max_len == 0) c->dlq_max_len = 10000;
     c->batch_size = RSBUS__DEF(c->batch_size, 100);
@@ -4530,8 +4680,157 @@ RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus
 #ifdef RSBUS_NO_DEDUPE
     RSBUS__CHECK(c->dedupe_ttl_ms == 0, "dedupe_ttl_ms: dedupe is compiled out by RSBUS_NO_DEDUPE");
 #endif
+#ifdef RSBUS_NO_CLUSTER
+    RSBUS__CHECK(c->partitions <= 1, "partitions: partitions are compiled out by RSBUS_NO_CLUSTER");
+#endif
     return RSBUS_OK;
 #undef RSBUS__CHECK
+}
+
+/* >>partitions
+   Key layout: every key of a stream K is K itself or "{K}:<suffix>" (the dead letters "{K}:dlq", dedupe
+   marks "{K}:dedupe:<group>:<event id>", the partition record "{K}:meta"), so that in a Redis Cluster they
+   all hash to K's slot and every MULTI/EXEC of rsbus stays in one slot.
+   Partitions (config.partitions N >= 2): the stream is N streams "K:p0" .. "K:p<N-1>", each with its own
+   dead letters "{K:p<i>}:dlq" and dedupe marks; an event goes to rsbus_key_slot(its key, else its event id)
+   % N. The count is pinned in "{K}:meta" (field "partitions", HSETNX by the first rsbus_open). bus->parts
+   holds one rsbus__part per partition (one, the stream itself, when unpartitioned).
+   Every command about partition i's keys goes to rsbus__part_conn(bus, i); commands for several
+   partitions share one command only where rsbus__one_conn(bus) says that they can (one server, where
+   one XREADGROUP may name all of them). */
+
+/* "{key}<suffix>" into out (room for key_len + strlen(suffix) + 3); returns its length. */
+RSBUS__PRIVATE size_t rsbus__tagged_key(char *out, const char *key, size_t key_len, const char *suffix) {
+    size_t n = strlen(suffix);
+    out[0] = '{';
+    memcpy(out + 1, key, key_len);
+    out[key_len + 1] = '}';
+    memcpy(out + key_len + 2, suffix, n + 1);
+    return key_len + 2 + n;
+}
+
+/* CRC16-CCITT as XMODEM (polynomial 0x1021, initial value 0), as Redis Cluster hashes keys; four bits at
+   a time from a 16-entry table */
+RSBUS__PRIVATE const uint16_t rsbus__crc16_table[16] = {
+    0x0000u, 0x1021u, 0x2042u, 0x3063u, 0x4084u, 0x50A5u, 0x60C6u, 0x70E7u,
+    0x8108u, 0x9129u, 0xA14Au, 0xB16Bu, 0xC18Cu, 0xD1ADu, 0xE1CEu, 0xF1EFu
+};
+RSBUS__PRIVATE unsigned rsbus__crc16(const unsigned char *p, size_t n) {
+    unsigned c = 0;
+    while (n--) {
+        c ^= (unsigned)*p++ << 8;
+        c = ((c << 4) & 0xFFFFu) ^ rsbus__crc16_table[(c >> 12) & 15u];
+        c = ((c << 4) & 0xFFFFu) ^ rsbus__crc16_table[(c >> 12) & 15u];
+    }
+    return c;
+}
+RSBUS__PUBLIC int rsbus_key_slot(const char *key, size_t len) {
+    const char *open, *close;
+    if (!key) return 0;
+    if (len == 0) len = strlen(key);
+    open = (const char *)memchr(key, '{', len);
+    if (open) {   /* the first '{' and the first '}' after it: a non-empty tag between them is what is hashed */
+        close = (const char *)memchr(open + 1, '}', len - (size_t)(open + 1 - key));
+        if (close && close > open + 1) { key = open + 1; len = (size_t)(close - key); }
+    }
+    return (int)(rsbus__crc16((const unsigned char *)key, len) & 16383u);
+}
+
+/* The server that holds partition i, for rsbus_partitions_list: "host:port", or the unix socket path. */
+RSBUS__PRIVATE void rsbus__part_node(rsbus *bus, int i, char *buf, size_t size) {
+#ifndef RSBUS_NO_CLUSTER
+    if (bus->cl) {   /* the master the slot map names, as CLUSTER SLOTS gives it */
+        const rsbus__conn *cn = rsbus__part_conn(bus, i);
+        if (cn->port) { snprintf(buf, size, "%.100s:%d", cn->host, cn->port); return; }
+    }
+#endif
+    (void)i;
+    if (bus->url.kind == RSBUS__URL_UNIX) snprintf(buf, size, "%.107s", bus->url.path);
+    else if (strchr(bus->url.host, ':')) snprintf(buf, size, "[%.100s]:%d", bus->url.host, bus->url.port);
+    else snprintf(buf, size, "%.100s:%d", bus->url.host, bus->url.port);
+}
+/* The partition an event goes to: by its key when it has one, else by its event id. */
+RSBUS__PRIVATE int rsbus__route(const rsbus *bus, const char *key, const char *id) {
+    const char *by = key ? key : id;
+    if (bus->nparts <= 1 || !by) return 0;
+    return rsbus_key_slot(by, strlen(by)) % bus->nparts;
+}
+/* The partition named by the stream key of a reply (a multi-stream XREADGROUP), -1 when none is. */
+RSBUS__PRIVATE int rsbus__part_of_key(const rsbus *bus, const char *key, size_t len) {
+    int i;
+    for (i = 0; i < bus->nparts; i++)
+        if (bus->parts[i].key_len == len && !memcmp(bus->parts[i].key, key, len)) return i;
+    return -1;
+}
+/* The most entries one read brings: batch_size from each partition (the per-batch scratch is this big). */
+RSBUS__PRIVATE size_t rsbus__batch_max(const rsbus *bus) {
+    return (size_t)bus->cfg.batch_size * (size_t)(bus->nparts > 1 ? bus->nparts : 1);
+}
+/* The partitions' keys, from the stream key and config.partitions. */
+RSBUS__PRIVATE rsbus_result rsbus__parts_init(rsbus *bus) {
+    int i, n = bus->cfg.partitions > 1 ? bus->cfg.partitions : 1;
+    bus->parts = (rsbus__part *)rsbus__alloc(&bus->a, (size_t)n * sizeof *bus->parts);
+    if (!bus->parts) return RSBUS_E_NOMEM;
+    memset(bus->parts, 0, (size_t)n * sizeof *bus->parts);
+    bus->nparts = n;
+    for (i = 0; i < n; i++) {
+        rsbus__part *pt = &bus->parts[i];
+        memcpy(pt->key, bus->key, bus->key_len + 1);
+        pt->key_len = bus->key_len;
+        if (n > 1) {   /* K:p<i>, i < 256 */
+            char num[8];
+            size_t nl = (size_t)snprintf(num, sizeof num, "%d", i % 1000);
+            memcpy(pt->key + pt->key_len, ":p", 2);
+            memcpy(pt->key + pt->key_len + 2, num, nl + 1);
+            pt->key_len += 2 + nl;
+        }
+        pt->dlq_key_len = rsbus__tagged_key(pt->dlq_key, pt->key, pt->key_len, ":dlq");
+        pt->slot = rsbus_key_slot(pt->key, pt->key_len);
+        strcpy(pt->reread_from, "0");
+    }
+    return RSBUS_OK;
+}
+RSBUS__PRIVATE void rsbus__parts_free(rsbus *bus) {
+    if (bus->parts) rsbus__free(&bus->a, bus->parts, (size_t)bus->nparts * sizeof *bus->parts);
+    bus->parts = NULL;
+}
+
+/* Pins the partition count in {K}:meta (HSETNX, then HGET what is there): another count, or an
+   unpartitioned bus on a partitioned stream, is RSBUS_E_ARG naming both numbers. An unpartitioned bus
+   only reads the record, and goes on when it may not (a least-privilege user without HGET). */
+RSBUS__PRIVATE rsbus_result rsbus__pin_partitions(rsbus *bus) {
+    rsbus__conn *cn = &bus->conn;   /* {K}:meta is in K's slot (bus->conn's master on a cluster), not partition 0's */
+    char meta[RSBUS__NAME_MAX + 16];
+    size_t ml = rsbus__tagged_key(meta, bus->key, bus->key_len, ":meta");
+    redisReply *rs[2] = { NULL, NULL };
+    int64_t have = 0;
+    size_t nrep = 0;
+    rsbus_result r;
+    if (bus->nparts > 1) {
+        rsbus__cmd(cn); rsbus__lit(cn, "HSETNX"); rsbus__arg(cn, meta, ml); rsbus__lit(cn, "partitions");
+        rsbus__argi(cn, bus->nparts); rsbus__cmd_end(cn);
+        nrep++;
+    }
+    rsbus__cmd(cn); rsbus__lit(cn, "HGET"); rsbus__arg(cn, meta, ml); rsbus__lit(cn, "partitions"); rsbus__cmd_end(cn);
+    nrep++;
+    r = rsbus__recv_n(cn, rs, nrep, "HGET (partitions)");
+    if (r != RSBUS_OK) return r;
+    if (rs[nrep - 1]->type == REDIS_REPLY_ERROR || (nrep == 2 && rs[0]->type == REDIS_REPLY_ERROR)) {
+        redisReply *e = rs[0]->type == REDIS_REPLY_ERROR ? rs[0] : rs[nrep - 1];
+        r = rsbus__reply_fail(bus, e, nrep == 2 ? "HSETNX (partitions)" : "HGET (partitions)");
+        if (nrep == 2) return r;   /* a partitioned bus must pin its count */
+        rsbus__log(bus, RSBUS_LOG_INFO, "cannot read the partition record of %s (%s); assuming one stream",
+                   bus->key, bus->err);
+        bus->err[0] = 0;
+        return RSBUS_OK;
+    }
+    if (rs[nrep - 1]->type == REDIS_REPLY_NIL) return RSBUS_OK;   /* unpartitioned and no record */
+    if (!rsbus__reply_i64(rs[nrep - 1], &have) || have < 1) return rsbus__shape_fail(cn, "HGET (partitions)");
+    if ((have >= 2 || bus->nparts >= 2) && have != bus->nparts)
+        return rsbus__fail(bus, RSBUS_E_ARG, "rsbus_config.partitions: %d, but stream %s has %lld partitions "
+                           "(pinned in {%s}:meta)", bus->cfg.partitions, bus->key,
+                           (long long)have, bus->key);
+    return RSBUS_OK;
 }
 
 /* >>public api: open and close */
@@ -4570,18 +4869,16 @@ RSBUS__PRIVATE rsbus_result rsbus__own_config(rsbus *bus, rsbus_config c, char *
     if (c.tenant) snprintf(bus->key, sizeof bus->key, "tenant:%s:%s", c.tenant, c.stream);
     else snprintf(bus->key, sizeof bus->key, "%s", c.stream);
     bus->key_len = strlen(bus->key);
-    bus->dlq_key[0] = '{';
-    memcpy(bus->dlq_key + 1, bus->key, bus->key_len);
-    memcpy(bus->dlq_key + 1 + bus->key_len, "}:dlq", 6);
-    bus->dlq_key_len = bus->key_len + 6;
+    bus->dlq_key_len = rsbus__tagged_key(bus->dlq_key, bus->key, bus->key_len, ":dlq");
     bus->group_len = strlen(c.group);
     bus->consumer_len = strlen(c.consumer);
+    if (rsbus__parts_init(bus) != RSBUS_OK) { snprintf(msg, size, "rsbus_open: out of memory"); return RSBUS_E_NOMEM; }
     return RSBUS_OK;
 }
 /* Scratch sized once, so that a batch allocates nothing: the fields of the entry being decoded (tail and
    replay_range decode on a publish_only bus too), and a consuming bus's per-batch arrays. */
 RSBUS__PRIVATE rsbus_result rsbus__alloc_scratch(rsbus *bus) {
-    size_t n = (size_t)bus->cfg.batch_size;
+    size_t n = rsbus__batch_max(bus);
     size_t nf = RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS + (bus->cfg.publish_only ? 0 : n * RSBUS__TYPICAL_FIELDS);
     bus->fields = (rsbus_field *)rsbus__grow(&bus->a, NULL, &bus->cap_fields, nf, sizeof *bus->fields, nf);
     if (!bus->fields) return rsbus__fail(bus, RSBUS_E_NOMEM, "rsbus_open: out of memory");
@@ -4591,7 +4888,8 @@ RSBUS__PRIVATE rsbus_result rsbus__alloc_scratch(rsbus *bus) {
     bus->counts = (int64_t *)rsbus__alloc(&bus->a, n * sizeof *bus->counts);
     bus->reps = (redisReply **)rsbus__alloc(&bus->a, n * sizeof *bus->reps);
     bus->got = (const redisReply **)rsbus__alloc(&bus->a, n * sizeof *bus->got);
-    if (!bus->items || !bus->reasons || !bus->counts || !bus->reps || !bus->got)
+    bus->batch_parts = (int *)rsbus__alloc(&bus->a, n * sizeof *bus->batch_parts);
+    if (!bus->items || !bus->reasons || !bus->counts || !bus->reps || !bus->got || !bus->batch_parts)
         return rsbus__fail(bus, RSBUS_E_NOMEM, "rsbus_open: out of memory");
     return RSBUS_OK;
 }
@@ -4602,6 +4900,7 @@ RSBUS__PRIVATE rsbus_result rsbus__start(rsbus *bus) {
         rsbus__log(bus, RSBUS_LOG_WARN, "cannot reach Redis yet (%s); publishing to the spool until it can", bus->err);
         return RSBUS_OK;
     }
+    if (r == RSBUS_OK) r = rsbus__pin_partitions(bus);
     if (r == RSBUS_OK && !bus->cfg.publish_only) {
         r = rsbus__create_group(bus, bus->cfg.group_start);
         if (r == RSBUS_E_AUTH && rsbus__rcode_is(bus, "NOPERM")) {   /* least privilege: the group must exist */
@@ -4677,24 +4976,26 @@ RSBUS__PUBLIC void rsbus_close(rsbus *bus) {
 #endif
     rsbus__free(&a, bus->strs, bus->strs_size);
     rsbus__free(&a, bus->handlers, bus->caphandlers * sizeof *bus->handlers);
-    if (bus->items) rsbus__free(&a, bus->items, (size_t)bus->cfg.batch_size * sizeof *bus->items);
-    if (bus->reasons) rsbus__free(&a, bus->reasons, (size_t)bus->cfg.batch_size * RSBUS_REASON_SIZE);
-    if (bus->counts) rsbus__free(&a, bus->counts, (size_t)bus->cfg.batch_size * sizeof *bus->counts);
-    if (bus->reps) rsbus__free(&a, (void *)bus->reps, (size_t)bus->cfg.batch_size * sizeof *bus->reps);
-    if (bus->got) rsbus__free(&a, (void *)bus->got, (size_t)bus->cfg.batch_size * sizeof *bus->got);
+    if (bus->items) rsbus__free(&a, bus->items, rsbus__batch_max(bus) * sizeof *bus->items);
+    if (bus->reasons) rsbus__free(&a, bus->reasons, rsbus__batch_max(bus) * RSBUS_REASON_SIZE);
+    if (bus->counts) rsbus__free(&a, bus->counts, rsbus__batch_max(bus) * sizeof *bus->counts);
+    if (bus->reps) rsbus__free(&a, (void *)bus->reps, rsbus__batch_max(bus) * sizeof *bus->reps);
+    if (bus->got) rsbus__free(&a, (void *)bus->got, rsbus__batch_max(bus) * sizeof *bus->got);
     rsbus__free(&a, bus->cand, bus->capcand * sizeof *bus->cand);
     rsbus__free(&a, bus->fields, bus->cap_fields * sizeof *bus->fields);
     if (bus->spool_fd >= 0) close(bus->spool_fd);   /* and its flock */
     rsbus__free(&a, bus->spool_stage, bus->spool_stage_cap);
     rsbus__free(&a, bus->spool_rd, bus->spool_rd_cap);
     rsbus__schema_free(bus);
+    rsbus__parts_free(bus);
+    if (bus->batch_parts) rsbus__free(&a, bus->batch_parts, rsbus__batch_max(bus) * sizeof *bus->batch_parts);
     memset(bus, 0, sizeof *bus);
     rsbus__free(&a, bus, sizeof *bus);
 }
 
 /* >>public api: publish */
 
-typedef struct rsbus__ev {
+typedef struct rsbus__ev {   /* (struct tag: rsbus__pub points at it before it is defined) */
     const char *data; size_t data_len;
     const char *tenant;
     char id[RSBUS_ID_SIZE];
@@ -4835,36 +5136,37 @@ RSBUS__PRIVATE void rsbus__field(rsbus__conn *cn, const char *name, const char *
 RSBUS__PRIVATE int64_t rsbus__xadd_maxlen(const rsbus *bus) {
     return bus->cfg.trim_policy == RSBUS_TRIM_ACKED ? -1 : bus->cfg.max_len;
 }
-/* Everything before the event's type (the same for every event of the bus), written once. */
-RSBUS__PRIVATE void rsbus__xadd_pre_build(rsbus *bus) {
-    char *o = bus->xadd_pre;
+/* Everything before the event's type (the same for every event of a partition), written once. */
+RSBUS__PRIVATE void rsbus__xadd_pre_build(rsbus *bus, rsbus__part *pt) {
+    char *o = pt->xadd_pre;
     int64_t max_len = rsbus__xadd_maxlen(bus);
     o = rsbus__bulk(o, "XADD", 4);
-    o = rsbus__bulk(o, bus->key, bus->key_len);
-    bus->xadd_pre_argc = 4;
+    o = rsbus__bulk(o, pt->key, pt->key_len);
+    pt->xadd_pre_argc = 4;
     if (max_len > 0) {
         o = rsbus__bulk(o, "MAXLEN", 6);
         o = rsbus__bulk(o, "~", 1);
         o = rsbus__bulk_int(o, max_len);
-        bus->xadd_pre_argc += 3;
+        pt->xadd_pre_argc += 3;
     }
     o = rsbus__bulk(o, "*", 1);
     o = rsbus__bulk(o, "type", 4);
-    bus->xadd_pre_len = (size_t)(o - bus->xadd_pre);
+    pt->xadd_pre_len = (size_t)(o - pt->xadd_pre);
 }
 /* Queues the XADD of one checked event, in the wire format's field order:
    XADD key [MAXLEN ~ n] * type T id I ts TS v V data D [key K] [src S] [tenant T] [corr C] [trace T],
    the constant start copied, the five fields every event has written in place with one reserve.
    Returns where the fields start in the command buffer (at "type": a spool record), 0 when out of memory. */
-RSBUS__PRIVATE size_t rsbus__queue_xadd(rsbus *bus, const rsbus_event *ev, const rsbus__ev *e) {
-    rsbus__conn *cn = &bus->conn;
+RSBUS__PRIVATE size_t rsbus__queue_xadd(rsbus *bus, int pi, const rsbus_event *ev, const rsbus__ev *e) {
+    rsbus__conn *cn = rsbus__part_conn(bus, pi);
+    rsbus__part *pt = &bus->parts[pi];
     size_t tl = strlen(ev->type), il = strlen(e->id), fields;
     char *o;
-    if (!bus->xadd_pre_len) rsbus__xadd_pre_build(bus);
+    if (!pt->xadd_pre_len) rsbus__xadd_pre_build(bus, pt);
     rsbus__cmd(cn);
-    if (rsbus__reserve(cn, bus->xadd_pre_len + tl + il + e->data_len + 160) != 0) return 0;
+    if (rsbus__reserve(cn, pt->xadd_pre_len + tl + il + e->data_len + 160) != 0) return 0;
     o = cn->out + cn->out_len;
-    memcpy(o, bus->xadd_pre, bus->xadd_pre_len); o += bus->xadd_pre_len;
+    memcpy(o, pt->xadd_pre, pt->xadd_pre_len); o += pt->xadd_pre_len;
     fields = (size_t)(o - cn->out) - 10;   /* "$4\r\ntype\r\n" */
     o = rsbus__bulk(o, ev->type, tl);
     memcpy(o, "$2\r\nid\r\n", 8); o += 8;
@@ -4880,7 +5182,7 @@ RSBUS__PRIVATE size_t rsbus__queue_xadd(rsbus *bus, const rsbus_event *ev, const
     memcpy(o, "$4\r\ndata\r\n", 10); o += 10;
     o = rsbus__bulk(o, e->data, e->data_len);
     cn->out_len = (size_t)(o - cn->out);
-    cn->cmd_argc += bus->xadd_pre_argc + 9;
+    cn->cmd_argc += pt->xadd_pre_argc + 9;
     rsbus__field(cn, "key", ev->key);
     rsbus__field(cn, "src", ev->source);
     rsbus__field(cn, "tenant", e->tenant);
@@ -4899,10 +5201,10 @@ RSBUS__PRIVATE size_t rsbus__queue_xadd(rsbus *bus, const rsbus_event *ev, const
 }
 /* Queues XADD key [MAXLEN ~ n] * with exactly these (checked) fields; returns where the fields start in
    the command buffer (a spool record), 0 when out of memory. */
-RSBUS__PRIVATE size_t rsbus__queue_xadd_fields(rsbus *bus, const rsbus_field *fl, size_t n) {
-    rsbus__conn *cn = &bus->conn;
+RSBUS__PRIVATE size_t rsbus__queue_xadd_fields(rsbus *bus, int pi, const rsbus_field *fl, size_t n) {
+    rsbus__conn *cn = rsbus__part_conn(bus, pi);
     size_t i, fields;
-    rsbus__xadd_head(cn, bus->key, bus->key_len, rsbus__xadd_maxlen(bus));
+    rsbus__xadd_head(cn, bus->parts[pi].key, bus->parts[pi].key_len, rsbus__xadd_maxlen(bus));
     fields = cn->out_len;
     for (i = 0; i < n; i++) {
         rsbus__arg(cn, fl[i].name, rsbus__fname_len(&fl[i]));
@@ -4912,10 +5214,10 @@ RSBUS__PRIVATE size_t rsbus__queue_xadd_fields(rsbus *bus, const rsbus_field *fl
     return cn->oom ? 0 : fields;
 }
 
-/* Reads the replies of n XADDs, in MULTI/EXEC when atomic; ids (may be NULL) get the stream ids. */
-RSBUS__PRIVATE rsbus_result rsbus__read_xadds(rsbus *bus, size_t n, int atomic, char (*ids)[RSBUS_ID_SIZE],
-                                              const char *what) {
-    rsbus__conn *cn = &bus->conn;
+/* Reads the replies of n XADDs on cn, in MULTI/EXEC when atomic; ids (may be NULL) get the stream ids, the
+   k-th XADD's at ids[map[k]] (map NULL: at ids[k]). */
+RSBUS__PRIVATE rsbus_result rsbus__read_xadds_on(rsbus *bus, rsbus__conn *cn, size_t n, int atomic,
+                                                 char (*ids)[RSBUS_ID_SIZE], const size_t *map, const char *what) {
     redisReply *rep = NULL;
     rsbus_result r = RSBUS_OK, first = RSBUS_OK;
     size_t i, total = atomic ? n + 2 : n;
@@ -4928,7 +5230,7 @@ RSBUS__PRIVATE rsbus_result rsbus__read_xadds(rsbus *bus, size_t n, int atomic, 
         } else if (!atomic) {
             char id[RSBUS_ID_SIZE];
             if (!rsbus__copy_id(rep, id)) { if (first == RSBUS_OK) first = RSBUS_E_PROTOCOL; }
-            else if (ids) memcpy(ids[i], id, strlen(id) + 1);
+            else if (ids) memcpy(ids[map ? map[i] : i], id, strlen(id) + 1);
         } else if (i == n + 1) {
             size_t k;
             if (rep->type != REDIS_REPLY_ARRAY || rep->elements != n) {
@@ -4941,7 +5243,7 @@ RSBUS__PRIVATE rsbus_result rsbus__read_xadds(rsbus *bus, size_t n, int atomic, 
                     } else if (!rsbus__copy_id(rep->element[k], id)) {
                         if (first == RSBUS_OK) first = RSBUS_E_PROTOCOL;
                     } else if (ids) {
-                        memcpy(ids[k], id, strlen(id) + 1);
+                        memcpy(ids[map ? map[k] : k], id, strlen(id) + 1);
                     }
                 }
             }
@@ -4949,6 +5251,92 @@ RSBUS__PRIVATE rsbus_result rsbus__read_xadds(rsbus *bus, size_t n, int atomic, 
     }
     if (r != RSBUS_OK) return r;
     return first == RSBUS_E_PROTOCOL ? rsbus__shape_fail(cn, what) : first;   /* all read: then the one rule */
+}
+/* The same on an unpartitioned bus's one connection. */
+RSBUS__PRIVATE rsbus_result rsbus__read_xadds(rsbus *bus, size_t n, int atomic, char (*ids)[RSBUS_ID_SIZE],
+                                              const char *what) {
+    return rsbus__read_xadds_on(bus, rsbus__part_conn(bus, 0), n, atomic, ids, NULL, what);
+}
+
+/* A batch on a partitioned bus: its events' partitions, in MULTI/EXEC per partition, every partition's
+   commands queued before any reply is read (one round trip per connection). evs[i]'s partition is
+   pp[i]; es[i] is the checked event. Queued partition by partition, each one's events in their order;
+   stage: each XADD also becomes a spool record (in that order: per-key order is what a spool keeps). */
+RSBUS__PRIVATE int rsbus__spool_stage(rsbus *bus, rsbus__conn *cn, size_t fields_off, int pi);
+RSBUS__PRIVATE rsbus_result rsbus__queue_parts(rsbus *bus, const rsbus_event *evs, const rsbus__ev *es,
+                                               const int *pp, size_t n, int stage) {
+    int pi;
+    size_t i;
+    for (pi = 0; pi < bus->nparts; pi++) {
+        rsbus__conn *cn = rsbus__part_conn(bus, pi);
+        int any = 0;
+        for (i = 0; i < n; i++) {
+            size_t off;
+            if (pp[i] != pi) continue;
+            if (!any) { rsbus__cmd(cn); rsbus__lit(cn, "MULTI"); rsbus__cmd_end(cn); any = 1; }
+            off = rsbus__queue_xadd(bus, pi, &evs[i], &es[i]);
+            if (stage && rsbus__spool_stage(bus, cn, off, pi) != 0)
+                return rsbus__fail(bus, RSBUS_E_NOMEM, "publish: out of memory");
+        }
+        if (any) { rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn); }
+    }
+    return RSBUS_OK;
+}
+/* Reads what rsbus__queue_parts queued: ids[i] is evs[i]'s stream id, "" for each event not added; the
+   result is the first error; *added counts the events added. map: scratch of n. */
+RSBUS__PRIVATE rsbus_result rsbus__read_parts(rsbus *bus, const int *pp, size_t n, size_t *map,
+                                              char (*ids)[RSBUS_ID_SIZE], size_t *added, const char *what) {
+    rsbus_result r = RSBUS_OK, first = RSBUS_OK;
+    char err[sizeof bus->err];
+    int pi;
+    size_t i;
+    *added = 0;
+    err[0] = 0;
+    if (ids) for (i = 0; i < n; i++) ids[i][0] = 0;
+    for (pi = 0; pi < bus->nparts; pi++) {
+        size_t k = 0;
+        for (i = 0; i < n; i++) if (pp[i] == pi) map[k++] = i;
+        if (!k) continue;
+        r = rsbus__read_xadds_on(bus, rsbus__part_conn(bus, pi), k, 1, ids, map, what);
+        if (r == RSBUS_OK) { *added += k; continue; }
+        if (first == RSBUS_OK) { first = r; memcpy(err, bus->err, sizeof err); }
+        if (ids) for (i = 0; i < k; i++) ids[map[i]][0] = 0;   /* a partition's batch is all or none */
+        if (!rsbus__part_conn(bus, pi)->c) break;   /* the connection is gone, and the replies with it */
+    }
+    if (first != RSBUS_OK) memcpy(bus->err, err, sizeof err);
+    return first;
+}
+/* rsbus_publish_batch on a partitioned bus (spool: through rsbus__stage). */
+RSBUS__PRIVATE rsbus_result rsbus__publish_parts(rsbus *bus, const rsbus_event *evs, size_t n,
+                                                 char (*ids)[RSBUS_ID_SIZE]) {
+    rsbus__ev *es;
+    int *pp;
+    size_t *map, i, added = 0, bytes = n * (sizeof *es + sizeof *pp + sizeof *map);
+    rsbus_result r = RSBUS_OK;
+    char *mem;
+    if (n > SIZE_MAX / (sizeof *es + sizeof *pp + sizeof *map)) return rsbus__fail(bus, RSBUS_E_ARG, "publish_batch: too many events");
+    mem = (char *)rsbus__alloc(&bus->a, bytes);
+    if (!mem) { bus->st.publish_errors += n; return rsbus__fail(bus, RSBUS_E_NOMEM, "publish_batch: out of memory"); }
+    es = (rsbus__ev *)(void *)mem;
+    map = (size_t *)(void *)(mem + n * sizeof *es);
+    pp = (int *)(void *)(mem + n * (sizeof *es + sizeof *map));
+    for (i = 0; i < n && r == RSBUS_OK; i++) {
+        r = rsbus__check_event(bus, &evs[i], i, &es[i]);
+        if (r == RSBUS_OK) pp[i] = rsbus__route(bus, evs[i].key, es[i].id);
+    }
+    if (r == RSBUS_OK) r = rsbus__ensure(bus);
+    if (r == RSBUS_OK) {
+        rsbus__mark m0 = rsbus__cmd_mark(rsbus__part_conn(bus, 0));
+        r = rsbus__queue_parts(bus, evs, es, pp, n, 0);
+        if (r != RSBUS_OK) rsbus__cmd_rewind(rsbus__part_conn(bus, 0), m0);
+        else r = rsbus__read_parts(bus, pp, n, map, ids, &added, "XADD (batch)");
+    } else if (ids) {
+        for (i = 0; i < n; i++) ids[i][0] = 0;
+    }
+    bus->st.published += added;
+    bus->st.publish_errors += n - added;
+    rsbus__free(&bus->a, mem, bytes);
+    return r;
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char stream_id[RSBUS_ID_SIZE]) {
@@ -4967,8 +5355,9 @@ RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char
     if (r != RSBUS_OK) return r;
     r = rsbus__ensure(bus);
     if (r == RSBUS_OK) {
-        rsbus__queue_xadd(bus, ev, &e);
-        r = rsbus__read_xadds(bus, 1, 0, (char (*)[RSBUS_ID_SIZE])stream_id, "XADD");
+        int pi = rsbus__route(bus, ev->key, e.id);
+        rsbus__queue_xadd(bus, pi, ev, &e);
+        r = rsbus__read_xadds_on(bus, rsbus__part_conn(bus, pi), 1, 0, (char (*)[RSBUS_ID_SIZE])stream_id, NULL, "XADD");
     }
     if (r == RSBUS_OK) bus->st.published++;
     else bus->st.publish_errors++;
@@ -4994,6 +5383,7 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *ev
         pub.evs = evs; pub.n = n;
         return rsbus__publish_spooled(bus, &pub, stream_ids);
     }
+    if (bus->nparts > 1) return rsbus__publish_parts(bus, evs, n, stream_ids);
     r = rsbus__ensure(bus);
     if (r != RSBUS_OK) { bus->st.publish_errors += n; return r; }
     mark = rsbus__cmd_mark(cn);
@@ -5001,13 +5391,28 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *ev
     for (i = 0; i < n; i++) {
         r = rsbus__check_event(bus, &evs[i], i, &e);
         if (r != RSBUS_OK) { rsbus__cmd_rewind(cn, mark); bus->st.publish_errors += n; return r; }
-        rsbus__queue_xadd(bus, &evs[i], &e);
+        rsbus__queue_xadd(bus, 0, &evs[i], &e);
     }
     rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn);
     r = rsbus__read_xadds(bus, n, 1, stream_ids, "XADD (batch)");
     if (r == RSBUS_OK) bus->st.published += n;
     else bus->st.publish_errors += n;
     return r;
+}
+
+/* The partition of an entry of exactly these fields: by key when given, else by the value of the bus's id
+   field when there is one, else partition 0. */
+RSBUS__PRIVATE int rsbus__fields_part(const rsbus *bus, const char *key, const rsbus_field *fl, size_t n) {
+    size_t i;
+    if (bus->nparts <= 1) return 0;
+    if (key) return rsbus__route(bus, key, NULL);
+    for (i = 0; i < n; i++) {
+        size_t vl = rsbus__fvalue_len(&fl[i]);
+        if (rsbus__fname_len(&fl[i]) == bus->id_field_len && !memcmp(fl[i].name, bus->cfg.id_field, bus->id_field_len) &&
+            vl > 0)
+            return rsbus_key_slot(fl[i].value, vl) % bus->nparts;
+    }
+    return 0;
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_publish_fields(rsbus *bus, const char *key, const rsbus_field *fields, size_t n,
@@ -5021,17 +5426,17 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_fields(rsbus *bus, const char *key, con
     if (!rsbus__opt_ok(key)) return rsbus__fail(bus, RSBUS_E_ARG, "publish_fields: key must be 1..1024 bytes when set");
     why = rsbus__fields_check(bus, fields, n, RSBUS__MAX_FIELDS, 0, whybuf);
     if (why) return rsbus__fail(bus, RSBUS_E_ARG, "publish_fields: %s", why);
-    /* key: the ordering key picks the partition once streams are partitioned; one stream today */
     if (bus->spool_fd >= 0) {
         rsbus__pub pub;
         memset(&pub, 0, sizeof pub);
-        pub.fields = fields; pub.nfields = n; pub.n = 1; pub.single = 1;
+        pub.fields = fields; pub.nfields = n; pub.n = 1; pub.single = 1; pub.key = key;
         return rsbus__publish_spooled(bus, &pub, (char (*)[RSBUS_ID_SIZE])stream_id);
     }
     r = rsbus__ensure(bus);
     if (r == RSBUS_OK) {
-        rsbus__queue_xadd_fields(bus, fields, n);
-        r = rsbus__read_xadds(bus, 1, 0, (char (*)[RSBUS_ID_SIZE])stream_id, "XADD");
+        int pi = rsbus__fields_part(bus, key, fields, n);   /* key, else the id field, picks the partition */
+        rsbus__queue_xadd_fields(bus, pi, fields, n);
+        r = rsbus__read_xadds_on(bus, rsbus__part_conn(bus, pi), 1, 0, (char (*)[RSBUS_ID_SIZE])stream_id, NULL, "XADD");
     }
     if (r == RSBUS_OK) bus->st.published++;
     else bus->st.publish_errors++;
@@ -5100,7 +5505,7 @@ RSBUS__PRIVATE const char *rsbus__decode_into(rsbus *bus, const redisReply *entr
     int has_data = 0, too_long = 0, foreign = bus->cfg.accept_foreign;
     memset(m, 0, sizeof *m);
     *replay_for = NULL;
-    m->stream = bus->key;
+    m->stream = bus->parts[0].key;   /* a batch's entries get their own partition's (rsbus__decode_batch) */
     m->stream_id = entry->element[0]->str;
     m->version = 1;
     if (f->type != REDIS_REPLY_ARRAY || f->elements % 2) return "entry fields are not name/value pairs";
@@ -5226,44 +5631,50 @@ RSBUS__PRIVATE int64_t rsbus__backoff_ms(const rsbus *bus, int64_t deliveries) {
    the batch's XACK: no round trip per event, and a consumer killed later in the batch does not leave
    an event it already handled unmarked. The mark goes out before the XACK on the same connection, so
    Redis applies it first. */
-RSBUS__PRIVATE void rsbus__arg_dedupe_key(rsbus *bus, const char *id, size_t n) {
-    rsbus__conn *cn = &bus->conn;
-    char k[RSBUS__NAME_MAX + 10 + 128 + 1 + RSBUS_ID_SIZE];   /* "{key}:dedupe:", group, ':', id */
-    size_t off;
-    k[0] = '{';
-    memcpy(k + 1, bus->key, bus->key_len);
-    off = bus->key_len + 1;
-    memcpy(k + off, "}:dedupe:", 9); off += 9;
+RSBUS__PRIVATE void rsbus__arg_dedupe_key(rsbus *bus, rsbus__conn *cn, int pi, const char *id, size_t n) {
+    char k[RSBUS__NAME_MAX + 16 + 8 + 128 + 1 + RSBUS_ID_SIZE];   /* {key}, ":dedupe:", group, ':', id */
+    size_t off = rsbus__tagged_key(k, bus->parts[pi].key, bus->parts[pi].key_len, ":dedupe:");
     memcpy(k + off, bus->cfg.group, bus->group_len); off += bus->group_len;
     k[off++] = ':';
     memcpy(k + off, id, n); off += n;
     rsbus__arg(cn, k, off);
 }
+/* One MGET per partition that has ids in the batch (a partition's marks share its slot), all sent before
+   any reply is read. */
 RSBUS__PRIVATE rsbus_result rsbus__dedupe_check(rsbus *bus, rsbus__item *items, size_t n) {
-    rsbus__conn *cn = &bus->conn;
-    redisReply *rep = NULL;
-    size_t i, k, nk = 0;
-    rsbus_result r;
-    for (i = 0; i < n; i++) if (items[i].eid) nk++;
-    if (!nk) return RSBUS_OK;
-    rsbus__cmd(cn);
-    rsbus__lit(cn, "MGET");
-    for (i = 0; i < n; i++) if (items[i].eid) rsbus__arg_dedupe_key(bus, items[i].eid, items[i].eid_len);
-    rsbus__cmd_end(cn);
-    r = rsbus__call(cn, &rep, "MGET (dedupe)");
-    if (r != RSBUS_OK) return r;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != nk) return rsbus__shape_fail(cn, "MGET (dedupe)");
-    for (i = 0, k = 0; i < n; i++)
-        if (items[i].eid) items[i].seen = rep->element[k++]->type != REDIS_REPLY_NIL;
-    return RSBUS_OK;
+    size_t i, k, nk;
+    rsbus_result r = RSBUS_OK;
+    int pi;
+    for (pi = 0; pi < bus->nparts; pi++) {
+        rsbus__conn *cn = rsbus__part_conn(bus, pi);
+        for (i = 0, nk = 0; i < n; i++) nk += items[i].eid && items[i].part == pi;
+        if (!nk) continue;
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "MGET");
+        for (i = 0; i < n; i++)
+            if (items[i].eid && items[i].part == pi) rsbus__arg_dedupe_key(bus, cn, pi, items[i].eid, items[i].eid_len);
+        rsbus__cmd_end(cn);
+    }
+    for (pi = 0; pi < bus->nparts && r == RSBUS_OK; pi++) {
+        rsbus__conn *cn = rsbus__part_conn(bus, pi);
+        redisReply *rep = NULL;
+        for (i = 0, nk = 0; i < n; i++) nk += items[i].eid && items[i].part == pi;
+        if (!nk) continue;
+        r = rsbus__call(cn, &rep, "MGET (dedupe)");
+        if (r != RSBUS_OK) break;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != nk) return rsbus__shape_fail(cn, "MGET (dedupe)");
+        for (i = 0, k = 0; i < n; i++)
+            if (items[i].eid && items[i].part == pi) items[i].seen = rep->element[k++]->type != REDIS_REPLY_NIL;
+    }
+    return r;
 }
 /* Marks a handled entry's event id now (see above); a mark that cannot be sent is lost with the
    connection, and so is the batch's XACK, so the entry comes back and is handled again (at-least-once). */
 RSBUS__PRIVATE void rsbus__dedupe_mark(rsbus *bus, rsbus__item *it) {
-    rsbus__conn *cn = &bus->conn;
+    rsbus__conn *cn = rsbus__part_conn(bus, it->part);
     rsbus__cmd(cn);
     rsbus__lit(cn, "SET");
-    rsbus__arg_dedupe_key(bus, it->eid, it->eid_len);
+    rsbus__arg_dedupe_key(bus, cn, it->part, it->eid, it->eid_len);
     rsbus__lit(cn, "1");
     rsbus__lit(cn, "PX");
     rsbus__argi(cn, bus->cfg.dedupe_ttl_ms);
@@ -5362,65 +5773,81 @@ RSBUS__PRIVATE const char *rsbus__arg_fields(rsbus__conn *cn, const redisReply *
     return group;
 }
 RSBUS__PRIVATE void rsbus__queue_dead(rsbus *bus, const rsbus__item *it, const char *reason) {
-    rsbus__conn *cn = &bus->conn;
+    rsbus__conn *cn = rsbus__part_conn(bus, it->part);
+    const rsbus__part *pt = &bus->parts[it->part];
     const redisReply *id = it->entry->element[0];
     rsbus__cmd(cn); rsbus__lit(cn, "MULTI"); rsbus__cmd_end(cn);
-    rsbus__xadd_head(cn, bus->dlq_key, bus->dlq_key_len, bus->cfg.dlq_max_len);
+    rsbus__xadd_head(cn, pt->dlq_key, pt->dlq_key_len, bus->cfg.dlq_max_len);
     (void)rsbus__arg_fields(cn, it->entry->element[1], 0);   /* the dlq_* fields follow */
     rsbus__lit(cn, "dlq_error"); rsbus__argz(cn, reason);
     rsbus__lit(cn, "dlq_stream_id"); rsbus__arg(cn, id->str, id->len);
-    rsbus__lit(cn, "dlq_stream"); rsbus__arg(cn, bus->key, bus->key_len);
+    rsbus__lit(cn, "dlq_stream"); rsbus__arg(cn, pt->key, pt->key_len);
     rsbus__lit(cn, "dlq_group"); rsbus__arg(cn, bus->cfg.group, bus->group_len);
     rsbus__lit(cn, "dlq_consumer"); rsbus__arg(cn, bus->cfg.consumer, bus->consumer_len);
     rsbus__lit(cn, "dlq_deliveries"); rsbus__argi(cn, it->deliveries);
     rsbus__lit(cn, "dlq_failed_at"); rsbus__argi(cn, rsbus__now_ms());
     rsbus__cmd_end(cn);
     rsbus__cmd(cn);
-    rsbus__lit(cn, "XACK"); rsbus__arg(cn, bus->key, bus->key_len);
+    rsbus__lit(cn, "XACK"); rsbus__arg(cn, pt->key, pt->key_len);
     rsbus__arg(cn, bus->cfg.group, bus->group_len); rsbus__arg(cn, id->str, id->len);
     rsbus__cmd_end(cn);
     rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn);
 }
 
-/* Acknowledges and dead-letters the settled items of a batch in one round trip. */
+/* Acknowledges and dead-letters the settled items of a batch in one round trip: per partition (on its
+   connection) the dead letters' moves and one XACK, every partition's queued before any reply is read. */
 RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t n, const char *what) {
-    rsbus__conn *cn = &bus->conn;
-    size_t i, nack = 0, ndead = 0, nrep, acked = 0, deleted = 0;
+    size_t i, nack, ndead, any_dead = 0;
     rsbus_result r = RSBUS_OK, first = RSBUS_OK;
-    int defer;
-    for (i = 0; i < n; i++) {
-        if (items[i].outcome == RSBUS__OUT_DEAD) {
-            rsbus__queue_dead(bus, &items[i], bus->reasons + i * RSBUS_REASON_SIZE);
-            ndead++;
-        } else if (items[i].outcome != RSBUS__OUT_RETRY) {
-            nack++;
-            acked += items[i].outcome == RSBUS__OUT_ACK;
-            deleted += items[i].outcome == RSBUS__OUT_DELETED;
-        }
-    }
+    int defer, pi;
+    for (i = 0; i < n; i++) any_dead += items[i].outcome == RSBUS__OUT_DEAD;
     /* in rsbus_run a batch's XACK goes out with the next command, so a batch costs one round trip */
-    defer = bus->in_run && ndead == 0;
-    if (nack) {
+    defer = bus->in_run && any_dead == 0;
+    for (pi = 0; pi < bus->nparts; pi++) {
+        rsbus__conn *cn = rsbus__part_conn(bus, pi);
+        size_t acked = 0, deleted = 0;
+        nack = 0;
+        for (i = 0; i < n; i++) {
+            if (items[i].part != pi) continue;
+            if (items[i].outcome == RSBUS__OUT_DEAD) {
+                rsbus__queue_dead(bus, &items[i], bus->reasons + i * RSBUS_REASON_SIZE);
+            } else if (items[i].outcome != RSBUS__OUT_RETRY) {
+                nack++;
+                acked += items[i].outcome == RSBUS__OUT_ACK;
+                deleted += items[i].outcome == RSBUS__OUT_DELETED;
+            }
+        }
+        if (!nack) continue;
         rsbus__cmd(cn);
-        rsbus__lit(cn, "XACK"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__lit(cn, "XACK"); rsbus__arg(cn, bus->parts[pi].key, bus->parts[pi].key_len);
         rsbus__arg(cn, bus->cfg.group, bus->group_len);
         for (i = 0; i < n; i++) {
             const redisReply *id = items[i].entry->element[0];
-            if (items[i].outcome != RSBUS__OUT_DEAD && items[i].outcome != RSBUS__OUT_RETRY)
+            if (items[i].part == pi && items[i].outcome != RSBUS__OUT_DEAD && items[i].outcome != RSBUS__OUT_RETRY)
                 rsbus__arg(cn, id->str, id->len);
         }
         if (defer) rsbus__cmd_end_owing(cn, RSBUS__OWE_ACK, acked, deleted);
         else rsbus__cmd_end(cn);
     }
-    nrep = ndead * 4 + (nack && !defer ? 1 : 0);
-    if (!nrep) return RSBUS_OK;
-    for (i = 0; r == RSBUS_OK && i < nrep; i++) {
-        redisReply *rep;
-        r = rsbus__recv(cn, &rep, what);
-        if (r != RSBUS_OK) break;
-        if (rep->type == REDIS_REPLY_ERROR && first == RSBUS_OK) first = rsbus__reply_fail(bus, rep, what);
-        if (i % 4 == 3 && i < ndead * 4 && rep->type != REDIS_REPLY_ARRAY && first == RSBUS_OK)
-            first = rsbus__fail(bus, RSBUS_E_REDIS, "%s: the move to the dead-letter stream was not applied", what);
+    if (defer) return RSBUS_OK;   /* counted when the XACKs answer */
+    for (pi = 0; pi < bus->nparts && r == RSBUS_OK; pi++) {   /* the replies, in the order queued */
+        rsbus__conn *cn = rsbus__part_conn(bus, pi);
+        size_t nrep;
+        nack = ndead = 0;
+        for (i = 0; i < n; i++) {
+            if (items[i].part != pi) continue;
+            if (items[i].outcome == RSBUS__OUT_DEAD) ndead++;
+            else if (items[i].outcome != RSBUS__OUT_RETRY) nack++;
+        }
+        nrep = ndead * 4 + (nack && !defer ? 1 : 0);
+        for (i = 0; r == RSBUS_OK && i < nrep; i++) {
+            redisReply *rep;
+            r = rsbus__recv(cn, &rep, what);
+            if (r != RSBUS_OK) break;
+            if (rep->type == REDIS_REPLY_ERROR && first == RSBUS_OK) first = rsbus__reply_fail(bus, rep, what);
+            if (i % 4 == 3 && i < ndead * 4 && rep->type != REDIS_REPLY_ARRAY && first == RSBUS_OK)
+                first = rsbus__fail(bus, RSBUS_E_REDIS, "%s: the move to the dead-letter stream was not applied", what);
+        }
     }
     if (r == RSBUS_OK) r = first;
     if (r != RSBUS_OK) return r;
@@ -5433,7 +5860,7 @@ RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t
             bus->st.dead_lettered++;
             if (it->malformed) bus->st.malformed++;
             rsbus__log(bus, RSBUS_LOG_WARN, "dead-lettered entry %s of %s/%s after %lld deliveries%s",
-                       it->entry->element[0]->str, bus->key, bus->cfg.group, (long long)it->deliveries,
+                       it->entry->element[0]->str, bus->parts[it->part].key, bus->cfg.group, (long long)it->deliveries,
                        it->malformed ? " (malformed)" : "");
             break;
         default: break;
@@ -5445,8 +5872,8 @@ RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t
 /* Decodes the entries of a batch into bus->items, each once: its message (fields in the bus's field
    pool after the part for one entry, grown first to the batch's need so that no pointer moves), why it is malformed (the schema of its
    type and version included), its event id for dedupe, and whether it is a replay for this group. */
-RSBUS__PRIVATE rsbus_result rsbus__decode_batch(rsbus *bus, const redisReply *const *entries, size_t n,
-                                                const int64_t *deliveries) {
+RSBUS__PRIVATE rsbus_result rsbus__decode_batch(rsbus *bus, const redisReply *const *entries, const int *parts,
+                                                size_t n, const int64_t *deliveries) {
     size_t i, need = RSBUS__MAX_FIELDS + RSBUS__DLQ_FIELDS, pos = need;   /* after one entry's worth */
     for (i = 0; i < n; i++) {
         const redisReply *f = entries[i]->element[1];
@@ -5464,9 +5891,12 @@ RSBUS__PRIVATE rsbus_result rsbus__decode_batch(rsbus *bus, const redisReply *co
         it->entry = entries[i];
         it->deliveries = deliveries ? deliveries[i] : 1;
         it->outcome = RSBUS__OUT_ACK;
+        it->part = parts ? parts[i] : 0;
         if (f->type != REDIS_REPLY_ARRAY) continue;   /* deleted or trimmed while pending */
         it->bad = rsbus__decode_into(bus, it->entry, &it->msg, &it->replay_for, &it->eid_len, bus->fields + pos,
                                      RSBUS__MAX_FIELDS);
+        it->msg.stream = bus->parts[it->part].key;
+        it->msg.partition = it->part;
         pos += RSBUS__MIN(f->elements / 2, (size_t)RSBUS__MAX_FIELDS);
         if (!it->bad && bus->schemas) {   /* "schema: ..." when it does not match */
             rsbus_msg sm = it->msg;
@@ -5486,11 +5916,11 @@ RSBUS__PRIVATE rsbus_result rsbus__decode_batch(rsbus *bus, const redisReply *co
 }
 /* Dispatches up to batch_size entries of a reply and settles them. deliveries: per-entry counts
    (NULL: 1 each); an entry delivered more than max_retries + 1 times is dead-lettered undispatched. */
-RSBUS__PRIVATE rsbus_result rsbus__handle(rsbus *bus, const redisReply *const *entries, size_t n,
+RSBUS__PRIVATE rsbus_result rsbus__handle(rsbus *bus, const redisReply *const *entries, const int *parts, size_t n,
                                           const int64_t *deliveries, const char *what) {
     size_t i, j;
     int dedupe = bus->cfg.dedupe_ttl_ms > 0 && bus->nhandlers > 0;
-    rsbus_result r = rsbus__decode_batch(bus, entries, n, deliveries);
+    rsbus_result r = rsbus__decode_batch(bus, entries, parts, n, deliveries);
     if (r == RSBUS_OK && dedupe) r = rsbus__dedupe_check(bus, bus->items, n);
     if (r != RSBUS_OK) return r;   /* nothing was handled: the entries stay pending and come back */
     for (i = 0; i < n; i++) {
@@ -5507,10 +5937,10 @@ RSBUS__PRIVATE rsbus_result rsbus__handle(rsbus *bus, const redisReply *const *e
     return rsbus__settle(bus, bus->items, n, what);
 }
 
-/* Checks the shape of an XREADGROUP reply and returns its entries array (NULL: no entries). */
+/* Checks the shape of a one-stream XREAD(GROUP) reply and returns its entries array (NULL: no entries). */
 RSBUS__PRIVATE rsbus_result rsbus__read_entries(rsbus *bus, const redisReply *rep, const redisReply **entries,
                                                 const char *what) {
-    rsbus__conn *cn = &bus->conn;
+    rsbus__conn *cn = rsbus__part_conn(bus, 0);
     const redisReply *s;
     size_t i;
     *entries = NULL;
@@ -5526,10 +5956,15 @@ RSBUS__PRIVATE rsbus_result rsbus__read_entries(rsbus *bus, const redisReply *re
     return RSBUS_OK;
 }
 
-/* Queues XREADGROUP of this consumer from 'from' (">": new entries), BLOCK block_ms when >= 0; its reply is
-   owed as 'kind' (RSBUS__OWE_CALLER, or RSBUS__OWE_READ for a read ahead). */
-RSBUS__PRIVATE void rsbus__queue_xreadgroup(rsbus *bus, int block_ms, const char *from, int kind) {
-    rsbus__conn *cn = &bus->conn;
+/* Reading partitions. rsbus__queue_read_parts queues one XREADGROUP of this consumer naming the partitions
+   idx[0..n) that one connection serves (STREAMS k1 k2 ... from from ...: on one server every partition in
+   one command, so a poll is one round trip however many there are), COUNT batch_size for each; and
+   rsbus__collect_read decodes its reply (nil, or one [key, entries] per partition that had entries) into
+   the batch being gathered in bus->got / bus->batch_parts, each entry tagged with its partition. The
+   cluster transport calls the pair once per connection, with the partitions that connection serves. */
+RSBUS__PRIVATE void rsbus__queue_read_parts(rsbus *bus, rsbus__conn *cn, const int *idx, size_t n, int block_ms,
+                                            const char *from, int kind) {
+    size_t i;
     rsbus__cmd(cn);
     rsbus__lit(cn, "XREADGROUP");
     rsbus__lit(cn, "GROUP");
@@ -5540,28 +5975,72 @@ RSBUS__PRIVATE void rsbus__queue_xreadgroup(rsbus *bus, int block_ms, const char
     else rsbus__argi(cn, bus->cfg.batch_size);
     if (block_ms >= 0) { rsbus__lit(cn, "BLOCK"); rsbus__argi(cn, block_ms); }
     rsbus__lit(cn, "STREAMS");
-    rsbus__arg(cn, bus->key, bus->key_len);
-    rsbus__argz(cn, from);
+    for (i = 0; i < n; i++) rsbus__arg(cn, bus->parts[idx[i]].key, bus->parts[idx[i]].key_len);
+    for (i = 0; i < n; i++) rsbus__argz(cn, from ? from : bus->parts[idx[i]].reread_from);
     rsbus__cmd_end_owing(cn, kind, 0, 0);
 }
+RSBUS__PRIVATE rsbus_result rsbus__collect_read(rsbus *bus, rsbus__conn *cn, const redisReply *rep, const int *idx,
+                                                size_t n, size_t *count, const char *what) {
+    size_t i, j, k;
+    if (rep->type == REDIS_REPLY_NIL) return RSBUS_OK;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements > n) return rsbus__shape_fail(cn, what);
+    for (i = 0; i < rep->elements; i++) {
+        const redisReply *s = rep->element[i], *es;
+        int pi = -1;
+        if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 || !rsbus__is_str(s->element[0]) ||
+            s->element[1]->type != REDIS_REPLY_ARRAY)
+            return rsbus__shape_fail(cn, what);
+        for (k = 0; k < n && pi < 0; k++) {
+            const rsbus__part *pt = &bus->parts[idx[k]];
+            if (pt->key_len == s->element[0]->len && !memcmp(pt->key, s->element[0]->str, pt->key_len)) pi = idx[k];
+        }
+        es = s->element[1];
+        if (pi < 0 || es->elements > (size_t)bus->cfg.batch_size || es->elements > rsbus__batch_max(bus) - *count)
+            return rsbus__shape_fail(cn, what);
+        for (j = 0; j < es->elements; j++) {
+            if (!rsbus__entry_ok(es->element[j])) return rsbus__shape_fail(cn, what);
+            bus->got[*count] = es->element[j];
+            bus->batch_parts[*count] = pi;
+            (*count)++;
+        }
+    }
+    return RSBUS_OK;
+}
+/* The partitions that connection cn serves, in order, into idx (room for nparts): every one of them when
+   rsbus__one_conn says so. One read may name them all (they share a server; on a cluster, only where
+   they share a slot, which the cluster transport decides). */
+RSBUS__PRIVATE size_t rsbus__parts_of_conn(rsbus *bus, const rsbus__conn *cn, int *idx) {
+    int i;
+    size_t n = 0;
+    for (i = 0; i < bus->nparts; i++)
+        if (rsbus__one_conn(bus) || rsbus__part_conn(bus, i) == cn) idx[n++] = i;
+    return n;
+}
+
 /* Reading ahead (rsbus_run): after a batch, its XACK goes out with reads of the next batches, so that
    RSBUS__AHEAD reads are in flight: Redis answers the next one while this consumer reads and handles
    the one before, and a batch costs no waiting. While a batch is handled, at most the next one has been
    delivered ahead of it. The reads do not BLOCK: a read waiting in Redis would hold up every command
    behind it on the connection (a dead letter's move, a dedupe mark). A send that fails drops the
    connection; the next call reconnects. */
-RSBUS__PRIVATE int rsbus__reads_ahead(const rsbus *bus) {
-    const rsbus__conn *cn = &bus->conn;
+RSBUS__PRIVATE int rsbus__reads_ahead(rsbus *bus) {
+    const rsbus__conn *cn = rsbus__part_conn(bus, 0);
     size_t i;
     int n = bus->nheld;
     for (i = 0; i < cn->owe_len; i++) n += rsbus__owe_at(cn, i)->kind == RSBUS__OWE_READ;
     return n;
 }
 RSBUS__PRIVATE void rsbus__read_ahead(rsbus *bus) {
-    int n = rsbus__reads_ahead(bus);
+    int idx[RSBUS__MAX_PARTS];
+    size_t np;
+    int n;
+    if (!rsbus__one_conn(bus)) return;   /* partitions on a cluster: rsbus__poll_nodes reads them all each time */
+    np = rsbus__parts_of_conn(bus, rsbus__part_conn(bus, 0), idx);
+    n = rsbus__reads_ahead(bus);
     if (n >= RSBUS__AHEAD) return;
-    for (; n < RSBUS__AHEAD; n++) rsbus__queue_xreadgroup(bus, -1, ">", RSBUS__OWE_READ);
-    (void)rsbus__flush(&bus->conn, "XREADGROUP (ahead)");
+    for (; n < RSBUS__AHEAD; n++)
+        rsbus__queue_read_parts(bus, rsbus__part_conn(bus, 0), idx, np, -1, ">", RSBUS__OWE_READ);
+    (void)rsbus__flush(rsbus__part_conn(bus, 0), "XREADGROUP (ahead)");
 }
 /* The batches read ahead will not be handled here (rsbus_run returned): their entries stay pending to
    this consumer, whose next read re-reads them first. */
@@ -5569,54 +6048,59 @@ RSBUS__PRIVATE void rsbus__forget_ahead(rsbus *bus) {
     int i, had = 0;
     for (i = 0; i < bus->nheld; i++) had |= bus->held[i]->type != REDIS_REPLY_NIL;
     bus->nheld = 0;
-    if (had) { bus->reread = 1; strcpy(bus->reread_from, "0"); }
+    if (had) rsbus__reread_all(bus);
 }
 
-/* Re-reads this consumer's own pending entries (after open and after a reconnect), a page at a time.
-   Their delivery counts come from XPENDING. Returns entries disposed of, 0 when none are left. */
+/* Re-reads this consumer's own pending entries (after open and after a reconnect), a partition at a time
+   and a page at a time. Their delivery counts come from XPENDING. Returns entries disposed of, 0 when
+   none are left in any partition. */
 RSBUS__PRIVATE int rsbus__reread_pending(rsbus *bus) {
-    rsbus__conn *cn = &bus->conn;
-    redisReply *rep = NULL, *pend = NULL;
-    const redisReply *entries;
-    int64_t *counts = bus->counts;
-    size_t i, j, n;
-    rsbus_result r;
-    const char *what = "XREADGROUP (own pending)";
-    rsbus__queue_xreadgroup(bus, -1, bus->reread_from, RSBUS__OWE_CALLER);
-    r = rsbus__call(cn, &rep, what);
-    if (r != RSBUS_OK) return r;
-    r = rsbus__read_entries(bus, rep, &entries, what);
-    if (r != RSBUS_OK || !entries || entries->elements == 0) {
-        if (r == RSBUS_OK) bus->reread = 0;
-        return r;
-    }
-    n = entries->elements;
-    rsbus__cmd(cn);
-    rsbus__lit(cn, "XPENDING"); rsbus__arg(cn, bus->key, bus->key_len);
-    rsbus__arg(cn, bus->cfg.group, bus->group_len);
-    rsbus__arg(cn, entries->element[0]->element[0]->str, entries->element[0]->element[0]->len);
-    rsbus__arg(cn, entries->element[n - 1]->element[0]->str, entries->element[n - 1]->element[0]->len);
-    rsbus__argi(cn, (int64_t)n);
-    rsbus__arg(cn, bus->cfg.consumer, bus->consumer_len);
-    rsbus__cmd_end(cn);
-    r = rsbus__call(cn, &pend, "XPENDING");
-    if (r != RSBUS_OK) return r;
-    for (i = 0, j = 0; i < n; i++) {
-        const redisReply *id = entries->element[i]->element[0];
-        counts[i] = 1;
-        for (; pend->type == REDIS_REPLY_ARRAY && j < pend->elements; j++) {
-            const redisReply *p = pend->element[j];
-            if (p->type != REDIS_REPLY_ARRAY || p->elements < 4 || !rsbus__is_str(p->element[0])) continue;
-            if (p->element[0]->len == id->len && !memcmp(p->element[0]->str, id->str, id->len)) {
-                if (!rsbus__reply_i64(p->element[3], &counts[i]) || counts[i] < 1) counts[i] = 1;
-                j++;
-                break;
+    int pi;
+    for (pi = 0; pi < bus->nparts; pi++) {
+        rsbus__part *pt = &bus->parts[pi];
+        rsbus__conn *cn = rsbus__part_conn(bus, pi);
+        redisReply *rep = NULL, *pend = NULL;
+        const redisReply *const *entries = bus->got;
+        int64_t *counts = bus->counts;
+        size_t i, j, n = 0;
+        rsbus_result r;
+        const char *what = "XREADGROUP (own pending)";
+        if (!pt->reread) continue;
+        rsbus__queue_read_parts(bus, cn, &pi, 1, -1, NULL, RSBUS__OWE_CALLER);
+        r = rsbus__call(cn, &rep, what);
+        if (r != RSBUS_OK) return r;
+        r = rsbus__collect_read(bus, cn, rep, &pi, 1, &n, what);
+        if (r != RSBUS_OK) return r;
+        if (n == 0) { pt->reread = 0; continue; }
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "XPENDING"); rsbus__arg(cn, pt->key, pt->key_len);
+        rsbus__arg(cn, bus->cfg.group, bus->group_len);
+        rsbus__arg(cn, entries[0]->element[0]->str, entries[0]->element[0]->len);
+        rsbus__arg(cn, entries[n - 1]->element[0]->str, entries[n - 1]->element[0]->len);
+        rsbus__argi(cn, (int64_t)n);
+        rsbus__arg(cn, bus->cfg.consumer, bus->consumer_len);
+        rsbus__cmd_end(cn);
+        r = rsbus__call(cn, &pend, "XPENDING");
+        if (r != RSBUS_OK) return r;
+        for (i = 0, j = 0; i < n; i++) {
+            const redisReply *id = entries[i]->element[0];
+            counts[i] = 1;
+            for (; pend->type == REDIS_REPLY_ARRAY && j < pend->elements; j++) {
+                const redisReply *p = pend->element[j];
+                if (p->type != REDIS_REPLY_ARRAY || p->elements < 4 || !rsbus__is_str(p->element[0])) continue;
+                if (p->element[0]->len == id->len && !memcmp(p->element[0]->str, id->str, id->len)) {
+                    if (!rsbus__reply_i64(p->element[3], &counts[i]) || counts[i] < 1) counts[i] = 1;
+                    j++;
+                    break;
+                }
             }
         }
+        memcpy(pt->reread_from, entries[n - 1]->element[0]->str, entries[n - 1]->element[0]->len + 1);
+        r = rsbus__handle(bus, entries, bus->batch_parts, n, counts, what);
+        return r != RSBUS_OK ? (int)r : (int)n;
     }
-    memcpy(bus->reread_from, entries->element[n - 1]->element[0]->str, entries->element[n - 1]->element[0]->len + 1);
-    r = rsbus__handle(bus, (const redisReply *const *)entries->element, n, counts, what);
-    return r != RSBUS_OK ? (int)r : (int)n;
+    bus->reread = 0;
+    return 0;
 }
 
 RSBUS__PRIVATE rsbus_result rsbus__consumer_ok(rsbus *bus, const char *what) {
@@ -5626,18 +6110,79 @@ RSBUS__PRIVATE rsbus_result rsbus__consumer_ok(rsbus *bus, const char *what) {
 }
 
 /* One read of new entries and their dispatch: rsbus_poll, and rsbus_run's rounds (which take a batch read
-   ahead when there is one, and read ahead after it). */
+   ahead when there is one, and read ahead after it). On a partitioned stream the read names every
+   partition and returns as soon as any has entries (BLOCK covers them all), up to batch_size from each. */
+#ifndef RSBUS_NO_CLUSTER
+/* rsbus__poll for partitions on a cluster, where their keys are in different slots and a read names one:
+   every partition gets a read without BLOCK, all sent at once, one round trip per master and all masters
+   together; the first answers with entries are handled. When none has any and time is left, one
+   partition (each in turn) waits with BLOCK for at most RSBUS__SLICE_MS, then all are read again. A
+   master that fails leaves the others read; its error is returned only when no entries came. */
+#define RSBUS__SLICE_MS 100
+RSBUS__PRIVATE int rsbus__poll_nodes(rsbus *bus, int timeout_ms) {
+    int64_t deadline = rsbus__mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    const char *what = "XREADGROUP";
+    for (;;) {
+        rsbus_result r, first = RSBUS_OK;
+        size_t n = 0;
+        int pi, stopped;
+        int64_t left;
+        redisReply *rep = NULL;
+        rsbus__conn *cn;
+        for (pi = 0; pi < bus->nparts; pi++)
+            rsbus__queue_read_parts(bus, rsbus__part_conn(bus, pi), &pi, 1, -1, ">", RSBUS__OWE_CALLER);
+        for (pi = 0; pi < bus->nparts; pi++) {   /* every connection's reads go out before any is read */
+            cn = rsbus__part_conn(bus, pi);
+            if (cn->nsegs && (r = rsbus__flush(cn, what)) != RSBUS_OK && first == RSBUS_OK) first = r;
+        }
+        for (pi = 0; pi < bus->nparts; pi++) {
+            cn = rsbus__part_conn(bus, pi);
+            if (!cn->owe_sent) continue;   /* its send failed: the error is in first */
+            r = rsbus__recv(cn, &rep, what);
+            if (r == RSBUS_OK && rep->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rep, what);
+            if (r == RSBUS_OK) r = rsbus__collect_read(bus, cn, rep, &pi, 1, &n, what);
+            if (r != RSBUS_OK && first == RSBUS_OK) first = r;
+        }
+        if (n) {
+            if (first != RSBUS_OK) rsbus__log(bus, RSBUS_LOG_WARN, "poll: %s (the other partitions were read)", bus->err);
+            r = rsbus__handle(bus, bus->got, bus->batch_parts, n, NULL, "XACK");
+            return r != RSBUS_OK ? (int)r : (int)n;
+        }
+        if (first != RSBUS_OK) return first;
+        left = deadline - rsbus__mono_ms();
+        if (left <= 0 || (bus->in_run && rsbus__stop_requested(bus))) return 0;
+        pi = (int)(bus->block_next++ % (unsigned)bus->nparts);
+        cn = rsbus__part_conn(bus, pi);
+        left = RSBUS__MIN(left, RSBUS__SLICE_MS);
+        rsbus__queue_read_parts(bus, cn, &pi, 1, (int)left, ">", RSBUS__OWE_CALLER);
+        r = rsbus__recv_block(cn, &rep, (int)left, &stopped, what);
+        if (stopped) return 0;
+        if (r == RSBUS_OK && rep->type == REDIS_REPLY_ERROR) r = rsbus__reply_fail(bus, rep, what);
+        if (r == RSBUS_OK) r = rsbus__collect_read(bus, cn, rep, &pi, 1, &n, what);
+        if (r != RSBUS_OK) return r;
+        if (n) {
+            r = rsbus__handle(bus, bus->got, bus->batch_parts, n, NULL, "XACK");
+            return r != RSBUS_OK ? (int)r : (int)n;
+        }
+    }
+}
+#endif
+
 RSBUS__PRIVATE int rsbus__poll(rsbus *bus, int timeout_ms) {
-    rsbus__conn *cn = &bus->conn;
+    rsbus__conn *cn = rsbus__part_conn(bus, 0);
     redisReply *rep = NULL;
-    const redisReply *entries;
+    int idx[RSBUS__MAX_PARTS];
+    size_t np = rsbus__parts_of_conn(bus, cn, idx), n = 0;
     rsbus_result r;
     const char *what = "XREADGROUP";
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
     if (bus->reread) {
-        int n = rsbus__reread_pending(bus);
-        if (n != 0) return n;
+        int k = rsbus__reread_pending(bus);
+        if (k != 0) return k;
     }
+#ifndef RSBUS_NO_CLUSTER
+    if (!rsbus__one_conn(bus)) return rsbus__poll_nodes(bus, timeout_ms);
+#endif
     while (!bus->nheld && rsbus__owes(cn, RSBUS__OWE_READ) && cn->c) {   /* read ahead (rsbus_run): its reply */
         rsbus__owe o;
         if ((r = rsbus__next(cn, &rep, &o, what)) != RSBUS_OK) return r;
@@ -5651,7 +6196,7 @@ RSBUS__PRIVATE int rsbus__poll(rsbus *bus, int timeout_ms) {
     } else {
         int stopped;
         if (timeout_ms <= 0) timeout_ms = -1;   /* BLOCK 0 would mean "forever" to Redis */
-        rsbus__queue_xreadgroup(bus, timeout_ms, ">", RSBUS__OWE_CALLER);
+        rsbus__queue_read_parts(bus, cn, idx, np, timeout_ms, ">", RSBUS__OWE_CALLER);
         r = rsbus__recv_block(cn, &rep, timeout_ms, &stopped, what);
         if (stopped) return 0;
         if (r != RSBUS_OK) return r;
@@ -5661,11 +6206,11 @@ RSBUS__PRIVATE int rsbus__poll(rsbus *bus, int timeout_ms) {
         snprintf(w2, sizeof w2, "XREADGROUP %s/%s", bus->key, bus->cfg.group);
         return rsbus__reply_fail(bus, rep, w2);
     }
-    r = rsbus__read_entries(bus, rep, &entries, what);
-    if (r != RSBUS_OK || !entries || !entries->elements) return r;
-    r = rsbus__handle(bus, (const redisReply *const *)entries->element, entries->elements, NULL, "XACK");
+    r = rsbus__collect_read(bus, cn, rep, idx, np, &n, what);
+    if (r != RSBUS_OK || !n) return r;
+    r = rsbus__handle(bus, bus->got, bus->batch_parts, n, NULL, "XACK");
     if (r == RSBUS_OK && bus->in_run && !rsbus__stop_requested(bus)) rsbus__read_ahead(bus);
-    return r != RSBUS_OK ? (int)r : (int)entries->elements;
+    return r != RSBUS_OK ? (int)r : (int)n;
 }
 
 RSBUS__PUBLIC int rsbus_poll(rsbus *bus, int timeout_ms) {
@@ -5682,8 +6227,9 @@ RSBUS__PUBLIC int rsbus_poll(rsbus *bus, int timeout_ms) {
    entries share claim_idle_ms, this consumer's share a backoff per delivery count), the min-idle being
    the guard against two consumers taking one entry. XCLAIM answers with the entries it claimed, in the
    order asked; the ones that did not come back were deleted, or taken by someone else. */
-RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n, rsbus_claim_stats *cs) {
-    rsbus__conn *cn = &bus->conn;
+RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, int pi, size_t from, size_t n, rsbus_claim_stats *cs) {
+    rsbus__conn *cn = rsbus__part_conn(bus, pi);
+    const rsbus__part *pt = &bus->parts[pi];
     redisReply **reps = bus->reps;
     const redisReply **got = bus->got;
     int64_t *counts = bus->counts;
@@ -5698,7 +6244,7 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
     }
     for (j = 0; j < nidle; j++) {
         rsbus__cmd(cn);
-        rsbus__lit(cn, "XCLAIM"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__lit(cn, "XCLAIM"); rsbus__arg(cn, pt->key, pt->key_len);
         rsbus__arg(cn, bus->cfg.group, bus->group_len);
         rsbus__arg(cn, bus->cfg.consumer, bus->consumer_len);
         rsbus__argi(cn, idles[j]);
@@ -5721,6 +6267,7 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
             if (e && !rsbus__entry_ok(e)) { r = rsbus__shape_fail(cn, "XCLAIM"); break; }
             if (e && e->element[0]->len == strlen(cand[i].id) && !memcmp(e->element[0]->str, cand[i].id, e->element[0]->len)) {
                 got[ngot] = e;
+                bus->batch_parts[ngot] = pi;
                 counts[ngot] = cand[i].count + 1;   /* XCLAIM counted one more delivery */
                 ngot++;
                 k++;
@@ -5738,7 +6285,7 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
         cs->claimed += (int64_t)ngot;
         bus->st.claimed += ngot;
         for (i = 0; i < ngot; i++) if (counts[i] - 1 > bus->cfg.max_retries) cs->dead++;
-        r = rsbus__handle(bus, got, ngot, counts, "XACK (claimed)");
+        r = rsbus__handle(bus, got, bus->batch_parts, ngot, counts, "XACK (claimed)");
         if (r == RSBUS_OK) cs->handled += (int64_t)ngot;
     }
     if (r != RSBUS_OK || !nmissing) return r;
@@ -5746,7 +6293,7 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
        acknowledge them (a no-op on Redis 7, which already dropped them) and count them. */
     for (i = 0; i < nmissing; i++) {
         rsbus__cmd(cn);
-        rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, pt->key, pt->key_len);
         rsbus__argz(cn, cand[i].id); rsbus__argz(cn, cand[i].id);
         rsbus__cmd_end(cn);
     }
@@ -5761,7 +6308,7 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
         if (ngone) {
             redisReply *rep = NULL;
             rsbus__cmd(cn);
-            rsbus__lit(cn, "XACK"); rsbus__arg(cn, bus->key, bus->key_len);
+            rsbus__lit(cn, "XACK"); rsbus__arg(cn, pt->key, pt->key_len);
             rsbus__arg(cn, bus->cfg.group, bus->group_len);
             for (i = 0; i < ngone; i++) rsbus__argz(cn, cand[i].id);
             rsbus__cmd_end(cn);
@@ -5775,22 +6322,15 @@ RSBUS__PRIVATE rsbus_result rsbus__claim_chunk(rsbus *bus, size_t from, size_t n
     return r;
 }
 
-RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t max_count, rsbus_claim_stats *out) {
-    rsbus__conn *cn;
-    rsbus_claim_stats cs;
+/* rsbus_claim in one partition. */
+RSBUS__PRIVATE rsbus_result rsbus__claim_part(rsbus *bus, int pi, int64_t min_idle_ms, size_t max_count,
+                                              rsbus_claim_stats *csp) {
+    rsbus__conn *cn = rsbus__part_conn(bus, pi);
+    rsbus_claim_stats cs = *csp;
     char start[RSBUS_ID_SIZE + 1] = "-";
     int64_t scan_idle;
     size_t ncand = 0, i;
-    rsbus_result r;
-    memset(&cs, 0, sizeof cs);
-    if (out) *out = cs;
-    if (!bus) return RSBUS_E_ARG;
-    cn = &bus->conn;
-    bus->err[0] = 0;
-    if ((r = rsbus__consumer_ok(bus, "claim")) != RSBUS_OK) return r;
-    if (min_idle_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "claim: min_idle_ms must not be negative");
-    if (max_count == 0) max_count = (size_t)bus->cfg.batch_size;
-    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    rsbus_result r = RSBUS_OK;
     {
         rsbus__cand *p = (rsbus__cand *)rsbus__grow(&bus->a, bus->cand, &bus->capcand, max_count, sizeof *p, 64);
         if (!p) return rsbus__fail(bus, RSBUS_E_NOMEM, "claim: out of memory");
@@ -5802,7 +6342,7 @@ RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t m
         redisReply *rep = NULL;
         size_t n;
         rsbus__cmd(cn);
-        rsbus__lit(cn, "XPENDING"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__lit(cn, "XPENDING"); rsbus__arg(cn, bus->parts[pi].key, bus->parts[pi].key_len);
         rsbus__arg(cn, bus->cfg.group, bus->group_len);
         rsbus__lit(cn, "IDLE"); rsbus__argi(cn, scan_idle);
         rsbus__argz(cn, start); rsbus__lit(cn, "+"); rsbus__argi(cn, RSBUS__PENDING_PAGE);
@@ -5850,8 +6390,26 @@ RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t m
     /* 2. claim and handle them, batch_size at a time */
     for (i = 0; r == RSBUS_OK && i < ncand; i += (size_t)bus->cfg.batch_size) {
         size_t n = RSBUS__MIN(ncand - i, (size_t)bus->cfg.batch_size);
-        r = rsbus__claim_chunk(bus, i, n, &cs);
+        r = rsbus__claim_chunk(bus, pi, i, n, &cs);
     }
+    *csp = cs;
+    return r;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t max_count, rsbus_claim_stats *out) {
+    rsbus_claim_stats cs;
+    rsbus_result r;
+    int pi;
+    memset(&cs, 0, sizeof cs);
+    if (out) *out = cs;
+    if (!bus) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if ((r = rsbus__consumer_ok(bus, "claim")) != RSBUS_OK) return r;
+    if (min_idle_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "claim: min_idle_ms must not be negative");
+    if (max_count == 0) max_count = (size_t)bus->cfg.batch_size;
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    /* each partition in turn, up to max_count entries from each */
+    for (pi = 0; pi < bus->nparts && r == RSBUS_OK; pi++) r = rsbus__claim_part(bus, pi, min_idle_ms, max_count, &cs);
     if (out) *out = cs;
     return r;
 }
@@ -5946,7 +6504,7 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
         backoff = RSBUS__MIN(backoff * 2, 5000);
     }
     bus->in_run = 0;
-    if (rsbus__settle_all(&bus->conn) != RSBUS_OK)   /* the batch in hand is acknowledged before returning */
+    if (rsbus__settle_every(bus) != RSBUS_OK)   /* the batch in hand is acknowledged before returning */
         rsbus__log(bus, RSBUS_LOG_WARN, "run: last XACK: %s (the entries stay pending)", bus->err);
     bus->run_stop = NULL;
     bus->stop_req = 0;
@@ -6002,30 +6560,98 @@ RSBUS__PRIVATE int rsbus__id_arg_ok(const char *id) {
     return n > 0 && n < RSBUS_ID_SIZE && strspn(id, "0123456789-") == n;
 }
 
+/* A DLQ id as callers give it: "<ms-seq>", or "p<i>/<ms-seq>" for partition i of a partitioned stream.
+   Sets *part (-1: no partition named) and *id (the stream id in it); 0 when it is neither. */
+RSBUS__PRIVATE int rsbus__dlq_id_parse(const rsbus *bus, const char *s, int *part, const char **id) {
+    *part = -1;
+    *id = s;
+    if (s && s[0] == 'p' && s[1] >= '0' && s[1] <= '9') {
+        int v = 0;
+        const char *q = s + 1;
+        while (*q >= '0' && *q <= '9' && v < 100000) v = v * 10 + (*q++ - '0');
+        if (*q != '/' || v >= bus->nparts || (q - s > 2 && s[1] == '0')) return 0;
+        *part = v;
+        *id = q + 1;
+    }
+    return rsbus__id_arg_ok(*id);
+}
+
+/* The DLQ entries of every partition after (after_id, after_part) in the order (id, partition), at most
+   max: XRANGE of each partition's DLQ (after the id in the partitions up to after_part, from it in the
+   ones after), merged. *out is an array reply in the arena holding them; parts[i] the partition of each. */
+RSBUS__PRIVATE rsbus_result rsbus__dlq_merged(rsbus *bus, const char *after_id, int after_part, size_t max,
+                                              redisReply **out, int **parts) {
+    redisReply **reps, *m;
+    size_t *pos, k;
+    int pi;
+    rsbus_result r = RSBUS_OK;
+    *out = NULL;
+    reps = (redisReply **)rsbus__arena_alloc(bus, (size_t)bus->nparts * (sizeof *reps + sizeof *pos));
+    m = (redisReply *)rsbus__arena_alloc(bus, sizeof *m + max * (sizeof(redisReply *) + sizeof(int)));
+    if (!reps || !m) return rsbus__fail(bus, RSBUS_E_NOMEM, "dlq_list: out of memory");
+    pos = (size_t *)(void *)(reps + bus->nparts);
+    for (pi = 0; pi < bus->nparts; pi++) {
+        rsbus__conn *cn = rsbus__part_conn(bus, pi);
+        char start[RSBUS_ID_SIZE + 1];
+        if (!after_id) strcpy(start, "-");
+        else snprintf(start, sizeof start, "%s%s", pi <= after_part ? "(" : "", after_id);
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->parts[pi].dlq_key, bus->parts[pi].dlq_key_len);
+        rsbus__argz(cn, start); rsbus__lit(cn, "+");
+        rsbus__lit(cn, "COUNT"); rsbus__argi(cn, (int64_t)max);
+        rsbus__cmd_end(cn);
+    }
+    for (pi = 0; pi < bus->nparts && r == RSBUS_OK; pi++) {
+        rsbus__conn *cn = rsbus__part_conn(bus, pi);
+        size_t i;
+        pos[pi] = 0;
+        if ((r = rsbus__call(cn, &reps[pi], "XRANGE (dlq)")) != RSBUS_OK) break;
+        if (reps[pi]->type != REDIS_REPLY_ARRAY || reps[pi]->elements > max) return rsbus__shape_fail(cn, "XRANGE (dlq)");
+        for (i = 0; i < reps[pi]->elements; i++)
+            if (!rsbus__entry_ok(reps[pi]->element[i])) return rsbus__shape_fail(cn, "XRANGE (dlq)");
+    }
+    if (r != RSBUS_OK) return r;
+    memset(m, 0, sizeof *m);
+    m->type = REDIS_REPLY_ARRAY;
+    m->element = (redisReply **)(void *)(m + 1);
+    *parts = (int *)(void *)(m->element + max);
+    for (k = 0; k < max; k++) {   /* the oldest head of all partitions, ties to the lower partition */
+        int best = -1;
+        uint64_t bm = 0, bs = 0;
+        for (pi = 0; pi < bus->nparts; pi++) {
+            uint64_t em, es;
+            const redisReply *id;
+            if (pos[pi] >= reps[pi]->elements) continue;
+            id = reps[pi]->element[pos[pi]]->element[0];
+            if (!rsbus__id_parse(id->str, id->len, &em, &es)) return rsbus__shape_fail(rsbus__part_conn(bus, pi), "XRANGE (dlq)");
+            if (best < 0 || rsbus__id_less(em, es, bm, bs)) { best = pi; bm = em; bs = es; }
+        }
+        if (best < 0) break;
+        m->element[k] = reps[best]->element[pos[best]++];
+        (*parts)[k] = best;
+    }
+    m->elements = k;
+    *out = m;
+    return RSBUS_OK;
+}
+
 RSBUS__PUBLIC rsbus_result rsbus_dlq_list(rsbus *bus, const char *after_id, size_t max, rsbus_dlq_page *page) {
     rsbus__conn *cn;
     redisReply *rep = NULL;
     rsbus_result r;
-    char start[RSBUS_ID_SIZE + 1];
+    const char *aid = NULL;
+    int apart = -1, *eparts = NULL;
     size_t i;
     if (!bus || !page) return RSBUS_E_ARG;
-    cn = &bus->conn;
+    cn = rsbus__part_conn(bus, 0);
     memset(page, 0, sizeof *page);
     bus->err[0] = 0;
-    if (after_id && !rsbus__id_arg_ok(after_id)) return rsbus__fail(bus, RSBUS_E_ARG, "dlq_list: after_id is not a stream id");
+    if (after_id && !rsbus__dlq_id_parse(bus, after_id, &apart, &aid))
+        return rsbus__fail(bus, RSBUS_E_ARG, "dlq_list: after_id is not a dead letter's id (\"<ms-seq>\", or \"p<i>/<ms-seq>\")");
+    if (apart < 0) apart = bus->nparts - 1;   /* a bare id: after it in every partition */
     if (max == 0 || max > 100000) return rsbus__fail(bus, RSBUS_E_ARG, "dlq_list: max must be 1..100000");
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    if (after_id) snprintf(start, sizeof start, "(%s", after_id);
-    else strcpy(start, "-");
-    rsbus__cmd(cn);
-    rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len);
-    rsbus__argz(cn, start); rsbus__lit(cn, "+");
-    rsbus__lit(cn, "COUNT"); rsbus__argi(cn, (int64_t)max);
-    rsbus__cmd_end(cn);
-    if ((r = rsbus__call(cn, &rep, "XRANGE (dlq)")) != RSBUS_OK) return r;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements > max) return rsbus__shape_fail(cn, "XRANGE (dlq)");
-    for (i = 0; i < rep->elements; i++)
-        if (!rsbus__entry_ok(rep->element[i])) return rsbus__shape_fail(cn, "XRANGE (dlq)");
+    if ((r = rsbus__dlq_merged(bus, aid, apart, max, &rep, &eparts)) != RSBUS_OK) return r;
     if (rep->elements) {
         /* the page outlives this call: its reply leaves the arena for a block of its own */
         size_t size = rsbus__reply_size(rep) + 32, nf = 0, fields_at;
@@ -6055,9 +6681,17 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_list(rsbus *bus, const char *after_id, size
         mem += (16 - ((uintptr_t)mem & 15)) & 15;
         fl = (rsbus_field *)(void *)mem;
         for (i = 0; i < copy->elements; i++) {
-            rsbus__dlq_decode(bus, copy->element[i], &page->entries[i], fl);
-            fl += page->entries[i].msg.field_count;
+            rsbus_dlq_entry *d = &page->entries[i];
+            rsbus__dlq_decode(bus, copy->element[i], d, fl);
+            fl += d->msg.field_count;
+            d->msg.partition = eparts[i];
+            if (bus->nparts > 1) {   /* "p<i>/<ms-seq>" (an id too long for it cannot come from Redis's clock) */
+                char id[RSBUS_ID_SIZE];
+                memcpy(id, d->dlq_id, sizeof id);
+                snprintf(d->dlq_id, sizeof d->dlq_id, "p%d/%.40s", eparts[i], id);
+            }
         }
+        (void)cn;
         page->internal = block;
     }
     page->count = rep->elements;
@@ -6085,29 +6719,33 @@ RSBUS__PUBLIC void rsbus_dlq_page_free(rsbus *bus, rsbus_dlq_page *page) {
 #ifndef RSBUS_NO_ADMIN
 /* Queues the XADD that puts a dead-lettered entry back on the stream: its original fields (not the
    dlq_* ones, nor an earlier replay's), then replay_of and replay_for. */
-RSBUS__PRIVATE void rsbus__queue_replay(rsbus *bus, const redisReply *e, const char **group) {
-    rsbus__conn *cn = &bus->conn;
-    rsbus__xadd_head(cn, bus->key, bus->key_len, bus->cfg.max_len);
+RSBUS__PRIVATE void rsbus__queue_replay(rsbus *bus, int pi, const redisReply *e, const char *replay_of,
+                                        const char **group) {
+    rsbus__conn *cn = rsbus__part_conn(bus, pi);
+    rsbus__xadd_head(cn, bus->parts[pi].key, bus->parts[pi].key_len, bus->cfg.max_len);
     *group = rsbus__arg_fields(cn, e->element[1], 1);
     rsbus__lit(cn, "replay_of");
-    rsbus__arg(cn, e->element[0]->str, e->element[0]->len);
+    rsbus__argz(cn, replay_of);   /* the id as the caller knows it ("p<i>/<ms-seq>" when partitioned) */
     if (*group) { rsbus__lit(cn, "replay_for"); rsbus__argz(cn, *group); }
     rsbus__cmd_end(cn);
 }
 
 /* One replay: WATCH the DLQ, read the entry, then MULTI / XADD / XDEL / EXEC. Returns 1 when EXEC was
    refused because the DLQ changed in between (the caller tries again). */
-RSBUS__PRIVATE int rsbus__replay_once(rsbus *bus, const char *dlq_id, char new_id[RSBUS_ID_SIZE], rsbus_result *res) {
-    rsbus__conn *cn = &bus->conn;
+RSBUS__PRIVATE int rsbus__replay_once(rsbus *bus, int pi, const char *dlq_id, const char *given,
+                                     char new_id[RSBUS_ID_SIZE], rsbus_result *res) {
+    rsbus__conn *cn = rsbus__part_conn(bus, pi);
+    const char *dlq_key = bus->parts[pi].dlq_key;
+    size_t dlq_key_len = bus->parts[pi].dlq_key_len;
     redisReply *rs[5] = { NULL, NULL, NULL, NULL, NULL };
     const redisReply *e;
     const char *group;
     rsbus_result r;
     size_t i;
     int again = 0;
-    rsbus__cmd(cn); rsbus__lit(cn, "WATCH"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(cn);
+    rsbus__cmd(cn); rsbus__lit(cn, "WATCH"); rsbus__arg(cn, dlq_key, dlq_key_len); rsbus__cmd_end(cn);
     rsbus__cmd(cn);
-    rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len);
+    rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, dlq_key, dlq_key_len);
     rsbus__argz(cn, dlq_id); rsbus__argz(cn, dlq_id);
     rsbus__cmd_end(cn);
     r = rsbus__recv_n(cn, rs, 2, "XRANGE (replay)");
@@ -6117,23 +6755,23 @@ RSBUS__PRIVATE int rsbus__replay_once(rsbus *bus, const char *dlq_id, char new_i
     else if (rs[1]->type != REDIS_REPLY_ARRAY || rs[1]->elements > 1 ||
              (rs[1]->elements == 1 && !rsbus__entry_ok(rs[1]->element[0]))) r = rsbus__shape_fail(cn, "XRANGE (replay)");
     else if (rs[1]->elements == 0 || rs[1]->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
-        r = rsbus__fail(bus, RSBUS_E_NOTFOUND, "dlq_replay: no dead letter %s in %s", dlq_id, bus->dlq_key);
+        r = rsbus__fail(bus, RSBUS_E_NOTFOUND, "dlq_replay: no dead letter %s in %s", given, dlq_key);
     if (r != RSBUS_OK) {
         redisReply *u = NULL;
         if (cn->c) {
             rsbus__cmd(cn); rsbus__lit(cn, "UNWATCH"); rsbus__cmd_end(cn);
             (void)rsbus__call(cn, &u, "UNWATCH");
             if (r == RSBUS_E_NOTFOUND) snprintf(bus->err, sizeof bus->err, "dlq_replay: no dead letter %s in %.150s",
-                                                dlq_id, bus->dlq_key);
+                                                given, dlq_key);
         }
         *res = r;
         return 0;
     }
     e = rs[1]->element[0];
     rsbus__cmd(cn); rsbus__lit(cn, "MULTI"); rsbus__cmd_end(cn);
-    rsbus__queue_replay(bus, e, &group);
+    rsbus__queue_replay(bus, pi, e, given, &group);
     rsbus__cmd(cn);
-    rsbus__lit(cn, "XDEL"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len); rsbus__argz(cn, dlq_id);
+    rsbus__lit(cn, "XDEL"); rsbus__arg(cn, dlq_key, dlq_key_len); rsbus__argz(cn, dlq_id);
     rsbus__cmd_end(cn);
     rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn);
     rs[1] = NULL;
@@ -6156,12 +6794,17 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_replay(rsbus *bus, const char *dlq_id, char
     char id[RSBUS_ID_SIZE];
     rsbus_result r = RSBUS_OK;
     int attempt;
+    const char *sid;
+    int pi;
     if (!bus) return RSBUS_E_ARG;
     bus->err[0] = 0;
-    if (!rsbus__id_arg_ok(dlq_id)) return rsbus__fail(bus, RSBUS_E_ARG, "dlq_replay: dlq_id is not a stream id");
+    if (!rsbus__dlq_id_parse(bus, dlq_id, &pi, &sid) || (pi < 0 && bus->nparts > 1))
+        return rsbus__fail(bus, RSBUS_E_ARG, "dlq_replay: dlq_id is not a dead letter's id (%s)",
+                           bus->nparts > 1 ? "\"p<i>/<ms-seq>\" on a partitioned stream" : "\"<ms-seq>\"");
+    if (pi < 0) pi = 0;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
     for (attempt = 0; attempt < 50; attempt++) {
-        if (!rsbus__replay_once(bus, dlq_id, id, &r)) break;
+        if (!rsbus__replay_once(bus, pi, sid, dlq_id, id, &r)) break;
         rsbus__sleep_ms(attempt);   /* the DLQ changed under us: try again */
         r = RSBUS_E_REDIS;
     }
@@ -6178,20 +6821,26 @@ RSBUS__PUBLIC rsbus_result rsbus_dlq_purge(rsbus *bus, int64_t before_ms, int64_
     redisReply *rep = NULL;
     rsbus_result r;
     char minid[32];
+    int pi;
     if (removed) *removed = 0;
     if (!bus) return RSBUS_E_ARG;
-    cn = &bus->conn;
     bus->err[0] = 0;
     if (before_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "dlq_purge: before_ms must not be negative");
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
     snprintf(minid, sizeof minid, "%lld-0", (long long)before_ms);
-    rsbus__cmd(cn);
-    rsbus__lit(cn, "XTRIM"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len);
-    rsbus__lit(cn, "MINID"); rsbus__lit(cn, "="); rsbus__argz(cn, minid);
-    rsbus__cmd_end(cn);
-    if ((r = rsbus__call(cn, &rep, "XTRIM (dlq)")) != RSBUS_OK) return r;
-    if (rep->type != REDIS_REPLY_INTEGER) return rsbus__shape_fail(cn, "XTRIM (dlq)");
-    if (removed) *removed = (int64_t)rep->integer;
+    for (pi = 0; pi < bus->nparts; pi++) {   /* every partition's DLQ */
+        cn = rsbus__part_conn(bus, pi);
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "XTRIM"); rsbus__arg(cn, bus->parts[pi].dlq_key, bus->parts[pi].dlq_key_len);
+        rsbus__lit(cn, "MINID"); rsbus__lit(cn, "="); rsbus__argz(cn, minid);
+        rsbus__cmd_end(cn);
+    }
+    for (pi = 0; pi < bus->nparts; pi++) {
+        cn = rsbus__part_conn(bus, pi);
+        if ((r = rsbus__call(cn, &rep, "XTRIM (dlq)")) != RSBUS_OK) return r;
+        if (rep->type != REDIS_REPLY_INTEGER) return rsbus__shape_fail(cn, "XTRIM (dlq)");
+        if (removed) *removed += (int64_t)rep->integer;
+    }
     return RSBUS_OK;
 }
 #else
@@ -6237,13 +6886,17 @@ RSBUS__PRIVATE int rsbus__group_decode(const redisReply *g, rsbus_group_info *ou
     return 1;
 }
 
-/* Queues XINFO <sub> of the stream: sub "STREAM", "GROUPS", or "CONSUMERS" with the group's name. */
-RSBUS__PRIVATE void rsbus__queue_xinfo(rsbus *bus, const char *sub, const char *group) {
-    rsbus__conn *cn = &bus->conn;
+/* Queues XINFO <sub> of partition pi's stream: sub "STREAM", "GROUPS", or "CONSUMERS" with the group's name. */
+RSBUS__PRIVATE void rsbus__queue_xinfo_part(rsbus *bus, int pi, const char *sub, const char *group) {
+    rsbus__conn *cn = rsbus__part_conn(bus, pi);
     rsbus__cmd(cn);
-    rsbus__lit(cn, "XINFO"); rsbus__argz(cn, sub); rsbus__arg(cn, bus->key, bus->key_len);
+    rsbus__lit(cn, "XINFO"); rsbus__argz(cn, sub); rsbus__arg(cn, bus->parts[pi].key, bus->parts[pi].key_len);
     if (group) rsbus__argz(cn, group);
     rsbus__cmd_end(cn);
+}
+/* The same of the stream (partition 0 on a partitioned one: the operating calls that look at one). */
+RSBUS__PRIVATE void rsbus__queue_xinfo(rsbus *bus, const char *sub, const char *group) {
+    rsbus__queue_xinfo_part(bus, 0, sub, group);
 }
 /* The stream's numbers in an XINFO STREAM reply (dlq_length is not in it). */
 RSBUS__PRIVATE void rsbus__stream_decode(const redisReply *r, rsbus_stream_info *out) {
@@ -6259,9 +6912,79 @@ RSBUS__PRIVATE void rsbus__stream_decode(const redisReply *r, rsbus_stream_info 
         rsbus__copy_reply_str(v->element[0], out->first_id, sizeof out->first_id);
 }
 
-/* XINFO GROUPS of the stream: an array (one map per group), else an error. */
+/* Whether stream id a is less than b (as text; "" is less than anything, so an empty stream does not count). */
+RSBUS__PRIVATE int rsbus__id_str_less(const char *a, const char *b) {
+    uint64_t am, as, bm, bs;
+    if (!a[0]) return 1;
+    if (!b[0]) return 0;
+    if (!rsbus__id_parse(a, strlen(a), &am, &as) || !rsbus__id_parse(b, strlen(b), &bm, &bs)) return strcmp(a, b) < 0;
+    return rsbus__id_less(am, as, bm, bs);
+}
+/* Adds one partition's stream numbers to the stream's: lengths and entries_added summed (-1 once one is
+   unknown), first_id the smallest, last_id the largest, groups the most. */
+RSBUS__PRIVATE void rsbus__stream_add(rsbus_stream_info *acc, const rsbus_stream_info *p, int first) {
+    if (first) { *acc = *p; return; }
+    acc->length += p->length;
+    acc->dlq_length += p->dlq_length;
+    acc->entries_added = acc->entries_added < 0 || p->entries_added < 0 ? -1 : acc->entries_added + p->entries_added;
+    acc->groups = RSBUS__MAX(acc->groups, p->groups);
+    if (p->first_id[0] && (!acc->first_id[0] || rsbus__id_str_less(p->first_id, acc->first_id)))
+        memcpy(acc->first_id, p->first_id, sizeof acc->first_id);
+    if (rsbus__id_str_less(acc->last_id, p->last_id)) memcpy(acc->last_id, p->last_id, sizeof acc->last_id);
+}
+/* Adds one partition's numbers of a group to the group's: pending, entries_read and lag summed (lag -1
+   once one partition cannot tell), consumers the most, last_delivered_id the largest, oldest_idle_ms the
+   longest. */
+RSBUS__PRIVATE void rsbus__group_add(rsbus_group_info *acc, const rsbus_group_info *g, int first) {
+    if (first) { *acc = *g; return; }
+    acc->pending += g->pending;
+    acc->lag = acc->lag < 0 || g->lag < 0 ? -1 : acc->lag + g->lag;
+    acc->entries_read = acc->entries_read < 0 || g->entries_read < 0 ? -1 : acc->entries_read + g->entries_read;
+    acc->consumers = RSBUS__MAX(acc->consumers, g->consumers);
+    if (rsbus__id_str_less(acc->last_delivered_id, g->last_delivered_id))
+        memcpy(acc->last_delivered_id, g->last_delivered_id, sizeof acc->last_delivered_id);
+    acc->oldest_idle_ms = RSBUS__MAX(acc->oldest_idle_ms, g->oldest_idle_ms);
+}
+
+/* XINFO GROUPS of every partition, all sent before any reply is read: reps[pi] an array (one map per
+   group), or NULL for a partition whose stream does not exist (yet). RSBUS_E_NOTFOUND when none exists. */
+RSBUS__PRIVATE rsbus_result rsbus__xinfo_groups_all(rsbus *bus, redisReply ***reps_out) {
+    redisReply **reps = (redisReply **)rsbus__arena_alloc(bus, (size_t)bus->nparts * sizeof *reps);
+    rsbus_result r = RSBUS_OK, missing = RSBUS_OK;
+    int pi, found = 0;
+    *reps_out = NULL;
+    if (!reps) return rsbus__fail(bus, RSBUS_E_NOMEM, "XINFO GROUPS: out of memory");
+    for (pi = 0; pi < bus->nparts; pi++) rsbus__queue_xinfo_part(bus, pi, "GROUPS", NULL);
+    for (pi = 0; pi < bus->nparts && r == RSBUS_OK; pi++) {
+        rsbus__conn *cn = rsbus__part_conn(bus, pi);
+        r = rsbus__recv(cn, &reps[pi], "XINFO GROUPS");
+        if (r != RSBUS_OK) break;
+        if (reps[pi]->type == REDIS_REPLY_ERROR) {
+            rsbus_result e = rsbus__reply_fail(bus, reps[pi], "XINFO GROUPS");
+            reps[pi] = NULL;
+            if (e != RSBUS_E_NOTFOUND && missing == RSBUS_OK) missing = e;
+            continue;
+        }
+        if (reps[pi]->type != REDIS_REPLY_ARRAY) {
+            /* read the rest first: the connection stays in step until the one rule drops it */
+            reps[pi] = NULL;
+            missing = RSBUS_E_PROTOCOL;
+            continue;
+        }
+        found = 1;
+    }
+    if (r != RSBUS_OK) return r;
+    if (missing == RSBUS_E_PROTOCOL) return rsbus__shape_fail(rsbus__part_conn(bus, 0), "XINFO GROUPS");
+    if (missing != RSBUS_OK) return missing;
+    if (!found) return RSBUS_E_NOTFOUND;   /* bus->err says which stream */
+    bus->err[0] = 0;
+    *reps_out = reps;
+    return RSBUS_OK;
+}
+/* XINFO GROUPS of the stream: an array (one map per group), else an error (partition 0's on a partitioned
+   stream, for the calls that want one reply: trimming, metrics' group names). */
 RSBUS__PRIVATE rsbus_result rsbus__xinfo_groups(rsbus *bus, redisReply **rep) {
-    rsbus__conn *cn = &bus->conn;
+    rsbus__conn *cn = rsbus__part_conn(bus, 0);
     rsbus_result r;
     rsbus__queue_xinfo(bus, "GROUPS", NULL);
     r = rsbus__call(cn, rep, "XINFO GROUPS");
@@ -6273,47 +6996,93 @@ RSBUS__PRIVATE rsbus_result rsbus__xinfo_groups(rsbus *bus, redisReply **rep) {
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_stream_info_get(rsbus *bus, rsbus_stream_info *out) {
-    rsbus__conn *cn;
     redisReply *rs[2] = { NULL, NULL };
-    rsbus_result r;
+    rsbus_result r = RSBUS_OK, first = RSBUS_OK;
+    int pi, found = 0;
     if (!bus || !out) return RSBUS_E_ARG;
-    cn = &bus->conn;
     memset(out, 0, sizeof *out);
     bus->err[0] = 0;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    rsbus__queue_xinfo(bus, "STREAM", NULL);
-    rsbus__cmd(cn); rsbus__lit(cn, "XLEN"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(cn);
-    r = rsbus__recv_n(cn, rs, 2, "XINFO STREAM");
-    if (r != RSBUS_OK) return r;
-    if (rs[0]->type == REDIS_REPLY_ERROR) {
-        r = rsbus__reply_fail(bus, rs[0], "XINFO STREAM");
-        if (r == RSBUS_E_NOTFOUND) r = rsbus__fail(bus, RSBUS_E_NOTFOUND, "XINFO STREAM: no stream %s", bus->key);
-    } else if (rs[1]->type == REDIS_REPLY_ERROR) {
-        r = rsbus__reply_fail(bus, rs[1], "XLEN (dlq)");
-    } else if (rs[0]->type != REDIS_REPLY_ARRAY || rs[1]->type != REDIS_REPLY_INTEGER) {
-        r = RSBUS_E_PROTOCOL;
-    } else {
-        rsbus__stream_decode(rs[0], out);
-        out->dlq_length = (int64_t)rs[1]->integer;
+    for (pi = 0; pi < bus->nparts; pi++) {
+        rsbus__conn *cn = rsbus__part_conn(bus, pi);
+        rsbus__queue_xinfo_part(bus, pi, "STREAM", NULL);
+        rsbus__cmd(cn); rsbus__lit(cn, "XLEN"); rsbus__arg(cn, bus->parts[pi].dlq_key, bus->parts[pi].dlq_key_len);
+        rsbus__cmd_end(cn);
     }
-    if (r == RSBUS_E_PROTOCOL) return rsbus__shape_fail(cn, "XINFO STREAM");
-    return r;
+    /* on a partitioned stream the numbers are the sums over the partitions; a partition not created yet
+       counts as empty, and RSBUS_E_NOTFOUND means that none exists */
+    for (pi = 0; pi < bus->nparts && r == RSBUS_OK; pi++) {
+        rsbus__conn *cn = rsbus__part_conn(bus, pi);
+        rsbus_stream_info p;
+        r = rsbus__recv_n(cn, rs, 2, "XINFO STREAM");
+        if (r != RSBUS_OK) break;
+        memset(&p, 0, sizeof p);
+        if (rs[0]->type == REDIS_REPLY_ERROR) {
+            rsbus_result e = rsbus__reply_fail(bus, rs[0], "XINFO STREAM");
+            if (e != RSBUS_E_NOTFOUND && first == RSBUS_OK) first = e;
+            if (e != RSBUS_E_NOTFOUND) continue;
+            p.entries_added = 0;
+        } else if (rs[0]->type != REDIS_REPLY_ARRAY) {
+            if (first == RSBUS_OK) first = RSBUS_E_PROTOCOL;
+            continue;
+        } else {
+            rsbus__stream_decode(rs[0], &p);
+            found = 1;
+        }
+        if (rs[1]->type == REDIS_REPLY_ERROR) {
+            if (first == RSBUS_OK) first = rsbus__reply_fail(bus, rs[1], "XLEN (dlq)");
+            continue;
+        }
+        if (rs[1]->type != REDIS_REPLY_INTEGER) { if (first == RSBUS_OK) first = RSBUS_E_PROTOCOL; continue; }
+        p.dlq_length = (int64_t)rs[1]->integer;
+        rsbus__stream_add(out, &p, pi == 0);
+    }
+    if (r != RSBUS_OK) return r;
+    if (first == RSBUS_E_PROTOCOL) return rsbus__shape_fail(rsbus__part_conn(bus, 0), "XINFO STREAM");
+    if (first != RSBUS_OK) return first;
+    if (!found) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "XINFO STREAM: no stream %s", bus->key);
+    bus->err[0] = 0;
+    return RSBUS_OK;
+}
+
+/* The groups of every partition, merged by name (partition 0's order first) into out; *n all of them. */
+RSBUS__PRIVATE void rsbus__groups_merge(rsbus *bus, redisReply **reps, rsbus_group_info *out, size_t max, size_t *n) {
+    int pi;
+    size_t i, j;
+    *n = 0;
+    for (pi = 0; pi < bus->nparts; pi++) {
+        if (!reps[pi]) continue;
+        for (i = 0; i < reps[pi]->elements; i++) {
+            rsbus_group_info g;
+            if (!rsbus__group_decode(reps[pi]->element[i], &g)) continue;
+            for (j = 0; j < *n && j < max && strcmp(out[j].name, g.name) != 0; j++) {}
+            if (j < *n && j < max) { rsbus__group_add(&out[j], &g, 0); continue; }
+            if (j < *n) continue;   /* beyond max: counted once already (by name, in an earlier partition) */
+            if (*n < max) out[*n] = g;
+            (*n)++;
+        }
+    }
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_groups_list(rsbus *bus, rsbus_group_info *out, size_t max, size_t *count) {
-    redisReply *rep = NULL;
+    redisReply **reps = NULL;
     rsbus_result r;
-    size_t i, n = 0;
+    size_t n = 0;
     if (count) *count = 0;
     if (!bus || (!out && max)) return RSBUS_E_ARG;
     bus->err[0] = 0;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    if ((r = rsbus__xinfo_groups(bus, &rep)) != RSBUS_OK) return r;
-    for (i = 0; i < rep->elements; i++) {
-        rsbus_group_info g;
-        if (!rsbus__group_decode(rep->element[i], &g)) continue;
-        if (n < max) out[n] = g;
-        n++;
+    if ((r = rsbus__xinfo_groups_all(bus, &reps)) != RSBUS_OK) return r;
+    if (bus->nparts == 1) {
+        size_t i;
+        for (i = 0; i < reps[0]->elements; i++) {
+            rsbus_group_info g;
+            if (!rsbus__group_decode(reps[0]->element[i], &g)) continue;
+            if (n < max) out[n] = g;
+            n++;
+        }
+    } else {
+        rsbus__groups_merge(bus, reps, out, max, &n);   /* (beyond max, a name seen in two partitions may count twice) */
     }
     if (count) *count = n;   /* all groups, even beyond max */
     return RSBUS_OK;
@@ -6330,45 +7099,48 @@ RSBUS__PRIVATE int rsbus__find_group(const redisReply *groups, const char *group
 }
 
 RSBUS__PUBLIC rsbus_result rsbus_group_info_get(rsbus *bus, const char *group, rsbus_group_info *out) {
-    rsbus__conn *cn;
-    redisReply *rep = NULL;
+    redisReply **reps = NULL;
     rsbus_result r;
-    int found;
+    int found = 0, pi;
     if (!bus || !out) return RSBUS_E_ARG;
-    cn = &bus->conn;
     memset(out, 0, sizeof *out);
     bus->err[0] = 0;
     if (!group) group = bus->cfg.group;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    if ((r = rsbus__xinfo_groups(bus, &rep)) != RSBUS_OK) return r;
-    found = rsbus__find_group(rep, group, out);
-    if (found == 0) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "group_info: no group %.100s on %s", group, bus->key);
-    if (found < 0) return rsbus__shape_fail(cn, "XINFO GROUPS");
+    if ((r = rsbus__xinfo_groups_all(bus, &reps)) != RSBUS_OK) return r;
+    for (pi = 0; pi < bus->nparts; pi++) {   /* summed over the partitions that have it */
+        rsbus_group_info g;
+        int f;
+        if (!reps[pi]) continue;
+        f = rsbus__find_group(reps[pi], group, &g);
+        if (f < 0) return rsbus__shape_fail(rsbus__part_conn(bus, pi), "XINFO GROUPS");
+        if (f == 0) continue;
+        rsbus__group_add(out, &g, !found);
+        found = 1;
+    }
+    if (!found) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "group_info: no group %.100s on %s", group, bus->key);
     return RSBUS_OK;
 }
 
 /* XINFO STREAM FULL COUNT 1 (groups with their pel-count, their oldest pending entry and every consumer),
-   XLEN of the DLQ and TIME, pipelined: one round trip however many groups there are. */
-RSBUS__PUBLIC rsbus_result rsbus_stream_snapshot(rsbus *bus, rsbus_stream_info *info, rsbus_group_info *groups,
+   XLEN of the DLQ and TIME of partition pi, pipelined: one round trip however many groups there are. */
+RSBUS__PRIVATE rsbus_result rsbus__snapshot_part(rsbus *bus, int pi, rsbus_stream_info *info, rsbus_group_info *groups,
                                                  size_t max, size_t *count) {
-    rsbus__conn *cn;
+    rsbus__conn *cn = rsbus__part_conn(bus, pi);
+    const rsbus__part *pt = &bus->parts[pi];
     redisReply *rs[3] = { NULL, NULL, NULL };
     const redisReply *v, *gs;
     int64_t s = -1, us = -1, now;
     size_t i, n = 0;
     rsbus_result r;
     if (count) *count = 0;
-    if (!bus || !info || (!groups && max)) return RSBUS_E_ARG;
-    cn = &bus->conn;
     memset(info, 0, sizeof *info);
     info->entries_added = -1;
-    bus->err[0] = 0;
-    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
     rsbus__cmd(cn);
-    rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "STREAM"); rsbus__arg(cn, bus->key, bus->key_len);
+    rsbus__lit(cn, "XINFO"); rsbus__lit(cn, "STREAM"); rsbus__arg(cn, pt->key, pt->key_len);
     rsbus__lit(cn, "FULL"); rsbus__lit(cn, "COUNT"); rsbus__lit(cn, "1");
     rsbus__cmd_end(cn);
-    rsbus__cmd(cn); rsbus__lit(cn, "XLEN"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(cn);
+    rsbus__cmd(cn); rsbus__lit(cn, "XLEN"); rsbus__arg(cn, pt->dlq_key, pt->dlq_key_len); rsbus__cmd_end(cn);
     rsbus__cmd(cn); rsbus__lit(cn, "TIME"); rsbus__cmd_end(cn);
     r = rsbus__recv_n(cn, rs, 3, "XINFO STREAM FULL");
     if (r != RSBUS_OK) return r;
@@ -6377,7 +7149,7 @@ RSBUS__PUBLIC rsbus_result rsbus_stream_snapshot(rsbus *bus, rsbus_stream_info *
     info->dlq_length = (int64_t)rs[1]->integer;
     if (rs[0]->type == REDIS_REPLY_ERROR) {
         r = rsbus__reply_fail(bus, rs[0], "XINFO STREAM FULL");
-        return r == RSBUS_E_NOTFOUND ? rsbus__fail(bus, r, "XINFO STREAM: no stream %s", bus->key) : r;
+        return r == RSBUS_E_NOTFOUND ? rsbus__fail(bus, r, "XINFO STREAM: no stream %s", pt->key) : r;
     }
     if (rs[0]->type != REDIS_REPLY_ARRAY || rs[2]->type != REDIS_REPLY_ARRAY || rs[2]->elements != 2 ||
         !rsbus__reply_i64(rs[2]->element[0], &s) || !rsbus__reply_i64(rs[2]->element[1], &us) || s < 0 || us < 0)
@@ -6416,6 +7188,42 @@ RSBUS__PUBLIC rsbus_result rsbus_stream_snapshot(rsbus *bus, rsbus_stream_info *
     if (count) *count = n;
     return RSBUS_OK;
 }
+RSBUS__PUBLIC rsbus_result rsbus_stream_snapshot(rsbus *bus, rsbus_stream_info *info, rsbus_group_info *groups,
+                                                 size_t max, size_t *count) {
+    rsbus_group_info *tmp = NULL;
+    rsbus_stream_info p;
+    rsbus_result r;
+    size_t n = 0, i, j, pn;
+    int pi, found = 0;
+    if (count) *count = 0;
+    if (!bus || !info || (!groups && max)) return RSBUS_E_ARG;
+    memset(info, 0, sizeof *info);
+    info->entries_added = -1;
+    bus->err[0] = 0;
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    if (bus->nparts == 1) return rsbus__snapshot_part(bus, 0, info, groups, max, count);
+    /* partitioned: one round trip per partition, summed as the other numbers are */
+    if (max && !(tmp = (rsbus_group_info *)rsbus__arena_alloc(bus, max * sizeof *tmp)))
+        return rsbus__fail(bus, RSBUS_E_NOMEM, "stream_snapshot: out of memory");
+    for (pi = 0; pi < bus->nparts; pi++) {
+        r = rsbus__snapshot_part(bus, pi, &p, tmp, max, &pn);
+        if (r == RSBUS_E_NOTFOUND) { info->dlq_length += p.dlq_length; continue; }   /* not created yet */
+        if (r != RSBUS_OK) return r;
+        p.dlq_length += found ? 0 : info->dlq_length;
+        rsbus__stream_add(info, &p, !found);
+        found = 1;
+        for (i = 0; i < RSBUS__MIN(pn, max); i++) {
+            for (j = 0; j < RSBUS__MIN(n, max) && strcmp(groups[j].name, tmp[i].name) != 0; j++) {}
+            if (j < RSBUS__MIN(n, max)) rsbus__group_add(&groups[j], &tmp[i], 0);
+            else if (n < max) groups[n++] = tmp[i];
+        }
+        n = RSBUS__MAX(n, pn);
+    }
+    if (!found) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "XINFO STREAM: no stream %s", bus->key);
+    bus->err[0] = 0;
+    if (count) *count = n;
+    return RSBUS_OK;
+}
 
 /* Appends to a bounded text buffer, counting what it would need (like snprintf). */
 typedef struct rsbus__text { char *buf; size_t size, len; } rsbus__text;
@@ -6432,35 +7240,129 @@ RSBUS__PRIVATE void rsbus__textf(rsbus__text *t, const char *fmt, ...) {
     if (n > 0) t->len += (size_t)n;
 }
 
+RSBUS__PUBLIC rsbus_result rsbus_partitions_list(rsbus *bus, rsbus_partition_info *out, size_t max, size_t *count) {
+    rsbus_result r = RSBUS_OK, first = RSBUS_OK;
+    int pi;
+    if (count) *count = 0;
+    if (!bus || (!out && max)) return RSBUS_E_ARG;
+    bus->err[0] = 0;
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    for (pi = 0; pi < bus->nparts && (size_t)pi < max; pi++) {
+        rsbus__conn *cn = rsbus__part_conn(bus, pi);
+        const rsbus__part *pt = &bus->parts[pi];
+        rsbus__cmd(cn); rsbus__lit(cn, "XLEN"); rsbus__arg(cn, pt->key, pt->key_len); rsbus__cmd_end(cn);
+        rsbus__cmd(cn); rsbus__lit(cn, "XLEN"); rsbus__arg(cn, pt->dlq_key, pt->dlq_key_len); rsbus__cmd_end(cn);
+        rsbus__queue_xinfo_part(bus, pi, "GROUPS", NULL);
+    }
+    for (pi = 0; pi < bus->nparts && (size_t)pi < max && r == RSBUS_OK; pi++) {
+        rsbus__conn *cn = rsbus__part_conn(bus, pi);
+        const rsbus__part *pt = &bus->parts[pi];
+        rsbus_partition_info *o = &out[pi];
+        redisReply *rs[3] = { NULL, NULL, NULL };
+        rsbus_group_info g;
+        r = rsbus__recv_n(cn, rs, 3, "XLEN");
+        if (r != RSBUS_OK) break;
+        memset(o, 0, sizeof *o);
+        o->index = pi;
+        snprintf(o->key, sizeof o->key, "%.255s", pt->key);
+        o->slot = pt->slot;
+        rsbus__part_node(bus, pi, o->node, sizeof o->node);
+        o->lag = -1;
+        if (rs[0]->type == REDIS_REPLY_INTEGER) o->length = (int64_t)rs[0]->integer;
+        else if (first == RSBUS_OK) first = rs[0]->type == REDIS_REPLY_ERROR ? rsbus__reply_fail(bus, rs[0], "XLEN") : RSBUS_E_PROTOCOL;
+        if (rs[1]->type == REDIS_REPLY_INTEGER) o->dlq_length = (int64_t)rs[1]->integer;
+        else if (first == RSBUS_OK) first = rs[1]->type == REDIS_REPLY_ERROR ? rsbus__reply_fail(bus, rs[1], "XLEN (dlq)") : RSBUS_E_PROTOCOL;
+        if (rs[2]->type == REDIS_REPLY_ARRAY) {
+            if (rsbus__find_group(rs[2], bus->cfg.group, &g) == 1) { o->pending = g.pending; o->lag = g.lag; }
+        } else if (rs[2]->type == REDIS_REPLY_ERROR) {
+            rsbus_result e = rsbus__reply_fail(bus, rs[2], "XINFO GROUPS");
+            if (e != RSBUS_E_NOTFOUND && first == RSBUS_OK) first = e;   /* no stream yet: empty */
+        } else if (first == RSBUS_OK) {
+            first = RSBUS_E_PROTOCOL;
+        }
+    }
+    if (r != RSBUS_OK) return r;
+    if (first == RSBUS_E_PROTOCOL) return rsbus__shape_fail(rsbus__part_conn(bus, 0), "XLEN");
+    if (first != RSBUS_OK) return first;
+    bus->err[0] = 0;
+    if (count) *count = (size_t)bus->nparts;
+    return RSBUS_OK;
+}
+
+/* The health of partition pi from its XINFO GROUPS and DLQ length replies, its findings appended to t
+   (prefixed with the partition on a partitioned stream). */
+RSBUS__PRIVATE rsbus_health rsbus__health_part(rsbus *bus, int pi, const redisReply *groups, const redisReply *dlq,
+                                               int64_t max_lag, rsbus__text *t) {
+    rsbus_health h = RSBUS_HEALTHY;
+    rsbus_group_info g;
+    const char *key = bus->parts[pi].key;
+    char pre[RSBUS__NAME_MAX + 40];
+    pre[0] = 0;
+    if (bus->nparts > 1) snprintf(pre, sizeof pre, "partition %d (%s): ", pi, key);
+    if (groups && groups->type == REDIS_REPLY_ARRAY) {
+        /* a publish_only bus (a publisher, an admin tool) judges its group only if it exists */
+        int found = rsbus__find_group(groups, bus->cfg.group, &g) == 1;
+        if (!found && (!bus->cfg.publish_only || bus->group_named)) {
+            h = RSBUS_DEGRADED;
+            rsbus__textf(t, "%sgroup %s does not exist; ", pre, bus->cfg.group);
+        }
+        else if (found) {
+            if (g.lag < 0) rsbus__textf(t, "%slag unknown (judging by pending); ", pre);
+            if (g.lag > max_lag) { h = RSBUS_DEGRADED; rsbus__textf(t, "%slag %lld > %lld; ", pre, (long long)g.lag, (long long)max_lag); }
+            if (g.pending > max_lag) { h = RSBUS_DEGRADED; rsbus__textf(t, "%spending %lld > %lld; ", pre, (long long)g.pending, (long long)max_lag); }
+        }
+    } else if (groups && groups->type == REDIS_REPLY_ERROR) {
+        char text[120];
+        rsbus__clean(groups->str, groups->len, text, sizeof text);
+        h = RSBUS_DEGRADED;
+        if (rsbus__reply_fail(bus, groups, "XINFO GROUPS") == RSBUS_E_NOTFOUND)
+            rsbus__textf(t, "%sstream %s does not exist; ", pre, key);
+        else rsbus__textf(t, "%scannot read the groups of %s (%s); ", pre, key, text);
+    }
+    if (dlq && dlq->type == REDIS_REPLY_INTEGER && dlq->integer > 0) {
+        h = RSBUS_DEGRADED;
+        rsbus__textf(t, "%sdead-letter stream holds %lld entr%s; ", pre, (long long)dlq->integer, dlq->integer == 1 ? "y" : "ies");
+    }
+    return h;
+}
+
 RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char *why, size_t why_size) {
     rsbus__conn *cn;
-    redisReply *ping = NULL, *groups = NULL, *dlq = NULL, *policy = NULL;
+    redisReply *ping = NULL, *policy = NULL, **groups = NULL, **dlq = NULL;
     rsbus__text t;
     rsbus_health h = RSBUS_HEALTHY;
     rsbus_result r;
-    rsbus_group_info g;
-    int found = 0, ask_groups, ask_policy;
+    int ask_groups, ask_policy, pi;
     t.buf = why; t.size = why_size; t.len = 0;
     if (why && why_size) why[0] = 0;
     if (!bus) return RSBUS_UNHEALTHY;
-    cn = &bus->conn;
+    cn = rsbus__part_conn(bus, 0);
     bus->err[0] = 0;
     /* a publisher that names no group asks only whether Redis answers (and its eviction policy) */
     ask_groups = !bus->cfg.publish_only || bus->group_named;
     ask_policy = !bus->no_config;
     r = rsbus__ensure(bus);
+    if (r == RSBUS_OK && ask_groups) {
+        groups = (redisReply **)rsbus__arena_alloc(bus, 2 * (size_t)bus->nparts * sizeof *groups);
+        if (!groups) r = rsbus__fail(bus, RSBUS_E_NOMEM, "health: out of memory");
+        else { memset(groups, 0, 2 * (size_t)bus->nparts * sizeof *groups); dlq = groups + bus->nparts; }
+    }
     if (r == RSBUS_OK) {
         rsbus__cmd(cn); rsbus__lit(cn, "PING"); rsbus__cmd_end(cn);
-        if (ask_groups) {
-            rsbus__queue_xinfo(bus, "GROUPS", NULL);
-            rsbus__cmd(cn); rsbus__lit(cn, "XLEN"); rsbus__arg(cn, bus->dlq_key, bus->dlq_key_len); rsbus__cmd_end(cn);
+        for (pi = 0; ask_groups && pi < bus->nparts; pi++) {   /* every partition's, all sent before any is read */
+            rsbus__conn *pc = rsbus__part_conn(bus, pi);
+            rsbus__queue_xinfo_part(bus, pi, "GROUPS", NULL);
+            rsbus__cmd(pc); rsbus__lit(pc, "XLEN"); rsbus__arg(pc, bus->parts[pi].dlq_key, bus->parts[pi].dlq_key_len);
+            rsbus__cmd_end(pc);
         }
         if (ask_policy) {
             rsbus__cmd(cn); rsbus__lit(cn, "CONFIG"); rsbus__lit(cn, "GET"); rsbus__argz(cn, "maxmemory-policy"); rsbus__cmd_end(cn);
         }
         r = rsbus__recv(cn, &ping, "health");
-        if (r == RSBUS_OK && ask_groups) r = rsbus__recv(cn, &groups, "health");
-        if (r == RSBUS_OK && ask_groups) r = rsbus__recv(cn, &dlq, "health");
+        for (pi = 0; r == RSBUS_OK && ask_groups && pi < bus->nparts; pi++) {
+            r = rsbus__recv(rsbus__part_conn(bus, pi), &groups[pi], "health");
+            if (r == RSBUS_OK) r = rsbus__recv(rsbus__part_conn(bus, pi), &dlq[pi], "health");
+        }
         if (r == RSBUS_OK && ask_policy) r = rsbus__recv(cn, &policy, "health");
     }
     if (r != RSBUS_OK) {
@@ -6472,29 +7374,9 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
         rsbus__textf(&t, "Redis refused PING: %s", bus->err);
         return RSBUS_UNHEALTHY;
     }
-    if (groups && groups->type == REDIS_REPLY_ARRAY) {
-        /* a publish_only bus (a publisher, an admin tool) judges its group only if it exists */
-        found = rsbus__find_group(groups, bus->cfg.group, &g) == 1;
-        if (!found && (!bus->cfg.publish_only || bus->group_named)) {
-            h = RSBUS_DEGRADED;
-            rsbus__textf(&t, "group %s does not exist; ", bus->cfg.group);
-        }
-        else if (found) {
-            if (g.lag < 0) rsbus__textf(&t, "lag unknown (judging by pending); ");
-            if (g.lag > max_lag) { h = RSBUS_DEGRADED; rsbus__textf(&t, "lag %lld > %lld; ", (long long)g.lag, (long long)max_lag); }
-            if (g.pending > max_lag) { h = RSBUS_DEGRADED; rsbus__textf(&t, "pending %lld > %lld; ", (long long)g.pending, (long long)max_lag); }
-        }
-    } else if (groups && groups->type == REDIS_REPLY_ERROR) {
-        char text[120];
-        rsbus__clean(groups->str, groups->len, text, sizeof text);
-        h = RSBUS_DEGRADED;
-        if (rsbus__reply_fail(bus, groups, "XINFO GROUPS") == RSBUS_E_NOTFOUND)
-            rsbus__textf(&t, "stream %s does not exist; ", bus->key);
-        else rsbus__textf(&t, "cannot read the groups of %s (%s); ", bus->key, text);
-    }
-    if (dlq && dlq->type == REDIS_REPLY_INTEGER && dlq->integer > 0) {
-        h = RSBUS_DEGRADED;
-        rsbus__textf(&t, "dead-letter stream holds %lld entr%s; ", (long long)dlq->integer, dlq->integer == 1 ? "y" : "ies");
+    for (pi = 0; ask_groups && pi < bus->nparts; pi++) {   /* the worst partition, each one named */
+        rsbus_health ph = rsbus__health_part(bus, pi, groups[pi], dlq[pi], max_lag, &t);
+        if (ph > h) h = ph;
     }
     if (policy && policy->type == REDIS_REPLY_ERROR) {   /* not permitted (a least-privilege user): stop asking */
         bus->no_config = 1;
@@ -6549,12 +7431,18 @@ RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
     };
     rsbus__text t;
     rsbus_stream_info si;
-    redisReply *groups = NULL;
-    size_t i;
-    int up;
+    redisReply **reps = NULL;
+    rsbus_group_info *groups = NULL;
+    rsbus_partition_info *parts = NULL;
+    size_t i, ngroups = 0, maxg = 0, nparts = 0;
+    int up, pi;
     t.buf = buf; t.size = size; t.len = 0;
     if (buf && size) buf[0] = 0;
     if (!bus) return 0;
+    if (bus->nparts > 1) {   /* each partition's numbers too, beside the totals */
+        parts = (rsbus_partition_info *)rsbus__alloc(&bus->a, (size_t)bus->nparts * sizeof *parts);
+        if (parts && rsbus_partitions_list(bus, parts, (size_t)bus->nparts, &nparts) != RSBUS_OK) nparts = 0;
+    }
     for (i = 0; i < sizeof counters / sizeof counters[0]; i++) {
         uint64_t v;
         if (counters[i].consumer && bus->cfg.publish_only) continue;
@@ -6570,7 +7458,11 @@ RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
         rsbus_result r = rsbus_stream_info_get(bus, &si);
         int have = r == RSBUS_OK;
         up = have || r == RSBUS_E_AUTH || r == RSBUS_E_NOTFOUND || r == RSBUS_E_REDIS;   /* it answered */
-        if (have && rsbus__xinfo_groups(bus, &groups) != RSBUS_OK) groups = NULL;
+        if (have && rsbus__xinfo_groups_all(bus, &reps) == RSBUS_OK) {   /* merged over the partitions */
+            for (pi = 0; pi < bus->nparts; pi++) maxg += reps[pi] ? reps[pi]->elements : 0;
+            groups = (rsbus_group_info *)rsbus__arena_alloc(bus, (maxg ? maxg : 1) * sizeof *groups);
+            if (groups) rsbus__groups_merge(bus, reps, groups, maxg, &ngroups);
+        }
         rsbus__textf(&t, "# HELP rsbus_up Whether Redis answered this scrape.\n# TYPE rsbus_up gauge\nrsbus_up %d\n", up);
         up = have;
     }
@@ -6579,10 +7471,20 @@ RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
                          "rsbus_stream_length{stream=\"");
         rsbus__text_label(&t, bus->key);
         rsbus__textf(&t, "\"} %lld\n", (long long)si.length);
+        for (i = 0; i < nparts; i++) {
+            rsbus__textf(&t, "rsbus_stream_length{stream=\"");
+            rsbus__text_label(&t, bus->key);
+            rsbus__textf(&t, "\",partition=\"%d\"} %lld\n", parts[i].index, (long long)parts[i].length);
+        }
         rsbus__textf(&t, "# HELP rsbus_dlq_length Entries in the dead-letter stream.\n# TYPE rsbus_dlq_length gauge\n"
                          "rsbus_dlq_length{stream=\"");
         rsbus__text_label(&t, bus->key);
         rsbus__textf(&t, "\"} %lld\n", (long long)si.dlq_length);
+        for (i = 0; i < nparts; i++) {
+            rsbus__textf(&t, "rsbus_dlq_length{stream=\"");
+            rsbus__text_label(&t, bus->key);
+            rsbus__textf(&t, "\",partition=\"%d\"} %lld\n", parts[i].index, (long long)parts[i].dlq_length);
+        }
     }
     if (groups) {
         static const char *const gauges[3][2] = {
@@ -6592,19 +7494,26 @@ RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
         size_t k;
         for (k = 0; k < 3; k++) {
             rsbus__textf(&t, "# HELP rsbus_group_%s %s\n# TYPE rsbus_group_%s gauge\n", gauges[k][0], gauges[k][1], gauges[k][0]);
-            for (i = 0; i < groups->elements; i++) {
-                rsbus_group_info g;
-                int64_t v;
-                if (!rsbus__group_decode(groups->element[i], &g)) continue;
-                v = k == 0 ? g.lag : k == 1 ? g.pending : g.consumers;
+            for (i = 0; i < ngroups && i < maxg; i++) {
+                const rsbus_group_info g = groups[i];
+                int64_t v = k == 0 ? g.lag : k == 1 ? g.pending : g.consumers;
                 rsbus__textf(&t, "rsbus_group_%s{stream=\"", gauges[k][0]);
                 rsbus__text_label(&t, bus->key);
                 rsbus__textf(&t, "\",group=\"");
                 rsbus__text_label(&t, g.name);
                 rsbus__textf(&t, "\"} %lld\n", (long long)v);
             }
+            for (i = 0; k < 2 && i < nparts; i++) {   /* this bus's group in each partition */
+                rsbus__textf(&t, "rsbus_group_%s{stream=\"", gauges[k][0]);
+                rsbus__text_label(&t, bus->key);
+                rsbus__textf(&t, "\",group=\"");
+                rsbus__text_label(&t, bus->cfg.group);
+                rsbus__textf(&t, "\",partition=\"%d\"} %lld\n", parts[i].index,
+                             (long long)(k == 0 ? parts[i].lag : parts[i].pending));
+            }
         }
     }
+    if (parts) rsbus__free(&bus->a, parts, (size_t)bus->nparts * sizeof *parts);
     return t.len;
 }
 /* >>operating: consumers, tail, clock, history */
@@ -6614,31 +7523,44 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_list(rsbus *bus, const char *group, r
     rsbus__conn *cn;
     redisReply *rep = NULL;
     rsbus_result r;
-    size_t i, n = 0;
+    size_t i, j, n = 0;
+    int pi;
     if (count) *count = 0;
     if (!bus || (!out && max)) return RSBUS_E_ARG;
-    cn = &bus->conn;
     bus->err[0] = 0;
     if (!group) group = bus->cfg.group;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    rsbus__queue_xinfo(bus, "CONSUMERS", group);
-    if ((r = rsbus__call(cn, &rep, "XINFO CONSUMERS")) != RSBUS_OK) {
-        if (rsbus__rcode_is(bus, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "consumers: no group %.100s on %.100s",
-                                                           group, bus->key);
-        return r;
-    }
-    if (rep->type != REDIS_REPLY_ARRAY) return rsbus__shape_fail(cn, "XINFO CONSUMERS");
-    for (i = 0; i < rep->elements; i++) {
-        rsbus_consumer_info ci;
-        const redisReply *c = rep->element[i];
-        memset(&ci, 0, sizeof ci);
-        rsbus__copy_reply_str(rsbus__map_get(c, "name"), ci.name, sizeof ci.name);
-        if (!ci.name[0]) continue;
-        (void)rsbus__reply_i64(rsbus__map_get(c, "pending"), &ci.pending);
-        (void)rsbus__reply_i64(rsbus__map_get(c, "idle"), &ci.idle_ms);
-        if (!rsbus__reply_i64(rsbus__map_get(c, "inactive"), &ci.inactive_ms)) ci.inactive_ms = -1;   /* 7.2+ */
-        if (n < max) out[n] = ci;
-        n++;
+    /* on a partitioned stream every partition's, merged by name: pending summed, the shortest idle */
+    for (pi = 0; pi < bus->nparts; pi++) {
+        cn = rsbus__part_conn(bus, pi);
+        rsbus__queue_xinfo_part(bus, pi, "CONSUMERS", group);
+        if ((r = rsbus__call(cn, &rep, "XINFO CONSUMERS")) != RSBUS_OK) {
+            if (rsbus__rcode_is(bus, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "consumers: no group %.100s on %.100s",
+                                                               group, bus->parts[pi].key);
+            return r;
+        }
+        if (rep->type != REDIS_REPLY_ARRAY) return rsbus__shape_fail(cn, "XINFO CONSUMERS");
+        for (i = 0; i < rep->elements; i++) {
+            rsbus_consumer_info ci;
+            const redisReply *c = rep->element[i];
+            memset(&ci, 0, sizeof ci);
+            rsbus__copy_reply_str(rsbus__map_get(c, "name"), ci.name, sizeof ci.name);
+            if (!ci.name[0]) continue;
+            (void)rsbus__reply_i64(rsbus__map_get(c, "pending"), &ci.pending);
+            (void)rsbus__reply_i64(rsbus__map_get(c, "idle"), &ci.idle_ms);
+            if (!rsbus__reply_i64(rsbus__map_get(c, "inactive"), &ci.inactive_ms)) ci.inactive_ms = -1;   /* 7.2+ */
+            for (j = 0; pi > 0 && j < RSBUS__MIN(n, max) && strcmp(out[j].name, ci.name) != 0; j++) {}
+            if (pi > 0 && j < RSBUS__MIN(n, max)) {
+                out[j].pending += ci.pending;
+                out[j].idle_ms = RSBUS__MIN(out[j].idle_ms, ci.idle_ms);
+                if (ci.inactive_ms >= 0 && (out[j].inactive_ms < 0 || ci.inactive_ms < out[j].inactive_ms))
+                    out[j].inactive_ms = ci.inactive_ms;
+                continue;
+            }
+            if (pi > 0 && n >= max) continue;   /* beyond max: counted by the first partition already */
+            if (n < max) out[n] = ci;
+            n++;
+        }
     }
     if (count) *count = n;
     return RSBUS_OK;
@@ -6647,6 +7569,8 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_list(rsbus *bus, const char *group, r
 /* Deletes a consumer only if it still exists and holds nothing pending, atomically: between a check and
    a delete sent separately the consumer could read entries, and XGROUP DELCONSUMER would drop them from
    the PEL. Returns 1 deleted, 0 gone already, -1 it holds entries. */
+RSBUS__PRIVATE rsbus_result rsbus__consumers_gc_part(rsbus *bus, int pi, const char *group, int64_t idle_ms,
+                                                     int64_t *removed);
 static const char rsbus__gc_script[] =
     "local found = false "
     "for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do "
@@ -6658,19 +7582,31 @@ static const char rsbus__gc_script[] =
     "return 1";
 
 RSBUS__PUBLIC rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int64_t idle_ms, int64_t *removed) {
-    rsbus__conn *cn;
-    redisReply *list = NULL;
     rsbus_result r;
-    size_t i;
-    int64_t gone = 0;
+    int64_t gone = 0, n = 0;
+    int pi;
     if (removed) *removed = 0;
     if (!bus) return RSBUS_E_ARG;
-    cn = &bus->conn;
     bus->err[0] = 0;
     if (idle_ms < 0) return rsbus__fail(bus, RSBUS_E_ARG, "consumers_gc: idle_ms must not be negative");
     if (!group) group = bus->cfg.group;
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    rsbus__queue_xinfo(bus, "CONSUMERS", group);
+    /* in every partition (a consumer reads them all, so it is in each); removed counts the first's */
+    for (pi = 0; pi < bus->nparts && r == RSBUS_OK; pi++) {
+        r = rsbus__consumers_gc_part(bus, pi, group, idle_ms, &n);
+        if (pi == 0) gone = n;
+    }
+    if (removed) *removed = gone;
+    return r;
+}
+RSBUS__PRIVATE rsbus_result rsbus__consumers_gc_part(rsbus *bus, int pi, const char *group, int64_t idle_ms,
+                                                     int64_t *removed) {
+    rsbus__conn *cn = rsbus__part_conn(bus, pi);
+    redisReply *list = NULL;
+    rsbus_result r;
+    size_t i;
+    int64_t gone = 0;
+    rsbus__queue_xinfo_part(bus, pi, "CONSUMERS", group);
     if ((r = rsbus__call(cn, &list, "XINFO CONSUMERS")) != RSBUS_OK) return r;
     if (list->type != REDIS_REPLY_ARRAY) return rsbus__shape_fail(cn, "XINFO CONSUMERS");
     /* names are used as Redis sent them (byte for byte), not as cleaned for display */
@@ -6686,7 +7622,7 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int
         if (name->len == bus->consumer_len && !memcmp(name->str, bus->cfg.consumer, bus->consumer_len)) continue;
         rsbus__cmd(cn);
         rsbus__lit(cn, "EVAL"); rsbus__arg(cn, rsbus__gc_script, sizeof rsbus__gc_script - 1);
-        rsbus__lit(cn, "1"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__lit(cn, "1"); rsbus__arg(cn, bus->parts[pi].key, bus->parts[pi].key_len);
         rsbus__argz(cn, group); rsbus__arg(cn, name->str, name->len);
         rsbus__cmd_end(cn);
         r = rsbus__call(cn, &rep, "consumers_gc");
@@ -6695,7 +7631,7 @@ RSBUS__PUBLIC rsbus_result rsbus_consumers_gc(rsbus *bus, const char *group, int
             char shown[128];
             rsbus__clean(name->str, name->len, shown, sizeof shown);
             gone++;
-            rsbus__log(bus, RSBUS_LOG_INFO, "deleted idle consumer %s of %s/%.100s", shown, bus->key, group);
+            rsbus__log(bus, RSBUS_LOG_INFO, "deleted idle consumer %s of %s/%.100s", shown, bus->parts[pi].key, group);
         }
     }
     if (removed) *removed = gone;
@@ -6752,6 +7688,180 @@ RSBUS__PRIVATE int rsbus__feed(rsbus *bus, const redisReply *entries, rsbus_repl
     return 0;
 }
 
+/* ---- history of a partitioned stream: every partition's entries merged in id order ---- */
+typedef struct rsbus__hent { uint64_t ms, seq; int part; const redisReply *e; } rsbus__hent;
+RSBUS__PRIVATE int rsbus__hent_cmp(const void *a, const void *b) {
+    const rsbus__hent *x = (const rsbus__hent *)a, *y = (const rsbus__hent *)b;
+    if (x->ms != y->ms) return x->ms < y->ms ? -1 : 1;
+    if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
+    return x->part - y->part;
+}
+/* Calls fn for one entry of partition pi (a well-formed one); 1 when fn asked to stop. */
+RSBUS__PRIVATE int rsbus__feed_one(rsbus *bus, int pi, const redisReply *e, rsbus_replay_fn fn, void *user) {
+    const char *rf;
+    rsbus_msg m;
+    if (e->element[1]->type != REDIS_REPLY_ARRAY) return 0;
+    if (rsbus__decode(bus, e, &m, &rf)) return 0;
+    m.stream = bus->parts[pi].key;
+    m.partition = pi;
+    m.deliveries = 0;
+    m.reason = NULL;
+    return fn(&m, user) != 0;
+}
+/* rsbus_tail's reply on a partitioned stream (XREAD of every partition after one id): its entries in id
+   order; last_id becomes the newest. An entry added to one partition later but within the millisecond
+   of the newest one shown (a lower sequence number) is not shown: tail is for watching. */
+RSBUS__PRIVATE int rsbus__tail_parts(rsbus *bus, const redisReply *rep, char last_id[RSBUS_ID_SIZE],
+                                     rsbus_replay_fn fn, void *user) {
+    rsbus__conn *cn = rsbus__part_conn(bus, 0);
+    rsbus__hent *h;
+    size_t i, j, n = 0, total = 0;
+    int stop = 0;
+    if (rep->type == REDIS_REPLY_NIL) return 0;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements > (size_t)bus->nparts) return rsbus__shape_fail(cn, "XREAD");
+    for (i = 0; i < rep->elements; i++) {
+        const redisReply *st = rep->element[i];
+        if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 || !rsbus__is_str(st->element[0]) ||
+            st->element[1]->type != REDIS_REPLY_ARRAY || st->element[1]->elements > (size_t)bus->cfg.batch_size ||
+            rsbus__part_of_key(bus, st->element[0]->str, st->element[0]->len) < 0)
+            return rsbus__shape_fail(cn, "XREAD");
+        total += st->element[1]->elements;
+    }
+    h = (rsbus__hent *)rsbus__arena_alloc(bus, (total ? total : 1) * sizeof *h);
+    if (!h) return rsbus__fail(bus, RSBUS_E_NOMEM, "tail: out of memory");
+    for (i = 0; i < rep->elements; i++) {
+        const redisReply *st = rep->element[i];
+        int pi = rsbus__part_of_key(bus, st->element[0]->str, st->element[0]->len);
+        for (j = 0; j < st->element[1]->elements; j++) {
+            const redisReply *e = st->element[1]->element[j];
+            if (!rsbus__entry_ok(e) || !rsbus__id_parse(e->element[0]->str, e->element[0]->len, &h[n].ms, &h[n].seq))
+                return rsbus__shape_fail(cn, "XREAD");
+            h[n].part = pi;
+            h[n].e = e;
+            n++;
+        }
+    }
+    qsort(h, n, sizeof *h, rsbus__hent_cmp);
+    if (n) memcpy(last_id, h[n - 1].e->element[0]->str, h[n - 1].e->element[0]->len + 1);
+    for (i = 0; i < n && !stop; i++) stop = rsbus__feed_one(bus, h[i].part, h[i].e, fn, user);
+    return (int)n;
+}
+/* rsbus_replay_range on a partitioned stream: a page (batch_size) of each partition per round trip, and
+   every entry up to the lowest last id of the full pages fed in id order (what lies beyond it is read
+   again next round), so the merge never feeds an entry before an older one of another partition. */
+RSBUS__PRIVATE rsbus_result rsbus__replay_parts(rsbus *bus, const char *from_id, const char *to_id,
+                                                rsbus_replay_fn fn, void *user) {
+    char (*cur)[RSBUS_ID_SIZE + 1];
+    redisReply **reps;
+    size_t *pos;
+    int *done, pi, left;
+    reps = (redisReply **)rsbus__arena_alloc(bus, (size_t)bus->nparts *
+                                             (sizeof *reps + sizeof *pos + sizeof *done + sizeof *cur));
+    if (!reps) return rsbus__fail(bus, RSBUS_E_NOMEM, "replay_range: out of memory");
+    pos = (size_t *)(void *)(reps + bus->nparts);   /* pointers, sizes, ints, then bytes: each one aligned */
+    done = (int *)(void *)(pos + bus->nparts);
+    cur = (char (*)[RSBUS_ID_SIZE + 1])(void *)(done + bus->nparts);
+    for (pi = 0; pi < bus->nparts; pi++) { snprintf(cur[pi], sizeof cur[pi], "%s", from_id); done[pi] = 0; }
+    for (left = bus->nparts; left > 0;) {
+        uint64_t bm = 0, bs = 0;
+        int bound = 0;
+        rsbus_result r = RSBUS_OK;
+        for (pi = 0; pi < bus->nparts; pi++) {
+            rsbus__conn *cn = rsbus__part_conn(bus, pi);
+            if (done[pi]) continue;
+            rsbus__cmd(cn);
+            rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->parts[pi].key, bus->parts[pi].key_len);
+            rsbus__argz(cn, cur[pi]); rsbus__argz(cn, to_id);
+            rsbus__lit(cn, "COUNT"); rsbus__argi(cn, bus->cfg.batch_size);
+            rsbus__cmd_end(cn);
+        }
+        for (pi = 0; pi < bus->nparts; pi++) {
+            rsbus__conn *cn = rsbus__part_conn(bus, pi);
+            size_t i;
+            reps[pi] = NULL;
+            pos[pi] = 0;
+            if (done[pi]) continue;
+            if (r != RSBUS_OK) continue;
+            if ((r = rsbus__call(cn, &reps[pi], "XRANGE")) != RSBUS_OK) continue;
+            if (reps[pi]->type != REDIS_REPLY_ARRAY || reps[pi]->elements > (size_t)bus->cfg.batch_size)
+                return rsbus__shape_fail(cn, "XRANGE");
+            for (i = 0; i < reps[pi]->elements; i++)
+                if (!rsbus__entry_ok(reps[pi]->element[i])) return rsbus__shape_fail(cn, "XRANGE");
+            if (reps[pi]->elements == (size_t)bus->cfg.batch_size) {   /* more may follow: a bound */
+                const redisReply *last = reps[pi]->element[reps[pi]->elements - 1]->element[0];
+                uint64_t m, q;
+                if (!rsbus__id_parse(last->str, last->len, &m, &q)) return rsbus__shape_fail(cn, "XRANGE");
+                if (!bound || rsbus__id_less(m, q, bm, bs)) { bm = m; bs = q; bound = 1; }
+            }
+        }
+        if (r != RSBUS_OK) return r;
+        for (;;) {   /* feed the oldest head, up to the bound */
+            int best = -1;
+            uint64_t hm = 0, hs = 0;
+            const redisReply *e;
+            for (pi = 0; pi < bus->nparts; pi++) {
+                uint64_t m, q;
+                const redisReply *id;
+                if (!reps[pi] || pos[pi] >= reps[pi]->elements) continue;
+                id = reps[pi]->element[pos[pi]]->element[0];
+                if (!rsbus__id_parse(id->str, id->len, &m, &q)) return rsbus__shape_fail(rsbus__part_conn(bus, pi), "XRANGE");
+                if (best < 0 || rsbus__id_less(m, q, hm, hs)) { best = pi; hm = m; hs = q; }
+            }
+            if (best < 0 || (bound && rsbus__id_less(bm, bs, hm, hs))) break;
+            e = reps[best]->element[pos[best]++];
+            snprintf(cur[best], sizeof cur[best], "(%s", e->element[0]->str);
+            if (rsbus__feed_one(bus, best, e, fn, user)) return RSBUS_OK;
+        }
+        for (pi = 0; pi < bus->nparts; pi++)   /* a short page all fed: that partition is through */
+            if (reps[pi] && reps[pi]->elements < (size_t)bus->cfg.batch_size && pos[pi] == reps[pi]->elements) {
+                done[pi] = 1;
+                left--;
+            }
+    }
+    return RSBUS_OK;
+}
+
+#ifndef RSBUS_NO_CLUSTER
+/* rsbus_tail's read on a cluster's partitions, whose keys are in different slots: each partition is read
+   on its own (all sent at once, without BLOCK; again every RSBUS__SLICE_MS while nothing came, until
+   timeout_ms), and the answers are put together as the one multi-stream reply rsbus__tail_parts takes. */
+RSBUS__PRIVATE rsbus_result rsbus__tail_nodes(rsbus *bus, const char *from, int timeout_ms, redisReply **out) {
+    int64_t deadline = rsbus__mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        redisReply *all = (redisReply *)rsbus__arena_alloc(bus, sizeof *all), *rep = NULL;
+        redisReply **el = (redisReply **)rsbus__arena_alloc(bus, (size_t)bus->nparts * sizeof *el);
+        rsbus_result r;
+        int pi;
+        int64_t left;
+        if (!all || !el) return rsbus__fail(bus, RSBUS_E_NOMEM, "tail: out of memory");
+        memset(all, 0, sizeof *all);
+        all->type = REDIS_REPLY_ARRAY;
+        all->element = el;
+        for (pi = 0; pi < bus->nparts; pi++) {
+            rsbus__conn *cn = rsbus__part_conn(bus, pi);
+            rsbus__cmd(cn);
+            rsbus__lit(cn, "XREAD"); rsbus__lit(cn, "COUNT"); rsbus__argi(cn, bus->cfg.batch_size);
+            rsbus__lit(cn, "STREAMS"); rsbus__arg(cn, bus->parts[pi].key, bus->parts[pi].key_len); rsbus__argz(cn, from);
+            rsbus__cmd_end(cn);
+        }
+        for (pi = 0; pi < bus->nparts; pi++) {
+            rsbus__conn *cn = rsbus__part_conn(bus, pi);
+            if (cn->nsegs && (r = rsbus__flush(cn, "XREAD")) != RSBUS_OK) return r;
+        }
+        for (pi = 0; pi < bus->nparts; pi++) {
+            rsbus__conn *cn = rsbus__part_conn(bus, pi);
+            if ((r = rsbus__call(cn, &rep, "XREAD")) != RSBUS_OK) return r;
+            if (rep->type == REDIS_REPLY_NIL) continue;
+            if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 1) return rsbus__shape_fail(cn, "XREAD");
+            el[all->elements++] = rep->element[0];
+        }
+        left = deadline - rsbus__mono_ms();
+        if (all->elements || left <= 0) { *out = all; return RSBUS_OK; }
+        rsbus__sleep_ms(RSBUS__MIN(left, RSBUS__SLICE_MS));
+    }
+}
+#endif
+
 RSBUS__PUBLIC int rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int timeout_ms, rsbus_replay_fn fn, void *user) {
     rsbus__conn *cn;
     redisReply *rep = NULL;
@@ -6775,15 +7885,29 @@ RSBUS__PUBLIC int rsbus_tail(rsbus *bus, char last_id[RSBUS_ID_SIZE], int timeou
         memcpy(last_id, si.last_id, strlen(si.last_id) + 1);
         from = last_id;
     }
+#ifndef RSBUS_NO_CLUSTER
+    if (!rsbus__one_conn(bus)) {
+        if ((r = rsbus__tail_nodes(bus, from, timeout_ms, &rep)) != RSBUS_OK) return r;
+        return rsbus__tail_parts(bus, rep, last_id, fn, user);
+    }
+#endif
     rsbus__cmd(cn);
     rsbus__lit(cn, "XREAD");
     rsbus__lit(cn, "COUNT"); rsbus__argi(cn, bus->cfg.batch_size);
     if (timeout_ms > 0) { rsbus__lit(cn, "BLOCK"); rsbus__argi(cn, timeout_ms); }
-    rsbus__lit(cn, "STREAMS"); rsbus__arg(cn, bus->key, bus->key_len); rsbus__argz(cn, from);
+    rsbus__lit(cn, "STREAMS");
+    if (bus->nparts > 1) {   /* every partition after the same id: stream ids are times */
+        int pi;
+        for (pi = 0; pi < bus->nparts; pi++) rsbus__arg(cn, bus->parts[pi].key, bus->parts[pi].key_len);
+        for (pi = 0; pi < bus->nparts; pi++) rsbus__argz(cn, from);
+    } else {
+        rsbus__arg(cn, bus->parts[0].key, bus->parts[0].key_len); rsbus__argz(cn, from);
+    }
     rsbus__cmd_end(cn);
     if ((r = rsbus__recv_block(cn, &rep, timeout_ms, &stopped, "XREAD")) != RSBUS_OK) return r;
     if (stopped) return 0;
     if (rep->type == REDIS_REPLY_ERROR) { r = rsbus__reply_fail(bus, rep, "XREAD"); return r; }
+    if (bus->nparts > 1) return rsbus__tail_parts(bus, rep, last_id, fn, user);
     r = rsbus__read_entries(bus, rep, &entries, "XREAD");
     if (r != RSBUS_OK || !entries) return r;
     n = entries->elements;
@@ -6814,13 +7938,14 @@ RSBUS__PUBLIC rsbus_result rsbus_replay_range(rsbus *bus, const char *from_id, c
     if (!rsbus__range_end_ok(from_id) || !rsbus__range_end_ok(to_id))
         return rsbus__fail(bus, RSBUS_E_ARG, "replay_range: ends are \"-\", \"+\", stream ids or milliseconds");
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    if (bus->nparts > 1) return rsbus__replay_parts(bus, from_id, to_id, fn, user);
     snprintf(start, sizeof start, "%s", from_id);
     for (;;) {
         redisReply *rep = NULL;
         size_t i, n;
         int stop;
         rsbus__cmd(cn);
-        rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__lit(cn, "XRANGE"); rsbus__arg(cn, bus->parts[0].key, bus->parts[0].key_len);
         rsbus__argz(cn, start); rsbus__argz(cn, to_id);
         rsbus__lit(cn, "COUNT"); rsbus__argi(cn, bus->cfg.batch_size);
         rsbus__cmd_end(cn);
@@ -6841,21 +7966,24 @@ RSBUS__PUBLIC rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, con
     rsbus__conn *cn;
     redisReply *rep = NULL;
     rsbus_result r;
+    int pi;
     if (!bus) return RSBUS_E_ARG;
-    cn = &bus->conn;
     bus->err[0] = 0;
     if (!group) group = bus->cfg.group;
     if (!id || (strcmp(id, "$") != 0 && !rsbus__id_arg_ok(id)))
         return rsbus__fail(bus, RSBUS_E_ARG, "group_rewind: id must be \"$\", \"0\" or a stream id");
     if (!rsbus__name_ok(group, 127)) return rsbus__fail(bus, RSBUS_E_ARG, "group_rewind: bad group name");
     if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
-    rsbus__cmd(cn);
-    rsbus__lit(cn, "XGROUP"); rsbus__lit(cn, "SETID");
-    rsbus__arg(cn, bus->key, bus->key_len); rsbus__argz(cn, group); rsbus__argz(cn, id);
-    rsbus__cmd_end(cn);
-    if ((r = rsbus__call(cn, &rep, "XGROUP SETID")) != RSBUS_OK) {
-        if (rsbus__rcode_is(bus, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "group_rewind: no group %.100s", group);
-        return r;
+    for (pi = 0; pi < bus->nparts; pi++) {   /* every partition to the same id: stream ids are times */
+        cn = rsbus__part_conn(bus, pi);
+        rsbus__cmd(cn);
+        rsbus__lit(cn, "XGROUP"); rsbus__lit(cn, "SETID");
+        rsbus__arg(cn, bus->parts[pi].key, bus->parts[pi].key_len); rsbus__argz(cn, group); rsbus__argz(cn, id);
+        rsbus__cmd_end(cn);
+        if ((r = rsbus__call(cn, &rep, "XGROUP SETID")) != RSBUS_OK) {
+            if (rsbus__rcode_is(bus, "NOGROUP")) return rsbus__fail(bus, RSBUS_E_NOTFOUND, "group_rewind: no group %.100s", group);
+            return r;
+        }
     }
     return RSBUS_OK;
 }
@@ -6885,19 +8013,20 @@ RSBUS__PUBLIC rsbus_result rsbus_group_rewind(rsbus *bus, const char *group, con
      (Redis 7; on 6.2 this cannot be told). trim != NULL: also apply MAXLEN ~ now. */
 /* Counts (and says) what MAXLEN trimming removed before this bus's group read it, from the stream's
    and the group's numbers: entries added - length were removed from the head, entries_read of them read. */
-RSBUS__PRIVATE void rsbus__note_trimmed_unread(rsbus *bus, const rsbus_stream_info *si, const rsbus_group_info *g) {
+RSBUS__PRIVATE void rsbus__note_trimmed_unread(rsbus *bus, int pi, const rsbus_stream_info *si, const rsbus_group_info *g) {
+    rsbus__part *pt = &bus->parts[pi];
     int64_t gone;
     uint64_t fresh;
     if (bus->cfg.publish_only || strcmp(g->name, bus->cfg.group) != 0 || si->entries_added < 0 || g->entries_read < 0)
         return;
     gone = si->entries_added - si->length - g->entries_read;
-    if (gone <= 0 || (uint64_t)gone <= bus->trimmed_unread_seen) return;
-    fresh = (uint64_t)gone - bus->trimmed_unread_seen;
+    if (gone <= 0 || (uint64_t)gone <= pt->trimmed_unread_seen) return;
+    fresh = (uint64_t)gone - pt->trimmed_unread_seen;
     bus->st.trimmed_unread += fresh;
-    bus->trimmed_unread_seen = (uint64_t)gone;
+    pt->trimmed_unread_seen = (uint64_t)gone;
     rsbus__log(bus, RSBUS_LOG_WARN, "%llu entries of %s were trimmed before group %s read them "
                "(MAXLEN ~ %lld): raise max_len or use RSBUS_TRIM_ACKED",
-               (unsigned long long)fresh, bus->key, bus->cfg.group, (long long)bus->cfg.max_len);
+               (unsigned long long)fresh, pt->key, bus->cfg.group, (long long)bus->cfg.max_len);
 }
 /* Lowers the floor (*fm-*fs, *have: one was found) to id m-s when it is older. */
 RSBUS__PRIVATE void rsbus__floor(uint64_t m, uint64_t s, uint64_t *fm, uint64_t *fs, int *have) {
@@ -6906,9 +8035,9 @@ RSBUS__PRIVATE void rsbus__floor(uint64_t m, uint64_t s, uint64_t *fm, uint64_t 
 /* RSBUS_TRIM_ACKED: the oldest entry some group still needs, from the groups of an XINFO GROUPS reply:
    the entry after a group's last delivered one, and a group's oldest pending entry (XPENDING of the
    groups with pending entries, pipelined). *have 0: no group, nothing may go. */
-RSBUS__PRIVATE rsbus_result rsbus__acked_floor(rsbus *bus, const redisReply *groups, uint64_t *fm, uint64_t *fs,
+RSBUS__PRIVATE rsbus_result rsbus__acked_floor(rsbus *bus, int pi, const redisReply *groups, uint64_t *fm, uint64_t *fs,
                                                int *have) {
-    rsbus__conn *cn = &bus->conn;
+    rsbus__conn *cn = rsbus__part_conn(bus, pi);
     rsbus_result r = RSBUS_OK, first = RSBUS_OK;
     size_t i, npend = 0;
     *have = 0;
@@ -6922,7 +8051,7 @@ RSBUS__PRIVATE rsbus_result rsbus__acked_floor(rsbus *bus, const redisReply *gro
         rsbus__floor(m, s, fm, fs, have);
         if (g.pending > 0) {   /* its oldest pending entry, if it still has one when asked */
             rsbus__cmd(cn);
-            rsbus__lit(cn, "XPENDING"); rsbus__arg(cn, bus->key, bus->key_len); rsbus__argz(cn, g.name);
+            rsbus__lit(cn, "XPENDING"); rsbus__arg(cn, bus->parts[pi].key, bus->parts[pi].key_len); rsbus__argz(cn, g.name);
             rsbus__cmd_end(cn);
             npend++;
         }
@@ -6944,15 +8073,16 @@ RSBUS__PRIVATE rsbus_result rsbus__acked_floor(rsbus *bus, const redisReply *gro
     if (first == RSBUS_E_PROTOCOL) return rsbus__shape_fail(cn, "XPENDING (trim)");
     return first;
 }
-RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
-    rsbus__conn *cn = &bus->conn;
+RSBUS__PRIVATE rsbus_result rsbus__maintain_part(rsbus *bus, int pi, int64_t *trimmed) {
+    rsbus__conn *cn = rsbus__part_conn(bus, pi);
+    const rsbus__part *pt = &bus->parts[pi];
     redisReply *rs[2] = { NULL, NULL }, *rep = NULL;
     rsbus_stream_info si;
     rsbus_result r;
     size_t i;
     if (trimmed) *trimmed = 0;
-    rsbus__queue_xinfo(bus, "STREAM", NULL);
-    rsbus__queue_xinfo(bus, "GROUPS", NULL);
+    rsbus__queue_xinfo_part(bus, pi, "STREAM", NULL);
+    rsbus__queue_xinfo_part(bus, pi, "GROUPS", NULL);
     r = rsbus__recv_n(cn, rs, 2, "XINFO (trim)");
     if (r != RSBUS_OK) return r;
     if (rs[0]->type != REDIS_REPLY_ARRAY || rs[1]->type != REDIS_REPLY_ARRAY) {
@@ -6966,22 +8096,22 @@ RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
         rsbus_group_info g;
         if (!rsbus__group_decode(rs[1]->element[i], &g)) continue;
         if (g.entries_read < 0 && !strcmp(g.last_delivered_id, "0-0")) g.entries_read = 0;   /* read nothing yet */
-        rsbus__note_trimmed_unread(bus, &si, &g);
+        rsbus__note_trimmed_unread(bus, pi, &si, &g);
     }
     if (bus->cfg.trim_policy == RSBUS_TRIM_MAXLEN) {
         if (!trimmed || bus->cfg.max_len <= 0) return RSBUS_OK;   /* rsbus_run: XADD's MAXLEN trims */
         rsbus__cmd(cn);
-        rsbus__lit(cn, "XTRIM"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__lit(cn, "XTRIM"); rsbus__arg(cn, pt->key, pt->key_len);
         rsbus__lit(cn, "MAXLEN"); rsbus__lit(cn, "~"); rsbus__argi(cn, bus->cfg.max_len);
     } else {
         uint64_t fm = 0, fs = 0;
         int have = 0;
         char minid[64];
-        if ((r = rsbus__acked_floor(bus, rs[1], &fm, &fs, &have)) != RSBUS_OK) return r;
+        if ((r = rsbus__acked_floor(bus, pi, rs[1], &fm, &fs, &have)) != RSBUS_OK) return r;
         if (!have) return RSBUS_OK;   /* no group: nobody has acknowledged anything yet */
         snprintf(minid, sizeof minid, "%llu-%llu", (unsigned long long)fm, (unsigned long long)fs);
         rsbus__cmd(cn);
-        rsbus__lit(cn, "XTRIM"); rsbus__arg(cn, bus->key, bus->key_len);
+        rsbus__lit(cn, "XTRIM"); rsbus__arg(cn, pt->key, pt->key_len);
         rsbus__lit(cn, "MINID"); rsbus__lit(cn, "~"); rsbus__argz(cn, minid);
     }
     rsbus__cmd_end(cn);
@@ -6991,6 +8121,18 @@ RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
         if (trimmed) *trimmed = (int64_t)rep->integer;
     }
     return RSBUS_OK;
+}
+/* Each partition in turn (MAXLEN and MINID apply to each partition's stream on its own). */
+RSBUS__PRIVATE rsbus_result rsbus__maintain(rsbus *bus, int64_t *trimmed) {
+    rsbus_result r = RSBUS_OK;
+    int64_t n;
+    int pi;
+    if (trimmed) *trimmed = 0;
+    for (pi = 0; pi < bus->nparts && r == RSBUS_OK; pi++) {
+        r = rsbus__maintain_part(bus, pi, trimmed ? &n : NULL);
+        if (trimmed && r == RSBUS_OK) *trimmed += n;
+    }
+    return r;
 }
 
 #ifndef RSBUS_NO_ADMIN
@@ -7022,7 +8164,8 @@ RSBUS__PUBLIC rsbus_result rsbus_trim(rsbus *bus, int64_t *removed) {
    The file: a 16-byte header, "RSBSPL1\n" and the little-endian 64-bit offset of the first record not
    yet sent, then records. A record is the little-endian 32-bit length of its payload, the CRC-32 (IEEE,
    as zlib) of the payload, and the payload: the event's stream fields, name and value in turn, each as
-   a RESP bulk string ("$3\r\nkey\r\n"). A record is written with one write; with spool_fsync 0 it is
+   a RESP bulk string ("$3\r\nkey\r\n"); on a partitioned bus the payload starts with one pair of its
+   own, an empty name and the partition's number ("$0\r\n\r\n$1\r\n2\r\n"), which is not sent. A record is written with one write; with spool_fsync 0 it is
    fdatasync'ed before the publish returns. Opening the bus checks every record: the first whose length
    or CRC is wrong (a record torn by a crash) is cut off with everything after it, and the log says how
    many bytes went. A chunk that was sent advances the header's offset; once everything is sent the
@@ -7207,42 +8350,81 @@ RSBUS__PRIVATE rsbus_result rsbus__spool_open(rsbus *bus) {
     return RSBUS_OK;
 }
 
-/* Adds the record of the XADD just queued (its fields from fields_off on) to the staged records. */
-RSBUS__PRIVATE int rsbus__spool_stage(rsbus *bus, size_t fields_off) {
-    size_t n = bus->conn.out_len - fields_off;
+/* Adds the record of the XADD just queued on cn (its fields from fields_off on) to the staged records. On a
+   partitioned bus the record starts with a pair of its own, an empty name and the partition's number, so
+   that it is sent to the partition it was routed to (the count is pinned, so the number stays right). */
+RSBUS__PRIVATE int rsbus__spool_stage(rsbus *bus, rsbus__conn *cn, size_t fields_off, int pi) {
+    size_t n = cn->out_len - fields_off, pre = 0;
+    char tag[32];
     unsigned char *h;
-    if (bus->conn.oom || !fields_off || n > 0xFFFFFFFFu ||
-        rsbus__spool_buf(bus, &bus->spool_stage, &bus->spool_stage_cap, bus->spool_stage_len + 8 + n) != 0)
+    if (bus->nparts > 1) {
+        char num[16];
+        int k = snprintf(num, sizeof num, "%d", pi);
+        pre = (size_t)snprintf(tag, sizeof tag, "$0\r\n\r\n$%d\r\n%s\r\n", k, num);
+    }
+    if (cn->oom || !fields_off || n > 0xFFFFFFFFu - pre ||
+        rsbus__spool_buf(bus, &bus->spool_stage, &bus->spool_stage_cap, bus->spool_stage_len + 8 + pre + n) != 0)
         return -1;
     h = (unsigned char *)bus->spool_stage + bus->spool_stage_len;
-    memcpy(h + 8, bus->conn.out + fields_off, n);
-    rsbus__put32(h, (uint32_t)n);
-    rsbus__put32(h + 4, rsbus__crc32(h + 8, n));
-    bus->spool_stage_len += 8 + n;
+    if (pre) memcpy(h + 8, tag, pre);
+    memcpy(h + 8 + pre, cn->out + fields_off, n);
+    rsbus__put32(h, (uint32_t)(pre + n));
+    rsbus__put32(h + 4, rsbus__crc32(h + 8, pre + n));
+    bus->spool_stage_len += 8 + pre + n;
     return 0;
 }
+/* A record's partition (its own leading pair; 0 without one) and where its event's fields start. */
+RSBUS__PRIVATE int rsbus__spool_rec_part(const rsbus *bus, const char *p, size_t n, size_t *skip) {
+    size_t i = 10, v = 0;
+    *skip = 0;
+    if (n < 14 || memcmp(p, "$0\r\n\r\n$", 7) != 0) return 0;
+    i = 7;
+    while (i < n && p[i] >= '0' && p[i] <= '9') i++;   /* the value's length: a few digits (checked by spool_fields) */
+    if (n - i < 2) return 0;
+    i += 2;
+    while (i < n && p[i] >= '0' && p[i] <= '9' && v < 100000) v = v * 10 + (size_t)(p[i++] - '0');
+    if (n - i < 2 || p[i] != '\r') return 0;
+    *skip = i + 2;
+    return (int)(v % (size_t)(bus->nparts > 0 ? bus->nparts : 1));
+}
 
-/* Sends n records (checked ones: spool_stage, or read back by spool_read) as XADDs, in MULTI/EXEC when
-   atomic, and reads the replies. */
+/* Sends n records (checked ones: read back by spool_read) as XADDs, in MULTI/EXEC per partition, and reads
+   the replies; a failure leaves the whole chunk to be sent again (what went through is sent twice, with
+   the same event ids). */
 RSBUS__PRIVATE rsbus_result rsbus__spool_send(rsbus *bus, const char *recs, size_t len, size_t n, int atomic,
                                               char (*ids)[RSBUS_ID_SIZE], const char *what) {
-    rsbus__conn *cn = &bus->conn;
-    size_t p = 0;
-    if (atomic) { rsbus__cmd(cn); rsbus__lit(cn, "MULTI"); rsbus__cmd_end(cn); }
-    while (p + 8 <= len) {
-        size_t plen = rsbus__get32((const unsigned char *)recs + p);
-        const char *payload = recs + p + 8;
-        rsbus__xadd_head(cn, bus->key, bus->key_len, rsbus__xadd_maxlen(bus));
-        if (rsbus__reserve(cn, plen) == 0) {
-            memcpy(cn->out + cn->out_len, payload, plen);
-            cn->out_len += plen;
-            cn->cmd_argc += (int)rsbus__spool_fields(payload, plen);
+    int pi;
+    rsbus_result r = RSBUS_OK;
+    (void)n;
+    for (pi = 0; pi < bus->nparts; pi++) {
+        rsbus__conn *cn = rsbus__part_conn(bus, pi);
+        size_t p = 0, k = 0;
+        while (p + 8 <= len) {
+            size_t plen = rsbus__get32((const unsigned char *)recs + p), skip;
+            const char *payload = recs + p + 8;
+            p += 8 + plen;
+            if (rsbus__spool_rec_part(bus, payload, plen, &skip) != pi) continue;
+            if (!k++ && atomic) { rsbus__cmd(cn); rsbus__lit(cn, "MULTI"); rsbus__cmd_end(cn); }
+            rsbus__xadd_head(cn, bus->parts[pi].key, bus->parts[pi].key_len, rsbus__xadd_maxlen(bus));
+            if (rsbus__reserve(cn, plen) == 0) {
+                memcpy(cn->out + cn->out_len, payload + skip, plen - skip);
+                cn->out_len += plen - skip;
+                cn->cmd_argc += (int)rsbus__spool_fields(payload + skip, plen - skip);
+            }
+            rsbus__cmd_end(cn);
         }
-        rsbus__cmd_end(cn);
-        p += 8 + plen;
+        if (k && atomic) { rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn); }
     }
-    if (atomic) { rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn); }
-    return rsbus__read_xadds(bus, n, atomic, ids, what);
+    for (pi = 0; pi < bus->nparts && r == RSBUS_OK; pi++) {   /* the replies, in the same order */
+        size_t p = 0, k = 0;
+        while (p + 8 <= len) {
+            size_t plen = rsbus__get32((const unsigned char *)recs + p), skip;
+            if (rsbus__spool_rec_part(bus, recs + p + 8, plen, &skip) == pi) k++;
+            p += 8 + plen;
+        }
+        if (k) r = rsbus__read_xadds_on(bus, rsbus__part_conn(bus, pi), k, atomic, bus->nparts > 1 ? NULL : ids, NULL, what);
+    }
+    return r;
 }
 
 /* Sends the spool, chunk by chunk; the caller has connected. */
@@ -7298,23 +8480,38 @@ RSBUS__PRIVATE rsbus_result rsbus__spool_append(rsbus *bus, size_t n) {
    what is sent and what is spooled. send 0: the commands are then forgotten (Redis cannot be reached;
    only the records are wanted). */
 RSBUS__PRIVATE rsbus_result rsbus__stage(rsbus *bus, const rsbus__pub *pub, int send) {
-    rsbus__conn *cn = &bus->conn;
+    rsbus__conn *cn = rsbus__part_conn(bus, 0);   /* (the cluster transport marks every connection) */
     rsbus__mark mark = rsbus__cmd_mark(cn);
     rsbus__ev e;
     rsbus_result r = RSBUS_OK;
     size_t i;
     bus->spool_stage_len = 0;
+    if (!pub->single && bus->nparts > 1) {   /* MULTI/EXEC per partition */
+        r = RSBUS_OK;
+        for (i = 0; i < pub->n && r == RSBUS_OK; i++) {
+            r = rsbus__check_event(bus, &pub->evs[i], i, &pub->es[i]);
+            if (r == RSBUS_OK) pub->pp[i] = rsbus__route(bus, pub->evs[i].key, pub->es[i].id);
+        }
+        if (r == RSBUS_OK) r = rsbus__queue_parts(bus, pub->evs, pub->es, pub->pp, pub->n, 1);
+        if (r != RSBUS_OK || !send) rsbus__cmd_rewind(cn, mark);
+        return r;
+    }
     if (!pub->single) { rsbus__cmd(cn); rsbus__lit(cn, "MULTI"); rsbus__cmd_end(cn); }
     for (i = 0; i < pub->n && r == RSBUS_OK; i++) {
         size_t off;
+        int pi;
         if (pub->evs) {
             r = rsbus__check_event(bus, &pub->evs[i], pub->single ? (size_t)-1 : i, &e);
             if (r != RSBUS_OK) break;
-            off = rsbus__queue_xadd(bus, &pub->evs[i], &e);
+            pi = rsbus__route(bus, pub->evs[i].key, e.id);
+            off = rsbus__queue_xadd(bus, pi, &pub->evs[i], &e);
         } else {
-            off = rsbus__queue_xadd_fields(bus, pub->fields, pub->nfields);
+            pi = rsbus__fields_part(bus, pub->key, pub->fields, pub->nfields);
+            off = rsbus__queue_xadd_fields(bus, pi, pub->fields, pub->nfields);
         }
-        if (rsbus__spool_stage(bus, off) != 0) r = rsbus__fail(bus, RSBUS_E_NOMEM, "publish: out of memory");
+        pub->pp[0] = pi;   /* a single publish: which connection answers */
+        if (rsbus__spool_stage(bus, rsbus__part_conn(bus, pi), off, pi) != 0)
+            r = rsbus__fail(bus, RSBUS_E_NOMEM, "publish: out of memory");
     }
     if (!pub->single) { rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn); }
     if (r != RSBUS_OK || !send) rsbus__cmd_rewind(cn, mark);
@@ -7323,14 +8520,44 @@ RSBUS__PRIVATE rsbus_result rsbus__stage(rsbus *bus, const rsbus__pub *pub, int 
 
 /* Publish on a bus with a spool: what is spooled goes first, then this; it is spooled when Redis cannot
    be reached (RSBUS_E_IO, RSBUS_E_TIMEOUT), never when it refused it. */
-RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus__pub *pub, char (*ids)[RSBUS_ID_SIZE]) {
-    size_t i, sent, n = pub->n;
+RSBUS__PRIVATE rsbus_result rsbus__publish_spooled_in(rsbus *bus, const rsbus__pub *pub, char (*ids)[RSBUS_ID_SIZE]);
+RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus__pub *pub_in, char (*ids)[RSBUS_ID_SIZE]) {
+    size_t n = pub_in->n, bytes = 0;
+    rsbus__pub pub0 = *pub_in, *pub = &pub0;
+    int one = 0;
+    char *mem = NULL;
+    rsbus_result r;
+    pub->pp = &one;
+    if (!pub->single && bus->nparts > 1) {   /* scratch of a partitioned batch: checked events, partitions, map */
+        bytes = n * (sizeof(rsbus__ev) + sizeof(size_t) + sizeof(int));
+        if (n > SIZE_MAX / (sizeof(rsbus__ev) + sizeof(size_t) + sizeof(int)) ||
+            !(mem = (char *)rsbus__alloc(&bus->a, bytes))) {
+            bus->st.publish_errors += n;
+            return rsbus__fail(bus, RSBUS_E_NOMEM, "publish_batch: out of memory");
+        }
+        pub->es = (rsbus__ev *)(void *)mem;
+        pub->map = (size_t *)(void *)(mem + n * sizeof(rsbus__ev));
+        pub->pp = (int *)(void *)(mem + n * (sizeof(rsbus__ev) + sizeof(size_t)));
+    }
+    r = rsbus__publish_spooled_in(bus, pub, ids);
+    if (mem) rsbus__free(&bus->a, mem, bytes);
+    return r;
+}
+RSBUS__PRIVATE rsbus_result rsbus__publish_spooled_in(rsbus *bus, const rsbus__pub *pub, char (*ids)[RSBUS_ID_SIZE]) {
+    size_t i, sent, n = pub->n, added = 0;
     rsbus_result r = rsbus__ensure(bus);
     if (r == RSBUS_OK && bus->spool_events) r = rsbus__spool_drain(bus, &sent);
     if (r == RSBUS_OK) {
         if ((r = rsbus__stage(bus, pub, 1)) != RSBUS_OK) { bus->st.publish_errors += n; return r; }
-        r = rsbus__read_xadds(bus, n, !pub->single, ids, pub->single ? "XADD" : "XADD (batch)");
-        if (r == RSBUS_OK) { bus->st.published += n; return RSBUS_OK; }
+        if (!pub->single && bus->nparts > 1) {
+            r = rsbus__read_parts(bus, pub->pp, n, pub->map, ids, &added, "XADD (batch)");
+            bus->st.published += added;
+            if (r == RSBUS_OK || added) { bus->st.publish_errors += n - added; return r; }
+        } else {
+            r = rsbus__read_xadds_on(bus, rsbus__part_conn(bus, pub->pp[0]), n, !pub->single, ids, NULL,
+                                     pub->single ? "XADD" : "XADD (batch)");
+            if (r == RSBUS_OK) { bus->st.published += n; return RSBUS_OK; }
+        }
     } else if (r == RSBUS_E_IO || r == RSBUS_E_TIMEOUT) {
         rsbus_result c = rsbus__stage(bus, pub, 0);   /* offline: the records only */
         if (c != RSBUS_OK) { bus->st.publish_errors += n; return c; }
@@ -7369,6 +8596,10 @@ RSBUS__PUBLIC rsbus_result rsbus_spool_pending(rsbus *bus, size_t *events, size_
     return RSBUS_OK;
 }
 #else /* RSBUS_NO_SPOOL: rsbus_open refuses spool_path, so spool_fd stays -1 and the private ones are never called */
+RSBUS__PRIVATE int rsbus__spool_stage(rsbus *bus, rsbus__conn *cn, size_t fields_off, int pi) {
+    (void)bus; (void)cn; (void)fields_off; (void)pi;
+    return -1;
+}
 RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus__pub *pub, char (*ids)[RSBUS_ID_SIZE]) {
     (void)pub; (void)ids;
     return rsbus__compiled_out(bus, "publish (spool)", "RSBUS_NO_SPOOL");

@@ -46,6 +46,7 @@ typedef struct ctl {
     rsbus_config cfg;       /* from the environment, then the global options */
     int json;
     int group_given;        /* --group or RSBUS_GROUP: health judges that group even if it is missing */
+    int partitions_given;   /* --partitions or RSBUS_PARTITIONS: no looking up the pinned count */
     const char *env_spool;  /* RSBUS_SPOOL_PATH (cfg.spool_path is NULL except for "spool") */
     rsbus *bus;
 } ctl;
@@ -88,6 +89,18 @@ static void log_stderr(void *user, rsbus_log_level level, const char *msg) {
 }
 
 /* Strict integers: optional '-', digits only, in [lo, hi]. */
+static int parse_int_n(const char *s, size_t n, int64_t lo, int64_t hi, int64_t *out) {
+    int64_t v = 0;
+    size_t i;
+    if (n == 0 || n > 18) return 0;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v < lo || v > hi) return 0;
+    *out = v;
+    return 1;
+}
 static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out) {
     char *end;
     long long v;
@@ -342,7 +355,7 @@ static void print_pretty(const char *s, size_t n, int indent) {
 /* ---- arguments, help, errors ------------------------------------------------------------- */
 
 static const char tool_usage[] =
-    "usage: rsbusctl [--url URL] [--stream S] [--group G] [--json] COMMAND [ARGS]\n"
+    "usage: rsbusctl [--url URL] [--stream S] [--group G] [--partitions N] [--json] COMMAND [ARGS]\n"
     "\n"
     "Operates an rsbus event bus on Redis Streams. URL, stream and group default to the RSBUS_*\n"
     "environment (RSBUS_URL, RSBUS_STREAM, RSBUS_GROUP, RSBUS_TENANT, RSBUS_CONNECT_TIMEOUT_MS, ...),\n"
@@ -357,6 +370,7 @@ static const char tool_options[] =
     "  --url URL      redis://[user:pass@]host[:port][/db], rediss://..., unix:///path[?db=N]\n"
     "  --stream S     stream key\n"
     "  --group G      consumer group (consumers, rewind, health)\n"
+    "  --partitions N the stream's partition count (default: the count pinned in Redis, if any)\n"
     "  --json         JSON output (info, consumers, tail, replay, rewind, dlq ls, dlq show, spool,\n"
     "                 health)\n"
     "  -h, --help     this text; \"rsbusctl COMMAND --help\" for a command\n"
@@ -380,11 +394,28 @@ static int fail(ctl *c, const char *what, rsbus_result r) {
 }
 /* Opens the publish-only bus (after the options: they may name the stream and group). err NULL: a
    failure is printed. */
+/* rsbus_open; on a partitioned stream, without --partitions (or RSBUS_PARTITIONS), with the count pinned
+   in Redis, which rsbus_open's refusal names ("... has N partitions (pinned in {K}:meta)"). */
+static rsbus *open_pinned(const ctl *c, rsbus_config *cfg, rsbus_error *ep) {
+    rsbus *bus = rsbus_open(cfg, ep);
+    const char *pinned;
+    if (!bus && ep->code == RSBUS_E_ARG && !c->partitions_given &&
+        (pinned = strstr(ep->msg, " partitions (pinned in ")) != NULL) {
+        const char *d = pinned;
+        int64_t n;
+        while (d > ep->msg && d[-1] >= '0' && d[-1] <= '9') d--;
+        if (d < pinned && parse_int_n(d, (size_t)(pinned - d), 2, 256, &n)) {
+            cfg->partitions = (int)n;
+            bus = rsbus_open(cfg, ep);
+        }
+    }
+    return bus;
+}
 static rsbus *open_bus(ctl *c, rsbus_error *err) {
-    rsbus_error e;
+    rsbus_error e, *ep = err ? err : &e;
     if (!c->cfg.stream) c->cfg.stream = "rsbus:events";
     if (!c->cfg.group) c->cfg.group = "default";
-    c->bus = rsbus_open(&c->cfg, err ? err : &e);
+    c->bus = open_pinned(c, &c->cfg, ep);
     if (!c->bus && !err) fprintf(stderr, "rsbusctl: cannot open the bus: %s: %s\n", rsbus_result_str(e.code), e.msg);
     return c->bus;
 }
@@ -398,6 +429,17 @@ static int global_opt(ctl *c, int argc, char **argv, int *i) {
     if (len == 5 && !strncmp(a, "--url", len)) dst = &c->cfg.url;
     else if (len == 8 && !strncmp(a, "--stream", len)) dst = &c->cfg.stream;
     else if (len == 7 && !strncmp(a, "--group", len)) { dst = &c->cfg.group; c->group_given = 1; }
+    else if (len == 12 && !strncmp(a, "--partitions", len)) {
+        const char *v;
+        int64_t n;
+        if (eq) v = eq + 1;
+        else if (*i + 1 >= argc) return -1;
+        else v = argv[++*i];
+        if (!parse_int_n(v, strlen(v), 0, 256, &n)) return -2;
+        c->cfg.partitions = (int)n;
+        c->partitions_given = 1;
+        return 1;
+    }
     else return 0;
     if (eq) { *dst = eq + 1; return 1; }
     if (*i + 1 >= argc) return -1;
@@ -423,6 +465,7 @@ static int parse_args(ctl *c, const command *cmd, int argc, char **argv, const o
             if (!strcmp(a, "--help") || !strcmp(a, "-h")) { print_help(cmd); return 0; }
             if (!strcmp(a, "--json")) { c->json = 1; continue; }
             if ((k = global_opt(c, argc, argv, &i)) != 0) {
+                if (k == -2) return usage_error(cmd, "--partitions takes 0..256", NULL);
                 if (k < 0) return usage_error(cmd, "missing value for", a);
                 continue;
             }
@@ -1082,6 +1125,16 @@ static int dlq_count_before(const rsbus_dlq_entry *e, void *user) {
     return 0;
 }
 
+/* A dead letter's id: "ms-seq", or "p<i>/ms-seq" on a partitioned stream. */
+static int dlq_id_ok(const char *s) {
+    if (s[0] == 'p' && s[1] >= '0' && s[1] <= '9') {
+        s++;
+        while (*s >= '0' && *s <= '9') s++;
+        if (*s++ != '/') return 0;
+    }
+    return id_ok(s);
+}
+
 static int dlq_show(ctl *c, const command *cmd, int argc, char **argv) {
     const char *pos[1] = { NULL };
     dlq_ctx x;
@@ -1089,7 +1142,7 @@ static int dlq_show(ctl *c, const command *cmd, int argc, char **argv) {
     rsbus_result r;
     int rc = parse_args(c, cmd, argc, argv, NULL, pos, 1, 1);
     if (rc != GO_ON) return rc;
-    if (!id_ok(pos[0])) return usage_error(cmd, "not a dead-letter id (ms-seq):", pos[0]);
+    if (!dlq_id_ok(pos[0])) return usage_error(cmd, "not a dead-letter id (ms-seq, or p<i>/ms-seq):", pos[0]);
     if (!open_bus(c, NULL)) return 1;
     memset(&x, 0, sizeof x);
     if ((r = rsbus_server_time_ms(c->bus, &x.now)) < 0) return fail(c, "dlq show", r);
@@ -1114,7 +1167,7 @@ static int dlq_replay(ctl *c, const command *cmd, int argc, char **argv) {
     int rc = parse_args(c, cmd, argc, argv, specs, pos, 0, 1);
     if (rc != GO_ON) return rc;
     if (all == !!pos[0]) return usage_error(cmd, "dlq replay takes one ID or --all", NULL);
-    if (pos[0] && !id_ok(pos[0])) return usage_error(cmd, "not a dead-letter id (ms-seq):", pos[0]);
+    if (pos[0] && !dlq_id_ok(pos[0])) return usage_error(cmd, "not a dead-letter id (ms-seq, or p<i>/ms-seq):", pos[0]);
     if (!open_bus(c, NULL)) return 1;
     if (pos[0]) {
         if ((r = rsbus_dlq_replay(c->bus, pos[0], nid)) < 0) return fail(c, "dlq replay", r);
@@ -1256,6 +1309,69 @@ static int cmd_spool(ctl *c, const command *cmd, int argc, char **argv) {
 
 /* ---- health, metrics ------------------------------------------------------------------------ */
 
+/* The partitions of the stream: where each one is, its numbers, and whether they are spread. */
+static int cmd_partitions(ctl *c, const command *cmd, int argc, char **argv) {
+    rsbus_partition_info *p;
+    size_t n = 0, i, j, nodes = 0, most = 0;
+    const char *most_node = "";
+    rsbus_result r;
+    char b1[900], b2[64];
+    int rc = parse_args(c, cmd, argc, argv, NULL, NULL, 0, 0);
+    if (rc != GO_ON) return rc;
+    if (!open_bus(c, NULL)) return 1;
+    if (!(p = (rsbus_partition_info *)calloc(256, sizeof *p))) return fail(c, "partitions", RSBUS_E_NOMEM);
+    if ((r = rsbus_partitions_list(c->bus, p, 256, &n)) < 0) { free(p); return fail(c, "partitions", r); }
+    for (i = 0; i < n; i++) {   /* partitions per server: the one holding the most */
+        size_t k = 0, seen = 0;
+        for (j = 0; j < n; j++) k += !strcmp(p[j].node, p[i].node);
+        for (j = 0; j < i; j++) seen |= !strcmp(p[j].node, p[i].node);
+        if (!seen) nodes++;
+        if (k > most) { most = k; most_node = p[i].node; }
+    }
+    if (c->json) {
+        rsbus_jw w;
+        rsbus_jw_init_alloc(&w, NULL);
+        rsbus_jw_obj(&w);
+        jw_kstr(&w, "stream", c->cfg.stream);
+        jw_kint(&w, "nodes", (int64_t)nodes);
+        rsbus_jw_key(&w, "partitions");
+        rsbus_jw_arr(&w);
+        for (i = 0; i < n; i++) {
+            rsbus_jw_obj(&w);
+            jw_kint(&w, "index", p[i].index);
+            jw_kstr(&w, "key", p[i].key);
+            jw_kint(&w, "slot", p[i].slot);
+            jw_kstr(&w, "node", p[i].node);
+            jw_kint(&w, "length", p[i].length);
+            rsbus_jw_key(&w, "lag");
+            if (p[i].lag >= 0) rsbus_jw_int(&w, p[i].lag); else rsbus_jw_null(&w);
+            jw_kint(&w, "pending", p[i].pending);
+            jw_kint(&w, "dlq_length", p[i].dlq_length);
+            rsbus_jw_obj_end(&w);
+        }
+        rsbus_jw_arr_end(&w);
+        rsbus_jw_obj_end(&w);
+        free(p);
+        return jw_print(&w);
+    }
+    printf("stream %s, %zu partition%s on %zu server%s (group %s)\n\n", esc(c->cfg.stream, 200, b1, sizeof b1), n,
+           n == 1 ? "" : "s", nodes, nodes == 1 ? "" : "s", esc(c->cfg.group, 128, b2, sizeof b2));
+    printf("  %5s %-28s %5s %-22s %10s %10s %10s %8s\n", "#", "KEY", "SLOT", "NODE", "LENGTH", "LAG", "PENDING", "DLQ");
+    for (i = 0; i < n; i++) {
+        char lag[32], key[300], node[300];
+        snprintf(lag, sizeof lag, "%lld", (long long)p[i].lag);
+        printf("  %5d %-28s %5d %-22s %10lld %10s %10lld %8lld\n", p[i].index, esc(p[i].key, 256, key, sizeof key),
+               p[i].slot, esc(p[i].node, 128, node, sizeof node), (long long)p[i].length, p[i].lag >= 0 ? lag : "unknown",
+               (long long)p[i].pending, (long long)p[i].dlq_length);
+    }
+    /* partitions spread load only over several servers: say so when they pile up on one */
+    if (n >= 2 && (nodes == 1 || most > 2 * ((n + nodes - 1) / nodes)))
+        printf("\nwarning: %zu of the %zu partitions are on one server (%s): they share its CPU and memory\n",
+               most, n, esc(most_node, 128, b1, sizeof b1));
+    free(p);
+    return 0;
+}
+
 static int cmd_health(ctl *c, const command *cmd, int argc, char **argv) {
     static const char *const names[] = { "HEALTHY", "DEGRADED", "UNHEALTHY" };
     const char *max_lag = NULL;
@@ -1363,7 +1479,7 @@ static rsbus_result watch_open(scraper *s, watched *w) {
     cfg.stream = w->name;
     cfg.connect_timeout_ms = (int)half;
     cfg.io_timeout_ms = (int)half;
-    if ((w->bus = rsbus_open(&cfg, &e)) != NULL) return RSBUS_OK;
+    if ((w->bus = open_pinned(s->c, &cfg, &e)) != NULL) return RSBUS_OK;
     watch_note(w, "open", e.code, e.msg);
     return e.code;
 }
@@ -1944,7 +2060,7 @@ static const command commands[] = {
       "With --field (repeated, in order) it adds an entry of exactly those fields instead (no type, id or\n"
       "ts of rsbus's), for consumers that expect another layout, e.g. eventsource-py's:\n"
       "  rsbusctl pub --field event_id=$(uuidgen) --field event_type=OrderCreated --field payload='{...}'\n"
-      "Names are 1..1024 bytes, up to 256 fields. --key K is the ordering key (partitions, later).\n" },
+      "Names are 1..1024 bytes, up to 256 fields. --key K is the ordering key: it picks the partition.\n" },
     { "tail", cmd_tail, "tail [--count N]", "follow new entries as they arrive",
       "Follows the stream: one line per entry added from now on, with its stream id, its age by Redis's\n"
       "clock, type, event id and the first 80 bytes of the payload (control characters escaped). Reads\n"
@@ -1979,6 +2095,13 @@ static const command commands[] = {
       "Prints the stream's length, first and last ids, entries added, the dead-letter count, and for\n"
       "every consumer group its lag (\"unknown\" when Redis cannot tell), pending entries, consumers and\n"
       "last delivered id. --json prints one JSON object.\n" },
+    { "partitions", cmd_partitions, "partitions", "each partition: key, slot, server, length, lag, pending, dead letters",
+      "Lists the partitions of the stream (one, the stream itself, when it is not partitioned): index,\n"
+      "key, cluster slot, the server that holds it, length, the group's lag (--group) and pending\n"
+      "entries, and dead letters. Warns when the partitions pile up on one server (on a single Redis\n"
+      "they always do: partitions spread load only over a cluster's masters). The count comes from\n"
+      "--partitions / RSBUS_PARTITIONS, else from the record the stream's first bus pinned in Redis.\n"
+      "--json prints one JSON object.\n" },
     { "consumers", cmd_consumers, "consumers [--gc IDLE]", "the group's consumers; --gc deletes idle ones holding nothing",
       "Lists the consumers of the group (--group): pending entries, idle time, and inactive time where\n"
       "Redis (7.2+) reports it. --json prints JSON.\n"
@@ -1997,7 +2120,8 @@ static const command commands[] = {
       "re-reads its own when it restarts). --json prints a JSON object.\n"
       "  --yes         really move it\n" },
     { "dlq", cmd_dlq, "dlq ls | show ID | replay ID|--all | purge --before WHEN --yes", "inspect, replay and purge dead letters",
-      "Dead letters (the stream's :dlq stream):\n"
+      "Dead letters (the stream's {STREAM}:dlq stream; of every partition, merged oldest first, with ids\n"
+      "p<i>/<ms-seq>, on a partitioned stream):\n"
       "  dlq ls                  every dead letter: id, age by Redis's clock, type, event id, group,\n"
       "                          deliveries, error (--json: an object with a dead_letters array)\n"
       "  dlq show ID             every field of one dead letter, the payload indented (--json too)\n"
@@ -2108,12 +2232,17 @@ int main(int argc, char **argv) {
     else err.code = RSBUS_OK;
     c.env_spool = c.cfg.spool_path;
     c.group_given = c.cfg.group != NULL;
+    c.partitions_given = getenv("RSBUS_PARTITIONS") != NULL;
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { print_usage(); return 0; }
         if (!strcmp(a, "--version")) { printf("rsbusctl (rsbus %s)\n", RSBUS_VERSION_STRING); return 0; }
         if (!strcmp(a, "--json")) { c.json = 1; continue; }
-        if ((rc = global_opt(&c, argc, argv, &i)) < 0) { fprintf(stderr, "rsbusctl: %s needs a value\n", a); return EXIT_USAGE; }
+        if ((rc = global_opt(&c, argc, argv, &i)) == -2) {
+            fprintf(stderr, "rsbusctl: --partitions takes 0..256\n");
+            return EXIT_USAGE;
+        }
+        if (rc < 0) { fprintf(stderr, "rsbusctl: %s needs a value\n", a); return EXIT_USAGE; }
         if (rc) continue;
         /* never echo what might be a mistyped --url=... with a password in it */
         fprintf(stderr, "rsbusctl: unknown option %s\n(rsbusctl --help for usage)\n",

@@ -28,6 +28,8 @@
    W8  W3 over foreign entries: eventsource-py's layout (event_id, event_type, aggregate_id, aggregate_type,
        tenant_id, occurred_at, payload), read with accept_foreign and type_field/id_field/data_field; every
        field is handed to the handler (msg->fields); the hiredis sides read and acknowledge the same entries
+   W9  partitions 1/4/8 on one server: publish and consume of a partitioned stream against the unpartitioned
+       one (rsbus only; goal >= 0.9), and XREADGROUP calls per 1000 events (one read for all partitions)
 
    Exit status 0 whatever the numbers are; 1 when the run itself failed (an rsbus call failed, a side did
    not do all of its work). */
@@ -1554,7 +1556,122 @@ static void print_table(void) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: bench [--quick] [--rounds N] [--only W1|W2|W3|W4|W5|W6|W7|W8[,...]]...\n");
+    fprintf(f, "usage: bench [--quick] [--rounds N] [--only W1|W2|W3|W4|W5|W6|W7|W8|W9[,...]]...\n");
+}
+
+
+/* ---- W9: partitions on one server ----------------------------------------------------------- */
+
+/* Publishing (batches of 100, keys k0..k999) and consuming (rsbus_run, COUNT 100 from each partition) of
+   one stream made of N partitions, N = 1 (unpartitioned), 4 and 8, against the same server; the ratio of
+   each N to the unpartitioned stream in the same round, and XREADGROUP calls per 1000 events consumed
+   (one read names every partition: it must not grow with N). */
+static long long cmdstat_calls(const char *cmd) {
+    redisReply *rep = (redisReply *)redisCommand(g_admin, "INFO commandstats");
+    char key[64];
+    const char *p;
+    long long v = 0;
+    snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
+    if (rep && rep->type == REDIS_REPLY_STRING && (p = strstr(rep->str, key)) != NULL) v = strtoll(p + strlen(key), NULL, 10);
+    if (rep) freeReplyObject(rep);
+    return v;
+}
+static int w9_del(const char *stream, int nparts) {
+    int i;
+    char key[96];
+    for (i = 0; i < (nparts > 1 ? nparts : 1); i++) {
+        if (nparts > 1) snprintf(key, sizeof key, "%s:p%d", stream, i); else snprintf(key, sizeof key, "%s", stream);
+        if (del_key(key)) return -1;
+        snprintf(key, sizeof key, nparts > 1 ? "{%s:p%d}:dlq" : "{%s}:dlq", stream, i);
+        if (nparts <= 1) snprintf(key, sizeof key, "{%s}:dlq", stream);
+        if (del_key(key)) return -1;
+    }
+    snprintf(key, sizeof key, "{%s}:meta", stream);
+    return del_key(key);
+}
+SIDE_FN int w9_side(const char *stream, int nparts, long n, meas *pub, meas *con, double *reads_per_k) {
+    rsbus_config cfg;
+    rsbus_error err;
+    rsbus *bus;
+    rsbus_event evs[100];
+    char keys[100][8];
+    w3_run_ctx x;
+    span t0;
+    long i, k;
+    long long reads0;
+    rsbus_result r;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.url = g_redis.unix_url;
+    cfg.stream = stream;
+    cfg.group = GROUP;
+    cfg.consumer = "c1";
+    cfg.group_start = "0";
+    cfg.block_ms = 1000;
+    cfg.partitions = nparts;
+    if (!(bus = rsbus_open(&cfg, &err))) return fail("W9 rsbus_open: %s: %s", rsbus_result_str(err.code), err.msg);
+    for (k = 0; k < 100; k++) event_init(&evs[k]);
+    t0 = span_begin();
+    for (i = 0; i < n; i += 100) {
+        for (k = 0; k < 100; k++) {
+            snprintf(keys[k], sizeof keys[k], "k%ld", (i + k) % 1000);
+            evs[k].key = keys[k];
+        }
+        if ((r = rsbus_publish_batch(bus, evs, 100, NULL)) != RSBUS_OK) {
+            fail("W9 rsbus_publish_batch: %s: %s", rsbus_result_str(r), rsbus_errmsg(bus));
+            rsbus_close(bus);
+            return -1;
+        }
+    }
+    meas_end(pub, &t0, (double)n);
+    x.bus = bus; x.count = 0; x.n = n;
+    if (rsbus_subscribe(bus, "*", w3_run_handler, &x) <= 0) { rsbus_close(bus); return fail("rsbus_subscribe"); }
+    reads0 = cmdstat_calls("xreadgroup");
+    t0 = span_begin();
+    r = run_with_alarm(bus, 120);
+    meas_end(con, &t0, (double)n);
+    *reads_per_k = (double)(cmdstat_calls("xreadgroup") - reads0) * 1000.0 / (double)n;
+    rsbus_close(bus);
+    if (r != RSBUS_OK || g_run_stop || x.count != n)
+        return fail("W9 rsbus_run with %d partitions: handled %ld of %ld", nparts, x.count, n);
+    return 0;
+}
+static int w9(void) {
+    static const int counts[3] = { 1, 4, 8 };
+    long n = scaled(100000, 10000);
+    meas pub[3][MAX_ROUNDS], con[3][MAX_ROUNDS];
+    double reads[3][MAX_ROUNDS], x[MAX_ROUNDS] = { 0 }, y[MAX_ROUNDS] = { 0 };
+    size_t nr = (size_t)g_rounds;
+    int r, j;
+    char stream[64], label[80];
+    printf("\nW9 partitions on one server: publish (batches of 100, 1000 keys) and consume (rsbus_run, COUNT 100)\n"
+           "   %ld events per round, %d rounds; partitions 1 (unpartitioned), 4, 8 in turn\n", n, g_rounds);
+    for (r = 0; r < g_rounds; r++) {
+        for (j = 0; j < 3; j++) {
+            snprintf(stream, sizeof stream, "bench:w9:%d:%d", counts[j], r);
+            if (w9_side(stream, counts[j] > 1 ? counts[j] : 0, n, &pub[j][r], &con[j][r], &reads[j][r])) return -1;
+            if (w9_del(stream, counts[j])) return -1;
+        }
+    }
+    print_head();
+    for (j = 0; j < 3; j++) {
+        snprintf(label, sizeof label, "publish events/s, partitions %d", counts[j]);
+        print_row(label, col(pub[j], nr, 0, x), nr);
+    }
+    for (j = 0; j < 3; j++) {
+        snprintf(label, sizeof label, "consume events/s, partitions %d", counts[j]);
+        print_row(label, col(con[j], nr, 0, x), nr);
+    }
+    for (j = 0; j < 3; j++) {
+        snprintf(label, sizeof label, "XREADGROUP per 1000 events, %d", counts[j]);
+        print_row(label, reads[j], nr);
+    }
+    for (j = 1; j < 3; j++) {
+        snprintf(label, sizeof label, "ratio publish %d / unpartitioned", counts[j]);
+        print_ratio(label, col(pub[j], nr, 0, x), col(pub[0], nr, 0, y), nr, "(goal >= 0.9)");
+        snprintf(label, sizeof label, "ratio consume %d / unpartitioned", counts[j]);
+        print_ratio(label, col(con[j], nr, 0, x), col(con[0], nr, 0, y), nr, "(goal >= 0.9)");
+    }
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -1568,8 +1685,8 @@ int main(int argc, char **argv) {
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             char *s = argv[++i], *tok;
             for (tok = strtok(s, ","); tok && g_nonly < 32; tok = strtok(NULL, ",")) {
-                if (strlen(tok) != 2 || (tok[0] | 0x20) != 'w' || tok[1] < '1' || tok[1] > '8') {
-                    fprintf(stderr, "--only: %s is not one of W1..W8\n", tok);
+                if (strlen(tok) != 2 || (tok[0] | 0x20) != 'w' || tok[1] < '1' || tok[1] > '9') {
+                    fprintf(stderr, "--only: %s is not one of W1..W9\n", tok);
                     return 1;
                 }
                 g_only[g_nonly++] = tok;
@@ -1599,6 +1716,7 @@ int main(int argc, char **argv) {
     if (selected("W6")) w6();
     if (selected("W7")) w7();
     if (selected("W8")) w8();
+    if (selected("W9")) w9();
     print_table();
 
     redisFree(g_admin);

@@ -83,7 +83,7 @@ static struct {
 
 /* --cluster: a 3+3 Redis Cluster; srv is a copy of the master that serves the stream's slot now */
 static test_cluster ccl;
-static int chaos_slot(void) { return rsbus__slot_of(CHAOS_STREAM, strlen(CHAOS_STREAM)); }
+static int chaos_slot(void) { return rsbus_key_slot(CHAOS_STREAM, 0); }
 static int follow_master(void) {
     int m = test_cluster_master_of(&ccl, chaos_slot());
     if (m < 0) return -1;

@@ -112,8 +112,9 @@ static rsbus *make_bus(int tenant, int small, int foreign, int names) {
     if (tenant) snprintf(bus->key, sizeof bus->key, "tenant:t:s");
     else snprintf(bus->key, sizeof bus->key, "s");
     bus->key_len = strlen(bus->key);
-    snprintf(bus->dlq_key, sizeof bus->dlq_key, "%s:dlq", bus->key);
+    snprintf(bus->dlq_key, sizeof bus->dlq_key, "{%s}:dlq", bus->key);
     bus->dlq_key_len = strlen(bus->dlq_key);
+    FUZZ_CHECK(rsbus__parts_init(bus) == RSBUS_OK);   /* one partition: the stream */
     bus->group_len = 1;
     bus->consumer_len = 1;
     rsbus__conn_init(bus, &bus->conn);
@@ -471,7 +472,7 @@ static void any_reply(rsbus *bus, const redisReply *rep, const unsigned char *co
         for (i = 0; i < entries->elements; i++) counts[i] = 1 + (i < ncounts ? counts_src[i] % 6u : 0);
         rsbus_stats_get(bus, &before);
         handler_calls = 0;
-        r = rsbus__handle(bus, (const redisReply *const *)entries->element, entries->elements,
+        r = rsbus__handle(bus, (const redisReply *const *)entries->element, NULL, entries->elements,
                           ncounts ? counts : NULL, "XACK");
         rsbus_stats_get(bus, &after);
         FUZZ_CHECK(r == RSBUS_OK || r == RSBUS_E_IO);

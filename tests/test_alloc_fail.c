@@ -269,14 +269,14 @@ TEST(dlq_calls_under_failing_allocations) {
     char id[RSBUS_ID_SIZE];
     int64_t removed;
     memset(&A, 0, sizeof A);
-    freeReplyObject(raw("XADD a:dlq:dlq * type d data {} dlq_group g"));
-    freeReplyObject(raw("XADD a:dlq:dlq * type d data {} dlq_group g"));
+    freeReplyObject(raw("XADD {a:dlq}:dlq * type d data {} dlq_group g"));
+    freeReplyObject(raw("XADD {a:dlq}:dlq * type d data {} dlq_group g"));
     FAIL_EACH("dlq_list", bus = open_counted("a:dlq", "g", "c"),
               rsbus_dlq_list(bus, NULL, 10, &page), fe__r == RSBUS_OK,
               (rsbus_dlq_page_free(bus, &page), rsbus_close(bus)));
     CHECK_EQ_INT(A.outstanding, 0);
     {
-        redisReply *rep = raw("XRANGE a:dlq:dlq - + COUNT 1");
+        redisReply *rep = raw("XRANGE {a:dlq}:dlq - + COUNT 1");
         REQUIRE(rep && rep->elements == 1);
         snprintf(id, sizeof id, "%s", rep->element[0]->element[0]->str);
         freeReplyObject(rep);
@@ -284,11 +284,11 @@ TEST(dlq_calls_under_failing_allocations) {
     FAIL_EACH("dlq_replay", bus = open_counted("a:dlq", "g", "c"),
               rsbus_dlq_replay(bus, id, NULL), fe__r == RSBUS_OK, rsbus_close(bus));
     CHECK_EQ_INT(A.outstanding, 0);
-    CHECK_EQ_INT(raw_int("XLEN a:dlq:dlq"), 1);
+    CHECK_EQ_INT(raw_int("XLEN {a:dlq}:dlq"), 1);
     FAIL_EACH("dlq_purge", bus = open_counted("a:dlq", "g", "c"),
               rsbus_dlq_purge(bus, INT64_C(4102444800000), &removed), fe__r == RSBUS_OK, rsbus_close(bus));
     CHECK_EQ_INT(A.outstanding, 0);
-    CHECK_EQ_INT(raw_int("XLEN a:dlq:dlq"), 0);
+    CHECK_EQ_INT(raw_int("XLEN {a:dlq}:dlq"), 0);
 }
 
 TEST(json_writer_under_failing_allocations) {
@@ -364,6 +364,73 @@ TEST(schema_register_under_failing_allocations) {
     schema_fail_each("t8", "t7");       /* the 9th schema: the table grows */
 }
 
+/* A partitioned stream: open (its partitions and bigger batch scratch), a batch over several partitions,
+   a poll of all of them, the merged DLQ listing, the summed numbers and the metrics. */
+static rsbus_result poll_once(rsbus *bus) { int n = rsbus_poll(bus, -1); return n < 0 ? (rsbus_result)n : RSBUS_OK; }
+static rsbus *open_parts(const char *stream) {
+    rsbus_config c = test_cfg(stream, "g", "c");
+    c.allocator = counting_allocator();
+    c.partitions = 4;
+    return open_cfg(&c);
+}
+TEST(partitions_under_failing_allocations) {
+    rsbus *bus = NULL;
+    rsbus_event evs[16];
+    char keys[16][8], text[8192];
+    rsbus_dlq_page page;
+    rsbus_stream_info si;
+    long long total = 0;
+    int i;
+    memset(evs, 0, sizeof evs);
+    for (i = 0; i < 16; i++) { snprintf(keys[i], sizeof keys[i], "k%d", i); evs[i].type = "d"; evs[i].key = keys[i]; }
+    memset(&A, 0, sizeof A);
+    {   /* open: every allocation fails in turn */
+        long n;
+        int ok = 0;
+        for (n = 1; n < 200 && !ok; n++) {
+            rsbus_config c = test_cfg("a:parts", "g", "c");
+            rsbus_error err;
+            c.allocator = counting_allocator();
+            c.partitions = 4;
+            arm(n);
+            bus = rsbus_open(&c, &err);
+            arm(0);
+            if (bus) { ok = 1; rsbus_close(bus); }
+            else CHECK_EQ_INT(err.code, RSBUS_E_NOMEM);
+        }
+        CHECK(ok);
+    }
+    FAIL_EACH("publish_batch (partitions)", bus = open_parts("a:parts"),
+              rsbus_publish_batch(bus, evs, 16, NULL), fe__r == RSBUS_OK, rsbus_close(bus));
+    for (i = 0; i < 4; i++) total += raw_int("XLEN a:parts:p%d", i);
+    CHECK_EQ_INT(total, 16);   /* a failed batch sent nothing */
+    handled = 0;
+    FAIL_EACH("poll (partitions)", (bus = open_parts("a:parts"), rsbus_subscribe(bus, "*", h_dead, NULL)),
+              poll_once(bus), fe__r == RSBUS_OK, rsbus_close(bus));
+    bus = open_parts("a:parts");   /* drain: whatever is left pending is still there to be handled */
+    REQUIRE(bus != NULL);
+    CHECK(rsbus_subscribe(bus, "*", h_dead, NULL) > 0);
+    while (rsbus_poll(bus, -1) > 0) {}
+    rsbus_close(bus);
+    for (i = 0, total = 0; i < 4; i++) {   /* nothing lost: every event dead-lettered, nothing left pending */
+        char key[32];
+        snprintf(key, sizeof key, "a:parts:p%d", i);
+        total += raw_int("XLEN {a:parts:p%d}:dlq", i);
+        CHECK_EQ_INT(pending_of(key, "g"), 0);
+    }
+    CHECK(total >= 16);
+    FAIL_EACH("dlq_list (partitions)", bus = open_parts("a:parts"),
+              rsbus_dlq_list(bus, NULL, 100, &page), fe__r == RSBUS_OK, (rsbus_dlq_page_free(bus, &page), rsbus_close(bus)));
+    FAIL_EACH("stream_info (partitions)", bus = open_parts("a:parts"),
+              rsbus_stream_info_get(bus, &si), fe__r == RSBUS_OK, rsbus_close(bus));
+    CHECK_EQ_INT(si.length, 16);
+    FAIL_EACH("metrics (partitions)", bus = open_parts("a:parts"),
+              (rsbus_metrics_text(bus, text, sizeof text), RSBUS_E_NOMEM), strstr(text, "partition=\"3\"") != NULL,
+              rsbus_close(bus));
+    CHECK_EQ_INT(A.outstanding, 0);
+    CHECK_EQ_INT(A.size_mismatch, 0);
+}
+
 int main(void) {
     if (test_redis_start(&srv, NULL) != 0) {
         printf("test_alloc_fail: 0 passed, 1 failed\n");
@@ -375,6 +442,7 @@ int main(void) {
     RUN(poll_and_claim_under_failing_allocations_lose_nothing);
     RUN(spool_under_failing_allocations_loses_nothing);
     RUN(dlq_calls_under_failing_allocations);
+    RUN(partitions_under_failing_allocations);
     RUN(json_writer_under_failing_allocations);
     RUN(schema_register_under_failing_allocations);
     raw_reset();

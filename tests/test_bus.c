@@ -520,7 +520,7 @@ TEST(retry_then_success_respects_backoff) {
     CHECK(c.at_ms[1] - c.at_ms[0] >= 195);
     CHECK(c.at_ms[2] - c.at_ms[1] >= 395);
     CHECK_EQ_INT(pending_of("t:retry", "g"), 0);
-    CHECK_EQ_INT(raw_int("XLEN t:retry:dlq"), 0);
+    CHECK_EQ_INT(raw_int("XLEN {t:retry}:dlq"), 0);
     rsbus_stats_get(bus, &st);
     CHECK_EQ_INT(st.retried, 2);
     CHECK_EQ_INT(st.acked, 1);
@@ -545,16 +545,16 @@ TEST(always_failing_goes_to_dlq) {
     CHECK_EQ_INT(pub(bus, "doomed", "{\"x\":1}", sid), RSBUS_OK);
     {
         int64_t dl = test_now_ms() + 5000;
-        while (raw_int("XLEN t:fail:dlq") < 1 && test_now_ms() < dl) {
+        while (raw_int("XLEN {t:fail}:dlq") < 1 && test_now_ms() < dl) {
             rsbus_claim_stats cs;
             (void)rsbus_poll(bus, 10);
             (void)rsbus_claim(bus, 60000, 0, &cs);
         }
     }
     CHECK_EQ_INT(c.calls, 3);                 /* 1 + max_retries */
-    CHECK_EQ_INT(raw_int("XLEN t:fail:dlq"), 1);
+    CHECK_EQ_INT(raw_int("XLEN {t:fail}:dlq"), 1);
     CHECK_EQ_INT(pending_of("t:fail", "g"), 0);
-    rep = raw("XRANGE t:fail:dlq - +");
+    rep = raw("XRANGE {t:fail}:dlq - +");
     REQUIRE(rep && rep->elements == 1);
     {
         const redisReply *f = rep->element[0]->element[1];
@@ -592,7 +592,7 @@ TEST(dead_verdict_goes_at_once) {
     CHECK(rsbus_subscribe(bus, "*", count_handler, &c) > 0);
     CHECK_EQ_INT(pub(bus, "poison", "{}", NULL), RSBUS_OK);
     POLL_UNTIL(bus, c.calls == 1, 3000);
-    CHECK_EQ_INT(raw_int("XLEN t:dead:dlq"), 1);
+    CHECK_EQ_INT(raw_int("XLEN {t:dead}:dlq"), 1);
     CHECK_EQ_INT(pending_of("t:dead", "g"), 0);
     rsbus_close(bus);
 }
@@ -614,12 +614,12 @@ TEST(malformed_entries_to_dlq) {
     freeReplyObject(raw("XADD t:mal * type ok data {} extra field"));       /* fine: unknown fields ignored */
     {
         int64_t dl = test_now_ms() + 3000;
-        while (raw_int("XLEN t:mal:dlq") < 5 && test_now_ms() < dl) (void)rsbus_poll(bus, 10);
+        while (raw_int("XLEN {t:mal}:dlq") < 5 && test_now_ms() < dl) (void)rsbus_poll(bus, 10);
     }
     CHECK_EQ_INT(c.calls, 1);
     CHECK_EQ_STR(c.last_type, "ok");
-    CHECK_EQ_INT(raw_int("XLEN t:mal:dlq"), 5);
-    rep = raw("XRANGE t:mal:dlq - +");
+    CHECK_EQ_INT(raw_int("XLEN {t:mal}:dlq"), 5);
+    rep = raw("XRANGE {t:mal}:dlq - +");
     REQUIRE(rep && rep->elements == 5);
     {
         static const char *const why[] = { "no type", "not valid JSON", "type is not", "v is not", "no data" };
@@ -732,7 +732,7 @@ TEST(claim_dead_letters_poison_without_dispatch) {
     CHECK_EQ_INT(cs.claimed, 1);
     CHECK_EQ_INT(cs.dead, 1);
     CHECK_EQ_INT(c.calls, 0);
-    CHECK_EQ_INT(raw_int("XLEN t:poison:dlq"), 1);
+    CHECK_EQ_INT(raw_int("XLEN {t:poison}:dlq"), 1);
     CHECK_EQ_INT(pending_of("t:poison", "g"), 0);
     rsbus_close(bus);
 }
@@ -914,7 +914,7 @@ TEST(dlq_list_replay_purge) {
         rsbus_dlq_page_free(g1, &page);
         CHECK_EQ_INT(rsbus_dlq_replay(g1, "1-1", nid), RSBUS_E_NOTFOUND);
         CHECK_EQ_INT(rsbus_dlq_replay(g1, dlq_id, nid), RSBUS_OK);
-        CHECK_EQ_INT(raw_int("XLEN t:dlq:dlq"), 0);
+        CHECK_EQ_INT(raw_int("XLEN {t:dlq}:dlq"), 0);
         POLL_UNTIL(g1, a.calls == 2, 3000);
         CHECK_EQ_STR(a.replay_of, dlq_id);
         /* g2 acknowledges the replay without dispatching it */
@@ -943,7 +943,7 @@ TEST(dlq_list_replay_purge) {
         int i;
         redisReply *t;
         long long now_ms;
-        for (i = 0; i < 3; i++) freeReplyObject(raw("XADD t:dlq:dlq * type x data {} dlq_error e"));
+        for (i = 0; i < 3; i++) freeReplyObject(raw("XADD {t:dlq}:dlq * type x data {} dlq_error e"));
         t = raw("TIME");
         REQUIRE(t && t->elements == 2);
         now_ms = strtoll(t->element[0]->str, NULL, 10) * 1000 + strtoll(t->element[1]->str, NULL, 10) / 1000;
@@ -952,7 +952,7 @@ TEST(dlq_list_replay_purge) {
         CHECK_EQ_INT(removed, 0);
         CHECK_EQ_INT(rsbus_dlq_purge(g1, now_ms + 1000, &removed), RSBUS_OK);
         CHECK_EQ_INT(removed, 3);
-        CHECK_EQ_INT(raw_int("XLEN t:dlq:dlq"), 0);
+        CHECK_EQ_INT(raw_int("XLEN {t:dlq}:dlq"), 0);
     }
     rsbus_close(g1);
     rsbus_close(g2);
@@ -1000,10 +1000,10 @@ TEST(info_lag_health_metrics) {
     CHECK_EQ_INT(rsbus_groups_list(bus, list, 1, &n), RSBUS_OK);
     CHECK_EQ_INT(n, 2);
     CHECK_EQ_INT(rsbus_health_check(bus, 5, why, sizeof why), RSBUS_HEALTHY);
-    freeReplyObject(raw("XADD t:info:dlq * type x data {}"));
+    freeReplyObject(raw("XADD {t:info}:dlq * type x data {}"));
     CHECK_EQ_INT(rsbus_health_check(bus, 5, why, sizeof why), RSBUS_DEGRADED);
     CHECK_CONTAINS(why, "dead-letter");
-    freeReplyObject(raw("DEL t:info:dlq"));
+    freeReplyObject(raw("DEL {t:info}:dlq"));
     freeReplyObject(raw("CONFIG SET maxmemory-policy allkeys-lru"));
     CHECK_EQ_INT(rsbus_health_check(bus, 5, why, 20), RSBUS_DEGRADED);
     CHECK_EQ_INT(strlen(why), 19);
@@ -1162,10 +1162,10 @@ TEST(tenant_bound_bus) {
     freeReplyObject(raw("XADD tenant:acme:orders * type t data {}"));
     {
         int64_t dl = test_now_ms() + 3000;
-        while (raw_int("XLEN tenant:acme:orders:dlq") < 2 && test_now_ms() < dl) (void)rsbus_poll(bus, 10);
+        while (raw_int("XLEN {tenant:acme:orders}:dlq") < 2 && test_now_ms() < dl) (void)rsbus_poll(bus, 10);
     }
     CHECK_EQ_INT(k.calls, 1);
-    CHECK_EQ_INT(raw_int("XLEN tenant:acme:orders:dlq"), 2);
+    CHECK_EQ_INT(raw_int("XLEN {tenant:acme:orders}:dlq"), 2);
     rsbus_close(bus);
 }
 

@@ -1,5 +1,6 @@
 /* test_cluster.c - rsbus on a real Redis Cluster (3 masters, 3 replicas on loopback ports, started and
-   stopped by pid): the slot function, CLUSTER SLOTS and redirect parsing from canned replies, then
+   stopped by pid): CLUSTER SLOTS and redirect parsing from canned replies (rsbus_key_slot is checked
+   against CLUSTER KEYSLOT in test_partitions.c), then
    publishing and consuming, DLQ moves and replays, a slot moved under a bus (ASK while it migrates,
    MOVED after), a reshard of thousands of slots under a running publisher and two consumers, and a
    master killed under load. RSBUS_CLUSTER_LONG=1 makes the load runs longer (make test-cluster-long). */
@@ -22,41 +23,6 @@ static redisReply *resp(const char *text) {
     if (redisReaderGetReply(rd, &rep) != REDIS_OK) rep = NULL;
     redisReaderFree(rd);
     return (redisReply *)rep;
-}
-
-TEST(slot_function_matches_the_cluster_spec) {
-    /* the spec's CRC16 check value: CRC16-XMODEM("123456789") is 0x31C3 */
-    CHECK_EQ_INT(rsbus__crc16((const unsigned char *)"123456789", 9), 0x31C3);
-    CHECK_EQ_INT(rsbus__slot_of("123456789", 9), 0x31C3 & 16383);
-    /* a hash tag: only what is inside the first {...} counts, when it is not empty */
-    CHECK_EQ_INT(rsbus__slot_of("{orders}:dlq", 12), rsbus__slot_of("orders", 6));
-    CHECK_EQ_INT(rsbus__slot_of("a{orders}b", 10), rsbus__slot_of("orders", 6));
-    CHECK_EQ_INT(rsbus__slot_of("{}x", 3), (int)(rsbus__crc16((const unsigned char *)"{}x", 3) & 16383));
-    CHECK_EQ_INT(rsbus__slot_of("{a}{b}", 6), rsbus__slot_of("a", 1));
-    CHECK_EQ_INT(rsbus__slot_of("x{", 2), (int)(rsbus__crc16((const unsigned char *)"x{", 2) & 16383));
-}
-
-TEST(slot_function_agrees_with_redis) {
-    static const char *const keys[] = { "orders", "{orders}:dlq", "{}", "{}{x}", "a{b}c", "{a", "a}", "}{a}",
-                                        "{{a}}", "tenant:t1:orders", "p{}q{r}", "" };
-    redisContext *c;
-    size_t i;
-    REQUIRE(cluster_up);
-    REQUIRE((c = test_redis_connect(&cl.node[0])) != NULL);
-    for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        redisReply *rep = (redisReply *)redisCommand(c, "CLUSTER KEYSLOT %b", keys[i], strlen(keys[i]));
-        REQUIRE(rep && rep->type == REDIS_REPLY_INTEGER);
-        CHECK_EQ_INT(rsbus__slot_of(keys[i], strlen(keys[i])), rep->integer);
-        freeReplyObject(rep);
-    }
-    {   /* binary bytes */
-        const char bin[] = { 'k', 0, (char)0xff, '{', (char)0x80, '}' };
-        redisReply *rep = (redisReply *)redisCommand(c, "CLUSTER KEYSLOT %b", bin, sizeof bin);
-        REQUIRE(rep && rep->type == REDIS_REPLY_INTEGER);
-        CHECK_EQ_INT(rsbus__slot_of(bin, sizeof bin), rep->integer);
-        freeReplyObject(rep);
-    }
-    redisFree(c);
 }
 
 TEST(cluster_slots_reply_is_read) {
@@ -165,7 +131,7 @@ static rsbus_config ccfg(const char *stream, const char *group, const char *cons
 }
 /* A raw command on the master that serves a key. */
 static long long node_int(const char *key, const char *fmt, const char *arg) {
-    int m = test_cluster_master_of(&cl, rsbus__slot_of(key, strlen(key)));
+    int m = test_cluster_master_of(&cl, rsbus_key_slot(key, strlen(key)));
     redisContext *c;
     redisReply *rep;
     long long v = -1;
@@ -265,7 +231,7 @@ static int node_ok(int i, const char *fmt, ...) {
 
 TEST(a_slot_moved_under_a_bus_is_followed) {
     const char *stream = "moving";
-    int slot = rsbus__slot_of(stream, strlen(stream)), from, to, i;
+    int slot = rsbus_key_slot(stream, strlen(stream)), from, to, i;
     char idf[64], idt[64];
     rsbus_config pc = ccfg(stream, "g", "c1");
     rsbus *bus;
@@ -313,8 +279,125 @@ TEST(a_slot_moved_under_a_bus_is_followed) {
     rsbus_close(bus);
 }
 
+/* ---- partitions on the cluster ---- */
+typedef struct pseen { int n, bad; char key[2000][8]; int seq[2000], part[2000]; } pseen;
+static pseen ps;
+static rsbus_verdict precord(const rsbus_msg *m, void *user) {
+    rsbus_jval v;
+    int64_t seq = -1;
+    char want[64];
+    (void)user;
+    if (ps.n >= 2000) return RSBUS_ACK;
+    snprintf(want, sizeof want, "pc:p%d", m->partition);
+    if (!m->key || strcmp(m->stream, want) != 0) ps.bad++;
+    if (rsbus_json_get(m->data, m->data_len, "seq", &v) == RSBUS_OK) rsbus_jval_int(&v, &seq);
+    snprintf(ps.key[ps.n], sizeof ps.key[0], "%s", m->key ? m->key : "?");
+    ps.seq[ps.n] = (int)seq;
+    ps.part[ps.n] = m->partition;
+    ps.n++;
+    if (seq % 100 == 7) { snprintf(m->reason, RSBUS_REASON_SIZE, "seq %d refused", (int)seq); return RSBUS_DEAD; }
+    return RSBUS_ACK;
+}
+static int count_cb(const rsbus_msg *m, void *user) { (void)m; (*(int *)user)++; return 0; }
+
+TEST(partitions_spread_over_the_masters) {
+    rsbus_config ca = ccfg("pc", "g", "c1"), cb = ccfg("pc", "g", "c2");
+    rsbus *a, *b;
+    rsbus_partition_info info[8];
+    size_t count = 0, i;
+    int k, seq = 0, nodes = 0, last[40], ok = 1, replayed = 0;
+    long long sum = 0;
+    rsbus_dlq_page page;
+    REQUIRE(cluster_up);
+    ca.partitions = cb.partitions = 8;
+    ca.max_retries = cb.max_retries = 0;
+    REQUIRE((a = open_cfg(&ca)) != NULL);
+    REQUIRE((b = open_cfg(&cb)) != NULL);
+    memset(&ps, 0, sizeof ps);
+    REQUIRE(rsbus_subscribe(a, "*", precord, NULL) > 0);
+    REQUIRE(rsbus_subscribe(b, "*", precord, NULL) > 0);
+    while (seq < 800) {   /* batches of 20 (a MULTI/EXEC per partition, on several masters) and single events */
+        rsbus_event evs[20];
+        char keys[20][8], data[20][32];
+        int nb = seq % 200 < 100 ? 20 : 1;
+        for (k = 0; k < nb; k++, seq++) {
+            memset(&evs[k], 0, sizeof evs[k]);
+            snprintf(keys[k], sizeof keys[k], "k%d", seq % 40);
+            snprintf(data[k], sizeof data[k], "{\"seq\":%d}", seq);
+            evs[k].type = "t"; evs[k].key = keys[k]; evs[k].data = data[k];
+        }
+        if (nb == 1) CHECK_EQ_INT(rsbus_publish(a, &evs[0], NULL), RSBUS_OK);
+        else CHECK_EQ_INT(rsbus_publish_batch(a, evs, 20, NULL), RSBUS_OK);
+    }
+    CHECK_EQ_INT(rsbus_partitions_list(a, info, 8, &count), RSBUS_OK);
+    CHECK_EQ_INT(count, 8);
+    for (i = 0; i < count && i < 8; i++) {
+        size_t j;
+        int seen_before = 0;
+        CHECK_EQ_INT(info[i].slot, rsbus_key_slot(info[i].key, 0));
+        CHECK_EQ_INT(info[i].length, node_int(info[i].key, "XLEN %s", info[i].key));
+        for (j = 0; j < i; j++) seen_before |= strcmp(info[j].node, info[i].node) == 0;
+        nodes += !seen_before;
+        sum += info[i].length;
+    }
+    CHECK_EQ_INT(sum, 800);
+    CHECK_EQ_INT(nodes, 3);   /* pc:p0..p7 hash to slots of all three masters */
+    {
+        int64_t dl = test_now_ms() + 20000;
+        while (ps.n < 800 && test_now_ms() < dl) {
+            CHECK(rsbus_poll(a, 20) >= 0);
+            CHECK(rsbus_poll(b, 20) >= 0);
+        }
+    }
+    CHECK_EQ_INT(ps.n, 800);
+    CHECK_EQ_INT(ps.bad, 0);
+    for (k = 0; k < 40; k++) last[k] = -1;
+    for (k = 0; k < ps.n; k++) {   /* per key: in order, once */
+        int key = atoi(ps.key[k] + 1);
+        if (key < 0 || key >= 40 || ps.seq[k] <= last[key]) ok = 0;
+        else last[key] = ps.seq[k];
+    }
+    CHECK(ok);
+    {   /* dead letters: merged, p<i>/ ids, replayed into their own partition */
+        rsbus_stream_info si;
+        CHECK_EQ_INT(rsbus_stream_info_get(a, &si), RSBUS_OK);
+        CHECK_EQ_INT(si.length, 800);
+        CHECK_EQ_INT(si.dlq_length, 8);
+        CHECK_EQ_INT(rsbus_dlq_list(a, NULL, 100, &page), RSBUS_OK);
+        CHECK_EQ_INT(page.count, 8);
+        for (i = 0; i < page.count; i++) CHECK(page.entries[i].dlq_id[0] == 'p' && strchr(page.entries[i].dlq_id, '/'));
+        if (page.count) {
+            char nid[RSBUS_ID_SIZE], key[32];
+            int pi = atoi(page.entries[0].dlq_id + 1);
+            snprintf(key, sizeof key, "pc:p%d", pi);
+            sum = node_int(key, "XLEN %s", key);
+            CHECK_EQ_INT(rsbus_dlq_replay(a, page.entries[0].dlq_id, nid), RSBUS_OK);
+            CHECK_EQ_INT(node_int(key, "XLEN %s", key), sum + 1);
+        }
+        rsbus_dlq_page_free(a, &page);
+    }
+    CHECK_EQ_INT(rsbus_replay_range(a, "-", "+", count_cb, &replayed), RSBUS_OK);   /* no CROSSSLOT */
+    CHECK_EQ_INT(replayed, 801);
+    {
+        char last_id[RSBUS_ID_SIZE] = "0";
+        int tailed = 0, got;
+        got = rsbus_tail(a, last_id, 200, count_cb, &tailed);
+        CHECK(got > 0);
+        CHECK_EQ_INT(got, tailed);
+    }
+    {   /* the count is pinned */
+        rsbus_config c3 = ccfg("pc", "g", "c3");
+        rsbus_error err;
+        c3.partitions = 3;
+        CHECK(rsbus_open(&c3, &err) == NULL);
+        CHECK_EQ_INT(err.code, RSBUS_E_ARG);
+    }
+    rsbus_close(a);
+    rsbus_close(b);
+}
+
 /* ---- load: a publisher and two consumers in child processes ---- */
-typedef struct load_arg { const char *stream, *name; char *log_path; const char *err_path; int count; } load_arg;
+typedef struct load_arg { const char *stream, *name; char *log_path; const char *err_path; int count, partitions; } load_arg;
 static volatile sig_atomic_t child_stop;
 static void on_term(int sig) { (void)sig; child_stop = 1; }
 static rsbus_verdict log_id(const rsbus_msg *m, void *user) {
@@ -325,6 +408,7 @@ static void consumer_main(void *p) {
     load_arg *a = (load_arg *)p;
     rsbus_config c = ccfg(a->stream, "workers", a->name);
     struct sigaction sa;
+    c.partitions = a->partitions;
     rsbus *bus;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_term;
@@ -342,6 +426,7 @@ static void publisher_main(void *p) {
     rsbus_config c = ccfg(a->stream, "workers", "pub");
     rsbus *bus;
     int i;
+    c.partitions = a->partitions;
     c.log = NULL;
     c.publish_only = 1;
     c.io_timeout_ms = 1000;
@@ -386,20 +471,30 @@ static void set_load(idset *s, const char *path) {
     while (fgets(buf, sizeof buf, f)) { buf[strcspn(buf, "\n")] = 0; set_add(s, buf); }
     fclose(f);
 }
-/* The event ids in a stream, read from the master that serves it. */
-static void set_of_stream(idset *s, const char *stream) {
-    int m = test_cluster_master_of(&cl, rsbus__slot_of(stream, strlen(stream)));
-    redisContext *c = m >= 0 ? test_redis_connect(&cl.node[m]) : NULL;
-    redisReply *rep = c ? (redisReply *)redisCommand(c, "XRANGE %s - +", stream) : NULL;
-    size_t i, k;
+/* The event ids in a stream (its partitions "<stream>:p<i>" when partitions > 1), each read from the
+   master that serves it. */
+static void set_of_stream(idset *s, const char *stream, int partitions) {
+    int pi;
     memset(s, 0, sizeof *s);
-    for (i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
-        const redisReply *f = rep->element[i]->element[1];
-        for (k = 0; k + 1 < f->elements; k += 2)
-            if (strcmp(f->element[k]->str, "id") == 0) set_add(s, f->element[k + 1]->str);
+    for (pi = 0; pi < (partitions > 1 ? partitions : 1); pi++) {
+        char key[128];
+        int m;
+        redisContext *c;
+        redisReply *rep;
+        size_t i, k;
+        if (partitions > 1) snprintf(key, sizeof key, "%s:p%d", stream, pi);
+        else snprintf(key, sizeof key, "%s", stream);
+        m = test_cluster_master_of(&cl, rsbus_key_slot(key, 0));
+        c = m >= 0 ? test_redis_connect(&cl.node[m]) : NULL;
+        rep = c ? (redisReply *)redisCommand(c, "XRANGE %s - +", key) : NULL;
+        for (i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+            const redisReply *f = rep->element[i]->element[1];
+            for (k = 0; k + 1 < f->elements; k += 2)
+                if (strcmp(f->element[k]->str, "id") == 0) set_add(s, f->element[k + 1]->str);
+        }
+        if (rep) freeReplyObject(rep);
+        if (c) redisFree(c);
     }
-    if (rep) freeReplyObject(rep);
-    if (c) redisFree(c);
 }
 /* How many ids of a (and of b too, when b is given) are not in h. */
 static int missing_of(const idset *a, const idset *b, const idset *h) {
@@ -423,7 +518,7 @@ static int long_run(void) { const char *v = getenv("RSBUS_CLUSTER_LONG"); return
 TEST(reshard_under_load_loses_nothing) {
     char pubp[300], handp[300], errp[300];
     const char *stream = "resharded";
-    int slot = rsbus__slot_of(stream, strlen(stream)), from, to, n = long_run() ? 20000 : 3000, miss = -1;
+    int slot = rsbus_key_slot(stream, strlen(stream)), from, to, n = long_run() ? 20000 : 3000, miss = -1;
     load_arg pa, ca, cb;
     pid_t p, c1, c2;
     REQUIRE(cluster_up);
@@ -465,10 +560,11 @@ TEST(reshard_under_load_loses_nothing) {
     }
 }
 
+/* (a stream in 8 partitions: the killed master held some of them, the others kept being read) */
 TEST(a_master_killed_under_load_is_survived) {
     char pubp[300], handp[300], errp[300];
     const char *stream = "failover";
-    int slot = rsbus__slot_of(stream, strlen(stream)), m, n = long_run() ? 20000 : 4000, miss = -1;
+    int slot = rsbus_key_slot(stream, strlen(stream)), m, n = long_run() ? 20000 : 4000, miss = -1;
     int64_t t0;
     load_arg pa, ca, cb;
     pid_t p, c1, c2;
@@ -476,7 +572,7 @@ TEST(a_master_killed_under_load_is_survived) {
     paths("failover", pubp, handp, errp, sizeof pubp);
     REQUIRE((m = test_cluster_master_of(&cl, slot)) >= 0);
     memset(&pa, 0, sizeof pa);
-    pa.stream = stream; pa.log_path = pubp; pa.err_path = errp; pa.count = n;
+    pa.stream = stream; pa.log_path = pubp; pa.err_path = errp; pa.count = n; pa.partitions = 8;
     ca = pa; ca.name = "w1"; ca.log_path = handp;
     cb = ca; cb.name = "w2";
     c1 = spawn(consumer_main, &ca);
@@ -490,7 +586,7 @@ TEST(a_master_killed_under_load_is_survived) {
     CHECK_EQ_INT(reap(p, 180000), 0);
     /* acknowledged writes the dead master had not replicated yet can be lost (asynchronous replication):
        those are counted, not asserted; every published event the stream still has is handled */
-    set_of_stream(&s_stream, stream);
+    set_of_stream(&s_stream, stream, 8);
     set_load(&s_pub, pubp);
     WAIT_UNTIL((set_load(&s_hand, handp), (miss = missing_of(&s_pub, &s_stream, &s_hand)) == 0), 30000);
     printf("  failover: %d published OK, %d publish errors (during the outage), %d of them not in the stream after "
@@ -507,7 +603,7 @@ TEST(a_master_killed_under_load_is_survived) {
    another master serves: with cluster-require-full-coverage no every publish succeeds; with yes the
    cluster refuses all slots until the promotion, and the failures are counted (printed). */
 static int outage_failures(const char *stream, int full_coverage) {
-    int slot = rsbus__slot_of(stream, strlen(stream)), a, b, i, fails = 0, published = 0;
+    int slot = rsbus_key_slot(stream, strlen(stream)), a, b, i, fails = 0, published = 0;
     rsbus_config c = ccfg(stream, "g", "c1");
     rsbus *bus;
     rsbus_event ev;
@@ -549,15 +645,14 @@ TEST(full_coverage_off_keeps_other_masters_serving) {
 }
 
 int main(void) {
-    RUN(slot_function_matches_the_cluster_spec);
     RUN(cluster_slots_reply_is_read);
     RUN(redirects_are_parsed);
     RUN(cluster_url_is_parsed);
     cluster_up = test_cluster_start(&cl, 3, 1) == 0;
     if (!cluster_up) fprintf(stderr, "test_cluster: could not start a cluster (redis-server, redis-cli)\n");
-    RUN(slot_function_agrees_with_redis);
     RUN(publish_consume_and_dead_letter_on_a_cluster);
     RUN(a_slot_moved_under_a_bus_is_followed);
+    RUN(partitions_spread_over_the_masters);
     RUN(reshard_under_load_loses_nothing);
     RUN(full_coverage_off_keeps_other_masters_serving);
     RUN(a_master_killed_under_load_is_survived);

@@ -35,7 +35,7 @@ TEST(dedupe_compiled_out) {
     REQUIRE(rsbus_subscribe(bus, "*", ack_count, &calls) > 0);
     WAIT_UNTIL(rsbus_poll(bus, 20) >= 0 && calls == 2, 5000);
     CHECK_EQ_INT(pending_of("t:nodedupe", "g"), 0);
-    CHECK_EQ_INT(raw_int("EXISTS t:nodedupe:dedupe:g:same-id"), 0);
+    CHECK_EQ_INT(raw_int("EXISTS {t:nodedupe}:dedupe:g:same-id"), 0);
     rsbus_close(bus);
 }
 
@@ -110,8 +110,8 @@ TEST(repeats_are_skipped_and_acked) {
     CHECK_EQ_INT(c.n, 2);
     CHECK_EQ_INT(deduped_of(bus), 2);
     CHECK_EQ_INT(pending_of("d:rep", "g"), 0);
-    CHECK_EQ_INT(raw_int("EXISTS d:rep:dedupe:g:E1"), 1);
-    ttl = raw_int("PTTL d:rep:dedupe:g:E2");
+    CHECK_EQ_INT(raw_int("EXISTS {d:rep}:dedupe:g:E1"), 1);
+    ttl = raw_int("PTTL {d:rep}:dedupe:g:E2");
     CHECK(ttl > 0 && ttl <= 60000);
     rsbus_close(bus);
 }
@@ -129,7 +129,7 @@ TEST(groups_are_independent) {
     CHECK_EQ_INT(rsbus_poll(b, 100), 2);
     CHECK_EQ_INT(ca.n, 1);
     CHECK_EQ_INT(cb.n, 1);
-    CHECK_EQ_INT(raw_int("EXISTS d:grp:dedupe:ga:X d:grp:dedupe:gb:X"), 2);
+    CHECK_EQ_INT(raw_int("EXISTS {d:grp}:dedupe:ga:X {d:grp}:dedupe:gb:X"), 2);
     rsbus_close(a);
     rsbus_close(b);
 }
@@ -147,7 +147,7 @@ TEST(off_by_default_and_entries_without_id_always_run) {
     freeReplyObject(raw("XADD d:off * type t data {}"));
     CHECK_EQ_INT(rsbus_poll(plain, 100), 4);
     CHECK_EQ_INT(cp.n, 4);                                  /* no dedupe without dedupe_ttl_ms */
-    CHECK_EQ_INT(raw_int("EXISTS d:off:dedupe:g:Y"), 0);
+    CHECK_EQ_INT(raw_int("EXISTS {d:off}:dedupe:g:Y"), 0);
     CHECK_EQ_INT(rsbus_poll(dd, 100), 4);
     CHECK_EQ_INT(cd.n, 3);                                  /* Y once, both id-less entries */
     CHECK_EQ_INT(deduped_of(dd), 1);
@@ -166,11 +166,11 @@ TEST(a_failed_attempt_does_not_mark) {
     CHECK_EQ_INT(pub_id(bus, "t", "F"), RSBUS_OK);
     CHECK_EQ_INT(rsbus_poll(bus, 100), 1);
     CHECK_EQ_INT(c.n, 1);
-    CHECK_EQ_INT(raw_int("EXISTS d:fail:dedupe:g:F"), 0);
+    CHECK_EQ_INT(raw_int("EXISTS {d:fail}:dedupe:g:F"), 0);
     CHECK_EQ_INT(pending_of("d:fail", "g"), 1);
     /* the retry is due after retry_backoff_ms (50): claim until it was handled */
     WAIT_UNTIL(rsbus_claim(bus, 0, 0, &cs) == RSBUS_OK && c.n == 2, 3000);
-    CHECK_EQ_INT(raw_int("EXISTS d:fail:dedupe:g:F"), 1);
+    CHECK_EQ_INT(raw_int("EXISTS {d:fail}:dedupe:g:F"), 1);
     CHECK_EQ_INT(pending_of("d:fail", "g"), 0);
     CHECK_EQ_INT(deduped_of(bus), 0);
     rsbus_close(bus);
@@ -187,11 +187,11 @@ TEST(dlq_replay_to_the_failed_group_runs_even_if_marked) {
     REQUIRE(rsbus_subscribe(bus, "*", count_handler, &c) > 0);
     CHECK_EQ_INT(pub_id(bus, "t", "R"), RSBUS_OK);
     CHECK_EQ_INT(rsbus_poll(bus, 100), 1);
-    CHECK_EQ_INT(raw_int("XLEN d:rpl:dlq"), 1);
+    CHECK_EQ_INT(raw_int("XLEN {d:rpl}:dlq"), 1);
     CHECK_EQ_INT(pub_id(bus, "t", "R"), RSBUS_OK);         /* a repeat, handled: R is marked now */
     CHECK_EQ_INT(rsbus_poll(bus, 100), 1);
     CHECK_EQ_INT(c.n, 2);
-    CHECK_EQ_INT(raw_int("EXISTS d:rpl:dedupe:g:R"), 1);
+    CHECK_EQ_INT(raw_int("EXISTS {d:rpl}:dedupe:g:R"), 1);
     CHECK_EQ_INT(pub_id(bus, "t", "R"), RSBUS_OK);         /* a plain repeat is skipped */
     CHECK_EQ_INT(rsbus_poll(bus, 100), 1);
     CHECK_EQ_INT(c.n, 2);
@@ -216,8 +216,8 @@ TEST(the_mark_expires_after_the_ttl) {
     REQUIRE(rsbus_subscribe(bus, "*", count_handler, &c) > 0);
     CHECK_EQ_INT(pub_id(bus, "t", "T"), RSBUS_OK);
     CHECK_EQ_INT(rsbus_poll(bus, 100), 1);
-    CHECK_EQ_INT(raw_int("EXISTS d:ttl:dedupe:g:T"), 1);
-    WAIT_UNTIL(raw_int("EXISTS d:ttl:dedupe:g:T") == 0, 3000);
+    CHECK_EQ_INT(raw_int("EXISTS {d:ttl}:dedupe:g:T"), 1);
+    WAIT_UNTIL(raw_int("EXISTS {d:ttl}:dedupe:g:T") == 0, 3000);
     CHECK_EQ_INT(pub_id(bus, "t", "T"), RSBUS_OK);
     CHECK_EQ_INT(rsbus_poll(bus, 100), 1);
     CHECK_EQ_INT(c.n, 2);                                  /* outside the window: handled again */
@@ -243,7 +243,7 @@ TEST(run_with_deferred_acks_dedupes_and_acks_everything) {
     CHECK_EQ_INT(deduped_of(bus), 10);
     WAIT_UNTIL(pending_of("d:run", "g") == 0, 3000);
     {
-        redisReply *keys = raw("KEYS d:run:dedupe:g:*");
+        redisReply *keys = raw("KEYS {d:run}:dedupe:g:*");
         CHECK(keys && keys->type == REDIS_REPLY_ARRAY && keys->elements == 40);
         if (keys) freeReplyObject(keys);
     }
@@ -316,7 +316,7 @@ static int killed_between_handling_and_acking(const char *stream, int64_t ttl) {
 
 TEST(sigkill_between_handling_and_acking_side_effect_once) {
     CHECK_EQ_INT(killed_between_handling_and_acking("d:kill", 60000), 1);
-    CHECK_EQ_INT(raw_int("EXISTS d:kill:dedupe:g:w1 d:kill:dedupe:g:w2 d:kill:dedupe:g:h1"), 3);
+    CHECK_EQ_INT(raw_int("EXISTS {d:kill}:dedupe:g:w1 {d:kill}:dedupe:g:w2 {d:kill}:dedupe:g:h1"), 3);
 }
 
 TEST(without_dedupe_the_same_kill_runs_the_side_effect_twice) {

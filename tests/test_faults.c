@@ -213,7 +213,7 @@ TEST(consumer_killed_mid_batch_is_claimed) {
     kill(r, SIGTERM);
     CHECK_EQ_INT(reap(r, 5000), 0);
     CHECK(all_logged("f:kill", logp));
-    CHECK_EQ_INT(raw_int("XLEN f:kill:dlq"), 0);
+    CHECK_EQ_INT(raw_int("XLEN {f:kill}:dlq"), 0);
 }
 
 TEST(client_kill_during_run_loses_nothing) {

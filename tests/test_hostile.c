@@ -791,7 +791,7 @@ TEST(poll_xreadgroup_shapes) {
 }
 
 /* Well-shaped entries with fields no publisher writes go to the dead-letter stream, never to a
-   handler: the server sees the MULTI / XADD s:dlq / XACK / EXEC. */
+   handler: the server sees the MULTI / XADD {s}:dlq / XACK / EXEC. */
 static int handled;
 static rsbus_verdict count_handler(const rsbus_msg *m, void *user) {
     (void)m; (void)user;
@@ -820,7 +820,7 @@ static void malformed_case(const char *name, const char *reply) {
     CHECK_EQ_INT(handled, 0);
     CHECK_EQ_INT(st.dead_lettered, 1);
     CHECK_EQ_INT(st.malformed, 1);
-    CHECK(server_saw("XADD s:dlq") == 1);
+    CHECK(server_saw("XADD {s}:dlq") == 1);
     CHECK(server_saw("XACK s") >= 1);
     CHECK(server_saw("EXEC") == 1);
     CHECK(rsbus_poll(bus, 0) >= 0);

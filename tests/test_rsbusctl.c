@@ -470,7 +470,7 @@ TEST(dlq_ls_show_replay_purge) {
     drain(billing);
     drain(shipping);
     CHECK_EQ_INT(ss.calls, 3);
-    REQUIRE(raw_int("XLEN t:dlq:dlq") == 2);
+    REQUIRE(raw_int("XLEN {t:dlq}:dlq") == 2);
     REQUIRE(rsbus_dlq_list(billing, NULL, 10, &page) == RSBUS_OK && page.count == 2);
     snprintf(id1, sizeof id1, "%s", page.entries[0].dlq_id);
     snprintf(id2, sizeof id2, "%s", page.entries[1].dlq_id);
@@ -519,7 +519,7 @@ TEST(dlq_ls_show_replay_purge) {
     CHECK(!strncmp(out, id1, strlen(id1)));
     snprintf(newid, sizeof newid, "%.*s", (int)strcspn(arrow + 4, "\n"), arrow + 4);
     CHECK(is_stream_id(newid, strlen(newid)));
-    CHECK_EQ_INT(raw_int("XLEN t:dlq:dlq"), 1);
+    CHECK_EQ_INT(raw_int("XLEN {t:dlq}:dlq"), 1);
     sb.dead = 0;
     sb.calls = ss.calls = 0;
     drain(billing);
@@ -535,7 +535,7 @@ TEST(dlq_ls_show_replay_purge) {
     CHECK_EQ_INT(ctl("--stream", "t:dlq", "dlq", "replay", "--all", NULL), 0);
     CHECK_CONTAINS(out, id2);
     CHECK_EQ_INT(count_of(out, " -> "), 1);
-    CHECK_EQ_INT(raw_int("XLEN t:dlq:dlq"), 0);
+    CHECK_EQ_INT(raw_int("XLEN {t:dlq}:dlq"), 0);
     drain(billing);
     drain(shipping);
     CHECK_EQ_INT(sb.calls, 2);
@@ -545,33 +545,33 @@ TEST(dlq_ls_show_replay_purge) {
     sb.dead = 1;
     for (i = 0; i < 2; i++) CHECK_EQ_INT(pub(billing, "order.bad", "{}", NULL), RSBUS_OK);
     drain(billing);
-    REQUIRE(raw_int("XLEN t:dlq:dlq") == 2);
+    REQUIRE(raw_int("XLEN {t:dlq}:dlq") == 2);
     REQUIRE(rsbus_dlq_list(billing, NULL, 10, &page) == RSBUS_OK && page.count == 2);
     t_mid = (int64_t)strtoll(page.entries[1].dlq_id, NULL, 10) + 1;   /* after both, by Redis's clock */
     rsbus_dlq_page_free(billing, &page);
     WAIT_UNTIL(server_ms() > t_mid, 2000);
     CHECK_EQ_INT(pub(billing, "order.bad", "{}", NULL), RSBUS_OK);
     drain(billing);
-    REQUIRE(raw_int("XLEN t:dlq:dlq") == 3);
+    REQUIRE(raw_int("XLEN {t:dlq}:dlq") == 3);
     snprintf(tstr, sizeof tstr, "%lld", (long long)t_mid);
     CHECK_EQ_INT(ctl("--stream", "t:dlq", "dlq", "purge", "--before", tstr, NULL), 2);
     CHECK_CONTAINS(err, "--yes");
     CHECK_CONTAINS(err, "would delete 2 dead letters");
-    CHECK_EQ_INT(raw_int("XLEN t:dlq:dlq"), 3);
+    CHECK_EQ_INT(raw_int("XLEN {t:dlq}:dlq"), 3);
     CHECK_EQ_INT(ctl("--stream", "t:dlq", "dlq", "purge", "--yes", NULL), 2);
     CHECK_EQ_INT(ctl("--stream", "t:dlq", "dlq", "purge", "--before", "5x", "--yes", NULL), 2);
     CHECK_EQ_INT(ctl("--stream", "t:dlq", "dlq", "purge", "--before", "1h", "--yes", NULL), 0);
     CHECK_CONTAINS(out, "removed 0 dead letters");
     CHECK_EQ_INT(ctl("--stream", "t:dlq", "dlq", "purge", "--before", tstr, "--yes", NULL), 0);
     CHECK_CONTAINS(out, "removed 2 dead letters");
-    CHECK_EQ_INT(raw_int("XLEN t:dlq:dlq"), 1);
+    CHECK_EQ_INT(raw_int("XLEN {t:dlq}:dlq"), 1);
     REQUIRE(rsbus_dlq_list(billing, NULL, 10, &page) == RSBUS_OK && page.count == 1);
     t_mid = (int64_t)strtoll(page.entries[0].dlq_id, NULL, 10);
     rsbus_dlq_page_free(billing, &page);
     WAIT_UNTIL(server_ms() > t_mid + 1, 2000);
     CHECK_EQ_INT(ctl("--stream", "t:dlq", "dlq", "purge", "--before=0s", "--yes", NULL), 0);
     CHECK_CONTAINS(out, "removed 1 dead letters");
-    CHECK_EQ_INT(raw_int("XLEN t:dlq:dlq"), 0);
+    CHECK_EQ_INT(raw_int("XLEN {t:dlq}:dlq"), 0);
     CHECK_EQ_INT(ctl("--stream", "t:dlq", "dlq", "ls", NULL), 0);
     CHECK_CONTAINS(out, "0 dead letters");
     rsbus_close(billing);
@@ -1263,6 +1263,79 @@ TEST(redis_down) {
     CHECK_EQ_INT(test_redis_restart(&srv), 0);
 }
 
+/* A partitioned stream: the tool finds the pinned count itself; partitions lists each one; info, dlq,
+   health and metrics cover every partition. */
+static rsbus_verdict h_dead(const rsbus_msg *m, void *user) { (void)m; (void)user; return RSBUS_DEAD; }
+TEST(partitions_command_and_partition_aware_commands) {
+    rsbus_config c = test_cfg("t:parts", "g", "w");
+    rsbus *bus;
+    rsbus_event ev;
+    char keys[12][8];
+    int i, p = -1;
+    long long total = 0;
+    c.partitions = 3;
+    bus = open_cfg(&c);
+    REQUIRE(bus != NULL);
+    memset(&ev, 0, sizeof ev);
+    for (i = 0; i < 12; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        ev.type = "t"; ev.key = keys[i];
+        CHECK_EQ_INT(rsbus_publish(bus, &ev, NULL), RSBUS_OK);
+    }
+    ev.type = "dead"; ev.key = "k0";
+    CHECK_EQ_INT(rsbus_publish(bus, &ev, NULL), RSBUS_OK);
+    CHECK(rsbus_subscribe(bus, "dead", h_dead, NULL) > 0);
+    WAIT_UNTIL(rsbus_poll(bus, 10) >= 0 && raw_int("XLEN {t:parts:p%d}:dlq", rsbus_key_slot("k0", 0) % 3) == 1, 5000);
+    /* the table: every partition, the numbers Redis has, and the warning (all on one server) */
+    CHECK_EQ_INT(ctl("--stream", "t:parts", "--group", "g", "partitions", NULL), 0);
+    CHECK_CONTAINS(out, "3 partitions on 1 server");
+    CHECK_CONTAINS(out, "t:parts:p0");
+    CHECK_CONTAINS(out, "t:parts:p2");
+    CHECK_CONTAINS(out, "warning: 3 of the 3 partitions are on one server");
+    CHECK_EQ_INT(ctl("--stream", "t:parts", "--group", "g", "--json", "partitions", NULL), 0);
+    for (i = 0; i < 3; i++) {
+        char path[64], key[32];
+        snprintf(path, sizeof path, "partitions.%d.length", i);
+        snprintf(key, sizeof key, "t:parts:p%d", i);
+        CHECK_EQ_INT(jint(path), raw_int("XLEN %s", key));
+        total += jint(path);
+        snprintf(path, sizeof path, "partitions.%d.slot", i);
+        CHECK_EQ_INT(jint(path), rsbus_key_slot(key, 0));
+        snprintf(path, sizeof path, "partitions.%d.dlq_length", i);
+        if (jint(path) == 1) p = i;
+    }
+    CHECK_EQ_INT(total, 13);
+    CHECK_EQ_INT(p, rsbus_key_slot("k0", 0) % 3);
+    /* info sums them; a wrong --partitions is refused naming both counts */
+    CHECK_EQ_INT(ctl("--stream", "t:parts", "--json", "info", NULL), 0);
+    CHECK_EQ_INT(jint("length"), 13);
+    CHECK_EQ_INT(jint("dlq_length"), 1);
+    CHECK_EQ_INT(ctl("--stream", "t:parts", "--partitions", "4", "info", NULL), 1);
+    CHECK_CONTAINS(err, "4, but stream t:parts has 3 partitions");
+    CHECK_EQ_INT(ctl("--stream", "t:parts", "--partitions", "x", "info", NULL), 2);
+    /* dead letters: p<i>/ ids, shown and replayed by them */
+    CHECK_EQ_INT(ctl("--stream", "t:parts", "--json", "dlq", "ls", NULL), 0);
+    {
+        char id[64];
+        snprintf(id, sizeof id, "%s", jstr("dead_letters.0.dlq_id"));
+        CHECK(id[0] == 'p' && id[1] == '0' + p && id[2] == '/');
+        CHECK_EQ_INT(ctl("--stream", "t:parts", "dlq", "show", id, NULL), 0);
+        CHECK_EQ_INT(ctl("--stream", "t:parts", "health", NULL), 1);
+        CHECK_CONTAINS(out, "dead-letter stream holds 1 entry");
+        CHECK_CONTAINS(out, "partition ");
+        CHECK_EQ_INT(ctl("--stream", "t:parts", "metrics", NULL), 0);
+        CHECK_CONTAINS(out, "rsbus_stream_length{stream=\"t:parts\"} 13\n");
+        CHECK_CONTAINS(out, "rsbus_stream_length{stream=\"t:parts\",partition=\"0\"}");
+        {
+            long long before = raw_int("XLEN t:parts:p%d", p);
+            CHECK_EQ_INT(ctl("--stream", "t:parts", "dlq", "replay", id, NULL), 0);
+            CHECK_EQ_INT(raw_int("XLEN {t:parts:p%d}:dlq", p), 0);
+            CHECK_EQ_INT(raw_int("XLEN t:parts:p%d", p), before + 1);   /* back in its own partition */
+        }
+    }
+    rsbus_close(bus);
+}
+
 int main(int argc, char **argv) {
     static char sibling[1024];
     const char *slash = strrchr(argv[0], '/');
@@ -1307,6 +1380,7 @@ int main(int argc, char **argv) {
     RUN(spool_status_and_flush);
     RUN(spool_in_use_and_usage_errors);
     RUN(other_commands_never_spool);
+    RUN(partitions_command_and_partition_aware_commands);
     RUN(redis_down);
     kill_children();
     raw_reset();

@@ -588,7 +588,7 @@ static rsbus_verdict on_seen(const rsbus_msg *m, void *user) {
 
 /* dlq_error of each DLQ entry of stream, in order; returns how many */
 static int dlq_errors(const char *stream, char out[][300], int max) {
-    redisReply *rep = raw("XRANGE %s:dlq - +", stream);
+    redisReply *rep = raw("XRANGE {%s}:dlq - +", stream);
     int n = 0;
     size_t i, k;
     if (!rep) return -1;
@@ -628,7 +628,7 @@ TEST(consume_dead_letters_entries_that_do_not_match) {
                         "\"paid\":true}"));
     {
         int64_t dl = test_now_ms() + 5000;
-        while ((raw_int("XLEN s:con:dlq") < 4 || s.calls < 3) && test_now_ms() < dl) (void)rsbus_poll(bus, 10);
+        while ((raw_int("XLEN {s:con}:dlq") < 4 || s.calls < 3) && test_now_ms() < dl) (void)rsbus_poll(bus, 10);
     }
     CHECK_EQ_INT(s.calls, 3);
     CHECK_EQ_STR(s.ids[0], "e2");
@@ -664,9 +664,9 @@ TEST(consume_dead_letters_entries_that_do_not_match) {
         CHECK_EQ_INT(rsbus_dlq_replay(bus, dlq_id, NULL), RSBUS_OK);
         {
             int64_t dl = test_now_ms() + 5000;
-            while (raw_int("XLEN s:con:dlq") < 4 && test_now_ms() < dl) (void)rsbus_poll(bus, 10);
+            while (raw_int("XLEN {s:con}:dlq") < 4 && test_now_ms() < dl) (void)rsbus_poll(bus, 10);
         }
-        CHECK_EQ_INT(raw_int("XLEN s:con:dlq"), 4);
+        CHECK_EQ_INT(raw_int("XLEN {s:con}:dlq"), 4);
         CHECK_EQ_INT(s.calls, 3);
         rsbus_stats_get(bus, &st);
         CHECK_EQ_INT(st.malformed, 5);
@@ -722,7 +722,7 @@ TEST(consume_reason_fits) {
     freeReplyObject(raw("XADD s:conlong * type %s v 2147483647 data %s", type, data));
     {
         int64_t dl = test_now_ms() + 5000;
-        while (raw_int("XLEN s:conlong:dlq") < 1 && test_now_ms() < dl) (void)rsbus_poll(bus, 10);
+        while (raw_int("XLEN {s:conlong}:dlq") < 1 && test_now_ms() < dl) (void)rsbus_poll(bus, 10);
     }
     CHECK_EQ_INT(s.calls, 0);
     REQUIRE(dlq_errors("s:conlong", errs, 2) == 1);

@@ -23,28 +23,28 @@
    again redefines the user instead of adding to it. */
 static const char *const acl_recipe[] = {
     /* publisher: XADD to its stream (MULTI/EXEC for rsbus_publish_batch) */
-    "ACL SETUSER orders-publisher reset on >change-me-publisher resetkeys ~orders resetchannels -@all "
-        "+ping +xadd +multi +exec",
+    "ACL SETUSER orders-publisher reset on >change-me-publisher resetkeys ~orders %R~{orders}:meta resetchannels -@all "
+        "+ping +hget +xadd +multi +exec",
     /* worker: consume, retry, claim, dead-letter; its DLQ is write-only (XADD, and XLEN for health) */
-    "ACL SETUSER orders-worker reset on >change-me-worker resetkeys ~orders resetchannels -@all "
-        "+ping +xreadgroup +xack +xpending +xclaim +xrange +xinfo|stream +xinfo|groups +multi +exec "
-        "(~orders:dlq +xadd +xlen)",
+    "ACL SETUSER orders-worker reset on >change-me-worker resetkeys ~orders %R~{orders}:meta resetchannels -@all "
+        "+ping +hget +xreadgroup +xack +xpending +xclaim +xrange +xinfo|stream +xinfo|groups +multi +exec "
+        "(~{orders}:dlq +xadd +xlen)",
     /* admin: groups, dead letters (list, replay, purge), info, health, consumers, tail, trim */
-    "ACL SETUSER orders-admin reset on >change-me-admin resetkeys ~orders ~orders:dlq resetchannels -@all "
-        "+ping +time +xadd +xrange +xread +xdel +xtrim +xlen +xinfo +xpending +xgroup|create +xgroup|setid "
+    "ACL SETUSER orders-admin reset on >change-me-admin resetkeys ~orders ~{orders}:* resetchannels -@all "
+        "+ping +time +hget +xadd +xrange +xread +xdel +xtrim +xlen +xinfo +xpending +xgroup|create +xgroup|setid "
         "+xgroup|delconsumer +eval +watch +unwatch +multi +exec",
     /* tenants: everything rsbus does, on the tenant's keys only */
-    "ACL SETUSER tenant-acme reset on >change-me-acme resetkeys ~tenant:acme:* resetchannels -@all "
-        "+ping +xadd +xreadgroup +xack +xpending +xclaim +xrange +xlen +xinfo|stream +xinfo|groups "
+    "ACL SETUSER tenant-acme reset on >change-me-acme resetkeys ~tenant:acme:* ~{tenant:acme:* resetchannels -@all "
+        "+ping +hget +xadd +xreadgroup +xack +xpending +xclaim +xrange +xlen +xinfo|stream +xinfo|groups "
         "+xgroup|create +xdel +xtrim +watch +unwatch +multi +exec",
-    "ACL SETUSER tenant-globex reset on >change-me-globex resetkeys ~tenant:globex:* resetchannels -@all "
-        "+ping +xadd +xreadgroup +xack +xpending +xclaim +xrange +xlen +xinfo|stream +xinfo|groups "
+    "ACL SETUSER tenant-globex reset on >change-me-globex resetkeys ~tenant:globex:* ~{tenant:globex:* resetchannels -@all "
+        "+ping +hget +xadd +xreadgroup +xack +xpending +xclaim +xrange +xlen +xinfo|stream +xinfo|groups "
         "+xgroup|create +xdel +xtrim +watch +unwatch +multi +exec",
 };
 /* README, the optional additions to the worker (each tested below, then the worker line is run again) */
 static const char *const acl_worker_trim_acked = "ACL SETUSER orders-worker +xtrim";
 static const char *const acl_worker_create_group = "ACL SETUSER orders-worker +xgroup|create";
-static const char *const acl_worker_dedupe = "ACL SETUSER orders-worker (~orders:dedupe:* +mget +set)";
+static const char *const acl_worker_dedupe = "ACL SETUSER orders-worker (~{orders}:dedupe:* +mget +set)";
 
 enum { R_PUBLISHER, R_WORKER, R_ADMIN, R_ACME, R_GLOBEX };
 
@@ -409,7 +409,7 @@ TEST(publisher_publishes_and_nothing_else) {
     CHECK_EQ_INT(rsbus_publish_batch(other, evs, 3, NULL), RSBUS_E_AUTH);
     CHECK_EQ_INT(raw_int("EXISTS payments"), 0);
     rsbus_close(other);
-    CHECK_EQ_INT(raw_int("XLEN orders:dlq"), 0);
+    CHECK_EQ_INT(raw_int("XLEN {orders}:dlq"), 0);
     rsbus_close(pub);
 }
 
@@ -436,7 +436,7 @@ TEST(worker_runs_end_to_end) {
     rsbus_stats st;
     char what[512], why[256], text[8192];
     size_t mark;
-    long long dlq0 = raw_int("XLEN orders:dlq");
+    long long dlq0 = raw_int("XLEN {orders}:dlq");
     pub = open_role(R_PUBLISHER, "orders", "billing", "p1", 1);
     REQUIRE(pub != NULL);
     /* the backlog so far (from the publisher test) is not this test's: skip it */
@@ -482,7 +482,7 @@ TEST(worker_runs_end_to_end) {
     CHECK_EQ_INT(w.poison, 2);
     CHECK_EQ_INT(w.dead, 1);
     CHECK_EQ_INT(pending_of("orders", "billing"), 0);
-    CHECK_EQ_INT(raw_int("XLEN orders:dlq"), dlq0 + 3);   /* poison, dead, malformed */
+    CHECK_EQ_INT(raw_int("XLEN {orders}:dlq"), dlq0 + 3);   /* poison, dead, malformed */
     rsbus_stats_get(wrk, &st);
     CHECK_EQ_INT(st.dead_lettered, 3);
     CHECK_EQ_INT(st.malformed, 1);
@@ -513,9 +513,9 @@ TEST(worker_is_refused_outside_its_job) {
     rsbus_dlq_page page;
     char nid[RSBUS_ID_SIZE], dlq_id[RSBUS_ID_SIZE] = "";
     int64_t removed = -1;
-    long long dlq0 = raw_int("XLEN orders:dlq"), len0 = raw_int("XLEN orders");
+    long long dlq0 = raw_int("XLEN {orders}:dlq"), len0 = raw_int("XLEN orders");
     {
-        redisReply *rep = raw("XRANGE orders:dlq - + COUNT 1");
+        redisReply *rep = raw("XRANGE {orders}:dlq - + COUNT 1");
         REQUIRE(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1);
         snprintf(dlq_id, sizeof dlq_id, "%s", rep->element[0]->element[0]->str);
         freeReplyObject(rep);
@@ -531,7 +531,7 @@ TEST(worker_is_refused_outside_its_job) {
     CHECK_EQ_INT(rsbus_dlq_purge(wrk, INT64_C(9999999999999), &removed), RSBUS_E_AUTH);
     CHECK_CONTAINS(rsbus_errmsg(wrk), "NOPERM");
     CHECK_EQ_INT(removed, 0);
-    CHECK_EQ_INT(raw_int("XLEN orders:dlq"), dlq0);
+    CHECK_EQ_INT(raw_int("XLEN {orders}:dlq"), dlq0);
     /* no publishing (its handlers would need the publisher's +xadd), no trimming, no group admin */
     CHECK_EQ_INT(pub_ev(wrk, "job.ok", "{}", NULL), RSBUS_E_AUTH);
     CHECK_EQ_INT(rsbus_trim(wrk, &removed), RSBUS_E_AUTH);
@@ -599,7 +599,7 @@ TEST(admin_operates_the_dlq_and_the_groups) {
     rsbus_dlq_page_free(adm, &page);
     REQUIRE(dead_id[0] != 0);
     CHECK_EQ_INT(rsbus_dlq_replay(adm, dead_id, nid), RSBUS_OK);
-    CHECK_EQ_INT(raw_int("XLEN orders:dlq"), 2);
+    CHECK_EQ_INT(raw_int("XLEN {orders}:dlq"), 2);
     /* the worker handles the replay */
     c = role_cfg(R_WORKER, "orders", "billing", "w1");
     wrk = open_logged(&c);
@@ -616,7 +616,7 @@ TEST(admin_operates_the_dlq_and_the_groups) {
     CHECK_EQ_INT(rsbus_server_time_ms(adm, &now), RSBUS_OK);
     CHECK_EQ_INT(rsbus_dlq_purge(adm, now + 1000, &removed), RSBUS_OK);
     CHECK_EQ_INT(removed, 2);
-    CHECK_EQ_INT(raw_int("XLEN orders:dlq"), 0);
+    CHECK_EQ_INT(raw_int("XLEN {orders}:dlq"), 0);
     /* groups and consumers: rewind a group, delete an idle consumer (an atomic script: EVAL) */
     CHECK_EQ_INT(rsbus_group_rewind(adm, "audit", "0"), RSBUS_OK);
     test_sleep_ms(60);
@@ -705,7 +705,7 @@ TEST(optional_worker_rules) {
     acl_log_reset();
     WAIT_UNTIL(rsbus_claim(wrk, 0, 0, NULL) == RSBUS_OK && pending_of("orders", "billing") == 0, 3000);
     CHECK_EQ_INT(dd_handled, 1);
-    CHECK_EQ_INT(raw_int("EXISTS orders:dedupe:billing:dd-1"), 1);
+    CHECK_EQ_INT(raw_int("EXISTS {orders}:dedupe:billing:dd-1"), 1);
     CHECK_EQ_INT(acl_denials("orders-worker", what, sizeof what), 0);
     rsbus_close(wrk);
     /* the worker's line again: back to the base rules */
@@ -758,14 +758,14 @@ TEST(tenants_are_isolated) {
     CHECK_EQ_INT(wg.ok, 1);
     CHECK_EQ_STR(wa.tenant, "acme");
     CHECK_EQ_STR(wg.tenant, "globex");
-    CHECK_EQ_INT(raw_int("XLEN tenant:acme:orders:dlq"), 1);
-    CHECK_EQ_INT(raw_int("XLEN tenant:globex:orders:dlq"), 1);
+    CHECK_EQ_INT(raw_int("XLEN {tenant:acme:orders}:dlq"), 1);
+    CHECK_EQ_INT(raw_int("XLEN {tenant:globex:orders}:dlq"), 1);
     {
-        redisReply *rep = raw("XRANGE tenant:globex:orders:dlq - +");
+        redisReply *rep = raw("XRANGE {tenant:globex:orders}:dlq - +");
         REQUIRE(rep && rep->elements == 1);
         snprintf(globex_dlq_id, sizeof globex_dlq_id, "%s", rep->element[0]->element[0]->str);
         freeReplyObject(rep);
-        rep = raw("XRANGE tenant:acme:orders:dlq - +");
+        rep = raw("XRANGE {tenant:acme:orders}:dlq - +");
         REQUIRE(rep && rep->elements == 1);
         snprintf(acme_dlq_id, sizeof acme_dlq_id, "%s", rep->element[0]->element[0]->str);
         freeReplyObject(rep);
@@ -791,13 +791,13 @@ TEST(tenants_are_isolated) {
     CHECK_EQ_INT(rsbus_poll(acme, -1), 2);
     CHECK_EQ_INT(wa.ok, 1);
     CHECK_EQ_INT(wg.calls, 2);
-    CHECK_EQ_INT(raw_int("XLEN tenant:acme:orders:dlq"), 2);
-    CHECK(dlq_has("tenant:acme:orders:dlq", "tenant", "globex", "tenant"));
+    CHECK_EQ_INT(raw_int("XLEN {tenant:acme:orders}:dlq"), 2);
+    CHECK(dlq_has("{tenant:acme:orders}:dlq", "tenant", "globex", "tenant"));
     CHECK_EQ_INT(rsbus_poll(globex, -1), 0);
     /* the server's refusal: acme's credentials on globex's keys (rsbus_open tolerates the refused
        XGROUP CREATE, everything after it is refused) */
     ga = raw_int("XLEN tenant:globex:orders");
-    gd = raw_int("XLEN tenant:globex:orders:dlq");
+    gd = raw_int("XLEN {tenant:globex:orders}:dlq");
     mark = slog_len;
     c = role_cfg(R_ACME, "orders", "billing", "spy");
     c.tenant = "globex";
@@ -830,10 +830,10 @@ TEST(tenants_are_isolated) {
     CHECK_EQ_INT(pub_ev(spy2, "job.ok", "{}", NULL), RSBUS_E_AUTH);
     rsbus_close(spy2);
     CHECK_EQ_INT(raw_int("XLEN tenant:globex:orders"), ga);
-    CHECK_EQ_INT(raw_int("XLEN tenant:globex:orders:dlq"), gd);
-    CHECK(dlq_has("tenant:globex:orders:dlq", "type", "job.dead", NULL));
+    CHECK_EQ_INT(raw_int("XLEN {tenant:globex:orders}:dlq"), gd);
+    CHECK(dlq_has("{tenant:globex:orders}:dlq", "type", "job.dead", NULL));
     {
-        redisReply *rep = raw("XRANGE tenant:globex:orders:dlq - +");
+        redisReply *rep = raw("XRANGE {tenant:globex:orders}:dlq - +");
         int still = 0;
         for (i = 0; rep && i < rep->elements; i++) still |= !strcmp(rep->element[i]->element[0]->str, globex_dlq_id);
         CHECK(still);
@@ -953,7 +953,7 @@ static int wait_settled(long long dlq, int ms) {
             redisReply *gs = (redisReply *)redisCommand(c, "XINFO GROUPS sec");
             const redisReply *last = field_of(si, "last-generated-id");
             size_t i;
-            got = s2_int(c, "XLEN sec:dlq");
+            got = s2_int(c, "XLEN {sec}:dlq");
             if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 && rep->element[0]->type == REDIS_REPLY_INTEGER)
                 pend = rep->element[0]->integer;
             for (i = 0; last && last->str && gs && gs->type == REDIS_REPLY_ARRAY && i < gs->elements; i++) {
@@ -1081,7 +1081,7 @@ TEST(nothing_secret_in_a_whole_run) {
     CHECK(wait_settled(7, 10000));
     {   /* the marker did flow through rsbus: the dead letters hold it (as they must) */
         redisContext *c2 = s2_ctx();
-        redisReply *rep = c2 ? (redisReply *)redisCommand(c2, "XRANGE sec:dlq - +") : NULL;
+        redisReply *rep = c2 ? (redisReply *)redisCommand(c2, "XRANGE {sec}:dlq - +") : NULL;
         size_t k, j;
         int held = 0;
         for (k = 0; rep && rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++) {
@@ -1489,21 +1489,21 @@ TEST(oversize_and_overlong_entries_go_to_the_dlq) {
     CHECK(xadd_fields(rc, "t:size", 2, f, fl, ids[7]));             /* a NUL inside the data */
     {
         int64_t dl = test_now_ms() + 5000;
-        while (raw_int("XLEN t:size:dlq") < 8 && test_now_ms() < dl) (void)rsbus_poll(bus, 10);
+        while (raw_int("XLEN {t:size}:dlq") < 8 && test_now_ms() < dl) (void)rsbus_poll(bus, 10);
     }
     CHECK_EQ_INT(s.calls, 3);
     CHECK_EQ_INT(s.max_type, 128);
     CHECK_EQ_INT(s.max_data, 1000);
-    CHECK_EQ_INT(raw_int("XLEN t:size:dlq"), 8);
+    CHECK_EQ_INT(raw_int("XLEN {t:size}:dlq"), 8);
     CHECK_EQ_INT(pending_of("t:size", "g"), 0);
-    CHECK(dlq_has("t:size:dlq", "dlq_stream_id", ids[0], "max_event_bytes"));
-    CHECK(dlq_has("t:size:dlq", "dlq_stream_id", ids[1], "max_event_bytes"));
-    CHECK(dlq_has("t:size:dlq", "dlq_stream_id", ids[2], "too many fields"));
-    CHECK(dlq_has("t:size:dlq", "dlq_stream_id", ids[3], "too many fields"));
-    CHECK(dlq_has("t:size:dlq", "dlq_stream_id", ids[4], "type"));
-    CHECK(dlq_has("t:size:dlq", "dlq_stream_id", ids[5], "type"));
-    CHECK(dlq_has("t:size:dlq", "dlq_stream_id", ids[6], "type"));
-    CHECK(dlq_has("t:size:dlq", "dlq_stream_id", ids[7], "JSON"));
+    CHECK(dlq_has("{t:size}:dlq", "dlq_stream_id", ids[0], "max_event_bytes"));
+    CHECK(dlq_has("{t:size}:dlq", "dlq_stream_id", ids[1], "max_event_bytes"));
+    CHECK(dlq_has("{t:size}:dlq", "dlq_stream_id", ids[2], "too many fields"));
+    CHECK(dlq_has("{t:size}:dlq", "dlq_stream_id", ids[3], "too many fields"));
+    CHECK(dlq_has("{t:size}:dlq", "dlq_stream_id", ids[4], "type"));
+    CHECK(dlq_has("{t:size}:dlq", "dlq_stream_id", ids[5], "type"));
+    CHECK(dlq_has("{t:size}:dlq", "dlq_stream_id", ids[6], "type"));
+    CHECK(dlq_has("{t:size}:dlq", "dlq_stream_id", ids[7], "JSON"));
     rsbus_stats_get(bus, &st);
     CHECK_EQ_INT(st.malformed, 8);
     CHECK_EQ_INT(st.acked, 3);
@@ -1553,7 +1553,7 @@ TEST(entry_beyond_the_reply_bound_does_not_stall_the_group) {
     }
     CHECK_EQ_INT(s.calls, 1);                        /* the small entry behind it, not the huge one */
     CHECK(s.max_data < 1024);
-    CHECK(dlq_has("t:huge:dlq", "dlq_stream_id", huge_id, NULL));
+    CHECK(dlq_has("{t:huge}:dlq", "dlq_stream_id", huge_id, NULL));
     CHECK_EQ_INT(pending_of("t:huge", "g"), 0);
     rsbus_stats_get(bus, &st);
     if (s.calls == 0)

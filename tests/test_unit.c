@@ -28,9 +28,11 @@ static rsbus *offline_bus(void) {
     bus->custom_fields = strcmp(bus->cfg.type_field, "type") || strcmp(bus->cfg.id_field, "id") ||
                          strcmp(bus->cfg.data_field, "data");
     rsbus__conn_init(bus, &bus->conn);
+    if (rsbus__parts_init(bus) != RSBUS_OK) abort();   /* one partition: the stream "s" */
     return bus;
 }
 static void offline_free(rsbus *bus) {
+    rsbus__parts_free(bus);
     free(bus->fields);
     rsbus__conn_free(&bus->conn);
     free(bus);

@@ -3691,7 +3691,11 @@ RSBUS__PRIVATE rsbus_result rsbus__flush(rsbus__conn *cn, const char *what) {
     rsbus_result r;
     if (cn->oom) { rsbus__reset_cmds(cn); return rsbus__fail(cn->bus, RSBUS_E_NOMEM, "%s: out of memory", what); }
     if (!cn->nsegs) return RSBUS_OK;
-    if (!cn->c) { rsbus__reset_cmds(cn); return rsbus__fail(cn->bus, RSBUS_E_IO, "%s: not connected", what); }
+    if (!cn->c) {
+        rsbus__reset_cmds(cn);
+        if (cn->port) return rsbus__fail(cn->bus, RSBUS_E_IO, "%s: not connected to %s:%d", what, cn->host, cn->port);
+        return rsbus__fail(cn->bus, RSBUS_E_IO, "%s: not connected", what);
+    }
     r = rsbus__write_segs(cn, 0, 1, what);
     if (r != RSBUS_OK) { rsbus__reset_cmds(cn); return r; }
 #ifndef RSBUS_NO_CLUSTER

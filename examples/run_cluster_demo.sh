@@ -40,6 +40,7 @@ wait_for() {
     local what=$1; shift
     for _ in $(seq 600); do "$@" && return 0; sleep 0.05; done
     echo "run_cluster_demo.sh: timed out waiting for $what" >&2
+    tail -n 3 "$dir"/n*/redis.log "$dir"/worker-*.err >&2 2>/dev/null
     exit 1
 }
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -53,18 +54,23 @@ free_port() {   # a loopback port nobody listens on, and not one of ours
 }
 cli() { redis-cli -p "$1" "${@:2}" 2>/dev/null; }
 answers() { [ "$(cli "$1" ping)" = PONG ]; }
-cluster_ok() {   # every live node: state ok, all slots served
+cluster_ok() {   # every live node: state ok (all slots served); every live replica in sync with its master
     local i
     for i in "${!ports[@]}"; do
         [ -z "${pids[$i]}" ] && continue
         cli "${ports[$i]}" cluster info | grep -q '^cluster_state:ok' || return 1
+        if cli "${ports[$i]}" info replication | grep -q '^role:slave'; then
+            cli "${ports[$i]}" info replication | grep -q '^master_link_status:up' || return 1
+        fi
     done
 }
 
-for i in 0 1 2 3 4 5; do
-    p=$(free_port); ports[$i]=$p
+start_node() {   # node i on a free port; another one if that port was taken meanwhile
+    local i=$1 p attempt
     mkdir -p "$dir/n$i"
-    cat > "$dir/n$i/redis.conf" <<CONF
+    for attempt in 1 2 3 4 5; do
+        p=$(free_port); ports[$i]=$p
+        cat > "$dir/n$i/redis.conf" <<CONF
 port $p
 bind 127.0.0.1
 dir "$dir/n$i"
@@ -76,10 +82,20 @@ cluster-enabled yes
 cluster-config-file nodes.conf
 cluster-node-timeout 2000
 CONF
-    "$server" "$dir/n$i/redis.conf" </dev/null >/dev/null 2>&1 &
-    pids[$i]=$!
-done
-for i in 0 1 2 3 4 5; do wait_for "redis-server on ${ports[$i]}" answers "${ports[$i]}"; done
+        "$server" "$dir/n$i/redis.conf" </dev/null >/dev/null 2>&1 &
+        pids[$i]=$!
+        for _ in $(seq 200); do
+            answers "$p" && return 0
+            kill -0 "${pids[$i]}" 2>/dev/null || break   # it exited: the port was taken
+            sleep 0.05
+        done
+        kill -KILL "${pids[$i]}" 2>/dev/null; wait "${pids[$i]}" 2>/dev/null
+    done
+    echo "run_cluster_demo.sh: cannot start redis-server (see $dir/n$i/redis.log)" >&2
+    tail -n 3 "$dir/n$i/redis.log" >&2
+    exit 1
+}
+for i in 0 1 2 3 4 5; do start_node "$i"; done
 redis-cli --cluster create $(for p in "${ports[@]}"; do printf '127.0.0.1:%s ' "$p"; done) \
     --cluster-replicas 1 --cluster-yes > "$dir/create.log" 2>&1 || { cat "$dir/create.log" >&2; exit 1; }
 wait_for "the cluster to be ok" cluster_ok
@@ -96,11 +112,12 @@ for w in 1 2; do
     wpids+=($!)
 done
 handled() { cat "$dir"/worker-*.out 2>/dev/null | awk '{print $4}' | sort -u | wc -l; }
+handled_at_least() { [ "$(handled)" -ge "$1" ]; }
 
 half=$((n / 2))
 echo "publishing $half events (RSBUS_PARTITIONS=8: each goes to the partition of its event id)"
 "$build/publisher" order.created "$half" > /dev/null || exit 1
-wait_for "the workers to handle the first half" test "$(handled)" -ge "$half"
+wait_for "the workers to handle the first half" handled_at_least "$half"
 echo "both workers handled them: $(handled) distinct events"
 
 slot=$(cli "${ports[0]}" cluster keyslot "demo:orders:p0")
@@ -110,15 +127,24 @@ victim=$(for i in "${!ports[@]}"; do
          done)
 [ -n "$victim" ] || { echo "run_cluster_demo.sh: no master holds partition 0" >&2; exit 1; }
 echo "SIGKILL of the master on port ${ports[$victim]} (it serves partition 0); its replica takes over"
+promoted() {   # another live master holds partition 0's keys now, and the cluster is ok
+    local i
+    for i in "${!ports[@]}"; do
+        [ -z "${pids[$i]}" ] && continue
+        if [ "$(cli "${ports[$i]}" role | head -1)" = master ] &&
+            cli "${ports[$i]}" cluster countkeysinslot "$slot" | grep -qv '^0$'; then cluster_ok; return; fi
+    done
+    return 1
+}
 t0=$(date +%s%N)
 kill -KILL "${pids[$victim]}"; wait "${pids[$victim]}" 2>/dev/null; pids[$victim]=
-wait_for "a replica to take over" cluster_ok
+wait_for "a replica to take over" promoted
 echo "the cluster is ok again after $(( ($(date +%s%N) - t0) / 1000000 )) ms; the workers kept running"
 
 echo "publishing $((n - half)) more events"
 "$build/publisher" order.created $((n - half)) > /dev/null || exit 1
 total=$("$build/rsbusctl" --json info 2>/dev/null | sed -n 's/.*"length":\([0-9]*\).*/\1/p' | head -1)
-wait_for "the workers to handle every event" test "$(handled)" -ge "${total:-$n}"
+wait_for "the workers to handle every event" handled_at_least "${total:-$n}"
 echo "every event in the stream handled: $(handled) distinct events of $total in the stream ($n published)"
 echo
 "$build/rsbusctl" partitions

@@ -1949,9 +1949,23 @@ RSBUS__PUBLIC rsbus_result rsbus_jval_bool(const rsbus_jval *v, int *out) {
    takes db, user, password. Anything else is an error (a TLS parameter anywhere but rediss://, db/user/
    password anywhere but unix://, an unknown name).
    Errors are RSBUS_E_ARG with msg "url: <why>"; the message never contains the URL, the host, the user
-   or the password (only fixed text and the names of known query parameters). */
+   or the password (only fixed text and the names of known query parameters).
+   Several hosts (Sentinel, Redis Cluster):
+     redis+sentinel://[user:pass@]host[:port][,host[:port]...]/<master-name>[/db][?sentinel_user=U&sentinel_password=P]
+     rediss+sentinel://...   the same, plus the TLS parameters of rediss:// (used for the sentinels and the master)
+     redis+cluster://[user:pass@]host[:port][,host[:port]...][/0]   and rediss+cluster://... (TLS parameters)
+   At most RSBUS__MAX_SEEDS hosts, separated by ','; each as for redis:// (IPv6 in brackets). A sentinel's
+   port defaults to 26379, a cluster node's to 6379. user:pass authenticate to Redis (the master, the
+   cluster nodes); sentinel_user / sentinel_password (percent-decoded) to the sentinels. The master name
+   is 1..255 bytes, percent-decoded, printable ASCII without spaces. A cluster has only db 0. kind stays
+   RSBUS__URL_TCP or RSBUS__URL_TLS; the flags 'sentinel' and 'cluster' say which form it was. Every tcp
+   or tls url fills seeds[0..nseeds) (one seed for redis:// and rediss://); host and port are seeds[0]. */
 #define RSBUS__URL_MAX 4096         /* longest url accepted, in bytes */
 #define RSBUS__ENV_PREFIX_MAX 64    /* longest prefix rsbus_config_from_env accepts */
+#define RSBUS__MAX_SEEDS 16         /* hosts of a redis+sentinel:// or redis+cluster:// url */
+#define RSBUS__SENTINEL_PORT 26379  /* a sentinel's default port */
+
+typedef struct rsbus__addr { char host[256]; int port; } rsbus__addr;   /* host: IPv6 without brackets */
 
 typedef enum rsbus__url_kind { RSBUS__URL_TCP = 1, RSBUS__URL_TLS = 2, RSBUS__URL_UNIX = 3 } rsbus__url_kind;
 typedef struct rsbus__url {
@@ -1964,9 +1978,16 @@ typedef struct rsbus__url {
     int  db;                        /* default 0; 0..INT_MAX */
     char ca[512], capath[512], cert[512], key[512], sni[256];  /* rediss:// query parameters */
     int  verify;                    /* default 1 */
+    int  cluster, sentinel;         /* redis+cluster:// / redis+sentinel:// (and the rediss+ forms) */
+    rsbus__addr seeds[RSBUS__MAX_SEEDS];  /* the hosts of the url, in order (sentinels, cluster seeds); */
+    int  nseeds;                    /* 1 for redis:// and rediss://, 0 for unix:// */
+    char master_name[256];          /* redis+sentinel://: the master's name at the sentinels */
+    char sentinel_user[128], sentinel_password[256];  /* percent-decoded; "" when absent */
+    int  has_sentinel_user, has_sentinel_password;
     char redacted[400];             /* safe for messages, never a user or a password: "redis://[::1]:6380",
                                        "redis://" "***@127.0.0.1:6379/2" (a user or password present),
-                                       "unix:///tmp/r.sock?db=1&password=***" */
+                                       "unix:///tmp/r.sock?db=1&password=***",
+                                       "redis+sentinel://h1:26379,h2:26379/mymaster?sentinel_password=***" */
 } rsbus__url;
 
 /* Strict decimal: an optional leading '-', then 1+ ASCII digits, exactly n bytes, no spaces, no '+',
@@ -2082,9 +2103,25 @@ RSBUS__PRIVATE void rsbus__url_put(char *out, size_t size, size_t *pos, const ch
     }
 }
 
+/* host:port, IPv6 in brackets, appended at *pos */
+RSBUS__PRIVATE void rsbus__url_put_addr(char *out, size_t size, size_t *pos, const char *host, int port) {
+    char num[16];
+    if (strchr(host, ':')) {
+        rsbus__url_put(out, size, pos, "[", 1, 0);
+        rsbus__url_put(out, size, pos, host, strlen(host), 2);
+        rsbus__url_put(out, size, pos, "]", 1, 0);
+    } else {
+        rsbus__url_put(out, size, pos, host, strlen(host), 1);
+    }
+    snprintf(num, sizeof num, ":%d", port);
+    rsbus__url_put(out, size, pos, num, strlen(num), 0);
+}
+
 /* The url for messages and logs: scheme, "***@" when there is a user or a password, host, port, db when
    not 0, "?verify=0" when a rediss:// url turns verification off; unix: the path and "?db=N" when not 0,
-   "user=***" / "password=***" when present. Never a user name or a password. Truncated to fit. */
+   "user=***" / "password=***" when present. Sentinel and cluster: every host, the master name, and
+   "sentinel_user=***" / "sentinel_password=***" when present. Never a user name or a password.
+   Truncated to fit. */
 RSBUS__PRIVATE void rsbus__url_redact(const rsbus__url *u, char *out, size_t size) {
     size_t pos = 0;
     char num[32];
@@ -2110,23 +2147,42 @@ RSBUS__PRIVATE void rsbus__url_redact(const rsbus__url *u, char *out, size_t siz
         }
         return;
     }
-    if (u->kind == RSBUS__URL_TLS) rsbus__url_put(out, size, &pos, "rediss://", 9, 0);
-    else rsbus__url_put(out, size, &pos, "redis://", 8, 0);
-    if (u->has_user || u->has_password) rsbus__url_put(out, size, &pos, "***@", 4, 0);
-    if (strchr(u->host, ':')) {
-        rsbus__url_put(out, size, &pos, "[", 1, 0);
-        rsbus__url_put(out, size, &pos, u->host, strlen(u->host), 2);
-        rsbus__url_put(out, size, &pos, "]", 1, 0);
-    } else {
-        rsbus__url_put(out, size, &pos, u->host, strlen(u->host), 1);
+    {
+        const char *scheme = u->kind == RSBUS__URL_TLS ? "rediss" : "redis";
+        char sep = '?';
+        int i;
+        rsbus__url_put(out, size, &pos, scheme, strlen(scheme), 0);
+        if (u->sentinel) rsbus__url_put(out, size, &pos, "+sentinel", 9, 0);
+        if (u->cluster) rsbus__url_put(out, size, &pos, "+cluster", 8, 0);
+        rsbus__url_put(out, size, &pos, "://", 3, 0);
+        if (u->has_user || u->has_password) rsbus__url_put(out, size, &pos, "***@", 4, 0);
+        if (u->nseeds > 1) {
+            for (i = 0; i < u->nseeds; i++) {
+                if (i) rsbus__url_put(out, size, &pos, ",", 1, 0);
+                rsbus__url_put_addr(out, size, &pos, u->seeds[i].host, u->seeds[i].port);
+            }
+        } else {
+            rsbus__url_put_addr(out, size, &pos, u->host, u->port);
+        }
+        if (u->sentinel) {
+            rsbus__url_put(out, size, &pos, "/", 1, 0);
+            rsbus__url_put(out, size, &pos, u->master_name, strlen(u->master_name), 1);
+        }
+        if (u->db != 0) {
+            snprintf(num, sizeof num, "/%d", u->db);
+            rsbus__url_put(out, size, &pos, num, strlen(num), 0);
+        }
+        if (u->kind == RSBUS__URL_TLS && !u->verify) { rsbus__url_put(out, size, &pos, "?verify=0", 9, 0); sep = '&'; }
+        if (u->has_sentinel_user) {
+            snprintf(num, sizeof num, "%csentinel_user=***", sep);
+            rsbus__url_put(out, size, &pos, num, strlen(num), 0);
+            sep = '&';
+        }
+        if (u->has_sentinel_password) {
+            snprintf(num, sizeof num, "%csentinel_password=***", sep);
+            rsbus__url_put(out, size, &pos, num, strlen(num), 0);
+        }
     }
-    snprintf(num, sizeof num, ":%d", u->port);
-    rsbus__url_put(out, size, &pos, num, strlen(num), 0);
-    if (u->db != 0) {
-        snprintf(num, sizeof num, "/%d", u->db);
-        rsbus__url_put(out, size, &pos, num, strlen(num), 0);
-    }
-    if (u->kind == RSBUS__URL_TLS && !u->verify) rsbus__url_put(out, size, &pos, "?verify=0", 9, 0);
 }
 
 RSBUS__PRIVATE int rsbus__url_ieq(const char *a, size_t n, const char *lower) {
@@ -2208,10 +2264,44 @@ RSBUS__PRIVATE rsbus_result rsbus__url_hostport(const char *s, size_t n, rsbus__
     return RSBUS_OK;
 }
 
+/* The host list s[0..n): one host[:port] for redis:// and rediss://, 1..RSBUS__MAX_SEEDS separated by ','
+   for the sentinel and cluster forms; fills out->seeds and out->nseeds, and out->host/port (the first). */
+RSBUS__PRIVATE rsbus_result rsbus__url_seeds(const char *s, size_t n, rsbus__url *out, char *msg, size_t msg_size) {
+    size_t i = 0;
+    int def_port = out->sentinel ? RSBUS__SENTINEL_PORT : 6379;
+    if (!out->sentinel && !out->cluster) {
+        rsbus_result r = rsbus__url_hostport(s, n, out, msg, msg_size);
+        if (r != RSBUS_OK) return r;
+        memcpy(out->seeds[0].host, out->host, sizeof out->host);
+        out->seeds[0].port = out->port;
+        out->nseeds = 1;
+        return RSBUS_OK;
+    }
+    for (;;) {
+        const char *comma = (const char *)memchr(s + i, ',', n - i);
+        size_t len = comma ? (size_t)(comma - (s + i)) : n - i;
+        rsbus_result r;
+        if (out->nseeds == RSBUS__MAX_SEEDS) return rsbus__url_fail(msg, msg_size, "more than 16 hosts", NULL);
+        if (len == 0) return rsbus__url_fail(msg, msg_size, "empty host in the host list", NULL);
+        out->port = def_port;
+        r = rsbus__url_hostport(s + i, len, out, msg, msg_size);
+        if (r != RSBUS_OK) return r;
+        memcpy(out->seeds[out->nseeds].host, out->host, sizeof out->host);
+        out->seeds[out->nseeds].port = out->port;
+        out->nseeds++;
+        if (!comma) break;
+        i += len + 1;
+    }
+    memcpy(out->host, out->seeds[0].host, sizeof out->host);
+    out->port = out->seeds[0].port;
+    return RSBUS_OK;
+}
+
 /* query s[0..n) (after the '?') for the kind in out->kind */
 RSBUS__PRIVATE rsbus_result rsbus__url_query(const char *s, size_t n, rsbus__url *out, char *msg,
                                              size_t msg_size) {
-    static const char *const names[] = { "ca", "capath", "cert", "key", "sni", "verify", "db", "user", "password" };
+    static const char *const names[] = { "ca", "capath", "cert", "key", "sni", "verify", "db", "user", "password",
+                                         "sentinel_user", "sentinel_password" };
     unsigned seen = 0;
     size_t i = 0;
     if (n == 0) return rsbus__url_fail(msg, msg_size, "empty query after '?'", NULL);
@@ -2226,6 +2316,12 @@ RSBUS__PRIVATE rsbus_result rsbus__url_query(const char *s, size_t n, rsbus__url
         for (k = 0; k < sizeof names / sizeof names[0]; k++)
             if (strlen(names[k]) == nl && memcmp(names[k], p, nl) == 0) break;
         if (k == sizeof names / sizeof names[0]) {
+            if (out->sentinel)
+                return rsbus__url_fail(msg, msg_size,
+                                       "unknown query parameter (redis+sentinel:// takes sentinel_user, "
+                                       "sentinel_password; rediss+sentinel:// the TLS ones too)", NULL);
+            if (out->cluster && out->kind != RSBUS__URL_TLS)
+                return rsbus__url_fail(msg, msg_size, "redis+cluster:// takes no query parameters", NULL);
             if (out->kind == RSBUS__URL_TLS)
                 return rsbus__url_fail(msg, msg_size,
                                        "unknown query parameter (rediss:// takes ca, capath, cert, key, sni, verify)",
@@ -2236,7 +2332,9 @@ RSBUS__PRIVATE rsbus_result rsbus__url_query(const char *s, size_t n, rsbus__url
             return rsbus__url_fail(msg, msg_size, "redis:// takes no query parameters", NULL);
         }
         if (k <= 5 && out->kind != RSBUS__URL_TLS) return rsbus__url_fail(msg, msg_size, "needs rediss://", names[k]);
-        if (k >= 6 && out->kind != RSBUS__URL_UNIX)
+        if (k >= 9 && !out->sentinel)
+            return rsbus__url_fail(msg, msg_size, "is only for redis+sentinel:// and rediss+sentinel://", names[k]);
+        if (k >= 6 && k <= 8 && out->kind != RSBUS__URL_UNIX)
             return rsbus__url_fail(msg, msg_size,
                                    k == 6 ? "is only for unix:// (write the db as /N after the host)"
                                           : "is only for unix:// (write user:password@ before the host)",
@@ -2273,10 +2371,20 @@ RSBUS__PRIVATE rsbus_result rsbus__url_query(const char *s, size_t n, rsbus__url
                 r = rsbus__url_component(v, vl, out->user, sizeof out->user, &dl, "user", 1, msg, msg_size);
                 out->has_user = dl > 0;
                 break;
-            default:
+            case 8:
                 r = rsbus__url_component(v, vl, out->password, sizeof out->password, &dl, "password", 1, msg,
                                          msg_size);
                 out->has_password = dl > 0;
+                break;
+            case 9:
+                r = rsbus__url_component(v, vl, out->sentinel_user, sizeof out->sentinel_user, &dl, "sentinel_user", 1,
+                                         msg, msg_size);
+                out->has_sentinel_user = dl > 0;
+                break;
+            default:
+                r = rsbus__url_component(v, vl, out->sentinel_password, sizeof out->sentinel_password, &dl,
+                                         "sentinel_password", 1, msg, msg_size);
+                out->has_sentinel_password = dl > 0;
                 break;
             }
             if (r != RSBUS_OK) return r;
@@ -2314,7 +2422,12 @@ RSBUS__PRIVATE rsbus_result rsbus__url_parse(const char *url, rsbus__url *out, c
     if (rsbus__url_ieq(url, sl, "redis")) out->kind = RSBUS__URL_TCP;
     else if (rsbus__url_ieq(url, sl, "rediss")) out->kind = RSBUS__URL_TLS;
     else if (rsbus__url_ieq(url, sl, "unix")) out->kind = RSBUS__URL_UNIX;
-    else return rsbus__url_fail(msg, msg_size, "unknown scheme (redis://, rediss:// or unix://)", NULL);
+    else if (rsbus__url_ieq(url, sl, "redis+sentinel")) { out->kind = RSBUS__URL_TCP; out->sentinel = 1; }
+    else if (rsbus__url_ieq(url, sl, "rediss+sentinel")) { out->kind = RSBUS__URL_TLS; out->sentinel = 1; }
+    else if (rsbus__url_ieq(url, sl, "redis+cluster")) { out->kind = RSBUS__URL_TCP; out->cluster = 1; }
+    else if (rsbus__url_ieq(url, sl, "rediss+cluster")) { out->kind = RSBUS__URL_TLS; out->cluster = 1; }
+    else return rsbus__url_fail(msg, msg_size, "unknown scheme (redis://, rediss://, unix://, redis+sentinel://, "
+                                "redis+cluster://)", NULL);
     rest = sep + 3;
 
     if (out->kind == RSBUS__URL_UNIX) {
@@ -2361,8 +2474,31 @@ RSBUS__PRIVATE rsbus_result rsbus__url_parse(const char *url, rsbus__url *out, c
         } else {
             hp = rest;
         }
-        r = rsbus__url_hostport(hp, (size_t)(auth_end - hp), out, msg, msg_size);
+        r = rsbus__url_seeds(hp, (size_t)(auth_end - hp), out, msg, msg_size);
         if (r != RSBUS_OK) return r;
+        if (out->sentinel) {   /* "/<master-name>" then the optional "/db" */
+            const char *nm, *ne;
+            size_t ml = 0;
+            if (auth_end >= end || *auth_end != '/')
+                return rsbus__url_fail(msg, msg_size, "redis+sentinel:// needs the master's name (/<master-name>)", NULL);
+            nm = auth_end + 1;
+            ne = nm;
+            while (ne < end && *ne != '/' && *ne != '?') ne++;
+            if (ne == nm) return rsbus__url_fail(msg, msg_size, "empty master name", NULL);
+            /* as for a unix path: a raw '&' or '=' means a '?' went missing, and would put a password into
+               the name, which messages show (%26 and %3D work) */
+            if (memchr(nm, '&', (size_t)(ne - nm)) || memchr(nm, '=', (size_t)(ne - nm)))
+                return rsbus__url_fail(msg, msg_size, "'&' or '=' in the master name (query needs '?')", NULL);
+            r = rsbus__url_component(nm, (size_t)(ne - nm), out->master_name, sizeof out->master_name, &ml,
+                                     "master name", 0, msg, msg_size);
+            if (r != RSBUS_OK) return r;
+            for (i = 0; i < ml; i++) {
+                unsigned char c = (unsigned char)out->master_name[i];
+                if (c <= 0x20 || c >= 0x7f)
+                    return rsbus__url_fail(msg, msg_size, "master name: printable ASCII without spaces", NULL);
+            }
+            auth_end = ne;
+        }
         if (auth_end < end && *auth_end == '/') {
             const char *d = auth_end + 1, *q = (const char *)memchr(d, '?', (size_t)(end - d));
             size_t dl = q ? (size_t)(q - d) : (size_t)(end - d);
@@ -2374,6 +2510,8 @@ RSBUS__PRIVATE rsbus_result rsbus__url_parse(const char *url, rsbus__url *out, c
             }
             auth_end = d + dl;
         }
+        if (out->cluster && out->db != 0)
+            return rsbus__url_fail(msg, msg_size, "redis+cluster:// has only db 0", NULL);
         if (auth_end < end) {   /* '?' */
             r = rsbus__url_query(auth_end + 1, (size_t)(end - auth_end - 1), out, msg, msg_size);
             if (r != RSBUS_OK) return r;

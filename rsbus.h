@@ -182,7 +182,8 @@
         TLS asked for but not built in, or the handshake failed; RSBUS_E_REDIS: another error reply;
         RSBUS_E_PROTOCOL: a reply of unexpected shape; RSBUS_E_JSON: malformed JSON (the JSON calls);
         RSBUS_E_NOTFOUND: what was asked for does not exist (a stream, a group, a dead letter, a JSON
-        path, a handler token).
+        path, a handler token); RSBUS_E_REPLICAS: published, but fewer replicas than
+        publish_wait_replicas confirmed it within publish_wait_ms (see FAILOVER).
         After an I/O error, a timeout or a protocol error the connection is dropped: the next call on
         the bus reconnects first (one attempt within connect_timeout_ms); so does a call that finds
         the connection closed by the server. A publisher keeps working once Redis is back, without
@@ -462,7 +463,9 @@ typedef enum rsbus_result {
     RSBUS_E_REDIS    =  -7,  /* Redis answered with another error */
     RSBUS_E_PROTOCOL =  -8,  /* a reply of unexpected shape */
     RSBUS_E_JSON     =  -9,  /* malformed JSON */
-    RSBUS_E_NOTFOUND = -10
+    RSBUS_E_NOTFOUND = -10,
+    RSBUS_E_REPLICAS = -11   /* written to the master, but fewer than publish_wait_replicas replicas confirmed
+                                it in time: a failover can lose it; the stream ids are filled */
 } rsbus_result;
 
 typedef struct rsbus_error { rsbus_result code; char msg[256]; } rsbus_error;
@@ -532,6 +535,11 @@ typedef struct rsbus_config {
     const char *data_field;       /* the field consuming reads the payload from; default "data". Each of the three:
                                      1..128 bytes of printable ASCII without spaces, distinct, none of rsbus's
                                      other field names; publishing still writes type, id and data */
+    /* replicated publishing (see FAILOVER) */
+    int         publish_wait_replicas;  /* 0: off (default). n > 0: every XADD or MULTI/EXEC that publishes (publish,
+                                           batch, fields, spool sending, the DLQ move) is followed in the same round
+                                           trip by WAIT n publish_wait_ms; fewer confirmations: RSBUS_E_REPLICAS */
+    int         publish_wait_ms;  /* how long WAIT waits for the replicas; default 100 */
 } rsbus_config;
 
 RSBUS_API rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *prefix, rsbus_error *err);
@@ -683,10 +691,20 @@ RSBUS_API rsbus_result rsbus_stream_snapshot(rsbus *bus, rsbus_stream_info *info
                 still set). Blocks up to io_timeout_ms */
 
 typedef enum rsbus_health { RSBUS_HEALTHY = 0, RSBUS_DEGRADED = 1, RSBUS_UNHEALTHY = 2 } rsbus_health;
+typedef struct rsbus_server_info {
+    char addr[300];               /* the server this bus reached: "host:port" (IPv6 in brackets) or the unix path */
+    char role[16];                /* its ROLE: "master", "slave", ...; "" when ROLE was refused */
+    int  replicas;                /* replicas connected to it and in sync (ROLE); -1 when unknown */
+    int  sentinel;                /* 1: the master the sentinels of a redis+sentinel:// url named */
+} rsbus_server_info;
+RSBUS_API rsbus_result rsbus_server_info_get(rsbus *bus, rsbus_server_info *out);
+             /* which server the bus is connected to and how many replicas it has: one round trip (ROLE) */
 RSBUS_API rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char *why, size_t why_size);
              /* one round trip. UNHEALTHY: Redis unreachable or refusing PING; DEGRADED: this bus's group
-                missing, its lag or pending above max_lag, the DLQ not empty, or a maxmemory-policy that can
-                evict the stream; why (may be NULL) says which, "ok" when healthy, cut to fit why_size */
+                missing, its lag or pending above max_lag, the DLQ not empty, a maxmemory-policy that can
+                evict the stream, or (asked with ROLE when publish_wait_replicas > 0 or on a sentinel url)
+                fewer replicas in sync than publish_wait_replicas, or a server that is not a master; why
+                (may be NULL) says which, "ok" when healthy, cut to fit why_size */
 
 typedef struct rsbus_stats {
     uint64_t published, publish_errors, delivered, acked, retried, dead_lettered,
@@ -695,6 +713,8 @@ typedef struct rsbus_stats {
                                      counts them when they are sent) */
     uint64_t trimmed_unread;      /* entries MAXLEN trimming removed before this bus's group read them */
     uint64_t trimmed;             /* entries removed by rsbus_trim and rsbus_run's trimming */
+    uint64_t replica_shortfalls;  /* WAITs (publish_wait_replicas) answered by fewer replicas than asked: each
+                                     is an RSBUS_E_REPLICAS, or a warning for spool sending and DLQ moves */
 } rsbus_stats;
 RSBUS_API void   rsbus_stats_get(const rsbus *bus, rsbus_stats *out);
              /* counters of this bus since rsbus_open (see OPERATING); a replay addressed to another group
@@ -2711,6 +2731,8 @@ RSBUS__PUBLIC rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *
     if (r == RSBUS_OK) r = rsbus__env_str(&env, "TYPE_FIELD", &c.type_field);
     if (r == RSBUS_OK) r = rsbus__env_str(&env, "ID_FIELD", &c.id_field);
     if (r == RSBUS_OK) r = rsbus__env_str(&env, "DATA_FIELD", &c.data_field);
+    if (r == RSBUS_OK) r = rsbus__env_int(&env, "PUBLISH_WAIT_REPLICAS", &c.publish_wait_replicas);
+    if (r == RSBUS_OK) r = rsbus__env_int(&env, "PUBLISH_WAIT_MS", &c.publish_wait_ms);
     if (r == RSBUS_OK) {
         const char *v = rsbus__env_get(&env, "TRIM_POLICY");
         if (v) {
@@ -2795,6 +2817,8 @@ typedef struct rsbus__conn {
     rsbus__seg *segs; size_t nsegs, capsegs;     /* ... one segment each */
     size_t cmd_off; int cmd_argc, oom;           /* the command being written; a failed allocation */
     rsbus__owe *owe; size_t owe_head, owe_len, owe_cap, owe_sent;   /* replies owed: a ring, oldest first */
+    char host[256]; int port;      /* this connection's own target (the master a sentinel named, a cluster
+                                      node); port 0: bus->url's host and port */
 } rsbus__conn;
 
 struct rsbus {
@@ -2808,6 +2832,9 @@ struct rsbus {
     int group_named;               /* config.group was given (not the default): health judges it */
     int small_reads;               /* after a reply too large: this many reads of one entry each */
     int no_config;                 /* CONFIG GET was refused: health stops asking */
+    int sentinel_stale;            /* redis+sentinel://: the master answered READONLY or MASTERDOWN; the next call
+                                      drops the connection and asks the sentinels again (>>sentinel) */
+    int sentinel_inner;            /* >>sentinel: rsbus__connect called by rsbus__sentinel_connect */
     char err[256];
     char rcode[16];                /* the code of the last error reply ("NOGROUP"), "" if none */
     rsbus_stats st;
@@ -2979,6 +3006,7 @@ RSBUS__PUBLIC const char *rsbus_result_str(rsbus_result r) {
     case RSBUS_E_PROTOCOL: return "RSBUS_E_PROTOCOL";
     case RSBUS_E_JSON: return "RSBUS_E_JSON";
     case RSBUS_E_NOTFOUND: return "RSBUS_E_NOTFOUND";
+    case RSBUS_E_REPLICAS: return "RSBUS_E_REPLICAS";
     }
     return (int)r == RSBUS_SPOOLED ? "RSBUS_SPOOLED" : "RSBUS_E_UNKNOWN";
 }
@@ -3029,8 +3057,12 @@ RSBUS__PRIVATE rsbus_result rsbus__reply_fail(rsbus *bus, const redisReply *r, c
         code = RSBUS_E_AUTH;
     else if (rsbus__rcode_is(bus, "NOGROUP"))
         bus->nogroup = 1;
-    else if (rsbus__rcode_is(bus, "LOADING") || rsbus__rcode_is(bus, "MASTERDOWN"))
-        code = RSBUS_E_IO;   /* not ready to serve (loading after a restart, a replica without its master): transient */
+    else if (rsbus__rcode_is(bus, "LOADING") || rsbus__rcode_is(bus, "MASTERDOWN") || rsbus__rcode_is(bus, "READONLY") ||
+             rsbus__rcode_is(bus, "NOREPLICAS"))
+        code = RSBUS_E_IO;   /* not ready to serve (loading after a restart, a replica without its master, a demoted
+                                master, too few replicas for min-replicas-to-write: nothing was written): transient */
+    if (bus->url.sentinel && (rsbus__rcode_is(bus, "READONLY") || rsbus__rcode_is(bus, "MASTERDOWN")))
+        bus->sentinel_stale = 1;   /* not the master any more: the next call asks the sentinels (>>sentinel) */
     else if (rsbus__rcode_is(bus, "ERR") && (strstr(text, "no such key") || strstr(text, "requires the key to exist")))
         code = RSBUS_E_NOTFOUND;   /* a missing stream has no code of its own (XINFO, XGROUP SETID) */
     return rsbus__fail(bus, code, "%s: %s", what, text);
@@ -3494,7 +3526,7 @@ RSBUS__PRIVATE rsbus_result rsbus__tls_refusal(rsbus__conn *cn, rsbus_result r) 
 RSBUS__PRIVATE rsbus_result rsbus__tls_handshake(rsbus__conn *cn) {
     rsbus *bus = cn->bus;
     const rsbus__url *u = &bus->url;
-    const char *name = u->sni[0] ? u->sni : u->host;
+    const char *name = u->sni[0] ? u->sni : cn->port ? cn->host : u->host;
     unsigned char ipbuf[16];
     int is_ip = inet_pton(AF_INET, name, ipbuf) == 1 || inet_pton(AF_INET6, name, ipbuf) == 1;
     char sni[256];   /* OpenSSL's SNI macro takes a non-const pointer */
@@ -3867,6 +3899,179 @@ RSBUS__PRIVATE void rsbus__timeval(struct timeval *tv, int ms) {
     tv->tv_usec = (ms % 1000) * 1000;
 }
 
+/* >>sentinel (redis+sentinel://, rediss+sentinel://)
+   rsbus__connect on a sentinel url first finds the master: the sentinels are asked in the url's order
+   (SENTINEL get-master-addr-by-name, connect_timeout_ms to connect and io_timeout_ms to answer, each;
+   AUTH with sentinel_user / sentinel_password when given, TLS as for the master), the master they name
+   is connected to (AUTH with the url's user:pass, SELECT, PING as always) and checked with ROLE. A
+   sentinel that names a replica (a failover in progress, a stale sentinel) or an unreachable master is
+   passed over for the next one. The sentinel that named the master moves to the front of the list. Every
+   reconnect asks again, and so does the call after a READONLY or MASTERDOWN reply (sentinel_stale, set
+   in rsbus__reply_fail): a demoted master keeps its connections open. The connection's target (cn->host,
+   cn->port) is the master found. Messages name the master and each sentinel tried, never a password. */
+
+/* The cause in bus->err (after its last ": "), or the result's name. */
+RSBUS__PRIVATE const char *rsbus__err_cause(const rsbus *bus, rsbus_result r) {
+    const char *c = strrchr(bus->err, ':');
+    return c && c[1] == ' ' && c[2] ? c + 2 : rsbus_result_str(r);
+}
+/* Appends "host:port (why)" to the list of sentinels tried, bounded. */
+RSBUS__PRIVATE void rsbus__sentinel_note(char *tried, size_t size, const rsbus__addr *a, const char *why) {
+    size_t len = strlen(tried);
+    if (len + 1 >= size) return;
+    snprintf(tried + len, size - len, "%s%s%s%s:%d (%s)", len ? ", " : "", strchr(a->host, ':') ? "[" : "",
+             a->host, strchr(a->host, ':') ? "]" : "", a->port, why);
+}
+
+/* Asks the sentinel at a for the master's address. RSBUS_OK and *out filled; else the result, with a short
+   reason in why (no Redis text after AUTH, which may echo its arguments). */
+RSBUS__PRIVATE rsbus_result rsbus__sentinel_ask(rsbus *bus, const rsbus__addr *a, rsbus__addr *out, char *why,
+                                                size_t why_size) {
+    const rsbus__url *u = &bus->url;
+    rsbus__conn sc;
+    struct timeval tv;
+    redisReply *rep = NULL;
+    rsbus_result r = RSBUS_OK;
+    int authed = u->has_sentinel_user || u->has_sentinel_password;
+    rsbus__conn_init(bus, &sc);
+    memcpy(sc.host, a->host, sizeof sc.host);
+    sc.port = a->port;
+    rsbus__timeval(&tv, bus->cfg.connect_timeout_ms);
+    sc.c = redisConnectWithTimeout(a->host, a->port, tv);
+    if (!sc.c) { snprintf(why, why_size, "out of memory"); return RSBUS_E_NOMEM; }
+    if (sc.c->err) {
+        int e = errno;
+        char text[128];
+        rsbus__clean(sc.c->errstr, sizeof sc.c->errstr, text, sizeof text);
+        r = rsbus__io_code(0, e, text);
+        snprintf(why, why_size, "%.60s", r == RSBUS_E_TIMEOUT ? "connect timed out" : text);
+        rsbus__conn_free(&sc);
+        return r;
+    }
+    rsbus__timeval(&tv, bus->cfg.io_timeout_ms);
+    if (redisSetTimeout(sc.c, tv) != REDIS_OK) r = RSBUS_E_IO;
+#ifdef RSBUS_TLS
+    if (r == RSBUS_OK && u->kind == RSBUS__URL_TLS) r = rsbus__tls_handshake(&sc);
+#endif
+    if (r == RSBUS_OK && sc.c) {
+        sc.c->reader->fn = &sc.fns;
+        sc.c->reader->privdata = &sc;
+        if (authed) {
+            rsbus__cmd(&sc);
+            rsbus__lit(&sc, "AUTH");
+            if (u->has_sentinel_user) rsbus__argz(&sc, u->sentinel_user);
+            rsbus__argz(&sc, u->sentinel_password);
+            rsbus__cmd_end(&sc);
+        }
+        rsbus__cmd(&sc);
+        rsbus__lit(&sc, "SENTINEL"); rsbus__lit(&sc, "get-master-addr-by-name"); rsbus__argz(&sc, u->master_name);
+        rsbus__cmd_end(&sc);
+        /* sent here, not by rsbus__recv's flush: that one reconnects a closed connection, which on this
+           bus would mean asking the sentinels from inside asking them */
+        if (sc.oom) r = RSBUS_E_NOMEM;
+        else if ((r = rsbus__write_segs(&sc, 0, 0, "SENTINEL")) == RSBUS_OK) {
+            sc.owe_sent = sc.owe_len;
+            sc.out_len = 0;
+            sc.nsegs = 0;
+        }
+        if (r == RSBUS_OK && authed && (r = rsbus__recv(&sc, &rep, "sentinel AUTH")) == RSBUS_OK &&
+            rep->type == REDIS_REPLY_ERROR) {
+            r = RSBUS_E_AUTH;
+            snprintf(why, why_size, "AUTH refused");
+        }
+        if (r == RSBUS_OK && (r = rsbus__recv(&sc, &rep, "SENTINEL get-master-addr-by-name")) == RSBUS_OK) {
+            int64_t port = 0;
+            if (rep->type == REDIS_REPLY_ERROR) {
+                r = rsbus__reply_fail(bus, rep, "SENTINEL");
+                if (r == RSBUS_E_AUTH) snprintf(why, why_size, "%s", bus->rcode);
+                else rsbus__clean(rep->str, rep->len, why, why_size);
+            } else if (rep->type == REDIS_REPLY_NIL || (rep->type == REDIS_REPLY_ARRAY && rep->elements == 0)) {
+                r = RSBUS_E_NOTFOUND;
+                snprintf(why, why_size, "does not know the master");
+            } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || !rsbus__is_str(rep->element[0]) ||
+                       !rsbus__is_str(rep->element[1]) || rep->element[0]->len == 0 ||
+                       rep->element[0]->len >= sizeof out->host ||
+                       !rsbus__url_num(rep->element[1]->str, rep->element[1]->len, 65535, &port) || port == 0) {
+                r = RSBUS_E_PROTOCOL;
+                snprintf(why, why_size, "unexpected reply");
+            } else {
+                memcpy(out->host, rep->element[0]->str, rep->element[0]->len);
+                out->host[rep->element[0]->len] = 0;
+                out->port = (int)port;
+            }
+        }
+    }
+    if (r != RSBUS_OK && !why[0]) snprintf(why, why_size, "%.60s", rsbus__err_cause(bus, r));
+    rsbus__conn_free(&sc);
+    return r;
+}
+
+/* ROLE on the connection just made: RSBUS_OK when it is a master. Sent and read on its own, after the
+   commands already queued (as the handshake's are). */
+RSBUS__PRIVATE rsbus_result rsbus__sentinel_role(rsbus__conn *cn) {
+    rsbus *bus = cn->bus;
+    rsbus__mark m = rsbus__cmd_mark(cn);
+    redisReply *rep = NULL;
+    rsbus_result r;
+    rsbus__cmd(cn); rsbus__lit(cn, "ROLE"); rsbus__cmd_end(cn);
+    if (cn->oom) { rsbus__drop(cn); return rsbus__fail(bus, RSBUS_E_NOMEM, "ROLE: out of memory"); }
+    r = rsbus__write_segs(cn, m.nsegs, 0, "ROLE");
+    if (r == RSBUS_OK) r = rsbus__read_reply(cn, &rep, "ROLE");
+    if (cn->c) rsbus__cmd_rewind(cn, m);
+    if (r != RSBUS_OK) return r;
+    if (rep->type == REDIS_REPLY_ERROR) { r = rsbus__reply_fail(bus, rep, "ROLE"); rsbus__drop(cn); return r; }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 || !rsbus__is_str(rep->element[0]))
+        return rsbus__shape_fail(cn, "ROLE");
+    if (rsbus__str_eq(rep->element[0], "master")) return RSBUS_OK;
+    rsbus__drop(cn);
+    return rsbus__fail(bus, RSBUS_E_IO, "ROLE: %s", rsbus__str_eq(rep->element[0], "slave") ? "a replica" : "not a master");
+}
+
+/* rsbus__connect for a sentinel url: see >>sentinel. */
+RSBUS__PRIVATE rsbus_result rsbus__sentinel_connect(rsbus__conn *cn) {
+    rsbus *bus = cn->bus;
+    rsbus__url *u = &bus->url;
+    char tried[200];
+    int i, nauth = 0;
+    rsbus_result r = RSBUS_E_IO;
+    tried[0] = 0;
+    for (i = 0; i < u->nseeds; i++) {
+        rsbus__addr m;
+        char why[96];
+        why[0] = 0;
+        r = rsbus__sentinel_ask(bus, &u->seeds[i], &m, why, sizeof why);
+        if (r == RSBUS_OK) {
+            memcpy(cn->host, m.host, sizeof cn->host);
+            cn->port = m.port;
+            bus->sentinel_inner = 1;
+            r = rsbus__connect(cn);
+            bus->sentinel_inner = 0;
+            if (r == RSBUS_OK) r = rsbus__sentinel_role(cn);
+            if (r == RSBUS_OK) {
+                if (i > 0) {   /* the sentinel that answered goes first next time */
+                    rsbus__addr first = u->seeds[i];
+                    memmove(&u->seeds[1], &u->seeds[0], (size_t)i * sizeof u->seeds[0]);
+                    u->seeds[0] = first;
+                    memcpy(u->host, first.host, sizeof u->host);
+                    u->port = first.port;
+                }
+                bus->sentinel_stale = 0;
+                rsbus__log(bus, RSBUS_LOG_INFO, "sentinel %s:%d: master '%s' is %s:%d", u->seeds[0].host,
+                           u->seeds[0].port, u->master_name, cn->host, cn->port);
+                return RSBUS_OK;
+            }
+            if (r == RSBUS_E_AUTH || r == RSBUS_E_NOMEM || r == RSBUS_E_TLS) return r;   /* the master's own refusal */
+            snprintf(why, sizeof why, "named %.40s:%d: %.40s", m.host, m.port, rsbus__err_cause(bus, r));
+        }
+        if (r == RSBUS_E_AUTH) nauth++;
+        rsbus__sentinel_note(tried, sizeof tried, &u->seeds[i], why);
+    }
+    rsbus__disconnect(cn, 1);
+    bus->sentinel_stale = 1;
+    return rsbus__fail(bus, nauth == u->nseeds ? RSBUS_E_AUTH : RSBUS_E_IO,
+                       "sentinel: no master '%s' found; asked %s", u->master_name, tried);
+}
+
 /* Connects, authenticates and selects the db. One attempt, bounded by connect_timeout_ms + io_timeout_ms.
    Commands queued before it stay queued: the handshake's own go after them, and are sent and read on
    their own. */
@@ -3877,6 +4082,7 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus__conn *cn) {
     size_t nrep = 0, i;
     rsbus__mark m;
     rsbus_result r = RSBUS_OK;
+    if (bus->url.sentinel && !bus->sentinel_inner) return rsbus__sentinel_connect(cn);   /* finds the master first */
     rsbus__disconnect(cn, 1);
     rsbus__timeval(&tv, bus->cfg.connect_timeout_ms);
 #ifndef RSBUS_TLS
@@ -3885,6 +4091,7 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus__conn *cn) {
                            "hiredis_ssl, -DRSBUS_TLS, and -lhiredis_ssl -lssl -lcrypto", bus->url.redacted);
 #endif
     if (bus->url.kind == RSBUS__URL_UNIX) cn->c = redisConnectUnixWithTimeout(bus->url.path, tv);
+    else if (cn->port) cn->c = redisConnectWithTimeout(cn->host, cn->port, tv);   /* the connection's own target */
     else cn->c = redisConnectWithTimeout(bus->url.host, bus->url.port, tv);
     if (!cn->c) return rsbus__fail(bus, RSBUS_E_NOMEM, "connect %s: out of memory", bus->url.redacted);
     if (cn->c->err) {
@@ -3992,6 +4199,10 @@ RSBUS__PRIVATE rsbus_result rsbus__ensure(rsbus *bus) {
     if (cn->c && (rsbus__owes(cn, RSBUS__OWE_CALLER) || (!cn->owe_sent && cn->c->reader->len > cn->c->reader->pos))) {
         /* a reply an earlier call did not read, or bytes no command asked for: out of step, start afresh */
         rsbus__log(bus, RSBUS_LOG_WARN, "unexpected data from %s; reconnecting", bus->url.redacted);
+        rsbus__drop(cn);
+    }
+    if (cn->c && bus->sentinel_stale) {   /* READONLY or MASTERDOWN: ask the sentinels again (>>sentinel) */
+        rsbus__log(bus, RSBUS_LOG_INFO, "%s:%d is no longer the master; asking the sentinels", cn->host, cn->port);
         rsbus__drop(cn);
     }
     if (cn->c && cn->owe_sent) return RSBUS_OK;   /* replies are coming: it is in use */
@@ -4125,6 +4336,10 @@ RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus
                  "data_field: 1..128 bytes of printable ASCII without spaces, not another of rsbus's field names");
     RSBUS__CHECK(strcmp(c->type_field, c->id_field) != 0 && strcmp(c->type_field, c->data_field) != 0 &&
                  strcmp(c->id_field, c->data_field) != 0, "type_field, id_field, data_field: must differ");
+    RSBUS__CHECK(c->publish_wait_replicas >= 0 && c->publish_wait_replicas <= 1000,
+                 "publish_wait_replicas: 0 (off) .. 1000");
+    c->publish_wait_ms = RSBUS__DEF(c->publish_wait_ms, 100);
+    RSBUS__CHECK(c->publish_wait_ms > 0, "publish_wait_ms: must be positive (WAIT 0 would wait forever)");
 #ifdef RSBUS_NO_SPOOL
     RSBUS__CHECK(!c->spool_path, "spool_path: the spool is compiled out by RSBUS_NO_SPOOL");
 #endif
@@ -4501,18 +4716,55 @@ RSBUS__PRIVATE size_t rsbus__queue_xadd_fields(rsbus *bus, const rsbus_field *fl
     return cn->oom ? 0 : fields;
 }
 
-/* Reads the replies of n XADDs, in MULTI/EXEC when atomic; ids (may be NULL) get the stream ids. */
+/* >>replicated publishing (publish_wait_replicas > 0)
+   WAIT n ms is queued right after the XADD or MULTI/EXEC it confirms, on the same connection, and goes out
+   in the same write: its reply is read with theirs, one round trip. WAIT counts the replicas that
+   acknowledged the connection's writes so far, so it confirms everything queued before it. Two helpers,
+   used by every path that publishes (rsbus__read_xadds: publish, batch, fields, spool sending; rsbus__settle:
+   the DLQ move), and by any connection that publishes: rsbus__queue_wait queues it (1 when it did, so one
+   more reply is owed to the caller), rsbus__wait_judge judges that reply. */
+RSBUS__PRIVATE int rsbus__queue_wait(rsbus__conn *cn) {
+    const rsbus_config *c = &cn->bus->cfg;
+    if (c->publish_wait_replicas <= 0) return 0;
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "WAIT");
+    rsbus__argi(cn, c->publish_wait_replicas);
+    rsbus__argi(cn, c->publish_wait_ms);
+    rsbus__cmd_end(cn);
+    return 1;
+}
+/* The reply of that WAIT, for what it followed: RSBUS_OK when enough replicas confirmed; RSBUS_E_REPLICAS
+   (counted in stats.replica_shortfalls, the message saying how many did) when fewer did; an error reply's
+   result; RSBUS_E_PROTOCOL without a message for a reply of another shape (the caller reads the rest of
+   its replies, then drops the connection with rsbus__shape_fail). */
+RSBUS__PRIVATE rsbus_result rsbus__wait_judge(rsbus *bus, const redisReply *rep, const char *what) {
+    const rsbus_config *c = &bus->cfg;
+    if (rep->type == REDIS_REPLY_ERROR) return rsbus__reply_fail(bus, rep, "WAIT");
+    if (rep->type != REDIS_REPLY_INTEGER || rep->integer < 0) return RSBUS_E_PROTOCOL;
+    if (rep->integer >= c->publish_wait_replicas) return RSBUS_OK;
+    bus->st.replica_shortfalls++;
+    return rsbus__fail(bus, RSBUS_E_REPLICAS, "%s: written, but %lld of %d replicas confirmed it within %d ms "
+                       "(a failover can lose it)", what, (long long)rep->integer, c->publish_wait_replicas,
+                       c->publish_wait_ms);
+}
+
+/* Reads the replies of n XADDs, in MULTI/EXEC when atomic; ids (may be NULL) get the stream ids. With
+   publish_wait_replicas, queues the WAIT after them first and judges it last: RSBUS_E_REPLICAS with the
+   ids filled when too few replicas confirmed. */
 RSBUS__PRIVATE rsbus_result rsbus__read_xadds(rsbus *bus, size_t n, int atomic, char (*ids)[RSBUS_ID_SIZE],
                                               const char *what) {
     rsbus__conn *cn = &bus->conn;
     redisReply *rep = NULL;
     rsbus_result r = RSBUS_OK, first = RSBUS_OK;
-    size_t i, total = atomic ? n + 2 : n;
+    int waited = rsbus__queue_wait(cn);   /* nothing queued went out yet: it joins their write */
+    size_t i, total = (atomic ? n + 2 : n) + (size_t)waited;
     /* Read every reply, whatever happens, so the connection stays in step. */
     for (i = 0; r == RSBUS_OK && i < total; i++) {
         r = rsbus__recv(cn, &rep, what);
         if (r != RSBUS_OK) break;
-        if (rep->type == REDIS_REPLY_ERROR) {
+        if (waited && i == total - 1) {   /* the WAIT: judged only when everything before it was written */
+            if (first == RSBUS_OK) first = rsbus__wait_judge(bus, rep, what);
+        } else if (rep->type == REDIS_REPLY_ERROR) {
             if (first == RSBUS_OK) first = rsbus__reply_fail(bus, rep, what);
         } else if (!atomic) {
             char id[RSBUS_ID_SIZE];
@@ -4559,7 +4811,7 @@ RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char
         rsbus__queue_xadd(bus, ev, &e);
         r = rsbus__read_xadds(bus, 1, 0, (char (*)[RSBUS_ID_SIZE])stream_id, "XADD");
     }
-    if (r == RSBUS_OK) bus->st.published++;
+    if (r == RSBUS_OK || r == RSBUS_E_REPLICAS) bus->st.published++;   /* in the stream either way */
     else bus->st.publish_errors++;
     return r;
 }
@@ -4594,7 +4846,7 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *ev
     }
     rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn);
     r = rsbus__read_xadds(bus, n, 1, stream_ids, "XADD (batch)");
-    if (r == RSBUS_OK) bus->st.published += n;
+    if (r == RSBUS_OK || r == RSBUS_E_REPLICAS) bus->st.published += n;
     else bus->st.publish_errors += n;
     return r;
 }
@@ -4622,7 +4874,7 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_fields(rsbus *bus, const char *key, con
         rsbus__queue_xadd_fields(bus, fields, n);
         r = rsbus__read_xadds(bus, 1, 0, (char (*)[RSBUS_ID_SIZE])stream_id, "XADD");
     }
-    if (r == RSBUS_OK) bus->st.published++;
+    if (r == RSBUS_OK || r == RSBUS_E_REPLICAS) bus->st.published++;
     else bus->st.publish_errors++;
     return r;
 }
@@ -4975,7 +5227,7 @@ RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t
     rsbus__conn *cn = &bus->conn;
     size_t i, nack = 0, ndead = 0, nrep, acked = 0, deleted = 0;
     rsbus_result r = RSBUS_OK, first = RSBUS_OK;
-    int defer;
+    int defer, waited;
     for (i = 0; i < n; i++) {
         if (items[i].outcome == RSBUS__OUT_DEAD) {
             rsbus__queue_dead(bus, &items[i], bus->reasons + i * RSBUS_REASON_SIZE);
@@ -5000,12 +5252,26 @@ RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t
         if (defer) rsbus__cmd_end_owing(cn, RSBUS__OWE_ACK, acked, deleted);
         else rsbus__cmd_end(cn);
     }
-    nrep = ndead * 4 + (nack && !defer ? 1 : 0);
+    /* a DLQ move is a publish too: WAIT after it (>>replicated publishing) */
+    waited = ndead ? rsbus__queue_wait(cn) : 0;
+    nrep = ndead * 4 + (nack && !defer ? 1 : 0) + (size_t)waited;
     if (!nrep) return RSBUS_OK;
     for (i = 0; r == RSBUS_OK && i < nrep; i++) {
         redisReply *rep;
         r = rsbus__recv(cn, &rep, what);
         if (r != RSBUS_OK) break;
+        if (waited && i == nrep - 1) {
+            rsbus_result w = first == RSBUS_OK ? rsbus__wait_judge(bus, rep, "dead-letter move") : RSBUS_OK;
+            if (w == RSBUS_E_REPLICAS) {   /* moved; a failover could undo the move, and the entry is pending again */
+                rsbus__log(bus, RSBUS_LOG_WARN, "%s", bus->err);
+                bus->err[0] = 0;
+            } else if (w == RSBUS_E_PROTOCOL) {
+                first = rsbus__shape_fail(cn, "WAIT");
+            } else if (w != RSBUS_OK) {
+                first = w;
+            }
+            continue;
+        }
         if (rep->type == REDIS_REPLY_ERROR && first == RSBUS_OK) first = rsbus__reply_fail(bus, rep, what);
         if (i % 4 == 3 && i < ndead * 4 && rep->type != REDIS_REPLY_ARRAY && first == RSBUS_OK)
             first = rsbus__fail(bus, RSBUS_E_REDIS, "%s: the move to the dead-letter stream was not applied", what);
@@ -5487,7 +5753,7 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
             size_t sent;
             bus->spool_tried_ms = rsbus__mono_ms();
             r = rsbus__spool_drain(bus, &sent);
-            if (r != RSBUS_OK)
+            if (r != RSBUS_OK && r != RSBUS_E_REPLICAS)   /* a shortfall was logged by the drain */
                 rsbus__log(bus, RSBUS_LOG_WARN, "spool: %s: %s (kept; trying again in a second)", rsbus_result_str(r), bus->err);
             if (!bus->conn.c) continue;
         }
@@ -6020,6 +6286,69 @@ RSBUS__PRIVATE void rsbus__textf(rsbus__text *t, const char *fmt, ...) {
     if (n > 0) t->len += (size_t)n;
 }
 
+/* >>failover health: ROLE, read by rsbus_health_check and rsbus_server_info_get */
+/* Reads a ROLE reply (the caller queued ROLE): NULL in *out when it was refused (an ACL without ROLE). */
+RSBUS__PRIVATE rsbus_result rsbus__recv_role(rsbus__conn *cn, redisReply **out) {
+    rsbus_result r = rsbus__recv(cn, out, "ROLE");
+    if (r != RSBUS_OK) return r;
+    if ((*out)->type == REDIS_REPLY_ERROR) { *out = NULL; return RSBUS_OK; }
+    if ((*out)->type != REDIS_REPLY_ARRAY || (*out)->elements < 1 || !rsbus__is_str((*out)->element[0]))
+        return rsbus__shape_fail(cn, "ROLE");
+    return RSBUS_OK;
+}
+/* The replicas in a master's ROLE reply (those it lists are connected and in sync), -1 for another role. */
+RSBUS__PRIVATE int rsbus__role_replicas(const redisReply *role) {
+    if (!rsbus__str_eq(role->element[0], "master")) return -1;
+    if (role->elements < 3 || role->element[2]->type != REDIS_REPLY_ARRAY) return 0;
+    return role->element[2]->elements > INT_MAX ? INT_MAX : (int)role->element[2]->elements;
+}
+/* The server this bus reached, as "host:port" or the unix path. */
+RSBUS__PRIVATE void rsbus__server_addr(const rsbus *bus, char *out, size_t size) {
+    const rsbus__conn *cn = &bus->conn;
+    const char *host = cn->port ? cn->host : bus->url.host;
+    int port = cn->port ? cn->port : bus->url.port;
+    if (bus->url.kind == RSBUS__URL_UNIX) snprintf(out, size, "%s", bus->url.path);
+    else if (strchr(host, ':')) snprintf(out, size, "[%s]:%d", host, port);
+    else snprintf(out, size, "%s:%d", host, port);
+}
+/* Health's judgement of ROLE: DEGRADED when the server is not a master, or has fewer replicas in sync
+   than publish_wait_replicas (every publish would answer RSBUS_E_REPLICAS). */
+RSBUS__PRIVATE rsbus_health rsbus__role_health(rsbus *bus, const redisReply *role, rsbus_health h, rsbus__text *t) {
+    char addr[300], what[16];
+    int n = rsbus__role_replicas(role);
+    rsbus__server_addr(bus, addr, sizeof addr);
+    if (n < 0) {
+        rsbus__clean(role->element[0]->str, role->element[0]->len, what, sizeof what);
+        rsbus__textf(t, "%s is a %s, not a master; ", addr, what);
+        return RSBUS_DEGRADED;
+    }
+    if (bus->cfg.publish_wait_replicas > n) {
+        rsbus__textf(t, "master %s has %d replica%s in sync, publish_wait_replicas is %d (publishes answer "
+                     "RSBUS_E_REPLICAS); ", addr, n, n == 1 ? "" : "s", bus->cfg.publish_wait_replicas);
+        return RSBUS_DEGRADED;
+    }
+    return h;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_server_info_get(rsbus *bus, rsbus_server_info *out) {
+    rsbus__conn *cn;
+    redisReply *role = NULL;
+    rsbus_result r;
+    if (out) { memset(out, 0, sizeof *out); out->replicas = -1; }
+    if (!bus || !out) return RSBUS_E_ARG;
+    cn = &bus->conn;
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    rsbus__cmd(cn); rsbus__lit(cn, "ROLE"); rsbus__cmd_end(cn);
+    if ((r = rsbus__recv_role(cn, &role)) != RSBUS_OK) return r;
+    rsbus__server_addr(bus, out->addr, sizeof out->addr);
+    out->sentinel = bus->url.sentinel;
+    if (role) {
+        rsbus__clean(role->element[0]->str, role->element[0]->len, out->role, sizeof out->role);
+        out->replicas = rsbus__role_replicas(role);
+    }
+    return RSBUS_OK;
+}
+
 RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char *why, size_t why_size) {
     rsbus__conn *cn;
     redisReply *ping = NULL, *groups = NULL, *dlq = NULL, *policy = NULL;
@@ -6027,7 +6356,8 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
     rsbus_health h = RSBUS_HEALTHY;
     rsbus_result r;
     rsbus_group_info g;
-    int found = 0, ask_groups, ask_policy;
+    redisReply *role = NULL;
+    int found = 0, ask_groups, ask_policy, ask_role;
     t.buf = why; t.size = why_size; t.len = 0;
     if (why && why_size) why[0] = 0;
     if (!bus) return RSBUS_UNHEALTHY;
@@ -6036,6 +6366,7 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
     /* a publisher that names no group asks only whether Redis answers (and its eviction policy) */
     ask_groups = !bus->cfg.publish_only || bus->group_named;
     ask_policy = !bus->no_config;
+    ask_role = bus->cfg.publish_wait_replicas > 0 || bus->url.sentinel;   /* replicas matter (>>failover health) */
     r = rsbus__ensure(bus);
     if (r == RSBUS_OK) {
         rsbus__cmd(cn); rsbus__lit(cn, "PING"); rsbus__cmd_end(cn);
@@ -6046,10 +6377,12 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
         if (ask_policy) {
             rsbus__cmd(cn); rsbus__lit(cn, "CONFIG"); rsbus__lit(cn, "GET"); rsbus__argz(cn, "maxmemory-policy"); rsbus__cmd_end(cn);
         }
+        if (ask_role) { rsbus__cmd(cn); rsbus__lit(cn, "ROLE"); rsbus__cmd_end(cn); }
         r = rsbus__recv(cn, &ping, "health");
         if (r == RSBUS_OK && ask_groups) r = rsbus__recv(cn, &groups, "health");
         if (r == RSBUS_OK && ask_groups) r = rsbus__recv(cn, &dlq, "health");
         if (r == RSBUS_OK && ask_policy) r = rsbus__recv(cn, &policy, "health");
+        if (r == RSBUS_OK && ask_role) r = rsbus__recv_role(cn, &role);
     }
     if (r != RSBUS_OK) {
         rsbus__textf(&t, "Redis unreachable: %s", bus->err);
@@ -6094,6 +6427,7 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
         h = RSBUS_DEGRADED;
         rsbus__textf(&t, "maxmemory-policy %s can evict the stream (use noeviction or a volatile-* policy); ", pol);
     }
+    if (role) h = rsbus__role_health(bus, role, h, &t);
     if (h == RSBUS_HEALTHY && t.len == 0) rsbus__textf(&t, "ok");
     if (why && why_size && t.len >= 2 && t.len < why_size && why[t.len - 2] == ';') why[t.len - 2] = 0;
     return h;
@@ -6133,7 +6467,8 @@ RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
         { "deduped", "Repeated event ids skipped.", offsetof(rsbus_stats, deduped), 1 },
         { "spooled", "Events written to the offline spool.", offsetof(rsbus_stats, spooled), 0 },
         { "trimmed_unread", "Entries MAXLEN trimming removed before the group read them.", offsetof(rsbus_stats, trimmed_unread), 1 },
-        { "trimmed", "Entries removed by trimming to what every group acknowledged.", offsetof(rsbus_stats, trimmed), 0 }
+        { "trimmed", "Entries removed by trimming to what every group acknowledged.", offsetof(rsbus_stats, trimmed), 0 },
+        { "replica_shortfalls", "Publishes fewer replicas confirmed than publish_wait_replicas.", offsetof(rsbus_stats, replica_shortfalls), 0 }
     };
     rsbus__text t;
     rsbus_stream_info si;
@@ -6833,8 +7168,10 @@ RSBUS__PRIVATE rsbus_result rsbus__spool_send(rsbus *bus, const char *recs, size
     return rsbus__read_xadds(bus, n, atomic, ids, what);
 }
 
-/* Sends the spool, chunk by chunk; the caller has connected. */
+/* Sends the spool, chunk by chunk; the caller has connected. A chunk fewer replicas confirmed than
+   publish_wait_replicas is in Redis: it counts as sent (logged), and the drain ends with RSBUS_E_REPLICAS. */
 RSBUS__PRIVATE rsbus_result rsbus__spool_drain(rsbus *bus, size_t *sent) {
+    int short_of_replicas = 0;
     *sent = 0;
     while (bus->spool_start < bus->spool_end) {
         size_t bytes, nrec;
@@ -6845,7 +7182,12 @@ RSBUS__PRIVATE rsbus_result rsbus__spool_drain(rsbus *bus, size_t *sent) {
             return rsbus__fail(bus, RSBUS_E_IO, "spool %s: damaged record at offset %llu", bus->cfg.spool_path,
                                (unsigned long long)bus->spool_start);
         r = rsbus__spool_send(bus, bus->spool_rd, bytes, nrec, 1, NULL, "XADD (spool)");
-        if (r != RSBUS_OK) return r;
+        if (r == RSBUS_E_REPLICAS) {
+            rsbus__log(bus, RSBUS_LOG_WARN, "spool %s: %s", bus->cfg.spool_path, bus->err);
+            short_of_replicas = 1;
+        } else if (r != RSBUS_OK) {
+            return r;
+        }
         bus->spool_events -= nrec;
         bus->st.published += nrec;
         *sent += nrec;
@@ -6859,6 +7201,9 @@ RSBUS__PRIVATE rsbus_result rsbus__spool_drain(rsbus *bus, size_t *sent) {
         }
     }
     if (*sent) rsbus__log(bus, RSBUS_LOG_INFO, "spool %s: sent %lu events", bus->cfg.spool_path, (unsigned long)*sent);
+    if (short_of_replicas)
+        return rsbus__fail(bus, RSBUS_E_REPLICAS, "spool %s: sent, but fewer than %d replicas confirmed some of it "
+                           "(a failover can lose it)", bus->cfg.spool_path, bus->cfg.publish_wait_replicas);
     return RSBUS_OK;
 }
 
@@ -6915,10 +7260,11 @@ RSBUS__PRIVATE rsbus_result rsbus__publish_spooled(rsbus *bus, const rsbus__pub 
     size_t i, sent, n = pub->n;
     rsbus_result r = rsbus__ensure(bus);
     if (r == RSBUS_OK && bus->spool_events) r = rsbus__spool_drain(bus, &sent);
+    if (r == RSBUS_E_REPLICAS) { r = RSBUS_OK; bus->err[0] = 0; }   /* the spool went out (logged); this event next */
     if (r == RSBUS_OK) {
         if ((r = rsbus__stage(bus, pub, 1)) != RSBUS_OK) { bus->st.publish_errors += n; return r; }
         r = rsbus__read_xadds(bus, n, !pub->single, ids, pub->single ? "XADD" : "XADD (batch)");
-        if (r == RSBUS_OK) { bus->st.published += n; return RSBUS_OK; }
+        if (r == RSBUS_OK || r == RSBUS_E_REPLICAS) { bus->st.published += n; return r; }   /* in Redis: not spooled */
     } else if (r == RSBUS_E_IO || r == RSBUS_E_TIMEOUT) {
         rsbus_result c = rsbus__stage(bus, pub, 0);   /* offline: the records only */
         if (c != RSBUS_OK) { bus->st.publish_errors += n; return c; }

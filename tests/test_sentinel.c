@@ -102,6 +102,13 @@ static int role_replicas(const test_redis *r) {
     return n;
 }
 
+static long long xlen(const test_redis *r, const char *key) {
+    redisReply *rep = cmd(r, "XLEN %s", key);
+    long long n = rep && rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+    if (rep) freeReplyObject(rep);
+    return n;
+}
+
 /* a field of SENTINEL MASTER name (a flat key/value array), -1 if missing */
 static long sentinel_field(const test_redis *s, const char *name, const char *key) {
     redisReply *rep = cmd(s, "SENTINEL MASTER %s", name);
@@ -312,6 +319,139 @@ TEST(discovery) {
     }
     test_redis_stop(&rogue);
     for (i = 0; i < 3; i++) test_redis_stop(&s[i]);
+    test_redis_stop(&rep);
+    test_redis_stop(&m);
+}
+
+/* ---- replicated publishing on a standalone master with a replica (no sentinel) ---- */
+
+static rsbus_verdict dead_handler(const rsbus_msg *m, void *user) {
+    (void)m;
+    ++*(int *)user;
+    return RSBUS_DEAD;
+}
+
+TEST(standalone_wait) {
+    test_redis m, rep;
+    rsbus_config c;
+    rsbus_error err;
+    rsbus *bus, *sp;
+    rsbus_event evs[3];
+    rsbus_field fl[2];
+    rsbus_stats st;
+    char ids[3][RSBUS_ID_SIZE], id[RSBUS_ID_SIZE], path[300], metrics[8192];
+    size_t sent = 0, pend = 0;
+    int i, calls = 0;
+    const char *tmp = getenv("TMPDIR");
+    redisReply *r;
+    /* the master refuses writes without a replica (min-replicas-to-write 1): NOREPLICAS */
+    REQUIRE(test_redis_start(&m, NODE_CONF "min-replicas-to-write 1\nmin-replicas-max-lag 10\n") == 0);
+    memset(&c, 0, sizeof c);
+    c.url = m.tcp_url;
+    c.stream = "t:sa";
+    c.publish_only = 1;
+    c.publish_wait_replicas = 1;
+    c.connect_timeout_ms = 500;
+    c.io_timeout_ms = 1000;
+    {
+        static char url[128];
+        snprintf(url, sizeof url, "redis://:" MPW "@127.0.0.1:%d", m.port);
+        c.url = url;
+    }
+    bus = rsbus_open(&c, &err);
+    if (!bus) fprintf(stderr, "    open: %s\n", err.msg);
+    if (!bus) { test_redis_stop(&m); REQUIRE(bus != NULL); }
+    /* nothing written: RSBUS_E_IO (transient), Redis's NOREPLICAS text in the message */
+    CHECK_EQ_INT(pub_seq(bus, 1, id), RSBUS_E_IO);
+    CHECK_CONTAINS(rsbus_errmsg(bus), "NOREPLICAS");
+    memset(evs, 0, sizeof evs);
+    for (i = 0; i < 3; i++) { evs[i].type = "t.b"; evs[i].data = "{\"b\":1}"; }
+    CHECK_EQ_INT(rsbus_publish_batch(bus, evs, 3, ids), RSBUS_E_IO);
+    CHECK_EQ_INT(xlen(&m, "t:sa"), 0);
+    /* a spool bus spools on NOREPLICAS */
+    snprintf(path, sizeof path, "%s/sa.spool", tmp && *tmp ? tmp : "/tmp");
+    unlink(path);
+    c.spool_path = path;
+    sp = rsbus_open(&c, &err);
+    CHECK(sp != NULL);
+    if (sp) {
+        CHECK_EQ_INT(pub_seq(sp, 2, id), RSBUS_SPOOLED);
+        CHECK_EQ_INT(rsbus_spool_pending(sp, &pend, NULL), RSBUS_OK);
+        CHECK_EQ_INT(pend, 1);
+    }
+    /* a replica comes: the spool goes out with WAIT met, and publishing works */
+    if (start_node(&rep, m.port) != 0) { rsbus_close(bus); rsbus_close(sp); test_redis_stop(&m); REQUIRE(!"replica"); }
+    WAIT_UNTIL(link_up(&rep) && role_replicas(&m) == 1, 15000);
+    if (sp) {
+        CHECK_EQ_INT(rsbus_spool_flush(sp, &sent), RSBUS_OK);
+        CHECK_EQ_INT(sent, 1);
+        rsbus_stats_get(sp, &st);
+        CHECK_EQ_INT(st.published, 1);
+        CHECK_EQ_INT(st.replica_shortfalls, 0);
+    }
+    CHECK_EQ_INT(pub_seq(bus, 3, id), RSBUS_OK);
+    CHECK_EQ_INT(rsbus_publish_batch(bus, evs, 3, ids), RSBUS_OK);
+    rsbus_close(bus);
+    /* two replicas asked of one: every path answers RSBUS_E_REPLICAS, ids filled, nothing spooled */
+    r = cmd(&m, "CONFIG SET min-replicas-to-write 0");
+    if (r) freeReplyObject(r);
+    c.spool_path = NULL;
+    c.publish_wait_replicas = 2;
+    c.publish_wait_ms = 50;
+    bus = rsbus_open(&c, &err);
+    REQUIRE(bus != NULL);
+    memset(ids, 0, sizeof ids);
+    CHECK_EQ_INT(rsbus_publish_batch(bus, evs, 3, ids), RSBUS_E_REPLICAS);
+    CHECK(ids[0][0] && ids[1][0] && ids[2][0]);
+    CHECK_CONTAINS(rsbus_errmsg(bus), "1 of 2 replicas");
+    fl[0].name = "a"; fl[0].name_len = 0; fl[0].value = "1"; fl[0].value_len = 0;
+    fl[1].name = "b"; fl[1].name_len = 0; fl[1].value = "2"; fl[1].value_len = 0;
+    id[0] = 0;
+    CHECK_EQ_INT(rsbus_publish_fields(bus, NULL, fl, 2, id), RSBUS_E_REPLICAS);
+    CHECK(id[0] != 0);
+    rsbus_stats_get(bus, &st);
+    CHECK_EQ_INT(st.replica_shortfalls, 2);
+    CHECK_EQ_INT(st.published, 4);
+    CHECK_EQ_INT(st.publish_errors, 0);
+    CHECK(rsbus_metrics_text(bus, metrics, sizeof metrics) < sizeof metrics);
+    CHECK_CONTAINS(metrics, "rsbus_replica_shortfalls_total");
+    if (sp) {
+        rsbus_close(sp);
+        c.spool_path = path;
+        sp = rsbus_open(&c, &err);
+        CHECK(sp != NULL);
+        if (sp) {
+            CHECK_EQ_INT(pub_seq(sp, 4, id), RSBUS_E_REPLICAS);   /* in Redis: not spooled */
+            CHECK_EQ_INT(rsbus_spool_pending(sp, &pend, NULL), RSBUS_OK);
+            CHECK_EQ_INT(pend, 0);
+            rsbus_close(sp);
+        }
+    }
+    rsbus_close(bus);
+    /* the DLQ move is followed by WAIT too: a shortfall is counted and logged, the move stands */
+    c.spool_path = NULL;
+    c.publish_only = 0;
+    c.group = "g";
+    c.group_start = "0";
+    c.max_retries = -1;
+    c.stream = "t:sa-dlq";
+    bus = rsbus_open(&c, &err);
+    REQUIRE(bus != NULL);
+    rsbus_subscribe(bus, "*", dead_handler, &calls);
+    c.publish_wait_replicas = 0;
+    c.publish_only = 1;
+    sp = rsbus_open(&c, &err);
+    REQUIRE(sp != NULL);
+    CHECK_EQ_INT(pub_seq(sp, 5, id), RSBUS_OK);
+    rsbus_close(sp);
+    CHECK_EQ_INT(rsbus_poll(bus, 1000), 1);
+    CHECK_EQ_INT(calls, 1);
+    rsbus_stats_get(bus, &st);
+    CHECK_EQ_INT(st.dead_lettered, 1);
+    CHECK_EQ_INT(st.replica_shortfalls, 1);
+    WAIT_UNTIL(xlen(&rep, "t:sa-dlq:dlq") == 1, 5000);   /* the move reached the replica */
+    rsbus_close(bus);
+    unlink(path);
     test_redis_stop(&rep);
     test_redis_stop(&m);
 }
@@ -649,6 +789,7 @@ int main(int argc, char **argv) {
     }
     if (g_rounds < 1) g_rounds = 1;
     if (SANITIZED && g_rounds > 1) g_rounds = 1;
+    RUN(standalone_wait);
     RUN(discovery);
     RUN(demoted_master);
     RUN(failover_rounds);

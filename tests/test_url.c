@@ -781,7 +781,7 @@ static const char *const FIELDS[] = {
     "URL", "STREAM", "GROUP", "CONSUMER", "GROUP_START", "TENANT", "MAX_LEN", "DLQ_MAX_LEN", "BATCH_SIZE",
     "BLOCK_MS", "MAX_RETRIES", "RETRY_BACKOFF_MS", "RETRY_BACKOFF_MAX_MS", "CLAIM_IDLE_MS", "CLAIM_INTERVAL_MS",
     "CONNECT_TIMEOUT_MS", "IO_TIMEOUT_MS", "REQUIRE_TLS", "PUBLISH_ONLY", "MAX_EVENT_BYTES", "LOG_LEVEL",
-    "DEDUPE_TTL_MS", "SPOOL_PATH", "SPOOL_MAX_BYTES", "SPOOL_FSYNC",
+    "DEDUPE_TTL_MS", "SPOOL_PATH", "SPOOL_MAX_BYTES", "SPOOL_FSYNC", "PUBLISH_WAIT_REPLICAS", "PUBLISH_WAIT_MS",
 };
 
 static void env_clear(const char *prefix) {
@@ -825,6 +825,8 @@ static void cfg_fill(rsbus_config *c) {
     c->spool_path = "/orig/spool";
     c->spool_max_bytes = 24;
     c->spool_fsync = 1;
+    c->publish_wait_replicas = 25;
+    c->publish_wait_ms = 26;
 }
 
 TEST(env_unset_leaves_fields) {
@@ -874,6 +876,8 @@ TEST(env_every_field) {
     env_set("RSBUS_SPOOL_PATH", "/var/spool/rsbus");
     env_set("RSBUS_SPOOL_MAX_BYTES", "67108864");
     env_set("RSBUS_SPOOL_FSYNC", "1");
+    env_set("RSBUS_PUBLISH_WAIT_REPLICAS", "2");
+    env_set("RSBUS_PUBLISH_WAIT_MS", "250");
     memset(&c, 0, sizeof c);
     REQUIRE(rsbus_config_from_env(&c, NULL, &err) == RSBUS_OK);
     CHECK_EQ_STR(c.url, "redis://:" PW "@10.0.0.5:6380/3");
@@ -903,6 +907,8 @@ TEST(env_every_field) {
     CHECK_EQ_STR(c.spool_path, "/var/spool/rsbus");
     CHECK(c.spool_max_bytes == 67108864);
     CHECK_EQ_INT(c.spool_fsync, 1);
+    CHECK_EQ_INT(c.publish_wait_replicas, 2);
+    CHECK_EQ_INT(c.publish_wait_ms, 250);
     CHECK(c.allocator.alloc_fn == NULL && c.log == NULL);   /* non-scalar fields untouched */
     env_clear("RSBUS_");
 }

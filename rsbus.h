@@ -144,13 +144,17 @@
         RSBUS_CONNECT_TIMEOUT_MS, RSBUS_IO_TIMEOUT_MS, RSBUS_REQUIRE_TLS, RSBUS_PUBLISH_ONLY,
         RSBUS_MAX_EVENT_BYTES, RSBUS_LOG_LEVEL (0-4 or error/warn/info/debug), RSBUS_TRIM_POLICY
         (maxlen or acked), the spool and dedupe fields, RSBUS_ACCEPT_FOREIGN, RSBUS_TYPE_FIELD,
-        RSBUS_ID_FIELD and RSBUS_DATA_FIELD; booleans are 0/1/true/false/yes/no/on/off. cfg is written
-        only if every variable is valid.
+        RSBUS_ID_FIELD, RSBUS_DATA_FIELD, RSBUS_PUBLISH_WAIT_REPLICAS and RSBUS_PUBLISH_WAIT_MS; booleans
+        are 0/1/true/false/yes/no/on/off. cfg is written only if every variable is valid.
 
         URLs
             redis://[user[:password]@]host[:port][/db]      (IPv6: redis://[::1]:6380/0)
             unix:///path/to/redis.sock[?db=N&user=U&password=P]
             rediss://...   (TLS, see above)
+            redis+sentinel://[user:pass@]host:port[,host:port...]/<master-name>[/db]
+                             [?sentinel_user=U&sentinel_password=P]      (see FAILOVER)
+            rediss+sentinel://...   (TLS to the sentinels and the master, rediss:// parameters)
+            redis+cluster://[user:pass@]host:port[,host:port...]   and rediss+cluster://...
         redis://:pw@host authenticates with the password alone, redis://user:pw@host as an ACL user.
         Percent-escapes are decoded in the user, the password, the path and query values; a raw '@'
         or ':' in a password works, '/', '?', '&' must be escaped. Error messages and logs show the
@@ -177,7 +181,7 @@
         where it was made (rsbus_poll from a handler, a consume call on a publish_only bus);
         RSBUS_E_NOMEM: an allocation failed (the bus stays usable); RSBUS_E_IO: Redis unreachable
         (refused, reset, closed), or answering that it is not ready (LOADING after a restart,
-        MASTERDOWN): retry later; RSBUS_E_TIMEOUT: no answer within io_timeout_ms
+        MASTERDOWN, READONLY from a demoted master, NOREPLICAS: nothing was written): retry later; RSBUS_E_TIMEOUT: no answer within io_timeout_ms
         (connect_timeout_ms while connecting); RSBUS_E_AUTH: NOAUTH, WRONGPASS, NOPERM; RSBUS_E_TLS:
         TLS asked for but not built in, or the handshake failed; RSBUS_E_REDIS: another error reply;
         RSBUS_E_PROTOCOL: a reply of unexpected shape; RSBUS_E_JSON: malformed JSON (the JSON calls);
@@ -324,13 +328,44 @@
         a maxmemory-policy allkeys-* that can evict the stream), rsbus_stats_get, rsbus_metrics_text
         (Prometheus text), rsbus_consumers_list / rsbus_consumers_gc (deletes consumers idle longer
         than a bound that hold nothing pending), rsbus_tail, rsbus_replay_range, rsbus_group_rewind,
-        rsbus_server_time_ms. Ages are computed from Redis's clock, never the device's.
+        rsbus_server_time_ms, rsbus_server_info_get (the server reached, its role and replicas).
+        Ages are computed from Redis's clock, never the device's.
         rsbus_stream_snapshot is what a monitor polls: the stream's numbers, its DLQ's length and every
         group's lag, pending, consumers and oldest_idle_ms (how long the oldest pending entry has waited
         since its last delivery) from one pipelined round trip (XINFO STREAM FULL COUNT 1, XLEN of the
         DLQ, TIME); the cost grows with the number of groups and consumers, not with the stream.
         examples/rsbusctl.c is a command-line tool built on these (its "exporter" serves them to
         Prometheus).
+
+    FAILOVER (Sentinel, replicated publishing)
+        redis+sentinel://h1:26379,h2:26379,h3:26379/mymaster finds the master through the sentinels:
+        each is asked in turn (SENTINEL get-master-addr-by-name, connect_timeout_ms to connect and
+        io_timeout_ms to answer), the master it names is connected to and checked with ROLE (a
+        sentinel naming a replica or an unreachable server is passed over for the next one), and the
+        sentinel that answered is asked first next time. user:pass in the URL authenticate to the
+        master, sentinel_user / sentinel_password to the sentinels. Every reconnect asks again, and so
+        does the next call after READONLY or MASTERDOWN (a demoted master keeps its connections open).
+        When no sentinel names a reachable master the call fails with RSBUS_E_IO (RSBUS_E_AUTH when
+        every sentinel refused the password), the message naming the master and each sentinel asked
+        with its answer; never a password. rsbus_run rides through a failover with its usual backoff.
+        During the switch calls fail with RSBUS_E_IO; READONLY, MASTERDOWN, LOADING and NOREPLICAS are
+        transient RSBUS_E_IO too.
+
+        Replication is asynchronous, so an XADD the master acknowledged can vanish when the master
+        dies before a replica copied it. publish_wait_replicas = n follows every publishing XADD or
+        MULTI/EXEC (rsbus_publish, _batch, _fields, the spool, the move to the DLQ) with WAIT n
+        publish_wait_ms in the same write and round trip. RSBUS_OK then means n replicas have the event;
+        fewer within publish_wait_ms is RSBUS_E_REPLICAS: the event is in the master's stream (stream
+        ids filled, not spooled, counted in stats.published and stats.replica_shortfalls), but a
+        failover can lose it; publishing it again with the same event id is safe (consumers with
+        dedupe_ttl_ms skip the repeat). A DLQ move that fell short is logged and counted; the move
+        stands. WAIT does not make a write durable on disk, nor stop a master that lost its replicas
+        from accepting writes: pair it with min-replicas-to-write (the master then refuses writes
+        with NOREPLICAS, which rsbus reports as RSBUS_E_IO and a spool bus spools) and appendonly yes.
+        A newly promoted master has no replica until one resyncs: publishes answer RSBUS_E_REPLICAS
+        meanwhile. rsbus_health_check asks ROLE when publish_wait_replicas > 0 or on a sentinel URL and
+        is DEGRADED when fewer replicas are in sync than publish_wait_replicas or the server is not a
+        master; rsbus_server_info_get says which server the bus reached and how many replicas it has.
 
     TENANTS
         With config.tenant set (1..64 bytes of [A-Za-z0-9._-]) the bus uses the keys

@@ -574,7 +574,7 @@ typedef struct rsbus_config {
     int         publish_wait_replicas;  /* 0: off (default). n > 0: every XADD or MULTI/EXEC that publishes (publish,
                                            batch, fields, spool sending, the DLQ move) is followed in the same round
                                            trip by WAIT n publish_wait_ms; fewer confirmations: RSBUS_E_REPLICAS */
-    int         publish_wait_ms;  /* how long WAIT waits for the replicas; default 100 */
+    int         publish_wait_ms;  /* how long WAIT waits for the replicas; default 100; below io_timeout_ms */
 } rsbus_config;
 
 RSBUS_API rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *prefix, rsbus_error *err);
@@ -4375,6 +4375,8 @@ RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus
                  "publish_wait_replicas: 0 (off) .. 1000");
     c->publish_wait_ms = RSBUS__DEF(c->publish_wait_ms, 100);
     RSBUS__CHECK(c->publish_wait_ms > 0, "publish_wait_ms: must be positive (WAIT 0 would wait forever)");
+    RSBUS__CHECK(c->publish_wait_replicas == 0 || c->publish_wait_ms < c->io_timeout_ms,
+                 "publish_wait_ms: must be below io_timeout_ms (WAIT's answer is read within it)");
 #ifdef RSBUS_NO_SPOOL
     RSBUS__CHECK(!c->spool_path, "spool_path: the spool is compiled out by RSBUS_NO_SPOOL");
 #endif

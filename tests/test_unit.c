@@ -114,6 +114,9 @@ TEST(config_defaults_and_messages) {
     in.publish_wait_replicas = 1001;
     CHECK_EQ_INT(rsbus__config_defaults(&in, &c, msg, sizeof msg), RSBUS_E_ARG);
     CHECK_CONTAINS(msg, "rsbus_config.publish_wait_replicas");
+    in.publish_wait_replicas = 1; in.publish_wait_ms = 5000;   /* io_timeout_ms 5000: WAIT must answer within it */
+    CHECK_EQ_INT(rsbus__config_defaults(&in, &c, msg, sizeof msg), RSBUS_E_ARG);
+    CHECK_CONTAINS(msg, "rsbus_config.publish_wait_ms: must be below io_timeout_ms");
     in.publish_wait_replicas = 0; in.publish_wait_ms = 0;
     in.max_len = -1; in.max_retries = -1;
     CHECK_EQ_INT(rsbus__config_defaults(&in, &c, msg, sizeof msg), RSBUS_OK);

@@ -11,6 +11,7 @@
      consumed after the failover (lost 0 is asserted), RSBUS_E_REPLICAS answers are counted and
      reported, and so are the outages (kill to the first successful publish and consume). A round
      without WAIT is measured and reported, not asserted.
+   - rediss+sentinel:// (built with RSBUS_TLS, the hiredis 1.x lane): TLS to the sentinel and the master.
    Arguments: --rounds N (default 3: WAIT + kill, WAIT + paused replica + kill, no WAIT + kill; more
    rounds repeat them: make chaos-failover). Under ASan the rounds are WAIT + kill only. */
 #define _POSIX_C_SOURCE 200809L
@@ -536,6 +537,73 @@ TEST(demoted_master) {
     test_redis_stop(&a);
 }
 
+#ifdef RSBUS_TLS
+/* ---- rediss+sentinel:// (hiredis 1.x with TLS): the sentinel and the master speak TLS only ---- */
+
+static char certdir[300];
+static void remove_certdir(void) { if (certdir[0]) test_redis__rmtree(certdir); }
+
+static int make_certs(void) {
+    char cmd[2400];
+    FILE *f;
+    const char *base = getenv("TMPDIR");
+    snprintf(certdir, sizeof certdir, "%s/rsbus-sentinel-tls.XXXXXX", base && *base && strlen(base) < 200 ? base : "/tmp");
+    if (!mkdtemp(certdir)) { certdir[0] = 0; return -1; }
+    atexit(remove_certdir);
+    snprintf(cmd, sizeof cmd, "%s/ca.cnf", certdir);
+    if (!(f = fopen(cmd, "w"))) return -1;
+    fputs("[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = rsbus test\n"
+          "[v3_ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n"
+          "[v3_server]\nbasicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\n"
+          "extendedKeyUsage = serverAuth,clientAuth\nsubjectAltName = DNS:localhost,IP:127.0.0.1\n", f);
+    if (fclose(f) != 0) return -1;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && { openssl req -x509 -new -config ca.cnf -extensions v3_ca -newkey ec -pkeyopt "
+             "ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.crt -days 2 -subj '/CN=rsbus test CA' && "
+             "openssl req -new -config ca.cnf -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout server.key -out server.csr -subj /CN=localhost && "
+             "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -set_serial 2 -days 2 -out server.crt "
+             "-extfile ca.cnf -extensions v3_server; } >openssl.log 2>&1", certdir);
+    if (system(cmd) != 0) { fprintf(stderr, "    openssl failed (see %s/openssl.log)\n", certdir); return -1; }
+    return 0;
+}
+
+TEST(sentinel_tls) {
+    test_redis m, s;
+    char tls[1200], conf[1800], url[900];
+    rsbus_error err;
+    rsbus *bus;
+    rsbus_server_info sv;
+    REQUIRE(make_certs() == 0);
+    snprintf(tls, sizeof tls, "tls-cert-file %s/server.crt\ntls-key-file %s/server.key\ntls-ca-cert-file %s/ca.crt\n"
+             "tls-auth-clients no\ntls-replication yes\n", certdir, certdir, certdir);
+    snprintf(conf, sizeof conf, "%s" NODE_CONF, tls);
+    REQUIRE(test_redis_start_tls(&m, conf) == 0);
+    snprintf(conf, sizeof conf, "%ssentinel monitor tm 127.0.0.1 %d 1\nsentinel down-after-milliseconds tm 600000\n"
+             "sentinel auth-pass tm " MPW "\n", tls, m.port);
+    if (test_redis__start(&s, conf, 1, 1) != 0) { test_redis_stop(&m); REQUIRE(!"TLS sentinel started"); }
+    snprintf(url, sizeof url, "rediss+sentinel://:" MPW "@127.0.0.1:%d/tm?ca=%s/ca.crt", s.port, certdir);
+    bus = open_url(url, "t:tls", 0, &err);
+    if (!bus) fprintf(stderr, "    open: %s: %s\n", rsbus_result_str(err.code), err.msg);
+    CHECK(bus != NULL);
+    if (bus) {
+        CHECK_EQ_INT(pub_seq(bus, 1, NULL), RSBUS_OK);
+        CHECK_EQ_INT(rsbus_server_info_get(bus, &sv), RSBUS_OK);
+        CHECK_EQ_STR(sv.role, "master");
+        CHECK_EQ_INT(sv.sentinel, 1);
+        rsbus_close(bus);
+    }
+    /* a sentinel url without TLS to a TLS-only sentinel: refused, naming the master and the sentinel */
+    snprintf(url, sizeof url, "redis+sentinel://:" MPW "@127.0.0.1:%d/tm", s.port);
+    bus = open_url(url, "t:tls", 0, &err);
+    CHECK(bus == NULL);
+    CHECK_CONTAINS(err.msg, "'tm'");
+    CHECK_NOT_CONTAINS(err.msg, MPW);
+    test_redis_stop(&s);
+    test_redis_stop(&m);
+}
+#endif
+
 /* ---- failover rounds ---- */
 
 #define MAXSEQ 400000
@@ -792,6 +860,9 @@ int main(int argc, char **argv) {
     RUN(standalone_wait);
     RUN(discovery);
     RUN(demoted_master);
+#ifdef RSBUS_TLS
+    RUN(sentinel_tls);
+#endif
     RUN(failover_rounds);
     return test_summary("test_sentinel");
 }

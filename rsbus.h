@@ -2039,7 +2039,7 @@ typedef struct rsbus__url {
     char master_name[256];          /* redis+sentinel://: the master's name at the sentinels */
     char sentinel_user[128], sentinel_password[256];  /* percent-decoded; "" when absent */
     int  has_sentinel_user, has_sentinel_password;
-    char redacted[400];             /* safe for messages, never a user or a password: "redis://[::1]:6380",
+    char redacted[1200];            /* safe for messages, never a user or a password: "redis://[::1]:6380",
                                        "redis://" "***@127.0.0.1:6379/2" (a user or password present),
                                        "unix:///tmp/r.sock?db=1&password=***",
                                        "redis+sentinel://h1:26379,h2:26379/mymaster?sentinel_password=***" */
@@ -2137,14 +2137,15 @@ RSBUS__PRIVATE rsbus_result rsbus__url_component(const char *s, size_t n, char *
     return RSBUS_E_ARG;
 }
 
-/* appends s[0..n) to out at *pos, bounded; 'enc' percent-encodes bytes outside [A-Za-z0-9-._~/] */
+/* appends s[0..n) to out at *pos, bounded; 'enc' percent-encodes bytes outside [A-Za-z0-9-._~/] (enc 2: ':'
+   kept too; enc 3: '/' encoded as well, for a name that is one path segment) */
 RSBUS__PRIVATE void rsbus__url_put(char *out, size_t size, size_t *pos, const char *s, size_t n, int enc) {
     static const char hexd[] = "0123456789ABCDEF";
     size_t i;
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                    c == '.' || c == '_' || c == '~' || c == '/' || (enc == 2 && c == ':');
+                    c == '.' || c == '_' || c == '~' || (c == '/' && enc != 3) || (enc == 2 && c == ':');
         if (!enc || plain) {
             if (*pos + 1 >= size) return;
             out[(*pos)++] = (char)c;
@@ -2221,7 +2222,7 @@ RSBUS__PRIVATE void rsbus__url_redact(const rsbus__url *u, char *out, size_t siz
         }
         if (u->sentinel) {
             rsbus__url_put(out, size, &pos, "/", 1, 0);
-            rsbus__url_put(out, size, &pos, u->master_name, strlen(u->master_name), 1);
+            rsbus__url_put(out, size, &pos, u->master_name, strlen(u->master_name), 3);
         }
         if (u->db != 0) {
             snprintf(num, sizeof num, "/%d", u->db);
@@ -2373,8 +2374,8 @@ RSBUS__PRIVATE rsbus_result rsbus__url_query(const char *s, size_t n, rsbus__url
         if (k == sizeof names / sizeof names[0]) {
             if (out->sentinel)
                 return rsbus__url_fail(msg, msg_size,
-                                       "unknown query parameter (redis+sentinel:// takes sentinel_user, "
-                                       "sentinel_password; rediss+sentinel:// the TLS ones too)", NULL);
+                                       "unknown query parameter (redis+sentinel:// takes sentinel_user and "
+                                       "sentinel_password, rediss+sentinel:// the TLS ones too)", NULL);
             if (out->cluster && out->kind != RSBUS__URL_TLS)
                 return rsbus__url_fail(msg, msg_size, "redis+cluster:// takes no query parameters", NULL);
             if (out->kind == RSBUS__URL_TLS)
@@ -2535,7 +2536,7 @@ RSBUS__PRIVATE rsbus_result rsbus__url_parse(const char *url, rsbus__url *out, c
             const char *nm, *ne;
             size_t ml = 0;
             if (auth_end >= end || *auth_end != '/')
-                return rsbus__url_fail(msg, msg_size, "redis+sentinel:// needs the master's name (/<master-name>)", NULL);
+                return rsbus__url_fail(msg, msg_size, "redis+sentinel:// needs the master's name after the hosts (/name)", NULL);
             nm = auth_end + 1;
             ne = nm;
             while (ne < end && *ne != '/' && *ne != '?') ne++;

@@ -719,7 +719,7 @@ static void topo_stop(topo *t) {
 
 typedef struct round_result {
     long ok, replicas, failed, lost;
-    int64_t pub_outage_ms, consume_outage_ms;
+    int64_t pub_outage_ms, written_outage_ms, consume_outage_ms;
 } round_result;
 
 static long rounds_lost_with_wait;
@@ -734,7 +734,7 @@ static void failover_round(topo *t, int round, int wait_replicas, int pause_repl
     unsigned char *okbits;
     long seq = 0, i;
     int m, paused = -1, killed = 0;
-    int64_t t0, t_kill = 0, t_ok_after = 0, t_checked = 0, deadline;
+    int64_t t0, t_kill = 0, t_ok_after = 0, t_written_after = 0, t_checked = 0, deadline;
     char label[96];
     memset(res, 0, sizeof *res);
     snprintf(label, sizeof label, "round %d (%s%s)", round, wait_replicas ? "WAIT 1" : "no WAIT",
@@ -791,6 +791,7 @@ static void failover_round(topo *t, int round, int wait_replicas, int pause_repl
         }
         seq++;
         r = pub_seq(pub, seq, NULL);
+        if (killed && !t_written_after && (r == RSBUS_OK || r == RSBUS_E_REPLICAS)) t_written_after = test_now_ms();
         if (r == RSBUS_OK) {
             okbits[seq >> 3] = (unsigned char)(okbits[seq >> 3] | (1u << (seq & 7)));
             res->ok++;
@@ -821,11 +822,12 @@ static void failover_round(topo *t, int round, int wait_replicas, int pause_repl
     c.stop = 1;
     pthread_join(c.th, NULL);
     res->pub_outage_ms = t_ok_after ? t_ok_after - t_kill : -1;
+    res->written_outage_ms = t_written_after ? t_written_after - t_kill : -1;
     res->consume_outage_ms = c.first_after_ms ? c.first_after_ms - t_kill : -1;
     fprintf(stderr, "    %s: %ld published OK, %ld RSBUS_E_REPLICAS, %ld failed; lost %ld of the OK ones; "
-                    "outage: publish %lld ms, consume %lld ms (kill to first success)\n",
-            label, res->ok, res->replicas, res->failed, res->lost, (long long)res->pub_outage_ms,
-            (long long)res->consume_outage_ms);
+                    "outage (from the kill): first write %lld ms, first RSBUS_OK %lld ms, first consumed %lld ms\n",
+            label, res->ok, res->replicas, res->failed, res->lost, (long long)res->written_outage_ms,
+            (long long)res->pub_outage_ms, (long long)res->consume_outage_ms);
     if (wait_replicas) rounds_lost_with_wait += res->lost;
     if (wait_replicas) CHECK_EQ_INT(res->lost, 0);
     CHECK(res->ok > 500);

@@ -7,13 +7,16 @@
      returned RSBUS_OK was never written only to the demoted server;
    - failover rounds (master + 2 replicas + 3 sentinels, down-after-milliseconds 1000): a publisher
      with publish_wait_replicas = 1 and a consumer in rsbus_run (its own thread), the master SIGKILLed
-     (in another round a replica paused with SIGSTOP first): every publish that returned RSBUS_OK is
-     consumed after the failover (lost 0 is asserted), RSBUS_E_REPLICAS answers are counted and
-     reported, and so are the outages (kill to the first successful publish and consume). A round
-     without WAIT is measured and reported, not asserted.
+     (in other rounds the replicas paused with SIGSTOP first): every publish that returned RSBUS_OK is
+     in the new master's stream and consumed (both asserted: 0 lost), RSBUS_E_REPLICAS answers are
+     counted and reported, and so are the outages (kill to the first write, the first RSBUS_OK, the
+     first consumed event). Rounds without WAIT are measured and reported, not asserted.
    - rediss+sentinel:// (built with RSBUS_TLS, the hiredis 1.x lane): TLS to the sentinel and the master.
-   Arguments: --rounds N (default 3: WAIT + kill, WAIT + paused replica + kill, no WAIT + kill; more
-   rounds repeat them: make chaos-failover). Under ASan the rounds are WAIT + kill only. */
+   Arguments: --rounds N (default 3: WAIT + kill; no WAIT with both replicas paused and cut off (CLIENT
+   KILL TYPE replica) during writes and woken at the kill, so the promoted one lacks those writes (the
+   contrast, reported); the same with
+   WAIT (lost 0 asserted). More rounds add WAIT with one replica paused, and no WAIT + kill, then
+   repeat: make chaos-failover). Under ASan the rounds are WAIT + kill only. */
 #define _POSIX_C_SOURCE 200809L
 #define RSBUS_IMPLEMENTATION
 #include "../rsbus.h"
@@ -718,27 +721,28 @@ static void topo_stop(topo *t) {
 }
 
 typedef struct round_result {
-    long ok, replicas, failed, lost;
+    long ok, replicas, failed, lost, gone;   /* lost: OK but never consumed; gone: OK but not in the new
+                                               master's stream (a consumer may have read it from the old one) */
     int64_t pub_outage_ms, written_outage_ms, consume_outage_ms;
 } round_result;
 
-static long rounds_lost_with_wait;
 
 /* One round: consumer up, publish ~1 s, (pause a replica), SIGKILL the master, publish until 1.5 s after
    the first success after the kill, then check every publish that returned RSBUS_OK was consumed. */
-static void failover_round(topo *t, int round, int wait_replicas, int pause_replica, round_result *res) {
+enum { PAUSE_NONE = 0, PAUSE_ONE = 1, PAUSE_BOTH = 2 };
+static void failover_round(topo *t, int round, int wait_replicas, int pause, round_result *res) {
     consumer c;
     rsbus_error err;
     rsbus *pub;
     rsbus_stats st;
     unsigned char *okbits;
     long seq = 0, i;
-    int m, paused = -1, killed = 0;
+    int m, paused = -1, paused2 = -1, killed = 0;
     int64_t t0, t_kill = 0, t_ok_after = 0, t_written_after = 0, t_checked = 0, deadline;
     char label[96];
     memset(res, 0, sizeof *res);
     snprintf(label, sizeof label, "round %d (%s%s)", round, wait_replicas ? "WAIT 1" : "no WAIT",
-             pause_replica ? ", a replica paused" : "");
+             pause == PAUSE_ONE ? ", a replica paused" : pause == PAUSE_BOTH ? ", both replicas paused and cut off, woken at the kill" : "");
     /* the node killed last round comes back (no persistence: empty); the sentinels make it a replica */
     for (i = 0; i < 3; i++)
         if (!t->up[i]) {
@@ -765,15 +769,32 @@ static void failover_round(topo *t, int round, int wait_replicas, int pause_repl
     while (test_now_ms() < deadline && seq < MAXSEQ - 1) {
         int64_t now = test_now_ms();
         rsbus_result r;
-        if (!killed && pause_replica && paused < 0 && now - t0 >= 200) {
+        if (!killed && pause != PAUSE_NONE && paused < 0 && now - t0 >= 200) {
             paused = (m + 1) % 3;
             kill(t->node[paused].pid, SIGSTOP);
+            if (pause == PAUSE_BOTH) {
+                /* both stopped, and their links cut by the master: what it takes from now on stays on the
+                   master alone (a stopped replica would still find the stream in its socket buffer) */
+                redisReply *k;
+                paused2 = (m + 2) % 3;
+                kill(t->node[paused2].pid, SIGSTOP);
+                k = cmd(&t->node[m], "CLIENT KILL TYPE replica");
+                CHECK(k && k->type == REDIS_REPLY_INTEGER && k->integer == 2);
+                if (k) freeReplyObject(k);
+            }
         }
         if (!killed && now - t0 >= 1200) {
             t_kill = test_now_ms();
             test_redis_kill(&t->node[m]);
             t->up[m] = 0;
             killed = 1;
+            /* both paused: they wake now, behind the master by the writes of the pause; one of them is
+               promoted without those writes (what returned RSBUS_OK without WAIT then is lost) */
+            if (paused2 >= 0) {
+                kill(t->node[paused].pid, SIGCONT);
+                kill(t->node[paused2].pid, SIGCONT);
+                paused = paused2 = -1;
+            }
             pthread_mutex_lock(&c.mu);
             c.after_seq = seq + 1;
             pthread_mutex_unlock(&c.mu);
@@ -804,6 +825,7 @@ static void failover_round(topo *t, int round, int wait_replicas, int pause_repl
         }
     }
     if (paused >= 0) kill(t->node[paused].pid, SIGCONT);
+    if (paused2 >= 0) kill(t->node[paused2].pid, SIGCONT);
     CHECK(killed && t_ok_after);
     rsbus_stats_get(pub, &st);
     CHECK_EQ_INT(st.replica_shortfalls, res->replicas);
@@ -821,15 +843,40 @@ static void failover_round(topo *t, int round, int wait_replicas, int pause_repl
     }
     c.stop = 1;
     pthread_join(c.th, NULL);
+    /* every publish that returned RSBUS_OK survived the failover: it is in the new master's stream */
+    {
+        int nm = topo_master(t);
+        unsigned char *in = (unsigned char *)calloc(MAXSEQ / 8 + 1, 1);
+        redisReply *x = nm >= 0 ? cmd(&t->node[nm], "XRANGE %s - +", c.stream) : NULL;
+        size_t k, j;
+        CHECK(in && x && x->type == REDIS_REPLY_ARRAY);
+        for (k = 0; in && x && x->type == REDIS_REPLY_ARRAY && k < x->elements; k++) {
+            const redisReply *f = x->element[k]->element[1];
+            for (j = 0; j + 1 < f->elements; j += 2)
+                if (!strcmp(f->element[j]->str, "data")) {
+                    long v = -1;
+                    if (sscanf(f->element[j + 1]->str, "{\"seq\":%ld}", &v) == 1 && v > 0 && v < MAXSEQ)
+                        in[v >> 3] = (unsigned char)(in[v >> 3] | (1u << (v & 7)));
+                }
+        }
+        res->gone = 0;
+        for (i = 1; in && i <= seq; i++)
+            if ((okbits[i >> 3] >> (i & 7)) & 1 && !((in[i >> 3] >> (i & 7)) & 1)) res->gone++;
+        if (x) freeReplyObject(x);
+        free(in);
+    }
     res->pub_outage_ms = t_ok_after ? t_ok_after - t_kill : -1;
     res->written_outage_ms = t_written_after ? t_written_after - t_kill : -1;
     res->consume_outage_ms = c.first_after_ms ? c.first_after_ms - t_kill : -1;
-    fprintf(stderr, "    %s: %ld published OK, %ld RSBUS_E_REPLICAS, %ld failed; lost %ld of the OK ones; "
-                    "outage (from the kill): first write %lld ms, first RSBUS_OK %lld ms, first consumed %lld ms\n",
-            label, res->ok, res->replicas, res->failed, res->lost, (long long)res->written_outage_ms,
+    fprintf(stderr, "    %s: %ld published OK, %ld RSBUS_E_REPLICAS, %ld failed; of the OK ones %ld not in the "
+                    "new master's stream, %ld never consumed; outage (from the kill): first write %lld ms, first "
+                    "RSBUS_OK %lld ms, first consumed %lld ms\n",
+            label, res->ok, res->replicas, res->failed, res->gone, res->lost, (long long)res->written_outage_ms,
             (long long)res->pub_outage_ms, (long long)res->consume_outage_ms);
-    if (wait_replicas) rounds_lost_with_wait += res->lost;
-    if (wait_replicas) CHECK_EQ_INT(res->lost, 0);
+    if (wait_replicas) {
+        CHECK_EQ_INT(res->gone, 0);
+        CHECK_EQ_INT(res->lost, 0);
+    }
     CHECK(res->ok > 500);
     pthread_mutex_destroy(&c.mu);
     free(c.seen);
@@ -844,8 +891,11 @@ TEST(failover_rounds) {
     round_result res;
     if (topo_start(&t) != 0) { topo_stop(&t); REQUIRE(!"topology started"); }
     for (r = 0; r < g_rounds; r++) {
-        int kind = SANITIZED ? 0 : r % 3;   /* 0: WAIT + kill; 1: WAIT + paused replica + kill; 2: no WAIT + kill */
-        failover_round(&t, r, kind != 2, kind == 1, &res);
+        /* 0: WAIT + kill; 1: no WAIT, both replicas paused (the contrast, reported); 2: WAIT, both paused;
+           3: WAIT, one replica paused (Sentinel wakes it late: the slow one); 4: no WAIT + kill */
+        static const int waits[5] = { 1, 0, 1, 1, 0 }, pauses[5] = { PAUSE_NONE, PAUSE_BOTH, PAUSE_BOTH, PAUSE_ONE, PAUSE_NONE };
+        int kind = SANITIZED ? 0 : r % 5;
+        failover_round(&t, r, waits[kind], pauses[kind], &res);
         if (test__cur_failed) break;
     }
     topo_stop(&t);

@@ -157,10 +157,11 @@ chaos:
 	@$(RUN_TESTS) $(BUILD)/chaos $(BUILD)/chaos_spool_dedupe
 
 # Failovers through Sentinel (tests/test_sentinel.c's long form; make test runs 3 rounds): a master, two
-# replicas and three sentinels; CHAOS_FAILOVER_ROUNDS rounds of a publisher (publish_wait_replicas 1, and
-# every third round without WAIT, reported only) and a consumer in rsbus_run while the master is SIGKILLed,
-# every third round after a replica was paused with SIGSTOP. Verdict: lost 0 for every publish that
-# returned RSBUS_OK with WAIT; each round prints its counts and the outage (kill to first publish / consume).
+# replicas and three sentinels; CHAOS_FAILOVER_ROUNDS rounds of a publisher and a consumer in rsbus_run
+# while the master is SIGKILLed, cycling through: WAIT 1; no WAIT with both replicas paused and cut off
+# (reported only: the contrast); WAIT 1 with both paused; WAIT 1 with one paused; no WAIT. Verdict: with
+# WAIT every publish that returned RSBUS_OK is in the new master's stream and consumed; each round prints
+# its counts and the outage (kill to the first write, the first RSBUS_OK, the first consumed event).
 CHAOS_FAILOVER_ROUNDS ?= 12
 chaos-failover:
 	@$(DEPS) chaos-failover

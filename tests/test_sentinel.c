@@ -37,6 +37,9 @@
 #  define SANITIZED 0
 #endif
 
+/* a failed check that ends the test (REQUIRE of a condition already known false) */
+#define GIVE_UP(why) do { test__fail(__FILE__, __LINE__, (why)); return; } while (0)
+
 #define MPW "m4ster-Pw"        /* the data nodes' requirepass */
 #define SPW "s3ntinel-Pw"      /* the sentinels' requirepass (discovery topology) */
 
@@ -199,7 +202,7 @@ TEST(discovery) {
     rsbus_server_info sv;
     memset(s, 0, sizeof s);
     REQUIRE(start_node(&m, 0) == 0);
-    if (start_node(&rep, m.port) != 0) { test_redis_stop(&m); REQUIRE(!"replica started"); }
+    if (start_node(&rep, m.port) != 0) { test_redis_stop(&m); GIVE_UP("replica started"); }
     WAIT_UNTIL(link_up(&rep) && role_replicas(&m) == 1, 15000);
     for (i = 0; i < 3; i++) {
         /* never fail over here: down-after-milliseconds a minute */
@@ -384,7 +387,7 @@ TEST(standalone_wait) {
         CHECK_EQ_INT(pend, 1);
     }
     /* a replica comes: the spool goes out with WAIT met, and publishing works */
-    if (start_node(&rep, m.port) != 0) { rsbus_close(bus); rsbus_close(sp); test_redis_stop(&m); REQUIRE(!"replica"); }
+    if (start_node(&rep, m.port) != 0) { rsbus_close(bus); rsbus_close(sp); test_redis_stop(&m); GIVE_UP("replica"); }
     WAIT_UNTIL(link_up(&rep) && role_replicas(&m) == 1, 15000);
     if (sp) {
         CHECK_EQ_INT(rsbus_spool_flush(sp, &sent), RSBUS_OK);
@@ -471,10 +474,10 @@ TEST(demoted_master) {
     redisReply *rep;
     rsbus_server_info sv;
     REQUIRE(start_node(&a, 0) == 0);
-    if (start_node(&b, a.port) != 0) { test_redis_stop(&a); REQUIRE(!"replica started"); }
+    if (start_node(&b, a.port) != 0) { test_redis_stop(&a); GIVE_UP("replica started"); }
     WAIT_UNTIL(link_up(&b) && role_replicas(&a) == 1, 15000);
     /* one sentinel that never fails over on its own: the test moves the master itself */
-    if (start_sentinel(&s, "dm", a.port, 1, 600000, NULL) != 0) { test_redis_stop(&b); test_redis_stop(&a); REQUIRE(!"sentinel"); }
+    if (start_sentinel(&s, "dm", a.port, 1, 600000, NULL) != 0) { test_redis_stop(&b); test_redis_stop(&a); GIVE_UP("sentinel"); }
     snprintf(url, sizeof url, "redis+sentinel://:" MPW "@127.0.0.1:%d/dm", s.port);
     bus = open_url(url, "t:dm", 1, &err);
     if (!bus) fprintf(stderr, "    open: %s: %s\n", rsbus_result_str(err.code), err.msg);
@@ -584,7 +587,7 @@ TEST(sentinel_tls) {
     REQUIRE(test_redis_start_tls(&m, conf) == 0);
     snprintf(conf, sizeof conf, "%ssentinel monitor tm 127.0.0.1 %d 1\nsentinel down-after-milliseconds tm 600000\n"
              "sentinel auth-pass tm " MPW "\n", tls, m.port);
-    if (test_redis__start(&s, conf, 1, 1) != 0) { test_redis_stop(&m); REQUIRE(!"TLS sentinel started"); }
+    if (test_redis__start(&s, conf, 1, 1) != 0) { test_redis_stop(&m); GIVE_UP("TLS sentinel started"); }
     snprintf(url, sizeof url, "rediss+sentinel://:" MPW "@127.0.0.1:%d/tm?ca=%s/ca.crt", s.port, certdir);
     bus = open_url(url, "t:tls", 0, &err);
     if (!bus) fprintf(stderr, "    open: %s: %s\n", rsbus_result_str(err.code), err.msg);
@@ -746,7 +749,7 @@ static void failover_round(topo *t, int round, int wait_replicas, int pause, rou
     /* the node killed last round comes back (no persistence: empty); the sentinels make it a replica */
     for (i = 0; i < 3; i++)
         if (!t->up[i]) {
-            if (test_redis_restart(&t->node[i]) != 0) { CHECK(!"restart of the old master"); return; }
+            if (test_redis_restart(&t->node[i]) != 0) { GIVE_UP("restart of the old master"); }
             t->up[i] = 1;
         }
     WAIT_UNTIL(topo_ready(t), 30000);
@@ -889,7 +892,7 @@ TEST(failover_rounds) {
     topo t;
     int r;
     round_result res;
-    if (topo_start(&t) != 0) { topo_stop(&t); REQUIRE(!"topology started"); }
+    if (topo_start(&t) != 0) { topo_stop(&t); GIVE_UP("topology started"); }
     for (r = 0; r < g_rounds; r++) {
         /* 0: WAIT + kill; 1: no WAIT, both replicas paused (the contrast, reported); 2: WAIT, both paused;
            3: WAIT, one replica paused (Sentinel wakes it late: the slow one); 4: no WAIT + kill */

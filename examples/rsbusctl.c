@@ -2005,10 +2005,11 @@ static const command commands[] = {
       "  --to TO       the last entry (default +)\n"
       "  --count N     stop after N events\n"
       "  --foreign     show entries other programs wrote, with all their fields\n" },
-    { "info", cmd_info, "info", "length, ids, dead letters, each group's lag and pending",
-      "Prints the stream's length, first and last ids, entries added, the dead-letter count, and for\n"
-      "every consumer group its lag (\"unknown\" when Redis cannot tell), pending entries, consumers and\n"
-      "last delivered id. --json prints one JSON object.\n" },
+    { "info", cmd_info, "info", "server, length, ids, dead letters, each group's lag and pending",
+      "Prints the server reached (address, role, replicas in sync; with a redis+sentinel:// URL the master\n"
+      "the sentinels named), the stream's length, first and last ids, entries added, the dead-letter\n"
+      "count, and for every consumer group its lag (\"unknown\" when Redis cannot tell), pending entries,\n"
+      "consumers and last delivered id. --json prints one JSON object.\n" },
     { "consumers", cmd_consumers, "consumers [--gc IDLE]", "the group's consumers; --gc deletes idle ones holding nothing",
       "Lists the consumers of the group (--group): pending entries, idle time, and inactive time where\n"
       "Redis (7.2+) reports it. --json prints JSON.\n"
@@ -2053,7 +2054,9 @@ static const command commands[] = {
     { "health", cmd_health, "health [--max-lag N]", "HEALTHY / DEGRADED / UNHEALTHY, exit 0 / 1 / 2",
       "Prints HEALTHY, DEGRADED or UNHEALTHY and why, and exits 0, 1 or 2. UNHEALTHY: Redis cannot be\n"
       "reached. DEGRADED: the group's lag or pending above N, dead letters present, an evicting\n"
-      "maxmemory-policy, or a group named with --group / RSBUS_GROUP that does not exist. Creates\n"
+      "maxmemory-policy, or a group named with --group / RSBUS_GROUP that does not exist; with\n"
+      "RSBUS_PUBLISH_WAIT_REPLICAS or a sentinel URL also fewer replicas in sync than that, or a server\n"
+      "that is not a master. Then a line says which server it reached and its replicas. Creates\n"
       "nothing. --json prints JSON.\n"
       "  --max-lag N   lag and pending allowed (default 1000)\n" },
     { "metrics", cmd_metrics, "metrics [--textfile PATH [--stream S]... [--timeout MS]]", "Prometheus text exposition",

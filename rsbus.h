@@ -147,13 +147,17 @@
         RSBUS_CONNECT_TIMEOUT_MS, RSBUS_IO_TIMEOUT_MS, RSBUS_REQUIRE_TLS, RSBUS_PUBLISH_ONLY,
         RSBUS_MAX_EVENT_BYTES, RSBUS_LOG_LEVEL (0-4 or error/warn/info/debug), RSBUS_TRIM_POLICY
         (maxlen or acked), the spool and dedupe fields, RSBUS_ACCEPT_FOREIGN, RSBUS_TYPE_FIELD,
-        RSBUS_ID_FIELD, RSBUS_DATA_FIELD and RSBUS_PARTITIONS; booleans are 0/1/true/false/yes/no/on/off. cfg is written
-        only if every variable is valid.
+        RSBUS_ID_FIELD, RSBUS_DATA_FIELD, RSBUS_PARTITIONS, RSBUS_PUBLISH_WAIT_REPLICAS and
+        RSBUS_PUBLISH_WAIT_MS; booleans are 0/1/true/false/yes/no/on/off. cfg is written only if every
+        variable is valid.
 
         URLs
             redis://[user[:password]@]host[:port][/db]      (IPv6: redis://[::1]:6380/0)
             unix:///path/to/redis.sock[?db=N&user=U&password=P]
             rediss://...   (TLS, see above)
+            redis+sentinel://[user:pass@]host:port[,host:port...]/<master-name>[/db]
+                             [?sentinel_user=U&sentinel_password=P]      (see FAILOVER)
+            rediss+sentinel://...   (TLS to the sentinels and the master, rediss:// parameters)
             redis+cluster://[user[:password]@]host:port[,host:port...]   (REDIS CLUSTER; rediss+cluster://
                            with the TLS parameters of rediss://; the nodes are seeds, at most 16; db 0 only)
         redis://:pw@host authenticates with the password alone, redis://user:pw@host as an ACL user.
@@ -204,12 +208,13 @@
         where it was made (rsbus_poll from a handler, a consume call on a publish_only bus);
         RSBUS_E_NOMEM: an allocation failed (the bus stays usable); RSBUS_E_IO: Redis unreachable
         (refused, reset, closed), or answering that it is not ready (LOADING after a restart,
-        MASTERDOWN): retry later; RSBUS_E_TIMEOUT: no answer within io_timeout_ms
+        MASTERDOWN, READONLY from a demoted master, NOREPLICAS: nothing was written): retry later; RSBUS_E_TIMEOUT: no answer within io_timeout_ms
         (connect_timeout_ms while connecting); RSBUS_E_AUTH: NOAUTH, WRONGPASS, NOPERM; RSBUS_E_TLS:
         TLS asked for but not built in, or the handshake failed; RSBUS_E_REDIS: another error reply;
         RSBUS_E_PROTOCOL: a reply of unexpected shape; RSBUS_E_JSON: malformed JSON (the JSON calls);
         RSBUS_E_NOTFOUND: what was asked for does not exist (a stream, a group, a dead letter, a JSON
-        path, a handler token).
+        path, a handler token); RSBUS_E_REPLICAS: published, but fewer replicas than
+        publish_wait_replicas confirmed it within publish_wait_ms (see FAILOVER).
         After an I/O error, a timeout or a protocol error the connection is dropped: the next call on
         the bus reconnects first (one attempt within connect_timeout_ms); so does a call that finds
         the connection closed by the server. A publisher keeps working once Redis is back, without
@@ -354,13 +359,44 @@
         a maxmemory-policy allkeys-* that can evict the stream), rsbus_stats_get, rsbus_metrics_text
         (Prometheus text), rsbus_consumers_list / rsbus_consumers_gc (deletes consumers idle longer
         than a bound that hold nothing pending), rsbus_tail, rsbus_replay_range, rsbus_group_rewind,
-        rsbus_server_time_ms. Ages are computed from Redis's clock, never the device's.
+        rsbus_server_time_ms, rsbus_server_info_get (the server reached, its role and replicas).
+        Ages are computed from Redis's clock, never the device's.
         rsbus_stream_snapshot is what a monitor polls: the stream's numbers, its DLQ's length and every
         group's lag, pending, consumers and oldest_idle_ms (how long the oldest pending entry has waited
         since its last delivery) from one pipelined round trip (XINFO STREAM FULL COUNT 1, XLEN of the
         DLQ, TIME); the cost grows with the number of groups and consumers, not with the stream.
         examples/rsbusctl.c is a command-line tool built on these (its "exporter" serves them to
         Prometheus).
+
+    FAILOVER (Sentinel, replicated publishing)
+        redis+sentinel://h1:26379,h2:26379,h3:26379/mymaster finds the master through the sentinels:
+        each is asked in turn (SENTINEL get-master-addr-by-name, connect_timeout_ms to connect and
+        io_timeout_ms to answer), the master it names is connected to and checked with ROLE (a
+        sentinel naming a replica or an unreachable server is passed over for the next one), and the
+        sentinel that answered is asked first next time. user:pass in the URL authenticate to the
+        master, sentinel_user / sentinel_password to the sentinels. Every reconnect asks again, and so
+        does the next call after READONLY or MASTERDOWN (a demoted master keeps its connections open).
+        When no sentinel names a reachable master the call fails with RSBUS_E_IO (RSBUS_E_AUTH when
+        every sentinel refused the password), the message naming the master and each sentinel asked
+        with its answer; never a password. rsbus_run rides through a failover with its usual backoff.
+        During the switch calls fail with RSBUS_E_IO; READONLY, MASTERDOWN, LOADING and NOREPLICAS are
+        transient RSBUS_E_IO too.
+
+        Replication is asynchronous, so an XADD the master acknowledged can vanish when the master
+        dies before a replica copied it. publish_wait_replicas = n follows every publishing XADD or
+        MULTI/EXEC (rsbus_publish, _batch, _fields, the spool, the move to the DLQ) with WAIT n
+        publish_wait_ms in the same write and round trip. RSBUS_OK then means n replicas have the event;
+        fewer within publish_wait_ms is RSBUS_E_REPLICAS: the event is in the master's stream (stream
+        ids filled, not spooled, counted in stats.published and stats.replica_shortfalls), but a
+        failover can lose it; publishing it again with the same event id is safe (consumers with
+        dedupe_ttl_ms skip the repeat). A DLQ move that fell short is logged and counted; the move
+        stands. WAIT does not make a write durable on disk, nor stop a master that lost its replicas
+        from accepting writes: pair it with min-replicas-to-write (the master then refuses writes
+        with NOREPLICAS, which rsbus reports as RSBUS_E_IO and a spool bus spools) and appendonly yes.
+        A newly promoted master has no replica until one resyncs: publishes answer RSBUS_E_REPLICAS
+        meanwhile. rsbus_health_check asks ROLE when publish_wait_replicas > 0 or on a sentinel URL and
+        is DEGRADED when fewer replicas are in sync than publish_wait_replicas or the server is not a
+        master; rsbus_server_info_get says which server the bus reached and how many replicas it has.
 
     TENANTS
         With config.tenant set (1..64 bytes of [A-Za-z0-9._-]) the bus uses the keys
@@ -552,7 +588,9 @@ typedef enum rsbus_result {
     RSBUS_E_REDIS    =  -7,  /* Redis answered with another error */
     RSBUS_E_PROTOCOL =  -8,  /* a reply of unexpected shape */
     RSBUS_E_JSON     =  -9,  /* malformed JSON */
-    RSBUS_E_NOTFOUND = -10
+    RSBUS_E_NOTFOUND = -10,
+    RSBUS_E_REPLICAS = -11   /* written to the master, but fewer than publish_wait_replicas replicas confirmed
+                                it in time: a failover can lose it; the stream ids are filled */
 } rsbus_result;
 
 typedef struct rsbus_error { rsbus_result code; char msg[256]; } rsbus_error;
@@ -626,6 +664,11 @@ typedef struct rsbus_config {
     int         partitions;       /* 0 or 1: one stream. N >= 2 (at most 256): the stream is N streams
                                      "<stream>:p0" .. "<stream>:p<N-1>", an event going to the one its key
                                      (else its event id) hashes to; the count is pinned in Redis */
+    /* replicated publishing (see FAILOVER) */
+    int         publish_wait_replicas;  /* 0: off (default). n > 0: every XADD or MULTI/EXEC that publishes (publish,
+                                           batch, fields, spool sending, the DLQ move) is followed in the same round
+                                           trip by WAIT n publish_wait_ms; fewer confirmations: RSBUS_E_REPLICAS */
+    int         publish_wait_ms;  /* how long WAIT waits for the replicas; default 100; below io_timeout_ms */
 } rsbus_config;
 
 RSBUS_API rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *prefix, rsbus_error *err);
@@ -778,10 +821,20 @@ RSBUS_API rsbus_result rsbus_stream_snapshot(rsbus *bus, rsbus_stream_info *info
                 still set). Blocks up to io_timeout_ms */
 
 typedef enum rsbus_health { RSBUS_HEALTHY = 0, RSBUS_DEGRADED = 1, RSBUS_UNHEALTHY = 2 } rsbus_health;
+typedef struct rsbus_server_info {
+    char addr[300];               /* the server this bus reached: "host:port" (IPv6 in brackets) or the unix path */
+    char role[16];                /* its ROLE: "master", "slave", ...; "" when ROLE was refused */
+    int  replicas;                /* replicas connected to it and in sync (ROLE); -1 when unknown */
+    int  sentinel;                /* 1: the master the sentinels of a redis+sentinel:// url named */
+} rsbus_server_info;
+RSBUS_API rsbus_result rsbus_server_info_get(rsbus *bus, rsbus_server_info *out);
+             /* which server the bus is connected to and how many replicas it has: one round trip (ROLE) */
 RSBUS_API rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char *why, size_t why_size);
              /* one round trip. UNHEALTHY: Redis unreachable or refusing PING; DEGRADED: this bus's group
-                missing, its lag or pending above max_lag, the DLQ not empty, or a maxmemory-policy that can
-                evict the stream; why (may be NULL) says which, "ok" when healthy, cut to fit why_size */
+                missing, its lag or pending above max_lag, the DLQ not empty, a maxmemory-policy that can
+                evict the stream, or (asked with ROLE when publish_wait_replicas > 0 or on a sentinel url)
+                fewer replicas in sync than publish_wait_replicas, or a server that is not a master; why
+                (may be NULL) says which, "ok" when healthy, cut to fit why_size */
 
 typedef struct rsbus_stats {
     uint64_t published, publish_errors, delivered, acked, retried, dead_lettered,
@@ -790,6 +843,8 @@ typedef struct rsbus_stats {
                                      counts them when they are sent) */
     uint64_t trimmed_unread;      /* entries MAXLEN trimming removed before this bus's group read them */
     uint64_t trimmed;             /* entries removed by rsbus_trim and rsbus_run's trimming */
+    uint64_t replica_shortfalls;  /* WAITs (publish_wait_replicas) answered by fewer replicas than asked: each
+                                     is an RSBUS_E_REPLICAS, or a warning for spool sending and DLQ moves */
 } rsbus_stats;
 RSBUS_API void   rsbus_stats_get(const rsbus *bus, rsbus_stats *out);
              /* counters of this bus since rsbus_open (see OPERATING); a replay addressed to another group
@@ -2061,12 +2116,24 @@ RSBUS__PUBLIC rsbus_result rsbus_jval_bool(const rsbus_jval *v, int *out) {
    takes db, user, password. Anything else is an error (a TLS parameter anywhere but rediss://, db/user/
    password anywhere but unix://, an unknown name).
    Errors are RSBUS_E_ARG with msg "url: <why>"; the message never contains the URL, the host, the user
-   or the password (only fixed text and the names of known query parameters). */
+   or the password (only fixed text and the names of known query parameters).
+   Several hosts (Sentinel, Redis Cluster):
+     redis+sentinel://[user:pass@]host[:port][,host[:port]...]/<master-name>[/db][?sentinel_user=U&sentinel_password=P]
+     rediss+sentinel://...   the same, plus the TLS parameters of rediss:// (used for the sentinels and the master)
+     redis+cluster://[user:pass@]host[:port][,host[:port]...][/0]   and rediss+cluster://... (TLS parameters)
+   At most RSBUS__MAX_SEEDS hosts, separated by ','; each as for redis:// (IPv6 in brackets). A sentinel's
+   port defaults to 26379, a cluster node's to 6379. user:pass authenticate to Redis (the master, the
+   cluster nodes); sentinel_user / sentinel_password (percent-decoded) to the sentinels. The master name
+   is 1..255 bytes, percent-decoded, printable ASCII without spaces. A cluster has only db 0. kind stays
+   RSBUS__URL_TCP or RSBUS__URL_TLS; the flags 'sentinel' and 'cluster' say which form it was. Every tcp
+   or tls url fills seeds[0..nseeds) (one seed for redis:// and rediss://); host and port are seeds[0]. */
 #define RSBUS__URL_MAX 4096         /* longest url accepted, in bytes */
 #define RSBUS__ENV_PREFIX_MAX 64    /* longest prefix rsbus_config_from_env accepts */
+#define RSBUS__MAX_SEEDS 16         /* hosts of a redis+sentinel:// or redis+cluster:// url */
+#define RSBUS__SENTINEL_PORT 26379  /* a sentinel's default port */
 
-#define RSBUS__MAX_SEEDS 16
-typedef struct rsbus__addr { char host[256]; int port; } rsbus__addr;   /* a node: host (IPv6 unbracketed), port */
+typedef struct rsbus__addr { char host[256]; int port; } rsbus__addr;   /* host: IPv6 without brackets */
+
 typedef enum rsbus__url_kind { RSBUS__URL_TCP = 1, RSBUS__URL_TLS = 2, RSBUS__URL_UNIX = 3 } rsbus__url_kind;
 typedef struct rsbus__url {
     rsbus__url_kind kind;
@@ -2078,12 +2145,16 @@ typedef struct rsbus__url {
     int  db;                        /* default 0; 0..INT_MAX */
     char ca[512], capath[512], cert[512], key[512], sni[256];  /* rediss:// query parameters */
     int  verify;                    /* default 1 */
-    rsbus__addr seeds[RSBUS__MAX_SEEDS];   /* redis+cluster://: the listed nodes (host/port: the first) */
-    int  nseeds;
-    int  cluster;                   /* redis+cluster:// or rediss+cluster:// (kind: TCP or TLS) */
-    char redacted[400];             /* safe for messages, never a user or a password: "redis://[::1]:6380",
+    int  cluster, sentinel;         /* redis+cluster:// / redis+sentinel:// (and the rediss+ forms) */
+    rsbus__addr seeds[RSBUS__MAX_SEEDS];  /* the hosts of the url, in order (sentinels, cluster seeds); */
+    int  nseeds;                    /* 1 for redis:// and rediss://, 0 for unix:// */
+    char master_name[256];          /* redis+sentinel://: the master's name at the sentinels */
+    char sentinel_user[128], sentinel_password[256];  /* percent-decoded; "" when absent */
+    int  has_sentinel_user, has_sentinel_password;
+    char redacted[1200];            /* safe for messages, never a user or a password: "redis://[::1]:6380",
                                        "redis://" "***@127.0.0.1:6379/2" (a user or password present),
-                                       "unix:///tmp/r.sock?db=1&password=***" */
+                                       "unix:///tmp/r.sock?db=1&password=***",
+                                       "redis+sentinel://h1:26379,h2:26379/mymaster?sentinel_password=***" */
 } rsbus__url;
 
 /* Strict decimal: an optional leading '-', then 1+ ASCII digits, exactly n bytes, no spaces, no '+',
@@ -2178,14 +2249,15 @@ RSBUS__PRIVATE rsbus_result rsbus__url_component(const char *s, size_t n, char *
     return RSBUS_E_ARG;
 }
 
-/* appends s[0..n) to out at *pos, bounded; 'enc' percent-encodes bytes outside [A-Za-z0-9-._~/] */
+/* appends s[0..n) to out at *pos, bounded; 'enc' percent-encodes bytes outside [A-Za-z0-9-._~/] (enc 2: ':'
+   kept too; enc 3: '/' encoded as well, for a name that is one path segment) */
 RSBUS__PRIVATE void rsbus__url_put(char *out, size_t size, size_t *pos, const char *s, size_t n, int enc) {
     static const char hexd[] = "0123456789ABCDEF";
     size_t i;
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                    c == '.' || c == '_' || c == '~' || c == '/' || (enc == 2 && c == ':');
+                    c == '.' || c == '_' || c == '~' || (c == '/' && enc != 3) || (enc == 2 && c == ':');
         if (!enc || plain) {
             if (*pos + 1 >= size) return;
             out[(*pos)++] = (char)c;
@@ -2199,9 +2271,25 @@ RSBUS__PRIVATE void rsbus__url_put(char *out, size_t size, size_t *pos, const ch
     }
 }
 
+/* host:port, IPv6 in brackets, appended at *pos */
+RSBUS__PRIVATE void rsbus__url_put_addr(char *out, size_t size, size_t *pos, const char *host, int port) {
+    char num[16];
+    if (strchr(host, ':')) {
+        rsbus__url_put(out, size, pos, "[", 1, 0);
+        rsbus__url_put(out, size, pos, host, strlen(host), 2);
+        rsbus__url_put(out, size, pos, "]", 1, 0);
+    } else {
+        rsbus__url_put(out, size, pos, host, strlen(host), 1);
+    }
+    snprintf(num, sizeof num, ":%d", port);
+    rsbus__url_put(out, size, pos, num, strlen(num), 0);
+}
+
 /* The url for messages and logs: scheme, "***@" when there is a user or a password, host, port, db when
    not 0, "?verify=0" when a rediss:// url turns verification off; unix: the path and "?db=N" when not 0,
-   "user=***" / "password=***" when present. Never a user name or a password. Truncated to fit. */
+   "user=***" / "password=***" when present. Sentinel and cluster: every host, the master name, and
+   "sentinel_user=***" / "sentinel_password=***" when present. Never a user name or a password.
+   Truncated to fit. */
 RSBUS__PRIVATE void rsbus__url_redact(const rsbus__url *u, char *out, size_t size) {
     size_t pos = 0;
     char num[32];
@@ -2227,28 +2315,42 @@ RSBUS__PRIVATE void rsbus__url_redact(const rsbus__url *u, char *out, size_t siz
         }
         return;
     }
-    if (u->kind == RSBUS__URL_TLS) rsbus__url_put(out, size, &pos, u->cluster ? "rediss+cluster://" : "rediss://",
-                                                  u->cluster ? 17 : 9, 0);
-    else rsbus__url_put(out, size, &pos, u->cluster ? "redis+cluster://" : "redis://", u->cluster ? 16 : 8, 0);
-    if (u->has_user || u->has_password) rsbus__url_put(out, size, &pos, "***@", 4, 0);
-    if (strchr(u->host, ':')) {
-        rsbus__url_put(out, size, &pos, "[", 1, 0);
-        rsbus__url_put(out, size, &pos, u->host, strlen(u->host), 2);
-        rsbus__url_put(out, size, &pos, "]", 1, 0);
-    } else {
-        rsbus__url_put(out, size, &pos, u->host, strlen(u->host), 1);
+    {
+        const char *scheme = u->kind == RSBUS__URL_TLS ? "rediss" : "redis";
+        char sep = '?';
+        int i;
+        rsbus__url_put(out, size, &pos, scheme, strlen(scheme), 0);
+        if (u->sentinel) rsbus__url_put(out, size, &pos, "+sentinel", 9, 0);
+        if (u->cluster) rsbus__url_put(out, size, &pos, "+cluster", 8, 0);
+        rsbus__url_put(out, size, &pos, "://", 3, 0);
+        if (u->has_user || u->has_password) rsbus__url_put(out, size, &pos, "***@", 4, 0);
+        if (u->nseeds > 1) {
+            for (i = 0; i < u->nseeds; i++) {
+                if (i) rsbus__url_put(out, size, &pos, ",", 1, 0);
+                rsbus__url_put_addr(out, size, &pos, u->seeds[i].host, u->seeds[i].port);
+            }
+        } else {
+            rsbus__url_put_addr(out, size, &pos, u->host, u->port);
+        }
+        if (u->sentinel) {
+            rsbus__url_put(out, size, &pos, "/", 1, 0);
+            rsbus__url_put(out, size, &pos, u->master_name, strlen(u->master_name), 3);
+        }
+        if (u->db != 0) {
+            snprintf(num, sizeof num, "/%d", u->db);
+            rsbus__url_put(out, size, &pos, num, strlen(num), 0);
+        }
+        if (u->kind == RSBUS__URL_TLS && !u->verify) { rsbus__url_put(out, size, &pos, "?verify=0", 9, 0); sep = '&'; }
+        if (u->has_sentinel_user) {
+            snprintf(num, sizeof num, "%csentinel_user=***", sep);
+            rsbus__url_put(out, size, &pos, num, strlen(num), 0);
+            sep = '&';
+        }
+        if (u->has_sentinel_password) {
+            snprintf(num, sizeof num, "%csentinel_password=***", sep);
+            rsbus__url_put(out, size, &pos, num, strlen(num), 0);
+        }
     }
-    snprintf(num, sizeof num, ":%d", u->port);
-    rsbus__url_put(out, size, &pos, num, strlen(num), 0);
-    if (u->nseeds > 1) {
-        snprintf(num, sizeof num, ",+%d", u->nseeds - 1);
-        rsbus__url_put(out, size, &pos, num, strlen(num), 0);
-    }
-    if (u->db != 0) {
-        snprintf(num, sizeof num, "/%d", u->db);
-        rsbus__url_put(out, size, &pos, num, strlen(num), 0);
-    }
-    if (u->kind == RSBUS__URL_TLS && !u->verify) rsbus__url_put(out, size, &pos, "?verify=0", 9, 0);
 }
 
 RSBUS__PRIVATE int rsbus__url_ieq(const char *a, size_t n, const char *lower) {
@@ -2330,10 +2432,44 @@ RSBUS__PRIVATE rsbus_result rsbus__url_hostport(const char *s, size_t n, rsbus__
     return RSBUS_OK;
 }
 
+/* The host list s[0..n): one host[:port] for redis:// and rediss://, 1..RSBUS__MAX_SEEDS separated by ','
+   for the sentinel and cluster forms; fills out->seeds and out->nseeds, and out->host/port (the first). */
+RSBUS__PRIVATE rsbus_result rsbus__url_seeds(const char *s, size_t n, rsbus__url *out, char *msg, size_t msg_size) {
+    size_t i = 0;
+    int def_port = out->sentinel ? RSBUS__SENTINEL_PORT : 6379;
+    if (!out->sentinel && !out->cluster) {
+        rsbus_result r = rsbus__url_hostport(s, n, out, msg, msg_size);
+        if (r != RSBUS_OK) return r;
+        memcpy(out->seeds[0].host, out->host, sizeof out->host);
+        out->seeds[0].port = out->port;
+        out->nseeds = 1;
+        return RSBUS_OK;
+    }
+    for (;;) {
+        const char *comma = (const char *)memchr(s + i, ',', n - i);
+        size_t len = comma ? (size_t)(comma - (s + i)) : n - i;
+        rsbus_result r;
+        if (out->nseeds == RSBUS__MAX_SEEDS) return rsbus__url_fail(msg, msg_size, "more than 16 hosts", NULL);
+        if (len == 0) return rsbus__url_fail(msg, msg_size, "empty host in the host list", NULL);
+        out->port = def_port;
+        r = rsbus__url_hostport(s + i, len, out, msg, msg_size);
+        if (r != RSBUS_OK) return r;
+        memcpy(out->seeds[out->nseeds].host, out->host, sizeof out->host);
+        out->seeds[out->nseeds].port = out->port;
+        out->nseeds++;
+        if (!comma) break;
+        i += len + 1;
+    }
+    memcpy(out->host, out->seeds[0].host, sizeof out->host);
+    out->port = out->seeds[0].port;
+    return RSBUS_OK;
+}
+
 /* query s[0..n) (after the '?') for the kind in out->kind */
 RSBUS__PRIVATE rsbus_result rsbus__url_query(const char *s, size_t n, rsbus__url *out, char *msg,
                                              size_t msg_size) {
-    static const char *const names[] = { "ca", "capath", "cert", "key", "sni", "verify", "db", "user", "password" };
+    static const char *const names[] = { "ca", "capath", "cert", "key", "sni", "verify", "db", "user", "password",
+                                         "sentinel_user", "sentinel_password" };
     unsigned seen = 0;
     size_t i = 0;
     if (n == 0) return rsbus__url_fail(msg, msg_size, "empty query after '?'", NULL);
@@ -2348,6 +2484,12 @@ RSBUS__PRIVATE rsbus_result rsbus__url_query(const char *s, size_t n, rsbus__url
         for (k = 0; k < sizeof names / sizeof names[0]; k++)
             if (strlen(names[k]) == nl && memcmp(names[k], p, nl) == 0) break;
         if (k == sizeof names / sizeof names[0]) {
+            if (out->sentinel)
+                return rsbus__url_fail(msg, msg_size,
+                                       "unknown query parameter (redis+sentinel:// takes sentinel_user and "
+                                       "sentinel_password, rediss+sentinel:// the TLS ones too)", NULL);
+            if (out->cluster && out->kind != RSBUS__URL_TLS)
+                return rsbus__url_fail(msg, msg_size, "redis+cluster:// takes no query parameters", NULL);
             if (out->kind == RSBUS__URL_TLS)
                 return rsbus__url_fail(msg, msg_size,
                                        "unknown query parameter (rediss:// takes ca, capath, cert, key, sni, verify)",
@@ -2358,7 +2500,9 @@ RSBUS__PRIVATE rsbus_result rsbus__url_query(const char *s, size_t n, rsbus__url
             return rsbus__url_fail(msg, msg_size, "redis:// takes no query parameters", NULL);
         }
         if (k <= 5 && out->kind != RSBUS__URL_TLS) return rsbus__url_fail(msg, msg_size, "needs rediss://", names[k]);
-        if (k >= 6 && out->kind != RSBUS__URL_UNIX)
+        if (k >= 9 && !out->sentinel)
+            return rsbus__url_fail(msg, msg_size, "is only for redis+sentinel:// and rediss+sentinel://", names[k]);
+        if (k >= 6 && k <= 8 && out->kind != RSBUS__URL_UNIX)
             return rsbus__url_fail(msg, msg_size,
                                    k == 6 ? "is only for unix:// (write the db as /N after the host)"
                                           : "is only for unix:// (write user:password@ before the host)",
@@ -2395,10 +2539,20 @@ RSBUS__PRIVATE rsbus_result rsbus__url_query(const char *s, size_t n, rsbus__url
                 r = rsbus__url_component(v, vl, out->user, sizeof out->user, &dl, "user", 1, msg, msg_size);
                 out->has_user = dl > 0;
                 break;
-            default:
+            case 8:
                 r = rsbus__url_component(v, vl, out->password, sizeof out->password, &dl, "password", 1, msg,
                                          msg_size);
                 out->has_password = dl > 0;
+                break;
+            case 9:
+                r = rsbus__url_component(v, vl, out->sentinel_user, sizeof out->sentinel_user, &dl, "sentinel_user", 1,
+                                         msg, msg_size);
+                out->has_sentinel_user = dl > 0;
+                break;
+            default:
+                r = rsbus__url_component(v, vl, out->sentinel_password, sizeof out->sentinel_password, &dl,
+                                         "sentinel_password", 1, msg, msg_size);
+                out->has_sentinel_password = dl > 0;
                 break;
             }
             if (r != RSBUS_OK) return r;
@@ -2438,7 +2592,12 @@ RSBUS__PRIVATE rsbus_result rsbus__url_parse(const char *url, rsbus__url *out, c
     else if (rsbus__url_ieq(url, sl, "rediss+cluster")) { out->kind = RSBUS__URL_TLS; out->cluster = 1; }
     else if (rsbus__url_ieq(url, sl, "rediss")) out->kind = RSBUS__URL_TLS;
     else if (rsbus__url_ieq(url, sl, "unix")) out->kind = RSBUS__URL_UNIX;
-    else return rsbus__url_fail(msg, msg_size, "unknown scheme (redis://, rediss:// or unix://)", NULL);
+    else if (rsbus__url_ieq(url, sl, "redis+sentinel")) { out->kind = RSBUS__URL_TCP; out->sentinel = 1; }
+    else if (rsbus__url_ieq(url, sl, "rediss+sentinel")) { out->kind = RSBUS__URL_TLS; out->sentinel = 1; }
+    else if (rsbus__url_ieq(url, sl, "redis+cluster")) { out->kind = RSBUS__URL_TCP; out->cluster = 1; }
+    else if (rsbus__url_ieq(url, sl, "rediss+cluster")) { out->kind = RSBUS__URL_TLS; out->cluster = 1; }
+    else return rsbus__url_fail(msg, msg_size, "unknown scheme (redis://, rediss://, unix://, redis+sentinel://, "
+                                "redis+cluster://)", NULL);
     rest = sep + 3;
 
     if (out->kind == RSBUS__URL_UNIX) {
@@ -2485,24 +2644,30 @@ RSBUS__PRIVATE rsbus_result rsbus__url_parse(const char *url, rsbus__url *out, c
         } else {
             hp = rest;
         }
-        if (out->cluster) {   /* host:port[,host:port...]: the seeds */
-            const char *sp = hp;
-            while (sp <= auth_end) {
-                const char *comma = (const char *)memchr(sp, ',', (size_t)(auth_end - sp));
-                const char *se = comma ? comma : auth_end;
-                if (out->nseeds == RSBUS__MAX_SEEDS) return rsbus__url_fail(msg, msg_size, "more than 16 nodes", NULL);
-                out->port = 6379;
-                r = rsbus__url_hostport(sp, (size_t)(se - sp), out, msg, msg_size);
-                if (r != RSBUS_OK) return r;
-                memcpy(out->seeds[out->nseeds].host, out->host, sizeof out->host);
-                out->seeds[out->nseeds++].port = out->port;
-                sp = se + 1;
-            }
-            memcpy(out->host, out->seeds[0].host, sizeof out->host);
-            out->port = out->seeds[0].port;
-        } else {
-            r = rsbus__url_hostport(hp, (size_t)(auth_end - hp), out, msg, msg_size);
+        r = rsbus__url_seeds(hp, (size_t)(auth_end - hp), out, msg, msg_size);
+        if (r != RSBUS_OK) return r;
+        if (out->sentinel) {   /* "/<master-name>" then the optional "/db" */
+            const char *nm, *ne;
+            size_t ml = 0;
+            if (auth_end >= end || *auth_end != '/')
+                return rsbus__url_fail(msg, msg_size, "redis+sentinel:// needs the master's name after the hosts (/name)", NULL);
+            nm = auth_end + 1;
+            ne = nm;
+            while (ne < end && *ne != '/' && *ne != '?') ne++;
+            if (ne == nm) return rsbus__url_fail(msg, msg_size, "empty master name", NULL);
+            /* as for a unix path: a raw '&' or '=' means a '?' went missing, and would put a password into
+               the name, which messages show (%26 and %3D work) */
+            if (memchr(nm, '&', (size_t)(ne - nm)) || memchr(nm, '=', (size_t)(ne - nm)))
+                return rsbus__url_fail(msg, msg_size, "'&' or '=' in the master name (query needs '?')", NULL);
+            r = rsbus__url_component(nm, (size_t)(ne - nm), out->master_name, sizeof out->master_name, &ml,
+                                     "master name", 0, msg, msg_size);
             if (r != RSBUS_OK) return r;
+            for (i = 0; i < ml; i++) {
+                unsigned char c = (unsigned char)out->master_name[i];
+                if (c <= 0x20 || c >= 0x7f)
+                    return rsbus__url_fail(msg, msg_size, "master name: printable ASCII without spaces", NULL);
+            }
+            auth_end = ne;
         }
         if (auth_end < end && *auth_end == '/') {
             const char *d = auth_end + 1, *q = (const char *)memchr(d, '?', (size_t)(end - d));
@@ -2512,10 +2677,11 @@ RSBUS__PRIVATE rsbus_result rsbus__url_parse(const char *url, rsbus__url *out, c
                 if (!rsbus__url_num(d, dl, INT_MAX, &db))
                     return rsbus__url_fail(msg, msg_size, "bad db (digits, 0..2147483647)", NULL);
                 out->db = (int)db;
-                if (out->cluster && db != 0) return rsbus__url_fail(msg, msg_size, "a cluster has db 0 only", NULL);
             }
             auth_end = d + dl;
         }
+        if (out->cluster && out->db != 0)
+            return rsbus__url_fail(msg, msg_size, "redis+cluster:// has only db 0", NULL);
         if (auth_end < end) {   /* '?' */
             r = rsbus__url_query(auth_end + 1, (size_t)(end - auth_end - 1), out, msg, msg_size);
             if (r != RSBUS_OK) return r;
@@ -2716,6 +2882,8 @@ RSBUS__PUBLIC rsbus_result rsbus_config_from_env(rsbus_config *cfg, const char *
     if (r == RSBUS_OK) r = rsbus__env_str(&env, "ID_FIELD", &c.id_field);
     if (r == RSBUS_OK) r = rsbus__env_str(&env, "DATA_FIELD", &c.data_field);
     if (r == RSBUS_OK) r = rsbus__env_int(&env, "PARTITIONS", &c.partitions);
+    if (r == RSBUS_OK) r = rsbus__env_int(&env, "PUBLISH_WAIT_REPLICAS", &c.publish_wait_replicas);
+    if (r == RSBUS_OK) r = rsbus__env_int(&env, "PUBLISH_WAIT_MS", &c.publish_wait_ms);
     if (r == RSBUS_OK) {
         const char *v = rsbus__env_get(&env, "TRIM_POLICY");
         if (v) {
@@ -2808,7 +2976,6 @@ typedef struct rsbus__owe {
 /* One connection to Redis (see >>connection). */
 typedef struct rsbus__conn {
     rsbus *bus;                    /* its owner: allocator, log, error message */
-    char host[256]; int port;      /* where it connects (a cluster node); port 0: the url's address */
     redisContext *c;               /* NULL: not connected */
     void *ssl;                     /* RSBUS_TLS: the connection's SSL (owned by hiredis) */
     int tls_cert_asked, tls_alert; /* RSBUS_TLS, this handshake: the server asked for a client certificate;
@@ -2821,6 +2988,8 @@ typedef struct rsbus__conn {
     rsbus__seg *segs; size_t nsegs, capsegs;     /* ... one segment each */
     size_t cmd_off; int cmd_argc, oom;           /* the command being written; a failed allocation */
     rsbus__owe *owe; size_t owe_head, owe_len, owe_cap, owe_sent;   /* replies owed: a ring, oldest first */
+    char host[256]; int port;      /* this connection's own target (the master a sentinel named, a cluster
+                                      node); port 0: bus->url's host and port */
     /* on a cluster: the commands sent whose replies are owed (to send again after a redirect), from
        sent_head on; and replies that stand in for the next ones owed (a MULTI/EXEC sent again elsewhere) */
     char *sent; size_t sent_head, sent_len, sent_cap;
@@ -2839,6 +3008,9 @@ struct rsbus {
     int group_named;               /* config.group was given (not the default): health judges it */
     int small_reads;               /* after a reply too large: this many reads of one entry each */
     int no_config;                 /* CONFIG GET was refused: health stops asking */
+    int sentinel_stale;            /* redis+sentinel://: the master answered READONLY or MASTERDOWN; the next call
+                                      drops the connection and asks the sentinels again (>>sentinel) */
+    int sentinel_inner;            /* >>sentinel: rsbus__connect called by rsbus__sentinel_connect */
     char err[256];
     char rcode[16];                /* the code of the last error reply ("NOGROUP"), "" if none */
     rsbus_stats st;
@@ -3039,6 +3211,7 @@ RSBUS__PUBLIC const char *rsbus_result_str(rsbus_result r) {
     case RSBUS_E_PROTOCOL: return "RSBUS_E_PROTOCOL";
     case RSBUS_E_JSON: return "RSBUS_E_JSON";
     case RSBUS_E_NOTFOUND: return "RSBUS_E_NOTFOUND";
+    case RSBUS_E_REPLICAS: return "RSBUS_E_REPLICAS";
     }
     return (int)r == RSBUS_SPOOLED ? "RSBUS_SPOOLED" : "RSBUS_E_UNKNOWN";
 }
@@ -3089,8 +3262,12 @@ RSBUS__PRIVATE rsbus_result rsbus__reply_fail(rsbus *bus, const redisReply *r, c
         code = RSBUS_E_AUTH;
     else if (rsbus__rcode_is(bus, "NOGROUP"))
         bus->nogroup = 1;
-    else if (rsbus__rcode_is(bus, "LOADING") || rsbus__rcode_is(bus, "MASTERDOWN"))
-        code = RSBUS_E_IO;   /* not ready to serve (loading after a restart, a replica without its master): transient */
+    else if (rsbus__rcode_is(bus, "LOADING") || rsbus__rcode_is(bus, "MASTERDOWN") || rsbus__rcode_is(bus, "READONLY") ||
+             rsbus__rcode_is(bus, "NOREPLICAS"))
+        code = RSBUS_E_IO;   /* not ready to serve (loading after a restart, a replica without its master, a demoted
+                                master, too few replicas for min-replicas-to-write: nothing was written): transient */
+    if (bus->url.sentinel && (rsbus__rcode_is(bus, "READONLY") || rsbus__rcode_is(bus, "MASTERDOWN")))
+        bus->sentinel_stale = 1;   /* not the master any more: the next call asks the sentinels (>>sentinel) */
     else if (rsbus__rcode_is(bus, "ERR") && (strstr(text, "no such key") || strstr(text, "requires the key to exist")))
         code = RSBUS_E_NOTFOUND;   /* a missing stream has no code of its own (XINFO, XGROUP SETID) */
     return rsbus__fail(bus, code, "%s: %s", what, text);
@@ -3974,6 +4151,179 @@ RSBUS__PRIVATE void rsbus__timeval(struct timeval *tv, int ms) {
     tv->tv_usec = (ms % 1000) * 1000;
 }
 
+/* >>sentinel (redis+sentinel://, rediss+sentinel://)
+   rsbus__connect on a sentinel url first finds the master: the sentinels are asked in the url's order
+   (SENTINEL get-master-addr-by-name, connect_timeout_ms to connect and io_timeout_ms to answer, each;
+   AUTH with sentinel_user / sentinel_password when given, TLS as for the master), the master they name
+   is connected to (AUTH with the url's user:pass, SELECT, PING as always) and checked with ROLE. A
+   sentinel that names a replica (a failover in progress, a stale sentinel) or an unreachable master is
+   passed over for the next one. The sentinel that named the master moves to the front of the list. Every
+   reconnect asks again, and so does the call after a READONLY or MASTERDOWN reply (sentinel_stale, set
+   in rsbus__reply_fail): a demoted master keeps its connections open. The connection's target (cn->host,
+   cn->port) is the master found. Messages name the master and each sentinel tried, never a password. */
+
+/* The cause in bus->err (after its last ": "), or the result's name. */
+RSBUS__PRIVATE const char *rsbus__err_cause(const rsbus *bus, rsbus_result r) {
+    const char *c = strrchr(bus->err, ':');
+    return c && c[1] == ' ' && c[2] ? c + 2 : rsbus_result_str(r);
+}
+/* Appends "host:port (why)" to the list of sentinels tried, bounded. */
+RSBUS__PRIVATE void rsbus__sentinel_note(char *tried, size_t size, const rsbus__addr *a, const char *why) {
+    size_t len = strlen(tried);
+    if (len + 1 >= size) return;
+    snprintf(tried + len, size - len, "%s%s%s%s:%d (%s)", len ? ", " : "", strchr(a->host, ':') ? "[" : "",
+             a->host, strchr(a->host, ':') ? "]" : "", a->port, why);
+}
+
+/* Asks the sentinel at a for the master's address. RSBUS_OK and *out filled; else the result, with a short
+   reason in why (no Redis text after AUTH, which may echo its arguments). */
+RSBUS__PRIVATE rsbus_result rsbus__sentinel_ask(rsbus *bus, const rsbus__addr *a, rsbus__addr *out, char *why,
+                                                size_t why_size) {
+    const rsbus__url *u = &bus->url;
+    rsbus__conn sc;
+    struct timeval tv;
+    redisReply *rep = NULL;
+    rsbus_result r = RSBUS_OK;
+    int authed = u->has_sentinel_user || u->has_sentinel_password;
+    rsbus__conn_init(bus, &sc);
+    memcpy(sc.host, a->host, sizeof sc.host);
+    sc.port = a->port;
+    rsbus__timeval(&tv, bus->cfg.connect_timeout_ms);
+    sc.c = redisConnectWithTimeout(a->host, a->port, tv);
+    if (!sc.c) { snprintf(why, why_size, "out of memory"); return RSBUS_E_NOMEM; }
+    if (sc.c->err) {
+        int e = errno;
+        char text[128];
+        rsbus__clean(sc.c->errstr, sizeof sc.c->errstr, text, sizeof text);
+        r = rsbus__io_code(0, e, text);
+        snprintf(why, why_size, "%.60s", r == RSBUS_E_TIMEOUT ? "connect timed out" : text);
+        rsbus__conn_free(&sc);
+        return r;
+    }
+    rsbus__timeval(&tv, bus->cfg.io_timeout_ms);
+    if (redisSetTimeout(sc.c, tv) != REDIS_OK) r = RSBUS_E_IO;
+#ifdef RSBUS_TLS
+    if (r == RSBUS_OK && u->kind == RSBUS__URL_TLS) r = rsbus__tls_handshake(&sc);
+#endif
+    if (r == RSBUS_OK && sc.c) {
+        sc.c->reader->fn = &sc.fns;
+        sc.c->reader->privdata = &sc;
+        if (authed) {
+            rsbus__cmd(&sc);
+            rsbus__lit(&sc, "AUTH");
+            if (u->has_sentinel_user) rsbus__argz(&sc, u->sentinel_user);
+            rsbus__argz(&sc, u->sentinel_password);
+            rsbus__cmd_end(&sc);
+        }
+        rsbus__cmd(&sc);
+        rsbus__lit(&sc, "SENTINEL"); rsbus__lit(&sc, "get-master-addr-by-name"); rsbus__argz(&sc, u->master_name);
+        rsbus__cmd_end(&sc);
+        /* sent here, not by rsbus__recv's flush: that one reconnects a closed connection, which on this
+           bus would mean asking the sentinels from inside asking them */
+        if (sc.oom) r = RSBUS_E_NOMEM;
+        else if ((r = rsbus__write_segs(&sc, 0, 0, "SENTINEL")) == RSBUS_OK) {
+            sc.owe_sent = sc.owe_len;
+            sc.out_len = 0;
+            sc.nsegs = 0;
+        }
+        if (r == RSBUS_OK && authed && (r = rsbus__recv(&sc, &rep, "sentinel AUTH")) == RSBUS_OK &&
+            rep->type == REDIS_REPLY_ERROR) {
+            r = RSBUS_E_AUTH;
+            snprintf(why, why_size, "AUTH refused");
+        }
+        if (r == RSBUS_OK && (r = rsbus__recv(&sc, &rep, "SENTINEL get-master-addr-by-name")) == RSBUS_OK) {
+            int64_t port = 0;
+            if (rep->type == REDIS_REPLY_ERROR) {
+                r = rsbus__reply_fail(bus, rep, "SENTINEL");
+                if (r == RSBUS_E_AUTH) snprintf(why, why_size, "%s", bus->rcode);
+                else rsbus__clean(rep->str, rep->len, why, why_size);
+            } else if (rep->type == REDIS_REPLY_NIL || (rep->type == REDIS_REPLY_ARRAY && rep->elements == 0)) {
+                r = RSBUS_E_NOTFOUND;
+                snprintf(why, why_size, "does not know the master");
+            } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || !rsbus__is_str(rep->element[0]) ||
+                       !rsbus__is_str(rep->element[1]) || rep->element[0]->len == 0 ||
+                       rep->element[0]->len >= sizeof out->host ||
+                       !rsbus__url_num(rep->element[1]->str, rep->element[1]->len, 65535, &port) || port == 0) {
+                r = RSBUS_E_PROTOCOL;
+                snprintf(why, why_size, "unexpected reply");
+            } else {
+                memcpy(out->host, rep->element[0]->str, rep->element[0]->len);
+                out->host[rep->element[0]->len] = 0;
+                out->port = (int)port;
+            }
+        }
+    }
+    if (r != RSBUS_OK && !why[0]) snprintf(why, why_size, "%.60s", rsbus__err_cause(bus, r));
+    rsbus__conn_free(&sc);
+    return r;
+}
+
+/* ROLE on the connection just made: RSBUS_OK when it is a master. Sent and read on its own, after the
+   commands already queued (as the handshake's are). */
+RSBUS__PRIVATE rsbus_result rsbus__sentinel_role(rsbus__conn *cn) {
+    rsbus *bus = cn->bus;
+    rsbus__mark m = rsbus__cmd_mark(cn);
+    redisReply *rep = NULL;
+    rsbus_result r;
+    rsbus__cmd(cn); rsbus__lit(cn, "ROLE"); rsbus__cmd_end(cn);
+    if (cn->oom) { rsbus__drop(cn); return rsbus__fail(bus, RSBUS_E_NOMEM, "ROLE: out of memory"); }
+    r = rsbus__write_segs(cn, m.nsegs, 0, "ROLE");
+    if (r == RSBUS_OK) r = rsbus__read_reply(cn, &rep, "ROLE");
+    if (cn->c) rsbus__cmd_rewind(cn, m);
+    if (r != RSBUS_OK) return r;
+    if (rep->type == REDIS_REPLY_ERROR) { r = rsbus__reply_fail(bus, rep, "ROLE"); rsbus__drop(cn); return r; }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 || !rsbus__is_str(rep->element[0]))
+        return rsbus__shape_fail(cn, "ROLE");
+    if (rsbus__str_eq(rep->element[0], "master")) return RSBUS_OK;
+    rsbus__drop(cn);
+    return rsbus__fail(bus, RSBUS_E_IO, "ROLE: %s", rsbus__str_eq(rep->element[0], "slave") ? "a replica" : "not a master");
+}
+
+/* rsbus__connect for a sentinel url: see >>sentinel. */
+RSBUS__PRIVATE rsbus_result rsbus__sentinel_connect(rsbus__conn *cn) {
+    rsbus *bus = cn->bus;
+    rsbus__url *u = &bus->url;
+    char tried[200];
+    int i, nauth = 0;
+    rsbus_result r = RSBUS_E_IO;
+    tried[0] = 0;
+    for (i = 0; i < u->nseeds; i++) {
+        rsbus__addr m;
+        char why[96];
+        why[0] = 0;
+        r = rsbus__sentinel_ask(bus, &u->seeds[i], &m, why, sizeof why);
+        if (r == RSBUS_OK) {
+            memcpy(cn->host, m.host, sizeof cn->host);
+            cn->port = m.port;
+            bus->sentinel_inner = 1;
+            r = rsbus__connect(cn);
+            bus->sentinel_inner = 0;
+            if (r == RSBUS_OK) r = rsbus__sentinel_role(cn);
+            if (r == RSBUS_OK) {
+                if (i > 0) {   /* the sentinel that answered goes first next time */
+                    rsbus__addr first = u->seeds[i];
+                    memmove(&u->seeds[1], &u->seeds[0], (size_t)i * sizeof u->seeds[0]);
+                    u->seeds[0] = first;
+                    memcpy(u->host, first.host, sizeof u->host);
+                    u->port = first.port;
+                }
+                bus->sentinel_stale = 0;
+                rsbus__log(bus, RSBUS_LOG_INFO, "sentinel %s:%d: master '%s' is %s:%d", u->seeds[0].host,
+                           u->seeds[0].port, u->master_name, cn->host, cn->port);
+                return RSBUS_OK;
+            }
+            if (r == RSBUS_E_AUTH || r == RSBUS_E_NOMEM || r == RSBUS_E_TLS) return r;   /* the master's own refusal */
+            snprintf(why, sizeof why, "named %.40s:%d: %.40s", m.host, m.port, rsbus__err_cause(bus, r));
+        }
+        if (r == RSBUS_E_AUTH) nauth++;
+        rsbus__sentinel_note(tried, sizeof tried, &u->seeds[i], why);
+    }
+    rsbus__disconnect(cn, 1);
+    bus->sentinel_stale = 1;
+    return rsbus__fail(bus, nauth == u->nseeds ? RSBUS_E_AUTH : RSBUS_E_IO,
+                       "sentinel: no master '%s' found; asked %s", u->master_name, tried);
+}
+
 /* Connects, authenticates and selects the db. One attempt, bounded by connect_timeout_ms + io_timeout_ms.
    Commands queued before it stay queued: the handshake's own go after them, and are sent and read on
    their own. */
@@ -3984,6 +4334,7 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus__conn *cn) {
     size_t nrep = 0, i;
     rsbus__mark m;
     rsbus_result r = RSBUS_OK;
+    if (bus->url.sentinel && !bus->sentinel_inner) return rsbus__sentinel_connect(cn);   /* finds the master first */
     rsbus__disconnect(cn, 1);
     rsbus__timeval(&tv, bus->cfg.connect_timeout_ms);
 #ifndef RSBUS_TLS
@@ -3991,8 +4342,8 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus__conn *cn) {
         return rsbus__fail(bus, RSBUS_E_TLS, "connect %s: rediss:// needs rsbus built with TLS: hiredis 1.x with "
                            "hiredis_ssl, -DRSBUS_TLS, and -lhiredis_ssl -lssl -lcrypto", bus->url.redacted);
 #endif
-    if (cn->port) cn->c = redisConnectWithTimeout(cn->host, cn->port, tv);
-    else if (bus->url.kind == RSBUS__URL_UNIX) cn->c = redisConnectUnixWithTimeout(bus->url.path, tv);
+    if (bus->url.kind == RSBUS__URL_UNIX) cn->c = redisConnectUnixWithTimeout(bus->url.path, tv);
+    else if (cn->port) cn->c = redisConnectWithTimeout(cn->host, cn->port, tv);   /* the connection's own target */
     else cn->c = redisConnectWithTimeout(bus->url.host, bus->url.port, tv);
     if (!cn->c) return rsbus__fail(bus, RSBUS_E_NOMEM, "connect %s: out of memory", bus->url.redacted);
     if (cn->c->err) {
@@ -4540,6 +4891,10 @@ RSBUS__PRIVATE rsbus_result rsbus__ensure(rsbus *bus) {
         rsbus__log(bus, RSBUS_LOG_WARN, "unexpected data from %s; reconnecting", bus->url.redacted);
         rsbus__drop(cn);
     }
+    if (cn->c && bus->sentinel_stale) {   /* READONLY or MASTERDOWN: ask the sentinels again (>>sentinel) */
+        rsbus__log(bus, RSBUS_LOG_INFO, "%s:%d is no longer the master; asking the sentinels", cn->host, cn->port);
+        rsbus__drop(cn);
+    }
     if (cn->c && cn->owe_sent) return RSBUS_OK;   /* replies are coming: it is in use */
     if (cn->c) {
         /* Between commands Redis sends nothing: a readable socket means it closed the connection
@@ -4678,6 +5033,12 @@ RSBUS__PRIVATE rsbus_result rsbus__config_defaults(const rsbus_config *in, rsbus
                  "data_field: 1..128 bytes of printable ASCII without spaces, not another of rsbus's field names");
     RSBUS__CHECK(strcmp(c->type_field, c->id_field) != 0 && strcmp(c->type_field, c->data_field) != 0 &&
                  strcmp(c->id_field, c->data_field) != 0, "type_field, id_field, data_field: must differ");
+    RSBUS__CHECK(c->publish_wait_replicas >= 0 && c->publish_wait_replicas <= 1000,
+                 "publish_wait_replicas: 0 (off) .. 1000");
+    c->publish_wait_ms = RSBUS__DEF(c->publish_wait_ms, 100);
+    RSBUS__CHECK(c->publish_wait_ms > 0, "publish_wait_ms: must be positive (WAIT 0 would wait forever)");
+    RSBUS__CHECK(c->publish_wait_replicas == 0 || c->publish_wait_ms < c->io_timeout_ms,
+                 "publish_wait_ms: must be below io_timeout_ms (WAIT's answer is read within it)");
 #ifdef RSBUS_NO_SPOOL
     RSBUS__CHECK(!c->spool_path, "spool_path: the spool is compiled out by RSBUS_NO_SPOOL");
 #endif
@@ -5218,18 +5579,87 @@ RSBUS__PRIVATE size_t rsbus__queue_xadd_fields(rsbus *bus, int pi, const rsbus_f
     return cn->oom ? 0 : fields;
 }
 
+/* >>replicated publishing (publish_wait_replicas > 0)
+   WAIT n ms is queued right after the XADD or MULTI/EXEC it confirms, on the same connection, and goes out
+   in the same write: its reply is read with theirs, one round trip. WAIT counts the replicas that
+   acknowledged the connection's writes so far, so it confirms everything queued before it. Two helpers,
+   used by every path that publishes (rsbus__read_xadds: publish, batch, fields, spool sending; rsbus__settle:
+   the DLQ move), and by any connection that publishes: rsbus__queue_wait queues it (1 when it did, so one
+   more reply is owed to the caller), rsbus__wait_judge judges that reply. */
+RSBUS__PRIVATE int rsbus__queue_wait(rsbus__conn *cn) {
+    const rsbus_config *c = &cn->bus->cfg;
+    if (c->publish_wait_replicas <= 0) return 0;
+    rsbus__cmd(cn);
+    rsbus__lit(cn, "WAIT");
+    rsbus__argi(cn, c->publish_wait_replicas);
+    rsbus__argi(cn, c->publish_wait_ms);
+    rsbus__cmd_end(cn);
+    return 1;
+}
+/* The reply of that WAIT, for what it followed: RSBUS_OK when enough replicas confirmed; RSBUS_E_REPLICAS
+   (counted in stats.replica_shortfalls, the message saying how many did) when fewer did; an error reply's
+   result; RSBUS_E_PROTOCOL without a message for a reply of another shape (the caller reads the rest of
+   its replies, then drops the connection with rsbus__shape_fail). */
+RSBUS__PRIVATE rsbus_result rsbus__wait_judge(rsbus *bus, const redisReply *rep, const char *what) {
+    const rsbus_config *c = &bus->cfg;
+    if (rep->type == REDIS_REPLY_ERROR) return rsbus__reply_fail(bus, rep, "WAIT");
+    if (rep->type != REDIS_REPLY_INTEGER || rep->integer < 0) return RSBUS_E_PROTOCOL;
+    if (rep->integer >= c->publish_wait_replicas) return RSBUS_OK;
+    bus->st.replica_shortfalls++;
+    return rsbus__fail(bus, RSBUS_E_REPLICAS, "%s: written, but %lld of %d replicas confirmed it within %d ms "
+                       "(a failover can lose it)", what, (long long)rep->integer, c->publish_wait_replicas,
+                       c->publish_wait_ms);
+}
+
+/* Replicated publishing over several partitions (a batch, a batch's dead letters): one WAIT per
+   connection, queued after every command of the partitions it serves, read after all their replies. */
+typedef struct rsbus__waits { rsbus__conn *cn[RSBUS__MAX_PARTS]; int n; } rsbus__waits;
+RSBUS__PRIVATE void rsbus__waits_queue(rsbus *bus, rsbus__waits *w, const int *touched) {
+    int pi, k;
+    w->n = 0;
+    if (bus->cfg.publish_wait_replicas <= 0) return;
+    for (pi = 0; pi < bus->nparts; pi++) {
+        rsbus__conn *cn = rsbus__part_conn(bus, pi);
+        if (!touched[pi]) continue;
+        for (k = 0; k < w->n && w->cn[k] != cn; k++) {}
+        if (k == w->n) { w->cn[w->n++] = cn; (void)rsbus__queue_wait(cn); }
+    }
+}
+/* Reads the WAITs rsbus__waits_queue queued: RSBUS_OK, or the first judgement that is not (RSBUS_E_REPLICAS
+   with its message, an error reply's result); a connection lost meanwhile is skipped (its caller saw that). */
+RSBUS__PRIVATE rsbus_result rsbus__waits_read(rsbus *bus, rsbus__waits *w, const char *what) {
+    rsbus_result first = RSBUS_OK;
+    int k;
+    for (k = 0; k < w->n; k++) {
+        redisReply *rep;
+        rsbus_result r, j;
+        if (!w->cn[k]->c || !w->cn[k]->owe_len) continue;
+        if ((r = rsbus__recv(w->cn[k], &rep, what)) != RSBUS_OK) { if (first == RSBUS_OK) first = r; continue; }
+        j = rsbus__wait_judge(bus, rep, what);
+        if (j == RSBUS_E_PROTOCOL) j = rsbus__shape_fail(w->cn[k], "WAIT");
+        if (j != RSBUS_OK && first == RSBUS_OK) first = j;
+    }
+    return first;
+}
+
 /* Reads the replies of n XADDs on cn, in MULTI/EXEC when atomic; ids (may be NULL) get the stream ids, the
-   k-th XADD's at ids[map[k]] (map NULL: at ids[k]). */
+   k-th XADD's at ids[map[k]] (map NULL: at ids[k]). with_wait: with publish_wait_replicas, the WAIT is
+   queued after them first and judged last (RSBUS_E_REPLICAS with the ids filled when too few replicas
+   confirmed); 0 where the caller queues one WAIT for several partitions on the connection (rsbus__waits). */
 RSBUS__PRIVATE rsbus_result rsbus__read_xadds_on(rsbus *bus, rsbus__conn *cn, size_t n, int atomic,
-                                                 char (*ids)[RSBUS_ID_SIZE], const size_t *map, const char *what) {
+                                                 char (*ids)[RSBUS_ID_SIZE], const size_t *map, int with_wait,
+                                                 const char *what) {
     redisReply *rep = NULL;
     rsbus_result r = RSBUS_OK, first = RSBUS_OK;
-    size_t i, total = atomic ? n + 2 : n;
+    int waited = with_wait ? rsbus__queue_wait(cn) : 0;   /* nothing queued went out yet: it joins their write */
+    size_t i, total = (atomic ? n + 2 : n) + (size_t)waited;
     /* Read every reply, whatever happens, so the connection stays in step. */
     for (i = 0; r == RSBUS_OK && i < total; i++) {
         r = rsbus__recv(cn, &rep, what);
         if (r != RSBUS_OK) break;
-        if (rep->type == REDIS_REPLY_ERROR) {
+        if (waited && i == total - 1) {   /* the WAIT: judged only when everything before it was written */
+            if (first == RSBUS_OK) first = rsbus__wait_judge(bus, rep, what);
+        } else if (rep->type == REDIS_REPLY_ERROR) {
             if (first == RSBUS_OK) first = rsbus__reply_fail(bus, rep, what);
         } else if (!atomic) {
             char id[RSBUS_ID_SIZE];
@@ -5259,7 +5689,7 @@ RSBUS__PRIVATE rsbus_result rsbus__read_xadds_on(rsbus *bus, rsbus__conn *cn, si
 /* The same on an unpartitioned bus's one connection. */
 RSBUS__PRIVATE rsbus_result rsbus__read_xadds(rsbus *bus, size_t n, int atomic, char (*ids)[RSBUS_ID_SIZE],
                                               const char *what) {
-    return rsbus__read_xadds_on(bus, rsbus__part_conn(bus, 0), n, atomic, ids, NULL, what);
+    return rsbus__read_xadds_on(bus, rsbus__part_conn(bus, 0), n, atomic, ids, NULL, 1, what);
 }
 
 /* A batch on a partitioned bus: its events' partitions, in MULTI/EXEC per partition, every partition's
@@ -5294,18 +5724,27 @@ RSBUS__PRIVATE rsbus_result rsbus__read_parts(rsbus *bus, const int *pp, size_t 
     char err[sizeof bus->err];
     int pi;
     size_t i;
+    rsbus__waits waits;
+    int touched[RSBUS__MAX_PARTS];
     *added = 0;
     err[0] = 0;
     if (ids) for (i = 0; i < n; i++) ids[i][0] = 0;
+    memset(touched, 0, sizeof touched);
+    for (i = 0; i < n; i++) touched[pp[i]] = 1;
+    rsbus__waits_queue(bus, &waits, touched);   /* after every partition's MULTI/EXEC, on each connection */
     for (pi = 0; pi < bus->nparts; pi++) {
         size_t k = 0;
         for (i = 0; i < n; i++) if (pp[i] == pi) map[k++] = i;
         if (!k) continue;
-        r = rsbus__read_xadds_on(bus, rsbus__part_conn(bus, pi), k, 1, ids, map, what);
+        r = rsbus__read_xadds_on(bus, rsbus__part_conn(bus, pi), k, 1, ids, map, 0, what);
         if (r == RSBUS_OK) { *added += k; continue; }
         if (first == RSBUS_OK) { first = r; memcpy(err, bus->err, sizeof err); }
         if (ids) for (i = 0; i < k; i++) ids[map[i]][0] = 0;   /* a partition's batch is all or none */
         if (!rsbus__part_conn(bus, pi)->c) break;   /* the connection is gone, and the replies with it */
+    }
+    if (pi == bus->nparts && waits.n) {   /* every partition read: the WAITs answer after them */
+        r = rsbus__waits_read(bus, &waits, what);
+        if (r != RSBUS_OK && first == RSBUS_OK) { first = r; memcpy(err, bus->err, sizeof err); }
     }
     if (first != RSBUS_OK) memcpy(bus->err, err, sizeof err);
     return first;
@@ -5361,9 +5800,9 @@ RSBUS__PUBLIC rsbus_result rsbus_publish(rsbus *bus, const rsbus_event *ev, char
     if (r == RSBUS_OK) {
         int pi = rsbus__route(bus, ev->key, e.id);
         rsbus__queue_xadd(bus, pi, ev, &e);
-        r = rsbus__read_xadds_on(bus, rsbus__part_conn(bus, pi), 1, 0, (char (*)[RSBUS_ID_SIZE])stream_id, NULL, "XADD");
+        r = rsbus__read_xadds_on(bus, rsbus__part_conn(bus, pi), 1, 0, (char (*)[RSBUS_ID_SIZE])stream_id, NULL, 1, "XADD");
     }
-    if (r == RSBUS_OK) bus->st.published++;
+    if (r == RSBUS_OK || r == RSBUS_E_REPLICAS) bus->st.published++;   /* in the stream either way */
     else bus->st.publish_errors++;
     return r;
 }
@@ -5399,7 +5838,7 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_batch(rsbus *bus, const rsbus_event *ev
     }
     rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn);
     r = rsbus__read_xadds(bus, n, 1, stream_ids, "XADD (batch)");
-    if (r == RSBUS_OK) bus->st.published += n;
+    if (r == RSBUS_OK || r == RSBUS_E_REPLICAS) bus->st.published += n;
     else bus->st.publish_errors += n;
     return r;
 }
@@ -5440,9 +5879,9 @@ RSBUS__PUBLIC rsbus_result rsbus_publish_fields(rsbus *bus, const char *key, con
     if (r == RSBUS_OK) {
         int pi = rsbus__fields_part(bus, key, fields, n);   /* key, else the id field, picks the partition */
         rsbus__queue_xadd_fields(bus, pi, fields, n);
-        r = rsbus__read_xadds_on(bus, rsbus__part_conn(bus, pi), 1, 0, (char (*)[RSBUS_ID_SIZE])stream_id, NULL, "XADD");
+        r = rsbus__read_xadds_on(bus, rsbus__part_conn(bus, pi), 1, 0, (char (*)[RSBUS_ID_SIZE])stream_id, NULL, 1, "XADD");
     }
-    if (r == RSBUS_OK) bus->st.published++;
+    if (r == RSBUS_OK || r == RSBUS_E_REPLICAS) bus->st.published++;
     else bus->st.publish_errors++;
     return r;
 }
@@ -5803,7 +6242,9 @@ RSBUS__PRIVATE void rsbus__queue_dead(rsbus *bus, const rsbus__item *it, const c
 RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t n, const char *what) {
     size_t i, nack, ndead, any_dead = 0;
     rsbus_result r = RSBUS_OK, first = RSBUS_OK;
+    rsbus__waits waits;
     int defer, pi;
+    waits.n = 0;
     for (i = 0; i < n; i++) any_dead += items[i].outcome == RSBUS__OUT_DEAD;
     /* in rsbus_run a batch's XACK goes out with the next command, so a batch costs one round trip */
     defer = bus->in_run && any_dead == 0;
@@ -5834,6 +6275,12 @@ RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t
         else rsbus__cmd_end(cn);
     }
     if (defer) return RSBUS_OK;   /* counted when the XACKs answer */
+    if (any_dead) {   /* a DLQ move is a publish too: WAIT after it (>>replicated publishing) */
+        int touched[RSBUS__MAX_PARTS];
+        memset(touched, 0, sizeof touched);
+        for (i = 0; i < n; i++) if (items[i].outcome == RSBUS__OUT_DEAD) touched[items[i].part] = 1;
+        rsbus__waits_queue(bus, &waits, touched);
+    }
     for (pi = 0; pi < bus->nparts && r == RSBUS_OK; pi++) {   /* the replies, in the order queued */
         rsbus__conn *cn = rsbus__part_conn(bus, pi);
         size_t nrep;
@@ -5851,6 +6298,18 @@ RSBUS__PRIVATE rsbus_result rsbus__settle(rsbus *bus, rsbus__item *items, size_t
             if (rep->type == REDIS_REPLY_ERROR && first == RSBUS_OK) first = rsbus__reply_fail(bus, rep, what);
             if (i % 4 == 3 && i < ndead * 4 && rep->type != REDIS_REPLY_ARRAY && first == RSBUS_OK)
                 first = rsbus__fail(bus, RSBUS_E_REDIS, "%s: the move to the dead-letter stream was not applied", what);
+        }
+    }
+    if (r == RSBUS_OK && waits.n) {
+        char keep[sizeof bus->err];
+        rsbus_result w;
+        memcpy(keep, bus->err, sizeof keep);
+        w = rsbus__waits_read(bus, &waits, "dead-letter move");
+        if (w == RSBUS_E_REPLICAS) {   /* moved; a failover could undo the move, and the entry is pending again */
+            rsbus__log(bus, RSBUS_LOG_WARN, "%s", bus->err);
+            memcpy(bus->err, keep, sizeof keep);
+        } else if (w != RSBUS_OK && first == RSBUS_OK) {
+            first = w;
         }
     }
     if (r == RSBUS_OK) r = first;
@@ -6461,7 +6920,7 @@ RSBUS__PUBLIC rsbus_result rsbus_run(rsbus *bus, volatile sig_atomic_t *stop) {
             size_t sent;
             bus->spool_tried_ms = rsbus__mono_ms();
             r = rsbus__spool_drain(bus, &sent);
-            if (r != RSBUS_OK)
+            if (r != RSBUS_OK && r != RSBUS_E_REPLICAS)   /* a shortfall was logged by the drain */
                 rsbus__log(bus, RSBUS_LOG_WARN, "spool: %s: %s (kept; trying again in a second)", rsbus_result_str(r), bus->err);
             if (!bus->conn.c) continue;
         }
@@ -7330,13 +7789,77 @@ RSBUS__PRIVATE rsbus_health rsbus__health_part(rsbus *bus, int pi, const redisRe
     return h;
 }
 
+/* >>failover health: ROLE, read by rsbus_health_check and rsbus_server_info_get */
+/* Reads a ROLE reply (the caller queued ROLE): NULL in *out when it was refused (an ACL without ROLE). */
+RSBUS__PRIVATE rsbus_result rsbus__recv_role(rsbus__conn *cn, redisReply **out) {
+    rsbus_result r = rsbus__recv(cn, out, "ROLE");
+    if (r != RSBUS_OK) return r;
+    if ((*out)->type == REDIS_REPLY_ERROR) { *out = NULL; return RSBUS_OK; }
+    if ((*out)->type != REDIS_REPLY_ARRAY || (*out)->elements < 1 || !rsbus__is_str((*out)->element[0]))
+        return rsbus__shape_fail(cn, "ROLE");
+    return RSBUS_OK;
+}
+/* The replicas in a master's ROLE reply (those it lists are connected and in sync), -1 for another role. */
+RSBUS__PRIVATE int rsbus__role_replicas(const redisReply *role) {
+    if (!rsbus__str_eq(role->element[0], "master")) return -1;
+    if (role->elements < 3 || role->element[2]->type != REDIS_REPLY_ARRAY) return 0;
+    return role->element[2]->elements > INT_MAX ? INT_MAX : (int)role->element[2]->elements;
+}
+/* The server this bus reached, as "host:port" or the unix path. */
+RSBUS__PRIVATE void rsbus__server_addr(const rsbus *bus, char *out, size_t size) {
+    const rsbus__conn *cn = &bus->conn;
+    const char *host = cn->port ? cn->host : bus->url.host;
+    int port = cn->port ? cn->port : bus->url.port;
+    if (bus->url.kind == RSBUS__URL_UNIX) snprintf(out, size, "%s", bus->url.path);
+    else if (strchr(host, ':')) snprintf(out, size, "[%s]:%d", host, port);
+    else snprintf(out, size, "%s:%d", host, port);
+}
+/* Health's judgement of ROLE: DEGRADED when the server is not a master, or has fewer replicas in sync
+   than publish_wait_replicas (every publish would answer RSBUS_E_REPLICAS). */
+RSBUS__PRIVATE rsbus_health rsbus__role_health(rsbus *bus, const redisReply *role, rsbus_health h, rsbus__text *t) {
+    char addr[300], what[16];
+    int n = rsbus__role_replicas(role);
+    rsbus__server_addr(bus, addr, sizeof addr);
+    if (n < 0) {
+        rsbus__clean(role->element[0]->str, role->element[0]->len, what, sizeof what);
+        rsbus__textf(t, "%s is a %s, not a master; ", addr, what);
+        return RSBUS_DEGRADED;
+    }
+    if (bus->cfg.publish_wait_replicas > n) {
+        rsbus__textf(t, "master %s has %d replica%s in sync, publish_wait_replicas is %d (publishes answer "
+                     "RSBUS_E_REPLICAS); ", addr, n, n == 1 ? "" : "s", bus->cfg.publish_wait_replicas);
+        return RSBUS_DEGRADED;
+    }
+    return h;
+}
+
+RSBUS__PUBLIC rsbus_result rsbus_server_info_get(rsbus *bus, rsbus_server_info *out) {
+    rsbus__conn *cn;
+    redisReply *role = NULL;
+    rsbus_result r;
+    if (out) { memset(out, 0, sizeof *out); out->replicas = -1; }
+    if (!bus || !out) return RSBUS_E_ARG;
+    cn = &bus->conn;
+    if ((r = rsbus__ensure(bus)) != RSBUS_OK) return r;
+    rsbus__cmd(cn); rsbus__lit(cn, "ROLE"); rsbus__cmd_end(cn);
+    if ((r = rsbus__recv_role(cn, &role)) != RSBUS_OK) return r;
+    rsbus__server_addr(bus, out->addr, sizeof out->addr);
+    out->sentinel = bus->url.sentinel;
+    if (role) {
+        rsbus__clean(role->element[0]->str, role->element[0]->len, out->role, sizeof out->role);
+        out->replicas = rsbus__role_replicas(role);
+    }
+    return RSBUS_OK;
+}
+
 RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char *why, size_t why_size) {
     rsbus__conn *cn;
     redisReply *ping = NULL, *policy = NULL, **groups = NULL, **dlq = NULL;
     rsbus__text t;
     rsbus_health h = RSBUS_HEALTHY;
     rsbus_result r;
-    int ask_groups, ask_policy, pi;
+    redisReply *role = NULL;
+    int ask_groups, ask_policy, ask_role, pi;
     t.buf = why; t.size = why_size; t.len = 0;
     if (why && why_size) why[0] = 0;
     if (!bus) return RSBUS_UNHEALTHY;
@@ -7345,6 +7868,7 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
     /* a publisher that names no group asks only whether Redis answers (and its eviction policy) */
     ask_groups = !bus->cfg.publish_only || bus->group_named;
     ask_policy = !bus->no_config;
+    ask_role = bus->cfg.publish_wait_replicas > 0 || bus->url.sentinel;   /* replicas matter (>>failover health) */
     r = rsbus__ensure(bus);
     if (r == RSBUS_OK && ask_groups) {
         groups = (redisReply **)rsbus__arena_alloc(bus, 2 * (size_t)bus->nparts * sizeof *groups);
@@ -7362,12 +7886,14 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
         if (ask_policy) {
             rsbus__cmd(cn); rsbus__lit(cn, "CONFIG"); rsbus__lit(cn, "GET"); rsbus__argz(cn, "maxmemory-policy"); rsbus__cmd_end(cn);
         }
+        if (ask_role) { rsbus__cmd(cn); rsbus__lit(cn, "ROLE"); rsbus__cmd_end(cn); }
         r = rsbus__recv(cn, &ping, "health");
         for (pi = 0; r == RSBUS_OK && ask_groups && pi < bus->nparts; pi++) {
             r = rsbus__recv(rsbus__part_conn(bus, pi), &groups[pi], "health");
             if (r == RSBUS_OK) r = rsbus__recv(rsbus__part_conn(bus, pi), &dlq[pi], "health");
         }
         if (r == RSBUS_OK && ask_policy) r = rsbus__recv(cn, &policy, "health");
+        if (r == RSBUS_OK && ask_role) r = rsbus__recv_role(cn, &role);
     }
     if (r != RSBUS_OK) {
         rsbus__textf(&t, "Redis unreachable: %s", bus->err);
@@ -7392,6 +7918,7 @@ RSBUS__PUBLIC rsbus_health rsbus_health_check(rsbus *bus, int64_t max_lag, char 
         h = RSBUS_DEGRADED;
         rsbus__textf(&t, "maxmemory-policy %s can evict the stream (use noeviction or a volatile-* policy); ", pol);
     }
+    if (role) h = rsbus__role_health(bus, role, h, &t);
     if (h == RSBUS_HEALTHY && t.len == 0) rsbus__textf(&t, "ok");
     if (why && why_size && t.len >= 2 && t.len < why_size && why[t.len - 2] == ';') why[t.len - 2] = 0;
     return h;
@@ -7431,7 +7958,8 @@ RSBUS__PUBLIC size_t rsbus_metrics_text(rsbus *bus, char *buf, size_t size) {
         { "deduped", "Repeated event ids skipped.", offsetof(rsbus_stats, deduped), 1 },
         { "spooled", "Events written to the offline spool.", offsetof(rsbus_stats, spooled), 0 },
         { "trimmed_unread", "Entries MAXLEN trimming removed before the group read them.", offsetof(rsbus_stats, trimmed_unread), 1 },
-        { "trimmed", "Entries removed by trimming to what every group acknowledged.", offsetof(rsbus_stats, trimmed), 0 }
+        { "trimmed", "Entries removed by trimming to what every group acknowledged.", offsetof(rsbus_stats, trimmed), 0 },
+        { "replica_shortfalls", "Publishes fewer replicas confirmed than publish_wait_replicas.", offsetof(rsbus_stats, replica_shortfalls), 0 }
     };
     rsbus__text t;
     rsbus_stream_info si;
@@ -8397,8 +8925,9 @@ RSBUS__PRIVATE int rsbus__spool_rec_part(const rsbus *bus, const char *p, size_t
    the same event ids). */
 RSBUS__PRIVATE rsbus_result rsbus__spool_send(rsbus *bus, const char *recs, size_t len, size_t n, int atomic,
                                               char (*ids)[RSBUS_ID_SIZE], const char *what) {
-    int pi;
+    int pi, touched[RSBUS__MAX_PARTS];
     rsbus_result r = RSBUS_OK;
+    rsbus__waits waits;
     (void)n;
     for (pi = 0; pi < bus->nparts; pi++) {
         rsbus__conn *cn = rsbus__part_conn(bus, pi);
@@ -8419,6 +8948,17 @@ RSBUS__PRIVATE rsbus_result rsbus__spool_send(rsbus *bus, const char *recs, size
         }
         if (k && atomic) { rsbus__cmd(cn); rsbus__lit(cn, "EXEC"); rsbus__cmd_end(cn); }
     }
+    {   /* replicated publishing: one WAIT per connection, after all its partitions' commands */
+        size_t p = 0;
+        memset(touched, 0, sizeof touched);
+        while (p + 8 <= len) {
+            size_t plen = rsbus__get32((const unsigned char *)recs + p), skip;
+            int part = rsbus__spool_rec_part(bus, recs + p + 8, plen, &skip);
+            if (part >= 0 && part < bus->nparts) touched[part] = 1;
+            p += 8 + plen;
+        }
+        rsbus__waits_queue(bus, &waits, touched);
+    }
     for (pi = 0; pi < bus->nparts && r == RSBUS_OK; pi++) {   /* the replies, in the same order */
         size_t p = 0, k = 0;
         while (p + 8 <= len) {
@@ -8426,13 +8966,16 @@ RSBUS__PRIVATE rsbus_result rsbus__spool_send(rsbus *bus, const char *recs, size
             if (rsbus__spool_rec_part(bus, recs + p + 8, plen, &skip) == pi) k++;
             p += 8 + plen;
         }
-        if (k) r = rsbus__read_xadds_on(bus, rsbus__part_conn(bus, pi), k, atomic, bus->nparts > 1 ? NULL : ids, NULL, what);
+        if (k) r = rsbus__read_xadds_on(bus, rsbus__part_conn(bus, pi), k, atomic, bus->nparts > 1 ? NULL : ids, NULL, 0, what);
     }
+    if (r == RSBUS_OK && waits.n) r = rsbus__waits_read(bus, &waits, what);
     return r;
 }
 
-/* Sends the spool, chunk by chunk; the caller has connected. */
+/* Sends the spool, chunk by chunk; the caller has connected. A chunk fewer replicas confirmed than
+   publish_wait_replicas is in Redis: it counts as sent (logged), and the drain ends with RSBUS_E_REPLICAS. */
 RSBUS__PRIVATE rsbus_result rsbus__spool_drain(rsbus *bus, size_t *sent) {
+    int short_of_replicas = 0;
     *sent = 0;
     while (bus->spool_start < bus->spool_end) {
         size_t bytes, nrec;
@@ -8443,7 +8986,12 @@ RSBUS__PRIVATE rsbus_result rsbus__spool_drain(rsbus *bus, size_t *sent) {
             return rsbus__fail(bus, RSBUS_E_IO, "spool %s: damaged record at offset %llu", bus->cfg.spool_path,
                                (unsigned long long)bus->spool_start);
         r = rsbus__spool_send(bus, bus->spool_rd, bytes, nrec, 1, NULL, "XADD (spool)");
-        if (r != RSBUS_OK) return r;
+        if (r == RSBUS_E_REPLICAS) {
+            rsbus__log(bus, RSBUS_LOG_WARN, "spool %s: %s", bus->cfg.spool_path, bus->err);
+            short_of_replicas = 1;
+        } else if (r != RSBUS_OK) {
+            return r;
+        }
         bus->spool_events -= nrec;
         bus->st.published += nrec;
         *sent += nrec;
@@ -8457,6 +9005,9 @@ RSBUS__PRIVATE rsbus_result rsbus__spool_drain(rsbus *bus, size_t *sent) {
         }
     }
     if (*sent) rsbus__log(bus, RSBUS_LOG_INFO, "spool %s: sent %lu events", bus->cfg.spool_path, (unsigned long)*sent);
+    if (short_of_replicas)
+        return rsbus__fail(bus, RSBUS_E_REPLICAS, "spool %s: sent, but fewer than %d replicas confirmed some of it "
+                           "(a failover can lose it)", bus->cfg.spool_path, bus->cfg.publish_wait_replicas);
     return RSBUS_OK;
 }
 
@@ -8551,6 +9102,7 @@ RSBUS__PRIVATE rsbus_result rsbus__publish_spooled_in(rsbus *bus, const rsbus__p
     size_t i, sent, n = pub->n, added = 0;
     rsbus_result r = rsbus__ensure(bus);
     if (r == RSBUS_OK && bus->spool_events) r = rsbus__spool_drain(bus, &sent);
+    if (r == RSBUS_E_REPLICAS) { r = RSBUS_OK; bus->err[0] = 0; }   /* the spool went out (logged); this event next */
     if (r == RSBUS_OK) {
         if ((r = rsbus__stage(bus, pub, 1)) != RSBUS_OK) { bus->st.publish_errors += n; return r; }
         if (!pub->single && bus->nparts > 1) {
@@ -8558,9 +9110,9 @@ RSBUS__PRIVATE rsbus_result rsbus__publish_spooled_in(rsbus *bus, const rsbus__p
             bus->st.published += added;
             if (r == RSBUS_OK || added) { bus->st.publish_errors += n - added; return r; }
         } else {
-            r = rsbus__read_xadds_on(bus, rsbus__part_conn(bus, pub->pp[0]), n, !pub->single, ids, NULL,
+            r = rsbus__read_xadds_on(bus, rsbus__part_conn(bus, pub->pp[0]), n, !pub->single, ids, NULL, 1,
                                      pub->single ? "XADD" : "XADD (batch)");
-            if (r == RSBUS_OK) { bus->st.published += n; return RSBUS_OK; }
+            if (r == RSBUS_OK || r == RSBUS_E_REPLICAS) { bus->st.published += n; return r; }   /* in Redis: not spooled */
         }
     } else if (r == RSBUS_E_IO || r == RSBUS_E_TIMEOUT) {
         rsbus_result c = rsbus__stage(bus, pub, 0);   /* offline: the records only */

@@ -872,7 +872,29 @@ static rsbus_result list_groups(ctl *c, rsbus_group_info **out, size_t *n) {
     return r;
 }
 
+/* "127.0.0.1:6380 (master, 2 replicas, found by the sentinels)": which server the bus reached */
+static const char *server_text(const rsbus_server_info *sv, char *buf, size_t size) {
+    char n[32];
+    if (sv->replicas >= 0) snprintf(n, sizeof n, ", %d replica%s", sv->replicas, sv->replicas == 1 ? "" : "s");
+    else n[0] = 0;
+    snprintf(buf, size, "%s (%s%s%s)", sv->addr, sv->role[0] ? sv->role : "role unknown", n,
+             sv->sentinel ? ", found by the sentinels" : "");
+    return buf;
+}
+static void jw_server(rsbus_jw *w, const rsbus_server_info *sv) {
+    rsbus_jw_key(w, "server");
+    rsbus_jw_obj(w);
+    jw_kstr(w, "addr", sv->addr);
+    jw_kstr(w, "role", sv->role[0] ? sv->role : NULL);
+    rsbus_jw_key(w, "replicas");
+    if (sv->replicas >= 0) rsbus_jw_int(w, sv->replicas); else rsbus_jw_null(w);
+    rsbus_jw_key(w, "sentinel");
+    rsbus_jw_bool(w, sv->sentinel);
+    rsbus_jw_obj_end(w);
+}
+
 static int cmd_info(ctl *c, const command *cmd, int argc, char **argv) {
+    rsbus_server_info sv;
     rsbus_stream_info si;
     rsbus_group_info *g = NULL;
     size_t ng = 0, i;
@@ -883,10 +905,12 @@ static int cmd_info(ctl *c, const command *cmd, int argc, char **argv) {
     if (!open_bus(c, NULL)) return 1;
     if ((r = rsbus_stream_info_get(c->bus, &si)) < 0) return fail(c, "info", r);
     if ((r = list_groups(c, &g, &ng)) < 0) { free(g); return fail(c, "info", r); }
+    if ((r = rsbus_server_info_get(c->bus, &sv)) < 0) { free(g); return fail(c, "info", r); }
     if (c->json) {
         rsbus_jw w;
         rsbus_jw_init_alloc(&w, NULL);
         rsbus_jw_obj(&w);
+        jw_server(&w, &sv);
         jw_kstr(&w, "stream", c->cfg.stream);
         jw_kint(&w, "length", si.length);
         jw_kstr(&w, "first_id", si.first_id[0] ? si.first_id : NULL);
@@ -912,6 +936,7 @@ static int cmd_info(ctl *c, const command *cmd, int argc, char **argv) {
         free(g);
         return jw_print(&w);
     }
+    printf("server          %s\n", server_text(&sv, b1, sizeof b1));
     printf("stream          %s\n", esc(c->cfg.stream, 200, b1, sizeof b1));
     printf("length          %lld\n", (long long)si.length);
     printf("first id        %s\n", si.first_id[0] ? si.first_id : "-");
@@ -1379,7 +1404,9 @@ static int cmd_health(ctl *c, const command *cmd, int argc, char **argv) {
     int64_t lag = 1000;
     rsbus_health h = RSBUS_UNHEALTHY;
     rsbus_error err;
-    char why[1024] = "", b1[300];
+    rsbus_server_info sv;
+    int have_sv = 0;
+    char why[1024] = "", b1[400];
     size_t len;
     int rc = parse_args(c, cmd, argc, argv, specs, NULL, 0, 0);
     if (rc != GO_ON) return rc;
@@ -1402,10 +1429,12 @@ static int cmd_health(ctl *c, const command *cmd, int argc, char **argv) {
                      esc(extra[0] == 's' ? c->cfg.stream : c->cfg.group, 128, b1, sizeof b1));
         }
     }
+    if (c->bus && h != RSBUS_UNHEALTHY) have_sv = rsbus_server_info_get(c->bus, &sv) == RSBUS_OK;
     if (c->json) {
         rsbus_jw w;
         rsbus_jw_init_alloc(&w, NULL);
         rsbus_jw_obj(&w);
+        if (have_sv) jw_server(&w, &sv);
         jw_kstr(&w, "status", names[h]);
         jw_kint(&w, "code", (int64_t)h);
         jw_kstr(&w, "why", why);
@@ -1416,6 +1445,7 @@ static int cmd_health(ctl *c, const command *cmd, int argc, char **argv) {
         if (jw_print(&w)) return 1;
     } else {
         printf("%s: %s\n", names[h], why);
+        if (have_sv) printf("server: %s\n", server_text(&sv, b1, sizeof b1));
     }
     return (int)h;
 }
@@ -2091,10 +2121,11 @@ static const command commands[] = {
       "  --to TO       the last entry (default +)\n"
       "  --count N     stop after N events\n"
       "  --foreign     show entries other programs wrote, with all their fields\n" },
-    { "info", cmd_info, "info", "length, ids, dead letters, each group's lag and pending",
-      "Prints the stream's length, first and last ids, entries added, the dead-letter count, and for\n"
-      "every consumer group its lag (\"unknown\" when Redis cannot tell), pending entries, consumers and\n"
-      "last delivered id. --json prints one JSON object.\n" },
+    { "info", cmd_info, "info", "server, length, ids, dead letters, each group's lag and pending",
+      "Prints the server reached (address, role, replicas in sync; with a redis+sentinel:// URL the master\n"
+      "the sentinels named), the stream's length, first and last ids, entries added, the dead-letter\n"
+      "count, and for every consumer group its lag (\"unknown\" when Redis cannot tell), pending entries,\n"
+      "consumers and last delivered id. --json prints one JSON object.\n" },
     { "partitions", cmd_partitions, "partitions", "each partition: key, slot, server, length, lag, pending, dead letters",
       "Lists the partitions of the stream (one, the stream itself, when it is not partitioned): index,\n"
       "key, cluster slot, the server that holds it, length, the group's lag (--group) and pending\n"
@@ -2147,7 +2178,9 @@ static const command commands[] = {
     { "health", cmd_health, "health [--max-lag N]", "HEALTHY / DEGRADED / UNHEALTHY, exit 0 / 1 / 2",
       "Prints HEALTHY, DEGRADED or UNHEALTHY and why, and exits 0, 1 or 2. UNHEALTHY: Redis cannot be\n"
       "reached. DEGRADED: the group's lag or pending above N, dead letters present, an evicting\n"
-      "maxmemory-policy, or a group named with --group / RSBUS_GROUP that does not exist. Creates\n"
+      "maxmemory-policy, or a group named with --group / RSBUS_GROUP that does not exist; with\n"
+      "RSBUS_PUBLISH_WAIT_REPLICAS or a sentinel URL also fewer replicas in sync than that, or a server\n"
+      "that is not a master. Then a line says which server it reached and its replicas. Creates\n"
       "nothing. --json prints JSON.\n"
       "  --max-lag N   lag and pending allowed (default 1000)\n" },
     { "metrics", cmd_metrics, "metrics [--textfile PATH [--stream S]... [--timeout MS]]", "Prometheus text exposition",

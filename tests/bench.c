@@ -30,6 +30,9 @@
        field is handed to the handler (msg->fields); the hiredis sides read and acknowledge the same entries
    W9  partitions 1/4/8 on one server: publish and consume of a partitioned stream against the unpartitioned
        one (rsbus only; goal >= 0.9), and XREADGROUP calls per 1000 events (one read for all partitions)
+   W10 replicated publish against a local replica: rsbus_publish / rsbus_publish_batch (100) with
+       publish_wait_replicas 1 vs hiredis appending XADD (or MULTI/XADD.../EXEC) and WAIT 1 in one write;
+       and rsbus without WAIT in the same run, for what WAIT costs per publish
 
    Exit status 0 whatever the numbers are; 1 when the run itself failed (an rsbus call failed, a side did
    not do all of its work). */
@@ -80,7 +83,7 @@ static int g_failed;
 
 /* the final table */
 enum { T_W1, T_W2_100, T_W2_1000, T_W3_NAIVE, T_W3_PIPE, T_W3_POLL_NAIVE, T_W3_POLL_PIPE, T_W3_LIMIT, T_W5,
-       T_W8_NAIVE, T_W8_PIPE, T_W8_POLL_NAIVE, T_W8_POLL_PIPE, T_W8_LIMIT, T_COUNT };
+       T_W8_NAIVE, T_W8_PIPE, T_W8_POLL_NAIVE, T_W8_POLL_PIPE, T_W8_LIMIT, T_W10_1, T_W10_100, T_COUNT };
 static struct { const char *name; int have; double rsbus, plain, rsbus_cpu, plain_cpu; } g_table[T_COUNT] = {
     { "W1 publish (events/s)", 0, 0, 0, 0, 0 },
     { "W2 batch 100 (events/s)", 0, 0, 0, 0, 0 },
@@ -96,6 +99,8 @@ static struct { const char *name; int have; double rsbus, plain, rsbus_cpu, plai
     { "W8 poll vs naive (events/s)", 0, 0, 0, 0, 0 },
     { "W8 poll vs pipelined (events/s)", 0, 0, 0, 0, 0 },
     { "W8 run vs 2 reads in flight (ev/s)", 0, 0, 0, 0, 0 },
+    { "W10 publish + WAIT 1 (events/s)", 0, 0, 0, 0, 0 },
+    { "W10 batch 100 + WAIT 1 (events/s)", 0, 0, 0, 0, 0 },
 };
 static int g_foreign;                   /* W8: streams in eventsource-py's layout, buses that read it */
 
@@ -1536,6 +1541,177 @@ static void print_machine(void) {
            g_quick ? " (--quick)" : "");
 }
 
+/* ---- W10: replicated publish (publish_wait_replicas 1) against a local replica --------------------- */
+
+/* A replica of the bench's server (started on first use, stopped at exit): WAIT 1 has someone to wait for. */
+static test_redis g_replica;
+static int g_replica_up;
+#define W10_WAIT_MS 1000                  /* both sides: WAIT 1 1000 (a busy machine should not fall short) */
+static int w10_replica(void) {
+    char conf[128];
+    int64_t deadline;
+    if (g_replica_up) return 0;
+    if (admin_ok((redisReply *)redisCommand(g_admin, "CONFIG SET repl-diskless-sync-delay 0"), "CONFIG SET")) return -1;
+    snprintf(conf, sizeof conf, "replicaof 127.0.0.1 %d\n", g_redis.port);
+    if (test_redis_start(&g_replica, conf) != 0) return fail("W10: the replica did not start");
+    g_replica_up = 1;
+    /* ready once the master lists it with an acknowledged offset (WAIT counts it from then on) */
+    for (deadline = now_ns() + (int64_t)15000000000; now_ns() < deadline; ) {
+        redisReply *rep = (redisReply *)redisCommand(g_admin, "ROLE");
+        int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 3 && rep->element[2]->type == REDIS_REPLY_ARRAY &&
+                 rep->element[2]->elements == 1 && rep->element[2]->element[0]->elements >= 3 &&
+                 atol(rep->element[2]->element[0]->element[2]->str) > 0;
+        if (rep) freeReplyObject(rep);
+        if (ok) return 0;
+        sleep_until_ns(now_ns() + 10000000);
+    }
+    return fail("W10: the replica did not sync within 15 s");
+}
+static rsbus *w10_bus(const char *key, int wait) {
+    rsbus_config cfg;
+    rsbus_error err;
+    rsbus *bus;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.url = g_redis.unix_url;
+    cfg.stream = key;
+    cfg.publish_only = 1;
+    cfg.publish_wait_replicas = wait;
+    cfg.publish_wait_ms = W10_WAIT_MS;
+    bus = rsbus_open(&cfg, &err);
+    if (!bus) fail("rsbus_open: %s: %s", rsbus_result_str(err.code), err.msg);
+    return bus;
+}
+/* calls x (one publish or a batch); lat (NULL: not kept) gets each call's time in us; a WAIT that fell
+   short is counted in *shorts, not a failure */
+SIDE_FN int w10_rsbus(rsbus *bus, const rsbus_event *evs, size_t batch, long calls, double *lat, long *shorts,
+                     meas *m) {
+    span t0 = span_begin();
+    long i;
+    PROF_BEGIN();
+    for (i = 0; i < calls; i++) {
+        int64_t t = now_ns();
+        rsbus_result r = batch == 1 ? rsbus_publish(bus, evs, NULL) : rsbus_publish_batch(bus, evs, batch, NULL);
+        if (lat) lat[i] = (double)(now_ns() - t) / 1e3;
+        if (r == RSBUS_E_REPLICAS) ++*shorts;
+        else if (r != RSBUS_OK) return fail("W10 rsbus publish: %s: %s", rsbus_result_str(r), rsbus_errmsg(bus));
+    }
+    PROF_END("w10_rsbus");
+    meas_end(m, &t0, (double)calls * (double)batch);
+    return 0;
+}
+/* XADD (or MULTI, batch x XADD, EXEC) and WAIT 1 W10_WAIT_MS appended, one write, the replies read */
+SIDE_FN int w10_plain(redisContext *c, plain_ev *pe, size_t batch, long calls, double *lat, long *shorts, meas *m) {
+    static const char *multi = "MULTI", *exec = "EXEC";
+    static const size_t multi_len = 5, exec_len = 4;
+    const char *wait_argv[3] = { "WAIT", "1", NULL };
+    size_t wait_len[3] = { 4, 1, 0 };
+    char wait_ms[16];
+    span t0 = span_begin();
+    long k;
+    snprintf(wait_ms, sizeof wait_ms, "%d", W10_WAIT_MS);
+    wait_argv[2] = wait_ms;
+    wait_len[2] = strlen(wait_ms);
+    PROF_BEGIN();
+    for (k = 0; k < calls; k++) {
+        int64_t t = now_ns();
+        size_t i, nrep = batch == 1 ? 2 : batch + 3;
+        if (batch > 1 && redisAppendCommandArgv(c, 1, &multi, &multi_len) != REDIS_OK) return fail("W10 hiredis: %s", c->errstr);
+        for (i = 0; i < batch; i++) {
+            plain_ev_next(pe);
+            if (redisAppendCommandArgv(c, PLAIN_ARGC, pe->argv, pe->len) != REDIS_OK) return fail("W10 hiredis: %s", c->errstr);
+        }
+        if (batch > 1 && redisAppendCommandArgv(c, 1, &exec, &exec_len) != REDIS_OK) return fail("W10 hiredis: %s", c->errstr);
+        if (redisAppendCommandArgv(c, 3, wait_argv, wait_len) != REDIS_OK) return fail("W10 hiredis: %s", c->errstr);
+        for (i = 0; i < nrep; i++) {
+            void *v = NULL;
+            const redisReply *rep;
+            int ok;
+            if (redisGetReply(c, &v) != REDIS_OK) return fail("W10 hiredis: %s", c->errstr);
+            rep = (const redisReply *)v;
+            if (i == nrep - 1) {
+                ok = rep->type == REDIS_REPLY_INTEGER;
+                if (ok && rep->integer < 1) ++*shorts;
+            } else if (batch == 1) {
+                ok = rep->type == REDIS_REPLY_STRING;
+            } else if (i <= batch) {
+                ok = rep->type == REDIS_REPLY_STATUS;
+            } else {
+                ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == batch;
+            }
+            freeReplyObject(v);
+            if (!ok) return fail("W10 hiredis: unexpected reply %lu", (unsigned long)i);
+        }
+        if (lat) lat[k] = (double)(now_ns() - t) / 1e3;
+    }
+    PROF_END("w10_plain");
+    meas_end(m, &t0, (double)calls * (double)batch);
+    return 0;
+}
+
+/* sides: 0 rsbus with publish_wait_replicas 1, 1 hiredis XADD + WAIT, 2 rsbus without WAIT (what WAIT costs) */
+static int w10(size_t batch, int table) {
+    const char *key = "bench:w10";
+    long n = batch == 1 ? scaled(10000, 1000) : scaled(100000, 10000), calls = n / (long)batch;
+    double p50[3][MAX_ROUNDS], p99[3][MAX_ROUNDS], e[3][MAX_ROUNDS];
+    meas ms[3][MAX_ROUNDS], d;
+    double *lat = (double *)malloc((size_t)calls * sizeof *lat);
+    rsbus_event *evs = (rsbus_event *)malloc(batch * sizeof *evs);
+    rsbus *bus = NULL, *nowait = NULL;
+    redisContext *c = NULL;
+    plain_ev pe;
+    long shorts[3] = { 0, 0, 0 };
+    size_t i, nr = (size_t)g_rounds;
+    int r, side, rc = -1;
+    printf("\nW10 replicated publish, %lu event%s per call, WAIT 1 %d after each (one round trip), a local replica:"
+           " %ld events per round, %d rounds\n", (unsigned long)batch, batch == 1 ? "" : "s", W10_WAIT_MS,
+           calls * (long)batch, g_rounds);
+    if (!lat || !evs || w10_replica() != 0) goto out;
+    bus = w10_bus(key, 1);
+    nowait = w10_bus(key, 0);
+    c = plain_connect();
+    if (!bus || !nowait || !c) goto out;
+    for (i = 0; i < batch; i++) event_init(&evs[i]);
+    plain_ev_init(&pe, key, g_payload, g_payload_len);
+    if (w10_rsbus(bus, evs, batch, 5, NULL, &shorts[0], &d) || w10_plain(c, &pe, batch, 5, NULL, &shorts[1], &d)) goto out;
+    shorts[0] = shorts[1] = 0;
+    for (r = 0; r < g_rounds; r++) {
+        for (side = 0; side < 3; side++) {
+            if (del_key(key)) goto out;
+            if (side == 1 ? w10_plain(c, &pe, batch, calls, lat, &shorts[1], &ms[1][r])
+                          : w10_rsbus(side == 0 ? bus : nowait, evs, batch, calls, lat, &shorts[side], &ms[side][r]))
+                goto out;
+            if (check_len(key, calls * (long)batch, side == 1 ? "W10 hiredis" : "W10 rsbus")) goto out;
+            qsort(lat, (size_t)calls, sizeof *lat, cmp_double);
+            p50[side][r] = pct_sorted(lat, (size_t)calls, 50);
+            p99[side][r] = pct_sorted(lat, (size_t)calls, 99);
+        }
+    }
+    print_head();
+    print_row("rsbus WAIT   events/s", col(ms[0], nr, 0, e[0]), nr);
+    print_row("hiredis WAIT events/s", col(ms[1], nr, 0, e[1]), nr);
+    print_row("rsbus no WAIT events/s", col(ms[2], nr, 0, e[2]), nr);
+    print_row("rsbus WAIT   p50 per call (us)", p50[0], nr);
+    print_row("hiredis WAIT p50 per call (us)", p50[1], nr);
+    print_row("rsbus no WAIT p50 per call (us)", p50[2], nr);
+    print_row("rsbus WAIT   p99 per call (us)", p99[0], nr);
+    print_row("hiredis WAIT p99 per call (us)", p99[1], nr);
+    print_row("rsbus no WAIT p99 per call (us)", p99[2], nr);
+    print_ratio("ratio events/s rsbus/hiredis", e[0], e[1], nr, HIGHER_BETTER);
+    print_ratio("ratio p50 rsbus/hiredis", p50[0], p50[1], nr, LOWER_BETTER);
+    print_ratio("ratio events/s WAIT/no WAIT (rsbus)", e[0], e[2], nr, "(what WAIT 1 keeps of the rate)");
+    printf("    WAITs that fell short (not counted as failures): rsbus %ld, hiredis %ld\n", shorts[0], shorts[1]);
+    table_set(table, ms[0], ms[1], nr);
+    print_cpu(ms[0], ms[1], nr);
+    rc = 0;
+out:
+    free(lat);
+    free(evs);
+    rsbus_close(bus);
+    rsbus_close(nowait);
+    if (c) redisFree(c);
+    return rc;
+}
+
 static void print_table(void) {
     int i;
     printf("\nsummary (medians; ratio = rsbus / hiredis: > 1 means rsbus is faster)\n");
@@ -1556,7 +1732,7 @@ static void print_table(void) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: bench [--quick] [--rounds N] [--only W1|W2|W3|W4|W5|W6|W7|W8|W9[,...]]...\n");
+    fprintf(f, "usage: bench [--quick] [--rounds N] [--only W1|...|W11[,...]]...\n");
 }
 
 
@@ -1685,8 +1861,10 @@ int main(int argc, char **argv) {
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             char *s = argv[++i], *tok;
             for (tok = strtok(s, ","); tok && g_nonly < 32; tok = strtok(NULL, ",")) {
-                if (strlen(tok) != 2 || (tok[0] | 0x20) != 'w' || tok[1] < '1' || tok[1] > '9') {
-                    fprintf(stderr, "--only: %s is not one of W1..W9\n", tok);
+                char *end;
+                long w = (tok[0] | 0x20) == 'w' ? strtol(tok + 1, &end, 10) : 0;
+                if ((tok[0] | 0x20) != 'w' || !tok[1] || *end || w < 1 || w > 11) {
+                    fprintf(stderr, "--only: %s is not one of W1..W11\n", tok);
                     return 1;
                 }
                 g_only[g_nonly++] = tok;
@@ -1717,7 +1895,9 @@ int main(int argc, char **argv) {
     if (selected("W7")) w7();
     if (selected("W8")) w8();
     if (selected("W9")) w9();
+    if (selected("W10")) { w10(1, T_W10_1); w10(100, T_W10_100); }
     print_table();
+    if (g_replica_up) test_redis_stop(&g_replica);
 
     redisFree(g_admin);
     test_redis_stop(&g_redis);

@@ -2,14 +2,14 @@
 # deps.sh WHAT... - makes sure what a make target needs is installed; quiet when nothing is missing.
 #
 # WHAT is a target:  build examples  (cc, hiredis; wanted: mhd)
-#                    test            (cc, gcc, clang, g++, clang++, redis-server, hiredis, sanitizer,
-#                                     pyredis, npm: test_interop's Python peer and its Node peer's ioredis,
+#                    test            (cc, gcc, clang, g++, clang++, redis-server, redis-sentinel, hiredis,
+#                                     sanitizer, pyredis, npm: test_interop's Python peer and its Node peer's ioredis,
 #                                     which tests/interop/setup.sh fetches with npm; wanted: mhd, prometheus)
 #                    demo bench      (cc, redis-server, hiredis)
 #                    cxx             (g++, clang++, hiredis)
 #                    sanitize        (sanitizer, redis-server, hiredis)
 #                    valgrind        (cc, valgrind, redis-server, hiredis)
-#                    hiredis1        (cc, gcc, clang, g++, clang++, redis-server, sanitizer, libssl, openssl,
+#                    hiredis1        (cc, gcc, clang, g++, clang++, redis-server, redis-sentinel, sanitizer, libssl, openssl,
 #                                     npm): make test-hiredis1, which builds hiredis 1.2.0 itself, so
 #                                     not Debian's hiredis; npm fetches its sources (tests/hiredis1.sh);
 #                                     wanted: mhd, prometheus
@@ -18,6 +18,7 @@
 #                                     libc6-dev-armhf-cross), hiredis of that architecture from Debian's
 #                                     multiarch archive (libhiredis-dev:armhf, after dpkg --add-architecture
 #                                     armhf), qemu-user): make test-cross
+#                    chaos-failover  (cc, redis-server, redis-sentinel, hiredis): tests/test_sentinel.c's long form
 # or one of those needs itself. "cc" is $CC (default cc); "sanitizer" means $SAN_CC (default clang)
 # can build and run a -fsanitize=address,undefined program. "mhd" is libmicrohttpd's headers and library
 # (rsbusctl's exporter command), "prometheus" the prometheus and promtool commands (tests/test_exporter.c).
@@ -39,12 +40,13 @@ want() { local n; for n in "$@"; do case $wants in *" $n "*) ;; *) wants="$wants
 for what in "$@"; do
     case $what in
         build|examples) need cc hiredis; want mhd ;;
-        test)           need cc gcc clang g++ clang++ redis-server hiredis sanitizer valgrind pyredis npm; want mhd prometheus ;;
+        test)           need cc gcc clang g++ clang++ redis-server redis-sentinel hiredis sanitizer valgrind pyredis npm; want mhd prometheus ;;
+        chaos-failover) need cc redis-server redis-sentinel hiredis ;;
         demo|bench)     need cc redis-server hiredis ;;
         cxx)            need g++ clang++ hiredis ;;
         sanitize)       need sanitizer redis-server hiredis ;;
         valgrind)       need cc valgrind redis-server hiredis ;;
-        hiredis1)       need cc gcc clang g++ clang++ redis-server sanitizer libssl openssl npm; want mhd prometheus ;;
+        hiredis1)       need cc gcc clang g++ clang++ redis-server redis-sentinel sanitizer libssl openssl npm; want mhd prometheus ;;
         cross)          need cc redis-server hiredis qemu-user
                         for a in ${CROSS_ARCHS:-armhf s390x}; do
                             case $a in
@@ -52,7 +54,7 @@ for what in "$@"; do
                                 *) echo "deps.sh: CROSS_ARCHS: unknown architecture '$a' (armhf, s390x)" >&2; exit 2 ;;
                             esac
                         done ;;
-        cc|gcc|clang|g++|clang++|redis-server|hiredis|sanitizer|valgrind|libssl|openssl|npm|pyredis|qemu-user) need "$what" ;;
+        cc|gcc|clang|g++|clang++|redis-server|redis-sentinel|hiredis|sanitizer|valgrind|libssl|openssl|npm|pyredis|qemu-user) need "$what" ;;
         cross-armhf|cross-s390x) need "$what" ;;
         mhd|prometheus) want "$what" ;;
         *) echo "deps.sh: unknown requirement '$what'" >&2; exit 2 ;;
@@ -118,6 +120,8 @@ check() {
             gcc|g++)      have "$n" || { missing+=("$n"); pkgs+=("$n"); } ;;
             clang|clang++) have "$n" || { missing+=("$n"); pkgs+=(clang); } ;;
             redis-server) have "${REDIS_SERVER:-redis-server}" || { missing+=("redis-server"); pkgs+=(redis-server); } ;;
+            # Debian packages the sentinel apart (redis-sentinel, a link to the same binary): tests/test_sentinel.c
+            redis-sentinel) have "${REDIS_SENTINEL:-redis-sentinel}" || { missing+=("redis-sentinel"); pkgs+=(redis-sentinel); } ;;
             hiredis)      has_hiredis || { missing+=("hiredis headers and library"); pkgs+=(libhiredis-dev pkg-config); } ;;
             valgrind)     have valgrind || { missing+=("valgrind"); pkgs+=(valgrind); } ;;
             libssl)       has_libssl || { missing+=("OpenSSL headers and libraries"); pkgs+=(libssl-dev); } ;;
@@ -202,6 +206,7 @@ for p in "${uniq_pkgs[@]}"; do
         libhiredis-dev)  fedora+=(hiredis-devel); brew+=(hiredis) ;;
         pkg-config)      fedora+=(pkgconf-pkg-config); brew+=(pkg-config) ;;
         redis-server)    fedora+=(redis); brew+=(redis) ;;
+        redis-sentinel)  fedora+=(redis); brew+=(redis) ;;
         g++)             fedora+=(gcc-c++) ;;
         clang)           fedora+=(clang); brew+=(llvm) ;;
         libclang-rt-dev) fedora+=(compiler-rt) ;;

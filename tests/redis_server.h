@@ -9,6 +9,9 @@
        test_redis_start_tls(&r, "tls-cert-file ...\ntls-key-file ...\ntls-ca-cert-file ...\n");
                                    the loopback port speaks TLS only ("port 0", "tls-port N"): r.tls_url
                                    ("rediss://127.0.0.1:N"), r.tcp_url ""; the unix socket stays plain
+       test_redis_start_sentinel(&r, "sentinel monitor m 127.0.0.1 6380 2\n...");
+                                   a redis-sentinel (REDIS_SENTINEL, default redis-sentinel on PATH: Debian's
+                                   redis-sentinel package) on a free loopback port: r.port, r.tcp_url
 
    Each server runs in its own temp dir (mkdtemp under $TMPDIR, else /tmp) with a unix socket and a free
    loopback TCP port; no persistence unless extra_conf asks for it (later lines override earlier ones).
@@ -69,6 +72,7 @@ typedef struct test_redis {
     int  tls;             /* test_redis_start_tls: port is the tls-port, no plain TCP port */
     char tls_url[64];     /* "rediss://127.0.0.1:<port>" (test_redis_start_tls), else "" */
     int  cluster_port;    /* extra_conf with "cluster-enabled yes": the cluster bus port (a free one) */
+    int  sentinel;        /* test_redis_start_sentinel: a redis-sentinel */
 } test_redis;
 
 #define TEST_REDIS__SLOTS 64
@@ -229,9 +233,9 @@ static void test_redis__install(void) {
 }
 
 /* The redis-server binary: $REDIS_SERVER, else redis-server on PATH. */
-static int test_redis__find_server(char *out, size_t size) {
-    const char *env = getenv("REDIS_SERVER"), *path = getenv("PATH"), *p;
-    const char *name = env && *env ? env : "redis-server";
+static int test_redis__find_server(char *out, size_t size, int sentinel) {
+    const char *env = getenv(sentinel ? "REDIS_SENTINEL" : "REDIS_SERVER"), *path = getenv("PATH"), *p;
+    const char *name = env && *env ? env : sentinel ? "redis-sentinel" : "redis-server";
     if (strchr(name, '/')) {
         if (access(name, X_OK) == 0 && (size_t)snprintf(out, size, "%s", name) < size) return 0;
     } else {
@@ -243,7 +247,7 @@ static int test_redis__find_server(char *out, size_t size) {
             if (*p == ':') p++;
         }
     }
-    fprintf(stderr, "%s not found: install it (apt-get install redis-server)\n", name);
+    fprintf(stderr, "%s not found: install it (apt-get install %s)\n", name, sentinel ? "redis-sentinel" : "redis-server");
     return -1;
 }
 
@@ -442,19 +446,20 @@ static int test_redis__launch(test_redis *r, const char *bin, int *bind_failed) 
     return -1;
 }
 
-TEST_REDIS__FN int test_redis__start(test_redis *r, const char *extra_conf, int tls) {
+TEST_REDIS__FN int test_redis__start(test_redis *r, const char *extra_conf, int tls, int sentinel) {
     char bin[512], tmpl[sizeof r->dir];
     const char *base = getenv("TMPDIR");
     struct test_redis__slot *slot;
     int attempt;
     memset(r, 0, sizeof *r);
     r->tls = tls;
+    r->sentinel = sentinel;
     if (extra_conf && strlen(extra_conf) >= sizeof r->extra) {
         fprintf(stderr, "test_redis_start: extra_conf is longer than %u bytes\n", (unsigned)sizeof r->extra - 1);
         return -1;
     }
     snprintf(r->extra, sizeof r->extra, "%s", extra_conf ? extra_conf : "");
-    if (test_redis__find_server(bin, sizeof bin) != 0) return -1;
+    if (test_redis__find_server(bin, sizeof bin, sentinel) != 0) return -1;
     /* a unix socket path has to fit in sun_path (104 bytes on some systems): long TMPDIRs are skipped,
        and so are those the config file could not quote */
     if (!base || !*base || strlen(base) > 60 || strpbrk(base, "\"\\\n\r'") != NULL) base = "/tmp";
@@ -496,7 +501,13 @@ TEST_REDIS__FN int test_redis__start(test_redis *r, const char *extra_conf, int 
 
 /* Starts a private redis-server; 0, or -1 with a message on stderr. */
 TEST_REDIS__FN int test_redis_start(test_redis *r, const char *extra_conf) {
-    return test_redis__start(r, extra_conf, 0);
+    return test_redis__start(r, extra_conf, 0, 0);
+}
+
+/* Starts a private redis-sentinel: extra_conf gives its "sentinel monitor ..." and other sentinel lines
+   (the sentinel rewrites its config file in the temp dir). */
+TEST_REDIS__FN int test_redis_start_sentinel(test_redis *r, const char *extra_conf) {
+    return test_redis__start(r, extra_conf, 0, 1);
 }
 
 /* The same, but the loopback port is a TLS port ("port 0", "tls-port N", bound to 127.0.0.1): extra_conf
@@ -505,7 +516,7 @@ TEST_REDIS__FN int test_redis_start(test_redis *r, const char *extra_conf) {
    unix socket stays plain, so test_redis_connect and the readiness check need no TLS. Needs a
    redis-server built with TLS (Debian's is); one without fails to start, and its log says why. */
 TEST_REDIS__FN int test_redis_start_tls(test_redis *r, const char *extra_conf) {
-    return test_redis__start(r, extra_conf, 1);
+    return test_redis__start(r, extra_conf, 1, 0);
 }
 
 /* SIGTERM by pid, wait up to 5 s, then SIGKILL; removes the dir. */
@@ -549,7 +560,7 @@ TEST_REDIS__FN int test_redis_restart(test_redis *r) {
         return -1;
     }
     if (r->pid > 0) test_redis_kill(r);
-    if (test_redis__find_server(bin, sizeof bin) != 0) return -1;
+    if (test_redis__find_server(bin, sizeof bin, r->sentinel) != 0) return -1;
     if (test_redis__launch(r, bin, &bind_failed) != 0) {
         if (bind_failed) {
             fprintf(stderr, "test_redis_restart: port %d is taken now\n", r->port);

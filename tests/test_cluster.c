@@ -96,19 +96,6 @@ TEST(redirects_are_parsed) {
     CHECK_EQ_INT(rsbus__redirect_parse("MOVED 1 h:99999999999999999999", 30, &slot, &to, &here), -1);
 }
 
-TEST(cluster_url_is_parsed) {
-    rsbus__url u;
-    char msg[128];
-    CHECK_EQ_INT(rsbus__url_parse("redis+cluster://u:pw@10.0.0.1:7000,[::1]:7001,node-c", &u, msg, sizeof msg), RSBUS_OK);
-    CHECK(u.cluster);
-    CHECK_EQ_INT(u.nseeds, 3);
-    CHECK_EQ_STR(u.seeds[1].host, "::1");
-    CHECK_EQ_INT(u.seeds[2].port, 6379);
-    CHECK_NOT_CONTAINS(u.redacted, "pw");
-    CHECK_EQ_INT(rsbus__url_parse("redis+cluster://h:1/2", &u, msg, sizeof msg), RSBUS_E_ARG);
-    CHECK_EQ_INT(rsbus__url_parse("redis+cluster://h:1,", &u, msg, sizeof msg), RSBUS_E_ARG);
-}
-
 /* ---- on the cluster ---- */
 static rsbus_config ccfg(const char *stream, const char *group, const char *consumer) {
     rsbus_config c;
@@ -647,7 +634,6 @@ TEST(full_coverage_off_keeps_other_masters_serving) {
 int main(void) {
     RUN(cluster_slots_reply_is_read);
     RUN(redirects_are_parsed);
-    RUN(cluster_url_is_parsed);
     cluster_up = test_cluster_start(&cl, 3, 1) == 0;
     if (!cluster_up) fprintf(stderr, "test_cluster: could not start a cluster (redis-server, redis-cli)\n");
     RUN(publish_consume_and_dead_letter_on_a_cluster);

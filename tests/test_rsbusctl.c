@@ -365,6 +365,7 @@ TEST(info_text_and_json) {
     CHECK_CONTAINS(out, "length          5");
     CHECK_CONTAINS(out, "dead letters    0");
     CHECK_CONTAINS(out, "groups          2");
+    CHECK_CONTAINS(out, "(master, 0 replicas)");   /* which server it reached, and its replicas */
     CHECK_CONTAINS(out, "g1");
     CHECK_CONTAINS(out, "g2");
     CHECK_EQ_INT(ctl("--stream", "t:info", "--json", "info", NULL), 0);
@@ -372,6 +373,8 @@ TEST(info_text_and_json) {
     CHECK_EQ_INT(jint("entries_added"), 5);
     CHECK_EQ_INT(jint("dlq_length"), 0);
     CHECK_EQ_STR(jstr("stream"), "t:info");
+    CHECK_EQ_STR(jstr("server.role"), "master");
+    CHECK_EQ_INT(jint("server.replicas"), 0);
     for (i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "groups.%d.name", i);
         snprintf(name, sizeof name, "%s", jstr(path));
@@ -589,6 +592,8 @@ TEST(health_exit_codes) {
     drain(bus);
     CHECK_EQ_INT(ctl("--stream", "t:health", "--group", "hg", "health", NULL), 0);
     CHECK_CONTAINS(out, "HEALTHY: ok");
+    CHECK_CONTAINS(out, "server: ");
+    CHECK_CONTAINS(out, "(master, 0 replicas)");
     CHECK_EQ_INT(ctl("--stream", "t:health", "--group", "hg", "--json", "health", NULL), 0);
     CHECK_EQ_STR(jstr("status"), "HEALTHY");
     CHECK_EQ_INT(jint("code"), 0);

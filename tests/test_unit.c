@@ -107,6 +107,19 @@ TEST(config_defaults_and_messages) {
     CHECK_EQ_INT(c.io_timeout_ms, 5000);
     CHECK_EQ_INT(c.max_event_bytes, 1 << 20);
     CHECK_EQ_INT(c.log_level, RSBUS_LOG_WARN);
+    CHECK_EQ_INT(c.publish_wait_replicas, 0);
+    CHECK_EQ_INT(c.publish_wait_ms, 100);
+    in.publish_wait_replicas = 2; in.publish_wait_ms = 7;
+    CHECK_EQ_INT(rsbus__config_defaults(&in, &c, msg, sizeof msg), RSBUS_OK);
+    CHECK_EQ_INT(c.publish_wait_replicas, 2);
+    CHECK_EQ_INT(c.publish_wait_ms, 7);
+    in.publish_wait_replicas = 1001;
+    CHECK_EQ_INT(rsbus__config_defaults(&in, &c, msg, sizeof msg), RSBUS_E_ARG);
+    CHECK_CONTAINS(msg, "rsbus_config.publish_wait_replicas");
+    in.publish_wait_replicas = 1; in.publish_wait_ms = 5000;   /* io_timeout_ms 5000: WAIT must answer within it */
+    CHECK_EQ_INT(rsbus__config_defaults(&in, &c, msg, sizeof msg), RSBUS_E_ARG);
+    CHECK_CONTAINS(msg, "rsbus_config.publish_wait_ms: must be below io_timeout_ms");
+    in.publish_wait_replicas = 0; in.publish_wait_ms = 0;
     in.max_len = -1; in.max_retries = -1;
     CHECK_EQ_INT(rsbus__config_defaults(&in, &c, msg, sizeof msg), RSBUS_OK);
     CHECK_EQ_INT(c.max_len, -1);
@@ -141,6 +154,8 @@ TEST(config_messages_name_the_field) {
         { "io_timeout_ms", offsetof(rsbus_config, io_timeout_ms), 0 },
         { "dedupe_ttl_ms", offsetof(rsbus_config, dedupe_ttl_ms), 1 },
         { "spool_max_bytes", offsetof(rsbus_config, spool_max_bytes), 1 },
+        { "publish_wait_replicas", offsetof(rsbus_config, publish_wait_replicas), 0 },
+        { "publish_wait_ms", offsetof(rsbus_config, publish_wait_ms), 0 },
     };
     size_t i;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -323,6 +338,8 @@ TEST(log_cleaning_and_result_names) {
     CHECK_EQ_INT(strlen(out), 15);
     CHECK_EQ_STR(rsbus_result_str(RSBUS_OK), "RSBUS_OK");
     CHECK_EQ_STR(rsbus_result_str(RSBUS_E_NOTFOUND), "RSBUS_E_NOTFOUND");
+    CHECK_EQ_STR(rsbus_result_str(RSBUS_E_REPLICAS), "RSBUS_E_REPLICAS");
+    CHECK_EQ_INT(RSBUS_E_REPLICAS, -11);
     CHECK_EQ_STR(rsbus_result_str(RSBUS_E_PROTOCOL), "RSBUS_E_PROTOCOL");
     CHECK_EQ_STR(rsbus_result_str((rsbus_result)-99), "RSBUS_E_UNKNOWN");
     CHECK_EQ_STR(rsbus_errmsg(NULL), "");

@@ -588,13 +588,200 @@ TEST(url_redact_direct) {
     CHECK_EQ_STR(out, "unix:///run/r%C3%A9.sock?user=***");
 }
 
+/* ---- redis+sentinel:// and redis+cluster:// ---- */
+
+TEST(url_sentinel) {
+    REQUIRE(parse("redis+sentinel://10.0.0.1,10.0.0.2:26380,[::1]:5000/mymaster") == RSBUS_OK);
+    CHECK_EQ_STR(M, "");
+    CHECK_EQ_INT(U.kind, RSBUS__URL_TCP);
+    CHECK_EQ_INT(U.sentinel, 1);
+    CHECK_EQ_INT(U.cluster, 0);
+    CHECK_EQ_INT(U.nseeds, 3);
+    CHECK_EQ_STR(U.seeds[0].host, "10.0.0.1");
+    CHECK_EQ_INT(U.seeds[0].port, 26379);                 /* a sentinel's default port */
+    CHECK_EQ_STR(U.seeds[1].host, "10.0.0.2");
+    CHECK_EQ_INT(U.seeds[1].port, 26380);
+    CHECK_EQ_STR(U.seeds[2].host, "::1");
+    CHECK_EQ_INT(U.seeds[2].port, 5000);
+    CHECK_EQ_STR(U.host, "10.0.0.1");                     /* host/port: the first seed */
+    CHECK_EQ_INT(U.port, 26379);
+    CHECK_EQ_STR(U.master_name, "mymaster");
+    CHECK_EQ_INT(U.db, 0);
+    CHECK_EQ_INT(U.has_sentinel_user + U.has_sentinel_password + U.has_user + U.has_password, 0);
+    CHECK_EQ_STR(U.redacted, "redis+sentinel://10.0.0.1:26379,10.0.0.2:26380,[::1]:5000/mymaster");
+
+    REQUIRE(parse("redis+sentinel://alice:" PW "@h1:1,h2:2/m%2Dx/3?sentinel_user=sent%40x&sentinel_password=S%26P"
+                  PW) == RSBUS_OK);
+    CHECK_EQ_STR(U.user, "alice");
+    CHECK_EQ_STR(U.password, PW);
+    CHECK_EQ_STR(U.master_name, "m-x");
+    CHECK_EQ_INT(U.db, 3);
+    CHECK_EQ_STR(U.sentinel_user, "sent@x");
+    CHECK_EQ_STR(U.sentinel_password, "S&P" PW);
+    CHECK_EQ_INT(U.has_sentinel_user, 1);
+    CHECK_EQ_INT(U.has_sentinel_password, 1);
+    CHECK_EQ_STR(U.redacted, "redis+sentinel://***@h1:1,h2:2/m-x/3?sentinel_user=***&sentinel_password=***");
+    CHECK(!strstr(U.redacted, PW) && !strstr(U.redacted, "alice") && !strstr(U.redacted, "sent@") && !strstr(U.redacted, "sent%40"));
+
+    /* a password alone, one sentinel, trailing "/" for db 0, scheme in capitals */
+    REQUIRE(parse("REDIS+SENTINEL://h/m/?sentinel_password=" PW) == RSBUS_OK);
+    CHECK_EQ_INT(U.nseeds, 1);
+    CHECK_EQ_INT(U.db, 0);
+    CHECK_EQ_INT(U.has_sentinel_user, 0);
+    CHECK_EQ_STR(U.redacted, "redis+sentinel://h:26379/m?sentinel_password=***");
+
+    REQUIRE(parse("rediss+sentinel://:" PW "@h:26379/m?sentinel_password=x&ca=/ca.pem&verify=0&sni=redis.example")
+            == RSBUS_OK);
+    CHECK_EQ_INT(U.kind, RSBUS__URL_TLS);
+    CHECK_EQ_INT(U.sentinel, 1);
+    CHECK_EQ_STR(U.ca, "/ca.pem");
+    CHECK_EQ_STR(U.sni, "redis.example");
+    CHECK_EQ_INT(U.verify, 0);
+    CHECK_EQ_STR(U.redacted, "rediss+sentinel://***@h:26379/m?verify=0&sentinel_password=***");
+
+    /* sixteen hosts are fine */
+    REQUIRE(parse("redis+sentinel://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p/mm") == RSBUS_OK);
+    CHECK_EQ_INT(U.nseeds, 16);
+    CHECK_EQ_STR(U.seeds[15].host, "p");
+}
+
+TEST(url_cluster) {
+    REQUIRE(parse("redis+cluster://:" PW "@127.0.0.1:7000,127.0.0.1:7001,[fe80::1%25eth0]") == RSBUS_OK);
+    CHECK_EQ_INT(U.kind, RSBUS__URL_TCP);
+    CHECK_EQ_INT(U.cluster, 1);
+    CHECK_EQ_INT(U.sentinel, 0);
+    CHECK_EQ_INT(U.nseeds, 3);
+    CHECK_EQ_INT(U.seeds[1].port, 7001);
+    CHECK_EQ_STR(U.seeds[2].host, "fe80::1%eth0");
+    CHECK_EQ_INT(U.seeds[2].port, 6379);                  /* a cluster node's default port */
+    CHECK_EQ_STR(U.host, "127.0.0.1");
+    CHECK_EQ_INT(U.port, 7000);
+    CHECK_EQ_STR(U.password, PW);
+    CHECK_EQ_STR(U.master_name, "");
+    CHECK_EQ_STR(U.redacted, "redis+cluster://***@127.0.0.1:7000,127.0.0.1:7001,[fe80::1%25eth0]:6379");
+    REQUIRE(parse("redis+cluster://h:7000/0") == RSBUS_OK);
+    CHECK_EQ_INT(U.db, 0);
+    CHECK_EQ_STR(U.redacted, "redis+cluster://h:7000");
+    REQUIRE(parse("redis+cluster://h/") == RSBUS_OK);
+    REQUIRE(parse("rediss+cluster://h:7000,h:7001?ca=/ca.pem&cert=/c&key=/k") == RSBUS_OK);
+    CHECK_EQ_INT(U.kind, RSBUS__URL_TLS);
+    CHECK_EQ_INT(U.cluster, 1);
+    CHECK_EQ_STR(U.cert, "/c");
+    CHECK_EQ_STR(U.redacted, "rediss+cluster://h:7000,h:7001");
+    /* the plain forms fill one seed */
+    REQUIRE(parse("redis://h:6380") == RSBUS_OK);
+    CHECK_EQ_INT(U.nseeds, 1);
+    CHECK_EQ_STR(U.seeds[0].host, "h");
+    CHECK_EQ_INT(U.seeds[0].port, 6380);
+    CHECK_EQ_INT(U.cluster + U.sentinel, 0);
+    REQUIRE(parse("unix:///tmp/s") == RSBUS_OK);
+    CHECK_EQ_INT(U.nseeds, 0);
+}
+
+TEST(url_multi_bad) {
+    static const struct { const char *url, *why; } bad[] = {
+        { "redis+sentinel://h", "needs the master's name" },
+        { "redis+sentinel://h/", "empty master name" },
+        { "redis+sentinel://h?sentinel_password=x", "needs the master's name" },
+        { "redis+sentinel://h//1", "empty master name" },
+        { "redis+sentinel://h/m/x", "bad db" },
+        { "redis+sentinel://h/m/1/2", "bad db" },
+        { "redis+sentinel://h/m%20x", "master name: printable" },
+        { "redis+sentinel://h/m%00", "bad percent-escape" },
+        { "redis+sentinel://h/msentinel_password=" PW, "'&' or '=' in the master name" },
+        { "redis+sentinel://h/m&x", "'&' or '=' in the master name" },
+        { "redis+sentinel://h,/m", "empty host in the host list" },
+        { "redis+sentinel://,h/m", "empty host in the host list" },
+        { "redis+sentinel://h,,h2/m", "empty host in the host list" },
+        { "redis+sentinel://h:0/m", "bad port" },
+        { "redis+sentinel://h:26379:1/m", "bad port" },
+        { "redis+sentinel://[::1/m", "without ']'" },
+        { "redis+sentinel://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q/m", "more than 16 hosts" },
+        { "redis+sentinel://h/m?x=1", "unknown query parameter" },
+        { "redis+sentinel://h/m?ca=x", "'ca' needs rediss://" },
+        { "redis+sentinel://h/m?sentinel_password=", "'sentinel_password' needs a value" },
+        { "redis+sentinel://h/m?sentinel_user=a&sentinel_user=b", "'sentinel_user' given twice" },
+        { "redis+sentinel://h/m?sentinel_password=%zz", "'sentinel_password' has a bad percent-escape" },
+        { "redis+sentinel://h/m?db=1", "'db' is only for unix://" },
+        { "redis+cluster://h/1", "has only db 0" },
+        { "redis+cluster://h:7000,h:7001/15", "has only db 0" },
+        { "redis+cluster://h/m", "bad db" },
+        { "redis+cluster://h?x=1", "redis+cluster:// takes no query parameters" },
+        { "redis+cluster://h?sentinel_password=" PW, "'sentinel_password' is only for redis+sentinel://" },
+        { "rediss+cluster://h?cert=c", "cert and key go together" },
+        { "redis://h?sentinel_user=u", "'sentinel_user' is only for redis+sentinel://" },
+        { "redis://h1,h2", "bad character in host" },
+        { "redis+tls://h", "unknown scheme" },
+        { "redis+sentinel:/h/m", "no scheme" },
+        { "unix+sentinel:///tmp/s", "unknown scheme" },
+    };
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        strcpy(M, "unchanged");
+        if (parse(bad[i].url) != RSBUS_E_ARG) { test__fail(__FILE__, __LINE__, bad[i].url); continue; }
+        if (strncmp(M, "url: ", 5) != 0 || !strstr(M, bad[i].why)) {
+            fprintf(stderr, "    %s: message '%s' lacks '%s'\n", bad[i].url, M, bad[i].why);
+            test__fail(__FILE__, __LINE__, bad[i].url);
+        }
+        CHECK(!strstr(M, PW));
+    }
+}
+
+/* random edits of sentinel and cluster urls: no crash, no password in a message or the redacted form */
+TEST(url_multi_mutations) {
+    static const char *const seeds[] = {
+        "redis+sentinel://u:" PW "@[::1]:26379,10.0.0.2/master-a/2?sentinel_user=su&sentinel_password=" PW,
+        "rediss+sentinel://:" PW "@h:1,h:2/mm?sentinel_password=" PW "&ca=/c&verify=0",
+        "redis+cluster://:" PW "@h1:7000,h2:7001,[::1]:7002",
+    };
+    static const char alphabet[] = "%@:/?&=[],#0123456789aAfFzZ.-_+ \x01\xff";
+    uint32_t rng = 777u;
+    int i, bad = 0;
+    for (i = 0; i < 30000; i++) {
+        char url[300];
+        int k, edits;
+        rsbus_result r;
+        strcpy(url, seeds[i % 3]);
+        rng = rng * 1103515245u + 12345u;
+        edits = 1 + (int)((rng >> 16) % 3);
+        for (k = 0; k < edits; k++) {
+            size_t len = strlen(url), pos;
+            rng = rng * 1103515245u + 12345u;
+            pos = (size_t)((rng >> 8) % len);
+            rng = rng * 1103515245u + 12345u;
+            if ((rng >> 16) % 2) url[pos] = alphabet[(rng >> 4) % (sizeof alphabet - 1)];
+            else memmove(url + pos, url + pos + 1, len - pos);
+        }
+        memset(M, 'X', sizeof M);
+        r = parse(url);
+        if (r != RSBUS_OK && r != RSBUS_E_ARG) bad++;
+        if (!memchr(M, '\0', sizeof M)) { bad++; continue; }
+        if (r == RSBUS_E_ARG && strstr(M, PW)) { bad++; fprintf(stderr, "    msg: %s\n", url); }
+        if (r == RSBUS_OK) {
+            int s, was = bad, pw_host = 0;
+            for (s = 0; s < U.nseeds && s < RSBUS__MAX_SEEDS; s++) pw_host |= strstr(U.seeds[s].host, "3cr3t") != NULL;
+            if (pw_host) continue;   /* an edit made the password part of a host name: a host is shown */
+            if (U.has_password && strlen(U.password) >= 6 && strstr(U.redacted, U.password)) bad++;
+            if (U.has_sentinel_password && strlen(U.sentinel_password) >= 6 && strstr(U.redacted, U.sentinel_password))
+                bad++;
+            if (U.nseeds < 1 || U.nseeds > RSBUS__MAX_SEEDS) bad++;
+            for (s = 0; s < U.nseeds && s < RSBUS__MAX_SEEDS; s++)
+                if (U.seeds[s].port < 1 || U.seeds[s].port > 65535 || !U.seeds[s].host[0]) bad++;
+            if (U.sentinel && !U.master_name[0]) bad++;
+            if (U.cluster && U.db != 0) bad++;
+            if (bad != was) fprintf(stderr, "    %s -> %s\n", url, U.redacted);
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 /* ---- rsbus_config_from_env ---- */
 
 static const char *const FIELDS[] = {
     "URL", "STREAM", "GROUP", "CONSUMER", "GROUP_START", "TENANT", "MAX_LEN", "DLQ_MAX_LEN", "BATCH_SIZE",
     "BLOCK_MS", "MAX_RETRIES", "RETRY_BACKOFF_MS", "RETRY_BACKOFF_MAX_MS", "CLAIM_IDLE_MS", "CLAIM_INTERVAL_MS",
     "CONNECT_TIMEOUT_MS", "IO_TIMEOUT_MS", "REQUIRE_TLS", "PUBLISH_ONLY", "MAX_EVENT_BYTES", "LOG_LEVEL",
-    "DEDUPE_TTL_MS", "SPOOL_PATH", "SPOOL_MAX_BYTES", "SPOOL_FSYNC",
+    "DEDUPE_TTL_MS", "SPOOL_PATH", "SPOOL_MAX_BYTES", "SPOOL_FSYNC", "PUBLISH_WAIT_REPLICAS", "PUBLISH_WAIT_MS",
 };
 
 static void env_clear(const char *prefix) {
@@ -638,6 +825,8 @@ static void cfg_fill(rsbus_config *c) {
     c->spool_path = "/orig/spool";
     c->spool_max_bytes = 24;
     c->spool_fsync = 1;
+    c->publish_wait_replicas = 25;
+    c->publish_wait_ms = 26;
 }
 
 TEST(env_unset_leaves_fields) {
@@ -687,6 +876,8 @@ TEST(env_every_field) {
     env_set("RSBUS_SPOOL_PATH", "/var/spool/rsbus");
     env_set("RSBUS_SPOOL_MAX_BYTES", "67108864");
     env_set("RSBUS_SPOOL_FSYNC", "1");
+    env_set("RSBUS_PUBLISH_WAIT_REPLICAS", "2");
+    env_set("RSBUS_PUBLISH_WAIT_MS", "250");
     memset(&c, 0, sizeof c);
     REQUIRE(rsbus_config_from_env(&c, NULL, &err) == RSBUS_OK);
     CHECK_EQ_STR(c.url, "redis://:" PW "@10.0.0.5:6380/3");
@@ -716,6 +907,8 @@ TEST(env_every_field) {
     CHECK_EQ_STR(c.spool_path, "/var/spool/rsbus");
     CHECK(c.spool_max_bytes == 67108864);
     CHECK_EQ_INT(c.spool_fsync, 1);
+    CHECK_EQ_INT(c.publish_wait_replicas, 2);
+    CHECK_EQ_INT(c.publish_wait_ms, 250);
     CHECK(c.allocator.alloc_fn == NULL && c.log == NULL);   /* non-scalar fields untouched */
     env_clear("RSBUS_");
 }
@@ -983,6 +1176,10 @@ int main(void) {
     RUN(url_bad);
     RUN(url_messages);
     RUN(url_redact_direct);
+    RUN(url_sentinel);
+    RUN(url_cluster);
+    RUN(url_multi_bad);
+    RUN(url_multi_mutations);
     RUN(url_mutations);
     RUN(url_speed);
     RUN(env_unset_leaves_fields);

@@ -700,7 +700,8 @@ typedef struct rsbus_claim_stats { int64_t checked, claimed, handled, dead, dele
 RSBUS_API rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t max_count, rsbus_claim_stats *out);
              /* take over pending entries of this group idle >= min_idle_ms (any consumer, this one too),
                 send to the DLQ those already delivered more than max_retries times, dispatch the rest;
-                'deleted' counts entries trimmed or deleted while pending. max_count 0: batch_size. */
+                'deleted' counts entries trimmed or deleted while pending. max_count 0: batch_size (both per
+                partition on a partitioned stream). */
 
 /* ---- dead letters ----------------------------------------------------------------------- */
 
@@ -739,7 +740,8 @@ typedef struct rsbus_group_info {
 } rsbus_group_info;
 
 RSBUS_API rsbus_result rsbus_stream_info_get(rsbus *bus, rsbus_stream_info *out);
-             /* one round trip (XINFO STREAM, XLEN of the DLQ); entries_added -1 before Redis 7.0;
+             /* one round trip (XINFO STREAM, XLEN of the DLQ; of every partition, summed); entries_added -1
+                before Redis 7.0;
                 RSBUS_E_NOTFOUND when the stream does not exist */
 RSBUS_API rsbus_result rsbus_group_info_get(rsbus *bus, const char *group, rsbus_group_info *out);
              /* group NULL: this bus's group; RSBUS_E_NOTFOUND when there is no such group */

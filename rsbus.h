@@ -473,7 +473,7 @@
         ASCII without spaces or braces (they appear in log lines and key names); partitions 0..256; 256 field pairs per consumed entry, id 47
         bytes, key/src/tenant/corr/trace 1024 bytes each (longer ones are malformed); payloads up to
         max_event_bytes (default 1 MiB, at most 512 MiB). A reply bigger than max(2 * max_event_bytes *
-        batch_size, 16 MiB) + 8 MiB is cut off (RSBUS_E_PROTOCOL) and the reads after it take one
+        batch_size * partitions, 16 MiB) + 8 MiB is cut off (RSBUS_E_PROTOCOL) and the reads after it take one
         entry at a time, so an oversized entry within that bound still reaches the DLQ; one beyond it
         cannot be read by this bus (raise max_event_bytes).
 */
@@ -3609,8 +3609,8 @@ RSBUS__PRIVATE rsbus_result rsbus__read_reply(rsbus__conn *cn, redisReply **out,
     /* what a batch of this bus can hold, at least 16 MiB (so an entry far over max_event_bytes can still be
        read, and dead-lettered), plus room for the rest of the reply; a batch over it is read again one
        entry at a time (see small_reads) */
-    size_t bound = RSBUS__MAX(bus->cfg.max_event_bytes * (size_t)bus->cfg.batch_size * 2, (size_t)16 << 20)
-                   + ((size_t)8 << 20);
+    size_t bound = RSBUS__MAX(bus->cfg.max_event_bytes * (size_t)bus->cfg.batch_size *
+                              (size_t)(bus->nparts > 1 ? bus->nparts : 1) * 2, (size_t)16 << 20) + ((size_t)8 << 20);
     *out = NULL;
     if (!cn->c) return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what);
     cn->reply_bytes = 0;

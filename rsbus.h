@@ -534,7 +534,7 @@
         ASCII without spaces or braces (they appear in log lines and key names); partitions 0..256; 256 field pairs per consumed entry, id 47
         bytes, key/src/tenant/corr/trace 1024 bytes each (longer ones are malformed); payloads up to
         max_event_bytes (default 1 MiB, at most 512 MiB). A reply bigger than max(2 * max_event_bytes *
-        batch_size, 16 MiB) + 8 MiB is cut off (RSBUS_E_PROTOCOL) and the reads after it take one
+        batch_size * partitions, 16 MiB) + 8 MiB is cut off (RSBUS_E_PROTOCOL) and the reads after it take one
         entry at a time, so an oversized entry within that bound still reaches the DLQ; one beyond it
         cannot be read by this bus (raise max_event_bytes).
 */
@@ -768,7 +768,8 @@ typedef struct rsbus_claim_stats { int64_t checked, claimed, handled, dead, dele
 RSBUS_API rsbus_result rsbus_claim(rsbus *bus, int64_t min_idle_ms, size_t max_count, rsbus_claim_stats *out);
              /* take over pending entries of this group idle >= min_idle_ms (any consumer, this one too),
                 send to the DLQ those already delivered more than max_retries times, dispatch the rest;
-                'deleted' counts entries trimmed or deleted while pending. max_count 0: batch_size. */
+                'deleted' counts entries trimmed or deleted while pending. max_count 0: batch_size (both per
+                partition on a partitioned stream). */
 
 /* ---- dead letters ----------------------------------------------------------------------- */
 
@@ -807,7 +808,8 @@ typedef struct rsbus_group_info {
 } rsbus_group_info;
 
 RSBUS_API rsbus_result rsbus_stream_info_get(rsbus *bus, rsbus_stream_info *out);
-             /* one round trip (XINFO STREAM, XLEN of the DLQ); entries_added -1 before Redis 7.0;
+             /* one round trip (XINFO STREAM, XLEN of the DLQ; of every partition, summed); entries_added -1
+                before Redis 7.0;
                 RSBUS_E_NOTFOUND when the stream does not exist */
 RSBUS_API rsbus_result rsbus_group_info_get(rsbus *bus, const char *group, rsbus_group_info *out);
              /* group NULL: this bus's group; RSBUS_E_NOTFOUND when there is no such group */
@@ -3893,8 +3895,8 @@ RSBUS__PRIVATE rsbus_result rsbus__read_reply(rsbus__conn *cn, redisReply **out,
     /* what a batch of this bus can hold, at least 16 MiB (so an entry far over max_event_bytes can still be
        read, and dead-lettered), plus room for the rest of the reply; a batch over it is read again one
        entry at a time (see small_reads) */
-    size_t bound = RSBUS__MAX(bus->cfg.max_event_bytes * (size_t)bus->cfg.batch_size * 2, (size_t)16 << 20)
-                   + ((size_t)8 << 20);
+    size_t bound = RSBUS__MAX(bus->cfg.max_event_bytes * (size_t)bus->cfg.batch_size *
+                              (size_t)(bus->nparts > 1 ? bus->nparts : 1) * 2, (size_t)16 << 20) + ((size_t)8 << 20);
     *out = NULL;
     if (!cn->c) return rsbus__fail(bus, RSBUS_E_IO, "%s: not connected", what);
     cn->reply_bytes = 0;

@@ -380,7 +380,7 @@ static void one_entry(rsbus *bus, const redisReply *e) {
     FUZZ_CHECK(e->element[0]->len < RSBUS_ID_SIZE);
 
     bad = rsbus__decode(bus, e, &m, &rf);
-    FUZZ_CHECK(m.stream == bus->key && m.stream_id == e->element[0]->str);
+    FUZZ_CHECK(m.stream == bus->parts[0].key && m.stream_id == e->element[0]->str);   /* the partition's key (the stream's) */
     if (f->type != REDIS_REPLY_ARRAY) FUZZ_CHECK(bad != NULL);
     if (!bad) {
         size_t i;
@@ -430,7 +430,7 @@ static void one_entry(rsbus *bus, const redisReply *e) {
     rsbus__queue_dead(bus, &it, bad ? bad : "handler failed");
     check_cmds(bus);
     if (f->type == REDIS_REPLY_ARRAY) {
-        rsbus__queue_replay(bus, e, &group);
+        rsbus__queue_replay(bus, 0, e, e->element[0]->str, &group);
         FUZZ_CHECK(points_into(group, f));
         check_cmds(bus);
     }

@@ -3,6 +3,7 @@
 #include "../rsbus.h"
 #include "test.h"
 #include "redis_server.h"
+#include "redis_cluster.h"
 
 /* bench.c - rsbus against hand-written hiredis doing the same work ("As fast as hand-written hiredis").
 
@@ -30,6 +31,10 @@
        field is handed to the handler (msg->fields); the hiredis sides read and acknowledge the same entries
    W9  partitions 1/4/8 on one server: publish and consume of a partitioned stream against the unpartitioned
        one (rsbus only; goal >= 0.9), and XREADGROUP calls per 1000 events (one read for all partitions)
+   W11 partitions 1/4/8 on a local Redis Cluster (3 masters, no replicas): publish and consume rates, the
+       XADDs each master took (the spread), and the time of an empty rsbus_poll (one round trip to every
+       master at once: it must not grow with the partitions); on a 2-core machine the cluster's three
+       servers share the cores, so its totals cannot exceed one server's
    W10 replicated publish against a local replica: rsbus_publish / rsbus_publish_batch (100) with
        publish_wait_replicas 1 vs hiredis appending XADD (or MULTI/XADD.../EXEC) and WAIT 1 in one write;
        and rsbus without WAIT in the same run, for what WAIT costs per publish
@@ -1850,6 +1855,132 @@ static int w9(void) {
     return 0;
 }
 
+/* ---- W11: partitions on a local Redis Cluster --------------------------------------------------- */
+
+static long long node_calls(const test_redis *n, const char *cmd) {
+    redisContext *c = test_redis_connect(n);
+    redisReply *rep = c ? (redisReply *)redisCommand(c, "INFO commandstats") : NULL;
+    char key[64];
+    const char *p;
+    long long v = 0;
+    snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
+    if (rep && rep->type == REDIS_REPLY_STRING && (p = strstr(rep->str, key)) != NULL) v = strtoll(p + strlen(key), NULL, 10);
+    if (rep) freeReplyObject(rep);
+    if (c) redisFree(c);
+    return v;
+}
+SIDE_FN int w11_side(test_cluster *cl, const char *stream, int nparts, long n, meas *pub, meas *con, double *poll_us,
+                     long long *xadds) {
+    rsbus_config cfg;
+    rsbus_error err;
+    rsbus *bus;
+    rsbus_event evs[100];
+    char keys[100][8];
+    w3_run_ctx x;
+    span t0;
+    long i, k;
+    int m;
+    long long before[TEST_CLUSTER_MAX];
+    rsbus_result r;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.url = cl->url;
+    cfg.stream = stream;
+    cfg.group = GROUP;
+    cfg.consumer = "c1";
+    cfg.group_start = "0";
+    cfg.block_ms = 1000;
+    cfg.partitions = nparts;
+    if (!(bus = rsbus_open(&cfg, &err))) return fail("W11 rsbus_open: %s: %s", rsbus_result_str(err.code), err.msg);
+    for (m = 0; m < cl->n; m++) before[m] = node_calls(&cl->node[m], "xadd");
+    for (k = 0; k < 100; k++) event_init(&evs[k]);
+    t0 = span_begin();
+    for (i = 0; i < n; i += 100) {
+        for (k = 0; k < 100; k++) {
+            snprintf(keys[k], sizeof keys[k], "k%ld", (i + k) % 1000);
+            evs[k].key = keys[k];
+        }
+        if ((r = rsbus_publish_batch(bus, evs, 100, NULL)) != RSBUS_OK) {
+            fail("W11 rsbus_publish_batch: %s: %s", rsbus_result_str(r), rsbus_errmsg(bus));
+            rsbus_close(bus);
+            return -1;
+        }
+    }
+    meas_end(pub, &t0, (double)n);
+    for (m = 0; m < cl->n; m++) xadds[m] = node_calls(&cl->node[m], "xadd") - before[m];
+    x.bus = bus; x.count = 0; x.n = n;
+    if (rsbus_subscribe(bus, "*", w3_run_handler, &x) <= 0) { rsbus_close(bus); return fail("rsbus_subscribe"); }
+    t0 = span_begin();
+    r = run_with_alarm(bus, 120);
+    meas_end(con, &t0, (double)n);
+    if (r != RSBUS_OK || g_run_stop || x.count != n) {
+        rsbus_close(bus);
+        return fail("W11 rsbus_run with %d partitions: handled %ld of %ld", nparts, x.count, n);
+    }
+    {   /* empty polls: every partition read, nothing there */
+        double t = (double)now_ns();
+        for (i = 0; i < 200; i++)
+            if (rsbus_poll(bus, 0) != 0) { rsbus_close(bus); return fail("W11 empty poll: %s", rsbus_errmsg(bus)); }
+        *poll_us = ((double)now_ns() - t) / 1000.0 / 200.0;
+    }
+    rsbus_close(bus);
+    return 0;
+}
+static int w11(void) {
+    static const int counts[3] = { 1, 4, 8 };
+    long n = scaled(50000, 5000);
+    meas pub[3][MAX_ROUNDS], con[3][MAX_ROUNDS];
+    double polls[3][MAX_ROUNDS], x[MAX_ROUNDS] = { 0 }, y[MAX_ROUNDS] = { 0 };
+    long long xadds[3][TEST_CLUSTER_MAX];
+    size_t nr = (size_t)g_rounds;
+    int r, j, m;
+    char stream[64], label[80];
+    test_cluster cl;
+    if (test_cluster_start(&cl, 3, 0) != 0) { test_cluster_stop(&cl); return fail("W11: the cluster did not start"); }
+    printf("\nW11 partitions on a local Redis Cluster of 3 masters: publish (batches of 100, 1000 keys) and consume\n"
+           "   (rsbus_run), %ld events per round, %d rounds; partitions 1, 4, 8 in turn. The three servers share this\n"
+           "   machine's cores with the client: the totals show the cost, the XADD spread shows the gain\n", n, g_rounds);
+    memset(xadds, 0, sizeof xadds);
+    for (r = 0; r < g_rounds; r++) {
+        for (j = 0; j < 3; j++) {
+            long long xa[TEST_CLUSTER_MAX];
+            snprintf(stream, sizeof stream, "bench:w11:%d:%d", counts[j], r);
+            if (w11_side(&cl, stream, counts[j] > 1 ? counts[j] : 0, n, &pub[j][r], &con[j][r], &polls[j][r], xa)) {
+                test_cluster_stop(&cl);
+                return -1;
+            }
+            for (m = 0; m < cl.n; m++) xadds[j][m] += xa[m];
+        }
+    }
+    test_cluster_stop(&cl);
+    print_head();
+    for (j = 0; j < 3; j++) {
+        snprintf(label, sizeof label, "publish events/s, partitions %d", counts[j]);
+        print_row(label, col(pub[j], nr, 0, x), nr);
+    }
+    for (j = 0; j < 3; j++) {
+        snprintf(label, sizeof label, "consume events/s, partitions %d", counts[j]);
+        print_row(label, col(con[j], nr, 0, x), nr);
+    }
+    for (j = 0; j < 3; j++) {
+        snprintf(label, sizeof label, "empty rsbus_poll us, partitions %d", counts[j]);
+        print_row(label, polls[j], nr);
+    }
+    for (j = 1; j < 3; j++) {
+        snprintf(label, sizeof label, "ratio publish %d / unpartitioned", counts[j]);
+        print_ratio(label, col(pub[j], nr, 0, x), col(pub[0], nr, 0, y), nr, "");
+        snprintf(label, sizeof label, "ratio consume %d / unpartitioned", counts[j]);
+        print_ratio(label, col(con[j], nr, 0, x), col(con[0], nr, 0, y), nr, "");
+    }
+    for (j = 0; j < 3; j++) {
+        long long total = 0;
+        for (m = 0; m < cl.n; m++) total += xadds[j][m];
+        printf("    XADDs per master, partitions %d:", counts[j]);
+        for (m = 0; m < cl.n; m++) printf(" %5.1f%%", total ? 100.0 * (double)xadds[j][m] / (double)total : 0.0);
+        printf("\n");
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int i, rounds_set = 0;
     for (i = 1; i < argc; i++) {
@@ -1896,6 +2027,7 @@ int main(int argc, char **argv) {
     if (selected("W8")) w8();
     if (selected("W9")) w9();
     if (selected("W10")) { w10(1, T_W10_1); w10(100, T_W10_100); }
+    if (selected("W11")) w11();
     print_table();
     if (g_replica_up) test_redis_stop(&g_replica);
 

@@ -183,8 +183,20 @@
           again (at most every 100 ms) from the masters known, then the seeds. rsbus_run keeps going
           through a failover. Acknowledged XADDs the dead master had not replicated can be lost with
           it (replication is asynchronous; see publish_wait_replicas).
-        - Reads ahead (rsbus_run), deferred XACKs and dedupe marks work as on one server; commands are
-          kept until they are answered so that they can be sent again (up to 64 MiB per connection).
+        - Partitions (see PARTITIONS) spread a stream over the masters: each partition's commands go to
+          the master of its slot, on a connection per master. Their keys are in different slots, so a
+          poll reads each partition with a command of its own: all of them without BLOCK, sent at once
+          (one round trip per master, all masters together); when none has entries and time is left,
+          one partition at a time, in turn, waits with BLOCK for at most 100 ms, then all are read
+          again. So an event in another partition waits at most that long, and an idle consumer sends
+          about ten reads a second per partition. A master that fails leaves the others read. Batches
+          are atomic per partition (a MULTI/EXEC each, every master's sent before any reply is read);
+          rsbus_tail reads each partition on its own too.
+        - Reads ahead (rsbus_run, unpartitioned streams), deferred XACKs and dedupe marks work as on one
+          server; commands are kept until they are answered so that they can be sent again (up to 64 MiB
+          per connection).
+        - With publish_wait_replicas, the WAIT goes to each master a publish wrote to, after its
+          commands: a master promoted without a replica answers RSBUS_E_REPLICAS until one syncs.
         - A /db other than 0 is refused. RSBUS_NO_CLUSTER compiles all of it out.
 
     TLS

@@ -25,11 +25,42 @@ TEST__UNUSED static void capture_log(void *user, rsbus_log_level level, const ch
     }
 }
 
-/* A config on the test server's unix socket with short, test-friendly timings. */
+/* ---- two transports ----
+   RSBUS_TEST_TRANSPORT=mem runs a program's tests on mem://test (rsbus's in-process bus) instead of its
+   redis-server, with the same expectations: test_cfg gives the mem:// url, raw() runs its command on the
+   same namespace, and the tests listed below, which need a real server, are skipped saying why. make
+   test runs test_bus, test_dedupe and test_schema both ways (build/mem/). */
+#define MEM_TEST_URL "mem://test"
+TEST__UNUSED static int on_mem(void) {
+    const char *v = getenv("RSBUS_TEST_TRANSPORT");
+    return v && strcmp(v, "mem") == 0;
+}
+/* The one list of tests that run on Redis only, and why. */
+static const char *const redis_only[][2] = {
+    { "open_refused_port", "connects to a TCP port nobody listens on" },
+    { "open_timeout_on_silent_server", "needs a TCP server that never answers" },
+    { "auth_password_and_acl_user", "AUTH and ACL users: mem:// has no server to log in to" },
+    { "select_db_from_url", "Redis databases (SELECT): mem:// has namespaces instead" },
+    { "reread_own_pending_after_restart", "restarts the redis-server" },
+    { "health_unhealthy_when_redis_is_gone", "stops the redis-server" },
+    { "two_consumers_share_a_group_and_a_second_group_gets_all", "consumers in forked processes: a mem:// "
+      "namespace lives in one process (test_mem_threads runs the threaded equivalent)" },
+};
+TEST__UNUSED static const char *mem_excluded(const char *name) {
+    size_t i;
+    if (!on_mem()) return NULL;
+    for (i = 0; i < sizeof redis_only / sizeof redis_only[0]; i++)
+        if (strcmp(redis_only[i][0], name) == 0) return redis_only[i][1];
+    return NULL;
+}
+#undef TEST_EXCLUDED
+#define TEST_EXCLUDED(name) mem_excluded(name)
+
+/* A config on the test server's unix socket (or mem://test) with short, test-friendly timings. */
 TEST__UNUSED static rsbus_config test_cfg(const char *stream, const char *group, const char *consumer) {
     rsbus_config c;
     memset(&c, 0, sizeof c);
-    c.url = srv.unix_url;
+    c.url = on_mem() ? MEM_TEST_URL : srv.unix_url;
     c.stream = stream;
     c.group = group;
     c.consumer = consumer;
@@ -55,11 +86,55 @@ TEST__UNUSED static rsbus *open_bus(const char *stream, const char *group, const
     return open_cfg(&c);
 }
 
-/* A raw command on a fresh connection; the reply is the caller's. */
+/* A raw command on mem://test: formatted by hiredis, run by the in-process engine as another client's
+   command, its reply parsed by a plain hiredis reader (freeReplyObject frees it). The bus that runs them
+   stays open, so the namespace lives as long as the program, as the server's data would. */
+#ifdef RSBUS_IMPLEMENTATION_INCLUDED
+#  ifndef RSBUS_NO_MEM
+static rsbus *mem_raw_bus;
+TEST__UNUSED static redisReply *mem_raw(const char *fmt, va_list ap) {
+    char *cmd = NULL, *rep = NULL;
+    size_t n = 0;
+    void *out = NULL;
+    redisReader *rd;
+    int len = redisvFormatCommand(&cmd, fmt, ap);
+    if (len < 0) return NULL;
+    if (!mem_raw_bus) {
+        rsbus_config c;
+        rsbus_error err;
+        memset(&c, 0, sizeof c);
+        c.url = MEM_TEST_URL;
+        c.stream = "raw";
+        c.publish_only = 1;
+        mem_raw_bus = rsbus_open(&c, &err);
+    }
+    if (mem_raw_bus && rsbus__mem_command(mem_raw_bus, cmd, (size_t)len, &rep, &n) == 0) {
+        rd = redisReaderCreate();
+        if (rd && redisReaderFeed(rd, rep, n) == REDIS_OK && redisReaderGetReply(rd, &out) != REDIS_OK) out = NULL;
+        if (rd) redisReaderFree(rd);
+        rsbus__free(&mem_raw_bus->a, rep, n);
+    }
+    redisFreeCommand(cmd);
+    return (redisReply *)out;
+}
+#    define TEST_MEM_RAW 1
+#  endif
+#endif
+
+/* A raw command on a fresh connection (on mem://test when the tests run there); the reply is the caller's. */
 static redisContext *raw_ctx;
 TEST__UNUSED static redisReply *raw(const char *fmt, ...) {
     va_list ap;
     void *rep;
+#ifdef TEST_MEM_RAW
+    if (on_mem()) {
+        redisReply *r;
+        va_start(ap, fmt);
+        r = mem_raw(fmt, ap);
+        va_end(ap);
+        return r;
+    }
+#endif
     if (!raw_ctx) raw_ctx = test_redis_connect(&srv);
     if (!raw_ctx) return NULL;
     va_start(ap, fmt);
@@ -68,17 +143,33 @@ TEST__UNUSED static redisReply *raw(const char *fmt, ...) {
     if (!rep) { redisFree(raw_ctx); raw_ctx = NULL; }
     return (redisReply *)rep;
 }
-TEST__UNUSED static void raw_reset(void) { if (raw_ctx) { redisFree(raw_ctx); raw_ctx = NULL; } }
+/* Closes the raw connection (on mem://, the bus that keeps the namespace: at the end of a program). */
+TEST__UNUSED static void raw_reset(void) {
+    if (raw_ctx) { redisFree(raw_ctx); raw_ctx = NULL; }
+#ifdef TEST_MEM_RAW
+    if (mem_raw_bus) { rsbus_close(mem_raw_bus); mem_raw_bus = NULL; }
+#endif
+}
 TEST__UNUSED static long long raw_int(const char *fmt, ...) {
     va_list ap;
     redisReply *rep;
     long long v = -1;
-    if (!raw_ctx) raw_ctx = test_redis_connect(&srv);
-    if (!raw_ctx) return -1;
-    va_start(ap, fmt);
-    rep = (redisReply *)redisvCommand(raw_ctx, fmt, ap);
-    va_end(ap);
-    if (!rep) { redisFree(raw_ctx); raw_ctx = NULL; return -1; }
+#ifdef TEST_MEM_RAW
+    if (on_mem()) {
+        va_start(ap, fmt);
+        rep = mem_raw(fmt, ap);
+        va_end(ap);
+        if (!rep) return -1;
+    } else
+#endif
+    {
+        if (!raw_ctx) raw_ctx = test_redis_connect(&srv);
+        if (!raw_ctx) return -1;
+        va_start(ap, fmt);
+        rep = (redisReply *)redisvCommand(raw_ctx, fmt, ap);
+        va_end(ap);
+        if (!rep) { redisFree(raw_ctx); raw_ctx = NULL; return -1; }
+    }
     if (rep->type == REDIS_REPLY_INTEGER) v = rep->integer;
     freeReplyObject(rep);
     return v;

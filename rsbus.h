@@ -9008,6 +9008,45 @@ RSBUS__PRIVATE void rsbus__mc_eval(rsbus__mx *x) {
     RSBUS__MX_ERR(x, "ERR mem:// runs no Lua: only rsbus's own scripts are known to it");
 }
 
+/* Redis's glob (KEYS): '*', '?', '[...]' with ranges and '^', '\\' escapes. */
+RSBUS__PRIVATE int rsbus__mglob(const char *p, size_t pn, const char *s, size_t sn, int depth) {
+    if (depth > 64) return 0;
+    while (pn) {
+        if (*p == '*') {
+            size_t i;
+            while (pn && *p == '*') { p++; pn--; }
+            if (!pn) return 1;
+            for (i = 0; i <= sn; i++) if (rsbus__mglob(p, pn, s + i, sn - i, depth + 1)) return 1;
+            return 0;
+        }
+        if (!sn) return 0;
+        if (*p == '?') { p++; pn--; s++; sn--; continue; }
+        if (*p == '[') {
+            int neg = 0, hit = 0;
+            p++; pn--;
+            if (pn && *p == '^') { neg = 1; p++; pn--; }
+            while (pn && *p != ']') {
+                if (*p == '\\' && pn >= 2) { p++; pn--; hit |= *p == *s; }
+                else if (pn >= 3 && p[1] == '-' && p[2] != ']') {
+                    char lo = p[0], hi = p[2];
+                    if (lo > hi) { char t = lo; lo = hi; hi = t; }
+                    hit |= *s >= lo && *s <= hi;
+                    p += 2; pn -= 2;
+                } else hit |= *p == *s;
+                p++; pn--;
+            }
+            if (pn) { p++; pn--; }
+            if (hit == neg) return 0;
+            s++; sn--;
+            continue;
+        }
+        if (*p == '\\' && pn >= 2) { p++; pn--; }
+        if (*p != *s) return 0;
+        p++; pn--; s++; sn--;
+    }
+    return sn == 0;
+}
+
 /* ---- dispatch ---- */
 enum {
     RSBUS__MC_XADD, RSBUS__MC_XREADGROUP, RSBUS__MC_XREAD, RSBUS__MC_XACK, RSBUS__MC_XPENDING, RSBUS__MC_XCLAIM,
@@ -9015,7 +9054,7 @@ enum {
     RSBUS__MC_XGROUP, RSBUS__MC_SET, RSBUS__MC_GET, RSBUS__MC_MGET, RSBUS__MC_DEL, RSBUS__MC_EXISTS, RSBUS__MC_PTTL,
     RSBUS__MC_HSET, RSBUS__MC_HSETNX, RSBUS__MC_HGET, RSBUS__MC_TIME, RSBUS__MC_PING, RSBUS__MC_CONFIG,
     RSBUS__MC_EVAL, RSBUS__MC_SELECT, RSBUS__MC_DBSIZE, RSBUS__MC_MULTI, RSBUS__MC_EXEC, RSBUS__MC_DISCARD,
-    RSBUS__MC_WATCH, RSBUS__MC_UNWATCH, RSBUS__MC_INFO, RSBUS__MC_COUNT
+    RSBUS__MC_WATCH, RSBUS__MC_UNWATCH, RSBUS__MC_INFO, RSBUS__MC_KEYS, RSBUS__MC_COUNT
 };
 /* Names and arities (Redis's: n exactly, -n at least n arguments with the name). */
 static const struct { const char *name; int arity; } rsbus__mcmds[RSBUS__MC_COUNT] = {
@@ -9024,7 +9063,7 @@ static const struct { const char *name; int arity; } rsbus__mcmds[RSBUS__MC_COUN
     { "XGROUP", -2 }, { "SET", -3 }, { "GET", 2 }, { "MGET", -2 }, { "DEL", -2 }, { "EXISTS", -2 }, { "PTTL", 2 },
     { "HSET", -4 }, { "HSETNX", 4 }, { "HGET", 3 }, { "TIME", 1 }, { "PING", -1 }, { "CONFIG", -2 },
     { "EVAL", -3 }, { "SELECT", 2 }, { "DBSIZE", 1 }, { "MULTI", 1 }, { "EXEC", 1 }, { "DISCARD", 1 },
-    { "WATCH", -2 }, { "UNWATCH", 1 }, { "INFO", -1 }
+    { "WATCH", -2 }, { "UNWATCH", 1 }, { "INFO", -1 }, { "KEYS", 2 }
 };
 typedef char rsbus__mcalls_fit[RSBUS__MC_COUNT <= 40 ? 1 : -1];   /* rsbus__mns.calls has room */
 /* The subcommands INFO commandstats counts on their own ("xinfo|stream"). */
@@ -9201,6 +9240,20 @@ RSBUS__PRIVATE void rsbus__mexec_parsed(rsbus__mx *x, int c) {
         } else RSBUS__MX_ERR(x, "ERR mem:// has no CONFIG %.*s", RSBUS__MNAME(x->a[1]));
         break;
     case RSBUS__MC_INFO: rsbus__mc_info(x); break;
+    case RSBUS__MC_KEYS: {
+        int64_t now = rsbus__now_ms();
+        size_t n = 0, at = x->m->rep_len, b;
+        for (b = 0; b < x->ns->nb; b++) {
+            rsbus__mkey *k;
+            for (k = x->ns->tab[b]; k; k = k->next) {
+                if (rsbus__mkey_expired(k, now) || !rsbus__mglob(x->a[1].p, x->a[1].n, k->name, k->len, 0)) continue;
+                rsbus__mr_bulk(x->m, x->ns, k->name, k->len);
+                n++;
+            }
+        }
+        rsbus__mr_insert_arr(x->m, x->ns, at, n);
+        break;
+    }
     case RSBUS__MC_EVAL: rsbus__mc_eval(x); break;
     case RSBUS__MC_SELECT:
         if (rsbus__meq(x->a[1], "0", 1)) RSBUS__MR_LIT(x->m, x->ns, "+OK\r\n");

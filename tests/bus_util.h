@@ -44,7 +44,12 @@ static const char *const redis_only[][2] = {
     { "reread_own_pending_after_restart", "restarts the redis-server" },
     { "health_unhealthy_when_redis_is_gone", "stops the redis-server" },
     { "two_consumers_share_a_group_and_a_second_group_gets_all", "consumers in forked processes: a mem:// "
-      "namespace lives in one process (test_mem_threads runs the threaded equivalent)" },
+      "namespace lives in one process (test_mem runs the threaded equivalent)" },
+    { "sigkill_between_handling_and_acking_side_effect_once", "kills a consumer process" },
+    { "peers_publish_rsbus_consumes_byte_for_byte", "the peers are Python and Node processes on the server" },
+    { "rsbus_publishes_peers_read_field_by_field", "the peers are Python and Node processes on the server" },
+    { "publish_fields_goes_through_the_spool", "mem:// has no spool" },
+    { "without_dedupe_the_same_kill_runs_the_side_effect_twice", "kills a consumer process" },
 };
 TEST__UNUSED static const char *mem_excluded(const char *name) {
     size_t i;
@@ -92,12 +97,11 @@ TEST__UNUSED static rsbus *open_bus(const char *stream, const char *group, const
 #ifdef RSBUS_IMPLEMENTATION_INCLUDED
 #  ifndef RSBUS_NO_MEM
 static rsbus *mem_raw_bus;
-TEST__UNUSED static redisReply *mem_raw(const char *fmt, va_list ap) {
-    char *cmd = NULL, *rep = NULL;
+TEST__UNUSED static redisReply *mem_raw_cmd(char *cmd, long long len) {
+    char *rep = NULL;
     size_t n = 0;
     void *out = NULL;
     redisReader *rd;
-    int len = redisvFormatCommand(&cmd, fmt, ap);
     if (len < 0) return NULL;
     if (!mem_raw_bus) {
         rsbus_config c;
@@ -116,6 +120,11 @@ TEST__UNUSED static redisReply *mem_raw(const char *fmt, va_list ap) {
     }
     redisFreeCommand(cmd);
     return (redisReply *)out;
+}
+TEST__UNUSED static redisReply *mem_raw(const char *fmt, va_list ap) {
+    char *cmd = NULL;
+    int len = redisvFormatCommand(&cmd, fmt, ap);
+    return mem_raw_cmd(cmd, len);
 }
 #    define TEST_MEM_RAW 1
 #  endif
@@ -142,6 +151,19 @@ TEST__UNUSED static redisReply *raw(const char *fmt, ...) {
     va_end(ap);
     if (!rep) { redisFree(raw_ctx); raw_ctx = NULL; }
     return (redisReply *)rep;
+}
+/* A raw command of binary-safe arguments (redisCommandArgv), on mem://test when the tests run there. */
+TEST__UNUSED static redisReply *raw_argv(int argc, const char **argv, const size_t *alen) {
+#ifdef TEST_MEM_RAW
+    if (on_mem()) {
+        char *cmd = NULL;
+        long long len = redisFormatCommandArgv(&cmd, argc, argv, alen);
+        return mem_raw_cmd(cmd, len);
+    }
+#endif
+    if (!raw_ctx) raw_ctx = test_redis_connect(&srv);
+    if (!raw_ctx) return NULL;
+    return (redisReply *)redisCommandArgv(raw_ctx, argc, argv, alen);
 }
 /* Closes the raw connection (on mem://, the bus that keeps the namespace: at the end of a program). */
 TEST__UNUSED static void raw_reset(void) {

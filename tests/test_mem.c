@@ -32,12 +32,16 @@ static rsbus_result pub_id(rsbus *bus, const char *type, const char *id) {
 #define T_CONSUMERS 3
 static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char seen_g1[T_EVENTS], seen_g2[T_EVENTS];
-static int handled_g1, handled_g2, dup_g1, bad_ids;
-static volatile sig_atomic_t stop_consumers;
+static int handled_g1, handled_g2, dup_g1, bad_ids, exited;
 
+typedef struct tconsumer { const char *group, *name; unsigned char *seen; rsbus_result r; int opened; rsbus *bus; } tconsumer;
+/* Each consumer stops itself when it gets a "t.stop" event (rsbus_stop from its own thread): the main
+   thread publishes those until every consumer is gone. */
 static rsbus_verdict thread_handler(const rsbus_msg *m, void *user) {
-    unsigned char *seen = (unsigned char *)user;
+    tconsumer *t = (tconsumer *)user;
+    unsigned char *seen = t->seen;
     long v = m->id ? strtol(m->id, NULL, 10) : -1;
+    if (strcmp(m->type, "t.stop") == 0) { rsbus_stop(t->bus); return RSBUS_ACK; }
     pthread_mutex_lock(&seen_mu);
     if (v < 0 || v >= T_EVENTS) bad_ids++;
     else {
@@ -49,16 +53,28 @@ static rsbus_verdict thread_handler(const rsbus_msg *m, void *user) {
     pthread_mutex_unlock(&seen_mu);
     return RSBUS_ACK;
 }
-typedef struct tconsumer { const char *group, *name; unsigned char *seen; rsbus_result r; int opened; } tconsumer;
 static void *consumer_main(void *p) {
     tconsumer *t = (tconsumer *)p;
     rsbus *bus = open_mem("mem://threads", "t:threads", t->group, t->name);
     t->r = RSBUS_E_ARG;
-    if (!bus) return NULL;
-    t->opened = 1;
-    if (rsbus_subscribe(bus, "*", thread_handler, t->seen) > 0) t->r = rsbus_run(bus, &stop_consumers);
-    rsbus_close(bus);
+    if (bus) {
+        t->opened = 1;
+        t->bus = bus;
+        if (rsbus_subscribe(bus, "*", thread_handler, t) > 0) t->r = rsbus_run(bus, NULL);
+        rsbus_close(bus);
+    }
+    pthread_mutex_lock(&seen_mu);
+    exited++;
+    pthread_mutex_unlock(&seen_mu);
     return NULL;
+}
+static int all_exited(rsbus *pub) {
+    int n;
+    pthread_mutex_lock(&seen_mu);
+    n = exited;
+    pthread_mutex_unlock(&seen_mu);
+    if (n < T_CONSUMERS + 1) (void)pub_id(pub, "t.stop", NULL);
+    return n == T_CONSUMERS + 1;
 }
 static int published_ok;
 static void *publisher_main(void *p) {
@@ -96,7 +112,6 @@ TEST(threads_share_a_namespace_and_lose_nothing) {
         REQUIRE(g2 != NULL);
         rsbus_close(g2);
     }
-    stop_consumers = 0;
     for (i = 0; i <= T_CONSUMERS; i++) {
         memset(&tc[i], 0, sizeof tc[i]);
         tc[i].group = i < T_CONSUMERS ? "g1" : "g2";
@@ -108,7 +123,7 @@ TEST(threads_share_a_namespace_and_lose_nothing) {
     pthread_join(pub, NULL);
     CHECK_EQ_INT(published_ok, T_EVENTS);
     WAIT_UNTIL(handled_all(), 60000);
-    stop_consumers = 1;
+    WAIT_UNTIL(all_exited(keep), 30000);
     for (i = 0; i <= T_CONSUMERS; i++) {
         pthread_join(cons[i], NULL);
         CHECK(tc[i].opened);
@@ -138,9 +153,11 @@ static void *late_publisher(void *p) {
 static int woke_calls;
 static rsbus_verdict wake_handler(const rsbus_msg *m, void *user) { (void)m; (void)user; woke_calls++; return RSBUS_ACK; }
 static volatile sig_atomic_t stop_flag;
-static void *stopper(void *p) {
+static void on_usr1(int sig) { (void)sig; stop_flag = 1; }
+static pthread_t main_thread;
+static void *stopper(void *p) {   /* a signal to the thread in rsbus_run: its handler sets the stop flag */
     (void)p;
-    stop_flag = 1;
+    pthread_kill(main_thread, SIGUSR1);
     return NULL;
 }
 TEST(blocking_read_woken_by_another_thread_and_stopped) {
@@ -163,13 +180,18 @@ TEST(blocking_read_woken_by_another_thread_and_stopped) {
     rsbus_close(bus);
     {
         rsbus_config c = test_cfg("t:wake", "g", "c");
+        struct sigaction sa;
         c.url = "mem://wake";
         c.block_ms = 20000;
         c.log = NULL;
         bus = open_cfg(&c);
         REQUIRE(bus != NULL);
         CHECK(rsbus_subscribe(bus, "*", wake_handler, NULL) > 0);
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_usr1;
+        sigaction(SIGUSR1, &sa, NULL);
         stop_flag = 0;
+        main_thread = pthread_self();
         REQUIRE(pthread_create(&th, NULL, stopper, NULL) == 0);
         t0 = test_now_ms();
         CHECK_EQ_INT(rsbus_run(bus, &stop_flag), RSBUS_OK);

@@ -46,7 +46,8 @@ TEST_CFLAGS    = $(STD) $(WARN) -Werror -g -O1 -I.
 EXAMPLE_CFLAGS = $(STD) $(WARN) -Werror -O2 -I.
 SAN_FLAGS      = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 CXX_CHECK_FLAGS = -std=c++11 -Wall -Wextra -Werror -I.
-LIBS = $(HIREDIS_LIBS) -lm
+# -pthread: mem:// (the in-process bus) uses POSIX threads (in libc itself from glibc 2.34)
+LIBS = $(HIREDIS_LIBS) -lm -pthread
 
 # Sanitizer errors abort, so the tests' SIGABRT handler stops their redis-servers.
 ASAN_OPTIONS ?= abort_on_error=1
@@ -87,13 +88,24 @@ CXX_CHECKS := $(BUILD)/compile/g++-c++11 $(BUILD)/compile/clang++-c++11 \
 
 # The switch matrix's runs: PROGRAM:PART is tests/PROGRAM.c built with SW_PART into build/sw/PROGRAM-noPART
 # and run by make test. With every switch: the unit and bus tests; each switch alone (the compile checks
-# above build them all): the test program its absence changes (RSBUS_NO_CLUSTER and RSBUS_NO_MEM remove
-# nothing yet, so they are only built); the gateway build: test_gateway against examples/gateway.c built
+# above build them all): the test program its absence changes (RSBUS_NO_CLUSTER removes
+# nothing yet, so it is only built); the gateway build: test_gateway against examples/gateway.c built
 # with SW_gateway (build/sw/test_gateway-nogateway runs it).
-SW_RUNS := test_unit:all test_bus:all test_spool:spool test_schema:schema test_dedupe:dedupe test_bus:admin
+SW_RUNS := test_unit:all test_bus:all test_spool:spool test_schema:schema test_dedupe:dedupe test_bus:admin \
+           test_mem:mem
 SW_BINS := $(foreach r,$(SW_RUNS),$(if $(wildcard tests/$(word 1,$(subst :, ,$(r))).c),\
                $(BUILD)/sw/$(word 1,$(subst :, ,$(r)))-no$(word 2,$(subst :, ,$(r))))) \
            $(if $(wildcard tests/test_gateway.c),$(BUILD)/sw/test_gateway-nogateway)
+
+# The in-process bus (mem://): MEM_PROGS run a second time with RSBUS_TEST_TRANSPORT=mem, on mem:// instead of
+# their redis-server, with the same expectations (tests/bus_util.h lists the tests that need a real server,
+# and why); build/mem/NAME is a two-line script that runs build/NAME so, build/mem/san/NAME the ASan+UBSan
+# build. tests/test_mem.c (threads, blocking reads, namespaces, Redis's error texts) runs plain, under
+# ASan+UBSan like every test, and under ThreadSanitizer (TSAN_CC, build/tsan/test_mem).
+MEM_PROGS    := $(foreach t,test_bus test_dedupe test_schema test_interop,$(if $(wildcard tests/$(t).c),$(t)))
+MEM_BINS     := $(MEM_PROGS:%=$(BUILD)/mem/%) $(foreach t,test_bus test_dedupe,$(if $(wildcard tests/$(t).c),$(BUILD)/mem/san/$(t)))
+TSAN_CC      ?= clang
+TSAN_BINS    := $(if $(wildcard tests/test_mem.c),$(BUILD)/tsan/test_mem)
 
 RUN_TESTS = bash tests/run_tests.sh
 DEPS = CC="$(CC)" SAN_CC="$(SAN_CC)" bash tests/deps.sh
@@ -112,7 +124,7 @@ test:
 	@$(DEPS) test
 	@bash tests/interop/setup.sh $(BUILD)
 	@$(MAKE) --no-print-directory build-test
-	@$(RUN_TESTS) $(TEST_BINS) $(VARIANT_BINS) $(SW_BINS) $(SAN_BINS) $(VG_BINS)
+	@$(RUN_TESTS) $(TEST_BINS) $(VARIANT_BINS) $(MEM_BINS) $(TSAN_BINS) $(SW_BINS) $(SAN_BINS) $(VG_BINS)
 
 sanitize:
 	@$(DEPS) sanitize
@@ -207,8 +219,20 @@ build-cxx: $(CXX_CHECKS) ; @:
 build-san: $(SAN_BINS) ; @:
 build-demo: $(BUILD)/demo ; @:
 build-bench: $(BUILD)/bench ; @:
-build-test: $(C_CHECKS) $(CXX_CHECKS) $(TEST_BINS) $(VARIANT_BINS) $(SW_BINS) $(SAN_BINS) $(VG_BINS) $(EXAMPLE_BINS) \
+build-test: $(C_CHECKS) $(CXX_CHECKS) $(TEST_BINS) $(VARIANT_BINS) $(MEM_BINS) $(TSAN_BINS) $(SW_BINS) $(SAN_BINS) $(VG_BINS) $(EXAMPLE_BINS) \
             build-snippets ; @:
+
+$(BUILD)/mem/san/%: $(BUILD)/san/% | $(BUILD)
+	@mkdir -p $(BUILD)/mem/san
+	@printf '#!/bin/sh\nRSBUS_TEST_TRANSPORT=mem exec $(CURDIR)/$(BUILD)/san/$* "$$@"\n' > $@
+	@chmod +x $@
+$(BUILD)/mem/%: $(BUILD)/% | $(BUILD)
+	@mkdir -p $(BUILD)/mem
+	@printf '#!/bin/sh\nRSBUS_TEST_TRANSPORT=mem exec $(CURDIR)/$(BUILD)/$* "$$@"\n' > $@
+	@chmod +x $@
+$(BUILD)/tsan/%: tests/%.c rsbus.h $(TEST_HDRS) | $(BUILD)
+	@mkdir -p $(BUILD)/tsan
+	$(TSAN_CC) $(TEST_CFLAGS) -fsanitize=thread $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
 
 $(BUILD)/vg/%: $(BUILD)/% | $(BUILD)
 	@mkdir -p $(BUILD)/vg
@@ -307,7 +331,7 @@ H1          = $(BUILD)/h1
 H1_PREFIX   = $(BUILD)/hiredis1/prefix
 H1_STAMP    = $(H1_PREFIX)/.built
 H1_CFLAGS   = -DRSBUS_TLS -I$(H1_PREFIX)/include
-H1_LIBS     = $(H1_PREFIX)/lib/libhiredis_ssl.a $(H1_PREFIX)/lib/libhiredis.a -lssl -lcrypto -lm
+H1_LIBS     = $(H1_PREFIX)/lib/libhiredis_ssl.a $(H1_PREFIX)/lib/libhiredis.a -lssl -lcrypto -lm -pthread
 H1_TEST_BINS    := $(TEST_SRCS:tests/%.c=$(H1)/%)
 H1_EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(H1)/%)
 # under ASan+UBSan too: the programs whose traffic goes through hiredis 1.2's reader and TLS layer
@@ -347,7 +371,7 @@ $(H1_SAN_BINS): $(H1)/san/%: tests/%.c rsbus.h $(TEST_HDRS) $(H1_STAMP) | $(H1)/
 	$(SAN_CC) $(TEST_CFLAGS) $(SAN_FLAGS) $(H1_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_LIBS)
 
 $(H1_NOTLS_BINS): $(H1)/notls/%: tests/%.c rsbus.h $(TEST_HDRS) $(H1_STAMP) | $(H1)/notls
-	$(CC) $(TEST_CFLAGS) -I$(H1_PREFIX)/include $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_PREFIX)/lib/libhiredis.a -lm
+	$(CC) $(TEST_CFLAGS) -I$(H1_PREFIX)/include $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_PREFIX)/lib/libhiredis.a -lm -pthread
 
 $(H1_EXAMPLE_BINS): $(H1)/%: examples/%.c rsbus.h $(H1_STAMP) | $(H1)
 	$(CC) $(EXAMPLE_CFLAGS) $(H1_CFLAGS) $(CTL_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_LIBS) $(CTL_LIBS)

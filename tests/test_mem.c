@@ -12,6 +12,22 @@
 #include "bus_util.h"
 #include <pthread.h>
 
+#ifdef RSBUS_NO_MEM
+/* Built with RSBUS_NO_MEM: mem:// is refused, saying why. */
+TEST(mem_compiled_out) {
+    rsbus_config c = test_cfg("t:nomem", "g", "c");
+    rsbus_error err;
+    c.url = "mem://";
+    CHECK(rsbus_open(&c, &err) == NULL);
+    CHECK_EQ_INT(err.code, RSBUS_E_ARG);
+    CHECK_EQ_STR(err.msg, "rsbus_open: mem:// is compiled out by RSBUS_NO_MEM");
+}
+int main(void) {
+    fprintf(stderr, "test_mem: built with RSBUS_NO_MEM: testing what such a build promises\n");
+    RUN(mem_compiled_out);
+    return test_summary("test_mem");
+}
+#else
 static rsbus *open_mem(const char *url, const char *stream, const char *group, const char *consumer) {
     rsbus_config c = test_cfg(stream, group, consumer);
     c.url = url;
@@ -428,3 +444,4 @@ int main(void) {
     test_redis_stop(&srv);
     return test_summary("test_mem");
 }
+#endif /* RSBUS_NO_MEM */

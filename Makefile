@@ -11,6 +11,7 @@
 #                   (build switches, -Os, gc-sections), and the heap a gateway bus holds
 #   make demo       run examples/demo.c against a throwaway redis-server
 #   make demo-gateway  examples/gateway.c fed readings while its redis-server is killed and restarted
+#   make demo-mem   the same demo on mem:// (RSBUS_URL=mem://demo): no redis-server at all
 #   make examples | cxx | sanitize | valgrind | bench | fuzz | clean
 #
 # A test is any tests/test_*.c (one file, its own main, ending with test_summary()): it is found, built
@@ -306,7 +307,13 @@ $(BUILD)/compile/g++-c++11-noall $(BUILD)/compile/clang++-c++11-noall: $(BUILD)/
 	$* $(CXX_CHECK_FLAGS) $(SW_all) $(HIREDIS_CFLAGS) $< -o $@ $(LIBS)
 
 # ---- make size: what an embedded gateway carries (tests/size.sh says how each figure is made) ----------
-.PHONY: size demo-gateway
+.PHONY: size demo-gateway demo-mem
+# ---- make demo-mem: examples/demo.c on the in-process bus, switched by RSBUS_URL alone -------------------
+demo-mem:
+	@$(DEPS) build
+	@$(MAKE) --no-print-directory build-demo
+	RSBUS_URL=mem://demo $(BUILD)/demo
+
 size:
 	@$(DEPS) demo
 	@CC="$(CC)" bash tests/size.sh $(BUILD)
@@ -340,7 +347,9 @@ H1_C_CHECKS     := $(foreach c,gcc clang,$(foreach s,c99 c11,$(H1)/compile/$(c)-
 H1_CXX_CHECKS   := $(H1)/compile/g++-c++11 $(H1)/compile/clang++-c++11
 # hiredis 1.2 without -DRSBUS_TLS (a user's hiredis 1.x without TLS): rediss:// must say how to get TLS
 H1_NOTLS_BINS   := $(patsubst tests/%.c,$(H1)/notls/%,$(wildcard tests/test_tls.c))
-H1_RUN          := $(filter-out $(H1)/test_docs,$(H1_TEST_BINS)) $(H1_SAN_BINS) $(H1_NOTLS_BINS)
+# test_bus on mem:// too: the in-process bus feeds hiredis 1.2's reader through a socketless context
+H1_MEM_BINS     := $(patsubst tests/%.c,$(H1)/mem/%,$(wildcard tests/test_bus.c))
+H1_RUN          := $(filter-out $(H1)/test_docs,$(H1_TEST_BINS)) $(H1_SAN_BINS) $(H1_NOTLS_BINS) $(H1_MEM_BINS)
 
 .PHONY: test-hiredis1 build-hiredis1 build-h1-snippets
 
@@ -350,7 +359,7 @@ test-hiredis1:
 	@$(MAKE) --no-print-directory build-hiredis1
 	@$(RUN_TESTS) $(H1_RUN)
 
-build-hiredis1: $(H1_C_CHECKS) $(H1_CXX_CHECKS) $(H1_TEST_BINS) $(H1_EXAMPLE_BINS) $(H1_SAN_BINS) $(H1_NOTLS_BINS) \
+build-hiredis1: $(H1_C_CHECKS) $(H1_CXX_CHECKS) $(H1_TEST_BINS) $(H1_EXAMPLE_BINS) $(H1_SAN_BINS) $(H1_NOTLS_BINS) $(H1_MEM_BINS) \
                 build-h1-snippets ; @:
 
 $(H1_STAMP):
@@ -358,6 +367,10 @@ $(H1_STAMP):
 
 $(H1) $(H1)/san $(H1)/notls $(H1)/compile:
 	mkdir -p $@
+$(H1_MEM_BINS): $(H1)/mem/%: $(H1)/%
+	@mkdir -p $(H1)/mem
+	@printf '#!/bin/sh\nRSBUS_TEST_TRANSPORT=mem exec $(CURDIR)/$(H1)/$* "$$@"\n' > $@
+	@chmod +x $@
 
 build-h1-snippets: $(H1_STAMP) | $(H1)
 	@sh tests/extract_snippets.sh $(H1)/snippets

@@ -6,9 +6,10 @@
     Do this:
         #define RSBUS_IMPLEMENTATION
     before you include this file in *one* C or C++ file to create the implementation; include it
-    without the define everywhere else. Link with -lhiredis (and -lm).
+    without the define everywhere else. Link with -lhiredis (and -lm; and -pthread where libc does not
+    hold POSIX threads, glibc before 2.34 and some others: the in-process bus, mem://, uses them).
 
-        cc -std=c99 -O2 app.c -lhiredis -lm
+        cc -std=c99 -O2 app.c -lhiredis -lm -pthread
 
     The implementation needs POSIX. Under -std=c99/c11 it defines _POSIX_C_SOURCE 200809L itself when
     rsbus.h is the first #include of the file that defines RSBUS_IMPLEMENTATION; otherwise define it
@@ -130,8 +131,7 @@
                                 (rsbus_run still trims by trim_policy; rsbus_dlq_page_free stays)
         RSBUS_NO_CLUSTER        reserved for Redis Cluster, Sentinel and partitions, which this version
                                 does not have yet: accepted and without effect
-        RSBUS_NO_MEM            reserved for the in-process bus (mem://), not in this version yet:
-                                accepted and without effect
+        RSBUS_NO_MEM            the in-process bus: a mem:// URL is refused (no pthreads needed then)
         A publish-only gateway builds with all of them but RSBUS_NO_SPOOL, at -Os with
         -ffunction-sections -fdata-sections and -Wl,--gc-sections; README.md shows the sizes.
 
@@ -151,6 +151,7 @@
             redis://[user[:password]@]host[:port][/db]      (IPv6: redis://[::1]:6380/0)
             unix:///path/to/redis.sock[?db=N&user=U&password=P]
             rediss://...   (TLS, see above)
+            mem://[name]   the in-process bus, no Redis (see IN-PROCESS BUS)
         redis://:pw@host authenticates with the password alone, redis://user:pw@host as an ACL user.
         Percent-escapes are decoded in the user, the password, the path and query values; a raw '@'
         or ':' in a password works, '/', '?', '&' must be escaped. Error messages and logs show the
@@ -166,6 +167,39 @@
         verification failed: hostname mismatch"). With require_tls, redis:// and unix:// URLs are
         refused by rsbus_open before anything is sent. TLS writes cannot use MSG_NOSIGNAL: rsbus blocks
         SIGPIPE in the writing thread for the write and discards one it raised (pthread_sigmask).
+
+    IN-PROCESS BUS (mem://)
+        For tests and prototypes: RSBUS_URL=mem:// (or config.url) runs a program with no Redis at
+        all, and RSBUS_URL=redis://... moves it to Redis without a rebuild. Every bus opened in the
+        process on mem://<name> shares that namespace's streams (mem:// is the namespace ""), so a
+        publisher and consumers in one program, or in its threads, exchange events. It is another kind
+        of connection, not another bus: the commands rsbus would send to Redis are run by a small engine
+        in the process that implements them with Redis 7.0's meanings and error texts, and the replies
+        are read by the same code, so every call keeps its meaning: ids ms-seq, MAXLEN ~ trimming in
+        whole nodes of 100 entries as Redis does, ACKED trimming, groups, pending lists with delivery
+        counts and idle times, retries with backoff, claims, the DLQ with replay and purge, dedupe,
+        schemas, replay_range and rewind, stream/group/consumer info and lag (Redis 7.0's rules),
+        health, stats, metrics, tenants and foreign entries; entries are field/value pairs as on Redis.
+        What differs, all of it:
+        - Nothing survives the process; a namespace is freed when its last bus closes. Another process
+          cannot see it (use Redis for that).
+        - rsbus_open refuses with RSBUS_E_ARG, saying why: a spool (spool_path), require_tls, and a
+          mem:// URL with anything but a name (user, password, port, db, query). Cluster, Sentinel and
+          publish_wait_replicas are refused the same way where a build has them.
+        - A read that waits (block_ms, rsbus_poll's timeout) waits on a condition variable that any
+          publish to the namespace signals, also from another thread; rsbus_run still notices a stop
+          within 100 ms. Buses stay one per thread; the namespace is guarded by a mutex.
+        - Memory is bounded as on Redis: by max_len and dlq_max_len (with RSBUS_TRIM_ACKED, by what the
+          groups have not acknowledged), and dedupe marks expire with dedupe_ttl_ms. A namespace's
+          memory comes from the allocator of the bus that opened it first (keep it usable until the
+          last bus of the namespace closes); it is called with the namespace's mutex held. Each
+          published entry is one allocation.
+        - The engine knows the commands rsbus sends (and KEYS, INFO commandstats, CONFIG SET/GET
+          maxmemory-policy for tests), not Lua: rsbus_consumers_gc's script is recognised and run
+          natively. maxmemory-policy is kept and reported by health, but nothing is ever evicted.
+        - There is no AUTH, no db but 0, no TLS. The list of namespaces is the one process-wide state
+          of rsbus (behind its own mutex).
+        RSBUS_NO_MEM compiles it out.
 
     ERRORS
         Fallible calls return rsbus_result: RSBUS_OK (0) or a negative RSBUS_E_*; rsbus_result_str
@@ -353,9 +387,9 @@
         AUTH arguments. Text from Redis is cleaned of control characters.
 
     THREADING AND SIGNALS
-        A bus is used by one thread at a time; buses share nothing, so one bus per thread. rsbus_stop
-        only sets a flag: it is safe from a handler and from a signal handler. rsbus does not change
-        signal dispositions.
+        A bus is used by one thread at a time; buses share nothing, so one bus per thread (mem:// buses
+        of one namespace share its streams, guarded by its mutex). rsbus_stop only sets a flag: it is
+        safe from a handler and from a signal handler. rsbus does not change signal dispositions.
 
     WIRE FORMAT
         One stream entry per event; every name and value is a Redis string (binary-safe bytes). rsbus

@@ -103,7 +103,7 @@ SW_BINS := $(foreach r,$(SW_RUNS),$(if $(wildcard tests/$(word 1,$(subst :, ,$(r
 # and why); build/mem/NAME is a two-line script that runs build/NAME so, build/mem/san/NAME the ASan+UBSan
 # build. tests/test_mem.c (threads, blocking reads, namespaces, Redis's error texts) runs plain, under
 # ASan+UBSan like every test, and under ThreadSanitizer (TSAN_CC, build/tsan/test_mem).
-MEM_PROGS    := $(foreach t,test_bus test_dedupe test_schema test_interop,$(if $(wildcard tests/$(t).c),$(t)))
+MEM_PROGS    := $(foreach t,test_bus test_dedupe test_schema test_interop test_alloc_fail,$(if $(wildcard tests/$(t).c),$(t)))
 MEM_BINS     := $(MEM_PROGS:%=$(BUILD)/mem/%) $(foreach t,test_bus test_dedupe,$(if $(wildcard tests/$(t).c),$(BUILD)/mem/san/$(t)))
 TSAN_CC      ?= clang
 TSAN_BINS    := $(if $(wildcard tests/test_mem.c),$(BUILD)/tsan/test_mem)

@@ -2965,6 +2965,8 @@ RSBUS__PRIVATE rsbus_result rsbus__reply_fail(rsbus *bus, const redisReply *r, c
         code = RSBUS_E_AUTH;
     else if (rsbus__rcode_is(bus, "NOGROUP"))
         bus->nogroup = 1;
+    else if (rsbus__rcode_is(bus, "RSBUSNOMEM"))
+        code = RSBUS_E_NOMEM;   /* mem://: the bus's allocator failed in the in-process engine */
     else if (rsbus__rcode_is(bus, "LOADING") || rsbus__rcode_is(bus, "MASTERDOWN"))
         code = RSBUS_E_IO;   /* not ready to serve (loading after a restart, a replica without its master): transient */
     else if (rsbus__rcode_is(bus, "ERR") && (strstr(text, "no such key") || strstr(text, "requires the key to exist")))
@@ -3636,6 +3638,7 @@ RSBUS__PRIVATE void rsbus__settle_owed(rsbus__conn *cn, const rsbus__owe *o, red
 RSBUS__PRIVATE rsbus_result rsbus__next(rsbus__conn *cn, redisReply **out, rsbus__owe *o, const char *what) {
     rsbus_result r;
     *out = NULL;
+    if (!cn->owe_len && cn->oom) return rsbus__flush(cn, what);   /* the command could not be written: out of memory */
     if (!cn->owe_len) return rsbus__fail(cn->bus, RSBUS_E_PROTOCOL, "%s: no reply is owed", what);   /* a bug */
     if (!cn->owe_sent && (r = rsbus__flush(cn, what)) != RSBUS_OK) return r;
     if ((r = rsbus__read_reply(cn, out, what)) != RSBUS_OK) return r;
@@ -8195,7 +8198,8 @@ static const char rsbus__m_wrongtype[] = "WRONGTYPE Operation against a key hold
 static const char rsbus__m_badid[] = "ERR Invalid stream ID specified as stream command argument";
 static const char rsbus__m_notint[] = "ERR value is not an integer or out of range";
 static const char rsbus__m_syntax[] = "ERR syntax error";
-static const char rsbus__m_oom[] = "OOM command not allowed when used memory > 'maxmemory'.";
+/* an allocation failed: rsbus__reply_fail maps this code, which Redis never sends, to RSBUS_E_NOMEM */
+static const char rsbus__m_oom[] = "RSBUSNOMEM mem://: out of memory";
 static const char rsbus__m_needkey[] = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE "
                                        "you may want to use the MKSTREAM option to create an empty stream automatically.";
 
@@ -8412,12 +8416,12 @@ RSBUS__PRIVATE void rsbus__mc_xread(rsbus__mx *x, int group_read) {
             rsbus__mr_arr(x->m, x->ns, n);
             for (k = 0; k < n; k++) {
                 rsbus__ment *e = rsbus__ment_at(st, from + k);
-                if (group_read) {
+                if (group_read) {   /* pending first: an entry is never past the group's position unrecorded */
                     rsbus__mcons *c = rsbus__mcons_get(g, cname.p, cname.n, NULL);
+                    if (!noack && !rsbus__mpel_add(x->ns, g, e->id, c, x->now)) { x->m->oom = 1; return; }
                     if (g->entries_read >= 0 && !rsbus__mtombstones_after(st, e->id)) g->entries_read++;
                     else g->entries_read = rsbus__mdistance(st, e->id);
                     g->last = e->id;
-                    if (!noack && !rsbus__mpel_add(x->ns, g, e->id, c, x->now)) { x->m->oom = 1; return; }
                     rsbus__mkey_touch(x->ns, keys[j]);
                 }
                 rsbus__mr_entry(x, e);
@@ -9151,32 +9155,36 @@ RSBUS__PRIVATE void rsbus__mc_info(rsbus__mx *x) {
         }
     }
 }
-/* Parses one RESP command at p into m->argv. Returns its length, 0 when incomplete or malformed. */
+/* Parses one RESP command at p into m->argv. Returns its length, 0 when incomplete or malformed; when
+   argv cannot grow, its length with *argc 0 and m->oom set. */
 RSBUS__PRIVATE size_t rsbus__mparse(struct rsbus__mconn *m, rsbus__mns *ns, const char *p, size_t n, size_t *argc) {
     const char *s = p, *end = p + n, *nl;
     int64_t na, len;
     size_t i;
+    int pass;
+    *argc = 0;
     if (n < 4 || *s != '*' || !(nl = (const char *)memchr(s, '\r', (size_t)(end - s))) ||
         !rsbus__parse_i64(s + 1, (size_t)(nl - s - 1), &na) || na < 1 || na > (1 << 20))
         return 0;
-    s = nl + 2;
-    {
-        rsbus__marg *a = (rsbus__marg *)rsbus__grow(&ns->a, m->argv, &m->cap_argv, (size_t)na, sizeof *a, 16);
-        if (!a) return 0;
-        m->argv = a;
-    }
-    for (i = 0; i < (size_t)na; i++) {
-        const char *raw = s;
-        if (s >= end || *s != '$' || !(nl = (const char *)memchr(s, '\r', (size_t)(end - s))) ||
-            !rsbus__parse_i64(s + 1, (size_t)(nl - s - 1), &len) || len < 0 || (size_t)(end - nl) < (size_t)len + 4)
-            return 0;
-        m->argv[i].raw = raw;
-        m->argv[i].p = nl + 2;
-        m->argv[i].n = (size_t)len;
-        s = nl + 2 + len + 2;
+    for (pass = 0; pass < 2; pass++) {   /* 0: measure and check, 1: record */
+        s = nl + 2;
+        if (pass == 1) {
+            rsbus__marg *a = (rsbus__marg *)rsbus__grow(&ns->a, m->argv, &m->cap_argv, (size_t)na, sizeof *a, 16);
+            if (!a) { m->oom = 1; return (size_t)(s - p); }
+            m->argv = a;
+        }
+        for (i = 0; i < (size_t)na; i++) {
+            const char *raw = s, *q;
+            if (s >= end || *s != '$' || !(q = (const char *)memchr(s, '\r', (size_t)(end - s))) ||
+                !rsbus__parse_i64(s + 1, (size_t)(q - s - 1), &len) || len < 0 || (size_t)(end - q) < (size_t)len + 4)
+                return 0;
+            if (pass == 1) { m->argv[i].raw = raw; m->argv[i].p = q + 2; m->argv[i].n = (size_t)len; }
+            s = q + 2 + len + 2;
+        }
+        if (pass == 0) n = (size_t)(s - p);   /* the command's length */
     }
     *argc = (size_t)na;
-    return (size_t)(s - p);
+    return n;
 }
 RSBUS__PRIVATE int rsbus__mlookup(rsbus__marg name) {
     int i;
@@ -9211,7 +9219,7 @@ RSBUS__PRIVATE void rsbus__mc_exec(rsbus__mx *x) {
         x->in_exec = 1;
         while (pos < m->tx_len) {
             size_t used = rsbus__mparse(m, x->ns, m->tx + pos, m->tx_len - pos, &argc);
-            if (!used) break;
+            if (!used || m->oom) break;   /* out of memory: the whole EXEC answers RSBUSNOMEM */
             x->a = m->argv; x->argc = argc;
             rsbus__mexec_parsed(x, rsbus__mlookup(m->argv[0]));
             pos += used;
@@ -9327,7 +9335,7 @@ RSBUS__PRIVATE void rsbus__mexec_parsed(rsbus__mx *x, int c) {
     }
 }
 /* Runs one command (raw RESP, 'used' bytes) with the namespace locked. Returns 0 when it blocks (nothing
-   written), 1 when its reply is in m->rep. */
+   written), 1 when its reply is in m->rep, 2 when memory ran out writing it (the reply is an error then). */
 RSBUS__PRIVATE int rsbus__mrun_one(struct rsbus__mconn *m, const char *cmd, size_t n, int expired, size_t *used) {
     rsbus__mns *ns = m->ns;
     rsbus__mx x;
@@ -9340,6 +9348,7 @@ RSBUS__PRIVATE int rsbus__mrun_one(struct rsbus__mconn *m, const char *cmd, size
     pthread_mutex_lock(&ns->mu);
     x.now = rsbus__now_ms();
     *used = rsbus__mparse(m, ns, cmd, n, &argc);
+    if (*used && m->oom) { pthread_mutex_unlock(&ns->mu); m->rep_len = 0; m->oom = 0; return 2; }
     if (!*used) {
         *used = n;   /* the rest of the queue cannot be read: it is dropped */
         RSBUS__MX_ERR(&x, "ERR Protocol error: invalid multibulk length");
@@ -9384,11 +9393,7 @@ RSBUS__PRIVATE int rsbus__mrun_one(struct rsbus__mconn *m, const char *cmd, size
     if (x.woke && ns->waiters) pthread_cond_broadcast(&ns->cv);
     pthread_mutex_unlock(&ns->mu);
     if (x.blocked) { m->rep_len = 0; return 0; }
-    if (m->oom) {
-        static const char oom[] = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
-        m->rep_len = 0; m->oom = 0;
-        rsbus__mr_raw(m, ns, oom, sizeof oom - 1);
-    }
+    if (m->oom) { m->rep_len = 0; m->oom = 0; return 2; }   /* the caller answers RSBUSNOMEM */
     return 1;
 }
 
@@ -9396,12 +9401,14 @@ RSBUS__PRIVATE int rsbus__mrun_one(struct rsbus__mconn *m, const char *cmd, size
 /* Runs the commands queued on the connection, in order, feeding their replies to its reader; stops at a
    read that blocks (its BLOCK begins then). */
 RSBUS__PRIVATE rsbus_result rsbus__mem_run(rsbus__conn *cn) {
+    static const char oom[] = "-RSBUSNOMEM mem://: out of memory\r\n";
     struct rsbus__mconn *m = cn->mem;
     while (m->q_pos < m->q_len) {
         size_t used;
         int64_t now = rsbus__mono_ms();
-        int expired = m->block_until && now >= m->block_until;
-        if (!rsbus__mrun_one(m, m->q + m->q_pos, m->q_len - m->q_pos, expired, &used)) {
+        int expired = m->block_until && now >= m->block_until, ran;
+        ran = rsbus__mrun_one(m, m->q + m->q_pos, m->q_len - m->q_pos, expired, &used);
+        if (!ran) {
             if (!m->block_until) m->block_until = m->block_ms ? now + m->block_ms : INT64_MAX;
             if (m->block_until <= now) continue;   /* BLOCK 1 ms, and it is over already */
             break;
@@ -9409,8 +9416,11 @@ RSBUS__PRIVATE rsbus_result rsbus__mem_run(rsbus__conn *cn) {
         m->block_until = 0;
         m->dollar_n = 0;
         m->q_pos += used;
-        if (redisReaderFeed(cn->c->reader, m->rep, m->rep_len) != REDIS_OK)
+        if (ran == 2 ? redisReaderFeed(cn->c->reader, oom, sizeof oom - 1) != REDIS_OK
+                     : redisReaderFeed(cn->c->reader, m->rep, m->rep_len) != REDIS_OK) {
+            rsbus__drop(cn);   /* a reply lost: the pipeline is out of step */
             return rsbus__fail(cn->bus, RSBUS_E_NOMEM, "mem://: out of memory");
+        }
     }
     if (m->q_pos == m->q_len) m->q_pos = m->q_len = 0;
     return RSBUS_OK;

@@ -276,6 +276,78 @@ TEST(namespaces_apart_and_freed_with_their_last_bus) {
     CHECK_EQ_INT(live_blocks, 0);
 }
 
+/* ---- the engine out of memory: every allocation of the namespace fails in turn ---- */
+static long oom_every, oom_seen;
+static void *oom_alloc(void *u, size_t n) {
+    if (oom_every && ++oom_seen % oom_every == 0) return NULL;
+    return cnt_alloc(u, n);
+}
+static void *oom_realloc(void *u, void *p, size_t o, size_t n) {
+    if (oom_every && ++oom_seen % oom_every == 0) return NULL;
+    return cnt_realloc(u, p, o, n);
+}
+#define OOM_EVENTS 400
+static unsigned char oom_handled[OOM_EVENTS];
+static rsbus_verdict oom_handler(const rsbus_msg *m, void *user) {
+    long v = m->id ? strtol(m->id, NULL, 10) : -1;
+    (void)user;
+    if (v >= 0 && v < OOM_EVENTS) oom_handled[v] = 1;
+    return RSBUS_ACK;
+}
+static int oom_all_handled(const unsigned char *published) {
+    int i;
+    for (i = 0; i < OOM_EVENTS; i++) if (published[i] && !oom_handled[i]) return 0;
+    return 1;
+}
+/* One namespace whose every 'every'-th allocation fails while events are published and consumed. */
+static void oom_round(long every) {
+    rsbus_config c = test_cfg("t:oom", "g", "c");
+    rsbus *bus;
+    unsigned char published[OOM_EVENTS];
+    int i, nomem = 0, ok = 0;
+    int64_t deadline;
+    c.url = "mem://oom";
+    c.log = NULL;
+    c.allocator.alloc_fn = oom_alloc; c.allocator.realloc_fn = oom_realloc; c.allocator.free_fn = cnt_free;
+    live_bytes = live_blocks = 0;
+    bus = open_cfg(&c);   /* its allocator is the namespace's: the engine's allocations fail too */
+    if (!bus) { CHECK(bus != NULL); return; }
+    CHECK(rsbus_subscribe(bus, "*", oom_handler, NULL) > 0);
+    memset(published, 0, sizeof published);
+    memset(oom_handled, 0, sizeof oom_handled);
+    oom_every = every;
+    for (i = 0; i < OOM_EVENTS; i++) {
+        char id[16];
+        rsbus_result r;
+        int n;
+        snprintf(id, sizeof id, "%d", i);
+        r = pub_id(bus, "t.oom", id);
+        CHECK(r == RSBUS_OK || r == RSBUS_E_NOMEM);
+        if (r == RSBUS_OK) { published[i] = 1; ok++; } else nomem++;
+        n = rsbus_poll(bus, 0);
+        CHECK(n >= 0 || n == RSBUS_E_NOMEM);
+    }
+    oom_every = 0;
+    CHECK(ok > 0);
+    deadline = test_now_ms() + 20000;   /* what a failed poll left pending comes back */
+    while (!oom_all_handled(published) && test_now_ms() < deadline) {
+        rsbus_claim_stats cs;
+        (void)rsbus_poll(bus, 0);
+        (void)rsbus_claim(bus, 0, 0, &cs);
+        test_sleep_ms(5);
+    }
+    CHECK(oom_all_handled(published));   /* lost: 0 */
+    fprintf(stderr, "  every %ld: %d publishes ok, %d refused with RSBUS_E_NOMEM\n", every, ok, nomem);
+    rsbus_close(bus);
+    CHECK_EQ_INT(live_bytes, 0);
+    CHECK_EQ_INT(live_blocks, 0);
+}
+TEST(engine_out_of_memory_loses_nothing) {
+    static const long every[] = { 3, 5, 7, 13 };
+    size_t i;
+    for (i = 0; i < sizeof every / sizeof every[0]; i++) oom_round(every[i]);
+}
+
 /* ---- memory bounded by max_len and dlq_max_len ---- */
 TEST(memory_bounded_by_max_len) {
     rsbus_config c = test_cfg("t:bound", "g", "c");
@@ -438,6 +510,7 @@ int main(void) {
     RUN(same_errors_as_redis);
     RUN(namespaces_apart_and_freed_with_their_last_bus);
     RUN(memory_bounded_by_max_len);
+    RUN(engine_out_of_memory_loses_nothing);
     RUN(blocking_read_woken_by_another_thread_and_stopped);
     RUN(threads_share_a_namespace_and_lose_nothing);
     raw_reset();

@@ -3231,7 +3231,11 @@ RSBUS__PRIVATE redisReply *rsbus__reply_new(const redisReadTask *task, size_t ex
     while ((t = t->parent) != NULL)
         if (++depth >= RSBUS__MAX_NESTING) { cn->reply_refused = 1; return NULL; }
     cn->reply_bytes += sizeof(redisReply) + extra;
-    if (cn->reply_bytes > cn->reply_bound) { cn->reply_refused = 1; return NULL; }
+    if (cn->reply_bytes > cn->reply_bound) {   /* a batch too large: the next reads take one entry at a time */
+        cn->reply_refused = 1;
+        cn->bus->small_reads = 100;
+        return NULL;
+    }
     r = (redisReply *)rsbus__arena_alloc(cn->bus, sizeof(redisReply) + extra);
     if (!r) return NULL;
     memset(r, 0, sizeof *r);
@@ -3580,10 +3584,10 @@ RSBUS__PRIVATE rsbus_result rsbus__read_reply(rsbus__conn *cn, redisReply **out,
         if (redisGetReplyFromReader(cn->c, &p) != REDIS_OK) return rsbus__ctx_fail(cn, what);
         if (p) break;
 #ifndef RSBUS_NO_MEM
-        if (cn->mem) {
+        if (cn->mem) {   /* the engine's replies come whole: one too large is cut off below, as from a socket */
             rsbus_result mr = rsbus__mem_pump(cn, what);
             if (mr != RSBUS_OK) return mr;
-            continue;
+            if (cn->c->reader->len - cn->c->reader->pos <= bound) continue;
         }
 #endif
         if (!deadline) deadline = rsbus__mono_ms() + bus->cfg.io_timeout_ms;

@@ -501,6 +501,60 @@ TEST(same_errors_as_redis) {
 #endif
 }
 
+/* ---- a batch too large for the bus is read again one entry at a time, on both transports ---- */
+#ifdef TEST_MEM_RAW
+static void big_entries_on(int mem) {
+    static char big[15 << 20];
+    const char *argv[8];
+    rsbus_config c = test_cfg("t:big", "g", "c");
+    rsbus *bus;
+    redisReply *r;
+    int total = 0, refused = 0, i;
+    int64_t deadline;
+    static const char *const xlen_dlq[] = { "XLEN", "t:big:dlq", NULL };
+    memset(big, 'x', sizeof big - 1);
+    argv[0] = "XADD"; argv[1] = "t:big"; argv[2] = "*"; argv[3] = "type"; argv[4] = "a.b"; argv[5] = "data";
+    argv[6] = big; argv[7] = NULL;
+    for (i = 0; i < 2; i++) {
+        r = cmd_on(mem, argv);
+        CHECK(r && r->type == REDIS_REPLY_STRING);
+        if (r) freeReplyObject(r);
+    }
+    c.url = mem ? MEM_TEST_URL : srv.unix_url;
+    c.log = NULL;
+    c.max_event_bytes = 1000;   /* the reply bound: 24 MiB, under the two entries' 30 MiB */
+    c.batch_size = 10;
+    bus = open_cfg(&c);
+    REQUIRE(bus != NULL);
+    CHECK(rsbus_subscribe(bus, "*", wake_handler, NULL) > 0);
+    deadline = test_now_ms() + 30000;
+    while (total < 2 && test_now_ms() < deadline) {
+        int n = rsbus_poll(bus, 0);
+        if (n < 0) {
+            if (refused < 3) fprintf(stderr, "  %s: poll: %s: %s\n", mem ? "mem" : "redis", rsbus_result_str((rsbus_result)n), rsbus_errmsg(bus));
+            CHECK_EQ_INT(n, RSBUS_E_PROTOCOL);
+            refused++;
+            continue;
+        }
+        total += n;
+    }
+    CHECK_EQ_INT(total, 2);
+    CHECK_EQ_INT(refused, 1);   /* the first read, cut off */
+    r = cmd_on(mem, xlen_dlq);
+    CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer == 2);   /* both over max_event_bytes: dead letters */
+    if (r) freeReplyObject(r);
+    rsbus_close(bus);
+}
+#endif
+TEST(batch_too_large_read_one_at_a_time_as_on_redis) {
+#ifdef TEST_MEM_RAW
+    big_entries_on(0);
+    big_entries_on(1);
+#else
+    SKIP("built with RSBUS_NO_MEM");
+#endif
+}
+
 int main(void) {
     if (test_redis_start(&srv, NULL) != 0) {
         printf("test_mem: 0 passed, 1 failed\n");
@@ -511,6 +565,7 @@ int main(void) {
     RUN(namespaces_apart_and_freed_with_their_last_bus);
     RUN(memory_bounded_by_max_len);
     RUN(engine_out_of_memory_loses_nothing);
+    RUN(batch_too_large_read_one_at_a_time_as_on_redis);
     RUN(blocking_read_woken_by_another_thread_and_stopped);
     RUN(threads_share_a_namespace_and_lose_nothing);
     raw_reset();

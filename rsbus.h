@@ -2374,7 +2374,6 @@ RSBUS__PRIVATE rsbus_result rsbus__url_parse(const char *url, rsbus__url *out, c
         }
         memcpy(out->host, rest, n);
         out->host[n] = 0;
-        out->port = 0;
         rsbus__url_redact(out, out->redacted, sizeof out->redacted);
         return RSBUS_OK;
     }

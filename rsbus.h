@@ -2368,7 +2368,8 @@ RSBUS__PRIVATE rsbus_result rsbus__url_parse(const char *url, rsbus__url *out, c
             return rsbus__url_fail(msg, msg_size, "mem:// name longer than 64 bytes", NULL);
         for (i = 0; i < n; i++) {
             char c = rest[i];
-            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-'))
                 return rsbus__url_fail(msg, msg_size, "mem:// takes only a name (letters, digits, '.', '_', '-'): no user, "
                                        "password, port, path or query", NULL);
         }

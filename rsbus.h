@@ -8393,8 +8393,8 @@ RSBUS__PRIVATE void rsbus__mc_xread(rsbus__mx *x, int group_read) {
         int newer = ids[j].ms == UINT64_MAX && ids[j].seq == UINT64_MAX;
         if (group_read && !newer) { served++; continue; }   /* a history read always answers */
         if (!st) continue;
-        if (newer) { if (rsbus__mid_cmp(st->last, groups[j]->last) > 0 && rsbus__mfind(st, groups[j]->last) < st->n) served++; }
-        else if (rsbus__mid_cmp(st->last, ids[j]) > 0 && st->n && rsbus__mid_cmp(rsbus__ment_at(st, st->n - 1)->id, ids[j]) > 0) served++;
+        /* an entry after the position (the same test as where the entries are written below) */
+        if (st->n && rsbus__mid_cmp(rsbus__ment_at(st, st->n - 1)->id, newer ? groups[j]->last : ids[j]) > 0) served++;
     }
     if (!served) {
         if (block >= 0 && !x->in_exec && !x->expired) { x->blocked = 1; x->m->block_ms = block; return; }

@@ -7705,8 +7705,8 @@ struct rsbus__mconn {
     rsbus__mwatch *w; size_t nw, capw;
     int oom;
     int64_t block_ms;                         /* the head command's BLOCK */
-    rsbus__mid dollar[64]; size_t dollar_n;
-    uint64_t seen_ver;                        /* the namespace's version when the head command blocked */   /* XREAD ... $ of the head command, as when it began */
+    rsbus__mid dollar[64]; size_t dollar_n;   /* XREAD ... $ of the head command, as when it began */
+    uint64_t seen_ver;                        /* the namespace's version when the head command blocked */
 };
 
 static pthread_mutex_t rsbus__mem_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -8247,7 +8247,10 @@ RSBUS__PRIVATE void rsbus__mc_xadd(rsbus__mx *x) {
             continue;
         }
         if (i < x->argc && rsbus__mieq(x->a[i], "LIMIT")) {
-            if (i + 1 >= x->argc || !rsbus__mi64(x->a[i + 1], &limit) || limit < 0) { RSBUS__MX_ERR(x, "%s", rsbus__m_notint); return; }
+            if (i + 1 >= x->argc || !rsbus__mi64(x->a[i + 1], &limit) || limit < 0) {
+                RSBUS__MX_ERR(x, "%s", rsbus__m_notint);
+                return;
+            }
             i += 2;
             continue;
         }
@@ -8257,7 +8260,10 @@ RSBUS__PRIVATE void rsbus__mc_xadd(rsbus__mx *x) {
         RSBUS__MX_ERR(x, "ERR wrong number of arguments for 'xadd' command");
         return;
     }
-    if (limit && !approx) { RSBUS__MX_ERR(x, "ERR syntax error, LIMIT cannot be used without the special ~ option"); return; }
+    if (limit && !approx) {
+        RSBUS__MX_ERR(x, "ERR syntax error, LIMIT cannot be used without the special ~ option");
+        return;
+    }
     if (rsbus__meq(x->a[i], "*", 1)) auto_id = 1;
     else {
         rsbus__marg ia = x->a[i];
@@ -8266,7 +8272,10 @@ RSBUS__PRIVATE void rsbus__mc_xadd(rsbus__mx *x) {
             RSBUS__MX_ERR(x, "%s", rsbus__m_badid);
             return;
         }
-        if (!auto_seq && rsbus__mid_zero(id)) { RSBUS__MX_ERR(x, "ERR The ID specified in XADD must be greater than 0-0"); return; }
+        if (!auto_seq && rsbus__mid_zero(id)) {
+            RSBUS__MX_ERR(x, "ERR The ID specified in XADD must be greater than 0-0");
+            return;
+        }
     }
     fi = i + 1;
     if ((found = rsbus__mstream_arg(x, 1, &k)) < 0) return;
@@ -8278,10 +8287,19 @@ RSBUS__PRIVATE void rsbus__mc_xadd(rsbus__mx *x) {
         if (auto_id) {
             uint64_t ms = (uint64_t)x->now;
             if (ms > last.ms) { id.ms = ms; id.seq = 0; }
-            else { id = last; if (!rsbus__mid_incr(&id)) { RSBUS__MX_ERR(x, "ERR The stream has exhausted the last possible ID, unable to add more items"); return; } }
+            else {
+                id = last;
+                if (!rsbus__mid_incr(&id)) {
+                    RSBUS__MX_ERR(x, "ERR The stream has exhausted the last possible ID, unable to add more items");
+                    return;
+                }
+            }
         } else if (auto_seq) {
             if (id.ms == last.ms) {
-                if (last.seq == UINT64_MAX) { RSBUS__MX_ERR(x, "ERR The ID specified in XADD is equal or smaller than the target stream top item"); return; }
+                if (last.seq == UINT64_MAX) {
+                    RSBUS__MX_ERR(x, "ERR The ID specified in XADD is equal or smaller than the target stream top item");
+                    return;
+                }
                 id.seq = last.seq + 1;
             } else if (id.ms < last.ms) {
                 RSBUS__MX_ERR(x, "ERR The ID specified in XADD is equal or smaller than the target stream top item");
@@ -8333,7 +8351,10 @@ RSBUS__PRIVATE void rsbus__mc_xread(rsbus__mx *x, int group_read) {
             if (count < 0) count = 0;
             i += 2;
         } else if (rsbus__mieq(x->a[i], "BLOCK") && i + 1 < x->argc) {
-            if (!rsbus__mi64(x->a[i + 1], &block)) { RSBUS__MX_ERR(x, "ERR timeout is not an integer or out of range"); return; }
+            if (!rsbus__mi64(x->a[i + 1], &block)) {
+                RSBUS__MX_ERR(x, "ERR timeout is not an integer or out of range");
+                return;
+            }
             if (block < 0) { RSBUS__MX_ERR(x, "ERR timeout is negative"); return; }
             i += 2;
         } else if (group_read && rsbus__mieq(x->a[i], "GROUP") && i + 2 < x->argc) {
@@ -8369,13 +8390,21 @@ RSBUS__PRIVATE void rsbus__mc_xread(rsbus__mx *x, int group_read) {
             }
         }
         if (rsbus__meq(ia, "$", 1)) {
-            if (group_read) { RSBUS__MX_ERR(x, "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."); return; }
+            if (group_read) {
+                RSBUS__MX_ERR(x, "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of "
+                              "this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID "
+                              "would just return an empty result set.");
+                return;
+            }
             ids[j] = found ? keys[j]->st->last : ids[j];
             if (!found) { ids[j].ms = 0; ids[j].seq = 0; }
             if (x->m->block_until && j < 64 && x->m->dollar_n > j) ids[j] = x->m->dollar[j];   /* as when it began */
             else if (j < 64) { x->m->dollar[j] = ids[j]; if (x->m->dollar_n <= j) x->m->dollar_n = j + 1; }
         } else if (rsbus__meq(ia, ">", 1)) {
-            if (!group_read) { RSBUS__MX_ERR(x, "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."); return; }
+            if (!group_read) {
+                RSBUS__MX_ERR(x, "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.");
+                return;
+            }
             ids[j].ms = UINT64_MAX; ids[j].seq = UINT64_MAX;   /* marks ">" */
         } else if (!rsbus__mid_parse(ia, 0, 0, NULL, &ids[j])) { RSBUS__MX_ERR(x, "%s", rsbus__m_badid); return; }
     }
@@ -8459,7 +8488,10 @@ RSBUS__PRIVATE void rsbus__mc_xack(rsbus__mx *x) {
     size_t i;
     int64_t n = 0;
     rsbus__mid id;
-    for (i = 3; i < x->argc; i++) if (!rsbus__mid_parse(x->a[i], 0, 0, NULL, &id)) { RSBUS__MX_ERR(x, "%s", rsbus__m_badid); return; }
+    for (i = 3; i < x->argc; i++) if (!rsbus__mid_parse(x->a[i], 0, 0, NULL, &id)) {
+        RSBUS__MX_ERR(x, "%s", rsbus__m_badid);
+        return;
+    }
     if (rsbus__mstream_arg(x, 1, &k) < 0) return;
     if (k) g = rsbus__mgroup_get(k->st, x->a[2], NULL);
     if (g) {
@@ -8484,7 +8516,10 @@ RSBUS__PRIVATE void rsbus__mc_xpending(rsbus__mx *x) {
     rsbus__marg cname = { NULL, 0, NULL };
     if (x->argc != 3) {
         if (x->argc > 3 && rsbus__mieq(x->a[3], "IDLE")) {
-            if (x->argc < 5 || !rsbus__mi64(x->a[4], &idle)) { RSBUS__MX_ERR(x, "%s", x->argc < 5 ? rsbus__m_syntax : rsbus__m_notint); return; }
+            if (x->argc < 5 || !rsbus__mi64(x->a[4], &idle)) {
+                RSBUS__MX_ERR(x, "%s", x->argc < 5 ? rsbus__m_syntax : rsbus__m_notint);
+                return;
+            }
             if (idle < 0) idle = 0;
             i = 5;
         }
@@ -8493,14 +8528,20 @@ RSBUS__PRIVATE void rsbus__mc_xpending(rsbus__mx *x) {
             RSBUS__MX_ERR(x, "%s", rsbus__m_badid);
             return;
         }
-        if ((sx && !rsbus__mid_incr(&start)) || (ex && !rsbus__mid_decr(&end))) { RSBUS__MX_ERR(x, "ERR invalid start ID for the interval"); return; }
+        if ((sx && !rsbus__mid_incr(&start)) || (ex && !rsbus__mid_decr(&end))) {
+            RSBUS__MX_ERR(x, "ERR invalid start ID for the interval");
+            return;
+        }
         if (!rsbus__mi64(x->a[i + 2], &count)) { RSBUS__MX_ERR(x, "%s", rsbus__m_notint); return; }
         if (count < 0) count = 0;
         if (x->argc - i == 4) cname = x->a[i + 3];
     }
     if (rsbus__mstream_arg(x, 1, &k) < 0) return;
     if (k) g = rsbus__mgroup_get(k->st, x->a[2], NULL);
-    if (!g) { RSBUS__MX_ERR(x, "NOGROUP No such key '%.*s' or consumer group '%.*s'", RSBUS__MNAME(x->a[1]), RSBUS__MNAME(x->a[2])); return; }
+    if (!g) {
+        RSBUS__MX_ERR(x, "NOGROUP No such key '%.*s' or consumer group '%.*s'", RSBUS__MNAME(x->a[1]), RSBUS__MNAME(x->a[2]));
+        return;
+    }
     if (x->argc == 3) {
         size_t nc = 0;
         if (!g->npel) { RSBUS__MR_LIT(x->m, x->ns, "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n"); return; }
@@ -8551,15 +8592,19 @@ RSBUS__PRIVATE void rsbus__mc_xclaim(rsbus__mx *x) {
         int more = i + 1 < x->argc;
         if (rsbus__mieq(x->a[i], "FORCE")) force = 1;
         else if (rsbus__mieq(x->a[i], "JUSTID")) justid = 1;
-        else if (rsbus__mieq(x->a[i], "IDLE") && more) { if (!rsbus__mi64(x->a[++i], &idle)) { RSBUS__MX_ERR(x, "%s", rsbus__m_notint); return; } }
-        else if (rsbus__mieq(x->a[i], "TIME") && more) { if (!rsbus__mi64(x->a[++i], &tms)) { RSBUS__MX_ERR(x, "%s", rsbus__m_notint); return; } }
-        else if (rsbus__mieq(x->a[i], "RETRYCOUNT") && more) { if (!rsbus__mi64(x->a[++i], &retry)) { RSBUS__MX_ERR(x, "%s", rsbus__m_notint); return; } }
-        else if (rsbus__mieq(x->a[i], "LASTID") && more) { if (!rsbus__mid_parse(x->a[++i], 0, 0, NULL, &id)) { RSBUS__MX_ERR(x, "%s", rsbus__m_badid); return; } }
-        else { RSBUS__MX_ERR(x, "ERR Unrecognized XCLAIM option '%.*s'", RSBUS__MNAME(x->a[i])); return; }
+        else if (more && (rsbus__mieq(x->a[i], "IDLE") || rsbus__mieq(x->a[i], "TIME") || rsbus__mieq(x->a[i], "RETRYCOUNT"))) {
+            int64_t *v = rsbus__mieq(x->a[i], "IDLE") ? &idle : rsbus__mieq(x->a[i], "TIME") ? &tms : &retry;
+            if (!rsbus__mi64(x->a[++i], v)) { RSBUS__MX_ERR(x, "%s", rsbus__m_notint); return; }
+        } else if (more && rsbus__mieq(x->a[i], "LASTID")) {
+            if (!rsbus__mid_parse(x->a[++i], 0, 0, NULL, &id)) { RSBUS__MX_ERR(x, "%s", rsbus__m_badid); return; }
+        } else { RSBUS__MX_ERR(x, "ERR Unrecognized XCLAIM option '%.*s'", RSBUS__MNAME(x->a[i])); return; }
     }
     if (rsbus__mstream_arg(x, 1, &k) < 0) return;
     if (k) g = rsbus__mgroup_get(k->st, x->a[2], NULL);
-    if (!g) { RSBUS__MX_ERR(x, "NOGROUP No such key '%.*s' or consumer group '%.*s'", RSBUS__MNAME(x->a[1]), RSBUS__MNAME(x->a[2])); return; }
+    if (!g) {
+        RSBUS__MX_ERR(x, "NOGROUP No such key '%.*s' or consumer group '%.*s'", RSBUS__MNAME(x->a[1]), RSBUS__MNAME(x->a[2]));
+        return;
+    }
     hdr_at = x->m->rep_len;
     
     for (i = first; i < last; i++) {
@@ -8646,7 +8691,10 @@ RSBUS__PRIVATE void rsbus__mc_xdel(rsbus__mx *x) {
     size_t i;
     int64_t n = 0;
     rsbus__mid id;
-    for (i = 2; i < x->argc; i++) if (!rsbus__mid_parse(x->a[i], 0, 0, NULL, &id)) { RSBUS__MX_ERR(x, "%s", rsbus__m_badid); return; }
+    for (i = 2; i < x->argc; i++) if (!rsbus__mid_parse(x->a[i], 0, 0, NULL, &id)) {
+        RSBUS__MX_ERR(x, "%s", rsbus__m_badid);
+        return;
+    }
     if (rsbus__mstream_arg(x, 1, &k) < 0) return;
     if (k) {
         for (i = 2; i < x->argc; i++) {
@@ -8694,8 +8742,14 @@ RSBUS__PRIVATE void rsbus__mc_xtrim(rsbus__mx *x) {
 }
 
 /* XINFO STREAM [FULL [COUNT n]] | GROUPS | CONSUMERS, in Redis 7.0's shape. */
-RSBUS__PRIVATE void rsbus__mr_kv_int(rsbus__mx *x, const char *k, int64_t v) { rsbus__mr_bulkz(x->m, x->ns, k); rsbus__mr_int(x->m, x->ns, v); }
-RSBUS__PRIVATE void rsbus__mr_kv_id(rsbus__mx *x, const char *k, rsbus__mid v) { rsbus__mr_bulkz(x->m, x->ns, k); rsbus__mr_id(x->m, x->ns, v); }
+RSBUS__PRIVATE void rsbus__mr_kv_int(rsbus__mx *x, const char *k, int64_t v) {
+    rsbus__mr_bulkz(x->m, x->ns, k);
+    rsbus__mr_int(x->m, x->ns, v);
+}
+RSBUS__PRIVATE void rsbus__mr_kv_id(rsbus__mx *x, const char *k, rsbus__mid v) {
+    rsbus__mr_bulkz(x->m, x->ns, k);
+    rsbus__mr_id(x->m, x->ns, v);
+}
 RSBUS__PRIVATE void rsbus__mr_kv_nint(rsbus__mx *x, const char *k, int64_t v) {   /* -1: nil */
     rsbus__mr_bulkz(x->m, x->ns, k);
     if (v < 0) RSBUS__MR_LIT(x->m, x->ns, "$-1\r\n"); else rsbus__mr_int(x->m, x->ns, v);
@@ -8706,7 +8760,10 @@ RSBUS__PRIVATE void rsbus__mc_xinfo(rsbus__mx *x) {
     size_t i, j;
     int found;
     if (rsbus__mieq(x->a[1], "HELP")) { RSBUS__MR_LIT(x->m, x->ns, "*1\r\n+XINFO <subcommand> (mem://)\r\n"); return; }
-    if (x->argc < 3) { RSBUS__MX_ERR(x, "ERR wrong number of arguments for 'xinfo|%.*s' command", RSBUS__MNAME(x->a[1])); return; }
+    if (x->argc < 3) {
+        RSBUS__MX_ERR(x, "ERR wrong number of arguments for 'xinfo|%.*s' command", RSBUS__MNAME(x->a[1]));
+        return;
+    }
     if (!rsbus__mieq(x->a[1], "STREAM") && !rsbus__mieq(x->a[1], "GROUPS") && !rsbus__mieq(x->a[1], "CONSUMERS")) {
         RSBUS__MX_ERR(x, "ERR unknown subcommand '%.*s'. Try XINFO HELP.", RSBUS__MNAME(x->a[1]));
         return;
@@ -8718,7 +8775,10 @@ RSBUS__PRIVATE void rsbus__mc_xinfo(rsbus__mx *x) {
         rsbus__mgroup *g;
         if (x->argc != 4) { RSBUS__MX_ERR(x, "ERR wrong number of arguments for 'xinfo|consumers' command"); return; }
         g = rsbus__mgroup_get(st, x->a[3], NULL);
-        if (!g) { RSBUS__MX_ERR(x, "NOGROUP No such consumer group '%.*s' for key name '%.*s'", RSBUS__MNAME(x->a[3]), RSBUS__MNAME(x->a[2])); return; }
+        if (!g) {
+            RSBUS__MX_ERR(x, "NOGROUP No such consumer group '%.*s' for key name '%.*s'", RSBUS__MNAME(x->a[3]), RSBUS__MNAME(x->a[2]));
+            return;
+        }
         rsbus__mr_arr(x->m, x->ns, g->ncons);
         for (i = 0; i < g->ncons; i++) {
             rsbus__mr_arr(x->m, x->ns, 6);
@@ -8850,7 +8910,10 @@ RSBUS__PRIVATE void rsbus__mc_xgroup(rsbus__mx *x) {
                 if (er < 0 && er != -1) { RSBUS__MX_ERR(x, "ERR value for ENTRIESREAD must be positive or -1"); return; }
             } else { RSBUS__MX_ERR(x, "%s", rsbus__m_syntax); return; }
         }
-        if (!rsbus__meq(x->a[4], "$", 1) && !rsbus__mid_parse(x->a[4], 0, 0, NULL, &id)) { RSBUS__MX_ERR(x, "%s", rsbus__m_badid); return; }
+        if (!rsbus__meq(x->a[4], "$", 1) && !rsbus__mid_parse(x->a[4], 0, 0, NULL, &id)) {
+            RSBUS__MX_ERR(x, "%s", rsbus__m_badid);
+            return;
+        }
         if (!found && !(create && mkstream)) { RSBUS__MX_ERR(x, "%s", rsbus__m_needkey); return; }
         if (!found) {
             k = rsbus__mkey_new(x->ns, x->a[2].p, x->a[2].n, RSBUS__MK_STREAM);
@@ -8886,7 +8949,10 @@ RSBUS__PRIVATE void rsbus__mc_xgroup(rsbus__mx *x) {
         rsbus__mr_int(x->m, x->ns, g != NULL);
         return;
     }
-    if (!g) { RSBUS__MX_ERR(x, "NOGROUP No such consumer group '%.*s' for key name '%.*s'", RSBUS__MNAME(x->a[3]), RSBUS__MNAME(x->a[2])); return; }
+    if (!g) {
+        RSBUS__MX_ERR(x, "NOGROUP No such consumer group '%.*s' for key name '%.*s'", RSBUS__MNAME(x->a[3]), RSBUS__MNAME(x->a[2]));
+        return;
+    }
     if (rsbus__mieq(sub, "CREATECONSUMER")) {
         int created;
         if (!rsbus__mcons_make(x->ns, g, x->a[4].p, x->a[4].n, &created)) { RSBUS__MX_ERR(x, "%s", rsbus__m_oom); return; }
@@ -8979,9 +9045,15 @@ RSBUS__PRIVATE void rsbus__mc_hset(rsbus__mx *x, int nx) {
     rsbus__mkey *k = rsbus__mkey_get(x->ns, x->a[1].p, x->a[1].n);
     size_t i;
     int64_t added = 0;
-    if ((x->argc - 2) % 2 || (nx && x->argc != 4)) { RSBUS__MX_ERR(x, "ERR wrong number of arguments for '%s' command", nx ? "hsetnx" : "hset"); return; }
+    if ((x->argc - 2) % 2 || (nx && x->argc != 4)) {
+        RSBUS__MX_ERR(x, "ERR wrong number of arguments for '%s' command", nx ? "hsetnx" : "hset");
+        return;
+    }
     if (k && k->type != RSBUS__MK_HASH) { RSBUS__MX_ERR(x, "%s", rsbus__m_wrongtype); return; }
-    if (!k && !(k = rsbus__mkey_new(x->ns, x->a[1].p, x->a[1].n, RSBUS__MK_HASH))) { RSBUS__MX_ERR(x, "%s", rsbus__m_oom); return; }
+    if (!k && !(k = rsbus__mkey_new(x->ns, x->a[1].p, x->a[1].n, RSBUS__MK_HASH))) {
+        RSBUS__MX_ERR(x, "%s", rsbus__m_oom);
+        return;
+    }
     for (i = 2; i + 1 < x->argc; i += 2) {
         rsbus__mhf *h = rsbus__mh_find(k, x->a[i]);
         char *v;
@@ -9035,7 +9107,10 @@ RSBUS__PRIVATE void rsbus__mc_eval(rsbus__mx *x) {
         if (rsbus__mstream_arg(x, 3, &k) < 0) return;
         if (!k) { RSBUS__MX_ERR(x, "ERR Error running script: no such key"); return; }
         g = rsbus__mgroup_get(k->st, x->a[4], NULL);
-        if (!g) { RSBUS__MX_ERR(x, "NOGROUP No such consumer group '%.*s' for key name '%.*s'", RSBUS__MNAME(x->a[4]), RSBUS__MNAME(x->a[3])); return; }
+        if (!g) {
+            RSBUS__MX_ERR(x, "NOGROUP No such consumer group '%.*s' for key name '%.*s'", RSBUS__MNAME(x->a[4]), RSBUS__MNAME(x->a[3]));
+            return;
+        }
         c = rsbus__mcons_get(g, x->a[5].p, x->a[5].n, &at);
         if (!c) { rsbus__mr_int(x->m, x->ns, 0); return; }
         if (c->pending) { rsbus__mr_int(x->m, x->ns, -1); return; }
@@ -9276,7 +9351,12 @@ RSBUS__PRIVATE void rsbus__mexec_parsed(rsbus__mx *x, int c) {
             static const char *const pol[] = { "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
                                                "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl" };
             for (i = 0; i < sizeof pol / sizeof pol[0] && !rsbus__mieq_lower(x->a[3], pol[i]); i++) {}
-            if (i == sizeof pol / sizeof pol[0]) { RSBUS__MX_ERR(x, "ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction"); break; }
+            if (i == sizeof pol / sizeof pol[0]) {
+                RSBUS__MX_ERR(x, "ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) "
+                              "must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, "
+                              "allkeys-lru, allkeys-lfu, allkeys-random, noeviction");
+                break;
+            }
             memcpy(x->ns->policy, pol[i], strlen(pol[i]) + 1);
             RSBUS__MR_LIT(x->m, x->ns, "+OK\r\n");
         } else if (x->argc == 2 && rsbus__mieq(x->a[1], "RESETSTAT")) {
@@ -9532,8 +9612,14 @@ RSBUS__PRIVATE rsbus_result rsbus__mem_open(rsbus *bus, const rsbus_config *c, c
     struct rsbus__mconn *m;
     rsbus__mns *ns;
     const char *name = bus->url.host;
-    if (c->spool_path) { snprintf(msg, size, "rsbus_open: spool_path: mem:// has no spool (nothing survives the process)"); return RSBUS_E_ARG; }
-    if (c->require_tls) { snprintf(msg, size, "rsbus_open: require_tls: mem:// has no TLS (it has no connection)"); return RSBUS_E_ARG; }
+    if (c->spool_path) {
+        snprintf(msg, size, "rsbus_open: spool_path: mem:// has no spool (nothing survives the process)");
+        return RSBUS_E_ARG;
+    }
+    if (c->require_tls) {
+        snprintf(msg, size, "rsbus_open: require_tls: mem:// has no TLS (it has no connection)");
+        return RSBUS_E_ARG;
+    }
     /* (publish_wait_replicas, cluster and sentinel settings are refused here too, once they exist) */
     m = (struct rsbus__mconn *)rsbus__alloc(&bus->a, sizeof *m);
     if (!m) { snprintf(msg, size, "rsbus_open: out of memory"); return RSBUS_E_NOMEM; }

@@ -50,7 +50,7 @@ static void test__fail(const char *file, int line, const char *what) {
 #define RUN(name) do { \
         const char *test__why = TEST_EXCLUDED(#name); \
         test__cur = #name; test__cur_failed = 0; test__cur_skipped = 0; \
-        if (test__why) { fprintf(stderr, "-- %s: skipped: %s\n", #name, test__why); test__skipped++; break; } \
+        if (test__why) { fprintf(stderr, "SKIP %s: %s\n", #name, test__why); test__skipped++; break; } \
         fprintf(stderr, "-- %s\n", #name); \
         name(); \
         if (test__cur_failed) test__failed++; else if (test__cur_skipped) test__skipped++; else test__passed++; \

@@ -35,7 +35,11 @@ TEST__UNUSED static int on_mem(void) {
     const char *v = getenv("RSBUS_TEST_TRANSPORT");
     return v && strcmp(v, "mem") == 0;
 }
-/* The one list of tests that run on Redis only, and why. */
+/* The one list of tests that run on Redis only, and why. The programs make test does not run on mem:// at
+   all need a server by what they test: test_faults (servers killed, frozen, restarted, CLIENT KILL),
+   test_security (ACL users), test_tls, test_spool and test_gateway (the offline spool, which mem:// does
+   not have), test_rsbusctl, test_exporter and chaos (other processes on the same data), test_hostile and
+   test_harness (a fake server, the test server's own handling), test_docs (README's tools). */
 static const char *const redis_only[][2] = {
     { "open_refused_port", "connects to a TCP port nobody listens on" },
     { "open_timeout_on_silent_server", "needs a TCP server that never answers" },

@@ -412,7 +412,8 @@ $(H1)/test_gateway: $(H1)/gateway
 # script that runs build/cross/ARCH/NAME under qemu (tests/run_tests.sh runs those).
 #   CROSS_TESTS   what runs under emulation, chosen by what it proves on a 32-bit and a big-endian CPU:
 #                 the unit, JSON (and JSONTestSuite: JSONTESTSUITE=...) and URL parsers, schemas, the spool
-#                 (its file format and offsets), dedupe, the bus on a real server, and the gateway example
+#                 (its file format and offsets), dedupe, the bus on a real server, the gateway example, and
+#                 the in-process bus (test_mem: its answers compared with the native redis-server's)
 #   CROSS_FULL=1  adds the fault, hostile-reply, allocation-failure, security and rsbusctl tests (about 3 more
 #                 minutes). Not test_harness: it tests the tests' server handling, and a redis-server started
 #                 by an emulated process does not get PR_SET_PDEATHSIG's signal when qemu is SIGKILLed
@@ -434,7 +435,8 @@ CROSS = $(BUILD)/cross
 # hiredis.pc of that architecture (-D_FILE_OFFSET_BITS=64: 64-bit file offsets on a 32-bit CPU too)
 CROSS_CFLAGS_OF = $(shell PKG_CONFIG_LIBDIR=/usr/lib/$(CROSS_TRIPLET_$(1))/pkgconfig pkg-config --cflags hiredis 2>/dev/null \
                       || echo -D_FILE_OFFSET_BITS=64)
-CROSS_TESTS ?= test_unit test_json test_json_suite test_url test_schema test_spool test_dedupe test_bus test_gateway
+CROSS_TESTS ?= test_unit test_json test_json_suite test_url test_schema test_spool test_dedupe test_bus test_gateway \
+               test_mem
 CROSS_LONG  := test_faults test_hostile test_alloc_fail test_security test_rsbusctl
 CROSS_RUN_TESTS := $(filter $(patsubst tests/%.c,%,$(TEST_SRCS)),$(CROSS_TESTS) $(if $(filter 1,$(CROSS_FULL)),$(CROSS_LONG)))
 CROSS_TOOLS := gateway rsbusctl spool_xarch

@@ -2129,11 +2129,13 @@ RSBUS__PRIVATE void rsbus__url_redact(const rsbus__url *u, char *out, size_t siz
     char num[32];
     if (!out || size == 0) return;
     out[0] = '\0';
+#ifndef RSBUS_NO_MEM
     if (u->kind == RSBUS__URL_MEM) {
         rsbus__url_put(out, size, &pos, "mem://", 6, 0);
         rsbus__url_put(out, size, &pos, u->host, strlen(u->host), 0);
         return;
     }
+#endif
     if (u->kind == RSBUS__URL_UNIX) {
         char sep = '?';
         rsbus__url_put(out, size, &pos, "unix://", 7, 0);
@@ -2358,10 +2360,17 @@ RSBUS__PRIVATE rsbus_result rsbus__url_parse(const char *url, rsbus__url *out, c
     if (rsbus__url_ieq(url, sl, "redis")) out->kind = RSBUS__URL_TCP;
     else if (rsbus__url_ieq(url, sl, "rediss")) out->kind = RSBUS__URL_TLS;
     else if (rsbus__url_ieq(url, sl, "unix")) out->kind = RSBUS__URL_UNIX;
-    else if (rsbus__url_ieq(url, sl, "mem")) out->kind = RSBUS__URL_MEM;
+    else if (rsbus__url_ieq(url, sl, "mem")) {
+#ifdef RSBUS_NO_MEM
+        return rsbus__url_fail(msg, msg_size, "mem:// is compiled out by RSBUS_NO_MEM", NULL);
+#else
+        out->kind = RSBUS__URL_MEM;
+#endif
+    }
     else return rsbus__url_fail(msg, msg_size, "unknown scheme (redis://, rediss:// or unix://)", NULL);
     rest = sep + 3;
 
+#ifndef RSBUS_NO_MEM
     if (out->kind == RSBUS__URL_MEM) {   /* mem://<name>: letters, digits, '.', '_', '-' */
         n = (size_t)(end - rest);
         if (n > RSBUS__MEM_NAME_MAX)
@@ -2378,6 +2387,7 @@ RSBUS__PRIVATE rsbus_result rsbus__url_parse(const char *url, rsbus__url *out, c
         rsbus__url_redact(out, out->redacted, sizeof out->redacted);
         return RSBUS_OK;
     }
+#endif
 
     if (out->kind == RSBUS__URL_UNIX) {
         const char *q = (const char *)memchr(rest, '?', (size_t)(end - rest));
@@ -4196,14 +4206,9 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
     bus->next_token = 1;
     bus->group_named = cfg->group != NULL;
     r = rsbus__url_parse(c.url, &bus->url, err->msg, sizeof err->msg);
-    if (r == RSBUS_OK && bus->url.kind == RSBUS__URL_MEM) {
-#ifndef RSBUS_NO_MEM
-        r = rsbus__mem_open(bus, &c, err->msg, sizeof err->msg);
-#else
-        r = RSBUS_E_ARG;
-        snprintf(err->msg, sizeof err->msg, "rsbus_open: mem:// is compiled out by RSBUS_NO_MEM");
+#ifndef RSBUS_NO_MEM   /* (without it the url parser refuses mem://, naming the switch) */
+    if (r == RSBUS_OK && bus->url.kind == RSBUS__URL_MEM) r = rsbus__mem_open(bus, &c, err->msg, sizeof err->msg);
 #endif
-    }
     if (r == RSBUS_OK && c.require_tls && bus->url.kind != RSBUS__URL_TLS) {
         r = RSBUS_E_TLS;
         snprintf(err->msg, sizeof err->msg, "rsbus_open: require_tls is set but the url is not rediss:// (%.120s)",

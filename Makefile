@@ -13,6 +13,7 @@
 #   make demo-gateway  examples/gateway.c fed readings while its redis-server is killed and restarted
 #   make demo-cluster  a throwaway 3+3 Redis Cluster, 8 partitions, two workers, a master killed mid-way
 #   make chaos-failover  Sentinel failovers under load (master kills, paused replicas), lost 0 with WAIT
+#   make demo-mem   the same demo on mem:// (RSBUS_URL=mem://demo): no redis-server at all
 #   make examples | cxx | sanitize | valgrind | bench | fuzz | clean
 #
 # A test is any tests/test_*.c (one file, its own main, ending with test_summary()): it is found, built
@@ -48,7 +49,8 @@ TEST_CFLAGS    = $(STD) $(WARN) -Werror -g -O1 -I.
 EXAMPLE_CFLAGS = $(STD) $(WARN) -Werror -O2 -I.
 SAN_FLAGS      = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 CXX_CHECK_FLAGS = -std=c++11 -Wall -Wextra -Werror -I.
-LIBS = $(HIREDIS_LIBS) -lm
+# -pthread: mem:// (the in-process bus) uses POSIX threads (in libc itself from glibc 2.34)
+LIBS = $(HIREDIS_LIBS) -lm -pthread
 
 # Sanitizer errors abort, so the tests' SIGABRT handler stops their redis-servers.
 ASAN_OPTIONS ?= abort_on_error=1
@@ -90,13 +92,23 @@ CXX_CHECKS := $(BUILD)/compile/g++-c++11 $(BUILD)/compile/clang++-c++11 \
 # The switch matrix's runs: PROGRAM:PART is tests/PROGRAM.c built with SW_PART into build/sw/PROGRAM-noPART
 # and run by make test. With every switch: the unit and bus tests; each switch alone (the compile checks
 # above build them all): the test program its absence changes (RSBUS_NO_CLUSTER: test_partitions, which then
-# checks that partitions are refused; RSBUS_NO_MEM removes nothing yet, so it is only built); the gateway build: test_gateway against examples/gateway.c built
-# with SW_gateway (build/sw/test_gateway-nogateway runs it).
+# checks that partitions are refused; RSBUS_NO_MEM: test_mem); the gateway build: test_gateway against
+# examples/gateway.c built with SW_gateway (build/sw/test_gateway-nogateway runs it).
 SW_RUNS := test_unit:all test_bus:all test_spool:spool test_schema:schema test_dedupe:dedupe test_bus:admin \
-           test_partitions:cluster
+           test_partitions:cluster test_mem:mem
 SW_BINS := $(foreach r,$(SW_RUNS),$(if $(wildcard tests/$(word 1,$(subst :, ,$(r))).c),\
                $(BUILD)/sw/$(word 1,$(subst :, ,$(r)))-no$(word 2,$(subst :, ,$(r))))) \
            $(if $(wildcard tests/test_gateway.c),$(BUILD)/sw/test_gateway-nogateway)
+
+# The in-process bus (mem://): MEM_PROGS run a second time with RSBUS_TEST_TRANSPORT=mem, on mem:// instead of
+# their redis-server, with the same expectations (tests/bus_util.h lists the tests that need a real server,
+# and why); build/mem/NAME is a two-line script that runs build/NAME so, build/mem/san/NAME the ASan+UBSan
+# build. tests/test_mem.c (threads, blocking reads, namespaces, Redis's error texts) runs plain, under
+# ASan+UBSan like every test, and under ThreadSanitizer (TSAN_CC, build/tsan/test_mem).
+MEM_PROGS    := $(foreach t,test_bus test_dedupe test_schema test_interop test_alloc_fail test_partitions,$(if $(wildcard tests/$(t).c),$(t)))
+MEM_BINS     := $(MEM_PROGS:%=$(BUILD)/mem/%) $(foreach t,test_bus test_dedupe,$(if $(wildcard tests/$(t).c),$(BUILD)/mem/san/$(t)))
+TSAN_CC      ?= clang
+TSAN_BINS    := $(if $(wildcard tests/test_mem.c),$(BUILD)/tsan/test_mem)
 
 RUN_TESTS = bash tests/run_tests.sh
 DEPS = CC="$(CC)" SAN_CC="$(SAN_CC)" bash tests/deps.sh
@@ -116,7 +128,7 @@ test:
 	@$(DEPS) test
 	@bash tests/interop/setup.sh $(BUILD)
 	@$(MAKE) --no-print-directory build-test
-	@$(RUN_TESTS) $(TEST_BINS) $(VARIANT_BINS) $(SW_BINS) $(SAN_BINS) $(VG_BINS)
+	@$(RUN_TESTS) $(TEST_BINS) $(VARIANT_BINS) $(MEM_BINS) $(TSAN_BINS) $(SW_BINS) $(SAN_BINS) $(VG_BINS)
 
 sanitize:
 	@$(DEPS) sanitize
@@ -239,8 +251,20 @@ build-cxx: $(CXX_CHECKS) ; @:
 build-san: $(SAN_BINS) ; @:
 build-demo: $(BUILD)/demo ; @:
 build-bench: $(BUILD)/bench ; @:
-build-test: $(C_CHECKS) $(CXX_CHECKS) $(TEST_BINS) $(VARIANT_BINS) $(SW_BINS) $(SAN_BINS) $(VG_BINS) $(EXAMPLE_BINS) \
+build-test: $(C_CHECKS) $(CXX_CHECKS) $(TEST_BINS) $(VARIANT_BINS) $(MEM_BINS) $(TSAN_BINS) $(SW_BINS) $(SAN_BINS) $(VG_BINS) $(EXAMPLE_BINS) \
             build-snippets ; @:
+
+$(BUILD)/mem/san/%: $(BUILD)/san/% | $(BUILD)
+	@mkdir -p $(BUILD)/mem/san
+	@printf '#!/bin/sh\nRSBUS_TEST_TRANSPORT=mem exec $(CURDIR)/$(BUILD)/san/$* "$$@"\n' > $@
+	@chmod +x $@
+$(BUILD)/mem/%: $(BUILD)/% | $(BUILD)
+	@mkdir -p $(BUILD)/mem
+	@printf '#!/bin/sh\nRSBUS_TEST_TRANSPORT=mem exec $(CURDIR)/$(BUILD)/$* "$$@"\n' > $@
+	@chmod +x $@
+$(BUILD)/tsan/%: tests/%.c rsbus.h $(TEST_HDRS) | $(BUILD)
+	@mkdir -p $(BUILD)/tsan
+	$(TSAN_CC) $(TEST_CFLAGS) -fsanitize=thread $(HIREDIS_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LIBS)
 
 $(BUILD)/vg/%: $(BUILD)/% | $(BUILD)
 	@mkdir -p $(BUILD)/vg
@@ -314,7 +338,13 @@ $(BUILD)/compile/g++-c++11-noall $(BUILD)/compile/clang++-c++11-noall: $(BUILD)/
 	$* $(CXX_CHECK_FLAGS) $(SW_all) $(HIREDIS_CFLAGS) $< -o $@ $(LIBS)
 
 # ---- make size: what an embedded gateway carries (tests/size.sh says how each figure is made) ----------
-.PHONY: size demo-gateway
+.PHONY: size demo-gateway demo-mem
+# ---- make demo-mem: examples/demo.c on the in-process bus, switched by RSBUS_URL alone -------------------
+demo-mem:
+	@$(DEPS) build
+	@$(MAKE) --no-print-directory build-demo
+	RSBUS_URL=mem://demo $(BUILD)/demo
+
 size:
 	@$(DEPS) demo
 	@CC="$(CC)" bash tests/size.sh $(BUILD)
@@ -346,7 +376,7 @@ H1          = $(BUILD)/h1
 H1_PREFIX   = $(BUILD)/hiredis1/prefix
 H1_STAMP    = $(H1_PREFIX)/.built
 H1_CFLAGS   = -DRSBUS_TLS -I$(H1_PREFIX)/include
-H1_LIBS     = $(H1_PREFIX)/lib/libhiredis_ssl.a $(H1_PREFIX)/lib/libhiredis.a -lssl -lcrypto -lm
+H1_LIBS     = $(H1_PREFIX)/lib/libhiredis_ssl.a $(H1_PREFIX)/lib/libhiredis.a -lssl -lcrypto -lm -pthread
 H1_TEST_BINS    := $(TEST_SRCS:tests/%.c=$(H1)/%)
 H1_EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(H1)/%)
 # under ASan+UBSan too: the programs whose traffic goes through hiredis 1.2's reader and TLS layer
@@ -355,7 +385,9 @@ H1_C_CHECKS     := $(foreach c,gcc clang,$(foreach s,c99 c11,$(H1)/compile/$(c)-
 H1_CXX_CHECKS   := $(H1)/compile/g++-c++11 $(H1)/compile/clang++-c++11
 # hiredis 1.2 without -DRSBUS_TLS (a user's hiredis 1.x without TLS): rediss:// must say how to get TLS
 H1_NOTLS_BINS   := $(patsubst tests/%.c,$(H1)/notls/%,$(wildcard tests/test_tls.c))
-H1_RUN          := $(filter-out $(H1)/test_docs,$(H1_TEST_BINS)) $(H1_SAN_BINS) $(H1_NOTLS_BINS)
+# test_bus on mem:// too: the in-process bus feeds hiredis 1.2's reader through a socketless context
+H1_MEM_BINS     := $(patsubst tests/%.c,$(H1)/mem/%,$(wildcard tests/test_bus.c))
+H1_RUN          := $(filter-out $(H1)/test_docs,$(H1_TEST_BINS)) $(H1_SAN_BINS) $(H1_NOTLS_BINS) $(H1_MEM_BINS)
 
 .PHONY: test-hiredis1 build-hiredis1 build-h1-snippets
 
@@ -365,7 +397,7 @@ test-hiredis1:
 	@$(MAKE) --no-print-directory build-hiredis1
 	@$(RUN_TESTS) $(H1_RUN)
 
-build-hiredis1: $(H1_C_CHECKS) $(H1_CXX_CHECKS) $(H1_TEST_BINS) $(H1_EXAMPLE_BINS) $(H1_SAN_BINS) $(H1_NOTLS_BINS) \
+build-hiredis1: $(H1_C_CHECKS) $(H1_CXX_CHECKS) $(H1_TEST_BINS) $(H1_EXAMPLE_BINS) $(H1_SAN_BINS) $(H1_NOTLS_BINS) $(H1_MEM_BINS) \
                 build-h1-snippets ; @:
 
 $(H1_STAMP):
@@ -373,6 +405,10 @@ $(H1_STAMP):
 
 $(H1) $(H1)/san $(H1)/notls $(H1)/compile:
 	mkdir -p $@
+$(H1_MEM_BINS): $(H1)/mem/%: $(H1)/%
+	@mkdir -p $(H1)/mem
+	@printf '#!/bin/sh\nRSBUS_TEST_TRANSPORT=mem exec $(CURDIR)/$(H1)/$* "$$@"\n' > $@
+	@chmod +x $@
 
 build-h1-snippets: $(H1_STAMP) | $(H1)
 	@sh tests/extract_snippets.sh $(H1)/snippets
@@ -386,7 +422,7 @@ $(H1_SAN_BINS): $(H1)/san/%: tests/%.c rsbus.h $(TEST_HDRS) $(H1_STAMP) | $(H1)/
 	$(SAN_CC) $(TEST_CFLAGS) $(SAN_FLAGS) $(H1_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_LIBS)
 
 $(H1_NOTLS_BINS): $(H1)/notls/%: tests/%.c rsbus.h $(TEST_HDRS) $(H1_STAMP) | $(H1)/notls
-	$(CC) $(TEST_CFLAGS) -I$(H1_PREFIX)/include $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_PREFIX)/lib/libhiredis.a -lm
+	$(CC) $(TEST_CFLAGS) -I$(H1_PREFIX)/include $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_PREFIX)/lib/libhiredis.a -lm -pthread
 
 $(H1_EXAMPLE_BINS): $(H1)/%: examples/%.c rsbus.h $(H1_STAMP) | $(H1)
 	$(CC) $(EXAMPLE_CFLAGS) $(H1_CFLAGS) $(CTL_CFLAGS) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) $(H1_LIBS) $(CTL_LIBS)
@@ -415,7 +451,8 @@ $(H1)/test_gateway: $(H1)/gateway
 #   CROSS_TESTS   what runs under emulation, chosen by what it proves on a 32-bit and a big-endian CPU:
 #                 the unit, JSON (and JSONTestSuite: JSONTESTSUITE=...) and URL parsers, schemas, the spool
 #                 (its file format and offsets), dedupe, the bus on a real server, the gateway example, and
-#                 partitions (the slot hash on a 32-bit and a big-endian CPU, routing, the merged DLQ)
+#                 partitions (the slot hash on a 32-bit and a big-endian CPU, routing, the merged DLQ),
+#                 and the in-process bus (test_mem: its answers compared with the native redis-server's)
 #   CROSS_FULL=1  adds the fault, hostile-reply, allocation-failure, security and rsbusctl tests (about 3 more
 #                 minutes). Not test_harness: it tests the tests' server handling, and a redis-server started
 #                 by an emulated process does not get PR_SET_PDEATHSIG's signal when qemu is SIGKILLed
@@ -437,7 +474,8 @@ CROSS = $(BUILD)/cross
 # hiredis.pc of that architecture (-D_FILE_OFFSET_BITS=64: 64-bit file offsets on a 32-bit CPU too)
 CROSS_CFLAGS_OF = $(shell PKG_CONFIG_LIBDIR=/usr/lib/$(CROSS_TRIPLET_$(1))/pkgconfig pkg-config --cflags hiredis 2>/dev/null \
                       || echo -D_FILE_OFFSET_BITS=64)
-CROSS_TESTS ?= test_unit test_json test_json_suite test_url test_schema test_spool test_dedupe test_bus test_gateway test_partitions
+CROSS_TESTS ?= test_unit test_json test_json_suite test_url test_schema test_spool test_dedupe test_bus test_gateway \
+               test_partitions test_mem
 CROSS_LONG  := test_faults test_hostile test_alloc_fail test_security test_rsbusctl
 CROSS_RUN_TESTS := $(filter $(patsubst tests/%.c,%,$(TEST_SRCS)),$(CROSS_TESTS) $(if $(filter 1,$(CROSS_FULL)),$(CROSS_LONG)))
 CROSS_TOOLS := gateway rsbusctl spool_xarch

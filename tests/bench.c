@@ -35,6 +35,9 @@
        XADDs each master took (the spread), and the time of an empty rsbus_poll (one round trip to every
        master at once: it must not grow with the partitions); on a 2-core machine the cluster's three
        servers share the cores, so its totals cannot exceed one server's
+   W12 mem:// (the in-process bus, no server): rsbus_publish, rsbus_publish_batch (100), rsbus_poll and
+       rsbus_run (COUNT 100) on one namespace, events/s and client CPU per event, with the ratio to the same
+       rsbus calls on Redis measured by W1-W3 in this run; then W7's allocation count on mem://
    W10 replicated publish against a local replica: rsbus_publish / rsbus_publish_batch (100) with
        publish_wait_replicas 1 vs hiredis appending XADD (or MULTI/XADD.../EXEC) and WAIT 1 in one write;
        and rsbus without WAIT in the same run, for what WAIT costs per publish
@@ -1503,6 +1506,145 @@ failed:
     return -1;
 }
 
+/* ---- W12: mem:// ------------------------------------------------------------------------------ */
+
+static rsbus *open_mem_bus(const char *consumer, int publish_only, const rsbus_allocator *a) {
+    rsbus_config cfg;
+    rsbus_error err;
+    rsbus *bus;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.url = "mem://bench";
+    cfg.stream = "bench:w9";
+    cfg.group = GROUP;
+    cfg.consumer = consumer;
+    cfg.group_start = "0";
+    cfg.publish_only = publish_only;
+    cfg.block_ms = 1000;
+    cfg.max_len = 2000000;   /* never reached: memory is what the rounds publish */
+    if (a) cfg.allocator = *a;
+    bus = rsbus_open(&cfg, &err);
+    if (!bus) fail("rsbus_open mem://: %s: %s", rsbus_result_str(err.code), err.msg);
+    return bus;
+}
+typedef struct w12_run_ctx { rsbus *bus; long count, n; } w12_run_ctx;
+static rsbus_verdict w12_run_handler(const rsbus_msg *m, void *user) {
+    w12_run_ctx *x = (w12_run_ctx *)user;
+    (void)m;
+    if (++x->count == x->n) rsbus_stop(x->bus);
+    return RSBUS_ACK;
+}
+/* One round: n single publishes, n in batches of 100, then a group reads them: half with rsbus_poll, half
+   with rsbus_run. The namespace lives while 'keep' is open; the stream is deleted after the round. */
+SIDE_FN int w12_round(long n, meas *pub, meas *batch, meas *poll, meas *run) {
+    rsbus *keep = open_mem_bus("keep", 0, NULL), *bus = NULL;
+    rsbus_event evs[100];
+    long i, count = 0, got = 0;
+    span t0;
+    if (!keep) return -1;
+    for (i = 0; i < 100; i++) event_init(&evs[i]);
+    if (!(bus = open_mem_bus("pub", 1, NULL))) goto failed;
+    t0 = span_begin();
+    for (i = 0; i < n; i++) if (rsbus_publish(bus, &evs[0], NULL) != RSBUS_OK) goto failed;
+    meas_end(pub, &t0, (double)n);
+    t0 = span_begin();
+    for (i = 0; i < n / 100; i++) if (rsbus_publish_batch(bus, evs, 100, NULL) != RSBUS_OK) goto failed;
+    meas_end(batch, &t0, (double)(n / 100 * 100));
+    rsbus_close(bus);
+    if (!(bus = open_mem_bus("c1", 0, NULL))) goto failed;
+    if (rsbus_subscribe(bus, "*", count_handler, &count) <= 0) goto failed;
+    t0 = span_begin();
+    while (got < n) {
+        int k = rsbus_poll(bus, -1);
+        if (k <= 0) goto failed;
+        got += k;
+    }
+    meas_end(poll, &t0, (double)got);
+    rsbus_close(bus);
+    {
+        w12_run_ctx x;
+        long left = n / 100 * 100 + n - got;
+        if (!(bus = open_mem_bus("c2", 0, NULL))) goto failed;
+        x.bus = bus; x.count = 0; x.n = left;
+        if (rsbus_subscribe(bus, "*", w12_run_handler, &x) <= 0) goto failed;
+        t0 = span_begin();
+        if (run_with_alarm(bus, 120) != RSBUS_OK || x.count != left) goto failed;
+        meas_end(run, &t0, (double)left);
+        rsbus_close(bus);
+    }
+    rsbus_close(keep);   /* the last bus of the namespace: it is freed */
+    return 0;
+failed:
+    fail("W12: an rsbus call failed on mem://: %s", bus ? rsbus_errmsg(bus) : "open");
+    if (bus) rsbus_close(bus);
+    rsbus_close(keep);
+    return -1;
+}
+static void w12_line(const char *label, const meas *m, int rounds, int t) {
+    double x[MAX_ROUNDS] = { 0 }, y[MAX_ROUNDS] = { 0 };
+    bstats e = stats_of(col(m, (size_t)rounds, 0, x), (size_t)rounds), c = stats_of(col(m, (size_t)rounds, 1, y), (size_t)rounds);
+    printf("    %-30s %12.0f %12.0f %12.0f %10.2f", label, e.med, e.min, e.max, c.med);
+    if (t >= 0 && g_table[t].have && g_table[t].rsbus > 0) printf("   %8.1f x Redis (%s)\n", e.med / g_table[t].rsbus, g_table[t].name);
+    else printf("   (run W1-W3 too for the ratio to Redis)\n");
+}
+/* W7's line for a publish on mem://: one allocation per event is the entry the namespace keeps */
+static void w12_w7_print(const char *what, const count_alloc *ca, long events) {
+    double per = (double)ca->allocs * 1000.0 / (double)events;
+    printf("    %-38s %10.2f %10.2f %10.2f   %s\n", what, per, (double)ca->reallocs * 1000.0 / (double)events,
+           (double)ca->frees * 1000.0 / (double)events, per <= 1000.0 ? "ok (the entries: 1000)" : "ABOVE TARGET (1000)");
+}
+static int w12(void) {
+    long n = scaled(100000, 10000), i;
+    meas pub[MAX_ROUNDS], batch[MAX_ROUNDS], poll[MAX_ROUNDS], run[MAX_ROUNDS];
+    int r;
+    printf("\nW12 mem:// (in-process, no server), %ld events per side and round, %d rounds\n", n, g_rounds);
+    printf("    %-30s %12s %12s %12s %10s\n", "events/s", "median", "min", "max", "CPU us/ev");
+    for (r = 0; r < g_rounds; r++) if (w12_round(n, &pub[r], &batch[r], &poll[r], &run[r])) return -1;
+    w12_line("rsbus_publish", pub, g_rounds, T_W1);
+    w12_line("rsbus_publish_batch (100)", batch, g_rounds, T_W2_100);
+    w12_line("rsbus_poll (COUNT 100)", poll, g_rounds, T_W3_POLL_NAIVE);
+    w12_line("rsbus_run (COUNT 100)", run, g_rounds, T_W3_NAIVE);
+    {   /* W7 on mem:// */
+        count_alloc ca;
+        rsbus_allocator a;
+        rsbus_event evs[100];
+        rsbus *keep, *bus;
+        long count = 0, got = 0;
+        int k;
+        memset(&ca, 0, sizeof ca);
+        a.alloc_fn = ca_alloc; a.realloc_fn = ca_realloc; a.free_fn = ca_free; a.user = &ca;
+        for (i = 0; i < 100; i++) event_init(&evs[i]);
+        printf("  W7 on mem:// (allocator calls per 1,000 events; the namespace's memory comes from the same allocator:\n"
+               "  a published entry is one allocation, freed when it is trimmed, so publishing's target is 1000 allocs)\n");
+        printf("    %-38s %10s %10s %10s\n", "", "alloc", "realloc", "free");
+        if (!(keep = open_mem_bus("keep", 0, &a))) return -1;
+        if (!(bus = open_mem_bus("c1", 0, &a))) { rsbus_close(keep); return -1; }
+        for (i = 0; i < 1000; i++) if (rsbus_publish(bus, &evs[0], NULL) != RSBUS_OK) goto failed;
+        memset(&ca, 0, sizeof ca);
+        for (i = 0; i < n; i++) if (rsbus_publish(bus, &evs[0], NULL) != RSBUS_OK) goto failed;
+        w12_w7_print("rsbus_publish", &ca, n);
+        for (i = 0; i < 10; i++) if (rsbus_publish_batch(bus, evs, 100, NULL) != RSBUS_OK) goto failed;
+        memset(&ca, 0, sizeof ca);
+        for (i = 0; i < n / 100; i++) if (rsbus_publish_batch(bus, evs, 100, NULL) != RSBUS_OK) goto failed;
+        w12_w7_print("rsbus_publish_batch (100)", &ca, n / 100 * 100);
+        if (rsbus_subscribe(bus, "*", count_handler, &count) <= 0) goto failed;
+        for (i = 0; i < 20; i++) if ((k = rsbus_poll(bus, -1)) <= 0) goto failed;
+        memset(&ca, 0, sizeof ca);
+        while (got < n) {
+            if ((k = rsbus_poll(bus, -1)) <= 0) goto failed;
+            got += k;
+        }
+        w7_print("rsbus_poll (COUNT 100)", &ca, got);
+        rsbus_close(bus);
+        rsbus_close(keep);
+        return 0;
+    failed:
+        fail("W12 (W7 on mem://): an rsbus call failed: %s", rsbus_errmsg(bus));
+        rsbus_close(bus);
+        rsbus_close(keep);
+        return -1;
+    }
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 static void print_machine(void) {
@@ -1737,7 +1879,7 @@ static void print_table(void) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: bench [--quick] [--rounds N] [--only W1|...|W11[,...]]...\n");
+    fprintf(f, "usage: bench [--quick] [--rounds N] [--only W1|...|W12[,...]]...\n");
 }
 
 
@@ -1994,8 +2136,8 @@ int main(int argc, char **argv) {
             for (tok = strtok(s, ","); tok && g_nonly < 32; tok = strtok(NULL, ",")) {
                 char *end;
                 long w = (tok[0] | 0x20) == 'w' ? strtol(tok + 1, &end, 10) : 0;
-                if ((tok[0] | 0x20) != 'w' || !tok[1] || *end || w < 1 || w > 11) {
-                    fprintf(stderr, "--only: %s is not one of W1..W11\n", tok);
+                if ((tok[0] | 0x20) != 'w' || !tok[1] || *end || w < 1 || w > 12) {
+                    fprintf(stderr, "--only: %s is not one of W1..W12\n", tok);
                     return 1;
                 }
                 g_only[g_nonly++] = tok;
@@ -2028,6 +2170,7 @@ int main(int argc, char **argv) {
     if (selected("W9")) w9();
     if (selected("W10")) { w10(1, T_W10_1); w10(100, T_W10_100); }
     if (selected("W11")) w11();
+    if (selected("W12")) w12();
     print_table();
     if (g_replica_up) test_redis_stop(&g_replica);
 

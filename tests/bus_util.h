@@ -25,11 +25,58 @@ TEST__UNUSED static void capture_log(void *user, rsbus_log_level level, const ch
     }
 }
 
-/* A config on the test server's unix socket with short, test-friendly timings. */
+/* ---- two transports ----
+   RSBUS_TEST_TRANSPORT=mem runs a program's tests on mem://test (rsbus's in-process bus) instead of its
+   redis-server, with the same expectations: test_cfg gives the mem:// url, raw() runs its command on the
+   same namespace, and the tests listed below, which need a real server, are skipped saying why. make
+   test runs test_bus, test_dedupe, test_schema, test_interop, test_alloc_fail and test_partitions both
+   ways (build/mem/). */
+#define MEM_TEST_URL "mem://test"
+TEST__UNUSED static int on_mem(void) {
+    const char *v = getenv("RSBUS_TEST_TRANSPORT");
+    return v && strcmp(v, "mem") == 0;
+}
+/* The one list of tests that run on Redis only, and why. The programs make test does not run on mem:// at
+   all need a server by what they test: test_faults (servers killed, frozen, restarted, CLIENT KILL),
+   test_security (ACL users), test_tls, test_spool and test_gateway (the offline spool, which mem:// does
+   not have), test_rsbusctl, test_exporter and chaos (other processes on the same data), test_hostile and
+   test_harness (a fake server, the test server's own handling), test_docs (README's tools). */
+static const char *const redis_only[][2] = {
+    { "open_refused_port", "connects to a TCP port nobody listens on" },
+    { "open_timeout_on_silent_server", "needs a TCP server that never answers" },
+    { "auth_password_and_acl_user", "AUTH and ACL users: mem:// has no server to log in to" },
+    { "select_db_from_url", "Redis databases (SELECT): mem:// has namespaces instead" },
+    { "reread_own_pending_after_restart", "restarts the redis-server" },
+    { "health_unhealthy_when_redis_is_gone", "stops the redis-server" },
+    { "two_consumers_share_a_group_and_a_second_group_gets_all", "consumers in forked processes: a mem:// "
+      "namespace lives in one process (test_mem runs the threaded equivalent)" },
+    { "sigkill_between_handling_and_acking_side_effect_once", "kills a consumer process" },
+    { "peers_publish_rsbus_consumes_byte_for_byte", "the peers are Python and Node processes on the server" },
+    { "rsbus_publishes_peers_read_field_by_field", "the peers are Python and Node processes on the server" },
+    { "publish_fields_goes_through_the_spool", "mem:// has no spool" },
+    { "spool_under_failing_allocations_loses_nothing", "mem:// has no spool" },
+    { "without_dedupe_the_same_kill_runs_the_side_effect_twice", "kills a consumer process" },
+    { "rename_moves_an_old_dlq", "README's RENAME of a 0.1 dead-letter stream, a redis-cli command on a server" },
+    { "claims_across_partitions_after_a_kill", "kills a consumer process" },
+    { "spool_keeps_the_partition", "mem:// has no spool" },
+};
+TEST__UNUSED static const char *mem_excluded(const char *name) {
+    size_t i;
+    if (!on_mem()) return NULL;
+    for (i = 0; i < sizeof redis_only / sizeof redis_only[0]; i++)
+        if (strcmp(redis_only[i][0], name) == 0) return redis_only[i][1];
+    return NULL;
+}
+#undef TEST_EXCLUDED
+#define TEST_EXCLUDED(name) mem_excluded(name)
+
+TEST__UNUSED static void mem_keep_namespace(void);
+/* A config on the test server's unix socket (or mem://test) with short, test-friendly timings. */
 TEST__UNUSED static rsbus_config test_cfg(const char *stream, const char *group, const char *consumer) {
     rsbus_config c;
+    if (on_mem()) mem_keep_namespace();
     memset(&c, 0, sizeof c);
-    c.url = srv.unix_url;
+    c.url = on_mem() ? MEM_TEST_URL : srv.unix_url;
     c.stream = stream;
     c.group = group;
     c.consumer = consumer;
@@ -55,11 +102,66 @@ TEST__UNUSED static rsbus *open_bus(const char *stream, const char *group, const
     return open_cfg(&c);
 }
 
-/* A raw command on a fresh connection; the reply is the caller's. */
+/* A raw command on mem://test: formatted by hiredis, run by the in-process engine as another client's
+   command, its reply parsed by a plain hiredis reader (freeReplyObject frees it). The bus that runs them
+   stays open, so the namespace lives as long as the program, as the server's data would. */
+#ifdef RSBUS_IMPLEMENTATION_INCLUDED
+#  ifndef RSBUS_NO_MEM
+static rsbus *mem_raw_bus;
+/* Opens the bus that runs raw commands, before any bus of a test: the namespace then lives (with libc's
+   allocator) until raw_reset, as a server's data would outlive the buses. */
+TEST__UNUSED static void mem_keep_namespace(void) {
+    rsbus_config c;
+    rsbus_error err;
+    if (mem_raw_bus) return;
+    memset(&c, 0, sizeof c);
+    c.url = MEM_TEST_URL;
+    c.stream = "raw";
+    c.publish_only = 1;
+    mem_raw_bus = rsbus_open(&c, &err);
+}
+TEST__UNUSED static redisReply *mem_raw_cmd(char *cmd, long long len) {
+    char *rep = NULL;
+    size_t n = 0;
+    void *out = NULL;
+    redisReader *rd;
+    if (len < 0) return NULL;
+    mem_keep_namespace();
+    if (mem_raw_bus && rsbus__mem_command(mem_raw_bus, cmd, (size_t)len, &rep, &n) == 0) {
+        rd = redisReaderCreate();
+        if (rd && redisReaderFeed(rd, rep, n) == REDIS_OK && redisReaderGetReply(rd, &out) != REDIS_OK) out = NULL;
+        if (rd) redisReaderFree(rd);
+        rsbus__free(&mem_raw_bus->a, rep, n);
+    }
+    redisFreeCommand(cmd);
+    return (redisReply *)out;
+}
+TEST__UNUSED static redisReply *mem_raw(const char *fmt, va_list ap) {
+    char *cmd = NULL;
+    int len = redisvFormatCommand(&cmd, fmt, ap);
+    return mem_raw_cmd(cmd, len);
+}
+#    define TEST_MEM_RAW 1
+#  endif
+#endif
+#ifndef TEST_MEM_RAW
+TEST__UNUSED static void mem_keep_namespace(void) {}
+#endif
+
+/* A raw command on a fresh connection (on mem://test when the tests run there); the reply is the caller's. */
 static redisContext *raw_ctx;
 TEST__UNUSED static redisReply *raw(const char *fmt, ...) {
     va_list ap;
     void *rep;
+#ifdef TEST_MEM_RAW
+    if (on_mem()) {
+        redisReply *r;
+        va_start(ap, fmt);
+        r = mem_raw(fmt, ap);
+        va_end(ap);
+        return r;
+    }
+#endif
     if (!raw_ctx) raw_ctx = test_redis_connect(&srv);
     if (!raw_ctx) return NULL;
     va_start(ap, fmt);
@@ -68,17 +170,46 @@ TEST__UNUSED static redisReply *raw(const char *fmt, ...) {
     if (!rep) { redisFree(raw_ctx); raw_ctx = NULL; }
     return (redisReply *)rep;
 }
-TEST__UNUSED static void raw_reset(void) { if (raw_ctx) { redisFree(raw_ctx); raw_ctx = NULL; } }
+/* A raw command of binary-safe arguments (redisCommandArgv), on mem://test when the tests run there. */
+TEST__UNUSED static redisReply *raw_argv(int argc, const char **argv, const size_t *alen) {
+#ifdef TEST_MEM_RAW
+    if (on_mem()) {
+        char *cmd = NULL;
+        long long len = redisFormatCommandArgv(&cmd, argc, argv, alen);
+        return mem_raw_cmd(cmd, len);
+    }
+#endif
+    if (!raw_ctx) raw_ctx = test_redis_connect(&srv);
+    if (!raw_ctx) return NULL;
+    return (redisReply *)redisCommandArgv(raw_ctx, argc, argv, alen);
+}
+/* Closes the raw connection (on mem://, the bus that keeps the namespace: at the end of a program). */
+TEST__UNUSED static void raw_reset(void) {
+    if (raw_ctx) { redisFree(raw_ctx); raw_ctx = NULL; }
+#ifdef TEST_MEM_RAW
+    if (mem_raw_bus) { rsbus_close(mem_raw_bus); mem_raw_bus = NULL; }
+#endif
+}
 TEST__UNUSED static long long raw_int(const char *fmt, ...) {
     va_list ap;
     redisReply *rep;
     long long v = -1;
-    if (!raw_ctx) raw_ctx = test_redis_connect(&srv);
-    if (!raw_ctx) return -1;
-    va_start(ap, fmt);
-    rep = (redisReply *)redisvCommand(raw_ctx, fmt, ap);
-    va_end(ap);
-    if (!rep) { redisFree(raw_ctx); raw_ctx = NULL; return -1; }
+#ifdef TEST_MEM_RAW
+    if (on_mem()) {
+        va_start(ap, fmt);
+        rep = mem_raw(fmt, ap);
+        va_end(ap);
+        if (!rep) return -1;
+    } else
+#endif
+    {
+        if (!raw_ctx) raw_ctx = test_redis_connect(&srv);
+        if (!raw_ctx) return -1;
+        va_start(ap, fmt);
+        rep = (redisReply *)redisvCommand(raw_ctx, fmt, ap);
+        va_end(ap);
+        if (!rep) { redisFree(raw_ctx); raw_ctx = NULL; return -1; }
+    }
     if (rep->type == REDIS_REPLY_INTEGER) v = rep->integer;
     freeReplyObject(rep);
     return v;

@@ -537,7 +537,7 @@ TEST(numbers_health_and_metrics) {
         CHECK_EQ_INT(pl[i].index, (int)i);
         CHECK_EQ_STR(pl[i].key, key);
         CHECK_EQ_INT(pl[i].slot, rsbus_key_slot(key, 0));
-        CHECK_EQ_STR(pl[i].node, srv.sock);
+        CHECK_EQ_STR(pl[i].node, on_mem() ? MEM_TEST_URL : srv.sock);
         CHECK_EQ_INT(pl[i].length, xlen_part("pn", (int)i));
         CHECK_EQ_INT(pl[i].dlq_length, i == 1 ? 1 : 0);
         CHECK_EQ_INT(pl[i].pending, 10);

@@ -288,6 +288,36 @@ TEST(url_unix) {
     CHECK_EQ_STR(U.redacted, "unix:///tmp/a%26b%3Dc.sock");
 }
 
+TEST(url_mem) {   /* mem://[name]: the in-process bus; a name and nothing else */
+    static const char *const bad[] = { "mem://u:" PW "@x", "mem://:" PW "@x", "mem://x:6379", "mem://x/0",
+                                       "mem://x?db=1", "mem://x%41", "mem:///x", "mem://[::1]" };
+    char name[80];
+    size_t i;
+    REQUIRE(parse("mem://") == RSBUS_OK);
+    CHECK_EQ_INT(U.kind, RSBUS__URL_MEM);
+    CHECK_EQ_STR(U.host, "");
+    CHECK_EQ_STR(U.redacted, "mem://");
+    REQUIRE(parse("MEM://orders.test_1-a") == RSBUS_OK);
+    CHECK_EQ_INT(U.kind, RSBUS__URL_MEM);
+    CHECK_EQ_STR(U.host, "orders.test_1-a");
+    CHECK_EQ_STR(U.redacted, "mem://orders.test_1-a");
+    CHECK(!U.has_user && !U.has_password && U.db == 0);
+    memset(name, 'n', 64); name[64] = 0;
+    {
+        char url[100];
+        snprintf(url, sizeof url, "mem://%s", name);
+        CHECK_EQ_INT(parse(url), RSBUS_OK);   /* 64 bytes: the longest name */
+        snprintf(url, sizeof url, "mem://%sn", name);
+        CHECK_EQ_INT(parse(url), RSBUS_E_ARG);
+        CHECK_CONTAINS(M, "longer than 64");
+    }
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ_INT(parse(bad[i]), RSBUS_E_ARG);
+        CHECK_CONTAINS(M, "mem://");
+        CHECK_NOT_CONTAINS(M, PW);
+    }
+}
+
 TEST(url_lengths) {
     char url[5000], big[600];
     size_t i;
@@ -1172,6 +1202,7 @@ int main(void) {
     RUN(url_ipv6);
     RUN(url_rediss);
     RUN(url_unix);
+    RUN(url_mem);
     RUN(url_lengths);
     RUN(url_bad);
     RUN(url_messages);

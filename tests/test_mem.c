@@ -567,7 +567,7 @@ static void big_entries_on(int mem) {
     redisReply *r;
     int total = 0, refused = 0, i;
     int64_t deadline;
-    static const char *const xlen_dlq[] = { "XLEN", "t:big:dlq", NULL };
+    static const char *const xlen_dlq[] = { "XLEN", "{t:big}:dlq", NULL };
     memset(big, 'x', sizeof big - 1);
     argv[0] = "XADD"; argv[1] = "t:big"; argv[2] = "*"; argv[3] = "type"; argv[4] = "a.b"; argv[5] = "data";
     argv[6] = big; argv[7] = NULL;

@@ -412,7 +412,9 @@ static void publisher_main(void *p) {
     load_arg *a = (load_arg *)p;
     rsbus_config c = ccfg(a->stream, "workers", "pub");
     rsbus *bus;
-    int i;
+    int i, down = 0;
+    char up_path[320];
+    snprintf(up_path, sizeof up_path, "%s.up", a->err_path);
     c.partitions = a->partitions;
     c.log = NULL;
     c.publish_only = 1;
@@ -428,6 +430,16 @@ static void publisher_main(void *p) {
         snprintf(id, sizeof id, "e%d", i);
         ev.id = id;
         r = rsbus_publish(bus, &ev, NULL);
+        if (r == RSBUS_OK || r == RSBUS_E_REPLICAS) {   /* written (E_REPLICAS: not confirmed by a replica) */
+            char line[64];
+            if (down) {   /* the first write after an outage: when, and which event (outage_ms reads it) */
+                snprintf(line, sizeof line, "%lld %s", (long long)test_now_ms(), id);
+                log_line(up_path, line);
+                down = 0;
+            }
+        } else {
+            down = 1;
+        }
         if (r == RSBUS_OK) log_line(a->log_path, id);
         else {
             snprintf(why, sizeof why, "%s %s", rsbus_result_str(r), rsbus_errmsg(bus));
@@ -500,6 +512,31 @@ static void paths(const char *tag, char *pub, char *hand, char *err, size_t size
     snprintf(pub, size, "%s/%s.pub", cl.node[0].dir, tag); unlink(pub);
     snprintf(hand, size, "%s/%s.handled", cl.node[0].dir, tag); unlink(hand);
     snprintf(err, size, "%s/%s.err", cl.node[0].dir, tag); unlink(err);
+    {
+        char up[320];
+        snprintf(up, sizeof up, "%s.up", err);
+        unlink(up);
+    }
+}
+/* What a publisher and the consumers saw of an outage that began at t0 (monotonic ms): the first write
+   after it (tag.err.up, written by the publisher), and when that event was handled (the handled log).
+   Waits up to 30 s; -1 where it did not happen. */
+static void outage_ms(const char *errp, const char *handp, int64_t t0, long long *pub_ms, long long *con_ms) {
+    char up[320], line[128], id[48] = "";
+    int64_t dl = test_now_ms() + 30000;
+    *pub_ms = *con_ms = -1;
+    snprintf(up, sizeof up, "%s.up", errp);
+    while (test_now_ms() < dl && *con_ms < 0) {
+        if (*pub_ms < 0) {
+            FILE *f = fopen(up, "r");
+            long long t;
+            while (f && fgets(line, sizeof line, f))
+                if (sscanf(line, "%lld %47s", &t, id) == 2 && t >= t0) { *pub_ms = t - t0; break; }
+            if (f) fclose(f);
+        }
+        if (*pub_ms >= 0 && count_lines(handp, id) > 0) *con_ms = test_now_ms() - t0;
+        test_sleep_ms(10);
+    }
 }
 static int long_run(void) { const char *v = getenv("RSBUS_CLUSTER_LONG"); return v && *v == '1'; }
 
@@ -569,6 +606,12 @@ TEST(a_master_killed_under_load_is_survived) {
     WAIT_UNTIL(count_lines(handp, NULL) >= 300, 20000);
     test_cluster_kill(&cl, m);
     t0 = test_now_ms();
+    {
+        long long pub_ms, con_ms;
+        outage_ms(errp, handp, t0, &pub_ms, &con_ms);
+        printf("  failover: outage from the kill: first write %lld ms, that event handled %lld ms\n", pub_ms, con_ms);
+        CHECK(pub_ms >= 0 && con_ms >= 0);
+    }
     CHECK_EQ_INT(test_cluster_wait_ok(&cl, 30000), 0);     /* a replica took over */
     printf("  failover: cluster ok again %lld ms after the kill\n", (long long)(test_now_ms() - t0));
     /* the dead master comes back as the new master's replica: until it syncs, publishes answer

@@ -131,9 +131,9 @@
         RSBUS_NO_ADMIN          operating calls: rsbus_dlq_list/_replay/_purge, rsbus_consumers_list/
                                 _gc, rsbus_tail, rsbus_replay_range, rsbus_group_rewind, rsbus_trim
                                 (rsbus_run still trims by trim_policy; rsbus_dlq_page_free stays)
-        RSBUS_NO_CLUSTER        Redis Cluster (redis+cluster:// URLs are refused), Sentinel and
-                                partitions (partitions >= 2 is refused; the key layout and
-                                rsbus_key_slot stay)
+        RSBUS_NO_CLUSTER        Redis Cluster and Sentinel (redis+cluster:// and redis+sentinel:// URLs
+                                are refused by rsbus_open) and partitions (partitions >= 2 is refused;
+                                the key layout and rsbus_key_slot stay)
         RSBUS_NO_MEM            the in-process bus: a mem:// URL is refused (no pthreads needed then)
         A publish-only gateway builds with all of them but RSBUS_NO_SPOOL, at -Os with
         -ffunction-sections -fdata-sections and -Wl,--gc-sections; README.md shows the sizes.
@@ -4272,6 +4272,7 @@ RSBUS__PRIVATE void rsbus__timeval(struct timeval *tv, int ms) {
     tv->tv_usec = (ms % 1000) * 1000;
 }
 
+#ifndef RSBUS_NO_CLUSTER
 /* >>sentinel (redis+sentinel://, rediss+sentinel://)
    rsbus__connect on a sentinel url first finds the master: the sentinels are asked in the url's order
    (SENTINEL get-master-addr-by-name, connect_timeout_ms to connect and io_timeout_ms to answer, each;
@@ -4444,6 +4445,7 @@ RSBUS__PRIVATE rsbus_result rsbus__sentinel_connect(rsbus__conn *cn) {
     return rsbus__fail(bus, nauth == u->nseeds ? RSBUS_E_AUTH : RSBUS_E_IO,
                        "sentinel: no master '%s' found; asked %s", u->master_name, tried);
 }
+#endif /* RSBUS_NO_CLUSTER */
 
 /* Connects, authenticates and selects the db. One attempt, bounded by connect_timeout_ms + io_timeout_ms.
    Commands queued before it stay queued: the handshake's own go after them, and are sent and read on
@@ -4455,7 +4457,9 @@ RSBUS__PRIVATE rsbus_result rsbus__connect(rsbus__conn *cn) {
     size_t nrep = 0, i;
     rsbus__mark m;
     rsbus_result r = RSBUS_OK;
+#ifndef RSBUS_NO_CLUSTER
     if (bus->url.sentinel && !bus->sentinel_inner) return rsbus__sentinel_connect(cn);   /* finds the master first */
+#endif
     rsbus__disconnect(cn, 1);
 #ifndef RSBUS_NO_MEM
     if (cn->mem) return rsbus__mem_connect(cn);
@@ -5439,9 +5443,10 @@ RSBUS__PUBLIC rsbus *rsbus_open(const rsbus_config *cfg, rsbus_error *err) {
 #ifndef RSBUS_NO_CLUSTER
     if (r == RSBUS_OK && bus->url.cluster) r = rsbus__cluster_new(bus, err->msg, sizeof err->msg);
 #else
-    if (r == RSBUS_OK && bus->url.cluster) {
+    if (r == RSBUS_OK && (bus->url.cluster || bus->url.sentinel)) {
         r = RSBUS_E_ARG;
-        snprintf(err->msg, sizeof err->msg, "rsbus_open: a cluster url needs Redis Cluster support, compiled out by RSBUS_NO_CLUSTER");
+        snprintf(err->msg, sizeof err->msg, "rsbus_open: a %s url needs %s support, compiled out by RSBUS_NO_CLUSTER",
+                 bus->url.cluster ? "redis+cluster://" : "redis+sentinel://", bus->url.cluster ? "Redis Cluster" : "Sentinel");
     }
 #endif
     if (r != RSBUS_OK) goto fail;   /* err->msg is written */

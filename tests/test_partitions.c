@@ -30,6 +30,14 @@ TEST(partitions_compiled_out) {
     REQUIRE(bus != NULL);
     CHECK_EQ_INT(rsbus_key_slot("123456789", 0), 0x31C3 % 16384);
     rsbus_close(bus);
+    c.url = "redis+cluster://127.0.0.1:7000,127.0.0.1:7001";   /* refused before anything is sent */
+    CHECK(rsbus_open(&c, &err) == NULL);
+    CHECK_EQ_INT(err.code, RSBUS_E_ARG);
+    CHECK_CONTAINS(err.msg, "compiled out by RSBUS_NO_CLUSTER");
+    c.url = "redis+sentinel://127.0.0.1:26379/mymaster";
+    CHECK(rsbus_open(&c, &err) == NULL);
+    CHECK_EQ_INT(err.code, RSBUS_E_ARG);
+    CHECK_CONTAINS(err.msg, "Sentinel support, compiled out by RSBUS_NO_CLUSTER");
 }
 int main(void) {
     if (test_redis_start(&srv, NULL) != 0) {

@@ -19,7 +19,10 @@
     ranges need 6.2; lag and entries-added in the numbers need 7.0, they read -1 before). Tested on
     Redis 7.0 with hiredis 0.14.1 and 1.2.0. TLS (rediss://) needs hiredis 1.x built with TLS: define
     RSBUS_TLS and link -lhiredis_ssl -lhiredis -lssl -lcrypto (see TLS); without it a rediss:// URL
-    fails with RSBUS_E_TLS and says how to get TLS.
+    fails with RSBUS_E_TLS and says how to get TLS. Redis Cluster (redis+cluster://, CLUSTER SLOTS) and
+    Sentinel (redis+sentinel://) work with the same versions and no other library; tested with Redis
+    7.0's cluster and redis-sentinel. The in-process bus (mem://) needs POSIX threads: link -pthread, or
+    build with RSBUS_NO_MEM.
 
     TL;DR
         #define _POSIX_C_SOURCE 200809L

@@ -1912,26 +1912,15 @@ static int w9_del(const char *stream, int nparts) {
     snprintf(key, sizeof key, "{%s}:meta", stream);
     return del_key(key);
 }
-SIDE_FN int w9_side(const char *stream, int nparts, long n, meas *pub, meas *con, double *reads_per_k) {
-    rsbus_config cfg;
-    rsbus_error err;
-    rsbus *bus;
+/* W9 and W11: n events published in batches of 100 (keys k0..k999), then consumed by rsbus_run; the bus
+   is the caller's (opened on the stream with its partitions) and stays open. */
+SIDE_FN int parts_pub_con(rsbus *bus, long n, meas *pub, meas *con, const char *w) {
     rsbus_event evs[100];
     char keys[100][8];
     w3_run_ctx x;
     span t0;
     long i, k;
-    long long reads0;
     rsbus_result r;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.url = g_redis.unix_url;
-    cfg.stream = stream;
-    cfg.group = GROUP;
-    cfg.consumer = "c1";
-    cfg.group_start = "0";
-    cfg.block_ms = 1000;
-    cfg.partitions = nparts;
-    if (!(bus = rsbus_open(&cfg, &err))) return fail("W9 rsbus_open: %s: %s", rsbus_result_str(err.code), err.msg);
     for (k = 0; k < 100; k++) event_init(&evs[k]);
     t0 = span_begin();
     for (i = 0; i < n; i += 100) {
@@ -1939,42 +1928,42 @@ SIDE_FN int w9_side(const char *stream, int nparts, long n, meas *pub, meas *con
             snprintf(keys[k], sizeof keys[k], "k%ld", (i + k) % 1000);
             evs[k].key = keys[k];
         }
-        if ((r = rsbus_publish_batch(bus, evs, 100, NULL)) != RSBUS_OK) {
-            fail("W9 rsbus_publish_batch: %s: %s", rsbus_result_str(r), rsbus_errmsg(bus));
-            rsbus_close(bus);
-            return -1;
-        }
+        if ((r = rsbus_publish_batch(bus, evs, 100, NULL)) != RSBUS_OK)
+            return fail("%s rsbus_publish_batch: %s: %s", w, rsbus_result_str(r), rsbus_errmsg(bus));
     }
     meas_end(pub, &t0, (double)n);
     x.bus = bus; x.count = 0; x.n = n;
-    if (rsbus_subscribe(bus, "*", w3_run_handler, &x) <= 0) { rsbus_close(bus); return fail("rsbus_subscribe"); }
-    reads0 = cmdstat_calls("xreadgroup");
+    if (rsbus_subscribe(bus, "*", w3_run_handler, &x) <= 0) return fail("rsbus_subscribe");
     t0 = span_begin();
     r = run_with_alarm(bus, 120);
     meas_end(con, &t0, (double)n);
-    *reads_per_k = (double)(cmdstat_calls("xreadgroup") - reads0) * 1000.0 / (double)n;
-    rsbus_close(bus);
-    if (r != RSBUS_OK || g_run_stop || x.count != n)
-        return fail("W9 rsbus_run with %d partitions: handled %ld of %ld", nparts, x.count, n);
+    if (r != RSBUS_OK || g_run_stop || x.count != n) return fail("%s rsbus_run: handled %ld of %ld", w, x.count, n);
     return 0;
 }
-static int w9(void) {
+/* A bus for W9 and W11 on url, the stream in nparts partitions (0: unpartitioned). */
+static rsbus *parts_bus(const char *url, const char *stream, int nparts, const char *w) {
+    rsbus_config cfg;
+    rsbus_error err;
+    rsbus *bus;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.url = url;
+    cfg.stream = stream;
+    cfg.group = GROUP;
+    cfg.consumer = "c1";
+    cfg.group_start = "0";
+    cfg.block_ms = 1000;
+    cfg.partitions = nparts;
+    if (!(bus = rsbus_open(&cfg, &err))) fail("%s rsbus_open: %s: %s", w, rsbus_result_str(err.code), err.msg);
+    return bus;
+}
+/* W9 and W11's table: rates of partitions 1, 4, 8, one more row per count (what it measured), ratios. */
+static void parts_table(meas pub[3][MAX_ROUNDS], meas con[3][MAX_ROUNDS], double more[3][MAX_ROUNDS],
+                        const char *more_label, const char *goal) {
     static const int counts[3] = { 1, 4, 8 };
-    long n = scaled(100000, 10000);
-    meas pub[3][MAX_ROUNDS], con[3][MAX_ROUNDS];
-    double reads[3][MAX_ROUNDS], x[MAX_ROUNDS] = { 0 }, y[MAX_ROUNDS] = { 0 };
+    double x[MAX_ROUNDS] = { 0 }, y[MAX_ROUNDS] = { 0 };
     size_t nr = (size_t)g_rounds;
-    int r, j;
-    char stream[64], label[80];
-    printf("\nW9 partitions on one server: publish (batches of 100, 1000 keys) and consume (rsbus_run, COUNT 100)\n"
-           "   %ld events per round, %d rounds; partitions 1 (unpartitioned), 4, 8 in turn\n", n, g_rounds);
-    for (r = 0; r < g_rounds; r++) {
-        for (j = 0; j < 3; j++) {
-            snprintf(stream, sizeof stream, "bench:w9:%d:%d", counts[j], r);
-            if (w9_side(stream, counts[j] > 1 ? counts[j] : 0, n, &pub[j][r], &con[j][r], &reads[j][r])) return -1;
-            if (w9_del(stream, counts[j])) return -1;
-        }
-    }
+    char label[80];
+    int j;
     print_head();
     for (j = 0; j < 3; j++) {
         snprintf(label, sizeof label, "publish events/s, partitions %d", counts[j]);
@@ -1985,15 +1974,43 @@ static int w9(void) {
         print_row(label, col(con[j], nr, 0, x), nr);
     }
     for (j = 0; j < 3; j++) {
-        snprintf(label, sizeof label, "XREADGROUP per 1000 events, %d", counts[j]);
-        print_row(label, reads[j], nr);
+        snprintf(label, sizeof label, "%s, %d", more_label, counts[j]);
+        print_row(label, more[j], nr);
     }
     for (j = 1; j < 3; j++) {
         snprintf(label, sizeof label, "ratio publish %d / unpartitioned", counts[j]);
-        print_ratio(label, col(pub[j], nr, 0, x), col(pub[0], nr, 0, y), nr, "(goal >= 0.9)");
+        print_ratio(label, col(pub[j], nr, 0, x), col(pub[0], nr, 0, y), nr, goal);
         snprintf(label, sizeof label, "ratio consume %d / unpartitioned", counts[j]);
-        print_ratio(label, col(con[j], nr, 0, x), col(con[0], nr, 0, y), nr, "(goal >= 0.9)");
+        print_ratio(label, col(con[j], nr, 0, x), col(con[0], nr, 0, y), nr, goal);
     }
+}
+SIDE_FN int w9_side(const char *stream, int nparts, long n, meas *pub, meas *con, double *reads_per_k) {
+    rsbus *bus = parts_bus(g_redis.unix_url, stream, nparts, "W9");
+    long long reads0 = cmdstat_calls("xreadgroup");
+    int bad;
+    if (!bus) return -1;
+    bad = parts_pub_con(bus, n, pub, con, "W9");
+    *reads_per_k = (double)(cmdstat_calls("xreadgroup") - reads0) * 1000.0 / (double)n;
+    rsbus_close(bus);
+    return bad;
+}
+static int w9(void) {
+    static const int counts[3] = { 1, 4, 8 };
+    long n = scaled(100000, 10000);
+    meas pub[3][MAX_ROUNDS], con[3][MAX_ROUNDS];
+    double reads[3][MAX_ROUNDS];
+    int r, j;
+    char stream[64];
+    printf("\nW9 partitions on one server: publish (batches of 100, 1000 keys) and consume (rsbus_run, COUNT 100)\n"
+           "   %ld events per round, %d rounds; partitions 1 (unpartitioned), 4, 8 in turn\n", n, g_rounds);
+    for (r = 0; r < g_rounds; r++) {
+        for (j = 0; j < 3; j++) {
+            snprintf(stream, sizeof stream, "bench:w9:%d:%d", counts[j], r);
+            if (w9_side(stream, counts[j] > 1 ? counts[j] : 0, n, &pub[j][r], &con[j][r], &reads[j][r])) return -1;
+            if (w9_del(stream, counts[j])) return -1;
+        }
+    }
+    parts_table(pub, con, reads, "XREADGROUP per 1000 events", "(goal >= 0.9)");
     return 0;
 }
 
@@ -2013,51 +2030,14 @@ static long long node_calls(const test_redis *n, const char *cmd) {
 }
 SIDE_FN int w11_side(test_cluster *cl, const char *stream, int nparts, long n, meas *pub, meas *con, double *poll_us,
                      long long *xadds) {
-    rsbus_config cfg;
-    rsbus_error err;
-    rsbus *bus;
-    rsbus_event evs[100];
-    char keys[100][8];
-    w3_run_ctx x;
-    span t0;
-    long i, k;
-    int m;
+    rsbus *bus = parts_bus(cl->url, stream, nparts, "W11");
     long long before[TEST_CLUSTER_MAX];
-    rsbus_result r;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.url = cl->url;
-    cfg.stream = stream;
-    cfg.group = GROUP;
-    cfg.consumer = "c1";
-    cfg.group_start = "0";
-    cfg.block_ms = 1000;
-    cfg.partitions = nparts;
-    if (!(bus = rsbus_open(&cfg, &err))) return fail("W11 rsbus_open: %s: %s", rsbus_result_str(err.code), err.msg);
+    long i;
+    int m;
+    if (!bus) return -1;
     for (m = 0; m < cl->n; m++) before[m] = node_calls(&cl->node[m], "xadd");
-    for (k = 0; k < 100; k++) event_init(&evs[k]);
-    t0 = span_begin();
-    for (i = 0; i < n; i += 100) {
-        for (k = 0; k < 100; k++) {
-            snprintf(keys[k], sizeof keys[k], "k%ld", (i + k) % 1000);
-            evs[k].key = keys[k];
-        }
-        if ((r = rsbus_publish_batch(bus, evs, 100, NULL)) != RSBUS_OK) {
-            fail("W11 rsbus_publish_batch: %s: %s", rsbus_result_str(r), rsbus_errmsg(bus));
-            rsbus_close(bus);
-            return -1;
-        }
-    }
-    meas_end(pub, &t0, (double)n);
+    if (parts_pub_con(bus, n, pub, con, "W11")) { rsbus_close(bus); return -1; }
     for (m = 0; m < cl->n; m++) xadds[m] = node_calls(&cl->node[m], "xadd") - before[m];
-    x.bus = bus; x.count = 0; x.n = n;
-    if (rsbus_subscribe(bus, "*", w3_run_handler, &x) <= 0) { rsbus_close(bus); return fail("rsbus_subscribe"); }
-    t0 = span_begin();
-    r = run_with_alarm(bus, 120);
-    meas_end(con, &t0, (double)n);
-    if (r != RSBUS_OK || g_run_stop || x.count != n) {
-        rsbus_close(bus);
-        return fail("W11 rsbus_run with %d partitions: handled %ld of %ld", nparts, x.count, n);
-    }
     {   /* empty polls: every partition read, nothing there */
         double t = (double)now_ns();
         for (i = 0; i < 200; i++)
@@ -2071,11 +2051,10 @@ static int w11(void) {
     static const int counts[3] = { 1, 4, 8 };
     long n = scaled(50000, 5000);
     meas pub[3][MAX_ROUNDS], con[3][MAX_ROUNDS];
-    double polls[3][MAX_ROUNDS], x[MAX_ROUNDS] = { 0 }, y[MAX_ROUNDS] = { 0 };
+    double polls[3][MAX_ROUNDS];
     long long xadds[3][TEST_CLUSTER_MAX];
-    size_t nr = (size_t)g_rounds;
     int r, j, m;
-    char stream[64], label[80];
+    char stream[64];
     test_cluster cl;
     if (test_cluster_start(&cl, 3, 0) != 0) { test_cluster_stop(&cl); return fail("W11: the cluster did not start"); }
     printf("\nW11 partitions on a local Redis Cluster of 3 masters: publish (batches of 100, 1000 keys) and consume\n"
@@ -2094,26 +2073,8 @@ static int w11(void) {
         }
     }
     test_cluster_stop(&cl);
-    print_head();
-    for (j = 0; j < 3; j++) {
-        snprintf(label, sizeof label, "publish events/s, partitions %d", counts[j]);
-        print_row(label, col(pub[j], nr, 0, x), nr);
-    }
-    for (j = 0; j < 3; j++) {
-        snprintf(label, sizeof label, "consume events/s, partitions %d", counts[j]);
-        print_row(label, col(con[j], nr, 0, x), nr);
-    }
-    for (j = 0; j < 3; j++) {
-        snprintf(label, sizeof label, "empty rsbus_poll us, partitions %d", counts[j]);
-        print_row(label, polls[j], nr);
-    }
-    for (j = 1; j < 3; j++) {
-        snprintf(label, sizeof label, "ratio publish %d / unpartitioned", counts[j]);
-        print_ratio(label, col(pub[j], nr, 0, x), col(pub[0], nr, 0, y), nr, "");
-        snprintf(label, sizeof label, "ratio consume %d / unpartitioned", counts[j]);
-        print_ratio(label, col(con[j], nr, 0, x), col(con[0], nr, 0, y), nr, "");
-    }
-    for (j = 0; j < 3; j++) {
+    parts_table(pub, con, polls, "empty rsbus_poll us", "");
+    for (j = 0; j < 3; j++) {   /* over the rounds (each round's stream has its own slots) */
         long long total = 0;
         for (m = 0; m < cl.n; m++) total += xadds[j][m];
         printf("    XADDs per master, partitions %d:", counts[j]);

@@ -1430,6 +1430,38 @@ static void w7_print(const char *what, const count_alloc *ca, long events) {
            (double)ca->reallocs * 1000.0 / (double)events, (double)ca->frees * 1000.0 / (double)events,
            ca->allocs + ca->reallocs == 0 ? "ok (0)" : "ABOVE TARGET (0)");
 }
+/* mem://'s publishing: each stored entry is one allocation (freed when trimmed), so 1000 per 1000 events */
+static void w7_print_mem(const char *what, const count_alloc *ca, long events) {
+    double per = (double)ca->allocs * 1000.0 / (double)events;
+    printf("    %-38s %10.2f %10.2f %10.2f   %s\n", what, per, (double)ca->reallocs * 1000.0 / (double)events,
+           (double)ca->frees * 1000.0 / (double)events, per <= 1000.0 ? "ok (the entries: 1000)" : "ABOVE TARGET (1000)");
+}
+/* W7's steady state on bus, whose allocator counts into ca: n publishes, n/100 batches of 100, then polls
+   of n entries (subscribed with count), each measured after a warm-up; pub_print prints the publishing
+   rows. 0, or -1 when an rsbus call failed. */
+static int w7_steady(rsbus *bus, count_alloc *ca, rsbus_event *evs, long n, long *count,
+                     void (*pub_print)(const char *, const count_alloc *, long)) {
+    long i, got = 0;
+    int k;
+    for (i = 0; i < 1000; i++) if (rsbus_publish(bus, &evs[0], NULL) != RSBUS_OK) return -1;
+    memset(ca, 0, sizeof *ca);
+    for (i = 0; i < n; i++) if (rsbus_publish(bus, &evs[0], NULL) != RSBUS_OK) return -1;
+    pub_print("rsbus_publish", ca, n);
+    for (i = 0; i < 10; i++) if (rsbus_publish_batch(bus, evs, 100, NULL) != RSBUS_OK) return -1;
+    memset(ca, 0, sizeof *ca);
+    for (i = 0; i < n / 100; i++) if (rsbus_publish_batch(bus, evs, 100, NULL) != RSBUS_OK) return -1;
+    pub_print("rsbus_publish_batch (100)", ca, n / 100 * 100);
+    /* poll: the stream now holds 2000 + 2n entries, all new to the group */
+    if (rsbus_subscribe(bus, "*", count_handler, count) <= 0) return -1;
+    for (i = 0; i < 20; i++) if ((k = rsbus_poll(bus, -1)) <= 0) return -1;
+    memset(ca, 0, sizeof *ca);
+    while (got < n) {
+        if ((k = rsbus_poll(bus, -1)) <= 0) return -1;
+        got += k;
+    }
+    w7_print("rsbus_poll (COUNT 100)", ca, got);
+    return 0;
+}
 
 static int w7(void) {
     const char *key = "bench:w7";
@@ -1447,25 +1479,7 @@ static int w7(void) {
     printf("    (rsbus_open: %lu allocs, %lu reallocs)\n", ca.allocs, ca.reallocs);
     printf("    %-38s %10s %10s %10s\n", "", "alloc", "realloc", "free");
     for (i = 0; i < 100; i++) event_init(&evs[i]);
-    /* publish */
-    for (i = 0; i < 1000; i++) if (rsbus_publish(bus, &evs[0], NULL) != RSBUS_OK) goto failed;
-    memset(&ca, 0, sizeof ca);
-    for (i = 0; i < n; i++) if (rsbus_publish(bus, &evs[0], NULL) != RSBUS_OK) goto failed;
-    w7_print("rsbus_publish", &ca, n);
-    /* batch of 100 */
-    for (i = 0; i < 10; i++) if (rsbus_publish_batch(bus, evs, 100, NULL) != RSBUS_OK) goto failed;
-    memset(&ca, 0, sizeof ca);
-    for (i = 0; i < n / 100; i++) if (rsbus_publish_batch(bus, evs, 100, NULL) != RSBUS_OK) goto failed;
-    w7_print("rsbus_publish_batch (100)", &ca, n / 100 * 100);
-    /* poll: the stream now holds 2000 + 2n entries, all new to the group */
-    if (rsbus_subscribe(bus, "*", count_handler, &count) <= 0) goto failed;
-    for (i = 0; i < 20; i++) if ((k = rsbus_poll(bus, -1)) <= 0) goto failed;
-    memset(&ca, 0, sizeof ca);
-    while (got < n) {
-        if ((k = rsbus_poll(bus, -1)) <= 0) goto failed;
-        got += k;
-    }
-    w7_print("rsbus_poll (COUNT 100)", &ca, got);
+    if (w7_steady(bus, &ca, evs, n, &count, w7_print) != 0) goto failed;
     rsbus_close(bus);
     /* rsbus_run: another consumer of the group reads the n entries left; the window is its entries after
        the first fifth (after its first claim and trim check, and the first batches) */
@@ -1587,11 +1601,6 @@ static void w12_line(const char *label, const meas *m, int rounds, int t) {
     else printf("   (run W1-W3 too for the ratio to Redis)\n");
 }
 /* W7's line for a publish on mem://: one allocation per event is the entry the namespace keeps */
-static void w12_w7_print(const char *what, const count_alloc *ca, long events) {
-    double per = (double)ca->allocs * 1000.0 / (double)events;
-    printf("    %-38s %10.2f %10.2f %10.2f   %s\n", what, per, (double)ca->reallocs * 1000.0 / (double)events,
-           (double)ca->frees * 1000.0 / (double)events, per <= 1000.0 ? "ok (the entries: 1000)" : "ABOVE TARGET (1000)");
-}
 static int w12(void) {
     long n = scaled(100000, 10000), i;
     meas pub[MAX_ROUNDS], batch[MAX_ROUNDS], poll[MAX_ROUNDS], run[MAX_ROUNDS];
@@ -1608,8 +1617,7 @@ static int w12(void) {
         rsbus_allocator a;
         rsbus_event evs[100];
         rsbus *keep, *bus;
-        long count = 0, got = 0;
-        int k;
+        long count = 0;
         memset(&ca, 0, sizeof ca);
         a.alloc_fn = ca_alloc; a.realloc_fn = ca_realloc; a.free_fn = ca_free; a.user = &ca;
         for (i = 0; i < 100; i++) event_init(&evs[i]);
@@ -1618,22 +1626,7 @@ static int w12(void) {
         printf("    %-38s %10s %10s %10s\n", "", "alloc", "realloc", "free");
         if (!(keep = open_mem_bus("keep", 0, &a))) return -1;
         if (!(bus = open_mem_bus("c1", 0, &a))) { rsbus_close(keep); return -1; }
-        for (i = 0; i < 1000; i++) if (rsbus_publish(bus, &evs[0], NULL) != RSBUS_OK) goto failed;
-        memset(&ca, 0, sizeof ca);
-        for (i = 0; i < n; i++) if (rsbus_publish(bus, &evs[0], NULL) != RSBUS_OK) goto failed;
-        w12_w7_print("rsbus_publish", &ca, n);
-        for (i = 0; i < 10; i++) if (rsbus_publish_batch(bus, evs, 100, NULL) != RSBUS_OK) goto failed;
-        memset(&ca, 0, sizeof ca);
-        for (i = 0; i < n / 100; i++) if (rsbus_publish_batch(bus, evs, 100, NULL) != RSBUS_OK) goto failed;
-        w12_w7_print("rsbus_publish_batch (100)", &ca, n / 100 * 100);
-        if (rsbus_subscribe(bus, "*", count_handler, &count) <= 0) goto failed;
-        for (i = 0; i < 20; i++) if ((k = rsbus_poll(bus, -1)) <= 0) goto failed;
-        memset(&ca, 0, sizeof ca);
-        while (got < n) {
-            if ((k = rsbus_poll(bus, -1)) <= 0) goto failed;
-            got += k;
-        }
-        w7_print("rsbus_poll (COUNT 100)", &ca, got);
+        if (w7_steady(bus, &ca, evs, n, &count, w7_print_mem) != 0) goto failed;
         rsbus_close(bus);
         rsbus_close(keep);
         return 0;

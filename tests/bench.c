@@ -1882,8 +1882,9 @@ static void usage(FILE *f) {
    one stream made of N partitions, N = 1 (unpartitioned), 4 and 8, against the same server; the ratio of
    each N to the unpartitioned stream in the same round, and XREADGROUP calls per 1000 events consumed
    (one read names every partition: it must not grow with N). */
-static long long cmdstat_calls(const char *cmd) {
-    redisReply *rep = (redisReply *)redisCommand(g_admin, "INFO commandstats");
+/* Calls of a command a server counted (INFO commandstats), on connection c; cmdstat_calls: the bench's server. */
+static long long cmdstat_calls_on(redisContext *c, const char *cmd) {
+    redisReply *rep = c ? (redisReply *)redisCommand(c, "INFO commandstats") : NULL;
     char key[64];
     const char *p;
     long long v = 0;
@@ -1892,6 +1893,7 @@ static long long cmdstat_calls(const char *cmd) {
     if (rep) freeReplyObject(rep);
     return v;
 }
+static long long cmdstat_calls(const char *cmd) { return cmdstat_calls_on(g_admin, cmd); }
 static int w9_del(const char *stream, int nparts) {
     int i;
     char key[96];
@@ -2011,13 +2013,7 @@ static int w9(void) {
 
 static long long node_calls(const test_redis *n, const char *cmd) {
     redisContext *c = test_redis_connect(n);
-    redisReply *rep = c ? (redisReply *)redisCommand(c, "INFO commandstats") : NULL;
-    char key[64];
-    const char *p;
-    long long v = 0;
-    snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
-    if (rep && rep->type == REDIS_REPLY_STRING && (p = strstr(rep->str, key)) != NULL) v = strtoll(p + strlen(key), NULL, 10);
-    if (rep) freeReplyObject(rep);
+    long long v = cmdstat_calls_on(c, cmd);
     if (c) redisFree(c);
     return v;
 }

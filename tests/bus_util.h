@@ -233,6 +233,24 @@ TEST__UNUSED static long long oldest_idle(const char *stream, const char *group)
     if (rep) freeReplyObject(rep);
     return v;
 }
+/* A field of one group in XINFO GROUPS (Redis's own figure): its integer, -2 when nil, -1 when absent. */
+TEST__UNUSED static long long group_field(const char *stream, const char *group, const char *field) {
+    redisReply *rep = raw("XINFO GROUPS %s", stream);
+    long long v = -1;
+    size_t i, k;
+    for (i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        const redisReply *g = rep->element[i];
+        int mine = 0;
+        for (k = 0; k + 1 < g->elements; k += 2)
+            if (!strcmp(g->element[k]->str, "name") && g->element[k + 1]->type == REDIS_REPLY_STRING &&
+                !strcmp(g->element[k + 1]->str, group)) mine = 1;
+        for (k = 0; mine && k + 1 < g->elements; k += 2)
+            if (!strcmp(g->element[k]->str, field))
+                v = g->element[k + 1]->type == REDIS_REPLY_INTEGER ? g->element[k + 1]->integer : -2;
+    }
+    if (rep) freeReplyObject(rep);
+    return v;
+}
 /* Calls of a command since CONFIG RESETSTAT ("xinfo|stream", "xlen", "time", ...), from INFO commandstats. */
 TEST__UNUSED static long long calls_of(const char *cmd) {
     redisReply *rep = raw("INFO commandstats");

@@ -328,24 +328,6 @@ static void setup_state(void) {
     }
 }
 
-/* Redis's own figure for a group: a field of XINFO GROUPS (-2 nil, -1 absent). */
-static long long group_field(const char *stream, const char *group, const char *field) {
-    redisReply *rep = raw("XINFO GROUPS %s", stream);
-    long long v = -1;
-    size_t i, k;
-    for (i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
-        const redisReply *g = rep->element[i];
-        int mine = 0;
-        for (k = 0; k + 1 < g->elements; k += 2)
-            if (!strcmp(g->element[k]->str, "name") && g->element[k + 1]->type == REDIS_REPLY_STRING &&
-                !strcmp(g->element[k + 1]->str, group)) mine = 1;
-        for (k = 0; mine && k + 1 < g->elements; k += 2)
-            if (!strcmp(g->element[k]->str, field))
-                v = g->element[k + 1]->type == REDIS_REPLY_INTEGER ? g->element[k + 1]->integer : -2;
-    }
-    if (rep) freeReplyObject(rep);
-    return v;
-}
 /* Every call Redis counted since CONFIG RESETSTAT but INFO's and CONFIG's own. */
 static long long calls_total(void) {
     redisReply *rep = raw("INFO commandstats");

@@ -167,23 +167,6 @@ static rsbus_verdict h_seen(const rsbus_msg *m, void *user) {
     return RSBUS_ACK;
 }
 
-/* A field of one group in XINFO GROUPS: its integer, -2 when nil, -1 when absent. */
-static long long xgroup_field(const char *stream, const char *group, const char *field) {
-    redisReply *rep = raw("XINFO GROUPS %s", stream);
-    long long v = -1;
-    size_t i, k;
-    for (i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
-        const redisReply *g = rep->element[i];
-        int mine = 0;
-        for (k = 0; k + 1 < g->elements; k += 2)
-            if (!strcmp(g->element[k]->str, "name") && !strcmp(g->element[k + 1]->str, group)) mine = 1;
-        for (k = 0; mine && k + 1 < g->elements; k += 2)
-            if (!strcmp(g->element[k]->str, field))
-                v = g->element[k + 1]->type == REDIS_REPLY_INTEGER ? g->element[k + 1]->integer : -2;
-    }
-    if (rep) freeReplyObject(rep);
-    return v;
-}
 static int has_consumer(const char *stream, const char *group, const char *name) {
     redisReply *rep = raw("XINFO CONSUMERS %s %s", stream, group);
     size_t i, k;
@@ -379,10 +362,10 @@ TEST(info_text_and_json) {
         snprintf(path, sizeof path, "groups.%d.name", i);
         snprintf(name, sizeof name, "%s", jstr(path));
         snprintf(path, sizeof path, "groups.%d.lag", i);
-        CHECK_EQ_INT(jint(path), xgroup_field("t:info", name, "lag"));
+        CHECK_EQ_INT(jint(path), group_field("t:info", name, "lag"));
         CHECK_EQ_INT(jint(path), !strcmp(name, "g1") ? 2 : 5);
         snprintf(path, sizeof path, "groups.%d.pending", i);
-        CHECK_EQ_INT(jint(path), xgroup_field("t:info", name, "pending"));
+        CHECK_EQ_INT(jint(path), group_field("t:info", name, "pending"));
     }
     CHECK_EQ_INT(jtype("groups.2"), RSBUS_JNONE);
     rsbus_close(b1);
@@ -396,7 +379,7 @@ TEST(info_text_and_json) {
         for (i = 0; i < 5; i++) CHECK_EQ_INT(pub(b1, "info.event", "{}", i == 2 ? sid : NULL), RSBUS_OK);
         CHECK_EQ_INT(raw_int("XDEL t:info2 %s", sid), 1);
     }
-    CHECK_EQ_INT(xgroup_field("t:info2", "g", "lag"), -2);
+    CHECK_EQ_INT(group_field("t:info2", "g", "lag"), -2);
     CHECK_EQ_INT(ctl("--stream", "t:info2", "info", NULL), 0);
     CHECK_CONTAINS(out, "unknown");
     CHECK_EQ_INT(ctl("--stream", "t:info2", "info", "--json", NULL), 0);
@@ -530,7 +513,7 @@ TEST(dlq_ls_show_replay_purge) {
     CHECK_EQ_INT(sb.calls, 1);                   /* the group that failed it handles it */
     CHECK_EQ_INT(ss.calls, 0);                   /* the other acknowledges it without dispatch */
     CHECK_EQ_INT(pending_of("t:dlq", "shipping"), 0);
-    CHECK_EQ_INT(xgroup_field("t:dlq", "shipping", "lag"), 0);
+    CHECK_EQ_INT(group_field("t:dlq", "shipping", "lag"), 0);
     CHECK_EQ_INT(ctl("--stream", "t:dlq", "dlq", "replay", id1, NULL), 1);   /* gone now */
     CHECK_CONTAINS(err, "RSBUS_E_NOTFOUND");
 
@@ -608,7 +591,7 @@ TEST(health_exit_codes) {
     CHECK_EQ_INT(ctl("--stream", "t:health", "--group", "nosuch", "health", NULL), 1);
     CHECK_CONTAINS(out, "DEGRADED");
     CHECK_CONTAINS(out, "group nosuch does not exist");
-    CHECK_EQ_INT(xgroup_field("t:health", "nosuch", "pending"), -1);
+    CHECK_EQ_INT(group_field("t:health", "nosuch", "pending"), -1);
     rep = raw("XINFO GROUPS t:health");
     CHECK(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1);
     if (rep) freeReplyObject(rep);

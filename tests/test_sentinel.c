@@ -877,7 +877,10 @@ static void failover_round(topo *t, int round, int wait_replicas, int pause, rou
             label, res->ok, res->replicas, res->failed, res->gone, res->lost, (long long)res->written_outage_ms,
             (long long)res->pub_outage_ms, (long long)res->consume_outage_ms);
     if (wait_replicas) {
-        CHECK_EQ_INT(res->gone, 0);
+        /* WAIT 1 is one copy: with a replica paused, the other one confirms alone, and when Sentinel then
+           promotes the paused one (woken, behind) those confirmed writes are gone. Measured and reported,
+           not asserted (README, Failover: wait for every replica Sentinel may promote) */
+        if (pause != PAUSE_ONE) CHECK_EQ_INT(res->gone, 0);
         CHECK_EQ_INT(res->lost, 0);
     }
     CHECK(res->ok > 500);
